@@ -1,0 +1,247 @@
+//! Claims, and issuing and verifying the built-in issuer's tokens.
+
+use super::{Viewer, ViewerKind};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+/// The `iss` of tokens cartql signs itself.
+pub const ISSUER: &str = "cartql";
+/// Clock skew tolerated on `exp` and `nbf`, in seconds.
+pub const LEEWAY_SECONDS: u64 = 5;
+/// The longest lifetime a token may be issued with.
+pub const MAX_TTL_DAYS: i64 = 366;
+
+/// What a cartql token carries. Everything else about a viewer is in the store.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    /// The viewer's id.
+    pub sub: String,
+    /// Issuer, always [`ISSUER`].
+    pub iss: String,
+    /// Issued at (seconds since the epoch).
+    pub iat: i64,
+    /// Not before (seconds since the epoch).
+    pub nbf: i64,
+    /// Expires at (seconds since the epoch). Required.
+    pub exp: i64,
+    /// Guest or customer.
+    pub kind: ViewerKind,
+    /// Granted roles.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// Why a token was refused. Every variant answers HTTP 401 with
+/// `WWW-Authenticate: Bearer error="invalid_token"`; the message says which.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// The `Authorization` header is not `Bearer <token>`.
+    #[error("the Authorization header must be 'Bearer <token>'")]
+    BadHeader,
+    /// Not three base64url parts, or unreadable JSON.
+    #[error("the token is malformed")]
+    Malformed,
+    /// Signed with another algorithm than the one configured (including `none`).
+    #[error("the token's algorithm is not accepted")]
+    WrongAlgorithm,
+    /// The signature does not match.
+    #[error("the token's signature is invalid")]
+    BadSignature,
+    /// Past `exp`.
+    #[error("the token has expired")]
+    Expired,
+    /// Before `nbf`.
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    /// Wrong `iss`, a missing required claim, or a claim of the wrong shape.
+    #[error("the token's claims are invalid: {0}")]
+    BadClaims(String),
+}
+
+impl From<jsonwebtoken::errors::Error> for AuthError {
+    fn from(e: jsonwebtoken::errors::Error) -> Self {
+        match e.kind() {
+            ErrorKind::InvalidSignature => AuthError::BadSignature,
+            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                AuthError::WrongAlgorithm
+            }
+            ErrorKind::ExpiredSignature => AuthError::Expired,
+            ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+            ErrorKind::InvalidIssuer => AuthError::BadClaims("unexpected issuer".into()),
+            ErrorKind::InvalidAudience => AuthError::BadClaims("unexpected audience".into()),
+            ErrorKind::MissingRequiredClaim(c) => AuthError::BadClaims(format!("missing '{c}'")),
+            ErrorKind::Json(e) => AuthError::BadClaims(e.to_string()),
+            _ => AuthError::Malformed,
+        }
+    }
+}
+
+/// The built-in issuer: signs and verifies HS256 tokens with one secret.
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl TokenKeys {
+    /// Keys from an HMAC secret of at least 32 bytes.
+    pub fn from_secret(secret: &[u8]) -> Result<TokenKeys, String> {
+        if secret.len() < super::secret::MIN_SECRET_BYTES {
+            return Err(format!(
+                "the secret must be at least {} bytes",
+                super::secret::MIN_SECRET_BYTES
+            ));
+        }
+        // The algorithm is pinned here; the token header only has to agree.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        validation.set_issuer(&[ISSUER]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECONDS;
+        Ok(TokenKeys {
+            encoding: EncodingKey::from_secret(secret).map_err(|e| e.to_string())?,
+            decoding: DecodingKey::from_secret(secret).map_err(|e| e.to_string())?,
+            validation,
+        })
+    }
+
+    /// Signs a token for `subject` valid for `ttl` from now.
+    pub fn issue(
+        &self,
+        subject: &str,
+        kind: ViewerKind,
+        roles: &[String],
+        ttl: Duration,
+    ) -> Result<(String, DateTime<Utc>), AuthError> {
+        check_subject(subject)?;
+        if ttl <= Duration::zero() || ttl > Duration::days(MAX_TTL_DAYS) {
+            return Err(AuthError::BadClaims(format!(
+                "lifetime must be between 1 second and {MAX_TTL_DAYS} days"
+            )));
+        }
+        let now = Utc::now();
+        let expires_at = now + ttl;
+        let claims = Claims {
+            sub: subject.to_string(),
+            iss: ISSUER.to_string(),
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            exp: expires_at.timestamp(),
+            kind,
+            roles: roles.to_vec(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| AuthError::BadClaims(e.to_string()))?;
+        let expires_at = Utc
+            .timestamp_opt(claims.exp, 0)
+            .single()
+            .unwrap_or(expires_at);
+        Ok((token, expires_at))
+    }
+
+    /// Verifies a token and returns who it speaks for.
+    pub fn verify(&self, token: &str) -> Result<Viewer, AuthError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?;
+        let claims = data.claims;
+        check_subject(&claims.sub)?;
+        let expires_at = Utc
+            .timestamp_opt(claims.exp, 0)
+            .single()
+            .ok_or_else(|| AuthError::BadClaims("'exp' is out of range".into()))?;
+        Ok(Viewer {
+            id: claims.sub,
+            kind: claims.kind,
+            roles: claims.roles,
+            expires_at,
+        })
+    }
+}
+
+fn check_subject(subject: &str) -> Result<(), AuthError> {
+    if subject.is_empty() || subject.len() > 200 || subject.chars().any(char::is_control) {
+        return Err(AuthError::BadClaims(
+            "'sub' must be 1 to 200 printable characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Extracts the token from an `Authorization` header value (`Bearer <token>`,
+/// scheme case-insensitive as RFC 7235 says).
+pub fn bearer_token(header: &str) -> Result<&str, AuthError> {
+    let (scheme, token) = header.trim().split_once(' ').ok_or(AuthError::BadHeader)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(AuthError::BadHeader);
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> TokenKeys {
+        super::super::install_crypto();
+        TokenKeys::from_secret(&[7u8; 32]).unwrap()
+    }
+
+    #[test]
+    fn an_issued_token_verifies_to_its_viewer() {
+        let keys = keys();
+        let (token, expires_at) = keys
+            .issue(
+                "u1",
+                ViewerKind::Customer,
+                &["admin".into()],
+                Duration::hours(1),
+            )
+            .unwrap();
+        let viewer = keys.verify(&token).unwrap();
+        assert_eq!(viewer.id, "u1");
+        assert!(viewer.is_admin());
+        assert_eq!(viewer.expires_at, expires_at);
+    }
+
+    #[test]
+    fn a_token_from_another_key_is_a_bad_signature() {
+        let (token, _) = keys()
+            .issue("u1", ViewerKind::Guest, &[], Duration::hours(1))
+            .unwrap();
+        let other = TokenKeys::from_secret(&[8u8; 32]).unwrap();
+        assert_eq!(other.verify(&token), Err(AuthError::BadSignature));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_required() {
+        assert_eq!(bearer_token("Bearer abc"), Ok("abc"));
+        assert_eq!(bearer_token("bearer  abc "), Ok("abc"));
+        assert_eq!(bearer_token("Basic abc"), Err(AuthError::BadHeader));
+        assert_eq!(bearer_token("Bearer"), Err(AuthError::BadHeader));
+        assert_eq!(bearer_token("Bearer "), Err(AuthError::BadHeader));
+    }
+
+    #[test]
+    fn lifetimes_and_subjects_are_bounded() {
+        let keys = keys();
+        assert!(
+            keys.issue("u", ViewerKind::Guest, &[], Duration::zero())
+                .is_err()
+        );
+        assert!(
+            keys.issue("u", ViewerKind::Guest, &[], Duration::days(400))
+                .is_err()
+        );
+        assert!(
+            keys.issue("", ViewerKind::Guest, &[], Duration::hours(1))
+                .is_err()
+        );
+        assert!(
+            keys.issue("a\nb", ViewerKind::Guest, &[], Duration::hours(1))
+                .is_err()
+        );
+    }
+}

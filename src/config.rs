@@ -1,0 +1,183 @@
+//! Every setting: a flag with a `CARTQL_*` environment variable and a
+//! documented default, validated when the command line is parsed so a bad
+//! value stops the start with one line that names the setting.
+
+use crate::domain::{Currency, Limits};
+use crate::store::Durability;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// cartql: a self-hosted shopping-cart service with a GraphQL API.
+#[derive(Parser, Debug)]
+#[command(
+    name = "cartql",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// What to do; `serve` when left out.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings for `serve` when no command is given.
+    #[command(flatten)]
+    pub serve: ServeConfig,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(ServeConfig),
+    /// Print the GraphQL schema (SDL) the server exports.
+    Schema,
+    /// Print a token the server accepts, signed with its key.
+    Token(TokenArgs),
+    /// Load products from a JSON file into the catalog (the server must be stopped).
+    ImportCatalog(ImportArgs),
+}
+
+/// Where data and the signing key live; shared by every command that needs them.
+#[derive(Args, Debug, Clone)]
+pub struct StoreConfig {
+    /// Directory for the database and the generated signing key.
+    #[arg(
+        long,
+        env = "CARTQL_DATA_DIR",
+        default_value = "./cartql-data",
+        value_name = "DIR"
+    )]
+    pub data_dir: PathBuf,
+    /// HMAC secret (at least 32 bytes) for signing tokens. When unset, one is
+    /// generated on first start into <data-dir>/jwt-secret (mode 0600).
+    #[arg(long, env = "CARTQL_JWT_SECRET", hide_env_values = true, value_name = "SECRET", value_parser = parse_secret)]
+    pub jwt_secret: Option<String>,
+}
+
+/// Settings of the server.
+#[derive(Args, Debug, Clone)]
+pub struct ServeConfig {
+    /// Address and port to listen on (port 0 picks a free one).
+    #[arg(
+        long,
+        env = "CARTQL_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR"
+    )]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub store: StoreConfig,
+    /// `strict`: acknowledge a write only once it is on disk. `relaxed`: at
+    /// once; a crash may lose the last ~500 ms of writes.
+    #[arg(long, env = "CARTQL_DURABILITY", value_enum, default_value = "strict")]
+    pub durability: Durability,
+    /// ISO 4217 code of the shop's one currency. Fixed for a data directory.
+    #[arg(long, env = "CARTQL_CURRENCY", default_value = "USD", value_name = "CODE", value_parser = Currency::parse)]
+    pub currency: Currency,
+    /// Distinct SKUs one cart may hold (1–500).
+    #[arg(long, env = "CARTQL_MAX_LINES_PER_CART", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=500))]
+    pub max_lines_per_cart: u16,
+    /// Units of one SKU one cart may hold (1–10000).
+    #[arg(long, env = "CARTQL_MAX_QUANTITY_PER_LINE", default_value_t = 999, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_quantity_per_line: u32,
+    /// Carts holding lines at once, per viewer (1–100).
+    #[arg(long, env = "CARTQL_MAX_CARTS_PER_VIEWER", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub max_carts_per_viewer: u16,
+    /// How long a guest's cart lives after its last change, e.g. `30d`.
+    #[arg(long, env = "CARTQL_GUEST_CART_TTL", default_value = "30d", value_parser = parse_lifetime)]
+    pub guest_cart_ttl: Duration,
+    /// How long a customer's cart lives after its last change, e.g. `180d`.
+    #[arg(long, env = "CARTQL_CUSTOMER_CART_TTL", default_value = "180d", value_parser = parse_lifetime)]
+    pub customer_cart_ttl: Duration,
+    /// Largest request body in bytes (1 KiB–16 MiB).
+    #[arg(long, env = "CARTQL_MAX_BODY_BYTES", default_value_t = 262_144, value_parser = clap::value_parser!(u32).range(1024..=16 * 1024 * 1024))]
+    pub max_body_bytes: u32,
+    /// Deepest selection a query may have (2–64).
+    #[arg(long, env = "CARTQL_MAX_QUERY_DEPTH", default_value_t = 12, value_parser = clap::value_parser!(u16).range(2..=64))]
+    pub max_query_depth: u16,
+    /// Highest complexity (about: fields resolved) a query may have (10–100000).
+    #[arg(long, env = "CARTQL_MAX_QUERY_COMPLEXITY", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(10..=100_000))]
+    pub max_query_complexity: u32,
+    /// Load the demo catalog when the catalog is empty.
+    #[arg(long, env = "CARTQL_DEMO")]
+    pub demo: bool,
+}
+
+impl ServeConfig {
+    /// The cart limits.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_lines_per_cart: usize::from(self.max_lines_per_cart),
+            max_quantity_per_line: self.max_quantity_per_line,
+            max_carts_per_viewer: usize::from(self.max_carts_per_viewer),
+        }
+    }
+}
+
+/// `cartql token`.
+#[derive(Args, Debug)]
+pub struct TokenArgs {
+    /// The viewer id the token speaks for.
+    #[arg(long, value_name = "ID")]
+    pub subject: String,
+    /// A role to grant (repeatable), e.g. `--role admin`.
+    #[arg(long = "role", value_name = "ROLE")]
+    pub roles: Vec<String>,
+    /// Lifetime, e.g. `1h`, `30m`, `7d`.
+    #[arg(long, default_value = "1h", value_parser = parse_lifetime)]
+    pub ttl: Duration,
+    /// Issue a guest token instead of a customer token.
+    #[arg(long)]
+    pub guest: bool,
+    #[command(flatten)]
+    pub store: StoreConfig,
+}
+
+/// `cartql import-catalog`.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The JSON file: a list of {sku, title, price, stock?, active?}.
+    pub file: PathBuf,
+    /// Currency the file's prices are in; must match the data directory's.
+    #[arg(long, env = "CARTQL_CURRENCY", default_value = "USD", value_name = "CODE", value_parser = Currency::parse)]
+    pub currency: Currency,
+    #[command(flatten)]
+    pub store: StoreConfig,
+}
+
+fn parse_secret(text: &str) -> Result<String, String> {
+    crate::auth::secret::check_configured(text).map(|_| text.to_string())
+}
+
+fn parse_lifetime(text: &str) -> Result<Duration, String> {
+    let lifetime = humantime::parse_duration(text)
+        .map_err(|e| format!("{e} (write it like 30m, 12h or 30d)"))?;
+    if lifetime < Duration::from_secs(1) || lifetime > Duration::from_secs(10 * 366 * 86_400) {
+        return Err("must be between 1s and 10 years".into());
+    }
+    Ok(lifetime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn lifetimes_are_human_durations_within_bounds() {
+        assert_eq!(
+            parse_lifetime("30d").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
+        assert!(parse_lifetime("0s").is_err());
+        assert!(parse_lifetime("forever").is_err());
+        assert!(parse_lifetime("20000d").is_err());
+    }
+}

@@ -1,0 +1,261 @@
+//! Products and the rules for changing them.
+
+use super::error::{ErrorCode, Rejection, UserError};
+use super::money::{Currency, Money};
+use super::names::Sku;
+use serde::{Deserialize, Serialize};
+
+/// The most units of stock one product may hold.
+pub const MAX_STOCK: i64 = 1_000_000_000;
+/// The longest product title, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+
+/// A product as stored: price in minor units, `stock: None` means untracked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Product {
+    /// The product's key.
+    pub sku: Sku,
+    /// Display title.
+    pub title: String,
+    /// Unit price in minor units of the shop currency.
+    pub price: Money,
+    /// Units on hand; `None` when stock is not tracked. Never below zero.
+    pub stock: Option<i64>,
+    /// Whether the product can be added to carts and bought.
+    pub active: bool,
+}
+
+/// A change to a field that may be left alone, cleared or set.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Patch<T> {
+    /// Leave the field as it is.
+    #[default]
+    Keep,
+    /// Set the field to this value.
+    Set(T),
+}
+
+/// What `upsertProduct` may change. Fields left as `Keep` are unchanged on an
+/// existing product; a new product needs a title and a price.
+#[derive(Clone, Debug, Default)]
+pub struct ProductPatch {
+    /// New title.
+    pub title: Patch<String>,
+    /// New price, as a decimal string in the shop currency.
+    pub price: Patch<String>,
+    /// New stock (`None` = untracked).
+    pub stock: Patch<Option<i64>>,
+    /// New active flag.
+    pub active: Patch<bool>,
+}
+
+impl ProductPatch {
+    /// Applies the patch to `existing` (or creates the product), checking every field.
+    pub fn apply(
+        &self,
+        sku: &Sku,
+        existing: Option<Product>,
+        currency: &Currency,
+    ) -> Result<Product, Rejection> {
+        let mut errors = Vec::new();
+        let title = match (&self.title, &existing) {
+            (Patch::Set(t), _) => check_title(t).map_err(|e| errors.push(e)).ok(),
+            (Patch::Keep, Some(p)) => Some(p.title.clone()),
+            (Patch::Keep, None) => {
+                errors.push(invalid(&["title"], "a new product needs a title"));
+                None
+            }
+        };
+        let price = match (&self.price, &existing) {
+            (Patch::Set(text), _) => match currency.parse_amount(text) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    errors.push(invalid(&["price"], format!("price '{}' {e}", short(text))));
+                    None
+                }
+            },
+            (Patch::Keep, Some(p)) => Some(p.price),
+            (Patch::Keep, None) => {
+                errors.push(invalid(&["price"], "a new product needs a price"));
+                None
+            }
+        };
+        let stock = match (&self.stock, &existing) {
+            (Patch::Set(s), _) => check_stock(*s).map_err(|e| errors.push(e)).ok(),
+            (Patch::Keep, Some(p)) => Some(p.stock),
+            (Patch::Keep, None) => Some(None),
+        };
+        let active = match (&self.active, &existing) {
+            (Patch::Set(a), _) => *a,
+            (Patch::Keep, Some(p)) => p.active,
+            (Patch::Keep, None) => true,
+        };
+        match (title, price, stock) {
+            (Some(title), Some(price), Some(stock)) if errors.is_empty() => Ok(Product {
+                sku: sku.clone(),
+                title,
+                price,
+                stock,
+                active,
+            }),
+            _ => Err(Rejection::Invalid(errors)),
+        }
+    }
+}
+
+/// Adds `delta` to a product's tracked stock; refuses to go below zero or above [`MAX_STOCK`].
+pub fn adjust_stock(product: &Product, delta: i64) -> Result<Product, Rejection> {
+    let Some(stock) = product.stock else {
+        return Err(Rejection::one(UserError::new(
+            ErrorCode::StockNotTracked,
+            &["sku"],
+            format!(
+                "stock of {} is not tracked; set it with upsertProduct first",
+                product.sku
+            ),
+        )));
+    };
+    let next = stock
+        .checked_add(delta)
+        .filter(|n| (0..=MAX_STOCK).contains(n));
+    match next {
+        Some(n) => Ok(Product {
+            stock: Some(n),
+            ..product.clone()
+        }),
+        None if stock.saturating_add(delta) < 0 => Err(Rejection::one(UserError::new(
+            ErrorCode::OutOfStock,
+            &["delta"],
+            format!(
+                "{} has {stock} in stock; cannot remove {}",
+                product.sku,
+                delta.unsigned_abs()
+            ),
+        ))),
+        None => Err(Rejection::one(invalid(
+            &["delta"],
+            format!("stock may not exceed {MAX_STOCK}"),
+        ))),
+    }
+}
+
+fn check_title(title: &str) -> Result<String, UserError> {
+    let trimmed = title.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > MAX_TITLE_CHARS {
+        return Err(invalid(
+            &["title"],
+            format!("a title has 1 to {MAX_TITLE_CHARS} characters"),
+        ));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(invalid(
+            &["title"],
+            "a title may not contain control characters",
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
+fn check_stock(stock: Option<i64>) -> Result<Option<i64>, UserError> {
+    match stock {
+        Some(n) if !(0..=MAX_STOCK).contains(&n) => Err(invalid(
+            &["stock"],
+            format!("stock is 0 to {MAX_STOCK}, or null for untracked"),
+        )),
+        other => Ok(other),
+    }
+}
+
+fn invalid(field: &[&str], message: impl Into<String>) -> UserError {
+    UserError::new(ErrorCode::InvalidProduct, field, message)
+}
+
+fn short(text: &str) -> String {
+    text.chars().take(40).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usd() -> Currency {
+        Currency::parse("USD").unwrap()
+    }
+
+    fn sku() -> Sku {
+        Sku::parse("MUG").unwrap()
+    }
+
+    fn full_patch() -> ProductPatch {
+        ProductPatch {
+            title: Patch::Set("  Mug ".into()),
+            price: Patch::Set("9.50".into()),
+            stock: Patch::Set(Some(3)),
+            active: Patch::Keep,
+        }
+    }
+
+    #[test]
+    fn a_new_product_needs_title_and_price_and_is_active_by_default() {
+        let product = full_patch().apply(&sku(), None, &usd()).unwrap();
+        assert_eq!(product.title, "Mug");
+        assert_eq!(product.price, Money::from_minor(950));
+        assert!(product.active);
+        let errors = ProductPatch::default()
+            .apply(&sku(), None, &usd())
+            .unwrap_err()
+            .into_user_errors();
+        assert_eq!(errors.len(), 2);
+    }
+
+    #[test]
+    fn a_patch_changes_only_the_fields_it_sets() {
+        let product = full_patch().apply(&sku(), None, &usd()).unwrap();
+        let patch = ProductPatch {
+            active: Patch::Set(false),
+            ..Default::default()
+        };
+        let next = patch.apply(&sku(), Some(product.clone()), &usd()).unwrap();
+        assert_eq!(
+            next,
+            Product {
+                active: false,
+                ..product
+            }
+        );
+    }
+
+    #[test]
+    fn bad_fields_are_all_reported() {
+        let patch = ProductPatch {
+            title: Patch::Set("\u{7}".into()),
+            price: Patch::Set("-3".into()),
+            stock: Patch::Set(Some(-1)),
+            active: Patch::Keep,
+        };
+        let errors = patch
+            .apply(&sku(), None, &usd())
+            .unwrap_err()
+            .into_user_errors();
+        let fields: Vec<_> = errors.iter().map(|e| e.field[0].as_str()).collect();
+        assert_eq!(fields, ["title", "price", "stock"]);
+    }
+
+    #[test]
+    fn stock_never_goes_below_zero() {
+        let product = full_patch().apply(&sku(), None, &usd()).unwrap();
+        assert_eq!(adjust_stock(&product, -3).unwrap().stock, Some(0));
+        let err = adjust_stock(&product, -4).unwrap_err().into_user_errors();
+        assert_eq!(err[0].code, ErrorCode::OutOfStock);
+        assert!(adjust_stock(&product, i64::MIN).is_err());
+        assert!(adjust_stock(&product, i64::MAX).is_err());
+        let untracked = Product {
+            stock: None,
+            ..product
+        };
+        assert_eq!(
+            adjust_stock(&untracked, 1).unwrap_err().into_user_errors()[0].code,
+            ErrorCode::StockNotTracked
+        );
+    }
+}

@@ -1,0 +1,19 @@
+//! Business rules: pure functions and validated types, no I/O.
+//!
+//! - [`money`]: integer minor units and the shop currency.
+//! - [`names`]: `Sku` and `CartName`, which can only hold valid values.
+//! - [`catalog`]: products and how they may change.
+//! - [`cart`]: a viewer's carts, the changes mutations make, and pricing.
+//! - [`error`]: business failures (`userErrors`) and rejections.
+
+pub mod cart;
+pub mod catalog;
+pub mod error;
+pub mod money;
+pub mod names;
+
+pub use cart::{Cart, CartChange, CartLine, CartSet, Limits, LineMode};
+pub use catalog::{Patch, Product, ProductPatch};
+pub use error::{ErrorCode, Rejection, UserError};
+pub use money::{Currency, Money};
+pub use names::{CartName, Sku};

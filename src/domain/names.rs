@@ -1,0 +1,183 @@
+//! Validated names: SKUs and cart names. Both can only hold valid values, so
+//! code that has one never checks it again (parse, don't validate).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A stock-keeping unit: 1–64 characters of `A–Z a–z 0–9 . _ -`, case-sensitive.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Sku(String);
+
+impl Sku {
+    /// The longest SKU accepted.
+    pub const MAX_LEN: usize = 64;
+
+    /// Parses a SKU, saying what is wrong with a bad one.
+    pub fn parse(text: &str) -> Result<Sku, String> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if text.is_empty() || text.len() > Self::MAX_LEN {
+            return Err(format!("a SKU has 1 to {} characters", Self::MAX_LEN));
+        }
+        if !text.chars().all(allowed) {
+            return Err("a SKU may hold only letters, digits, '.', '_' and '-'".into());
+        }
+        Ok(Sku(text.to_string()))
+    }
+
+    /// The SKU as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Sku {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Sku::parse(&value)
+    }
+}
+
+impl From<Sku> for String {
+    fn from(value: Sku) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for Sku {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The name of one of a viewer's carts: 1–32 characters of lowercase
+/// letters, digits, `-` and `_`, starting with a letter or digit
+/// (`default`, `wishlist`, `saved-for-later`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CartName(String);
+
+impl CartName {
+    /// The longest cart name accepted.
+    pub const MAX_LEN: usize = 32;
+    /// The rule, as told to clients.
+    pub const RULE: &'static str = "a cart name has 1 to 32 characters: lowercase letters, digits, '-' and '_', starting with a letter or digit";
+
+    /// Parses a cart name.
+    pub fn parse(text: &str) -> Result<CartName, String> {
+        let allowed =
+            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+        let starts_well = text
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if text.len() > Self::MAX_LEN || !starts_well || !text.chars().all(allowed) {
+            return Err(format!(
+                "'{}' is not a valid cart name: {}",
+                truncate(text),
+                Self::RULE
+            ));
+        }
+        Ok(CartName(text.to_string()))
+    }
+
+    /// The default cart's name.
+    pub fn default_cart() -> CartName {
+        CartName("default".into())
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Shortens hostile input before it is echoed back in a message.
+fn truncate(text: &str) -> String {
+    let mut short: String = text.chars().take(40).collect();
+    if short.len() < text.len() {
+        short.push('…');
+    }
+    short
+}
+
+impl TryFrom<String> for CartName {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        CartName::parse(&value)
+    }
+}
+
+impl From<CartName> for String {
+    fn from(value: CartName) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for CartName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skus_accept_the_documented_alphabet() {
+        for good in ["TSHIRT-M", "a", "sku_1.2", &"X".repeat(64)] {
+            assert!(Sku::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "has space",
+            "ünïcode",
+            "semi;colon",
+            &"X".repeat(65),
+            "a/b",
+        ] {
+            assert!(Sku::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cart_names_are_lowercase_slugs() {
+        for good in [
+            "default",
+            "wishlist",
+            "saved-for-later",
+            "2nd_cart",
+            &"a".repeat(32),
+        ] {
+            assert!(CartName::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "Wishlist",
+            "-lead",
+            "_lead",
+            "with space",
+            "x".repeat(33).as_str(),
+            "naïve",
+        ] {
+            assert!(CartName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn stored_names_are_validated_when_decoded() {
+        assert!(serde_json::from_str::<CartName>("\"Bad Name\"").is_err());
+        assert!(serde_json::from_str::<Sku>("\"\"").is_err());
+        assert_eq!(
+            serde_json::from_str::<Sku>("\"A-1\"").unwrap().as_str(),
+            "A-1"
+        );
+    }
+
+    #[test]
+    fn long_hostile_names_are_truncated_in_messages() {
+        let err = CartName::parse(&"Z".repeat(10_000)).unwrap_err();
+        assert!(err.len() < 300, "{}", err.len());
+    }
+}

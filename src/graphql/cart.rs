@@ -1,0 +1,419 @@
+//! Carts: `cart`, `carts`, and the mutations that change them.
+//!
+//! Every mutation follows the same steps: who is asking (from the token),
+//! which cart (a valid name), check the input lines against the catalog, then
+//! one atomic store update that applies a [`CartChange`] and bumps the version.
+
+use super::catalog::ProductView;
+use super::error::{ApiError, ApiResult};
+use super::types::{MoneyView, UserError, user_errors};
+use super::{require_viewer, shop, store};
+use crate::auth::{Viewer, ViewerKind};
+use crate::domain::cart::{check_lines, price_lines};
+use crate::domain::{
+    Cart, CartChange, CartName, CartSet, Currency, ErrorCode, LineMode, Rejection, Sku,
+    UserError as DomainError,
+};
+use crate::store::UpdateError;
+use async_graphql::{Context, ErrorExtensions, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Duration, Utc};
+
+/// A cart with its lines priced from the catalog.
+pub struct CartView {
+    id: String,
+    cart: Cart,
+    lines: Vec<CartLineView>,
+    total_quantity: u64,
+    subtotal: MoneyView,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+#[Object(name = "Cart")]
+impl CartView {
+    /// Stable id of this named cart of this viewer.
+    async fn id(&self) -> ID {
+        self.id.clone().into()
+    }
+    /// The cart's name (`default` unless you chose another).
+    async fn name(&self) -> &str {
+        self.cart.name.as_str()
+    }
+    /// Bumped on every change; pass it as `expectedVersion` to avoid lost updates. 0 = never written.
+    async fn version(&self) -> u64 {
+        self.cart.version
+    }
+    /// Lines in the order they were first added.
+    async fn lines(&self) -> &[CartLineView] {
+        &self.lines
+    }
+    /// Sum of all quantities.
+    async fn total_quantity(&self) -> u64 {
+        self.total_quantity
+    }
+    /// Sum of line totals at current prices.
+    async fn subtotal(&self) -> &MoneyView {
+        &self.subtotal
+    }
+    /// When the cart was first written.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.cart.created_at
+    }
+    /// When its lines last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.cart.updated_at
+    }
+    /// When the cart will be emptied if left alone; `null` while it is empty.
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.expires_at
+    }
+}
+
+/// One line of a cart, priced.
+#[derive(SimpleObject)]
+#[graphql(name = "CartLine")]
+pub struct CartLineView {
+    /// The product's SKU.
+    pub sku: String,
+    /// The product as it is now.
+    pub product: ProductView,
+    /// Units.
+    pub quantity: u32,
+    /// Current unit price.
+    pub unit_price: MoneyView,
+    /// `unitPrice × quantity`.
+    pub line_total: MoneyView,
+}
+
+/// Cart queries; they need a token.
+#[derive(Default)]
+pub struct CartQuery;
+
+#[Object]
+impl CartQuery {
+    /// The viewer's cart called `name`; an empty cart (version 0) if none is stored.
+    async fn cart(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = "default")] name: String,
+    ) -> ApiResult<CartView> {
+        let viewer = require_viewer(ctx)?;
+        let name = CartName::parse(&name).map_err(|why| ApiError::BadUserInput(why).extend())?;
+        let set = store(ctx)
+            .cart_set(&viewer.owner_key())
+            .await
+            .map_err(|e| ApiError::from(e).extend())?;
+        cart_view(ctx, viewer, &set, &name).await
+    }
+
+    /// All of the viewer's stored carts, by name.
+    async fn carts(&self, ctx: &Context<'_>) -> ApiResult<Vec<CartView>> {
+        let viewer = require_viewer(ctx)?;
+        let set = store(ctx)
+            .cart_set(&viewer.owner_key())
+            .await
+            .map_err(|e| ApiError::from(e).extend())?;
+        let mut views = Vec::with_capacity(set.carts.len());
+        for name in set.carts.keys() {
+            views.push(cart_view(ctx, viewer, &set, name).await?);
+        }
+        Ok(views)
+    }
+}
+
+/// A SKU and a quantity.
+#[derive(InputObject)]
+pub struct CartLineInput {
+    /// The product's SKU.
+    pub sku: String,
+    /// Units (to add, or to set, depending on the mutation).
+    pub quantity: i32,
+}
+
+/// Adds units to a cart's lines.
+#[derive(InputObject)]
+pub struct AddCartLinesInput {
+    /// Which cart.
+    #[graphql(default = "default")]
+    pub cart: String,
+    /// Lines to add; quantities add to what is there.
+    pub lines: Vec<CartLineInput>,
+    /// Refuse with `VERSION_CONFLICT` unless the cart is at this version.
+    pub expected_version: Option<u64>,
+}
+
+/// Sets quantities of lines; 0 removes.
+#[derive(InputObject)]
+pub struct UpdateCartLinesInput {
+    /// Which cart.
+    #[graphql(default = "default")]
+    pub cart: String,
+    /// Lines with their new quantities.
+    pub lines: Vec<CartLineInput>,
+    /// Refuse with `VERSION_CONFLICT` unless the cart is at this version.
+    pub expected_version: Option<u64>,
+}
+
+/// Removes lines by SKU.
+#[derive(InputObject)]
+pub struct RemoveCartLinesInput {
+    /// Which cart.
+    #[graphql(default = "default")]
+    pub cart: String,
+    /// SKUs to remove; ones not in the cart are ignored.
+    pub skus: Vec<String>,
+    /// Refuse with `VERSION_CONFLICT` unless the cart is at this version.
+    pub expected_version: Option<u64>,
+}
+
+/// Removes every line.
+#[derive(InputObject)]
+pub struct ClearCartInput {
+    /// Which cart.
+    #[graphql(default = "default")]
+    pub cart: String,
+    /// Refuse with `VERSION_CONFLICT` unless the cart is at this version.
+    pub expected_version: Option<u64>,
+}
+
+/// Makes a cart hold exactly these lines (push a client-held cart).
+#[derive(InputObject)]
+pub struct ReplaceCartInput {
+    /// Which cart.
+    #[graphql(default = "default")]
+    pub cart: String,
+    /// The whole cart.
+    pub lines: Vec<CartLineInput>,
+    /// Refuse with `VERSION_CONFLICT` unless the cart is at this version.
+    pub expected_version: Option<u64>,
+}
+
+/// The cart after a mutation.
+#[derive(SimpleObject)]
+pub struct CartPayload {
+    /// The cart as stored now (also on `VERSION_CONFLICT`); `null` only for an invalid cart name.
+    pub cart: Option<CartView>,
+    /// Why the change was refused, if it was. Nothing is changed when this is not empty.
+    pub user_errors: Vec<UserError>,
+}
+
+/// The cart mutations; they need a token.
+#[derive(Default)]
+pub struct CartMutation;
+
+#[Object]
+impl CartMutation {
+    /// Adds units: a SKU already in the cart gets the quantity added.
+    async fn add_cart_lines(
+        &self,
+        ctx: &Context<'_>,
+        input: AddCartLinesInput,
+    ) -> ApiResult<CartPayload> {
+        let edit = Edit::Lines(LineMode::Add, &input.lines);
+        change_cart(ctx, &input.cart, input.expected_version, edit).await
+    }
+
+    /// Sets quantities; 0 removes the line; a SKU not in the cart is added.
+    async fn update_cart_lines(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateCartLinesInput,
+    ) -> ApiResult<CartPayload> {
+        let edit = Edit::Lines(LineMode::Set, &input.lines);
+        change_cart(ctx, &input.cart, input.expected_version, edit).await
+    }
+
+    /// Removes lines by SKU.
+    async fn remove_cart_lines(
+        &self,
+        ctx: &Context<'_>,
+        input: RemoveCartLinesInput,
+    ) -> ApiResult<CartPayload> {
+        change_cart(
+            ctx,
+            &input.cart,
+            input.expected_version,
+            Edit::Remove(&input.skus),
+        )
+        .await
+    }
+
+    /// Removes every line. The cart keeps its name and version history.
+    async fn clear_cart(&self, ctx: &Context<'_>, input: ClearCartInput) -> ApiResult<CartPayload> {
+        change_cart(ctx, &input.cart, input.expected_version, Edit::Clear).await
+    }
+
+    /// Replaces the cart's lines with these (a repeated SKU adds up).
+    async fn replace_cart(
+        &self,
+        ctx: &Context<'_>,
+        input: ReplaceCartInput,
+    ) -> ApiResult<CartPayload> {
+        let edit = Edit::Lines(LineMode::Replace, &input.lines);
+        change_cart(ctx, &input.cart, input.expected_version, edit).await
+    }
+}
+
+/// What a cart mutation asks for, before it is checked.
+enum Edit<'a> {
+    Lines(LineMode, &'a [CartLineInput]),
+    Remove(&'a [String]),
+    Clear,
+}
+
+async fn change_cart(
+    ctx: &Context<'_>,
+    cart: &str,
+    expected: Option<u64>,
+    edit: Edit<'_>,
+) -> ApiResult<CartPayload> {
+    let viewer = require_viewer(ctx)?;
+    let name = match CartName::parse(cart) {
+        Ok(name) => name,
+        Err(why) => {
+            return Ok(CartPayload {
+                cart: None,
+                user_errors: user_errors(vec![DomainError::new(
+                    ErrorCode::InvalidCartName,
+                    &["cart"],
+                    why,
+                )]),
+            });
+        }
+    };
+    let change = match checked_change(ctx, edit).await? {
+        Ok(change) => change,
+        Err(rejection) => return refused(ctx, viewer, &name, rejection).await,
+    };
+    let settings = shop(ctx);
+    let lifetime = cart_lifetime(ctx, viewer);
+    let now = Utc::now();
+    let result = store(ctx)
+        .update_cart_set(&viewer.owner_key(), &mut |set| {
+            set.apply(&name, &change, expected, &settings.limits, now, lifetime)
+                .map(|_| ())
+        })
+        .await;
+    match result {
+        Ok(set) => Ok(CartPayload {
+            cart: Some(cart_view(ctx, viewer, &set, &name).await?),
+            user_errors: Vec::new(),
+        }),
+        Err(UpdateError::Rejected(rejection)) => refused(ctx, viewer, &name, rejection).await,
+        Err(UpdateError::Store(e)) => Err(ApiError::from(e).extend()),
+    }
+}
+
+/// Turns client input into a [`CartChange`], checking SKUs against the catalog.
+async fn checked_change(
+    ctx: &Context<'_>,
+    edit: Edit<'_>,
+) -> ApiResult<Result<CartChange, Rejection>> {
+    match edit {
+        Edit::Clear => Ok(Ok(CartChange::Clear)),
+        Edit::Remove(skus) => {
+            let mut parsed = Vec::with_capacity(skus.len());
+            let mut errors = Vec::new();
+            for (index, sku) in skus.iter().enumerate() {
+                match Sku::parse(sku) {
+                    Ok(sku) => parsed.push(sku),
+                    Err(why) => errors.push(DomainError::new(
+                        ErrorCode::UnknownSku,
+                        &["skus", &index.to_string()],
+                        why,
+                    )),
+                }
+            }
+            Ok(if errors.is_empty() {
+                Ok(CartChange::Remove(parsed))
+            } else {
+                Err(Rejection::Invalid(errors))
+            })
+        }
+        Edit::Lines(mode, lines) => {
+            let skus: Vec<Sku> = lines
+                .iter()
+                .filter_map(|l| Sku::parse(&l.sku).ok())
+                .collect();
+            let catalog = store(ctx)
+                .products_by_sku(&skus)
+                .await
+                .map_err(|e| ApiError::from(e).extend())?;
+            let input: Vec<(String, i64)> = lines
+                .iter()
+                .map(|l| (l.sku.clone(), i64::from(l.quantity)))
+                .collect();
+            let checked = check_lines(&input, mode, &shop(ctx).limits, &catalog);
+            Ok(checked.map(|lines| match mode {
+                LineMode::Add => CartChange::Add(lines),
+                LineMode::Set => CartChange::Update(lines),
+                LineMode::Replace => CartChange::Replace(lines),
+            }))
+        }
+    }
+}
+
+/// The payload of a refused change: the cart as it is now, and why.
+async fn refused(
+    ctx: &Context<'_>,
+    viewer: &Viewer,
+    name: &CartName,
+    rejection: Rejection,
+) -> ApiResult<CartPayload> {
+    let set = store(ctx)
+        .cart_set(&viewer.owner_key())
+        .await
+        .map_err(|e| ApiError::from(e).extend())?;
+    Ok(CartPayload {
+        cart: Some(cart_view(ctx, viewer, &set, name).await?),
+        user_errors: user_errors(rejection.into_user_errors()),
+    })
+}
+
+/// How long this viewer's untouched carts live.
+pub(crate) fn cart_lifetime(ctx: &Context<'_>, viewer: &Viewer) -> Duration {
+    let settings = shop(ctx);
+    match viewer.kind {
+        ViewerKind::Guest => settings.guest_cart_lifetime,
+        ViewerKind::Customer => settings.customer_cart_lifetime,
+    }
+}
+
+/// Prices the cart `name` of `set` for output.
+pub(crate) async fn cart_view(
+    ctx: &Context<'_>,
+    viewer: &Viewer,
+    set: &CartSet,
+    name: &CartName,
+) -> ApiResult<CartView> {
+    let lifetime = cart_lifetime(ctx, viewer);
+    let cart = set.cart(name, Utc::now(), lifetime);
+    let skus: Vec<Sku> = cart.lines.iter().map(|l| l.sku.clone()).collect();
+    let catalog = store(ctx)
+        .products_by_sku(&skus)
+        .await
+        .map_err(|e| ApiError::from(e).extend())?;
+    let priced = price_lines(&cart.lines, &catalog).map_err(ApiError::internal)?;
+    let currency: Currency = shop(ctx).currency;
+    let lines = priced
+        .lines
+        .into_iter()
+        .map(|p| CartLineView {
+            sku: p.line.sku.to_string(),
+            quantity: p.line.quantity,
+            unit_price: MoneyView::new(p.unit_price, &currency),
+            line_total: MoneyView::new(p.line_total, &currency),
+            product: ProductView {
+                product: p.product,
+                currency,
+            },
+        })
+        .collect();
+    Ok(CartView {
+        id: format!("{}/{}", viewer.owner_key().as_str(), cart.name),
+        expires_at: (!cart.lines.is_empty()).then(|| cart.expires_at(lifetime)),
+        cart,
+        lines,
+        total_quantity: priced.total_quantity,
+        subtotal: MoneyView::new(priced.subtotal, &currency),
+    })
+}

@@ -1,0 +1,82 @@
+//! Top-level GraphQL errors: request problems, each with `extensions.code`.
+//!
+//! Business failures are never here; they are `userErrors` in payloads.
+
+use async_graphql::{Error, ErrorExtensions};
+
+/// A request-level failure, mapped once to a stable `extensions.code`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The operation needs a token and the request has none. Code `UNAUTHENTICATED`.
+    #[error("this operation needs a bearer token; start a guest session or log in")]
+    Unauthenticated,
+    /// The token is valid but lacks a role. Code `FORBIDDEN`.
+    #[error("this operation needs the '{0}' role")]
+    Forbidden(&'static str),
+    /// An argument is unacceptable in a way the schema cannot express. Code `BAD_USER_INPUT`.
+    #[error("{0}")]
+    BadUserInput(String),
+    /// Something failed inside the server. Code `INTERNAL`; the detail is logged, not sent.
+    #[error("internal error; the server log has the details")]
+    Internal,
+}
+
+impl ApiError {
+    /// The stable code clients switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated => "UNAUTHENTICATED",
+            ApiError::Forbidden(_) => "FORBIDDEN",
+            ApiError::BadUserInput(_) => "BAD_USER_INPUT",
+            ApiError::Internal => "INTERNAL",
+        }
+    }
+
+    /// Logs `cause` and returns the generic internal error.
+    pub fn internal(cause: impl std::fmt::Display) -> Error {
+        tracing::error!(error = %cause, "request failed");
+        ApiError::Internal.extend()
+    }
+}
+
+impl ErrorExtensions for ApiError {
+    fn extend(&self) -> Error {
+        Error::new(self.to_string()).extend_with(|_, e| e.set("code", self.code()))
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "store failed");
+        ApiError::Internal
+    }
+}
+
+/// `Result` for resolvers.
+pub type ApiResult<T> = Result<T, Error>;
+
+/// Gives every top-level error in a response a code: async-graphql's own
+/// parse and validation errors come without one.
+pub fn classify(response: &mut async_graphql::Response) {
+    for error in &mut response.errors {
+        let has_code = error
+            .extensions
+            .as_ref()
+            .is_some_and(|e| e.get("code").is_some());
+        if has_code {
+            continue;
+        }
+        let code = if error.message.contains("too complex")
+            || error.message.contains("nested too deep")
+            || error.message.contains("directives")
+        {
+            "QUERY_TOO_COMPLEX"
+        } else {
+            "BAD_USER_INPUT"
+        };
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", code);
+    }
+}

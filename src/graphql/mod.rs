@@ -1,0 +1,106 @@
+//! The GraphQL schema, kept apart from HTTP: [`build_schema`] gives a schema
+//! that can be executed in a unit test without axum.
+//!
+//! Resolvers are thin: they read the [`Viewer`](crate::auth::Viewer) the HTTP
+//! layer attached to the request, call a domain rule and the store, and turn
+//! the outcome into a payload. One file per area:
+//!
+//! - [`catalog`]: products, the shop, admin catalog mutations.
+//! - [`cart`]: carts and the cart mutations.
+//! - [`viewer`]: who am I.
+//! - [`types`]: money, user errors and other shared types.
+//! - [`error`]: top-level error codes.
+
+pub mod cart;
+pub mod catalog;
+pub mod error;
+pub mod types;
+pub mod viewer;
+
+use crate::auth::Viewer;
+use crate::domain::{Currency, Limits};
+use crate::store::Store;
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use chrono::Duration;
+use error::{ApiError, ApiResult};
+use std::sync::Arc;
+
+/// The schema type.
+pub type CartSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// Every query field, merged from the area files.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(catalog::CatalogQuery, cart::CartQuery, viewer::ViewerQuery);
+
+/// Every mutation field, merged from the area files.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(catalog::CatalogMutation, cart::CartMutation);
+
+/// Shop settings resolvers need.
+#[derive(Clone, Debug)]
+pub struct ShopSettings {
+    /// The one currency every price is in.
+    pub currency: Currency,
+    /// Cart limits.
+    pub limits: Limits,
+    /// How long a guest's untouched cart lives.
+    pub guest_cart_lifetime: Duration,
+    /// How long a customer's untouched cart lives.
+    pub customer_cart_lifetime: Duration,
+}
+
+/// Limits on the shape of a query.
+#[derive(Clone, Copy, Debug)]
+pub struct QueryLimits {
+    /// Maximum selection depth.
+    pub max_depth: usize,
+    /// Maximum complexity (roughly, fields resolved).
+    pub max_complexity: usize,
+}
+
+/// Builds the schema over a store.
+pub fn build_schema(store: Arc<dyn Store>, shop: ShopSettings, limits: QueryLimits) -> CartSchema {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .data(store)
+    .data(shop)
+    .limit_depth(limits.max_depth)
+    .limit_complexity(limits.max_complexity)
+    .limit_recursive_depth(32)
+    .limit_directives(8)
+    .finish()
+}
+
+/// The SDL clients and `schema.graphql` rely on.
+pub fn sdl() -> String {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .finish()
+    .sdl()
+}
+
+/// The store, from the schema data.
+pub(crate) fn store<'a>(ctx: &Context<'a>) -> &'a Arc<dyn Store> {
+    ctx.data_unchecked::<Arc<dyn Store>>()
+}
+
+/// Shop settings, from the schema data.
+pub(crate) fn shop<'a>(ctx: &Context<'a>) -> &'a ShopSettings {
+    ctx.data_unchecked::<ShopSettings>()
+}
+
+/// The request's viewer, if it has a token.
+pub(crate) fn viewer<'a>(ctx: &Context<'a>) -> Option<&'a Viewer> {
+    ctx.data_opt::<Viewer>()
+}
+
+/// The request's viewer, or `UNAUTHENTICATED`.
+pub(crate) fn require_viewer<'a>(ctx: &Context<'a>) -> ApiResult<&'a Viewer> {
+    viewer(ctx).ok_or_else(|| async_graphql::ErrorExtensions::extend(&ApiError::Unauthenticated))
+}

@@ -1,0 +1,29 @@
+//! cartql: a self-hosted shopping-cart service.
+//!
+//! One binary serves a GraphQL API over an embedded sled database and keeps no
+//! session state: every request carries a bearer JWT, and the viewer is
+//! rebuilt from it each time. The cart is a resource the mutations change.
+//!
+//! Data flows one way: HTTP → auth (token → [`auth::Viewer`]) → GraphQL
+//! resolver → domain rule → store. Resolvers never touch sled; the store never
+//! knows GraphQL.
+//!
+//! | module            | what lives there                                              |
+//! |-------------------|---------------------------------------------------------------|
+//! | [`cli`]           | the command line (`serve`, `schema`, `token`, `import-catalog`) |
+//! | [`config`]        | every setting: flag + `CARTQL_*` variable, validated at parse |
+//! | [`server`]        | axum router, layers, start-up and shutdown                    |
+//! | [`auth`]          | claims, token issue/verify, the signing secret                |
+//! | [`graphql`]       | schema roots and GraphQL types; thin resolvers                |
+//! | [`domain`]        | money, names, catalog and cart rules: pure, unit-tested       |
+//! | [`store`]         | the only code that knows sled: keys, encoding, durability     |
+//! | [`catalog_file`]  | reading catalog JSON files (`import-catalog`, `--demo`)        |
+
+pub mod auth;
+pub mod catalog_file;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod graphql;
+pub mod server;
+pub mod store;

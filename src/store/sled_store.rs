@@ -1,0 +1,286 @@
+//! The sled backend.
+//!
+//! Key layout (one sled tree per kind of record):
+//!
+//! | tree       | key                   | value (see [`codec`](super::codec)) |
+//! |------------|-----------------------|-------------------------------------|
+//! | `products` | SKU                   | `Product`                           |
+//! | `carts`    | owner key (`kind:id`) | `CartSet`: all carts of one owner   |
+//! | `meta`     | `currency`            | the shop currency code (a string)   |
+//!
+//! Writes are compare-and-swap loops on one key (see [`cas`]); a write whose
+//! bytes equal what is stored is skipped. With [`Durability::Strict`] every
+//! acknowledged write has been flushed by the [`GroupCommit`] task.
+
+use super::codec::{decode, encode};
+use super::durability::{Durability, GroupCommit};
+use super::{CartSetUpdate, OwnerKey, ProductUpdate, Store, StoreError, UpdateError};
+use crate::domain::{CartSet, Product, Rejection, Sku};
+use async_trait::async_trait;
+use serde::{Serialize, de::DeserializeOwned};
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::path::Path;
+
+/// A store in one data directory. Cheap to share behind an `Arc`.
+pub struct SledStore {
+    db: sled::Db,
+    products: sled::Tree,
+    carts: sled::Tree,
+    meta: sled::Tree,
+    commit: Option<GroupCommit>,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`. Must run inside a tokio runtime
+    /// when `durability` is strict (it starts the flusher task).
+    pub fn open(dir: &Path, durability: Durability) -> Result<SledStore, StoreError> {
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .flush_every_ms(Some(500))
+            .open()
+            .map_err(|e| open_error(dir, e))?;
+        let products = db.open_tree("products")?;
+        let carts = db.open_tree("carts")?;
+        let meta = db.open_tree("meta")?;
+        let commit = match durability {
+            Durability::Strict => Some(GroupCommit::start(db.clone())),
+            Durability::Relaxed => None,
+        };
+        Ok(SledStore {
+            db,
+            products,
+            carts,
+            meta,
+            commit,
+        })
+    }
+
+    async fn durable(&self) -> Result<(), StoreError> {
+        match &self.commit {
+            Some(commit) => commit.wait().await,
+            None => Ok(()),
+        }
+    }
+
+    fn get<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
+        tree.get(key)?.map(|bytes| decode(key, &bytes)).transpose()
+    }
+}
+
+fn open_error(dir: &Path, e: sled::Error) -> StoreError {
+    let text = e.to_string();
+    if text.contains("could not acquire lock") {
+        StoreError::Open(format!(
+            "data directory {} is in use by another cartql process",
+            dir.display()
+        ))
+    } else {
+        StoreError::Open(format!(
+            "cannot open the database in {}: {text}",
+            dir.display()
+        ))
+    }
+}
+
+/// Atomically replaces the value at `key` with `next(current)`, retrying
+/// when another writer got there first. Returns the new value and whether
+/// anything was written.
+fn cas<T, F>(tree: &sled::Tree, key: &[u8], mut next: F) -> Result<(T, bool), UpdateError>
+where
+    T: Serialize + DeserializeOwned,
+    F: FnMut(Option<T>) -> Result<T, Rejection>,
+{
+    loop {
+        let old = tree.get(key).map_err(StoreError::from)?;
+        let current = old.as_ref().map(|bytes| decode(key, bytes)).transpose()?;
+        let value = next(current).map_err(UpdateError::Rejected)?;
+        let bytes = encode(&value);
+        if old.as_deref() == Some(&bytes[..]) {
+            return Ok((value, false));
+        }
+        match tree
+            .compare_and_swap(key, old, Some(bytes))
+            .map_err(StoreError::from)?
+        {
+            Ok(()) => return Ok((value, true)),
+            Err(_) => continue,
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SledStore {
+    async fn product(&self, sku: &Sku) -> Result<Option<Product>, StoreError> {
+        Self::get(&self.products, sku.as_str().as_bytes())
+    }
+
+    async fn products_by_sku(&self, skus: &[Sku]) -> Result<HashMap<Sku, Product>, StoreError> {
+        let mut found = HashMap::with_capacity(skus.len());
+        for sku in skus {
+            if let Some(product) = Self::get::<Product>(&self.products, sku.as_str().as_bytes())? {
+                found.insert(sku.clone(), product);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn products(
+        &self,
+        after: Option<&Sku>,
+        limit: usize,
+    ) -> Result<Vec<Product>, StoreError> {
+        let start = match after {
+            Some(sku) => Bound::Excluded(sku.as_str().as_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
+        self.products
+            .range::<Vec<u8>, _>((start, Bound::Unbounded))
+            .take(limit)
+            .map(|entry| {
+                let (key, bytes) = entry?;
+                decode(&key, &bytes)
+            })
+            .collect()
+    }
+
+    async fn catalog_is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.products.is_empty())
+    }
+
+    async fn update_product(
+        &self,
+        sku: &Sku,
+        update: &mut ProductUpdate<'_>,
+    ) -> Result<Product, UpdateError> {
+        let (product, written) = cas(&self.products, sku.as_str().as_bytes(), update)?;
+        if written {
+            self.durable().await?;
+        }
+        Ok(product)
+    }
+
+    async fn import_products(&self, products: &[Product]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for product in products {
+            batch.insert(product.sku.as_str().as_bytes(), encode(product));
+        }
+        self.products.apply_batch(batch)?;
+        self.durable().await
+    }
+
+    async fn cart_set(&self, owner: &OwnerKey) -> Result<CartSet, StoreError> {
+        Ok(Self::get(&self.carts, owner.as_str().as_bytes())?.unwrap_or_default())
+    }
+
+    async fn update_cart_set(
+        &self,
+        owner: &OwnerKey,
+        update: &mut CartSetUpdate<'_>,
+    ) -> Result<CartSet, UpdateError> {
+        let (set, written) = cas(
+            &self.carts,
+            owner.as_str().as_bytes(),
+            |current: Option<CartSet>| {
+                let mut set = current.unwrap_or_default();
+                update(&mut set)?;
+                Ok(set)
+            },
+        )?;
+        if written {
+            self.durable().await?;
+        }
+        Ok(set)
+    }
+
+    async fn pin_currency(&self, code: &str) -> Result<(), StoreError> {
+        let key = b"currency";
+        match self
+            .meta
+            .compare_and_swap(key, None::<&[u8]>, Some(encode(&code)))?
+        {
+            Ok(()) => self.durable().await,
+            Err(_) => {
+                let stored: String = Self::get(&self.meta, key)?.unwrap_or_default();
+                if stored == code {
+                    Ok(())
+                } else {
+                    Err(StoreError::Open(format!(
+                        "the data directory holds prices in {stored}; start with --currency {stored} or use another --data-dir"
+                    )))
+                }
+            }
+        }
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Money;
+
+    fn product(sku: &str) -> Product {
+        Product {
+            sku: Sku::parse(sku).unwrap(),
+            title: sku.into(),
+            price: Money::from_minor(100),
+            stock: Some(1),
+            active: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn products_page_in_sku_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), Durability::Strict).unwrap();
+        store
+            .import_products(&[product("C"), product("A"), product("B")])
+            .await
+            .unwrap();
+        let first = store.products(None, 2).await.unwrap();
+        assert_eq!(
+            first.iter().map(|p| p.sku.as_str()).collect::<Vec<_>>(),
+            ["A", "B"]
+        );
+        let rest = store.products(Some(&first[1].sku), 10).await.unwrap();
+        assert_eq!(
+            rest.iter().map(|p| p.sku.as_str()).collect::<Vec<_>>(),
+            ["C"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_damaged_value_on_disk_is_a_clear_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), Durability::Strict).unwrap();
+        store
+            .products
+            .insert("BROKEN", &b"\x01{\"sku\":"[..])
+            .unwrap();
+        let err = store
+            .product(&Sku::parse("BROKEN").unwrap())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        let err = store.products(None, 10).await.unwrap_err();
+        assert!(err.to_string().contains("BROKEN"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_second_open_of_the_same_directory_is_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = SledStore::open(dir.path(), Durability::Relaxed).unwrap();
+        let err = SledStore::open(dir.path(), Durability::Relaxed)
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("in use by another cartql process"),
+            "{err}"
+        );
+    }
+}

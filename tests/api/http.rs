@@ -1,0 +1,176 @@
+//! HTTP edges: limits, request shapes, the playground, health, the SDL.
+
+use crate::helpers::*;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn health_answers_ok() {
+    let server = TestServer::spawn().await;
+    let response = server.get("/healthz").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"status": "ok"})
+    );
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_with_413() {
+    let server = TestServer::spawn_with(&["--max-body-bytes", "2048"]).await;
+    let padding = "x".repeat(4096);
+    let response = server
+        .post(
+            None,
+            json!({ "query": "{ shop { currencyCode } }", "variables": { "pad": padding } }),
+        )
+        .await;
+    assert_eq!(response.status(), 413);
+    // Without a Content-Length the limit still holds.
+    let body = format!(
+        "{{\"query\": \"{{ shop {{ currencyCode }} }}\", \"variables\": {{\"pad\": \"{padding}\"}}}}"
+    );
+    let stream = futures_util::stream::iter(
+        body.into_bytes()
+            .chunks(512)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
+    let response = reqwest::Client::new()
+        .post(format!("{}/graphql", server.base))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+}
+
+#[tokio::test]
+async fn deep_or_complex_queries_are_refused() {
+    let server =
+        TestServer::spawn_with(&["--max-query-depth", "4", "--max-query-complexity", "50"]).await;
+    let deep = "{ cart { lines { product { price { amount } } } } }";
+    let body = server.gql(Some(&customer("ann")), deep, json!({})).await;
+    assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX");
+    let aliases: String = (0..60)
+        .map(|i| format!("a{i}: shop {{ currencyCode }} "))
+        .collect();
+    let body = server
+        .gql(None, &format!("{{ {aliases} }}"), json!({}))
+        .await;
+    assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX");
+}
+
+#[tokio::test]
+async fn malformed_requests_get_clear_errors_with_codes() {
+    let server = TestServer::spawn().await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/graphql", server.base);
+    let not_json = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), 400);
+    assert_eq!(
+        error_code(&not_json.json::<Value>().await.unwrap()),
+        "BAD_USER_INPUT"
+    );
+
+    let batch = client.post(&url).json(&json!([{ "query": "{ shop { currencyCode } }" }, { "query": "{ shop { currencyCode } }" }])).send().await.unwrap();
+    assert_eq!(batch.status(), 400);
+
+    let multipart = client
+        .post(&url)
+        .header("content-type", "multipart/form-data; boundary=x")
+        .body("--x--")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(multipart.status(), 415);
+
+    for (query, why) in [
+        ("{ shop { nope } }", "unknown field"),
+        ("{ shop ", "syntax"),
+        ("query { cart(name: 3) { version } }", "wrong type"),
+    ] {
+        let body = server.gql(Some(&customer("ann")), query, json!({})).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{why}");
+    }
+}
+
+#[tokio::test]
+async fn queries_work_over_get_and_mutations_do_not() {
+    let server = TestServer::spawn().await;
+    let query = server
+        .get("/graphql?query=%7Bshop%7BcurrencyCode%7D%7D")
+        .await;
+    assert_eq!(query.status(), 200);
+    assert_eq!(
+        query.json::<Value>().await.unwrap()["data"]["shop"]["currencyCode"],
+        "USD"
+    );
+    let mutation = server
+        .get("/graphql?query=mutation%7BclearCart(input%3A%7B%7D)%7Bcart%7Bversion%7D%7D%7D")
+        .await;
+    assert_eq!(mutation.status(), 405);
+    assert_eq!(mutation.headers()["allow"], "POST");
+}
+
+#[tokio::test]
+async fn the_playground_is_served_and_loads_nothing_from_elsewhere() {
+    let server = TestServer::spawn().await;
+    let response = server.get("/").await;
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("cartql playground"));
+    for external in [
+        "src=\"http",
+        "href=\"http",
+        "src=\"//",
+        "href=\"//",
+        "@import",
+        "url(http",
+    ] {
+        assert!(
+            !html.contains(external),
+            "the playground references {external}"
+        );
+    }
+    assert!(html.contains("02-add-to-cart"), "the examples are inlined");
+}
+
+#[tokio::test]
+async fn every_playground_example_is_valid_against_the_schema() {
+    let server = TestServer::spawn().await;
+    let mut checked = 0;
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/playground")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "graphql") {
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).unwrap();
+        let body = server.gql(Some(&customer("ann")), &source, json!({})).await;
+        assert!(body.get("errors").is_none(), "{}: {body}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 5, "{checked}");
+}
+
+#[test]
+fn schema_graphql_matches_what_the_server_exports() {
+    let output = std::process::Command::new(binary())
+        .arg("schema")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let exported = String::from_utf8(output.stdout).unwrap();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
+    assert!(
+        exported == committed,
+        "schema.graphql is stale: run `cargo run -- schema > schema.graphql`"
+    );
+}

@@ -1,0 +1,272 @@
+//! Start-up, configuration errors, restarts, crashes and catalog files.
+
+use crate::helpers::*;
+use serde_json::json;
+use std::process::{Command, Output};
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(binary());
+    command.args(args).env_remove("CARTQL_JWT_SECRET");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().unwrap()
+}
+
+/// The line that says what is wrong (log lines may come before it).
+fn error_line(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "exactly one error line: {stderr}");
+    errors[0].to_string()
+}
+
+#[test]
+fn bad_settings_stop_the_start_with_one_line_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec!["--data-dir", data],
+            vec![("CARTQL_JWT_SECRET", "short")],
+            "--jwt-secret",
+        ),
+        (
+            vec!["--data-dir", data, "--currency", "ABC"],
+            vec![],
+            "--currency",
+        ),
+        (
+            vec!["--data-dir", data],
+            vec![("CARTQL_CURRENCY", "XAU")],
+            "--currency",
+        ),
+        (
+            vec!["--data-dir", file.to_str().unwrap()],
+            vec![],
+            "--data-dir",
+        ),
+        (
+            vec!["--data-dir", data, "--max-quantity-per-line", "0"],
+            vec![],
+            "--max-quantity-per-line",
+        ),
+        (
+            vec!["--data-dir", data],
+            vec![("CARTQL_MAX_LINES_PER_CART", "lots")],
+            "--max-lines-per-cart",
+        ),
+        (
+            vec!["--data-dir", data, "--durability", "sometimes"],
+            vec![],
+            "--durability",
+        ),
+        (
+            vec!["--data-dir", data, "--listen", "localhost"],
+            vec![],
+            "--listen",
+        ),
+        (
+            vec!["--data-dir", data, "--guest-cart-ttl", "forever"],
+            vec![],
+            "--guest-cart-ttl",
+        ),
+        (
+            vec!["--data-dir", data, "--listen", "203.0.113.1:1"],
+            vec![],
+            "--listen",
+        ),
+    ];
+    for (args, env, setting) in cases {
+        let output = run(&args, &env);
+        assert!(!output.status.success(), "{args:?} {env:?} should fail");
+        let line = error_line(&output);
+        assert!(line.contains(setting), "{args:?} {env:?}: {line}");
+    }
+}
+
+#[tokio::test]
+async fn a_data_directory_in_use_is_refused_clearly() {
+    let server = TestServer::spawn().await;
+    let output = run(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            server.dir.to_str().unwrap(),
+        ],
+        &[("CARTQL_JWT_SECRET", SECRET)],
+    );
+    assert!(!output.status.success());
+    let line = error_line(&output);
+    assert!(
+        line.contains("--data-dir") && line.contains("in use by another cartql process"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn a_data_directory_keeps_its_currency() {
+    let server = TestServer::spawn().await;
+    let dir = server.dir.clone();
+    let _keep = server.terminate().await;
+    let output = run(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--currency",
+            "JPY",
+        ],
+        &[("CARTQL_JWT_SECRET", SECRET)],
+    );
+    assert!(!output.status.success());
+    let line = error_line(&output);
+    assert!(
+        line.contains("--currency") && line.contains("USD"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn carts_and_products_survive_a_restart() {
+    let server = TestServer::spawn().await;
+    let token = customer("ann");
+    add(&server, &token, "default", "MUG-LOGO", 2).await;
+    add(&server, &token, "wishlist", "HOODIE-GRY-M", 1).await;
+    server
+        .data(
+            Some(&admin()),
+            "mutation { adjustStock(input: {sku: \"MUG-LOGO\", delta: -5}) { product { stock } } }",
+            json!({}),
+        )
+        .await;
+    let dir = server.dir.clone();
+    let temp = server.terminate().await;
+
+    let again = TestServer::spawn_in(&dir, &[]).await;
+    let data = again.data(Some(&token), "{ carts { name version lines { sku quantity } } product(sku: \"MUG-LOGO\") { stock } }", json!({})).await;
+    assert_eq!(
+        data["carts"],
+        json!([
+            {"name": "default", "version": 1, "lines": [{"sku": "MUG-LOGO", "quantity": 2}]},
+            {"name": "wishlist", "version": 1, "lines": [{"sku": "HOODIE-GRY-M", "quantity": 1}]}
+        ])
+    );
+    assert_eq!(
+        data["product"]["stock"], 35,
+        "--demo does not reload a catalog that has products"
+    );
+    drop(temp);
+}
+
+#[tokio::test]
+async fn an_acknowledged_write_survives_kill_9_in_strict_mode() {
+    let server = TestServer::spawn().await;
+    let token = customer("ann");
+    for _ in 0..5 {
+        add(&server, &token, "default", "STICKER-PACK", 1).await;
+    }
+    let dir = server.dir.clone();
+    let temp = server.kill().await;
+    let again = TestServer::spawn_in(&dir, &[]).await;
+    let data = again
+        .data(
+            Some(&token),
+            "{ cart { version lines { quantity } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["cart"],
+        json!({"version": 5, "lines": [{"quantity": 5}]})
+    );
+    drop(temp);
+}
+
+#[tokio::test]
+async fn import_catalog_loads_a_valid_file_and_refuses_a_bad_one_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let good = dir.path().join("good.json");
+    std::fs::write(&good, r#"[{"sku": "A-1", "title": "Apple", "price": "0.50", "stock": 100}, {"sku": "B-1", "title": "Bread", "price": "2"}]"#).unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"[{"sku": "C-1", "title": "Cheese", "price": "3"}, {"sku": "D 1", "title": "Dates", "price": "4"}]"#).unwrap();
+
+    let output = run(
+        &[
+            "import-catalog",
+            good.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("imported 2 products"));
+
+    let output = run(
+        &[
+            "import-catalog",
+            bad.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!output.status.success());
+    let line = error_line(&output);
+    assert!(
+        line.contains("bad.json") && line.contains("product #1"),
+        "{line}"
+    );
+
+    for (name, content) in [
+        ("empty.json", ""),
+        ("binary.json", "\u{0}\u{1}\u{2}"),
+        ("object.json", "{\"sku\": 1}"),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let output = run(
+            &[
+                "import-catalog",
+                path.to_str().unwrap(),
+                "--data-dir",
+                data.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(!output.status.success(), "{name}");
+        assert!(error_line(&output).contains(name));
+    }
+    let missing = run(
+        &[
+            "import-catalog",
+            "/nonexistent/catalog.json",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(error_line(&missing).contains("/nonexistent/catalog.json"));
+
+    let server = TestServer::spawn_in(&data, &[]).await;
+    let products = server
+        .data(None, "{ products { nodes { sku } } }", json!({}))
+        .await;
+    assert_eq!(
+        products["products"]["nodes"],
+        json!([{"sku": "A-1"}, {"sku": "B-1"}]),
+        "--demo skips a non-empty catalog; C-1 was never written"
+    );
+}

@@ -1,0 +1,9 @@
+//! Black-box tests: each starts the real `cartql` binary on port 0 with a
+//! temporary data directory and talks HTTP to it.
+
+mod auth;
+mod cart;
+mod catalog;
+mod helpers;
+mod http;
+mod lifecycle;
