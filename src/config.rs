@@ -100,6 +100,12 @@ pub struct ServeConfig {
     /// Highest complexity (about: fields resolved) a query may have (10–100000).
     #[arg(long, env = "CARTQL_MAX_QUERY_COMPLEXITY", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(10..=100_000))]
     pub max_query_complexity: u32,
+    /// How long idempotency keys are remembered (at least this long), e.g. `24h`.
+    #[arg(long, env = "CARTQL_IDEMPOTENCY_TTL", default_value = "24h", value_parser = parse_lifetime)]
+    pub idempotency_ttl: Duration,
+    /// How often expired carts and idempotency records are deleted, e.g. `5m`.
+    #[arg(long, env = "CARTQL_SWEEP_INTERVAL", default_value = "5m", value_parser = parse_lifetime)]
+    pub sweep_interval: Duration,
     /// Load the demo catalog when the catalog is empty.
     #[arg(long, env = "CARTQL_DEMO")]
     pub demo: bool,

@@ -8,7 +8,7 @@
 use crate::auth::{self, AuthError, TokenKeys, Viewer, token::bearer_token};
 use crate::config::ServeConfig;
 use crate::graphql::{self, CartSchema, QueryLimits, ShopSettings, error::classify};
-use crate::store::{SledStore, Store};
+use crate::store::{OrderStore, SledStore, Store};
 use async_graphql::ParseRequestError;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
@@ -40,6 +40,7 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     router: Router,
     store: Arc<dyn Store>,
+    sweeper: Sweeper,
 }
 
 impl Application {
@@ -52,10 +53,12 @@ impl Application {
         tracing::info!(?source, "token signing key loaded");
         let keys = TokenKeys::from_secret(&secret)
             .map_err(|e| StartError(format!("--jwt-secret: {e}")))?;
-        let store: Arc<dyn Store> = Arc::new(
+        let sled = Arc::new(
             SledStore::open(dir, config.durability)
                 .map_err(|e| StartError(format!("--data-dir: {e}")))?,
         );
+        let store: Arc<dyn Store> = sled.clone();
+        let orders: Arc<dyn OrderStore> = sled;
         store
             .pin_currency(config.currency.code())
             .await
@@ -74,17 +77,25 @@ impl Application {
             max_complexity: config.max_query_complexity as usize,
         };
         let state = AppState {
-            schema: graphql::build_schema(store.clone(), shop, limits),
+            schema: graphql::build_schema(store.clone(), orders.clone(), shop.clone(), limits),
             keys: Arc::new(keys),
         };
         let router = router(state, config.max_body_bytes as usize);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| StartError(format!("--listen {}: {e}", config.listen)))?;
+        let sweeper = Sweeper {
+            orders,
+            guest_cart_lifetime: shop.guest_cart_lifetime,
+            customer_cart_lifetime: shop.customer_cart_lifetime,
+            idempotency_ttl: chrono_duration(config.idempotency_ttl),
+            interval: config.sweep_interval,
+        };
         Ok(Application {
             listener,
             router,
             store,
+            sweeper,
         })
     }
 
@@ -98,9 +109,12 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
+        let sweeper = tokio::spawn(self.sweeper.run());
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
-            .await?;
+            .await;
+        sweeper.abort();
+        served?;
         self.store.flush().await.map_err(std::io::Error::other)
     }
 }
@@ -122,6 +136,54 @@ async fn load_demo_catalog(store: &dyn Store, config: &ServeConfig) -> Result<()
         .map_err(|e| fail(e.to_string()))?;
     tracing::info!(count = products.len(), "demo catalog loaded");
     Ok(())
+}
+
+/// Deletes expired carts and idempotency records in the background. Each
+/// deletion is its own small compare-and-swap, so requests are never blocked
+/// behind a sweep.
+struct Sweeper {
+    orders: Arc<dyn OrderStore>,
+    guest_cart_lifetime: chrono::Duration,
+    customer_cart_lifetime: chrono::Duration,
+    idempotency_ttl: chrono::Duration,
+    interval: std::time::Duration,
+}
+
+impl Sweeper {
+    async fn run(self) {
+        let mut ticks = tokio::time::interval(self.interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            self.sweep_once().await;
+        }
+    }
+
+    async fn sweep_once(&self) {
+        let now = chrono::Utc::now();
+        let (guest, customer) = (self.guest_cart_lifetime, self.customer_cart_lifetime);
+        let lifetime = move |owner: &crate::store::OwnerKey| {
+            if auth::is_guest_owner(owner) {
+                guest
+            } else {
+                customer
+            }
+        };
+        match self.orders.sweep_carts(now, &lifetime).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(carts = n, "swept expired carts"),
+            Err(e) => tracing::error!(error = %e, "sweeping carts failed"),
+        }
+        match self
+            .orders
+            .sweep_idempotency(now - self.idempotency_ttl)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(records = n, "swept idempotency records"),
+            Err(e) => tracing::error!(error = %e, "sweeping idempotency records failed"),
+        }
+    }
 }
 
 fn chrono_duration(d: std::time::Duration) -> chrono::Duration {
@@ -165,6 +227,11 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "05-my-carts",
         include_str!("../playground/05-my-carts.graphql"),
     ),
+    (
+        "06-checkout",
+        include_str!("../playground/06-checkout.graphql"),
+    ),
+    ("07-orders", include_str!("../playground/07-orders.graphql")),
 ];
 
 /// The playground page with the examples inlined: it loads nothing from elsewhere.

@@ -23,6 +23,11 @@ pub fn install_crypto() {
     let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
 }
 
+/// Whether an owner key (see [`Viewer::owner_key`]) is a guest's.
+pub fn is_guest_owner(owner: &OwnerKey) -> bool {
+    owner.as_str().starts_with("guest:")
+}
+
 /// What kind of visitor a token belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

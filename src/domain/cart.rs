@@ -183,6 +183,21 @@ impl CartSet {
         Ok(true)
     }
 
+    /// Drops carts whose lifetime ran out before `now`; returns how many.
+    pub fn drop_expired(&mut self, now: DateTime<Utc>, lifetime: Duration) -> usize {
+        let expired: Vec<(CartName, u64)> = self
+            .carts
+            .values()
+            .filter(|c| c.expires_at(lifetime) <= now)
+            .map(|c| (c.name.clone(), c.version))
+            .collect();
+        for (name, version) in &expired {
+            self.carts.remove(name);
+            self.retired_version = self.retired_version.max(*version);
+        }
+        expired.len()
+    }
+
     /// Keeps at most `keep` empty carts besides `current`, dropping the
     /// least recently changed, so clearing carts cannot grow the set forever.
     fn prune_empty(&mut self, current: &CartName, keep: usize) {

@@ -38,6 +38,8 @@ pub enum ErrorCode {
     InvalidGuestToken,
     /// An idempotency key reused with a different request.
     IdempotencyKeyReused,
+    /// An idempotency key that is empty, too long or not printable ASCII.
+    InvalidIdempotencyKey,
     /// Too many failed attempts; try again later.
     Throttled,
 }
@@ -63,6 +65,7 @@ impl ErrorCode {
             WeakPassword => "WEAK_PASSWORD",
             InvalidGuestToken => "INVALID_GUEST_TOKEN",
             IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            InvalidIdempotencyKey => "INVALID_IDEMPOTENCY_KEY",
             Throttled => "THROTTLED",
         }
     }

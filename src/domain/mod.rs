@@ -4,13 +4,17 @@
 //! - [`names`]: `Sku` and `CartName`, which can only hold valid values.
 //! - [`catalog`]: products and how they may change.
 //! - [`cart`]: a viewer's carts, the changes mutations make, and pricing.
+//! - [`order`]: orders and the checkout rule.
+//! - [`idempotency`]: request fingerprints and idempotency keys.
 //! - [`error`]: business failures (`userErrors`) and rejections.
 
 pub mod cart;
 pub mod catalog;
 pub mod error;
+pub mod idempotency;
 pub mod money;
 pub mod names;
+pub mod order;
 
 pub use cart::{Cart, CartChange, CartLine, CartSet, Limits, LineMode};
 pub use catalog::{Patch, Product, ProductPatch};

@@ -6,15 +6,18 @@
 
 use super::catalog::ProductView;
 use super::error::{ApiError, ApiResult};
+use super::orders::orders;
 use super::types::{MoneyView, UserError, user_errors};
 use super::{require_viewer, shop, store};
 use crate::auth::{Viewer, ViewerKind};
 use crate::domain::cart::{check_lines, price_lines};
+use crate::domain::idempotency::{Fingerprint, IdempotencyKey, Outcome};
 use crate::domain::{
     Cart, CartChange, CartName, CartSet, Currency, ErrorCode, LineMode, Rejection, Sku,
     UserError as DomainError,
 };
 use crate::store::UpdateError;
+use crate::store::orders::CartOnceOutcome;
 use async_graphql::{Context, ErrorExtensions, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Duration, Utc};
 
@@ -139,6 +142,8 @@ pub struct AddCartLinesInput {
     pub lines: Vec<CartLineInput>,
     /// Refuse with `VERSION_CONFLICT` unless the cart is at this version.
     pub expected_version: Option<u64>,
+    /// Optional. A retry with the same key returns the first result instead of adding again.
+    pub idempotency_key: Option<String>,
 }
 
 /// Sets quantities of lines; 0 removes.
@@ -208,8 +213,33 @@ impl CartMutation {
         ctx: &Context<'_>,
         input: AddCartLinesInput,
     ) -> ApiResult<CartPayload> {
+        let Some(key) = &input.idempotency_key else {
+            let edit = Edit::Lines(LineMode::Add, &input.lines);
+            return change_cart(ctx, &input.cart, input.expected_version, edit).await;
+        };
+        let viewer = require_viewer(ctx)?;
+        let key = match IdempotencyKey::parse(key, "idempotencyKey") {
+            Ok(key) => key,
+            Err(e) => return refused_name(ctx, viewer, &input.cart, Rejection::one(e)).await,
+        };
+        let lines: Vec<(&str, i32)> = input
+            .lines
+            .iter()
+            .map(|l| (l.sku.as_str(), l.quantity))
+            .collect();
+        let fingerprint = Fingerprint::of(
+            "addCartLines",
+            &(input.cart.as_str(), lines, input.expected_version),
+        );
         let edit = Edit::Lines(LineMode::Add, &input.lines);
-        change_cart(ctx, &input.cart, input.expected_version, edit).await
+        change_cart_once(
+            ctx,
+            &input.cart,
+            input.expected_version,
+            edit,
+            Some((key, fingerprint)),
+        )
+        .await
     }
 
     /// Sets quantities; 0 removes the line; a SKU not in the cart is added.
@@ -266,6 +296,17 @@ async fn change_cart(
     expected: Option<u64>,
     edit: Edit<'_>,
 ) -> ApiResult<CartPayload> {
+    change_cart_once(ctx, cart, expected, edit, None).await
+}
+
+/// Runs a cart change; with an idempotency key, at most once per key.
+async fn change_cart_once(
+    ctx: &Context<'_>,
+    cart: &str,
+    expected: Option<u64>,
+    edit: Edit<'_>,
+    once: Option<(IdempotencyKey, Fingerprint)>,
+) -> ApiResult<CartPayload> {
     let viewer = require_viewer(ctx)?;
     let name = match CartName::parse(cart) {
         Ok(name) => name,
@@ -282,20 +323,57 @@ async fn change_cart(
     };
     let change = match checked_change(ctx, edit).await? {
         Ok(change) => change,
-        Err(rejection) => return refused(ctx, viewer, &name, rejection).await,
+        Err(rejection) => {
+            // A retry of an add that succeeded gets its first answer even if
+            // its input would no longer pass (a product went inactive since).
+            if let Some((key, fingerprint)) = &once {
+                match orders(ctx)
+                    .recorded(&viewer.owner_key(), key, fingerprint)
+                    .await
+                {
+                    Ok(Some(Outcome::Cart(cart))) => {
+                        let cart = cart.as_of(Utc::now(), cart_lifetime(ctx, viewer));
+                        return Ok(CartPayload {
+                            cart: Some(priced_view(ctx, viewer, cart).await?),
+                            user_errors: Vec::new(),
+                        });
+                    }
+                    Err(UpdateError::Rejected(reused)) => {
+                        return refused(ctx, viewer, &name, reused).await;
+                    }
+                    Err(UpdateError::Store(e)) => return Err(ApiError::from(e).extend()),
+                    Ok(_) => {}
+                }
+            }
+            return refused(ctx, viewer, &name, rejection).await;
+        }
     };
     let settings = shop(ctx);
     let lifetime = cart_lifetime(ctx, viewer);
     let now = Utc::now();
-    let result = store(ctx)
-        .update_cart_set(&viewer.owner_key(), &mut |set| {
-            set.apply(&name, &change, expected, &settings.limits, now, lifetime)
-                .map(|_| ())
-        })
-        .await;
+    let apply = |set: &mut CartSet| {
+        set.apply(&name, &change, expected, &settings.limits, now, lifetime)
+            .map(|_| ())
+    };
+    let owner = viewer.owner_key();
+    let result = match &once {
+        None => store(ctx)
+            .update_cart_set(&owner, &mut |set| apply(set))
+            .await
+            .map(CartOnceOutcome::Applied),
+        Some((key, fingerprint)) => {
+            orders(ctx)
+                .update_cart_set_once(&owner, key, fingerprint, &name, now, &apply)
+                .await
+        }
+    };
     match result {
-        Ok(set) => Ok(CartPayload {
+        Ok(CartOnceOutcome::Applied(set)) => Ok(CartPayload {
             cart: Some(cart_view(ctx, viewer, &set, &name).await?),
+            user_errors: Vec::new(),
+        }),
+        Ok(CartOnceOutcome::Replayed(cart)) => Ok(CartPayload {
+            cart: Some(priced_view(ctx, viewer, cart.as_of(Utc::now(), lifetime)).await?),
             user_errors: Vec::new(),
         }),
         Err(UpdateError::Rejected(rejection)) => refused(ctx, viewer, &name, rejection).await,
@@ -352,6 +430,26 @@ async fn checked_change(
     }
 }
 
+/// Like [`refused`], for a cart name not parsed yet.
+async fn refused_name(
+    ctx: &Context<'_>,
+    viewer: &Viewer,
+    cart: &str,
+    rejection: Rejection,
+) -> ApiResult<CartPayload> {
+    match CartName::parse(cart) {
+        Ok(name) => refused(ctx, viewer, &name, rejection).await,
+        Err(why) => Ok(CartPayload {
+            cart: None,
+            user_errors: user_errors(vec![DomainError::new(
+                ErrorCode::InvalidCartName,
+                &["cart"],
+                why,
+            )]),
+        }),
+    }
+}
+
 /// The payload of a refused change: the cart as it is now, and why.
 async fn refused(
     ctx: &Context<'_>,
@@ -385,8 +483,13 @@ pub(crate) async fn cart_view(
     set: &CartSet,
     name: &CartName,
 ) -> ApiResult<CartView> {
+    let cart = set.cart(name, Utc::now(), cart_lifetime(ctx, viewer));
+    priced_view(ctx, viewer, cart).await
+}
+
+/// Prices one cart (already as seen now) for output.
+async fn priced_view(ctx: &Context<'_>, viewer: &Viewer, cart: Cart) -> ApiResult<CartView> {
     let lifetime = cart_lifetime(ctx, viewer);
-    let cart = set.cart(name, Utc::now(), lifetime);
     let skus: Vec<Sku> = cart.lines.iter().map(|l| l.sku.clone()).collect();
     let catalog = store(ctx)
         .products_by_sku(&skus)

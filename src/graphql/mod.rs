@@ -7,6 +7,7 @@
 //!
 //! - [`catalog`]: products, the shop, admin catalog mutations.
 //! - [`cart`]: carts and the cart mutations.
+//! - [`orders`]: checkout and orders.
 //! - [`viewer`]: who am I.
 //! - [`types`]: money, user errors and other shared types.
 //! - [`error`]: top-level error codes.
@@ -14,12 +15,13 @@
 pub mod cart;
 pub mod catalog;
 pub mod error;
+pub mod orders;
 pub mod types;
 pub mod viewer;
 
 use crate::auth::Viewer;
 use crate::domain::{Currency, Limits};
-use crate::store::Store;
+use crate::store::{OrderStore, Store};
 use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
 use chrono::Duration;
 use error::{ApiError, ApiResult};
@@ -30,11 +32,20 @@ pub type CartSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Every query field, merged from the area files.
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(catalog::CatalogQuery, cart::CartQuery, viewer::ViewerQuery);
+pub struct QueryRoot(
+    catalog::CatalogQuery,
+    cart::CartQuery,
+    orders::OrderQuery,
+    viewer::ViewerQuery,
+);
 
 /// Every mutation field, merged from the area files.
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(catalog::CatalogMutation, cart::CartMutation);
+pub struct MutationRoot(
+    catalog::CatalogMutation,
+    cart::CartMutation,
+    orders::OrderMutation,
+);
 
 /// Shop settings resolvers need.
 #[derive(Clone, Debug)]
@@ -59,13 +70,19 @@ pub struct QueryLimits {
 }
 
 /// Builds the schema over a store.
-pub fn build_schema(store: Arc<dyn Store>, shop: ShopSettings, limits: QueryLimits) -> CartSchema {
+pub fn build_schema(
+    store: Arc<dyn Store>,
+    orders: Arc<dyn OrderStore>,
+    shop: ShopSettings,
+    limits: QueryLimits,
+) -> CartSchema {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         EmptySubscription,
     )
     .data(store)
+    .data(orders)
     .data(shop)
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)

@@ -86,6 +86,8 @@ pub enum UserErrorCode {
     InvalidGuestToken,
     /// The idempotency key was used with a different request.
     IdempotencyKeyReused,
+    /// The idempotency key is empty, too long or not printable ASCII.
+    InvalidIdempotencyKey,
     /// Too many failed attempts; try again later.
     Throttled,
 }

@@ -7,6 +7,11 @@
 //! | `products` | SKU                   | `Product`                           |
 //! | `carts`    | owner key (`kind:id`) | `CartSet`: all carts of one owner   |
 //! | `meta`     | `currency`            | the shop currency code (a string)   |
+//! | `orders`   | owner key, 0, order id| `Order` (ids are ULIDs: time order) |
+//! | `idempotency` | owner key, 0, key  | `IdempotencyRecord`                 |
+//!
+//! Owner keys never contain a 0 byte (subjects are printable), so `owner, 0`
+//! is a prefix that belongs to one owner alone.
 //!
 //! Writes are compare-and-swap loops on one key (see [`cas`]); a write whose
 //! bytes equal what is stored is skipped. With [`Durability::Strict`] every
@@ -25,9 +30,11 @@ use std::path::Path;
 /// A store in one data directory. Cheap to share behind an `Arc`.
 pub struct SledStore {
     db: sled::Db,
-    products: sled::Tree,
-    carts: sled::Tree,
+    pub(super) products: sled::Tree,
+    pub(super) carts: sled::Tree,
     meta: sled::Tree,
+    pub(super) orders: sled::Tree,
+    pub(super) idempotency: sled::Tree,
     commit: Option<GroupCommit>,
 }
 
@@ -43,6 +50,8 @@ impl SledStore {
         let products = db.open_tree("products")?;
         let carts = db.open_tree("carts")?;
         let meta = db.open_tree("meta")?;
+        let orders = db.open_tree("orders")?;
+        let idempotency = db.open_tree("idempotency")?;
         let commit = match durability {
             Durability::Strict => Some(GroupCommit::start(db.clone())),
             Durability::Relaxed => None,
@@ -52,18 +61,25 @@ impl SledStore {
             products,
             carts,
             meta,
+            orders,
+            idempotency,
             commit,
         })
     }
 
-    async fn durable(&self) -> Result<(), StoreError> {
+    /// Waits until earlier writes are on disk (strict durability) or returns at once.
+    pub(super) async fn durable(&self) -> Result<(), StoreError> {
         match &self.commit {
             Some(commit) => commit.wait().await,
             None => Ok(()),
         }
     }
 
-    fn get<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
+    /// Reads and decodes one value.
+    pub(super) fn get<T: DeserializeOwned>(
+        tree: &sled::Tree,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
         tree.get(key)?.map(|bytes| decode(key, &bytes)).transpose()
     }
 }

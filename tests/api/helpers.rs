@@ -83,8 +83,20 @@ impl TestServer {
 
     /// Stops the server with SIGKILL and waits for it; keeps the data directory.
     pub async fn kill(mut self) -> Option<TempDir> {
-        self.child.kill().await.unwrap();
+        // It may be dead already (see `send_kill`).
+        let _ = self.child.start_kill();
+        self.child.wait().await.unwrap();
         self._temp.take()
+    }
+
+    /// Sends SIGKILL without waiting, while requests may be in flight.
+    pub fn send_kill(&self) {
+        let pid = self.child.id().expect("the server is running");
+        std::process::Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
     }
 
     /// Stops the server with SIGTERM (graceful) and waits for it to exit.
@@ -105,6 +117,15 @@ impl TestServer {
 
     /// POSTs a GraphQL request and returns the raw response.
     pub async fn post(&self, token: Option<&str>, body: Value) -> reqwest::Response {
+        self.try_post(token, body).await.unwrap()
+    }
+
+    /// POSTs a GraphQL request; a connection failure is an `Err` (the server may be gone).
+    pub async fn try_post(
+        &self,
+        token: Option<&str>,
+        body: Value,
+    ) -> reqwest::Result<reqwest::Response> {
         let mut request = self
             .client
             .post(format!("{}/graphql", self.base))
@@ -112,7 +133,7 @@ impl TestServer {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        request.send().await.unwrap()
+        request.send().await
     }
 
     /// Runs an operation that must answer HTTP 200; returns the JSON body.

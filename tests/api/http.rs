@@ -174,3 +174,23 @@ fn schema_graphql_matches_what_the_server_exports() {
         "schema.graphql is stale: run `cargo run -- schema > schema.graphql`"
     );
 }
+
+#[test]
+fn every_playground_example_file_is_offered_in_the_page() {
+    let offered: Vec<&str> = cartql::server::EXAMPLES
+        .iter()
+        .map(|(name, _)| *name)
+        .collect();
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/playground")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if let Some(stem) = name.strip_suffix(".graphql") {
+            files.push(stem.to_string());
+        }
+    }
+    files.sort();
+    assert_eq!(
+        offered, files,
+        "server::EXAMPLES lists every playground/*.graphql, in order"
+    );
+}

@@ -4,6 +4,7 @@
 mod auth;
 mod cart;
 mod catalog;
+mod checkout;
 mod helpers;
 mod http;
 mod lifecycle;

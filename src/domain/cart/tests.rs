@@ -298,3 +298,29 @@ fn pricing_multiplies_and_sums_in_minor_units() {
         Err(PricingError::MissingProduct(sku("GONE")))
     );
 }
+
+#[test]
+fn sweeping_drops_only_expired_carts_and_remembers_their_versions() {
+    let mut set = CartSet::default();
+    apply(&mut set, "a", CartChange::Add(vec![line("A", 1)]), None).unwrap();
+    let later = now() + Duration::days(10);
+    set.apply(
+        &name("b"),
+        &CartChange::Add(vec![line("A", 1)]),
+        None,
+        &LIMITS,
+        later,
+        life(),
+    )
+    .unwrap();
+    assert_eq!(
+        set.drop_expired(now() + life() + Duration::seconds(1), life()),
+        1
+    );
+    assert_eq!(
+        set.carts.keys().map(|n| n.as_str()).collect::<Vec<_>>(),
+        ["b"]
+    );
+    assert_eq!(set.retired_version, 1);
+    assert_eq!(set.drop_expired(now(), life()), 0);
+}

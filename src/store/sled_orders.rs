@@ -1,0 +1,355 @@
+//! [`OrderStore`] for sled: the checkout transaction, idempotent cart
+//! updates, order listing and sweeping.
+//!
+//! Checkout runs as one sled transaction over `carts`, `products`, `orders`
+//! and `idempotency`. In sled 0.34.7 the closure runs under a process-wide
+//! write lock that every ordinary operation takes for reading, so it is
+//! serialised with all other writes. Inside it only the transactional views
+//! may be used (an ordinary `tree.get` there would deadlock), and it has no
+//! side effects because sled may run it more than once.
+
+use super::codec::{decode, encode};
+use super::orders::{
+    CartOnceOutcome, CartSetTxUpdate, CheckoutOutcome, CheckoutRequest, CheckoutSource, OrderStore,
+};
+use super::sled_store::SledStore;
+use super::{OwnerKey, StoreError, UpdateError};
+use crate::domain::idempotency::{Fingerprint, IdempotencyKey, IdempotencyRecord, Outcome};
+use crate::domain::order::{Order, place_order};
+use crate::domain::{CartChange, CartName, CartSet, Product, Rejection, Sku};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use serde::de::DeserializeOwned;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use std::collections::HashMap;
+
+/// Why a transaction gave up.
+enum Abort {
+    Rejected(Rejection),
+    Store(StoreError),
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<Abort>>;
+
+fn reject<T>(rejection: Rejection) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(Abort::Rejected(
+        rejection,
+    )))
+}
+
+fn tx_get<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<T>> {
+    match tree.get(key)? {
+        Some(bytes) => decode(key, &bytes)
+            .map(Some)
+            .map_err(|e| ConflictableTransactionError::Abort(Abort::Store(e))),
+        None => Ok(None),
+    }
+}
+
+fn finish<T>(result: Result<T, TransactionError<Abort>>) -> Result<T, UpdateError> {
+    match result {
+        Ok(value) => Ok(value),
+        Err(TransactionError::Abort(Abort::Rejected(r))) => Err(UpdateError::Rejected(r)),
+        Err(TransactionError::Abort(Abort::Store(e))) => Err(UpdateError::Store(e)),
+        Err(TransactionError::Storage(e)) => Err(UpdateError::Store(e.into())),
+    }
+}
+
+/// `owner, 0, suffix`: keys of records that belong to one owner.
+fn scoped(owner: &OwnerKey, suffix: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(owner.as_str().len() + 1 + suffix.len());
+    key.extend_from_slice(owner.as_str().as_bytes());
+    key.push(0);
+    key.extend_from_slice(suffix.as_bytes());
+    key
+}
+
+/// Replays a recorded outcome or refuses a reused key; `None` if the key is new.
+fn recorded(
+    idempotency: &TransactionalTree,
+    key: &[u8],
+    fingerprint: &Fingerprint,
+) -> TxResult<Option<Outcome>> {
+    match tx_get::<IdempotencyRecord>(idempotency, key)? {
+        Some(record) => match record.replay(fingerprint) {
+            Ok(outcome) => Ok(Some(outcome.clone())),
+            Err(rejection) => reject(rejection),
+        },
+        None => Ok(None),
+    }
+}
+
+fn record(fingerprint: &Fingerprint, now: DateTime<Utc>, outcome: Outcome) -> Vec<u8> {
+    encode(&IdempotencyRecord {
+        fingerprint: fingerprint.clone(),
+        created_at: now,
+        outcome,
+    })
+}
+
+#[async_trait]
+impl OrderStore for SledStore {
+    async fn checkout(&self, request: &CheckoutRequest) -> Result<CheckoutOutcome, UpdateError> {
+        let owner_key = request.owner.as_str().as_bytes();
+        let idem_key = scoped(&request.owner, request.key.as_str());
+        let result = (&self.carts, &self.products, &self.orders, &self.idempotency).transaction(
+            |(carts, products, orders, idempotency)| {
+                if let Some(outcome) = recorded(idempotency, &idem_key, &request.fingerprint)? {
+                    let Outcome::Order(id) = outcome else {
+                        return reject(Rejection::one(reused_for_other_operation()));
+                    };
+                    let order = tx_get::<Order>(orders, &scoped(&request.owner, &id))?;
+                    return match order {
+                        Some(order) => Ok(CheckoutOutcome::Replayed(order)),
+                        None => Err(ConflictableTransactionError::Abort(Abort::Store(
+                            StoreError::Corrupt {
+                                key: String::from_utf8_lossy(&idem_key).into_owned(),
+                                reason: format!("records order {id}, which is missing"),
+                            },
+                        ))),
+                    };
+                }
+                let mut set: CartSet = tx_get(carts, owner_key)?.unwrap_or_default();
+                let (lines, source_cart) = match &request.source {
+                    CheckoutSource::Cart {
+                        name,
+                        expected_version,
+                        lifetime,
+                        ..
+                    } => {
+                        let cart = set.cart(name, request.now, *lifetime);
+                        if let Some(expected) = expected_version
+                            && *expected != cart.version
+                        {
+                            return reject(Rejection::VersionConflict {
+                                expected: *expected,
+                                current: cart.version,
+                            });
+                        }
+                        (cart.lines, Some((name.clone(), cart.version)))
+                    }
+                    CheckoutSource::Lines(lines) => (lines.clone(), None),
+                };
+                let mut catalog: HashMap<Sku, Product> = HashMap::with_capacity(lines.len());
+                for line in &lines {
+                    if let Some(product) =
+                        tx_get::<Product>(products, line.sku.as_str().as_bytes())?
+                    {
+                        catalog.insert(line.sku.clone(), product);
+                    }
+                }
+                let placement = match place_order(
+                    request.order_id.clone(),
+                    &lines,
+                    &catalog,
+                    request.now,
+                    source_cart,
+                ) {
+                    Ok(placement) => placement,
+                    Err(rejection) => return reject(rejection),
+                };
+                for product in &placement.restocked {
+                    products.insert(product.sku.as_str().as_bytes(), encode(product))?;
+                }
+                if let CheckoutSource::Cart {
+                    name,
+                    lifetime,
+                    limits,
+                    ..
+                } = &request.source
+                {
+                    if let Err(rejection) = set.apply(
+                        name,
+                        &CartChange::Clear,
+                        None,
+                        limits,
+                        request.now,
+                        *lifetime,
+                    ) {
+                        return reject(rejection);
+                    }
+                    carts.insert(owner_key, encode(&set))?;
+                }
+                let order = placement.order;
+                orders.insert(scoped(&request.owner, &order.id), encode(&order))?;
+                idempotency.insert(
+                    idem_key.as_slice(),
+                    record(
+                        &request.fingerprint,
+                        request.now,
+                        Outcome::Order(order.id.clone()),
+                    ),
+                )?;
+                Ok(CheckoutOutcome::Placed(order))
+            },
+        );
+        let outcome = finish(result)?;
+        if matches!(outcome, CheckoutOutcome::Placed(_)) {
+            self.durable().await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn update_cart_set_once(
+        &self,
+        owner: &OwnerKey,
+        key: &IdempotencyKey,
+        fingerprint: &Fingerprint,
+        name: &CartName,
+        now: DateTime<Utc>,
+        update: &CartSetTxUpdate<'_>,
+    ) -> Result<CartOnceOutcome, UpdateError> {
+        let owner_key = owner.as_str().as_bytes();
+        let idem_key = scoped(owner, key.as_str());
+        let result = (&self.carts, &self.idempotency).transaction(|(carts, idempotency)| {
+            if let Some(outcome) = recorded(idempotency, &idem_key, fingerprint)? {
+                return match outcome {
+                    Outcome::Cart(cart) => Ok(CartOnceOutcome::Replayed(cart)),
+                    Outcome::Order(_) => reject(Rejection::one(reused_for_other_operation())),
+                };
+            }
+            let mut set: CartSet = tx_get(carts, owner_key)?.unwrap_or_default();
+            if let Err(rejection) = update(&mut set) {
+                return reject(rejection);
+            }
+            let cart = set
+                .carts
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| crate::domain::Cart::empty(name.clone(), now));
+            carts.insert(owner_key, encode(&set))?;
+            idempotency.insert(
+                idem_key.as_slice(),
+                record(fingerprint, now, Outcome::Cart(cart)),
+            )?;
+            Ok(CartOnceOutcome::Applied(set))
+        });
+        let outcome = finish(result)?;
+        if matches!(outcome, CartOnceOutcome::Applied(_)) {
+            self.durable().await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn recorded(
+        &self,
+        owner: &OwnerKey,
+        key: &IdempotencyKey,
+        fingerprint: &Fingerprint,
+    ) -> Result<Option<Outcome>, UpdateError> {
+        let record: Option<IdempotencyRecord> =
+            SledStore::get(&self.idempotency, &scoped(owner, key.as_str()))?;
+        match record {
+            Some(record) => match record.replay(fingerprint) {
+                Ok(outcome) => Ok(Some(outcome.clone())),
+                Err(rejection) => Err(UpdateError::Rejected(rejection)),
+            },
+            None => Ok(None),
+        }
+    }
+
+    async fn order(&self, owner: &OwnerKey, id: &str) -> Result<Option<Order>, StoreError> {
+        SledStore::get(&self.orders, &scoped(owner, id))
+    }
+
+    async fn orders(
+        &self,
+        owner: &OwnerKey,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        let start = scoped(owner, "");
+        let end = match before {
+            Some(id) => scoped(owner, id),
+            None => {
+                let mut end = owner.as_str().as_bytes().to_vec();
+                end.push(1);
+                end
+            }
+        };
+        self.orders
+            .range(start..end)
+            .rev()
+            .take(limit)
+            .map(|entry| {
+                let (key, bytes) = entry?;
+                decode(&key, &bytes)
+            })
+            .collect()
+    }
+
+    async fn sweep_carts(
+        &self,
+        now: DateTime<Utc>,
+        lifetime: &(dyn for<'k> Fn(&'k OwnerKey) -> Duration + Send + Sync),
+    ) -> Result<usize, StoreError> {
+        let mut swept = 0;
+        for (seen, entry) in self.carts.iter().enumerate() {
+            yield_sometimes(seen).await;
+            let (key, _) = entry?;
+            let owner = OwnerKey::new(String::from_utf8_lossy(&key).into_owned());
+            let ttl = lifetime(&owner);
+            // A compare-and-swap per owner: a change racing the sweep wins or retries.
+            loop {
+                let Some(old) = self.carts.get(&key)? else {
+                    break;
+                };
+                let mut set: CartSet = decode(&key, &old)?;
+                let dropped = set.drop_expired(now, ttl);
+                if dropped == 0 {
+                    break;
+                }
+                let new = if set.carts.is_empty() {
+                    None
+                } else {
+                    Some(encode(&set))
+                };
+                if self.carts.compare_and_swap(&key, Some(old), new)?.is_ok() {
+                    swept += dropped;
+                    break;
+                }
+            }
+        }
+        if swept > 0 {
+            self.durable().await?;
+        }
+        Ok(swept)
+    }
+
+    async fn sweep_idempotency(&self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
+        let mut swept = 0;
+        for (seen, entry) in self.idempotency.iter().enumerate() {
+            yield_sometimes(seen).await;
+            let (key, bytes) = entry?;
+            let record: IdempotencyRecord = decode(&key, &bytes)?;
+            if record.created_at < cutoff
+                && self
+                    .idempotency
+                    .compare_and_swap(&key, Some(bytes), None::<Vec<u8>>)?
+                    .is_ok()
+            {
+                swept += 1;
+            }
+        }
+        if swept > 0 {
+            self.durable().await?;
+        }
+        Ok(swept)
+    }
+}
+
+/// Lets other tasks run during a long sweep.
+async fn yield_sometimes(seen: usize) {
+    if seen % 256 == 255 {
+        tokio::task::yield_now().await;
+    }
+}
+
+fn reused_for_other_operation() -> crate::domain::UserError {
+    crate::domain::UserError::new(
+        crate::domain::ErrorCode::IdempotencyKeyReused,
+        &["idempotencyKey"],
+        "this idempotency key was used for a different operation; use a new key",
+    )
+}
