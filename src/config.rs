@@ -106,6 +106,13 @@ pub struct ServeConfig {
     /// How often expired carts and idempotency records are deleted, e.g. `5m`.
     #[arg(long, env = "CARTQL_SWEEP_INTERVAL", default_value = "5m", value_parser = parse_lifetime)]
     pub sweep_interval: Duration,
+    /// How long a WebSocket client has to send `connection_init` (closed with 4408 after).
+    #[arg(long, env = "CARTQL_WS_INIT_TIMEOUT", default_value = "10s", value_parser = parse_lifetime)]
+    pub ws_init_timeout: Duration,
+    /// Browser origins allowed to call the API (CORS), comma-separated, e.g.
+    /// `https://shop.example,http://localhost:5173`; `*` allows any. Default: none.
+    #[arg(long, env = "CARTQL_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin, value_name = "ORIGINS")]
+    pub cors_origins: Vec<String>,
     /// Load the demo catalog when the catalog is empty.
     #[arg(long, env = "CARTQL_DEMO")]
     pub demo: bool,
@@ -157,6 +164,31 @@ fn parse_secret(text: &str) -> Result<String, String> {
     crate::auth::secret::check_configured(text).map(|_| text.to_string())
 }
 
+fn parse_origin(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text == "*" {
+        return Ok(text.to_string());
+    }
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or_else(|| {
+            format!(
+                "'{text}' is not an origin like https://shop.example (scheme, host, optional port)"
+            )
+        })?;
+    let host_ok = !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if !host_ok {
+        return Err(format!(
+            "'{text}' is not an origin: no path, query or trailing slash"
+        ));
+    }
+    Ok(text.to_string())
+}
+
 fn parse_lifetime(text: &str) -> Result<Duration, String> {
     let lifetime = humantime::parse_duration(text)
         .map_err(|e| format!("{e} (write it like 30m, 12h or 30d)"))?;
@@ -174,6 +206,25 @@ mod tests {
     fn the_command_line_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn origins_are_scheme_host_and_port_only() {
+        assert_eq!(
+            parse_origin("https://shop.example").unwrap(),
+            "https://shop.example"
+        );
+        assert!(parse_origin("http://localhost:5173").is_ok());
+        assert!(parse_origin("*").is_ok());
+        for bad in [
+            "shop.example",
+            "https://shop.example/",
+            "https://",
+            "ftp://x",
+            "https://a b",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

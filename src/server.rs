@@ -5,6 +5,8 @@
 //! [`Application::run_until_stopped`] serves until the caller's shutdown
 //! future resolves, then flushes the store. Tests bind port 0 this way.
 
+mod ws;
+
 use crate::auth::{self, AuthError, TokenKeys, Viewer, token::bearer_token};
 use crate::config::ServeConfig;
 use crate::graphql::{self, CartSchema, QueryLimits, ShopSettings, error::classify};
@@ -13,13 +15,14 @@ use async_graphql::ParseRequestError;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
@@ -33,6 +36,8 @@ pub struct StartError(pub String);
 struct AppState {
     schema: CartSchema,
     keys: Arc<TokenKeys>,
+    /// How long a WebSocket client has to send `connection_init`.
+    ws_init_timeout: std::time::Duration,
 }
 
 /// A built, bound, not yet serving application.
@@ -79,8 +84,13 @@ impl Application {
         let state = AppState {
             schema: graphql::build_schema(store.clone(), orders.clone(), shop.clone(), limits),
             keys: Arc::new(keys),
+            ws_init_timeout: config.ws_init_timeout,
         };
-        let router = router(state, config.max_body_bytes as usize);
+        let router = router(
+            state,
+            config.max_body_bytes as usize,
+            cors(&config.cors_origins)?,
+        );
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| StartError(format!("--listen {}: {e}", config.listen)))?;
@@ -190,13 +200,38 @@ fn chrono_duration(d: std::time::Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
-fn router(state: AppState, max_body_bytes: usize) -> Router {
+/// CORS for browser clients on other origins: only those configured; the
+/// `Authorization` header is allowed, cookies are not used.
+fn cors(origins: &[String]) -> Result<CorsLayer, StartError> {
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        let values = origins
+            .iter()
+            .map(|o| {
+                HeaderValue::from_str(o).map_err(|_| {
+                    StartError(format!("--cors-origins: '{o}' is not a valid header value"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        AllowOrigin::list(values)
+    };
+    Ok(CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .max_age(std::time::Duration::from_secs(3600)))
+}
+
+fn router(state: AppState, max_body_bytes: usize, cors: CorsLayer) -> Router {
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql/ws", get(ws::graphql_ws))
         .route("/healthz", get(healthz))
         .route("/", get(playground))
         // async-graphql-axum reads the body itself and ignores axum's default limit.
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(cors)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -323,6 +358,13 @@ async fn execute(
     let mut response = state.schema.execute(request).await;
     classify(&mut response);
     GraphQLResponse::from(response).into_response()
+}
+
+impl AppState {
+    /// Verifies a bearer token (HTTP header or WebSocket `connection_init`).
+    pub(crate) async fn verify(&self, token: &str) -> Result<Viewer, AuthError> {
+        self.keys.verify(token)
+    }
 }
 
 /// No `Authorization` header: anonymous. A header that does not verify is an

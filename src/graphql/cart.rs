@@ -4,18 +4,20 @@
 //! which cart (a valid name), check the input lines against the catalog, then
 //! one atomic store update that applies a [`CartChange`] and bumps the version.
 
+use super::ShopSettings;
 use super::catalog::ProductView;
 use super::error::{ApiError, ApiResult};
 use super::orders::orders;
 use super::types::{MoneyView, UserError, user_errors};
 use super::{require_viewer, shop, store};
-use crate::auth::{Viewer, ViewerKind};
+use crate::auth::Viewer;
 use crate::domain::cart::{check_lines, price_lines};
 use crate::domain::idempotency::{Fingerprint, IdempotencyKey, Outcome};
 use crate::domain::{
     Cart, CartChange, CartName, CartSet, Currency, ErrorCode, LineMode, Rejection, Sku,
     UserError as DomainError,
 };
+use crate::store::Store;
 use crate::store::UpdateError;
 use crate::store::orders::CartOnceOutcome;
 use async_graphql::{Context, ErrorExtensions, ID, InputObject, Object, SimpleObject};
@@ -469,11 +471,7 @@ async fn refused(
 
 /// How long this viewer's untouched carts live.
 pub(crate) fn cart_lifetime(ctx: &Context<'_>, viewer: &Viewer) -> Duration {
-    let settings = shop(ctx);
-    match viewer.kind {
-        ViewerKind::Guest => settings.guest_cart_lifetime,
-        ViewerKind::Customer => settings.customer_cart_lifetime,
-    }
+    shop(ctx).cart_lifetime(viewer.kind)
 }
 
 /// Prices the cart `name` of `set` for output.
@@ -489,14 +487,25 @@ pub(crate) async fn cart_view(
 
 /// Prices one cart (already as seen now) for output.
 async fn priced_view(ctx: &Context<'_>, viewer: &Viewer, cart: Cart) -> ApiResult<CartView> {
-    let lifetime = cart_lifetime(ctx, viewer);
+    price_cart(store(ctx).as_ref(), shop(ctx), viewer, cart).await
+}
+
+/// Prices one cart (already as seen now) with the catalog, without a request
+/// context (subscriptions use it between events).
+pub(crate) async fn price_cart(
+    store: &dyn Store,
+    shop: &ShopSettings,
+    viewer: &Viewer,
+    cart: Cart,
+) -> ApiResult<CartView> {
+    let lifetime = shop.cart_lifetime(viewer.kind);
     let skus: Vec<Sku> = cart.lines.iter().map(|l| l.sku.clone()).collect();
-    let catalog = store(ctx)
+    let catalog = store
         .products_by_sku(&skus)
         .await
         .map_err(|e| ApiError::from(e).extend())?;
     let priced = price_lines(&cart.lines, &catalog).map_err(ApiError::internal)?;
-    let currency: Currency = shop(ctx).currency;
+    let currency: Currency = shop.currency;
     let lines = priced
         .lines
         .into_iter()

@@ -10,6 +10,9 @@ pub enum ApiError {
     /// The operation needs a token and the request has none. Code `UNAUTHENTICATED`.
     #[error("this operation needs a bearer token; start a guest session or log in")]
     Unauthenticated,
+    /// The token expired during a long-lived connection (WebSocket). Code `UNAUTHENTICATED`.
+    #[error("the token has expired; renew it and connect again")]
+    TokenExpired,
     /// The token is valid but lacks a role. Code `FORBIDDEN`.
     #[error("this operation needs the '{0}' role")]
     Forbidden(&'static str),
@@ -25,7 +28,7 @@ impl ApiError {
     /// The stable code clients switch on.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::Unauthenticated => "UNAUTHENTICATED",
+            ApiError::Unauthenticated | ApiError::TokenExpired => "UNAUTHENTICATED",
             ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::BadUserInput(_) => "BAD_USER_INPUT",
             ApiError::Internal => "INTERNAL",

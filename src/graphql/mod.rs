@@ -8,6 +8,7 @@
 //! - [`catalog`]: products, the shop, admin catalog mutations.
 //! - [`cart`]: carts and the cart mutations.
 //! - [`orders`]: checkout and orders.
+//! - [`subscription`]: live cart updates.
 //! - [`viewer`]: who am I.
 //! - [`types`]: money, user errors and other shared types.
 //! - [`error`]: top-level error codes.
@@ -16,19 +17,20 @@ pub mod cart;
 pub mod catalog;
 pub mod error;
 pub mod orders;
+pub mod subscription;
 pub mod types;
 pub mod viewer;
 
-use crate::auth::Viewer;
+use crate::auth::{Viewer, ViewerKind};
 use crate::domain::{Currency, Limits};
 use crate::store::{OrderStore, Store};
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use async_graphql::{Context, MergedObject, Schema};
 use chrono::Duration;
 use error::{ApiError, ApiResult};
 use std::sync::Arc;
 
 /// The schema type.
-pub type CartSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type CartSchema = Schema<QueryRoot, MutationRoot, subscription::SubscriptionRoot>;
 
 /// Every query field, merged from the area files.
 #[derive(MergedObject, Default)]
@@ -60,6 +62,16 @@ pub struct ShopSettings {
     pub customer_cart_lifetime: Duration,
 }
 
+impl ShopSettings {
+    /// How long an untouched cart of this kind of viewer lives.
+    pub fn cart_lifetime(&self, kind: ViewerKind) -> Duration {
+        match kind {
+            ViewerKind::Guest => self.guest_cart_lifetime,
+            ViewerKind::Customer => self.customer_cart_lifetime,
+        }
+    }
+}
+
 /// Limits on the shape of a query.
 #[derive(Clone, Copy, Debug)]
 pub struct QueryLimits {
@@ -79,7 +91,7 @@ pub fn build_schema(
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        subscription::SubscriptionRoot,
     )
     .data(store)
     .data(orders)
@@ -96,7 +108,7 @@ pub fn sdl() -> String {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        subscription::SubscriptionRoot,
     )
     .finish()
     .sdl()
@@ -117,7 +129,14 @@ pub(crate) fn viewer<'a>(ctx: &Context<'a>) -> Option<&'a Viewer> {
     ctx.data_opt::<Viewer>()
 }
 
-/// The request's viewer, or `UNAUTHENTICATED`.
+/// The request's viewer, or `UNAUTHENTICATED`. HTTP requests are verified as
+/// they arrive; a WebSocket's token is verified once and may expire while the
+/// connection lives, hence the second check.
 pub(crate) fn require_viewer<'a>(ctx: &Context<'a>) -> ApiResult<&'a Viewer> {
-    viewer(ctx).ok_or_else(|| async_graphql::ErrorExtensions::extend(&ApiError::Unauthenticated))
+    use async_graphql::ErrorExtensions;
+    match viewer(ctx) {
+        None => Err(ApiError::Unauthenticated.extend()),
+        Some(v) if v.expires_at <= chrono::Utc::now() => Err(ApiError::TokenExpired.extend()),
+        Some(v) => Ok(v),
+    }
 }

@@ -109,6 +109,9 @@ pub trait Store: Send + Sync + 'static {
         owner: &OwnerKey,
         update: &mut CartSetUpdate<'_>,
     ) -> Result<CartSet, UpdateError>;
+    /// Notices of changed carts: the owner whose carts changed, sent after the
+    /// change is durable. Used by subscriptions; a slow receiver may lag.
+    fn cart_events(&self) -> tokio::sync::broadcast::Receiver<OwnerKey>;
     /// Records the shop currency on first use and refuses a different one
     /// later: stored prices are minor units and mean nothing in another currency.
     async fn pin_currency(&self, code: &str) -> Result<(), StoreError>;

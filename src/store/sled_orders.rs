@@ -187,6 +187,9 @@ impl OrderStore for SledStore {
         let outcome = finish(result)?;
         if matches!(outcome, CheckoutOutcome::Placed(_)) {
             self.durable().await?;
+            if matches!(request.source, CheckoutSource::Cart { .. }) {
+                self.cart_changed(&request.owner);
+            }
         }
         Ok(outcome)
     }
@@ -228,6 +231,7 @@ impl OrderStore for SledStore {
         let outcome = finish(result)?;
         if matches!(outcome, CartOnceOutcome::Applied(_)) {
             self.durable().await?;
+            self.cart_changed(owner);
         }
         Ok(outcome)
     }
@@ -285,6 +289,7 @@ impl OrderStore for SledStore {
         lifetime: &(dyn for<'k> Fn(&'k OwnerKey) -> Duration + Send + Sync),
     ) -> Result<usize, StoreError> {
         let mut swept = 0;
+        let mut changed = Vec::new();
         for (seen, entry) in self.carts.iter().enumerate() {
             yield_sometimes(seen).await;
             let (key, _) = entry?;
@@ -307,12 +312,16 @@ impl OrderStore for SledStore {
                 };
                 if self.carts.compare_and_swap(&key, Some(old), new)?.is_ok() {
                     swept += dropped;
+                    changed.push(owner.clone());
                     break;
                 }
             }
         }
         if swept > 0 {
             self.durable().await?;
+        }
+        for owner in &changed {
+            self.cart_changed(owner);
         }
         Ok(swept)
     }

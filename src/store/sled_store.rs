@@ -26,6 +26,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::Path;
+use tokio::sync::broadcast;
 
 /// A store in one data directory. Cheap to share behind an `Arc`.
 pub struct SledStore {
@@ -36,7 +37,11 @@ pub struct SledStore {
     pub(super) orders: sled::Tree,
     pub(super) idempotency: sled::Tree,
     commit: Option<GroupCommit>,
+    events: broadcast::Sender<OwnerKey>,
 }
+
+/// Cart-change notices buffered per subscriber before it is told it lagged.
+const EVENT_BUFFER: usize = 1024;
 
 impl SledStore {
     /// Opens (or creates) the store in `dir`. Must run inside a tokio runtime
@@ -64,7 +69,14 @@ impl SledStore {
             orders,
             idempotency,
             commit,
+            events: broadcast::Sender::new(EVENT_BUFFER),
         })
+    }
+
+    /// Tells subscribers that `owner`'s carts changed (after the change is durable).
+    pub(super) fn cart_changed(&self, owner: &OwnerKey) {
+        // No subscribers is not an error.
+        let _ = self.events.send(owner.clone());
     }
 
     /// Waits until earlier writes are on disk (strict durability) or returns at once.
@@ -205,8 +217,13 @@ impl Store for SledStore {
         )?;
         if written {
             self.durable().await?;
+            self.cart_changed(owner);
         }
         Ok(set)
+    }
+
+    fn cart_events(&self) -> broadcast::Receiver<OwnerKey> {
+        self.events.subscribe()
     }
 
     async fn pin_currency(&self, code: &str) -> Result<(), StoreError> {

@@ -194,3 +194,76 @@ fn every_playground_example_file_is_offered_in_the_page() {
         "server::EXAMPLES lists every playground/*.graphql, in order"
     );
 }
+
+async fn preflight(server: &TestServer, origin: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, format!("{}/graphql", server.base))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn cors_allows_configured_origins_only() {
+    let server = TestServer::spawn_with(&[
+        "--cors-origins",
+        "https://shop.example,http://localhost:5173",
+    ])
+    .await;
+    let allowed = preflight(&server, "https://shop.example").await;
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    let headers = allowed.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        headers.contains("authorization") && headers.contains("content-type"),
+        "{headers}"
+    );
+    assert!(
+        allowed.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+
+    let refused = preflight(&server, "https://evil.example").await;
+    assert!(
+        !refused
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+
+    let actual = reqwest::Client::new()
+        .post(format!("{}/graphql", server.base))
+        .header("origin", "http://localhost:5173")
+        .json(&json!({ "query": "{ shop { currencyCode } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        actual.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+}
+
+#[tokio::test]
+async fn without_configured_origins_no_cross_origin_access_is_granted() {
+    let server = TestServer::spawn().await;
+    let response = preflight(&server, "https://shop.example").await;
+    assert!(
+        !response
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+}

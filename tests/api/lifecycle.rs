@@ -80,6 +80,24 @@ fn bad_settings_stop_the_start_with_one_line_naming_the_setting() {
             vec![],
             "--listen",
         ),
+        (
+            vec!["--data-dir", data, "--cors-origins", "shop.example"],
+            vec![],
+            "--cors-origins",
+        ),
+        (
+            vec!["--data-dir", data],
+            vec![(
+                "CARTQL_CORS_ORIGINS",
+                "https://a.example,https://b.example/x",
+            )],
+            "--cors-origins",
+        ),
+        (
+            vec!["--data-dir", data, "--ws-init-timeout", "0s"],
+            vec![],
+            "--ws-init-timeout",
+        ),
     ];
     for (args, env, setting) in cases {
         let output = run(&args, &env);

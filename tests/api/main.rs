@@ -8,3 +8,4 @@ mod checkout;
 mod helpers;
 mod http;
 mod lifecycle;
+mod subscriptions;

@@ -1,0 +1,107 @@
+//! `cartUpdated`: live cart sync over graphql-transport-ws.
+//!
+//! The subscription first sends the cart as it is, then the cart after every
+//! change to it (any mutation, checkout, merge, expiry, sweep), each with its
+//! `version`, so a client can tell when it missed one. It ends with an
+//! `UNAUTHENTICATED` error when the connection's token expires.
+
+use super::cart::{CartView, price_cart};
+use super::error::{ApiError, ApiResult};
+use super::{ShopSettings, require_viewer, shop, store};
+use crate::domain::{CartLine, CartName};
+use crate::store::OwnerKey;
+use async_graphql::{Context, ErrorExtensions, Subscription};
+use chrono::{DateTime, Utc};
+use futures_util::Stream;
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::broadcast::error::RecvError;
+
+/// Subscription fields.
+#[derive(Default)]
+pub struct SubscriptionRoot;
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// The viewer's cart `cart`, now and after every change.
+    async fn cart_updated(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = "default")] cart: String,
+    ) -> Result<impl Stream<Item = ApiResult<CartView>> + use<>, async_graphql::Error> {
+        let viewer = require_viewer(ctx)?.clone();
+        let name = CartName::parse(&cart).map_err(|why| ApiError::BadUserInput(why).extend())?;
+        let store = store(ctx).clone();
+        let shop: ShopSettings = shop(ctx).clone();
+        let mut events = store.cart_events();
+        let owner = viewer.owner_key();
+        let lifetime = shop.cart_lifetime(viewer.kind);
+        Ok(async_stream::stream! {
+            // What was last pushed: a change bumps the version, expiry empties the lines.
+            let mut sent: Option<(u64, Vec<CartLine>)> = None;
+            loop {
+                let set = match store.cart_set(&owner).await {
+                    Ok(set) => set,
+                    Err(e) => {
+                        yield Err(ApiError::from(e).extend());
+                        break;
+                    }
+                };
+                let cart = set.cart(&name, Utc::now(), lifetime);
+                let seen = (cart.version, cart.lines.clone());
+                let expires = (!cart.lines.is_empty()).then(|| cart.expires_at(lifetime));
+                if sent.as_ref() != Some(&seen) {
+                    sent = Some(seen);
+                    yield price_cart(store.as_ref(), &shop, &viewer, cart).await;
+                }
+                match next_trigger(&mut events, &owner, viewer.expires_at, expires).await {
+                    Trigger::Reread => {}
+                    Trigger::TokenExpired => {
+                        yield Err(ApiError::TokenExpired.extend());
+                        break;
+                    }
+                    Trigger::Closed => break,
+                }
+            }
+        })
+    }
+}
+
+/// Why the subscription wakes up.
+enum Trigger {
+    /// The owner's carts changed, notices were missed, or the cart expired.
+    Reread,
+    /// The connection's token ran out.
+    TokenExpired,
+    /// The store stopped (shutdown).
+    Closed,
+}
+
+/// Waits for a change to `owner`'s carts, the cart's expiry or the token's.
+async fn next_trigger(
+    events: &mut Receiver<OwnerKey>,
+    owner: &OwnerKey,
+    token_expires: DateTime<Utc>,
+    cart_expires: Option<DateTime<Utc>>,
+) -> Trigger {
+    let token_expiry = tokio::time::sleep(until(token_expires));
+    let cart_expiry = tokio::time::sleep(cart_expires.map(until).unwrap_or_default());
+    tokio::pin!(token_expiry, cart_expiry);
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(changed) if &changed == owner => return Trigger::Reread,
+                Ok(_) => continue,
+                // Missed notices: re-read; the version tells the client.
+                Err(RecvError::Lagged(_)) => return Trigger::Reread,
+                Err(RecvError::Closed) => return Trigger::Closed,
+            },
+            _ = &mut token_expiry => return Trigger::TokenExpired,
+            _ = &mut cart_expiry, if cart_expires.is_some() => return Trigger::Reread,
+        }
+    }
+}
+
+/// Time from now until `at` (zero if past).
+fn until(at: chrono::DateTime<Utc>) -> std::time::Duration {
+    (at - Utc::now()).to_std().unwrap_or_default()
+}

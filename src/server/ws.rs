@@ -1,0 +1,186 @@
+//! `/graphql/ws`: GraphQL over WebSocket, graphql-transport-ws protocol.
+//!
+//! The connection's token arrives in the `connection_init` payload, as
+//! `{"Authorization": "Bearer …"}` or `{"token": "…"}`, and is verified like
+//! an HTTP bearer token. A bad token closes the socket with 4403, no
+//! `connection_init` within 10 s with 4408, a message before it with 4401.
+//! After that, async-graphql runs the protocol; every operation on the socket
+//! sees the connection's viewer, exactly as HTTP requests see theirs.
+
+use super::AppState;
+use crate::auth::{AuthError, Viewer, token::bearer_token};
+use async_graphql::Data;
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::extract::FromRequestParts;
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt, stream};
+use serde_json::Value;
+
+/// Upgrades to a WebSocket speaking graphql-transport-ws.
+pub(super) async fn graphql_ws(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let offered = headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|list| list.split(',').any(|p| p.trim() == SUBPROTOCOL));
+    let Some(protocol) = offered.then(transport_ws).flatten() else {
+        let message = format!("use the {SUBPROTOCOL} subprotocol");
+        return (StatusCode::BAD_REQUEST, message).into_response();
+    };
+    upgrade
+        .protocols([SUBPROTOCOL])
+        .on_upgrade(move |socket| serve(socket, state, protocol))
+}
+
+/// The one subprotocol served.
+const SUBPROTOCOL: &str = "graphql-transport-ws";
+
+/// async-graphql's handle for graphql-transport-ws (its constructor is private,
+/// so it is made through its header extractor).
+fn transport_ws() -> Option<GraphQLProtocol> {
+    let (mut parts, ()) = axum::http::Request::builder()
+        .header(header::SEC_WEBSOCKET_PROTOCOL, SUBPROTOCOL)
+        .body(())
+        .ok()?
+        .into_parts();
+    futures_util::FutureExt::now_or_never(GraphQLProtocol::from_request_parts(&mut parts, &()))?
+        .ok()
+}
+
+async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLProtocol) {
+    let (mut sink, mut incoming) = socket.split();
+    let first = match tokio::time::timeout(state.ws_init_timeout, incoming.next()).await {
+        Err(_) => return close(&mut sink, 4408, "Connection initialisation timeout").await,
+        Ok(Some(Ok(message))) => message,
+        Ok(_) => return,
+    };
+    let viewer = match connection_init(&first) {
+        Err((code, reason)) => return close(&mut sink, code, reason).await,
+        Ok(None) => None,
+        Ok(Some(token)) => match state.verify(&token).await {
+            Ok(viewer) => Some(viewer),
+            Err(_) => return close(&mut sink, 4403, "Forbidden").await,
+        },
+    };
+    let data = viewer_data(viewer);
+    // async-graphql answers the same connection_init with connection_ack.
+    let incoming = stream::once(async move { Ok(first) }).chain(incoming);
+    GraphQLWebSocket::new_with_pair(sink, incoming, state.schema.clone(), protocol)
+        .on_connection_init(move |_| async move { Ok(data) })
+        .serve()
+        .await;
+}
+
+fn viewer_data(viewer: Option<Viewer>) -> Data {
+    let mut data = Data::default();
+    if let Some(viewer) = viewer {
+        data.insert(viewer);
+    }
+    data
+}
+
+/// Reads the first message: `Ok(token)` if it is a `connection_init`
+/// (the token may be absent: an anonymous connection), else the close code.
+fn connection_init(message: &Message) -> Result<Option<String>, (u16, &'static str)> {
+    let text = match message {
+        Message::Text(text) => text.as_str(),
+        _ => return Err((4400, "Expected a connection_init text message")),
+    };
+    let value: Value = serde_json::from_str(text).map_err(|_| (4400, "Invalid message"))?;
+    if value.get("type").and_then(Value::as_str) != Some("connection_init") {
+        return Err((4401, "Unauthorized"));
+    }
+    token_from_payload(value.get("payload")).map_err(|_| (4403, "Forbidden"))
+}
+
+/// `{"Authorization": "Bearer …"}` (any case) or `{"token": "…"}`.
+fn token_from_payload(payload: Option<&Value>) -> Result<Option<String>, AuthError> {
+    let Some(Value::Object(fields)) = payload else {
+        return Ok(None);
+    };
+    for (key, value) in fields {
+        let Some(text) = value.as_str() else { continue };
+        if key.eq_ignore_ascii_case("authorization") {
+            return bearer_token(text).map(|t| Some(t.to_string()));
+        }
+        if key == "token" {
+            return Ok(Some(text.to_string()));
+        }
+    }
+    Ok(None)
+}
+
+async fn close<S>(sink: &mut S, code: u16, reason: &'static str)
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = sink.send(Message::Close(Some(frame))).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn init(payload: Value) -> Message {
+        Message::Text(
+            json!({"type": "connection_init", "payload": payload})
+                .to_string()
+                .into(),
+        )
+    }
+
+    #[test]
+    fn the_token_comes_from_either_payload_shape() {
+        assert_eq!(
+            connection_init(&init(json!({"Authorization": "Bearer abc"}))),
+            Ok(Some("abc".into()))
+        );
+        assert_eq!(
+            connection_init(&init(json!({"authorization": "bearer abc"}))),
+            Ok(Some("abc".into()))
+        );
+        assert_eq!(
+            connection_init(&init(json!({"token": "abc"}))),
+            Ok(Some("abc".into()))
+        );
+        assert_eq!(connection_init(&init(json!({}))), Ok(None));
+        assert_eq!(connection_init(&init(json!(null))), Ok(None));
+    }
+
+    #[test]
+    fn anything_but_a_good_connection_init_is_a_close_code() {
+        assert_eq!(
+            connection_init(&init(json!({"Authorization": "Basic abc"}))),
+            Err((4403, "Forbidden"))
+        );
+        let subscribe = Message::Text(
+            json!({"type": "subscribe", "id": "1", "payload": {}})
+                .to_string()
+                .into(),
+        );
+        assert_eq!(connection_init(&subscribe), Err((4401, "Unauthorized")));
+        assert_eq!(
+            connection_init(&Message::Text("nope".into()))
+                .unwrap_err()
+                .0,
+            4400
+        );
+        assert_eq!(
+            connection_init(&Message::Binary(vec![1].into()))
+                .unwrap_err()
+                .0,
+            4400
+        );
+    }
+}

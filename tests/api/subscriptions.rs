@@ -1,0 +1,229 @@
+//! Live cart sync over graphql-transport-ws at /graphql/ws.
+
+use crate::helpers::*;
+use futures_util::{SinkExt, StreamExt};
+use jsonwebtoken::Algorithm;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const SUBSCRIBE: &str = "subscription($cart: String! = \"default\") { cartUpdated(cart: $cart) { name version totalQuantity lines { sku quantity } } }";
+
+async fn open(server: &TestServer) -> Socket {
+    let url = format!("{}/graphql/ws", server.base.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        "graphql-transport-ws"
+    );
+    socket
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The next protocol message, or the close frame as `{"close": code}`.
+async fn next(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message within 10 s");
+        match message {
+            Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).unwrap(),
+            Some(Ok(Message::Close(frame))) => {
+                return json!({ "close": frame.map(|f| u16::from(f.code)) });
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return json!({ "error": e.to_string() }),
+            None => return json!({ "close": null }),
+        }
+    }
+}
+
+/// Nothing arrives within `wait`.
+async fn silent(socket: &mut Socket, wait: Duration) {
+    if let Ok(message) = tokio::time::timeout(wait, socket.next()).await {
+        panic!("expected silence, got {message:?}");
+    }
+}
+
+async fn connect(server: &TestServer, payload: Value) -> Socket {
+    let mut socket = open(server).await;
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": payload }),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["type"], "connection_ack");
+    socket
+}
+
+async fn subscribe(socket: &mut Socket, id: &str, variables: Value) {
+    send(socket, json!({ "type": "subscribe", "id": id, "payload": { "query": SUBSCRIBE, "variables": variables } })).await;
+}
+
+fn cart_of(message: &Value) -> &Value {
+    assert_eq!(message["type"], "next", "{message}");
+    &message["payload"]["data"]["cartUpdated"]
+}
+
+#[tokio::test]
+async fn a_change_from_one_tab_reaches_the_other_and_no_one_else() {
+    let server = TestServer::spawn().await;
+    let ann = customer("ann");
+    let mut tab = connect(&server, json!({ "Authorization": format!("Bearer {ann}") })).await;
+    subscribe(&mut tab, "1", json!({})).await;
+    assert_eq!(
+        cart_of(&next(&mut tab).await)["version"],
+        0,
+        "the current cart comes first"
+    );
+    let mut bob = connect(&server, json!({ "token": customer("bob") })).await;
+    subscribe(&mut bob, "1", json!({})).await;
+    assert_eq!(cart_of(&next(&mut bob).await)["version"], 0);
+
+    add(&server, &ann, "default", "MUG-LOGO", 2).await;
+    let update = next(&mut tab).await;
+    assert_eq!(update["id"], "1");
+    assert_eq!(
+        cart_of(&update),
+        &json!({"name": "default", "version": 1, "totalQuantity": 2, "lines": [{"sku": "MUG-LOGO", "quantity": 2}]})
+    );
+    add(&server, &ann, "wishlist", "MUG-LOGO", 1).await; // another cart of ann's
+    add(&server, &ann, "default", "MUG-LOGO", 1).await;
+    assert_eq!(
+        cart_of(&next(&mut tab).await)["version"],
+        2,
+        "only the subscribed cart is pushed"
+    );
+    silent(&mut bob, Duration::from_millis(500)).await;
+}
+
+#[tokio::test]
+async fn mutations_over_the_socket_are_authorized_and_pushed_to_the_other_connection() {
+    let server = TestServer::spawn().await;
+    let ann = customer("ann");
+    let mut watcher = connect(&server, json!({ "token": ann })).await;
+    subscribe(&mut watcher, "w", json!({ "cart": "wishlist" })).await;
+    next(&mut watcher).await;
+
+    let mut actor = connect(&server, json!({ "Authorization": format!("Bearer {ann}") })).await;
+    let mutation = "mutation { addCartLines(input: {cart: \"wishlist\", lines: [{sku: \"HOODIE-GRY-M\", quantity: 1}]}) { cart { version } userErrors { code } } }";
+    send(
+        &mut actor,
+        json!({ "type": "subscribe", "id": "m", "payload": { "query": mutation } }),
+    )
+    .await;
+    let result = next(&mut actor).await;
+    assert_eq!(
+        result["payload"]["data"]["addCartLines"]["cart"]["version"],
+        1
+    );
+    assert_eq!(next(&mut actor).await["type"], "complete");
+    assert_eq!(cart_of(&next(&mut watcher).await)["version"], 1);
+
+    // A checkout empties the cart: that is a change too.
+    add(&server, &ann, "default", "MUG-LOGO", 1).await;
+    let q = "mutation { checkout(input: {cart: \"wishlist\", idempotencyKey: \"ws-1\"}) { userErrors { code } } }";
+    server.data(Some(&ann), q, json!({})).await;
+    let emptied = next(&mut watcher).await;
+    assert_eq!(cart_of(&emptied)["lines"], json!([]));
+    assert_eq!(cart_of(&emptied)["version"], 2);
+
+    let mut anonymous = connect(&server, json!({})).await;
+    subscribe(&mut anonymous, "a", json!({})).await;
+    let refused = next(&mut anonymous).await;
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{refused}"
+    );
+    assert_eq!(next(&mut anonymous).await["type"], "complete");
+    let catalog = json!({ "type": "subscribe", "id": "q", "payload": { "query": "{ shop { currencyCode } }" } });
+    send(&mut anonymous, catalog).await;
+    assert_eq!(
+        next(&mut anonymous).await["payload"]["data"]["shop"]["currencyCode"],
+        "USD"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_token_closes_with_4403() {
+    let server = TestServer::spawn().await;
+    let forged = sign(
+        claims("ann", "customer", &[]),
+        Algorithm::HS256,
+        b"another-secret-that-is-32-bytes-long!!",
+    );
+    for payload in [
+        json!({ "token": "a.b.c" }),
+        json!({ "Authorization": format!("Bearer {forged}") }),
+        json!({ "Authorization": "Basic abc" }),
+    ] {
+        let mut socket = open(&server).await;
+        send(
+            &mut socket,
+            json!({ "type": "connection_init", "payload": payload }),
+        )
+        .await;
+        assert_eq!(
+            next(&mut socket).await,
+            json!({ "close": 4403 }),
+            "{payload}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn no_connection_init_closes_with_4408_and_a_subscribe_first_with_4401() {
+    let server = TestServer::spawn_with(&["--ws-init-timeout", "1s"]).await;
+    let mut idle = open(&server).await;
+    assert_eq!(next(&mut idle).await, json!({ "close": 4408 }));
+    let mut eager = open(&server).await;
+    subscribe(&mut eager, "1", json!({})).await;
+    assert_eq!(next(&mut eager).await, json!({ "close": 4401 }));
+}
+
+#[tokio::test]
+async fn the_subscription_ends_with_an_error_when_the_token_expires() {
+    let server = TestServer::spawn().await;
+    let mut short = claims("ann", "customer", &[]);
+    short["exp"] = json!(now() + 2);
+    let token = sign(short, Algorithm::HS256, SECRET.as_bytes());
+    let mut socket = connect(&server, json!({ "token": token })).await;
+    subscribe(&mut socket, "1", json!({})).await;
+    assert_eq!(cart_of(&next(&mut socket).await)["version"], 0);
+    let ended = next(&mut socket).await;
+    assert_eq!(ended["type"], "next", "{ended}");
+    assert_eq!(
+        ended["payload"]["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
+    assert!(
+        ended["payload"]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
+    assert_eq!(next(&mut socket).await["type"], "complete");
+}
+
+#[tokio::test]
+async fn a_plain_websocket_without_the_subprotocol_is_refused() {
+    let server = TestServer::spawn().await;
+    let url = format!("{}/graphql/ws", server.base.replace("http://", "ws://"));
+    let error = tokio_tungstenite::connect_async(url).await.unwrap_err();
+    assert!(error.to_string().contains("400"), "{error}");
+}
