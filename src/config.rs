@@ -95,7 +95,7 @@ pub struct ServeConfig {
     #[arg(long, env = "CARTQL_MAX_BODY_BYTES", default_value_t = 262_144, value_parser = clap::value_parser!(u32).range(1024..=16 * 1024 * 1024))]
     pub max_body_bytes: u32,
     /// Deepest selection a query may have (2–64).
-    #[arg(long, env = "CARTQL_MAX_QUERY_DEPTH", default_value_t = 12, value_parser = clap::value_parser!(u16).range(2..=64))]
+    #[arg(long, env = "CARTQL_MAX_QUERY_DEPTH", default_value_t = 16, value_parser = clap::value_parser!(u16).range(2..=64))]
     pub max_query_depth: u16,
     /// Highest complexity (about: fields resolved) a query may have (10–100000).
     #[arg(long, env = "CARTQL_MAX_QUERY_COMPLEXITY", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(10..=100_000))]

@@ -5,6 +5,8 @@
 //! [`Application::run_until_stopped`] serves until the caller's shutdown
 //! future resolves, then flushes the store. Tests bind port 0 this way.
 
+mod media;
+pub mod playground;
 mod ws;
 
 use crate::auth::{self, AuthError, TokenKeys, Viewer, token::bearer_token};
@@ -13,15 +15,16 @@ use crate::graphql::{self, CartSchema, QueryLimits, ShopSettings, error::classif
 use crate::store::{OrderStore, SledStore, Store};
 use async_graphql::ParseRequestError;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::GraphQLRequest;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use media::MediaType;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
@@ -228,7 +231,8 @@ fn router(state: AppState, max_body_bytes: usize, cors: CorsLayer) -> Router {
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(ws::graphql_ws))
         .route("/healthz", get(healthz))
-        .route("/", get(playground))
+        .route("/", get(playground::page))
+        .route("/playground/{asset}", get(playground::asset))
         // async-graphql-axum reads the body itself and ignores axum's default limit.
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(cors)
@@ -240,57 +244,12 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// The example operations shown in the playground, in storefront order.
-pub const EXAMPLES: &[(&str, &str)] = &[
-    (
-        "01-browse-products",
-        include_str!("../playground/01-browse-products.graphql"),
-    ),
-    (
-        "02-add-to-cart",
-        include_str!("../playground/02-add-to-cart.graphql"),
-    ),
-    (
-        "03-update-quantity",
-        include_str!("../playground/03-update-quantity.graphql"),
-    ),
-    (
-        "04-remove-line",
-        include_str!("../playground/04-remove-line.graphql"),
-    ),
-    (
-        "05-my-carts",
-        include_str!("../playground/05-my-carts.graphql"),
-    ),
-    (
-        "06-checkout",
-        include_str!("../playground/06-checkout.graphql"),
-    ),
-    ("07-orders", include_str!("../playground/07-orders.graphql")),
-];
-
-/// The playground page with the examples inlined: it loads nothing from elsewhere.
-static PLAYGROUND: LazyLock<String> = LazyLock::new(|| {
-    let examples: Vec<_> = EXAMPLES
-        .iter()
-        .map(|(name, source)| serde_json::json!({ "name": name, "source": source }))
-        .collect();
-    // `<` escaped so no example can close the <script> element.
-    let json = serde_json::Value::from(examples)
-        .to_string()
-        .replace('<', "\\u003c");
-    include_str!("../playground/index.html").replace("/*EXAMPLES*/[]", &json)
-});
-
-async fn playground() -> Html<&'static str> {
-    Html(PLAYGROUND.as_str())
-}
-
 async fn graphql_post(State(state): State<AppState>, request: Request) -> Response {
     let viewer = match authenticate(&state.keys, request.headers()) {
         Ok(viewer) => viewer,
         Err(e) => return unauthorized(e),
     };
+    let media = MediaType::negotiate(request.headers());
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -304,7 +263,7 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
         );
     }
     match GraphQLRequest::<BodyRejection>::from_request(request, &()).await {
-        Ok(gql) => execute(&state, gql.into_inner(), viewer).await,
+        Ok(gql) => execute(&state, gql.into_inner(), viewer, media).await,
         Err(rejection) => rejection.into_response(),
     }
 }
@@ -314,6 +273,7 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
         Ok(viewer) => viewer,
         Err(e) => return unauthorized(e),
     };
+    let media = MediaType::negotiate(request.headers());
     let gql = match GraphQLRequest::<BodyRejection>::from_request(request, &()).await {
         Ok(gql) => gql.into_inner(),
         Err(rejection) => return rejection.into_response(),
@@ -329,7 +289,7 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&state, gql, viewer).await
+    execute(&state, gql, viewer, media).await
 }
 
 fn is_mutation(request: &async_graphql::Request) -> bool {
@@ -351,13 +311,21 @@ async fn execute(
     state: &AppState,
     mut request: async_graphql::Request,
     viewer: Option<Viewer>,
+    media: MediaType,
 ) -> Response {
+    if request.query.trim().is_empty() {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            "the request has no query",
+        );
+    }
     if let Some(viewer) = viewer {
         request = request.data(viewer);
     }
     let mut response = state.schema.execute(request).await;
     classify(&mut response);
-    GraphQLResponse::from(response).into_response()
+    media.respond(response)
 }
 
 impl AppState {

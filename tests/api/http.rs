@@ -152,11 +152,17 @@ async fn every_playground_example_is_valid_against_the_schema() {
             continue;
         }
         let source = std::fs::read_to_string(&path).unwrap();
-        let body = server.gql(Some(&customer("ann")), &source, json!({})).await;
+        let token = customer("ann");
+        let body = if source.lines().any(|l| l.starts_with("subscription")) {
+            crate::subscriptions::first_payload(&server, &token, &source).await
+        } else {
+            server.gql(Some(&token), &source, json!({})).await
+        };
         assert!(body.get("errors").is_none(), "{}: {body}", path.display());
+        assert!(body["data"].is_object(), "{}: {body}", path.display());
         checked += 1;
     }
-    assert!(checked >= 5, "{checked}");
+    assert_eq!(checked, cartql::server::playground::EXAMPLES.len());
 }
 
 #[test]
@@ -177,7 +183,7 @@ fn schema_graphql_matches_what_the_server_exports() {
 
 #[test]
 fn every_playground_example_file_is_offered_in_the_page() {
-    let offered: Vec<&str> = cartql::server::EXAMPLES
+    let offered: Vec<&str> = cartql::server::playground::EXAMPLES
         .iter()
         .map(|(name, _)| *name)
         .collect();
@@ -265,5 +271,65 @@ async fn without_configured_origins_no_cross_origin_access_is_granted() {
         !response
             .headers()
             .contains_key("access-control-allow-origin")
+    );
+}
+
+/// The introspection query GraphiQL sends (graphql-js `getIntrospectionQuery`
+/// with descriptions and deprecated input values): the playground's docs and
+/// completion need it to pass the default limits.
+const INTROSPECTION: &str = "query IntrospectionQuery { __schema { queryType { name } mutationType { name } subscriptionType { name } types { ...FullType } directives { name description locations args(includeDeprecated: true) { ...InputValue } } } }
+fragment FullType on __Type { kind name description fields(includeDeprecated: true) { name description args(includeDeprecated: true) { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason } inputFields(includeDeprecated: true) { ...InputValue } interfaces { ...TypeRef } enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason } possibleTypes { ...TypeRef } }
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue isDeprecated deprecationReason }
+fragment TypeRef on __Type { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } } }";
+
+#[tokio::test]
+async fn the_playground_introspection_query_passes_the_default_limits() {
+    let server = TestServer::spawn().await;
+    let data = server.data(None, INTROSPECTION, json!({})).await;
+    assert_eq!(
+        data["__schema"]["subscriptionType"]["name"],
+        "SubscriptionRoot"
+    );
+}
+
+#[tokio::test]
+async fn graphql_response_json_answers_request_errors_with_400_and_no_data() {
+    let server = TestServer::spawn().await;
+    let send = |accept: &'static str, query: &'static str| {
+        reqwest::Client::new()
+            .post(format!("{}/graphql", server.base))
+            .header("accept", accept)
+            .json(&json!({ "query": query }))
+            .send()
+    };
+    let bad = send("application/graphql-response+json", "{ shop { nope } }")
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(
+        bad.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/graphql-response+json")
+    );
+    let body: Value = bad.json().await.unwrap();
+    assert!(body.get("data").is_none(), "{body}");
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+
+    let field_error = send("application/graphql-response+json", "{ cart { version } }")
+        .await
+        .unwrap();
+    assert_eq!(
+        field_error.status(),
+        200,
+        "an error during execution is not a request error"
+    );
+    let legacy = send("application/json", "{ shop { nope } }").await.unwrap();
+    assert_eq!(legacy.status(), 200);
+    assert!(
+        legacy.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
     );
 }

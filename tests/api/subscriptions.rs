@@ -75,6 +75,19 @@ async fn subscribe(socket: &mut Socket, id: &str, variables: Value) {
     send(socket, json!({ "type": "subscribe", "id": id, "payload": { "query": SUBSCRIBE, "variables": variables } })).await;
 }
 
+/// Runs `query` as a subscription for `token` and returns its first payload.
+pub async fn first_payload(server: &TestServer, token: &str, query: &str) -> Value {
+    let mut socket = connect(server, json!({ "token": token })).await;
+    send(
+        &mut socket,
+        json!({ "type": "subscribe", "id": "1", "payload": { "query": query } }),
+    )
+    .await;
+    let message = next(&mut socket).await;
+    assert_eq!(message["type"], "next", "{message}");
+    message["payload"].clone()
+}
+
 fn cart_of(message: &Value) -> &Value {
     assert_eq!(message["type"], "next", "{message}");
     &message["payload"]["data"]["cartUpdated"]
