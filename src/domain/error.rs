@@ -40,6 +40,8 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     /// Too many failed attempts; try again later.
     Throttled,
+    /// An email address of the wrong shape.
+    InvalidEmail,
 }
 
 impl ErrorCode {
@@ -64,6 +66,7 @@ impl ErrorCode {
             InvalidGuestToken => "INVALID_GUEST_TOKEN",
             IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             Throttled => "THROTTLED",
+            InvalidEmail => "INVALID_EMAIL",
         }
     }
 }

@@ -5,10 +5,14 @@
 //! - [`catalog`]: products and how they may change.
 //! - [`cart`]: a viewer's carts, the changes mutations make, and pricing.
 //! - [`error`]: business failures (`userErrors`) and rejections.
+//! - [`account`]: email and password rules, the failed-log-in window.
+//! - [`merge`]: moving a guest's carts into a customer's at log-in.
 
+pub mod account;
 pub mod cart;
 pub mod catalog;
 pub mod error;
+pub mod merge;
 pub mod money;
 pub mod names;
 

@@ -88,6 +88,8 @@ pub enum UserErrorCode {
     IdempotencyKeyReused,
     /// Too many failed attempts; try again later.
     Throttled,
+    /// The email address is not of the shape name@example.com.
+    InvalidEmail,
 }
 
 /// A business failure: what, which input field, and why.
