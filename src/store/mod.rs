@@ -10,9 +10,13 @@
 //! - [`sled_store`]: the sled backend and its key layout.
 //! - [`codec`]: versioned value encoding.
 //! - [`durability`]: group commit, so a write is acknowledged only once on disk.
+//! - [`identity`]: [`IdentityStore`], accounts, token revocation and the cart merge;
+//!   [`sled_identity`] implements it for [`SledStore`].
 
 pub mod codec;
 pub mod durability;
+pub mod identity;
+mod sled_identity;
 pub mod sled_store;
 
 use crate::domain::{CartSet, Product, Rejection, Sku};
@@ -20,6 +24,7 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 
 pub use durability::Durability;
+pub use identity::IdentityStore;
 pub use sled_store::SledStore;
 
 /// Who owns a set of carts: derived from the verified token, never from input.

@@ -8,6 +8,9 @@
 //! | `carts`    | owner key (`kind:id`) | `CartSet`: all carts of one owner   |
 //! | `meta`     | `currency`            | the shop currency code (a string)   |
 //!
+//! Identity trees (`accounts`, `valid_after`) are described in
+//! [`sled_identity`](super::sled_identity).
+//!
 //! Writes are compare-and-swap loops on one key (see [`cas`]); a write whose
 //! bytes equal what is stored is skipped. With [`Durability::Strict`] every
 //! acknowledged write has been flushed by the [`GroupCommit`] task.
@@ -26,8 +29,10 @@ use std::path::Path;
 pub struct SledStore {
     db: sled::Db,
     products: sled::Tree,
-    carts: sled::Tree,
+    pub(super) carts: sled::Tree,
     meta: sled::Tree,
+    pub(super) accounts: sled::Tree,
+    pub(super) valid_after: sled::Tree,
     commit: Option<GroupCommit>,
 }
 
@@ -43,6 +48,8 @@ impl SledStore {
         let products = db.open_tree("products")?;
         let carts = db.open_tree("carts")?;
         let meta = db.open_tree("meta")?;
+        let accounts = db.open_tree("accounts")?;
+        let valid_after = db.open_tree("valid_after")?;
         let commit = match durability {
             Durability::Strict => Some(GroupCommit::start(db.clone())),
             Durability::Relaxed => None,
@@ -52,18 +59,23 @@ impl SledStore {
             products,
             carts,
             meta,
+            accounts,
+            valid_after,
             commit,
         })
     }
 
-    async fn durable(&self) -> Result<(), StoreError> {
+    pub(super) async fn durable(&self) -> Result<(), StoreError> {
         match &self.commit {
             Some(commit) => commit.wait().await,
             None => Ok(()),
         }
     }
 
-    fn get<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
+    pub(super) fn get<T: DeserializeOwned>(
+        tree: &sled::Tree,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
         tree.get(key)?.map(|bytes| decode(key, &bytes)).transpose()
     }
 }
