@@ -5,14 +5,19 @@
 //! [`Application::run_until_stopped`] serves until the caller's shutdown
 //! future resolves, then flushes the store. Tests bind port 0 this way.
 
-use crate::auth::{self, AuthError, TokenKeys, Viewer, token::bearer_token};
-use crate::config::ServeConfig;
+use crate::auth::external::ExternalIssuer;
+use crate::auth::password::Passwords;
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::{self, AuthError, Authenticator, TokenKeys, Viewer, token::bearer_token};
+use crate::config::{IdentityConfig, ServeConfig};
+use crate::domain::account::ThrottleRule;
+use crate::graphql::identity::{ClientAddress, IdentityContext};
 use crate::graphql::{self, CartSchema, QueryLimits, ShopSettings, error::classify};
-use crate::store::{SledStore, Store};
+use crate::store::{IdentityStore, SledStore, Store};
 use async_graphql::ParseRequestError;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -32,7 +37,8 @@ pub struct StartError(pub String);
 #[derive(Clone)]
 struct AppState {
     schema: CartSchema,
-    keys: Arc<TokenKeys>,
+    auth: Arc<Authenticator>,
+    identity: Arc<dyn IdentityStore>,
 }
 
 /// A built, bound, not yet serving application.
@@ -50,12 +56,13 @@ impl Application {
         let (secret, source) = auth::secret::resolve(config.store.jwt_secret.as_deref(), dir)
             .map_err(|e| StartError(format!("--data-dir / --jwt-secret: {e}")))?;
         tracing::info!(?source, "token signing key loaded");
-        let keys = TokenKeys::from_secret(&secret)
-            .map_err(|e| StartError(format!("--jwt-secret: {e}")))?;
-        let store: Arc<dyn Store> = Arc::new(
+        let auth = Arc::new(authenticator(&secret, &config.identity)?);
+        let sled = Arc::new(
             SledStore::open(dir, config.durability)
                 .map_err(|e| StartError(format!("--data-dir: {e}")))?,
         );
+        let store: Arc<dyn Store> = sled.clone();
+        let identity_store: Arc<dyn IdentityStore> = sled;
         store
             .pin_currency(config.currency.code())
             .await
@@ -73,9 +80,11 @@ impl Application {
             max_depth: usize::from(config.max_query_depth),
             max_complexity: config.max_query_complexity as usize,
         };
+        let identity = identity_context(&config.identity, identity_store.clone(), auth.clone())?;
         let state = AppState {
-            schema: graphql::build_schema(store.clone(), shop, limits),
-            keys: Arc::new(keys),
+            schema: graphql::build_schema(store.clone(), shop, limits, identity),
+            auth,
+            identity: identity_store,
         };
         let router = router(state, config.max_body_bytes as usize);
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -98,11 +107,69 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
+        // Connect info gives resolvers the client address (log-in throttling).
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await?;
         self.store.flush().await.map_err(std::io::Error::other)
     }
+}
+
+/// The built-in issuer (current and previous secrets) and the external one, if configured.
+fn authenticator(secret: &[u8], config: &IdentityConfig) -> Result<Authenticator, StartError> {
+    let previous: Vec<Vec<u8>> = config
+        .jwt_previous_secrets
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+    let keys = TokenKeys::with_previous(secret, &previous)
+        .map_err(|e| StartError(format!("--jwt-secret / --jwt-previous-secrets: {e}")))?;
+    tracing::info!(
+        kid = keys.current_kid(),
+        previous = previous.len(),
+        "built-in token keys"
+    );
+    let external = match config.external() {
+        Some(settings) => {
+            let issuer = ExternalIssuer::load(&settings).map_err(StartError)?;
+            tracing::info!(
+                issuer = issuer.issuer(),
+                keys = issuer.key_count(),
+                "external issuer"
+            );
+            Some(issuer)
+        }
+        None => None,
+    };
+    Ok(Authenticator { keys, external })
+}
+
+fn identity_context(
+    config: &IdentityConfig,
+    store: Arc<dyn IdentityStore>,
+    auth: Arc<Authenticator>,
+) -> Result<IdentityContext, StartError> {
+    let window = chrono_duration(config.login_failure_window);
+    let rule = |max_failures| ThrottleRule {
+        max_failures,
+        window,
+    };
+    let passwords = Passwords::new(usize::from(config.password_hash_concurrency))
+        .map_err(|e| StartError(format!("--password-hash-concurrency: {e}")))?;
+    Ok(IdentityContext {
+        store,
+        auth,
+        passwords,
+        throttle: Arc::new(LoginThrottle::new(
+            rule(config.login_max_failures),
+            rule(config.login_max_failures_per_client),
+        )),
+        guest_token_ttl: chrono_duration(config.guest_token_ttl),
+        customer_token_ttl: chrono_duration(config.customer_token_ttl),
+    })
 }
 
 async fn load_demo_catalog(store: &dyn Store, config: &ServeConfig) -> Result<(), StartError> {
@@ -185,10 +252,11 @@ async fn playground() -> Html<&'static str> {
 }
 
 async fn graphql_post(State(state): State<AppState>, request: Request) -> Response {
-    let viewer = match authenticate(&state.keys, request.headers()) {
+    let viewer = match authenticate(&state, request.headers()).await {
         Ok(viewer) => viewer,
-        Err(e) => return unauthorized(e),
+        Err(response) => return response,
     };
+    let client = client_address(&request);
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -202,16 +270,17 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
         );
     }
     match GraphQLRequest::<BodyRejection>::from_request(request, &()).await {
-        Ok(gql) => execute(&state, gql.into_inner(), viewer).await,
+        Ok(gql) => execute(&state, gql.into_inner(), viewer, client).await,
         Err(rejection) => rejection.into_response(),
     }
 }
 
 async fn graphql_get(State(state): State<AppState>, request: Request) -> Response {
-    let viewer = match authenticate(&state.keys, request.headers()) {
+    let viewer = match authenticate(&state, request.headers()).await {
         Ok(viewer) => viewer,
-        Err(e) => return unauthorized(e),
+        Err(response) => return response,
     };
+    let client = client_address(&request);
     let gql = match GraphQLRequest::<BodyRejection>::from_request(request, &()).await {
         Ok(gql) => gql.into_inner(),
         Err(rejection) => return rejection.into_response(),
@@ -227,7 +296,7 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&state, gql, viewer).await
+    execute(&state, gql, viewer, client).await
 }
 
 fn is_mutation(request: &async_graphql::Request) -> bool {
@@ -249,23 +318,52 @@ async fn execute(
     state: &AppState,
     mut request: async_graphql::Request,
     viewer: Option<Viewer>,
+    client: Option<ClientAddress>,
 ) -> Response {
     if let Some(viewer) = viewer {
         request = request.data(viewer);
+    }
+    if let Some(client) = client {
+        request = request.data(client);
     }
     let mut response = state.schema.execute(request).await;
     classify(&mut response);
     GraphQLResponse::from(response).into_response()
 }
 
-/// No `Authorization` header: anonymous. A header that does not verify is an
-/// error, never anonymous.
-fn authenticate(keys: &TokenKeys, headers: &HeaderMap) -> Result<Option<Viewer>, AuthError> {
+/// No `Authorization` header: anonymous. A header that does not verify, or a
+/// token issued before its owner's last "log out everywhere", is a 401, never
+/// anonymous. The revocation check is one store read.
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Viewer>, Response> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value.to_str().map_err(|_| AuthError::BadHeader)?;
-    keys.verify(bearer_token(value)?).map(Some)
+    let viewer = value
+        .to_str()
+        .map_err(|_| AuthError::BadHeader)
+        .and_then(bearer_token)
+        .and_then(|token| state.auth.verify(token))
+        .map_err(unauthorized)?;
+    match state.identity.valid_after(&viewer.owner_key()).await {
+        Ok(Some(after)) if viewer.is_revoked_by(after) => Err(unauthorized(AuthError::Revoked)),
+        Ok(_) => Ok(Some(viewer)),
+        Err(e) => {
+            tracing::error!(error = %e, "reading the revocation record failed");
+            Err(error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "internal error; the server log has the details",
+            ))
+        }
+    }
+}
+
+/// The peer address axum's connect info recorded (absent in unit tests).
+fn client_address(request: &Request) -> Option<ClientAddress> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| ClientAddress(addr.ip()))
 }
 
 /// HTTP 401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3).

@@ -8,12 +8,16 @@
 //! - [`catalog`]: products, the shop, admin catalog mutations.
 //! - [`cart`]: carts and the cart mutations.
 //! - [`viewer`]: who am I.
+//! - [`identity`]: guest sessions, sign-up, log-in, renewal, log-out everywhere.
+//! - [`merge`]: moving a guest's carts into a customer's.
 //! - [`types`]: money, user errors and other shared types.
 //! - [`error`]: top-level error codes.
 
 pub mod cart;
 pub mod catalog;
 pub mod error;
+pub mod identity;
+pub mod merge;
 pub mod types;
 pub mod viewer;
 
@@ -34,7 +38,12 @@ pub struct QueryRoot(catalog::CatalogQuery, cart::CartQuery, viewer::ViewerQuery
 
 /// Every mutation field, merged from the area files.
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(catalog::CatalogMutation, cart::CartMutation);
+pub struct MutationRoot(
+    catalog::CatalogMutation,
+    cart::CartMutation,
+    identity::IdentityMutation,
+    merge::MergeMutation,
+);
 
 /// Shop settings resolvers need.
 #[derive(Clone, Debug)]
@@ -59,7 +68,12 @@ pub struct QueryLimits {
 }
 
 /// Builds the schema over a store.
-pub fn build_schema(store: Arc<dyn Store>, shop: ShopSettings, limits: QueryLimits) -> CartSchema {
+pub fn build_schema(
+    store: Arc<dyn Store>,
+    shop: ShopSettings,
+    limits: QueryLimits,
+    identity: identity::IdentityContext,
+) -> CartSchema {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
@@ -67,6 +81,7 @@ pub fn build_schema(store: Arc<dyn Store>, shop: ShopSettings, limits: QueryLimi
     )
     .data(store)
     .data(shop)
+    .data(identity)
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
     .limit_recursive_depth(32)
