@@ -125,14 +125,13 @@ impl ExternalIssuer {
     /// Verifies a token and returns the customer it speaks for.
     pub fn verify(&self, token: &str) -> Result<Viewer, AuthError> {
         let header = jsonwebtoken::decode_header(token)?;
-        let key = match &header.kid {
-            Some(kid) => self
-                .keys
+        let key = match (&header.kid, self.keys.as_slice()) {
+            (Some(kid), keys) => keys
                 .iter()
                 .find(|k| k.kid.as_deref() == Some(kid))
                 .ok_or(AuthError::UnknownKey)?,
-            None if self.keys.len() == 1 => &self.keys[0],
-            None => {
+            (None, [only]) => only,
+            (None, _) => {
                 return Err(AuthError::BadClaims(
                     "the token has no 'kid' and the issuer has several keys".into(),
                 ));

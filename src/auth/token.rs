@@ -212,7 +212,7 @@ impl TokenKeys {
                 .iter()
                 .find(|k| &k.kid == kid)
                 .ok_or(AuthError::UnknownKey)?,
-            None => &self.keys[0],
+            None => self.keys.first().ok_or(AuthError::UnknownKey)?,
         };
         let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)?;
         let claims = data.claims;
