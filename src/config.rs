@@ -2,6 +2,7 @@
 //! documented default, validated when the command line is parsed so a bad
 //! value stops the start with one line that names the setting.
 
+use crate::auth::external::{ExternalAlgorithm, ExternalSettings, KeySource};
 use crate::domain::{Currency, Limits};
 use crate::store::Durability;
 use clap::{Args, Parser, Subcommand};
@@ -28,6 +29,8 @@ pub struct Cli {
 
 /// The commands.
 #[derive(Subcommand, Debug)]
+// Parsed once at start; boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the server (the default).
     Serve(ServeConfig),
@@ -116,6 +119,8 @@ pub struct ServeConfig {
     /// Load the demo catalog when the catalog is empty.
     #[arg(long, env = "CARTQL_DEMO")]
     pub demo: bool,
+    #[command(flatten)]
+    pub identity: IdentityConfig,
 }
 
 impl ServeConfig {
@@ -158,6 +163,122 @@ pub struct ImportArgs {
     pub currency: Currency,
     #[command(flatten)]
     pub store: StoreConfig,
+}
+
+/// Identity: token lifetimes, key rotation, log-in throttling, password
+/// hashing and the external identity provider.
+#[derive(Args, Debug, Clone)]
+#[command(group(clap::ArgGroup::new("external_keys").args(["external_jwks", "external_public_key"])))]
+pub struct IdentityConfig {
+    /// Lifetime of guest tokens from `startGuestSession` (1s–366d).
+    #[arg(long, env = "CARTQL_GUEST_TOKEN_TTL", default_value = "30d", value_parser = parse_token_lifetime)]
+    pub guest_token_ttl: Duration,
+    /// Lifetime of customer tokens from `signUp`, `logIn` and `renewToken` (1s–366d).
+    #[arg(long, env = "CARTQL_CUSTOMER_TOKEN_TTL", default_value = "7d", value_parser = parse_token_lifetime)]
+    pub customer_token_ttl: Duration,
+    /// Previous HMAC secrets, comma-separated. Tokens signed with one of them
+    /// (their `kid` says which) are still accepted; remove a secret to retire it.
+    #[arg(long, env = "CARTQL_JWT_PREVIOUS_SECRETS", hide_env_values = true, value_name = "SECRETS", value_delimiter = ',', value_parser = parse_secret)]
+    pub jwt_previous_secrets: Vec<String>,
+    /// Failed log-ins for one email within the window before log-ins for it are refused (1–1000).
+    #[arg(long, env = "CARTQL_LOGIN_MAX_FAILURES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub login_max_failures: u32,
+    /// Failed log-ins from one client address within the window before its log-ins are refused (1–100000).
+    #[arg(long, env = "CARTQL_LOGIN_MAX_FAILURES_PER_CLIENT", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub login_max_failures_per_client: u32,
+    /// How long failed log-ins are counted from the first one, e.g. `15m` (1s–24h).
+    #[arg(long, env = "CARTQL_LOGIN_FAILURE_WINDOW", default_value = "15m", value_parser = parse_failure_window)]
+    pub login_failure_window: Duration,
+    /// Password hashes computed at once; more requests wait (1–64).
+    #[arg(long, env = "CARTQL_PASSWORD_HASH_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub password_hash_concurrency: u16,
+    /// JWKS file with the external identity provider's public keys.
+    #[arg(long, env = "CARTQL_EXTERNAL_JWKS", value_name = "FILE", requires_all = ["external_issuer", "external_audience"])]
+    pub external_jwks: Option<PathBuf>,
+    /// PEM file with the external identity provider's one public key (needs --external-algorithm).
+    #[arg(long, env = "CARTQL_EXTERNAL_PUBLIC_KEY", value_name = "FILE", conflicts_with = "external_jwks", requires_all = ["external_algorithm", "external_issuer", "external_audience"])]
+    pub external_public_key: Option<PathBuf>,
+    /// Algorithm of the --external-public-key key.
+    #[arg(
+        long,
+        env = "CARTQL_EXTERNAL_ALGORITHM",
+        value_enum,
+        requires = "external_public_key"
+    )]
+    pub external_algorithm: Option<ExternalAlgorithm>,
+    /// The `iss` the external provider's tokens must carry.
+    #[arg(long, env = "CARTQL_EXTERNAL_ISSUER", value_name = "ISS", requires = "external_keys", value_parser = parse_external_issuer)]
+    pub external_issuer: Option<String>,
+    /// The `aud` the external provider's tokens must carry (this service's id there).
+    #[arg(long, env = "CARTQL_EXTERNAL_AUDIENCE", value_name = "AUD", requires = "external_keys", value_parser = parse_claim_text)]
+    pub external_audience: Option<String>,
+    /// Claim holding an external token's roles (a list, or space-separated
+    /// text; dots go into objects: `realm_access.roles`). Unset: no roles.
+    #[arg(long, env = "CARTQL_EXTERNAL_ROLES_CLAIM", value_name = "CLAIM", requires = "external_keys", value_parser = parse_roles_claim)]
+    pub external_roles_claim: Option<String>,
+}
+
+impl IdentityConfig {
+    /// The external issuer's settings, when one is configured.
+    pub fn external(&self) -> Option<ExternalSettings> {
+        let keys = match (
+            &self.external_jwks,
+            &self.external_public_key,
+            self.external_algorithm,
+        ) {
+            (Some(jwks), _, _) => KeySource::Jwks(jwks.clone()),
+            (None, Some(pem), Some(algorithm)) => KeySource::PublicKey(pem.clone(), algorithm),
+            _ => return None,
+        };
+        Some(ExternalSettings {
+            keys,
+            issuer: self.external_issuer.clone()?,
+            audience: self.external_audience.clone()?,
+            roles_claim: self.external_roles_claim.clone(),
+        })
+    }
+}
+
+fn parse_token_lifetime(text: &str) -> Result<Duration, String> {
+    let lifetime = parse_lifetime(text)?;
+    let max_days = crate::auth::token::MAX_TTL_DAYS as u64;
+    if lifetime > Duration::from_secs(max_days * 86_400) {
+        return Err(format!("must be between 1s and {max_days} days"));
+    }
+    Ok(lifetime)
+}
+
+fn parse_failure_window(text: &str) -> Result<Duration, String> {
+    let window = parse_lifetime(text)?;
+    if window > Duration::from_secs(86_400) {
+        return Err("must be between 1s and 24h".into());
+    }
+    Ok(window)
+}
+
+fn parse_claim_text(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() || text.len() > 1000 || text.chars().any(char::is_control) {
+        return Err("must be 1 to 1000 printable characters".into());
+    }
+    Ok(text.to_string())
+}
+
+fn parse_external_issuer(text: &str) -> Result<String, String> {
+    let issuer = parse_claim_text(text)?;
+    if issuer == crate::auth::token::ISSUER {
+        return Err(format!(
+            "'{issuer}' is the built-in issuer's; name the external provider's issuer"
+        ));
+    }
+    Ok(issuer)
+}
+
+fn parse_roles_claim(text: &str) -> Result<String, String> {
+    let claim = parse_claim_text(text)?;
+    if claim.split('.').any(str::is_empty) {
+        return Err("a claim name, or names joined by dots, none empty".into());
+    }
+    Ok(claim)
 }
 
 fn parse_secret(text: &str) -> Result<String, String> {
@@ -236,5 +357,17 @@ mod tests {
         assert!(parse_lifetime("0s").is_err());
         assert!(parse_lifetime("forever").is_err());
         assert!(parse_lifetime("20000d").is_err());
+        assert!(parse_token_lifetime("400d").is_err());
+        assert!(parse_token_lifetime("366d").is_ok());
+        assert!(parse_failure_window("2d").is_err());
+    }
+
+    #[test]
+    fn external_issuer_settings_are_checked() {
+        assert!(parse_external_issuer("cartql").is_err());
+        assert!(parse_external_issuer(" ").is_err());
+        assert!(parse_external_issuer("https://id.example.com/").is_ok());
+        assert!(parse_roles_claim("realm_access.roles").is_ok());
+        assert!(parse_roles_claim("a..b").is_err());
     }
 }

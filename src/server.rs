@@ -9,14 +9,19 @@ mod media;
 pub mod playground;
 mod ws;
 
-use crate::auth::{self, AuthError, TokenKeys, Viewer, token::bearer_token};
-use crate::config::ServeConfig;
+use crate::auth::external::ExternalIssuer;
+use crate::auth::password::Passwords;
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::{self, AuthError, Authenticator, TokenKeys, Viewer, token::bearer_token};
+use crate::config::{IdentityConfig, ServeConfig};
+use crate::domain::account::ThrottleRule;
+use crate::graphql::identity::{ClientAddress, IdentityContext};
 use crate::graphql::{self, CartSchema, QueryLimits, ShopSettings, error::classify};
-use crate::store::{OrderStore, SledStore, Store};
+use crate::store::{IdentityStore, OrderStore, SledStore, Store};
 use async_graphql::ParseRequestError;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql_axum::GraphQLRequest;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -38,7 +43,8 @@ pub struct StartError(pub String);
 #[derive(Clone)]
 struct AppState {
     schema: CartSchema,
-    keys: Arc<TokenKeys>,
+    auth: Arc<Authenticator>,
+    identity: Arc<dyn IdentityStore>,
     /// How long a WebSocket client has to send `connection_init`.
     ws_init_timeout: std::time::Duration,
 }
@@ -59,14 +65,14 @@ impl Application {
         let (secret, source) = auth::secret::resolve(config.store.jwt_secret.as_deref(), dir)
             .map_err(|e| StartError(format!("--data-dir / --jwt-secret: {e}")))?;
         tracing::info!(?source, "token signing key loaded");
-        let keys = TokenKeys::from_secret(&secret)
-            .map_err(|e| StartError(format!("--jwt-secret: {e}")))?;
+        let auth = Arc::new(authenticator(&secret, &config.identity)?);
         let sled = Arc::new(
             SledStore::open(dir, config.durability)
                 .map_err(|e| StartError(format!("--data-dir: {e}")))?,
         );
         let store: Arc<dyn Store> = sled.clone();
-        let orders: Arc<dyn OrderStore> = sled;
+        let orders: Arc<dyn OrderStore> = sled.clone();
+        let identity_store: Arc<dyn IdentityStore> = sled;
         store
             .pin_currency(config.currency.code())
             .await
@@ -84,9 +90,17 @@ impl Application {
             max_depth: usize::from(config.max_query_depth),
             max_complexity: config.max_query_complexity as usize,
         };
+        let identity = identity_context(&config.identity, identity_store.clone(), auth.clone())?;
         let state = AppState {
-            schema: graphql::build_schema(store.clone(), orders.clone(), shop.clone(), limits),
-            keys: Arc::new(keys),
+            schema: graphql::build_schema(
+                store.clone(),
+                orders.clone(),
+                shop.clone(),
+                limits,
+                identity,
+            ),
+            auth,
+            identity: identity_store,
             ws_init_timeout: config.ws_init_timeout,
         };
         let router = router(
@@ -123,13 +137,71 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let sweeper = tokio::spawn(self.sweeper.run());
-        let served = axum::serve(self.listener, self.router)
+        // Connect info gives resolvers the client address (log-in throttling).
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
         sweeper.abort();
         served?;
         self.store.flush().await.map_err(std::io::Error::other)
     }
+}
+
+/// The built-in issuer (current and previous secrets) and the external one, if configured.
+fn authenticator(secret: &[u8], config: &IdentityConfig) -> Result<Authenticator, StartError> {
+    let previous: Vec<Vec<u8>> = config
+        .jwt_previous_secrets
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+    let keys = TokenKeys::with_previous(secret, &previous)
+        .map_err(|e| StartError(format!("--jwt-secret / --jwt-previous-secrets: {e}")))?;
+    tracing::info!(
+        kid = keys.current_kid(),
+        previous = previous.len(),
+        "built-in token keys"
+    );
+    let external = match config.external() {
+        Some(settings) => {
+            let issuer = ExternalIssuer::load(&settings).map_err(StartError)?;
+            tracing::info!(
+                issuer = issuer.issuer(),
+                keys = issuer.key_count(),
+                "external issuer"
+            );
+            Some(issuer)
+        }
+        None => None,
+    };
+    Ok(Authenticator { keys, external })
+}
+
+fn identity_context(
+    config: &IdentityConfig,
+    store: Arc<dyn IdentityStore>,
+    auth: Arc<Authenticator>,
+) -> Result<IdentityContext, StartError> {
+    let window = chrono_duration(config.login_failure_window);
+    let rule = |max_failures| ThrottleRule {
+        max_failures,
+        window,
+    };
+    let passwords = Passwords::new(usize::from(config.password_hash_concurrency))
+        .map_err(|e| StartError(format!("--password-hash-concurrency: {e}")))?;
+    Ok(IdentityContext {
+        store,
+        auth,
+        passwords,
+        throttle: Arc::new(LoginThrottle::new(
+            rule(config.login_max_failures),
+            rule(config.login_max_failures_per_client),
+        )),
+        guest_token_ttl: chrono_duration(config.guest_token_ttl),
+        customer_token_ttl: chrono_duration(config.customer_token_ttl),
+    })
 }
 
 async fn load_demo_catalog(store: &dyn Store, config: &ServeConfig) -> Result<(), StartError> {
@@ -245,11 +317,12 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 async fn graphql_post(State(state): State<AppState>, request: Request) -> Response {
-    let viewer = match authenticate(&state.keys, request.headers()) {
+    let viewer = match authenticate(&state, request.headers()).await {
         Ok(viewer) => viewer,
-        Err(e) => return unauthorized(e),
+        Err(response) => return response,
     };
     let media = MediaType::negotiate(request.headers());
+    let client = client_address(&request);
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -263,17 +336,18 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
         );
     }
     match GraphQLRequest::<BodyRejection>::from_request(request, &()).await {
-        Ok(gql) => execute(&state, gql.into_inner(), viewer, media).await,
+        Ok(gql) => execute(&state, gql.into_inner(), viewer, client, media).await,
         Err(rejection) => rejection.into_response(),
     }
 }
 
 async fn graphql_get(State(state): State<AppState>, request: Request) -> Response {
-    let viewer = match authenticate(&state.keys, request.headers()) {
+    let viewer = match authenticate(&state, request.headers()).await {
         Ok(viewer) => viewer,
-        Err(e) => return unauthorized(e),
+        Err(response) => return response,
     };
     let media = MediaType::negotiate(request.headers());
+    let client = client_address(&request);
     let gql = match GraphQLRequest::<BodyRejection>::from_request(request, &()).await {
         Ok(gql) => gql.into_inner(),
         Err(rejection) => return rejection.into_response(),
@@ -289,7 +363,7 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&state, gql, viewer, media).await
+    execute(&state, gql, viewer, client, media).await
 }
 
 fn is_mutation(request: &async_graphql::Request) -> bool {
@@ -311,6 +385,7 @@ async fn execute(
     state: &AppState,
     mut request: async_graphql::Request,
     viewer: Option<Viewer>,
+    client: Option<ClientAddress>,
     media: MediaType,
 ) -> Response {
     if request.query.trim().is_empty() {
@@ -323,26 +398,69 @@ async fn execute(
     if let Some(viewer) = viewer {
         request = request.data(viewer);
     }
+    if let Some(client) = client {
+        request = request.data(client);
+    }
     let mut response = state.schema.execute(request).await;
     classify(&mut response);
     media.respond(response)
 }
 
+/// Why a token was not accepted.
+pub(crate) enum Refusal {
+    /// The token is not valid (or was revoked): 401 / WebSocket close 4403.
+    Invalid(AuthError),
+    /// The revocation record could not be read: 500 / close 1011.
+    Internal,
+}
+
 impl AppState {
-    /// Verifies a bearer token (HTTP header or WebSocket `connection_init`).
-    pub(crate) async fn verify(&self, token: &str) -> Result<Viewer, AuthError> {
-        self.keys.verify(token)
+    /// Verifies a bearer token (HTTP header or WebSocket `connection_init`):
+    /// signature and claims, then the owner's "valid after" record.
+    pub(crate) async fn verify(&self, token: &str) -> Result<Viewer, Refusal> {
+        let viewer = self.auth.verify(token).map_err(Refusal::Invalid)?;
+        match self.identity.valid_after(&viewer.owner_key()).await {
+            Ok(Some(after)) if viewer.is_revoked_by(after) => {
+                Err(Refusal::Invalid(AuthError::Revoked))
+            }
+            Ok(_) => Ok(viewer),
+            Err(e) => {
+                tracing::error!(error = %e, "reading the revocation record failed");
+                Err(Refusal::Internal)
+            }
+        }
     }
 }
 
-/// No `Authorization` header: anonymous. A header that does not verify is an
-/// error, never anonymous.
-fn authenticate(keys: &TokenKeys, headers: &HeaderMap) -> Result<Option<Viewer>, AuthError> {
+/// No `Authorization` header: anonymous. A header that does not verify, or a
+/// token issued before its owner's last "log out everywhere", is a 401, never
+/// anonymous. The revocation check is one store read.
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Viewer>, Response> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value.to_str().map_err(|_| AuthError::BadHeader)?;
-    keys.verify(bearer_token(value)?).map(Some)
+    let token = value
+        .to_str()
+        .map_err(|_| AuthError::BadHeader)
+        .and_then(bearer_token)
+        .map_err(unauthorized)?;
+    match state.verify(token).await {
+        Ok(viewer) => Ok(Some(viewer)),
+        Err(Refusal::Invalid(e)) => Err(unauthorized(e)),
+        Err(Refusal::Internal) => Err(error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "internal error; the server log has the details",
+        )),
+    }
+}
+
+/// The peer address axum's connect info recorded (absent in unit tests).
+fn client_address(request: &Request) -> Option<ClientAddress> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| ClientAddress(addr.ip()))
 }
 
 /// HTTP 401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3).

@@ -5,15 +5,23 @@
 //! from configuration, never from the token itself.
 //!
 //! - [`secret`]: where the built-in issuer's HMAC key comes from.
-//! - [`token`]: claims, issuing and verifying tokens.
+//! - [`token`]: claims, issuing and verifying tokens, key rotation by `kid`.
+//! - [`external`]: tokens of an external identity provider (JWKS or PEM).
+//! - [`password`]: argon2id hashing off the async runtime.
+//! - [`throttle`]: counting failed log-ins per email and client address.
 
+pub mod external;
+pub mod password;
 pub mod secret;
+pub mod throttle;
 pub mod token;
 
 use crate::store::OwnerKey;
 use chrono::{DateTime, Utc};
 
 pub use token::{AuthError, TokenKeys};
+
+use external::ExternalIssuer;
 
 /// Installs jsonwebtoken's RustCrypto backend. jsonwebtoken panics at first use
 /// when no backend is chosen; choosing it explicitly at start-up means a
@@ -47,6 +55,15 @@ impl ViewerKind {
     }
 }
 
+/// Who vouched for a viewer: the built-in issuer or an external identity provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Issuer {
+    /// cartql's own HS256 tokens.
+    BuiltIn,
+    /// The configured external issuer (RS256, ES256 or EdDSA).
+    External,
+}
+
 /// The verified identity behind a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Viewer {
@@ -58,17 +75,62 @@ pub struct Viewer {
     pub roles: Vec<String>,
     /// When the token expires.
     pub expires_at: DateTime<Utc>,
+    /// The token's `iat` in seconds, if it has one (revocation compares it).
+    pub issued_at: Option<i64>,
+    /// Who issued the token.
+    pub issuer: Issuer,
 }
 
 impl Viewer {
-    /// The key the viewer's carts are stored under. Guests and customers live
-    /// in separate namespaces so a subject can never reach the other's carts.
+    /// The key the viewer's carts (and revocation record) are stored under.
+    /// Guests, customers and externally authenticated customers live in
+    /// separate namespaces (`guest:`, `customer:`, `external:`), so a subject
+    /// can never reach another kind's carts: no built-in token can make an
+    /// `external:` key, whatever its `sub`.
     pub fn owner_key(&self) -> OwnerKey {
-        OwnerKey::new(format!("{}:{}", self.kind.as_str(), self.id))
+        match self.issuer {
+            Issuer::BuiltIn => OwnerKey::new(format!("{}:{}", self.kind.as_str(), self.id)),
+            Issuer::External => OwnerKey::new(format!("external:{}", self.id)),
+        }
+    }
+
+    /// Whether a "valid after" time (seconds) revokes this token: it was
+    /// issued before then, or cannot say when it was issued.
+    pub fn is_revoked_by(&self, valid_after: i64) -> bool {
+        self.issued_at.is_none_or(|iat| iat < valid_after)
     }
 
     /// Whether the token grants the `admin` role.
     pub fn is_admin(&self) -> bool {
         self.roles.iter().any(|r| r == "admin")
+    }
+}
+
+/// Verifies any token the server accepts: the built-in issuer's, and the
+/// external issuer's when one is configured. The token's `iss` (read before
+/// verifying) only chooses the verifier; each verifier pins its own keys,
+/// algorithms and `iss`.
+pub struct Authenticator {
+    /// The built-in issuer.
+    pub keys: TokenKeys,
+    /// The external issuer, if configured.
+    pub external: Option<ExternalIssuer>,
+}
+
+impl Authenticator {
+    /// Verifies `token` with the verifier its `iss` names.
+    pub fn verify(&self, token: &str) -> Result<Viewer, AuthError> {
+        #[derive(serde::Deserialize)]
+        struct Peek {
+            iss: Option<String>,
+        }
+        let peek: Peek = jsonwebtoken::dangerous::insecure_decode_claims(token)
+            .map_err(|_| AuthError::Malformed)?;
+        match &self.external {
+            Some(external) if peek.iss.as_deref() == Some(external.issuer()) => {
+                external.verify(token)
+            }
+            _ => self.keys.verify(token),
+        }
     }
 }

@@ -1,6 +1,11 @@
 //! Claims, and issuing and verifying the built-in issuer's tokens.
+//!
+//! Key rotation: tokens are signed with the current secret and carry its key
+//! id (`kid`, the first 8 bytes of the secret's SHA-256, in hex). Verification
+//! picks the key by `kid` among the current and the previous secrets; a token
+//! without `kid` is tried against the current secret only.
 
-use super::{Viewer, ViewerKind};
+use super::{Issuer, Viewer, ViewerKind};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -58,6 +63,12 @@ pub enum AuthError {
     /// Wrong `iss`, a missing required claim, or a claim of the wrong shape.
     #[error("the token's claims are invalid: {0}")]
     BadClaims(String),
+    /// The `kid` names no key the server accepts (unknown, or rotated out).
+    #[error("the token's key id is not known")]
+    UnknownKey,
+    /// Issued before the owner's last "log out everywhere".
+    #[error("the token has been revoked; log in again")]
+    Revoked,
 }
 
 impl From<jsonwebtoken::errors::Error> for AuthError {
@@ -78,21 +89,49 @@ impl From<jsonwebtoken::errors::Error> for AuthError {
     }
 }
 
-/// The built-in issuer: signs and verifies HS256 tokens with one secret.
-pub struct TokenKeys {
-    encoding: EncodingKey,
+/// One HMAC key and its id.
+struct HmacKey {
+    kid: String,
     decoding: DecodingKey,
+}
+
+/// The built-in issuer: signs HS256 tokens with the current secret and
+/// verifies them with the current or a previous one.
+pub struct TokenKeys {
+    kid: String,
+    encoding: EncodingKey,
+    /// The current key first, then the previous ones.
+    keys: Vec<HmacKey>,
     validation: Validation,
+}
+
+/// The key id of a secret: the first 8 bytes of its SHA-256, in hex.
+pub fn key_id(secret: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(secret)[..8])
 }
 
 impl TokenKeys {
     /// Keys from an HMAC secret of at least 32 bytes.
     pub fn from_secret(secret: &[u8]) -> Result<TokenKeys, String> {
-        if secret.len() < super::secret::MIN_SECRET_BYTES {
-            return Err(format!(
-                "the secret must be at least {} bytes",
-                super::secret::MIN_SECRET_BYTES
-            ));
+        Self::with_previous(secret, &[])
+    }
+
+    /// Keys that sign with `current` and still accept tokens signed with any
+    /// of `previous` (each at least 32 bytes).
+    pub fn with_previous(current: &[u8], previous: &[Vec<u8>]) -> Result<TokenKeys, String> {
+        let mut keys = Vec::with_capacity(1 + previous.len());
+        for secret in std::iter::once(current).chain(previous.iter().map(Vec::as_slice)) {
+            if secret.len() < super::secret::MIN_SECRET_BYTES {
+                return Err(format!(
+                    "the secret must be at least {} bytes",
+                    super::secret::MIN_SECRET_BYTES
+                ));
+            }
+            keys.push(HmacKey {
+                kid: key_id(secret),
+                decoding: DecodingKey::from_secret(secret).map_err(|e| e.to_string())?,
+            });
         }
         // The algorithm is pinned here; the token header only has to agree.
         let mut validation = Validation::new(Algorithm::HS256);
@@ -102,10 +141,16 @@ impl TokenKeys {
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECONDS;
         Ok(TokenKeys {
-            encoding: EncodingKey::from_secret(secret).map_err(|e| e.to_string())?,
-            decoding: DecodingKey::from_secret(secret).map_err(|e| e.to_string())?,
+            kid: key_id(current),
+            encoding: EncodingKey::from_secret(current).map_err(|e| e.to_string())?,
+            keys,
             validation,
         })
+    }
+
+    /// The id of the key new tokens are signed with.
+    pub fn current_kid(&self) -> &str {
+        &self.kid
     }
 
     /// Signs a token for `subject` valid for `ttl` from now.
@@ -115,6 +160,20 @@ impl TokenKeys {
         kind: ViewerKind,
         roles: &[String],
         ttl: Duration,
+    ) -> Result<(String, DateTime<Utc>), AuthError> {
+        self.issue_valid_after(subject, kind, roles, ttl, None)
+    }
+
+    /// Like [`issue`](Self::issue), with `iat` at least `valid_after` (the
+    /// subject's revocation time), so a token issued in the same second as a
+    /// "log out everywhere" is not refused. `nbf` stays now.
+    pub fn issue_valid_after(
+        &self,
+        subject: &str,
+        kind: ViewerKind,
+        roles: &[String],
+        ttl: Duration,
+        valid_after: Option<i64>,
     ) -> Result<(String, DateTime<Utc>), AuthError> {
         check_subject(subject)?;
         if ttl <= Duration::zero() || ttl > Duration::days(MAX_TTL_DAYS) {
@@ -127,13 +186,15 @@ impl TokenKeys {
         let claims = Claims {
             sub: subject.to_string(),
             iss: ISSUER.to_string(),
-            iat: now.timestamp(),
+            iat: now.timestamp().max(valid_after.unwrap_or(i64::MIN)),
             nbf: now.timestamp(),
             exp: expires_at.timestamp(),
             kind,
             roles: roles.to_vec(),
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
             .map_err(|e| AuthError::BadClaims(e.to_string()))?;
         let expires_at = Utc
             .timestamp_opt(claims.exp, 0)
@@ -144,7 +205,16 @@ impl TokenKeys {
 
     /// Verifies a token and returns who it speaks for.
     pub fn verify(&self, token: &str) -> Result<Viewer, AuthError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?;
+        let header = jsonwebtoken::decode_header(token)?;
+        let key = match &header.kid {
+            Some(kid) => self
+                .keys
+                .iter()
+                .find(|k| &k.kid == kid)
+                .ok_or(AuthError::UnknownKey)?,
+            None => self.keys.first().ok_or(AuthError::UnknownKey)?,
+        };
+        let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)?;
         let claims = data.claims;
         check_subject(&claims.sub)?;
         let expires_at = Utc
@@ -156,11 +226,14 @@ impl TokenKeys {
             kind: claims.kind,
             roles: claims.roles,
             expires_at,
+            issued_at: Some(claims.iat),
+            issuer: Issuer::BuiltIn,
         })
     }
 }
 
-fn check_subject(subject: &str) -> Result<(), AuthError> {
+/// Refuses an empty, overlong or unprintable `sub`.
+pub(super) fn check_subject(subject: &str) -> Result<(), AuthError> {
     if subject.is_empty() || subject.len() > 200 || subject.chars().any(char::is_control) {
         return Err(AuthError::BadClaims(
             "'sub' must be 1 to 200 printable characters".into(),
@@ -207,12 +280,73 @@ mod tests {
     }
 
     #[test]
-    fn a_token_from_another_key_is_a_bad_signature() {
+    fn a_token_from_another_key_is_refused() {
         let (token, _) = keys()
             .issue("u1", ViewerKind::Guest, &[], Duration::hours(1))
             .unwrap();
         let other = TokenKeys::from_secret(&[8u8; 32]).unwrap();
-        assert_eq!(other.verify(&token), Err(AuthError::BadSignature));
+        assert_eq!(other.verify(&token), Err(AuthError::UnknownKey));
+    }
+
+    #[test]
+    fn a_rotated_key_verifies_old_tokens_by_kid_until_removed() {
+        let old = keys();
+        let (token, _) = old
+            .issue("u1", ViewerKind::Customer, &[], Duration::hours(1))
+            .unwrap();
+        let rotated = TokenKeys::with_previous(&[9u8; 32], &[vec![7u8; 32]]).unwrap();
+        assert_eq!(rotated.verify(&token).unwrap().id, "u1");
+        assert_ne!(rotated.current_kid(), old.current_kid());
+        let removed = TokenKeys::from_secret(&[9u8; 32]).unwrap();
+        assert_eq!(removed.verify(&token), Err(AuthError::UnknownKey));
+    }
+
+    #[test]
+    fn a_token_without_kid_is_tried_against_the_current_key_only() {
+        let claims = Claims {
+            sub: "u1".into(),
+            iss: ISSUER.into(),
+            iat: Utc::now().timestamp(),
+            nbf: Utc::now().timestamp(),
+            exp: Utc::now().timestamp() + 60,
+            kind: ViewerKind::Guest,
+            roles: Vec::new(),
+        };
+        let sign = |secret: &[u8]| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(secret).unwrap(),
+            )
+            .unwrap()
+        };
+        let rotated = {
+            super::super::install_crypto();
+            TokenKeys::with_previous(&[9u8; 32], &[vec![7u8; 32]]).unwrap()
+        };
+        assert!(rotated.verify(&sign(&[9u8; 32])).is_ok());
+        assert_eq!(
+            rotated.verify(&sign(&[7u8; 32])),
+            Err(AuthError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn iat_is_never_before_the_revocation_time() {
+        let keys = keys();
+        let later = Utc::now().timestamp() + 1;
+        let (token, _) = keys
+            .issue_valid_after(
+                "u1",
+                ViewerKind::Customer,
+                &[],
+                Duration::hours(1),
+                Some(later),
+            )
+            .unwrap();
+        let viewer = keys.verify(&token).unwrap();
+        assert_eq!(viewer.issued_at, Some(later));
+        assert_eq!(key_id(&[7u8; 32]).len(), 16);
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub enum ErrorCode {
     InvalidIdempotencyKey,
     /// Too many failed attempts; try again later.
     Throttled,
+    /// An email address of the wrong shape.
+    InvalidEmail,
 }
 
 impl ErrorCode {
@@ -67,6 +69,7 @@ impl ErrorCode {
             IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             InvalidIdempotencyKey => "INVALID_IDEMPOTENCY_KEY",
             Throttled => "THROTTLED",
+            InvalidEmail => "INVALID_EMAIL",
         }
     }
 }

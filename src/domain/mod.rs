@@ -7,11 +7,15 @@
 //! - [`order`]: orders and the checkout rule.
 //! - [`idempotency`]: request fingerprints and idempotency keys.
 //! - [`error`]: business failures (`userErrors`) and rejections.
+//! - [`account`]: email and password rules, the failed-log-in window.
+//! - [`merge`]: moving a guest's carts into a customer's at log-in.
 
+pub mod account;
 pub mod cart;
 pub mod catalog;
 pub mod error;
 pub mod idempotency;
+pub mod merge;
 pub mod money;
 pub mod names;
 pub mod order;

@@ -10,12 +10,16 @@
 //! - [`orders`]: checkout and orders.
 //! - [`subscription`]: live cart updates.
 //! - [`viewer`]: who am I.
+//! - [`identity`]: guest sessions, sign-up, log-in, renewal, log-out everywhere.
+//! - [`merge`]: moving a guest's carts into a customer's.
 //! - [`types`]: money, user errors and other shared types.
 //! - [`error`]: top-level error codes.
 
 pub mod cart;
 pub mod catalog;
 pub mod error;
+pub mod identity;
+pub mod merge;
 pub mod orders;
 pub mod subscription;
 pub mod types;
@@ -47,6 +51,8 @@ pub struct MutationRoot(
     catalog::CatalogMutation,
     cart::CartMutation,
     orders::OrderMutation,
+    identity::IdentityMutation,
+    merge::MergeMutation,
 );
 
 /// Shop settings resolvers need.
@@ -87,6 +93,7 @@ pub fn build_schema(
     orders: Arc<dyn OrderStore>,
     shop: ShopSettings,
     limits: QueryLimits,
+    identity: identity::IdentityContext,
 ) -> CartSchema {
     Schema::build(
         QueryRoot::default(),
@@ -96,6 +103,7 @@ pub fn build_schema(
     .data(store)
     .data(orders)
     .data(shop)
+    .data(identity)
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
     .limit_recursive_depth(32)

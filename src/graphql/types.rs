@@ -90,6 +90,8 @@ pub enum UserErrorCode {
     InvalidIdempotencyKey,
     /// Too many failed attempts; try again later.
     Throttled,
+    /// The email address is not of the shape name@example.com.
+    InvalidEmail,
 }
 
 /// A business failure: what, which input field, and why.

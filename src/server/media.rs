@@ -61,26 +61,39 @@ impl MediaType {
         let request_error = response.data == async_graphql::Value::Null
             && !response.errors.is_empty()
             && response.errors.iter().all(|e| e.path.is_empty());
-        let mut body = match serde_json::to_value(&response) {
+        let without_data = self == MediaType::GraphQLResponse && request_error;
+        // Serialised straight from the response so fields keep the order of
+        // the selection set (a JSON map in between would sort them).
+        let encoded = if without_data {
+            serde_json::to_string(&ErrorsOnly {
+                errors: &response.errors,
+            })
+        } else {
+            serde_json::to_string(&response)
+        };
+        let body = match encoded {
             Ok(body) => body,
             Err(e) => {
                 tracing::error!(error = %e, "encoding a response failed");
                 return StatusCode::INTERNAL_SERVER_ERROR.into_response();
             }
         };
-        let status = if self == MediaType::GraphQLResponse && request_error {
-            if let Some(fields) = body.as_object_mut() {
-                fields.remove("data");
-            }
+        let status = if without_data {
             StatusCode::BAD_REQUEST
         } else {
             StatusCode::OK
         };
-        let mut http = (status, body.to_string()).into_response();
+        let mut http = (status, body).into_response();
         http.headers_mut()
             .insert(header::CONTENT_TYPE, self.content_type());
         http
     }
+}
+
+/// A request-error body: `errors` and no `data` entry.
+#[derive(serde::Serialize)]
+struct ErrorsOnly<'a> {
+    errors: &'a [async_graphql::ServerError],
 }
 
 #[cfg(test)]

@@ -12,36 +12,44 @@ include!(concat!(env!("OUT_DIR"), "/playground_assets.rs"));
 /// The example operations offered in the playground, in storefront order.
 pub const EXAMPLES: &[(&str, &str)] = &[
     (
-        "01-browse-products",
-        include_str!("../../playground/01-browse-products.graphql"),
+        "01-start-guest-session",
+        include_str!("../../playground/01-start-guest-session.graphql"),
     ),
     (
-        "02-add-to-cart",
-        include_str!("../../playground/02-add-to-cart.graphql"),
+        "02-browse-products",
+        include_str!("../../playground/02-browse-products.graphql"),
     ),
     (
-        "03-update-quantity",
-        include_str!("../../playground/03-update-quantity.graphql"),
+        "03-add-to-cart",
+        include_str!("../../playground/03-add-to-cart.graphql"),
     ),
     (
-        "04-remove-line",
-        include_str!("../../playground/04-remove-line.graphql"),
+        "04-update-quantity",
+        include_str!("../../playground/04-update-quantity.graphql"),
     ),
     (
-        "05-my-carts",
-        include_str!("../../playground/05-my-carts.graphql"),
+        "05-remove-line",
+        include_str!("../../playground/05-remove-line.graphql"),
     ),
     (
-        "06-checkout",
-        include_str!("../../playground/06-checkout.graphql"),
+        "06-my-carts",
+        include_str!("../../playground/06-my-carts.graphql"),
     ),
     (
-        "07-orders",
-        include_str!("../../playground/07-orders.graphql"),
+        "07-log-in-keeping-the-guest-cart",
+        include_str!("../../playground/07-log-in-keeping-the-guest-cart.graphql"),
     ),
     (
-        "08-subscribe-to-cart",
-        include_str!("../../playground/08-subscribe-to-cart.graphql"),
+        "08-checkout",
+        include_str!("../../playground/08-checkout.graphql"),
+    ),
+    (
+        "09-orders",
+        include_str!("../../playground/09-orders.graphql"),
+    ),
+    (
+        "10-subscribe-to-cart",
+        include_str!("../../playground/10-subscribe-to-cart.graphql"),
     ),
 ];
 

@@ -7,7 +7,7 @@
 //! After that, async-graphql runs the protocol; every operation on the socket
 //! sees the connection's viewer, exactly as HTTP requests see theirs.
 
-use super::AppState;
+use super::{AppState, Refusal};
 use crate::auth::{AuthError, Viewer, token::bearer_token};
 use async_graphql::Data;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
@@ -65,7 +65,8 @@ async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLProtocol) {
         Ok(None) => None,
         Ok(Some(token)) => match state.verify(&token).await {
             Ok(viewer) => Some(viewer),
-            Err(_) => return close(&mut sink, 4403, "Forbidden").await,
+            Err(Refusal::Invalid(_)) => return close(&mut sink, 4403, "Forbidden").await,
+            Err(Refusal::Internal) => return close(&mut sink, 1011, "Internal error").await,
         },
     };
     let data = viewer_data(viewer);

@@ -12,10 +12,14 @@
 //! - [`durability`]: group commit, so a write is acknowledged only once on disk.
 //! - [`orders`]: the [`OrderStore`] trait: checkout, orders, idempotency, sweeping
 //!   ([`sled_orders`] implements it).
+//! - [`identity`]: [`IdentityStore`], accounts, token revocation and the cart merge;
+//!   [`sled_identity`] implements it for [`SledStore`].
 
 pub mod codec;
 pub mod durability;
+pub mod identity;
 pub mod orders;
+mod sled_identity;
 pub mod sled_orders;
 pub mod sled_store;
 
@@ -24,6 +28,7 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 
 pub use durability::Durability;
+pub use identity::IdentityStore;
 pub use orders::OrderStore;
 pub use sled_store::SledStore;
 

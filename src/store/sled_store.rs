@@ -13,6 +13,9 @@
 //! Owner keys never contain a 0 byte (subjects are printable), so `owner, 0`
 //! is a prefix that belongs to one owner alone.
 //!
+//! Identity trees (`accounts`, `valid_after`) are described in
+//! [`sled_identity`](super::sled_identity).
+//!
 //! Writes are compare-and-swap loops on one key (see [`cas`]); a write whose
 //! bytes equal what is stored is skipped. With [`Durability::Strict`] every
 //! acknowledged write has been flushed by the [`GroupCommit`] task.
@@ -36,6 +39,8 @@ pub struct SledStore {
     meta: sled::Tree,
     pub(super) orders: sled::Tree,
     pub(super) idempotency: sled::Tree,
+    pub(super) accounts: sled::Tree,
+    pub(super) valid_after: sled::Tree,
     commit: Option<GroupCommit>,
     events: broadcast::Sender<OwnerKey>,
 }
@@ -57,6 +62,8 @@ impl SledStore {
         let meta = db.open_tree("meta")?;
         let orders = db.open_tree("orders")?;
         let idempotency = db.open_tree("idempotency")?;
+        let accounts = db.open_tree("accounts")?;
+        let valid_after = db.open_tree("valid_after")?;
         let commit = match durability {
             Durability::Strict => Some(GroupCommit::start(db.clone())),
             Durability::Relaxed => None,
@@ -68,6 +75,8 @@ impl SledStore {
             meta,
             orders,
             idempotency,
+            accounts,
+            valid_after,
             commit,
             events: broadcast::Sender::new(EVENT_BUFFER),
         })

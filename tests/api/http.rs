@@ -139,7 +139,45 @@ async fn the_playground_is_served_and_loads_nothing_from_elsewhere() {
             "the playground references {external}"
         );
     }
-    assert!(html.contains("02-add-to-cart"), "the examples are inlined");
+    assert!(html.contains("03-add-to-cart"), "the examples are inlined");
+    if cartql::server::playground::has_graphiql() {
+        for asset in [
+            "graphiql.min.js",
+            "graphiql.min.css",
+            "react.production.min.js",
+            "react-dom.production.min.js",
+            "graphql-ws.min.js",
+        ] {
+            assert!(
+                html.contains(&format!("/playground/{asset}")),
+                "{asset} is referenced"
+            );
+            let response = server.get(&format!("/playground/{asset}")).await;
+            assert_eq!(response.status(), 200, "{asset}");
+            let kind = response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert!(
+                kind.starts_with("text/javascript") || kind.starts_with("text/css"),
+                "{asset}: {kind}"
+            );
+            let body = response.bytes().await.unwrap();
+            assert!(body.len() > 1000, "{asset} is embedded");
+        }
+    }
+    assert_eq!(server.get("/playground/../Cargo.toml").await.status(), 404);
+    assert_eq!(server.get("/playground/nope.js").await.status(), 404);
+}
+
+#[test]
+fn graphiql_is_embedded_in_the_binary_under_test() {
+    // scripts/test installs the npm packages before cargo builds; without them
+    // the build falls back to the basic page, which the suite must not accept.
+    assert!(
+        cartql::server::playground::has_graphiql(),
+        "GraphiQL was not embedded: run scripts/npm-deps (or ./scripts/test) first"
+    );
 }
 
 #[tokio::test]
@@ -331,5 +369,20 @@ async fn graphql_response_json_answers_request_errors_with_400_and_no_data() {
             .to_str()
             .unwrap()
             .starts_with("application/json")
+    );
+}
+
+#[tokio::test]
+async fn response_fields_keep_the_order_of_the_selection_set() {
+    let server = TestServer::spawn().await;
+    let text = server
+        .post(None, json!({ "query": "{ shop { limits { maxQuantityPerLine maxCartsPerViewer } currencyCode } }" }))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        text,
+        r#"{"data":{"shop":{"limits":{"maxQuantityPerLine":999,"maxCartsPerViewer":10},"currencyCode":"USD"}}}"#
     );
 }

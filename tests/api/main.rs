@@ -7,5 +7,6 @@ mod catalog;
 mod checkout;
 mod helpers;
 mod http;
+mod identity;
 mod lifecycle;
 mod subscriptions;

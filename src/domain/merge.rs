@@ -1,0 +1,217 @@
+//! Guest → customer: moving a guest's carts into a customer's at log-in.
+//!
+//! [`merge_guest_carts`] works on the two [`CartSet`]s the store reads in one
+//! transaction. Every guest cart that has lines goes to the customer's cart of
+//! the same name; when that one has lines too, the [`MergeStrategy`] decides.
+//! Quantities and line counts are clamped to the [`Limits`], and each clamp is
+//! reported as an [`Adjustment`], so nothing disappears silently. Afterwards
+//! the guest has no carts, which makes a second merge a no-op.
+
+use super::cart::{CartChange, CartLine, CartSet, Limits};
+use super::error::{ErrorCode, Rejection, UserError};
+use super::names::{CartName, Sku};
+use chrono::{DateTime, Duration, Utc};
+
+/// What to do when the guest and the customer both have lines in a cart of the same name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeStrategy {
+    /// Put both carts' lines together, summing the quantities of a SKU in both.
+    Combine,
+    /// Keep the customer's cart as it is and drop the guest's.
+    KeepCustomer,
+    /// Replace the customer's cart with the guest's.
+    KeepGuest,
+}
+
+/// What happened to one guest cart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeOutcome {
+    /// The customer had no lines in a cart of this name; the guest's cart moved over.
+    Moved,
+    /// Both had lines; they were combined.
+    Combined,
+    /// Both had lines; the customer's were kept.
+    KeptCustomer,
+    /// Both had lines; the guest's replaced the customer's.
+    KeptGuest,
+}
+
+/// One guest cart that was merged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MergedCart {
+    /// Its name (the customer's cart of the same name received it).
+    pub name: CartName,
+    /// What was done with it.
+    pub outcome: MergeOutcome,
+    /// How many lines the guest's cart had.
+    pub guest_lines: usize,
+}
+
+/// A line the limits did not let through whole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Adjustment {
+    /// The cart.
+    pub cart: CartName,
+    /// The SKU.
+    pub sku: Sku,
+    /// The quantity the merge would have made.
+    pub wanted: u64,
+    /// The quantity the cart holds now (0: the line did not fit at all).
+    pub kept: u32,
+    /// Which limit, in a sentence.
+    pub reason: String,
+}
+
+/// What a merge did, for the payload.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MergeReport {
+    /// The guest carts that had lines, in name order.
+    pub carts: Vec<MergedCart>,
+    /// Every clamped or dropped line.
+    pub adjustments: Vec<Adjustment>,
+}
+
+/// The clock and cart lifetimes a merge judges expiry with.
+#[derive(Clone, Copy, Debug)]
+pub struct MergeClock {
+    /// Now.
+    pub now: DateTime<Utc>,
+    /// How long an untouched guest cart lives (an expired one has nothing to merge).
+    pub guest_lifetime: Duration,
+    /// How long an untouched customer cart lives.
+    pub customer_lifetime: Duration,
+}
+
+/// Moves every guest cart with lines into `customer`, then empties `guest`.
+///
+/// All or nothing: on `Err` (the customer would hold more filled carts than
+/// the limit allows) both sets are left as they were.
+pub fn merge_guest_carts(
+    customer: &mut CartSet,
+    guest: &mut CartSet,
+    strategy: MergeStrategy,
+    limits: &Limits,
+    clock: &MergeClock,
+) -> Result<MergeReport, Rejection> {
+    let mut next = customer.clone();
+    let mut report = MergeReport::default();
+    for (name, guest_cart) in &guest.carts {
+        let guest_lines = guest_cart.as_of(clock.now, clock.guest_lifetime).lines;
+        if guest_lines.is_empty() {
+            continue;
+        }
+        let mine = next.cart(name, clock.now, clock.customer_lifetime).lines;
+        let (outcome, wanted) = match strategy {
+            _ if mine.is_empty() => (MergeOutcome::Moved, quantities(&guest_lines)),
+            MergeStrategy::Combine => (MergeOutcome::Combined, combined(&mine, &guest_lines)),
+            MergeStrategy::KeepCustomer => (MergeOutcome::KeptCustomer, Vec::new()),
+            MergeStrategy::KeepGuest => (MergeOutcome::KeptGuest, quantities(&guest_lines)),
+        };
+        if outcome != MergeOutcome::KeptCustomer {
+            let lines = clamp(name, wanted, limits, &mut report.adjustments);
+            next.apply(
+                name,
+                &CartChange::Replace(lines),
+                None,
+                limits,
+                clock.now,
+                clock.customer_lifetime,
+            )
+            .map_err(|rejection| too_many_carts(rejection, limits))?;
+        }
+        report.carts.push(MergedCart {
+            name: name.clone(),
+            outcome,
+            guest_lines: guest_lines.len(),
+        });
+    }
+    let highest = guest.carts.values().map(|c| c.version).max().unwrap_or(0);
+    guest.retired_version = guest.retired_version.max(highest);
+    guest.carts.clear();
+    *customer = next;
+    Ok(report)
+}
+
+fn quantities(lines: &[CartLine]) -> Vec<(Sku, u64)> {
+    lines
+        .iter()
+        .map(|l| (l.sku.clone(), u64::from(l.quantity)))
+        .collect()
+}
+
+/// The customer's lines first, in their order, then the guest's new SKUs.
+fn combined(mine: &[CartLine], theirs: &[CartLine]) -> Vec<(Sku, u64)> {
+    let mut lines = quantities(mine);
+    for line in theirs {
+        match lines.iter_mut().find(|(sku, _)| sku == &line.sku) {
+            Some((_, quantity)) => *quantity += u64::from(line.quantity),
+            None => lines.push((line.sku.clone(), u64::from(line.quantity))),
+        }
+    }
+    lines
+}
+
+/// Applies the per-line and per-cart limits, noting every line it changes.
+fn clamp(
+    cart: &CartName,
+    wanted: Vec<(Sku, u64)>,
+    limits: &Limits,
+    adjustments: &mut Vec<Adjustment>,
+) -> Vec<CartLine> {
+    let max = limits.max_quantity_per_line;
+    let mut lines = Vec::with_capacity(wanted.len().min(limits.max_lines_per_cart));
+    for (sku, quantity) in wanted {
+        if lines.len() == limits.max_lines_per_cart {
+            adjustments.push(Adjustment {
+                cart: cart.clone(),
+                reason: format!(
+                    "a cart holds at most {} different SKUs; {sku} did not fit",
+                    limits.max_lines_per_cart
+                ),
+                sku,
+                wanted: quantity,
+                kept: 0,
+            });
+            continue;
+        }
+        let kept = u32::try_from(quantity).unwrap_or(u32::MAX).min(max);
+        if u64::from(kept) < quantity {
+            adjustments.push(Adjustment {
+                cart: cart.clone(),
+                reason: format!("at most {max} of one SKU per cart; {sku} was lowered to {max}"),
+                sku: sku.clone(),
+                wanted: quantity,
+                kept,
+            });
+        }
+        lines.push(CartLine {
+            sku,
+            quantity: kept,
+        });
+    }
+    lines
+}
+
+/// Rewords the cart-count rejection for a merge; other rejections pass through.
+fn too_many_carts(rejection: Rejection, limits: &Limits) -> Rejection {
+    let Rejection::Invalid(errors) = &rejection else {
+        return rejection;
+    };
+    if !errors
+        .iter()
+        .any(|e| e.code == ErrorCode::CartLimitExceeded)
+    {
+        return rejection;
+    }
+    Rejection::one(UserError::new(
+        ErrorCode::CartLimitExceeded,
+        &["guestToken"],
+        format!(
+            "merging would leave more than {} carts with lines; empty one of the carts and merge again (nothing was changed)",
+            limits.max_carts_per_viewer
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,180 @@
+use super::*;
+use crate::domain::cart::Cart;
+
+const LIMITS: Limits = Limits {
+    max_lines_per_cart: 3,
+    max_quantity_per_line: 10,
+    max_carts_per_viewer: 2,
+};
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn clock() -> MergeClock {
+    MergeClock {
+        now: now(),
+        guest_lifetime: Duration::days(30),
+        customer_lifetime: Duration::days(180),
+    }
+}
+
+fn name(s: &str) -> CartName {
+    CartName::parse(s).unwrap()
+}
+
+/// A set with the given carts, each written once, `updated` days ago.
+fn set(carts: &[(&str, &[(&str, u32)])]) -> CartSet {
+    let mut set = CartSet::default();
+    for (cart, lines) in carts {
+        let lines = lines
+            .iter()
+            .map(|(sku, quantity)| CartLine {
+                sku: Sku::parse(sku).unwrap(),
+                quantity: *quantity,
+            })
+            .collect();
+        set.apply(
+            &name(cart),
+            &CartChange::Replace(lines),
+            None,
+            &LIMITS,
+            now() - Duration::days(1),
+            Duration::days(180),
+        )
+        .unwrap();
+    }
+    set
+}
+
+fn lines(set: &CartSet, cart: &str) -> Vec<(String, u32)> {
+    set.carts[&name(cart)]
+        .lines
+        .iter()
+        .map(|l| (l.sku.to_string(), l.quantity))
+        .collect()
+}
+
+fn pairs(items: &[(&str, u32)]) -> Vec<(String, u32)> {
+    items.iter().map(|(s, q)| (s.to_string(), *q)).collect()
+}
+
+fn merge(
+    customer: &mut CartSet,
+    guest: &mut CartSet,
+    strategy: MergeStrategy,
+) -> Result<MergeReport, Rejection> {
+    merge_guest_carts(customer, guest, strategy, &LIMITS, &clock())
+}
+
+#[test]
+fn combine_sums_overlapping_skus_and_appends_new_ones() {
+    let mut customer = set(&[("default", &[("A", 1), ("B", 2)])]);
+    let mut guest = set(&[("default", &[("B", 3), ("C", 1)])]);
+    let report = merge(&mut customer, &mut guest, MergeStrategy::Combine).unwrap();
+    assert_eq!(
+        lines(&customer, "default"),
+        pairs(&[("A", 1), ("B", 5), ("C", 1)])
+    );
+    assert_eq!(report.carts[0].outcome, MergeOutcome::Combined);
+    assert_eq!(report.carts[0].guest_lines, 2);
+    assert!(report.adjustments.is_empty());
+    assert_eq!(customer.carts[&name("default")].version, 2);
+    assert!(guest.carts.is_empty());
+}
+
+#[test]
+fn keep_customer_keeps_a_conflicting_cart_but_moves_distinct_ones() {
+    let mut customer = set(&[("default", &[("A", 1)])]);
+    let mut guest = set(&[("default", &[("B", 3)]), ("wishlist", &[("C", 2)])]);
+    let report = merge(&mut customer, &mut guest, MergeStrategy::KeepCustomer).unwrap();
+    assert_eq!(lines(&customer, "default"), pairs(&[("A", 1)]));
+    assert_eq!(customer.carts[&name("default")].version, 1);
+    assert_eq!(lines(&customer, "wishlist"), pairs(&[("C", 2)]));
+    let outcomes: Vec<_> = report.carts.iter().map(|c| c.outcome).collect();
+    assert_eq!(outcomes, [MergeOutcome::KeptCustomer, MergeOutcome::Moved]);
+    assert!(guest.carts.is_empty());
+}
+
+#[test]
+fn keep_guest_replaces_a_conflicting_cart() {
+    let mut customer = set(&[("default", &[("A", 1), ("B", 1)])]);
+    let mut guest = set(&[("default", &[("B", 4)])]);
+    let report = merge(&mut customer, &mut guest, MergeStrategy::KeepGuest).unwrap();
+    assert_eq!(lines(&customer, "default"), pairs(&[("B", 4)]));
+    assert_eq!(report.carts[0].outcome, MergeOutcome::KeptGuest);
+}
+
+#[test]
+fn combining_clamps_quantities_and_line_counts_and_says_so() {
+    let mut customer = set(&[("default", &[("A", 8), ("B", 1)])]);
+    let mut guest = set(&[("default", &[("A", 7), ("C", 1), ("D", 2)])]);
+    let report = merge(&mut customer, &mut guest, MergeStrategy::Combine).unwrap();
+    assert_eq!(
+        lines(&customer, "default"),
+        pairs(&[("A", 10), ("B", 1), ("C", 1)])
+    );
+    let adjusted: Vec<_> = report
+        .adjustments
+        .iter()
+        .map(|a| (a.sku.to_string(), a.wanted, a.kept))
+        .collect();
+    assert_eq!(adjusted, [("A".into(), 15, 10), ("D".into(), 2, 0)]);
+    assert!(report.adjustments[0].reason.contains("at most 10"));
+    assert!(
+        report.adjustments[1]
+            .reason
+            .contains("at most 3 different SKUs")
+    );
+}
+
+#[test]
+fn a_second_merge_changes_nothing() {
+    let mut customer = set(&[("default", &[("A", 1)])]);
+    let mut guest = set(&[("default", &[("A", 2)])]);
+    merge(&mut customer, &mut guest, MergeStrategy::Combine).unwrap();
+    let (customer_after, guest_after) = (customer.clone(), guest.clone());
+    let report = merge(&mut customer, &mut guest, MergeStrategy::Combine).unwrap();
+    assert_eq!(report, MergeReport::default());
+    assert_eq!(customer, customer_after);
+    assert_eq!(guest, guest_after);
+}
+
+#[test]
+fn too_many_filled_carts_refuses_the_whole_merge() {
+    let mut customer = set(&[("default", &[("A", 1)]), ("wishlist", &[("B", 1)])]);
+    let mut guest = set(&[("default", &[("C", 1)]), ("later", &[("D", 1)])]);
+    let (customer_before, guest_before) = (customer.clone(), guest.clone());
+    let rejection = merge(&mut customer, &mut guest, MergeStrategy::Combine).unwrap_err();
+    let errors = rejection.into_user_errors();
+    assert_eq!(errors[0].code, ErrorCode::CartLimitExceeded);
+    assert!(errors[0].message.contains("nothing was changed"));
+    assert_eq!(customer, customer_before);
+    assert_eq!(guest, guest_before);
+}
+
+#[test]
+fn expired_guest_carts_have_nothing_to_merge_and_guest_versions_never_restart() {
+    let mut customer = CartSet::default();
+    let mut guest = set(&[("default", &[("A", 1)])]);
+    guest.carts.insert(
+        name("old"),
+        Cart {
+            name: name("old"),
+            version: 7,
+            lines: vec![CartLine {
+                sku: Sku::parse("B").unwrap(),
+                quantity: 1,
+            }],
+            created_at: now() - Duration::days(90),
+            updated_at: now() - Duration::days(90),
+        },
+    );
+    let report = merge(&mut customer, &mut guest, MergeStrategy::Combine).unwrap();
+    assert_eq!(report.carts.len(), 1);
+    assert_eq!(report.carts[0].name, name("default"));
+    assert!(!customer.carts.contains_key(&name("old")));
+    assert_eq!(guest.retired_version, 7);
+}

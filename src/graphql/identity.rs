@@ -1,0 +1,333 @@
+//! Identity: guest sessions, sign-up and log-in, token renewal and revocation.
+//!
+//! Nothing here keeps a session: every mutation answers with a signed token
+//! (or refuses with `userErrors`), and the only identity state in the store is
+//! accounts and each owner's "valid after" time. Guest carts move into the
+//! customer's carts at sign-up or log-in (see [`merge`](super::merge)).
+
+use super::error::{ApiError, ApiResult};
+use super::merge::{CartMergeResult, CartMergeStrategy, merge_guest_into};
+use super::require_viewer;
+use super::types::{UserError, ViewerView, user_errors};
+use crate::auth::password::Passwords;
+use crate::auth::throttle::{LoginThrottle, Subject};
+use crate::auth::{Authenticator, Issuer, Viewer, ViewerKind};
+use crate::domain::account::{Account, Email, MAX_PASSWORD_CHARS, check_password};
+use crate::domain::merge::MergeStrategy;
+use crate::domain::{ErrorCode, UserError as DomainError};
+use crate::store::IdentityStore;
+use async_graphql::{Context, ErrorExtensions, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Duration, Utc};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// What the identity resolvers need; schema data.
+#[derive(Clone)]
+pub struct IdentityContext {
+    /// Accounts, revocation records, the cart merge.
+    pub store: Arc<dyn IdentityStore>,
+    /// Token keys (built-in and external).
+    pub auth: Arc<Authenticator>,
+    /// Password hashing.
+    pub passwords: Passwords,
+    /// Failed log-in counters.
+    pub throttle: Arc<LoginThrottle>,
+    /// Lifetime of new guest tokens.
+    pub guest_token_ttl: Duration,
+    /// Lifetime of new customer tokens.
+    pub customer_token_ttl: Duration,
+}
+
+/// The client's IP address, attached to each request by the HTTP layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddress(pub IpAddr);
+
+pub(crate) fn identity<'a>(ctx: &Context<'a>) -> &'a IdentityContext {
+    ctx.data_unchecked::<IdentityContext>()
+}
+
+/// A token and who it speaks for, or why none was issued.
+#[derive(SimpleObject, Default)]
+pub struct AuthPayload {
+    /// The bearer token to send as `Authorization: Bearer <token>`; `null` when refused.
+    pub token: Option<String>,
+    /// When the token expires; renew it before then.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Who the token speaks for.
+    pub viewer: Option<ViewerView>,
+    /// What moving the guest's carts did; `null` without `guestToken`, or when the merge was refused.
+    pub merge: Option<CartMergeResult>,
+    /// Why something was refused. With a token but errors, the log-in
+    /// worked and only the cart merge was refused (nothing was merged).
+    pub user_errors: Vec<UserError>,
+}
+
+impl AuthPayload {
+    fn refused(error: DomainError) -> AuthPayload {
+        AuthPayload {
+            user_errors: user_errors(vec![error]),
+            ..AuthPayload::default()
+        }
+    }
+}
+
+/// Creates an account.
+#[derive(InputObject)]
+pub struct SignUpInput {
+    /// Trimmed and lowercased; one account per address.
+    pub email: String,
+    /// See `WEAK_PASSWORD` for the rule.
+    pub password: String,
+    /// A guest token whose carts move into the new account.
+    pub guest_token: Option<String>,
+}
+
+/// Logs in to an account.
+#[derive(InputObject)]
+pub struct LogInInput {
+    /// The account's email (case and surrounding spaces do not matter).
+    pub email: String,
+    /// The account's password.
+    pub password: String,
+    /// A guest token whose carts move into the account's carts.
+    pub guest_token: Option<String>,
+    /// What to do when both have lines in a cart of the same name.
+    #[graphql(default_with = "CartMergeStrategy::Combine")]
+    pub merge: CartMergeStrategy,
+}
+
+/// The identity mutations.
+#[derive(Default)]
+pub struct IdentityMutation;
+
+#[Object]
+impl IdentityMutation {
+    /// A new anonymous guest: a signed guest token with a fresh id. Its carts
+    /// are resources like anyone's and move to an account at sign-up or log-in.
+    async fn start_guest_session(&self, ctx: &Context<'_>) -> ApiResult<AuthPayload> {
+        let subject = ulid::Ulid::new().to_string();
+        let ttl = identity(ctx).guest_token_ttl;
+        issue(ctx, &subject, ViewerKind::Guest, &[], ttl).await
+    }
+
+    /// Creates an account and logs in; with `guestToken`, the guest's carts
+    /// move in. Nothing is created when a `userError` is returned.
+    async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> ApiResult<AuthPayload> {
+        let id = identity(ctx);
+        let email = match Email::parse(&input.email) {
+            Ok(email) => email,
+            Err(why) => {
+                let error = DomainError::new(ErrorCode::InvalidEmail, &["email"], why);
+                return Ok(AuthPayload::refused(error));
+            }
+        };
+        if let Err(error) = check_password(&input.password, &email) {
+            return Ok(AuthPayload::refused(error));
+        }
+        let guest = match checked_guest(ctx, input.guest_token.as_deref()).await? {
+            Ok(guest) => guest,
+            Err(error) => return Ok(AuthPayload::refused(error)),
+        };
+        let taken = || {
+            let message = "an account with this email exists; log in instead";
+            AuthPayload::refused(DomainError::new(ErrorCode::EmailTaken, &["email"], message))
+        };
+        if id.store.account(&email).await.map_err(internal)?.is_some() {
+            return Ok(taken());
+        }
+        let password_hash = id.passwords.hash(input.password).await.map_err(internal)?;
+        let account = Account {
+            id: ulid::Ulid::new().to_string(),
+            email,
+            password_hash,
+            created_at: Utc::now(),
+        };
+        if !id.store.create_account(&account).await.map_err(internal)? {
+            return Ok(taken());
+        }
+        log_in_as(ctx, &account.id, guest, MergeStrategy::Combine).await
+    }
+
+    /// Logs in; with `guestToken`, the guest's carts move in by `merge`.
+    /// An unknown email and a wrong password get the same answer. Repeated
+    /// failures for one email or from one address are refused for a while
+    /// (`THROTTLED`).
+    async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> ApiResult<AuthPayload> {
+        let id = identity(ctx);
+        let email_key = throttle_key(&input.email);
+        let client = ctx.data_opt::<ClientAddress>().map(|c| c.0.to_string());
+        let mut keys = vec![(Subject::Email, email_key.as_str())];
+        if let Some(client) = &client {
+            keys.push((Subject::Client, client.as_str()));
+        }
+        if let Some(until) = id.throttle.blocked_until(&keys, Utc::now()) {
+            let seconds = (until - Utc::now()).num_seconds().max(1);
+            let message = format!(
+                "too many failed log-ins for this email or from this address; try again in {seconds} s"
+            );
+            let error = DomainError::new(ErrorCode::Throttled, &[], message);
+            return Ok(AuthPayload::refused(error));
+        }
+        let guest = match checked_guest(ctx, input.guest_token.as_deref()).await? {
+            Ok(guest) => guest,
+            Err(error) => return Ok(AuthPayload::refused(error)),
+        };
+        let account = match Email::parse(&input.email) {
+            Ok(email) => id.store.account(&email).await.map_err(internal)?,
+            Err(_) => None,
+        };
+        // No account can have a longer password, so this leaks nothing; it
+        // keeps hostile input from reaching the hasher.
+        let plausible = input.password.chars().count() <= MAX_PASSWORD_CHARS;
+        let stored = account.as_ref().map(|a| a.password_hash.clone());
+        let matches = plausible
+            && id
+                .passwords
+                .verify(input.password, stored)
+                .await
+                .map_err(internal)?;
+        let Some(account) = account.filter(|_| matches) else {
+            id.throttle.record_failure(&keys, Utc::now());
+            let message = "the email or the password is wrong";
+            let error = DomainError::new(ErrorCode::InvalidCredentials, &[], message);
+            return Ok(AuthPayload::refused(error));
+        };
+        id.throttle.clear(Subject::Email, &email_key);
+        log_in_as(ctx, &account.id, guest, input.merge.into()).await
+    }
+
+    /// A fresh token for the viewer of a valid built-in token (same subject,
+    /// kind and roles; the configured lifetime from now).
+    async fn renew_token(&self, ctx: &Context<'_>) -> ApiResult<AuthPayload> {
+        let viewer = require_viewer(ctx)?;
+        if viewer.issuer == Issuer::External {
+            let why = "tokens of the external identity provider are renewed there";
+            return Err(ApiError::BadUserInput(why.into()).extend());
+        }
+        let id = identity(ctx);
+        let ttl = match viewer.kind {
+            ViewerKind::Guest => id.guest_token_ttl,
+            ViewerKind::Customer => id.customer_token_ttl,
+        };
+        issue(ctx, &viewer.id, viewer.kind, &viewer.roles, ttl).await
+    }
+
+    /// Makes every token issued to the viewer until now fail (this one
+    /// included), on every device: the next request with one is a 401.
+    /// Log in again for a new token.
+    async fn log_out_everywhere(&self, ctx: &Context<'_>) -> ApiResult<bool> {
+        let viewer = require_viewer(ctx)?;
+        // Tokens carry `iat` in whole seconds: everything issued in this
+        // second or before is revoked, and tokens issued from now on get an
+        // `iat` of at least the next second (see `issue`).
+        let valid_after = Utc::now().timestamp() + 1;
+        identity(ctx)
+            .store
+            .revoke_tokens_before(&viewer.owner_key(), valid_after)
+            .await
+            .map_err(internal)?;
+        Ok(true)
+    }
+}
+
+/// Issues a customer token for `subject` and merges the guest's carts, if any.
+async fn log_in_as(
+    ctx: &Context<'_>,
+    subject: &str,
+    guest: Option<Viewer>,
+    strategy: MergeStrategy,
+) -> ApiResult<AuthPayload> {
+    let ttl = identity(ctx).customer_token_ttl;
+    let mut payload = issue(ctx, subject, ViewerKind::Customer, &[], ttl).await?;
+    if let (Some(guest), Some(customer)) = (guest, &payload.viewer) {
+        match merge_guest_into(ctx, &guest, &customer.0, strategy).await? {
+            Ok(result) => payload.merge = Some(result),
+            Err(errors) => payload.user_errors = user_errors(errors),
+        }
+    }
+    Ok(payload)
+}
+
+/// Signs a built-in token, with `iat` no earlier than the subject's
+/// revocation time, and describes it.
+async fn issue(
+    ctx: &Context<'_>,
+    subject: &str,
+    kind: ViewerKind,
+    roles: &[String],
+    ttl: Duration,
+) -> ApiResult<AuthPayload> {
+    let id = identity(ctx);
+    let draft = Viewer {
+        id: subject.to_string(),
+        kind,
+        roles: Vec::new(),
+        expires_at: Utc::now(),
+        issued_at: None,
+        issuer: Issuer::BuiltIn,
+    };
+    let valid_after = id
+        .store
+        .valid_after(&draft.owner_key())
+        .await
+        .map_err(internal)?;
+    let keys = &id.auth.keys;
+    let (token, expires_at) = keys
+        .issue_valid_after(subject, kind, roles, ttl, valid_after)
+        .map_err(internal)?;
+    let viewer = keys.verify(&token).map_err(internal)?;
+    Ok(AuthPayload {
+        token: Some(token),
+        expires_at: Some(expires_at),
+        viewer: Some(ViewerView(viewer)),
+        ..AuthPayload::default()
+    })
+}
+
+/// The guest a `guestToken` speaks for: a valid, unrevoked built-in guest
+/// token, or `INVALID_GUEST_TOKEN`.
+pub(crate) async fn checked_guest(
+    ctx: &Context<'_>,
+    token: Option<&str>,
+) -> ApiResult<Result<Option<Viewer>, DomainError>> {
+    let Some(token) = token else {
+        return Ok(Ok(None));
+    };
+    let id = identity(ctx);
+    let invalid = |why: String| {
+        DomainError::new(
+            ErrorCode::InvalidGuestToken,
+            &["guestToken"],
+            format!("the guest token cannot be used: {why}"),
+        )
+    };
+    let guest = match id.auth.keys.verify(token.trim()) {
+        Ok(guest) if guest.kind == ViewerKind::Guest => guest,
+        Ok(_) => return Ok(Err(invalid("it is not a guest's token".into()))),
+        Err(e) => return Ok(Err(invalid(e.to_string()))),
+    };
+    let valid_after = id
+        .store
+        .valid_after(&guest.owner_key())
+        .await
+        .map_err(internal)?;
+    if valid_after.is_some_and(|after| guest.is_revoked_by(after)) {
+        return Ok(Err(invalid("it has been revoked".into())));
+    }
+    Ok(Ok(Some(guest)))
+}
+
+/// The email as throttling counts it: normalised like [`Email::parse`] does,
+/// and bounded so hostile input cannot grow the counters.
+fn throttle_key(email: &str) -> String {
+    email
+        .trim()
+        .to_lowercase()
+        .chars()
+        .take(Email::MAX_LEN + 1)
+        .collect()
+}
+
+fn internal(e: impl std::fmt::Display) -> async_graphql::Error {
+    ApiError::internal(e)
+}

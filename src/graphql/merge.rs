@@ -1,0 +1,206 @@
+//! Guest → customer cart merge: `mergeGuestCart`, and the merge that
+//! `signUp`/`logIn` do with a `guestToken`.
+//!
+//! The rule is [`merge_guest_carts`] in the domain; the store runs it in one
+//! transaction over both owners' carts, so a concurrent change to the guest
+//! cart lands either before the merge (and is merged) or after it (and stays
+//! in the guest's carts): nothing is lost.
+
+use super::cart::{CartView, cart_view};
+use super::error::{ApiError, ApiResult};
+use super::identity::{checked_guest, identity};
+use super::types::{UserError, user_errors};
+use super::{require_viewer, shop};
+use crate::auth::{Viewer, ViewerKind};
+use crate::domain::merge::{MergeClock, MergeReport, MergeStrategy, merge_guest_carts};
+use crate::domain::{CartSet, UserError as DomainError};
+use crate::store::UpdateError;
+use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Object, SimpleObject};
+use chrono::Utc;
+
+/// What to do when the guest and the customer both have lines in a cart of the same name.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::merge::MergeStrategy")]
+pub enum CartMergeStrategy {
+    /// Put both carts' lines together, summing quantities (clamped to the limits).
+    Combine,
+    /// Keep the customer's cart; drop the guest's.
+    KeepCustomer,
+    /// Replace the customer's cart with the guest's.
+    KeepGuest,
+}
+
+/// What happened to one guest cart.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::merge::MergeOutcome")]
+pub enum CartMergeOutcome {
+    /// The customer had no lines in a cart of this name; the guest's cart moved over.
+    Moved,
+    /// Both had lines; they were combined.
+    Combined,
+    /// Both had lines; the customer's were kept.
+    KeptCustomer,
+    /// Both had lines; the guest's replaced the customer's.
+    KeptGuest,
+}
+
+/// One guest cart that was merged, and the customer's cart of that name now.
+#[derive(SimpleObject)]
+pub struct MergedCart {
+    /// The cart's name.
+    pub name: String,
+    /// What was done.
+    pub outcome: CartMergeOutcome,
+    /// How many lines the guest's cart had.
+    pub guest_lines: u32,
+    /// The customer's cart after the merge.
+    pub cart: CartView,
+}
+
+/// A line the limits did not let through whole.
+#[derive(SimpleObject)]
+pub struct MergeAdjustment {
+    /// The cart's name.
+    pub cart: String,
+    /// The SKU.
+    pub sku: String,
+    /// The quantity the merge would have made.
+    pub wanted: u64,
+    /// The quantity the cart holds now; 0 when the line did not fit at all.
+    pub kept: u32,
+    /// Which limit, in a sentence.
+    pub message: String,
+}
+
+/// What a merge did. The guest has no carts afterwards; merging again changes nothing.
+#[derive(SimpleObject)]
+pub struct CartMergeResult {
+    /// The strategy applied.
+    pub strategy: CartMergeStrategy,
+    /// Every guest cart that had lines, by name.
+    pub carts: Vec<MergedCart>,
+    /// Quantities lowered and lines dropped to stay within the limits.
+    pub adjustments: Vec<MergeAdjustment>,
+}
+
+/// Moves a guest's carts into the viewer's.
+#[derive(InputObject)]
+pub struct MergeGuestCartInput {
+    /// The guest's token (from `startGuestSession`).
+    pub guest_token: String,
+    /// What to do when both have lines in a cart of the same name.
+    #[graphql(default_with = "CartMergeStrategy::Combine")]
+    pub merge: CartMergeStrategy,
+}
+
+/// The outcome of `mergeGuestCart`.
+#[derive(SimpleObject)]
+pub struct MergeGuestCartPayload {
+    /// What was merged; `null` when refused.
+    pub merge: Option<CartMergeResult>,
+    /// Why it was refused; nothing is changed when this is not empty.
+    pub user_errors: Vec<UserError>,
+}
+
+/// The merge mutation.
+#[derive(Default)]
+pub struct MergeMutation;
+
+#[Object]
+impl MergeMutation {
+    /// Moves every cart of the guest into the customer's carts of the same
+    /// names, in one atomic step. For customers who log in elsewhere (an
+    /// external identity provider) or already hold a customer token.
+    async fn merge_guest_cart(
+        &self,
+        ctx: &Context<'_>,
+        input: MergeGuestCartInput,
+    ) -> ApiResult<MergeGuestCartPayload> {
+        let customer = require_viewer(ctx)?;
+        if customer.kind != ViewerKind::Customer {
+            let why = "only a customer can take over a guest's carts; log in first";
+            return Err(ApiError::BadUserInput(why.into()).extend());
+        }
+        let refused = |errors| MergeGuestCartPayload {
+            merge: None,
+            user_errors: user_errors(errors),
+        };
+        let guest = match checked_guest(ctx, Some(&input.guest_token)).await? {
+            Ok(Some(guest)) => guest,
+            Ok(None) => return Ok(refused(Vec::new())),
+            Err(error) => return Ok(refused(vec![error])),
+        };
+        Ok(
+            match merge_guest_into(ctx, &guest, customer, input.merge.into()).await? {
+                Ok(result) => MergeGuestCartPayload {
+                    merge: Some(result),
+                    user_errors: Vec::new(),
+                },
+                Err(errors) => refused(errors),
+            },
+        )
+    }
+}
+
+/// Merges `guest`'s carts into `customer`'s; a refusal (too many carts) is
+/// the inner `Err` and changes nothing.
+pub(crate) async fn merge_guest_into(
+    ctx: &Context<'_>,
+    guest: &Viewer,
+    customer: &Viewer,
+    strategy: MergeStrategy,
+) -> ApiResult<Result<CartMergeResult, Vec<DomainError>>> {
+    let settings = shop(ctx);
+    let limits = settings.limits;
+    let clock = MergeClock {
+        now: Utc::now(),
+        guest_lifetime: settings.guest_cart_lifetime,
+        customer_lifetime: settings.customer_cart_lifetime,
+    };
+    let merge = move |mine: &mut CartSet, theirs: &mut CartSet| {
+        merge_guest_carts(mine, theirs, strategy, &limits, &clock)
+    };
+    let result = identity(ctx)
+        .store
+        .merge_carts(&guest.owner_key(), &customer.owner_key(), &merge)
+        .await;
+    match result {
+        Ok((report, set)) => Ok(Ok(describe(ctx, customer, strategy, report, &set).await?)),
+        Err(UpdateError::Rejected(rejection)) => Ok(Err(rejection.into_user_errors())),
+        Err(UpdateError::Store(e)) => Err(ApiError::from(e).extend()),
+    }
+}
+
+async fn describe(
+    ctx: &Context<'_>,
+    customer: &Viewer,
+    strategy: MergeStrategy,
+    report: MergeReport,
+    set: &CartSet,
+) -> ApiResult<CartMergeResult> {
+    let mut carts = Vec::with_capacity(report.carts.len());
+    for merged in report.carts {
+        carts.push(MergedCart {
+            name: merged.name.to_string(),
+            outcome: merged.outcome.into(),
+            guest_lines: u32::try_from(merged.guest_lines).unwrap_or(u32::MAX),
+            cart: cart_view(ctx, customer, set, &merged.name).await?,
+        });
+    }
+    let adjustments = report
+        .adjustments
+        .into_iter()
+        .map(|a| MergeAdjustment {
+            cart: a.cart.to_string(),
+            sku: a.sku.to_string(),
+            wanted: a.wanted,
+            kept: a.kept,
+            message: a.reason,
+        })
+        .collect();
+    Ok(CartMergeResult {
+        strategy: strategy.into(),
+        carts,
+        adjustments,
+    })
+}

@@ -1,0 +1,229 @@
+//! [`IdentityStore`] for [`SledStore`].
+//!
+//! Trees (see the key layout in [`sled_store`](super::sled_store)):
+//!
+//! | tree          | key                     | value                                   |
+//! |---------------|-------------------------|-----------------------------------------|
+//! | `accounts`    | normalised email        | `Account`                               |
+//! | `valid_after` | owner key (`kind:id`)   | seconds since the epoch (`i64`)         |
+//!
+//! The merge is the one place that changes two cart sets together, so it is a
+//! sled transaction on the `carts` tree. In sled 0.34.7 the transaction closure
+//! runs under a process-wide write lock that every ordinary tree operation
+//! takes for reading: the closure uses only the transactional view (a plain
+//! `tree.get` inside it would deadlock), does no I/O of its own and stays short.
+
+use super::codec::{decode, encode};
+use super::identity::{CartMerge, IdentityStore};
+use super::sled_store::SledStore;
+use super::{OwnerKey, StoreError, UpdateError};
+use crate::domain::CartSet;
+use crate::domain::account::{Account, Email};
+use crate::domain::merge::MergeReport;
+use async_trait::async_trait;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+#[async_trait]
+impl IdentityStore for SledStore {
+    async fn account(&self, email: &Email) -> Result<Option<Account>, StoreError> {
+        Self::get(&self.accounts, email.as_str().as_bytes())
+    }
+
+    async fn create_account(&self, account: &Account) -> Result<bool, StoreError> {
+        let key = account.email.as_str().as_bytes();
+        let created = self
+            .accounts
+            .compare_and_swap(key, None::<&[u8]>, Some(encode(account)))?
+            .is_ok();
+        if created {
+            self.durable().await?;
+        }
+        Ok(created)
+    }
+
+    async fn valid_after(&self, owner: &OwnerKey) -> Result<Option<i64>, StoreError> {
+        Self::get(&self.valid_after, owner.as_str().as_bytes())
+    }
+
+    async fn revoke_tokens_before(&self, owner: &OwnerKey, at: i64) -> Result<i64, StoreError> {
+        let key = owner.as_str().as_bytes();
+        loop {
+            let old = self.valid_after.get(key)?;
+            let current: Option<i64> = old.as_ref().map(|b| decode(key, b)).transpose()?;
+            let next = current.map_or(at, |stored| stored.max(at));
+            if current == Some(next) {
+                return Ok(next);
+            }
+            let swapped = self
+                .valid_after
+                .compare_and_swap(key, old, Some(encode(&next)))?;
+            if swapped.is_ok() {
+                self.durable().await?;
+                return Ok(next);
+            }
+        }
+    }
+
+    async fn merge_carts(
+        &self,
+        guest: &OwnerKey,
+        customer: &OwnerKey,
+        merge: &CartMerge<'_>,
+    ) -> Result<(MergeReport, CartSet), UpdateError> {
+        let owners = (guest.clone(), customer.clone());
+        let (guest, customer) = (guest.as_str().as_bytes(), customer.as_str().as_bytes());
+        let result = self.carts.transaction(|tx| {
+            let abort = |e: UpdateError| ConflictableTransactionError::Abort(e);
+            let guest_old = tx.get(guest)?;
+            let customer_old = tx.get(customer)?;
+            let mut guest_set = read_set(guest, guest_old.as_deref()).map_err(abort)?;
+            let mut customer_set = read_set(customer, customer_old.as_deref()).map_err(abort)?;
+            let report = merge(&mut customer_set, &mut guest_set)
+                .map_err(|r| abort(UpdateError::Rejected(r)))?;
+            let mut written = false;
+            for (key, old, set) in [
+                (guest, &guest_old, &guest_set),
+                (customer, &customer_old, &customer_set),
+            ] {
+                let new = encode(set);
+                let changed = match old {
+                    Some(old) => old[..] != new[..],
+                    None => *set != CartSet::default(),
+                };
+                if changed {
+                    tx.insert(key, new)?;
+                    written = true;
+                }
+            }
+            Ok((report, customer_set, written))
+        });
+        let (report, set, written) = result.map_err(|e| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => UpdateError::Store(StoreError::Db(e)),
+        })?;
+        if written {
+            self.durable().await?;
+            self.cart_changed(&owners.0);
+            self.cart_changed(&owners.1);
+        }
+        Ok((report, set))
+    }
+}
+
+fn read_set(key: &[u8], bytes: Option<&[u8]>) -> Result<CartSet, UpdateError> {
+    match bytes {
+        Some(bytes) => Ok(decode(key, bytes)?),
+        None => Ok(CartSet::default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::merge::{MergeClock, MergeStrategy, merge_guest_carts};
+    use crate::domain::{CartChange, CartLine, CartName, Limits, Sku};
+    use crate::store::{Durability, Store};
+    use chrono::{Duration, Utc};
+
+    const LIMITS: Limits = Limits {
+        max_lines_per_cart: 10,
+        max_quantity_per_line: 99,
+        max_carts_per_viewer: 5,
+    };
+
+    fn owner(key: &str) -> OwnerKey {
+        OwnerKey::new(key.into())
+    }
+
+    async fn add(store: &SledStore, who: &OwnerKey, sku: &str, quantity: u32) {
+        let change = CartChange::Add(vec![CartLine {
+            sku: Sku::parse(sku).unwrap(),
+            quantity,
+        }]);
+        store
+            .update_cart_set(who, &mut |set| {
+                set.apply(
+                    &CartName::default_cart(),
+                    &change,
+                    None,
+                    &LIMITS,
+                    Utc::now(),
+                    Duration::days(1),
+                )
+                .map(|_| ())
+            })
+            .await
+            .unwrap();
+    }
+
+    fn combine(
+        customer: &mut CartSet,
+        guest: &mut CartSet,
+    ) -> Result<MergeReport, crate::domain::Rejection> {
+        let clock = MergeClock {
+            now: Utc::now(),
+            guest_lifetime: Duration::days(1),
+            customer_lifetime: Duration::days(1),
+        };
+        merge_guest_carts(customer, guest, MergeStrategy::Combine, &LIMITS, &clock)
+    }
+
+    #[tokio::test]
+    async fn a_merge_moves_the_guest_carts_in_one_write_and_a_second_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), Durability::Strict).unwrap();
+        let (guest, customer) = (owner("guest:g"), owner("customer:c"));
+        add(&store, &guest, "A", 2).await;
+        add(&store, &customer, "A", 1).await;
+        let (report, set) = store
+            .merge_carts(&guest, &customer, &combine)
+            .await
+            .unwrap();
+        assert_eq!(report.carts.len(), 1);
+        assert_eq!(set.carts[&CartName::default_cart()].lines[0].quantity, 3);
+        assert!(store.cart_set(&guest).await.unwrap().carts.is_empty());
+        let before = store.carts.get(customer.as_str()).unwrap();
+        let (report, _) = store
+            .merge_carts(&guest, &customer, &combine)
+            .await
+            .unwrap();
+        assert!(report.carts.is_empty());
+        assert_eq!(store.carts.get(customer.as_str()).unwrap(), before);
+    }
+
+    #[tokio::test]
+    async fn merging_for_an_unknown_guest_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), Durability::Relaxed).unwrap();
+        store
+            .merge_carts(&owner("guest:nobody"), &owner("customer:c"), &combine)
+            .await
+            .unwrap();
+        assert!(store.carts.is_empty());
+    }
+
+    #[tokio::test]
+    async fn valid_after_only_moves_forward_and_accounts_are_unique_by_email() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), Durability::Strict).unwrap();
+        let who = owner("customer:c");
+        assert_eq!(store.valid_after(&who).await.unwrap(), None);
+        assert_eq!(store.revoke_tokens_before(&who, 100).await.unwrap(), 100);
+        assert_eq!(store.revoke_tokens_before(&who, 50).await.unwrap(), 100);
+        assert_eq!(store.valid_after(&who).await.unwrap(), Some(100));
+
+        let account = Account {
+            id: "c".into(),
+            email: Email::parse("ann@example.com").unwrap(),
+            password_hash: "$argon2id$...".into(),
+            created_at: Utc::now(),
+        };
+        assert!(store.create_account(&account).await.unwrap());
+        let again = Account {
+            id: "d".into(),
+            ..account.clone()
+        };
+        assert!(!store.create_account(&again).await.unwrap());
+        assert_eq!(store.account(&account.email).await.unwrap(), Some(account));
+    }
+}
