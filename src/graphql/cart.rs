@@ -6,7 +6,7 @@
 
 use super::ShopSettings;
 use super::catalog::ProductView;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, OrInternal};
 use super::orders::orders;
 use super::types::{MoneyView, UserError, user_errors};
 use super::{require_viewer, shop, store};
@@ -106,7 +106,7 @@ impl CartQuery {
         let set = store(ctx)
             .cart_set(&viewer.owner_key())
             .await
-            .map_err(|e| ApiError::from(e).extend())?;
+            .or_internal()?;
         cart_view(ctx, viewer, &set, &name).await
     }
 
@@ -116,7 +116,7 @@ impl CartQuery {
         let set = store(ctx)
             .cart_set(&viewer.owner_key())
             .await
-            .map_err(|e| ApiError::from(e).extend())?;
+            .or_internal()?;
         let mut views = Vec::with_capacity(set.carts.len());
         for name in set.carts.keys() {
             views.push(cart_view(ctx, viewer, &set, name).await?);
@@ -414,10 +414,7 @@ async fn checked_change(
                 .iter()
                 .filter_map(|l| Sku::parse(&l.sku).ok())
                 .collect();
-            let catalog = store(ctx)
-                .products_by_sku(&skus)
-                .await
-                .map_err(|e| ApiError::from(e).extend())?;
+            let catalog = store(ctx).products_by_sku(&skus).await.or_internal()?;
             let input: Vec<(String, i64)> = lines
                 .iter()
                 .map(|l| (l.sku.clone(), i64::from(l.quantity)))
@@ -462,7 +459,7 @@ async fn refused(
     let set = store(ctx)
         .cart_set(&viewer.owner_key())
         .await
-        .map_err(|e| ApiError::from(e).extend())?;
+        .or_internal()?;
     Ok(CartPayload {
         cart: Some(cart_view(ctx, viewer, &set, name).await?),
         user_errors: user_errors(rejection.into_user_errors()),
@@ -500,10 +497,7 @@ pub(crate) async fn price_cart(
 ) -> ApiResult<CartView> {
     let lifetime = shop.cart_lifetime(viewer.kind);
     let skus: Vec<Sku> = cart.lines.iter().map(|l| l.sku.clone()).collect();
-    let catalog = store
-        .products_by_sku(&skus)
-        .await
-        .map_err(|e| ApiError::from(e).extend())?;
+    let catalog = store.products_by_sku(&skus).await.or_internal()?;
     let priced = price_lines(&cart.lines, &catalog).map_err(ApiError::internal)?;
     let currency: Currency = shop.currency;
     let lines = priced

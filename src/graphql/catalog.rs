@@ -1,6 +1,6 @@
 //! Products, the shop, and the admin-only catalog mutations.
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, OrInternal};
 use super::types::{Decimal, MoneyView, ShopView, UserError, user_errors};
 use super::{require_viewer, shop, store};
 use crate::domain::catalog::adjust_stock;
@@ -56,10 +56,7 @@ impl CatalogQuery {
         let Ok(sku) = Sku::parse(&sku) else {
             return Ok(None);
         };
-        let product = store(ctx)
-            .product(&sku)
-            .await
-            .map_err(|e| ApiError::from(e).extend())?;
+        let product = store(ctx).product(&sku).await.or_internal()?;
         Ok(product.map(|product| view(ctx, product)))
     }
 
@@ -86,7 +83,7 @@ impl CatalogQuery {
         let mut page = store(ctx)
             .products(after.as_ref(), first as usize + 1)
             .await
-            .map_err(|e| ApiError::from(e).extend())?;
+            .or_internal()?;
         let has_next = page.len() > first as usize;
         page.truncate(first as usize);
         let mut connection = Connection::new(after.is_some(), has_next);
@@ -234,10 +231,7 @@ async fn product_payload(
             user_errors: Vec::new(),
         }),
         Err(UpdateError::Rejected(rejection)) => {
-            let current = store(ctx)
-                .product(sku)
-                .await
-                .map_err(|e| ApiError::from(e).extend())?;
+            let current = store(ctx).product(sku).await.or_internal()?;
             Ok(ProductPayload {
                 product: current.map(|p| view(ctx, p)),
                 user_errors: user_errors(rejection.into_user_errors()),

@@ -58,6 +58,18 @@ impl From<crate::store::StoreError> for ApiError {
 /// `Result` for resolvers.
 pub type ApiResult<T> = Result<T, Error>;
 
+/// Store failures in resolvers: logged, then `INTERNAL` for the client.
+pub trait OrInternal<T> {
+    /// Maps a store error to the generic `INTERNAL` error (after logging it).
+    fn or_internal(self) -> ApiResult<T>;
+}
+
+impl<T> OrInternal<T> for Result<T, crate::store::StoreError> {
+    fn or_internal(self) -> ApiResult<T> {
+        self.map_err(|e| ApiError::from(e).extend())
+    }
+}
+
 /// Gives every top-level error in a response a code: async-graphql's own
 /// parse and validation errors come without one.
 pub fn classify(response: &mut async_graphql::Response) {

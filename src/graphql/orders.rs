@@ -4,7 +4,7 @@
 //! idempotency key makes a retry return the first order instead of a second.
 
 use super::cart::{CartLineInput, CartView, cart_lifetime, cart_view};
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, OrInternal};
 use super::types::{MoneyView, UserError, user_errors};
 use super::{require_viewer, shop, store};
 use crate::auth::Viewer;
@@ -147,7 +147,7 @@ impl OrderQuery {
         let order = orders(ctx)
             .order(&viewer.owner_key(), &id)
             .await
-            .map_err(|e| ApiError::from(e).extend())?;
+            .or_internal()?;
         Ok(order.map(|o| view(ctx, o)))
     }
 
@@ -175,7 +175,7 @@ impl OrderQuery {
         let mut page = orders(ctx)
             .orders(&viewer.owner_key(), after.as_deref(), first as usize + 1)
             .await
-            .map_err(|e| ApiError::from(e).extend())?;
+            .or_internal()?;
         let has_next = page.len() > first as usize;
         page.truncate(first as usize);
         let mut connection = Connection::new(after.is_some(), has_next);
@@ -257,7 +257,7 @@ impl OrderMutation {
         let set = store(ctx)
             .cart_set(&viewer.owner_key())
             .await
-            .map_err(|e| ApiError::from(e).extend())?;
+            .or_internal()?;
         let cart = Some(cart_view(ctx, viewer, &set, &name).await?);
         Ok(match result {
             Ok(order) => CheckoutPayload {
@@ -296,10 +296,7 @@ impl OrderMutation {
             .iter()
             .filter_map(|l| Sku::parse(&l.sku).ok())
             .collect();
-        let catalog = store(ctx)
-            .products_by_sku(&skus)
-            .await
-            .map_err(|e| ApiError::from(e).extend())?;
+        let catalog = store(ctx).products_by_sku(&skus).await.or_internal()?;
         let raw: Vec<(String, i64)> = input
             .lines
             .iter()
@@ -356,10 +353,7 @@ async fn recorded_order(
         Err(UpdateError::Rejected(rejection)) => return Ok(Err(rejection)),
         Err(UpdateError::Store(e)) => return Err(ApiError::from(e).extend()),
     };
-    let order = orders(ctx)
-        .order(&owner, &id)
-        .await
-        .map_err(|e| ApiError::from(e).extend())?;
+    let order = orders(ctx).order(&owner, &id).await.or_internal()?;
     Ok(Ok(order))
 }
 

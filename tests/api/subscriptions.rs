@@ -240,3 +240,45 @@ async fn a_plain_websocket_without_the_subprotocol_is_refused() {
     let error = tokio_tungstenite::connect_async(url).await.unwrap_err();
     assert!(error.to_string().contains("400"), "{error}");
 }
+
+#[tokio::test]
+async fn a_merge_at_log_in_and_an_expiry_are_pushed_too() {
+    let server = TestServer::spawn_with(&["--guest-cart-ttl", "2s"]).await;
+    let customer = crate::identity::customer_account(&server, "live@example.com").await;
+    let mut watcher = connect(&server, json!({ "token": customer })).await;
+    subscribe(&mut watcher, "c", json!({})).await;
+    assert_eq!(cart_of(&next(&mut watcher).await)["version"], 0);
+
+    let guest = crate::identity::start_guest(&server).await;
+    let mut guest_watch = connect(&server, json!({ "token": guest })).await;
+    subscribe(&mut guest_watch, "g", json!({})).await;
+    assert_eq!(cart_of(&next(&mut guest_watch).await)["version"], 0);
+    add(&server, &guest, "default", "MUG-LOGO", 2).await;
+    let added = next(&mut guest_watch).await;
+    assert_eq!(
+        cart_of(&added)["lines"],
+        json!([{"sku": "MUG-LOGO", "quantity": 2}])
+    );
+
+    // The guest cart expires two seconds after its last change: pushed empty, same version.
+    let expired = next(&mut guest_watch).await;
+    assert_eq!(cart_of(&expired)["lines"], json!([]));
+    assert_eq!(cart_of(&expired)["version"], cart_of(&added)["version"]);
+
+    let fresh_guest = crate::identity::start_guest(&server).await;
+    add(&server, &fresh_guest, "default", "TEE-BLK-M", 1).await;
+    let payload = crate::identity::log_in(
+        &server,
+        "live@example.com",
+        crate::identity::PASSWORD,
+        Some(&fresh_guest),
+        None,
+    )
+    .await;
+    assert_eq!(codes(&payload), Vec::<String>::new(), "{payload}");
+    let merged = next(&mut watcher).await;
+    assert_eq!(
+        cart_of(&merged)["lines"],
+        json!([{"sku": "TEE-BLK-M", "quantity": 1}])
+    );
+}
