@@ -1,35 +1,34 @@
 //! HTTP: the axum router, its layers, and the application's life cycle.
 //!
-//! Routes: `POST|GET /graphql`, `GET /` (playground), `GET /healthz`.
-//! [`Application::build`] opens the store and binds the listener;
-//! [`Application::run_until_stopped`] serves until the caller's shutdown
-//! future resolves, then flushes the store. Tests bind port 0 this way.
+//! Routes: `POST|GET /graphql` ([`graphql_http`]), `GET /graphql/ws`
+//! ([`ws`]), `GET /` and `/playground/*` ([`playground`]), `GET /healthz`.
+//! [`media`] negotiates response types; [`sweeper`] deletes expired data in
+//! the background. [`Application::build`] opens the store and binds the
+//! listener; [`Application::run_until_stopped`] serves until the caller's
+//! shutdown future resolves, then flushes the store. Tests bind port 0 this way.
 
+mod graphql_http;
 mod media;
 pub mod playground;
+mod sweeper;
 mod ws;
 
 use crate::auth::external::ExternalIssuer;
 use crate::auth::password::Passwords;
 use crate::auth::throttle::LoginThrottle;
-use crate::auth::{self, AuthError, Authenticator, TokenKeys, Viewer, token::bearer_token};
+use crate::auth::{self, AuthError, Authenticator, TokenKeys, Viewer};
 use crate::config::{IdentityConfig, ServeConfig};
 use crate::domain::account::ThrottleRule;
-use crate::graphql::identity::{ClientAddress, IdentityContext};
-use crate::graphql::{self, CartSchema, QueryLimits, ShopSettings, error::classify};
+use crate::graphql::identity::IdentityContext;
+use crate::graphql::{self, CartSchema, QueryLimits, ShopSettings};
 use crate::store::{IdentityStore, OrderStore, SledStore, Store};
-use async_graphql::ParseRequestError;
-use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql_axum::GraphQLRequest;
-use axum::extract::{ConnectInfo, FromRequest, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderValue, Method, header};
 use axum::routing::get;
 use axum::{Json, Router};
-use media::MediaType;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use sweeper::Sweeper;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
@@ -223,54 +222,6 @@ async fn load_demo_catalog(store: &dyn Store, config: &ServeConfig) -> Result<()
     Ok(())
 }
 
-/// Deletes expired carts and idempotency records in the background. Each
-/// deletion is its own small compare-and-swap, so requests are never blocked
-/// behind a sweep.
-struct Sweeper {
-    orders: Arc<dyn OrderStore>,
-    guest_cart_lifetime: chrono::Duration,
-    customer_cart_lifetime: chrono::Duration,
-    idempotency_ttl: chrono::Duration,
-    interval: std::time::Duration,
-}
-
-impl Sweeper {
-    async fn run(self) {
-        let mut ticks = tokio::time::interval(self.interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            self.sweep_once().await;
-        }
-    }
-
-    async fn sweep_once(&self) {
-        let now = chrono::Utc::now();
-        let (guest, customer) = (self.guest_cart_lifetime, self.customer_cart_lifetime);
-        let lifetime = move |owner: &crate::store::OwnerKey| {
-            if auth::is_guest_owner(owner) {
-                guest
-            } else {
-                customer
-            }
-        };
-        match self.orders.sweep_carts(now, &lifetime).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(carts = n, "swept expired carts"),
-            Err(e) => tracing::error!(error = %e, "sweeping carts failed"),
-        }
-        match self
-            .orders
-            .sweep_idempotency(now - self.idempotency_ttl)
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(records = n, "swept idempotency records"),
-            Err(e) => tracing::error!(error = %e, "sweeping idempotency records failed"),
-        }
-    }
-}
-
 fn chrono_duration(d: std::time::Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
@@ -300,7 +251,10 @@ fn cors(origins: &[String]) -> Result<CorsLayer, StartError> {
 
 fn router(state: AppState, max_body_bytes: usize, cors: CorsLayer) -> Router {
     Router::new()
-        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route(
+            "/graphql",
+            get(graphql_http::graphql_get).post(graphql_http::graphql_post),
+        )
         .route("/graphql/ws", get(ws::graphql_ws))
         .route("/healthz", get(healthz))
         .route("/", get(playground::page))
@@ -314,96 +268,6 @@ fn router(state: AppState, max_body_bytes: usize, cors: CorsLayer) -> Router {
 
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
-}
-
-async fn graphql_post(State(state): State<AppState>, request: Request) -> Response {
-    let viewer = match authenticate(&state, request.headers()).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
-    let media = MediaType::negotiate(request.headers());
-    let client = client_address(&request);
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if content_type.to_ascii_lowercase().starts_with("multipart/") {
-        return error_response(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "BAD_USER_INPUT",
-            "multipart requests are not accepted; send application/json",
-        );
-    }
-    match GraphQLRequest::<BodyRejection>::from_request(request, &()).await {
-        Ok(gql) => execute(&state, gql.into_inner(), viewer, client, media).await,
-        Err(rejection) => rejection.into_response(),
-    }
-}
-
-async fn graphql_get(State(state): State<AppState>, request: Request) -> Response {
-    let viewer = match authenticate(&state, request.headers()).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
-    let media = MediaType::negotiate(request.headers());
-    let client = client_address(&request);
-    let gql = match GraphQLRequest::<BodyRejection>::from_request(request, &()).await {
-        Ok(gql) => gql.into_inner(),
-        Err(rejection) => return rejection.into_response(),
-    };
-    if is_mutation(&gql) {
-        let mut response = error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "BAD_USER_INPUT",
-            "mutations must be sent with POST",
-        );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
-    }
-    execute(&state, gql, viewer, client, media).await
-}
-
-fn is_mutation(request: &async_graphql::Request) -> bool {
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
-        return false;
-    };
-    match &document.operations {
-        DocumentOperations::Single(op) => op.node.ty == OperationType::Mutation,
-        DocumentOperations::Multiple(ops) => match &request.operation_name {
-            Some(name) => ops
-                .get(name.as_str())
-                .is_some_and(|op| op.node.ty == OperationType::Mutation),
-            None => false,
-        },
-    }
-}
-
-async fn execute(
-    state: &AppState,
-    mut request: async_graphql::Request,
-    viewer: Option<Viewer>,
-    client: Option<ClientAddress>,
-    media: MediaType,
-) -> Response {
-    if request.query.trim().is_empty() {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "BAD_USER_INPUT",
-            "the request has no query",
-        );
-    }
-    if let Some(viewer) = viewer {
-        request = request.data(viewer);
-    }
-    if let Some(client) = client {
-        request = request.data(client);
-    }
-    let mut response = state.schema.execute(request).await;
-    classify(&mut response);
-    media.respond(response)
 }
 
 /// Why a token was not accepted.
@@ -429,90 +293,5 @@ impl AppState {
                 Err(Refusal::Internal)
             }
         }
-    }
-}
-
-/// No `Authorization` header: anonymous. A header that does not verify, or a
-/// token issued before its owner's last "log out everywhere", is a 401, never
-/// anonymous. The revocation check is one store read.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Viewer>, Response> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let token = value
-        .to_str()
-        .map_err(|_| AuthError::BadHeader)
-        .and_then(bearer_token)
-        .map_err(unauthorized)?;
-    match state.verify(token).await {
-        Ok(viewer) => Ok(Some(viewer)),
-        Err(Refusal::Invalid(e)) => Err(unauthorized(e)),
-        Err(Refusal::Internal) => Err(error_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
-            "internal error; the server log has the details",
-        )),
-    }
-}
-
-/// The peer address axum's connect info recorded (absent in unit tests).
-fn client_address(request: &Request) -> Option<ClientAddress> {
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| ClientAddress(addr.ip()))
-}
-
-/// HTTP 401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3).
-fn unauthorized(error: AuthError) -> Response {
-    let mut response = error_response(
-        StatusCode::UNAUTHORIZED,
-        "UNAUTHENTICATED",
-        &error.to_string(),
-    );
-    let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{error}\"");
-    if let Ok(value) = HeaderValue::from_str(&challenge) {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, value);
-    }
-    response
-}
-
-/// A GraphQL-shaped error body with one error and its code.
-fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    let body =
-        serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
-    (status, Json(body)).into_response()
-}
-
-/// Why a request body could not be read as GraphQL.
-struct BodyRejection(ParseRequestError);
-
-impl From<ParseRequestError> for BodyRejection {
-    fn from(e: ParseRequestError) -> Self {
-        BodyRejection(e)
-    }
-}
-
-impl IntoResponse for BodyRejection {
-    fn into_response(self) -> Response {
-        let text = self.0.to_string();
-        let too_large =
-            matches!(self.0, ParseRequestError::PayloadTooLarge) || text.contains("length limit");
-        if too_large {
-            return error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "BAD_USER_INPUT",
-                "the request body is larger than the server accepts",
-            );
-        }
-        let message = match self.0 {
-            ParseRequestError::UnsupportedBatch => {
-                "batched requests are not accepted; send one operation".to_string()
-            }
-            _ => format!("the request is not a GraphQL request: {text}"),
-        };
-        error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message)
     }
 }
