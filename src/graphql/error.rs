@@ -73,6 +73,15 @@ impl<T> OrInternal<T> for Result<T, crate::store::StoreError> {
 /// Gives every top-level error in a response a code: async-graphql's own
 /// parse and validation errors come without one.
 pub fn classify(response: &mut async_graphql::Response) {
+    // The beginnings of async-graphql 7.2's (and its parser's) messages for the
+    // shape limits set in `build_schema`.
+    const LIMIT_MESSAGES: [&str; 5] = [
+        "Query is too complex",
+        "Query is nested too deep",
+        "The number of directives on the field",
+        "The recursion depth of the query",
+        "recursion limit exceeded",
+    ];
     for error in &mut response.errors {
         let has_code = error
             .extensions
@@ -81,10 +90,7 @@ pub fn classify(response: &mut async_graphql::Response) {
         if has_code {
             continue;
         }
-        let code = if error.message.contains("too complex")
-            || error.message.contains("nested too deep")
-            || error.message.contains("directives")
-        {
+        let code = if LIMIT_MESSAGES.iter().any(|m| error.message.starts_with(m)) {
             "QUERY_TOO_COMPLEX"
         } else {
             "BAD_USER_INPUT"

@@ -14,12 +14,14 @@
 //! - [`merge`]: moving a guest's carts into a customer's.
 //! - [`types`]: money, user errors and other shared types.
 //! - [`error`]: top-level error codes.
+//! - [`nesting`]: refuses deeply nested documents before they are parsed.
 
 pub mod cart;
 pub mod catalog;
 pub mod error;
 pub mod identity;
 pub mod merge;
+pub mod nesting;
 pub mod orders;
 pub mod subscription;
 pub mod types;
@@ -104,6 +106,7 @@ pub fn build_schema(
     .data(orders)
     .data(shop)
     .data(identity)
+    .extension(nesting::NestingGuard)
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
     .limit_recursive_depth(32)

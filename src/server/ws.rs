@@ -9,15 +9,20 @@
 
 use super::{AppState, Refusal};
 use crate::auth::{AuthError, Viewer, token::bearer_token};
-use async_graphql::Data;
+use crate::graphql::CartSchema;
+use crate::graphql::error::classify;
+use async_graphql::{Data, Executor, Request};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::FromRequestParts;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::stream::BoxStream;
 use futures_util::{SinkExt, StreamExt, stream};
 use serde_json::Value;
+use std::future::Future;
+use std::sync::Arc;
 
 /// Upgrades to a WebSocket speaking graphql-transport-ws.
 pub(super) async fn graphql_ws(
@@ -72,10 +77,38 @@ async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLProtocol) {
     let data = viewer_data(viewer);
     // async-graphql answers the same connection_init with connection_ack.
     let incoming = stream::once(async move { Ok(first) }).chain(incoming);
-    GraphQLWebSocket::new_with_pair(sink, incoming, state.schema.clone(), protocol)
+    GraphQLWebSocket::new_with_pair(sink, incoming, Classified(state.schema.clone()), protocol)
         .on_connection_init(move |_| async move { Ok(data) })
         .serve()
         .await;
+}
+
+/// The schema, with every response's errors given a code (as over HTTP).
+#[derive(Clone)]
+struct Classified(CartSchema);
+
+impl Executor for Classified {
+    fn execute(&self, request: Request) -> impl Future<Output = async_graphql::Response> + Send {
+        let schema = self.0.clone();
+        async move {
+            let mut response = schema.execute(request).await;
+            classify(&mut response);
+            response
+        }
+    }
+
+    fn execute_stream(
+        &self,
+        request: Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, async_graphql::Response> {
+        Executor::execute_stream(&self.0, request, session_data)
+            .map(|mut response| {
+                classify(&mut response);
+                response
+            })
+            .boxed()
+    }
 }
 
 fn viewer_data(viewer: Option<Viewer>) -> Data {

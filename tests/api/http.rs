@@ -386,3 +386,43 @@ async fn response_fields_keep_the_order_of_the_selection_set() {
         r#"{"data":{"shop":{"limits":{"maxQuantityPerLine":999,"maxCartsPerViewer":10},"currencyCode":"USD"}}}"#
     );
 }
+
+#[tokio::test]
+async fn too_many_directives_are_query_too_complex_and_odd_documents_bad_input() {
+    let server = TestServer::spawn().await;
+    let directives = "@skip(if: false) ".repeat(9);
+    let body = server
+        .gql(
+            None,
+            &format!("{{ shop {directives} {{ currencyCode }} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX", "{body}");
+    let nested = format!(
+        "{{ products(after: {}1{}) {{ nodes {{ sku }} }} }}",
+        "[".repeat(400),
+        "]".repeat(400)
+    );
+    let body = server.gql(None, &nested, json!({})).await;
+    assert_eq!(
+        error_code(&body),
+        "QUERY_TOO_COMPLEX",
+        "a deeply nested value is refused, and the server lives on"
+    );
+    let query = format!("{{ shop {} }}", "[".repeat(5000));
+    let url =
+        reqwest::Url::parse_with_params(&format!("{}/graphql", server.base), [("query", query)])
+            .unwrap();
+    let over_get: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    assert_eq!(error_code(&over_get), "QUERY_TOO_COMPLEX");
+    assert_eq!(server.get("/healthz").await.status(), 200);
+    let unknown = server
+        .gql(None, "{ shop @nope { currencyCode } }", json!({}))
+        .await;
+    assert_eq!(
+        error_code(&unknown),
+        "BAD_USER_INPUT",
+        "an unknown directive is bad input, not a limit"
+    );
+}

@@ -282,3 +282,51 @@ async fn a_merge_at_log_in_and_an_expiry_are_pushed_too() {
         json!([{"sku": "TEE-BLK-M", "quantity": 1}])
     );
 }
+
+#[tokio::test]
+async fn a_deeply_nested_document_over_the_socket_is_refused_and_the_server_lives_on() {
+    let server = TestServer::spawn().await;
+    let mut socket = connect(&server, json!({})).await;
+    let query = format!(
+        "subscription {{ cartUpdated(cart: {}\"x\"{}) {{ version }} }}",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
+    send(
+        &mut socket,
+        json!({ "type": "subscribe", "id": "deep", "payload": { "query": query } }),
+    )
+    .await;
+    let refused = next(&mut socket).await;
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX",
+        "{refused}"
+    );
+    assert!(
+        refused["payload"]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nested too deep"),
+        "{refused}"
+    );
+    assert_eq!(
+        next(&mut socket).await,
+        json!({"id": "deep", "type": "complete"})
+    );
+    send(
+        &mut socket,
+        json!({ "type": "subscribe", "id": "bad", "payload": { "query": "{ shop { nope } }" } }),
+    )
+    .await;
+    let invalid = next(&mut socket).await;
+    let errors = if invalid["type"] == "error" {
+        invalid["payload"].clone()
+    } else {
+        invalid["payload"]["errors"].clone()
+    };
+    assert_eq!(
+        errors[0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{invalid}"
+    );
+    assert_eq!(server.get("/healthz").await.status(), 200);
+}
