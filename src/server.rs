@@ -46,6 +46,8 @@ struct AppState {
     identity: Arc<dyn IdentityStore>,
     /// How long a WebSocket client has to send `connection_init`.
     ws_init_timeout: std::time::Duration,
+    /// The largest WebSocket message accepted (the HTTP body limit).
+    ws_max_message: usize,
 }
 
 /// A built, bound, not yet serving application.
@@ -101,6 +103,7 @@ impl Application {
             auth,
             identity: identity_store,
             ws_init_timeout: config.ws_init_timeout,
+            ws_max_message: config.max_body_bytes as usize,
         };
         let router = router(
             state,

@@ -38,7 +38,10 @@ pub(super) async fn graphql_ws(
         let message = format!("use the {SUBPROTOCOL} subprotocol");
         return (StatusCode::BAD_REQUEST, message).into_response();
     };
+    // The body limit applies to socket messages too (axum's default is 64 MiB).
     upgrade
+        .max_message_size(state.ws_max_message)
+        .max_frame_size(state.ws_max_message)
         .protocols([SUBPROTOCOL])
         .on_upgrade(move |socket| serve(socket, state, protocol))
 }

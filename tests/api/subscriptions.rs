@@ -330,3 +330,19 @@ async fn a_deeply_nested_document_over_the_socket_is_refused_and_the_server_live
     );
     assert_eq!(server.get("/healthz").await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_message_over_the_body_limit_closes_the_socket() {
+    let server = TestServer::spawn_with(&["--max-body-bytes", "4096"]).await;
+    let mut socket = connect(&server, json!({})).await;
+    let padding = "x".repeat(10_000);
+    send(&mut socket, json!({ "type": "subscribe", "id": "1", "payload": { "query": "{ shop { currencyCode } }", "variables": { "pad": padding } } })).await;
+    let closed = next(&mut socket).await;
+    // axum drops the connection (no close frame); either way nothing is executed.
+    assert!(closed.get("type").is_none(), "{closed}");
+    assert!(
+        closed.get("close").is_some() || closed.get("error").is_some(),
+        "{closed}"
+    );
+    assert_eq!(server.get("/healthz").await.status(), 200);
+}
