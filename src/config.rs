@@ -109,6 +109,9 @@ pub struct ServeConfig {
     /// How often expired carts and idempotency records are deleted, e.g. `5m`.
     #[arg(long, env = "CARTQL_SWEEP_INTERVAL", default_value = "5m", value_parser = parse_lifetime)]
     pub sweep_interval: Duration,
+    /// How long one HTTP request may take, body upload included (408 after), e.g. `30s`.
+    #[arg(long, env = "CARTQL_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_lifetime)]
+    pub request_timeout: Duration,
     /// How long a WebSocket client has to send `connection_init` (closed with 4408 after).
     #[arg(long, env = "CARTQL_WS_INIT_TIMEOUT", default_value = "10s", value_parser = parse_lifetime)]
     pub ws_init_timeout: Duration,

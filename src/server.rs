@@ -22,7 +22,7 @@ use crate::domain::account::ThrottleRule;
 use crate::graphql::identity::IdentityContext;
 use crate::graphql::{self, CartSchema, QueryLimits, ShopSettings};
 use crate::store::{IdentityStore, OrderStore, SledStore, Store};
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::routing::get;
 use axum::{Json, Router};
 use std::future::Future;
@@ -31,6 +31,7 @@ use std::sync::Arc;
 use sweeper::Sweeper;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 /// A start-up failure, as one line for the operator.
@@ -105,11 +106,7 @@ impl Application {
             ws_init_timeout: config.ws_init_timeout,
             ws_max_message: config.max_body_bytes as usize,
         };
-        let router = router(
-            state,
-            config.max_body_bytes as usize,
-            cors(&config.cors_origins)?,
-        );
+        let router = router(state, config, cors(&config.cors_origins)?);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| StartError(format!("--listen {}: {e}", config.listen)))?;
@@ -252,7 +249,7 @@ fn cors(origins: &[String]) -> Result<CorsLayer, StartError> {
         .max_age(std::time::Duration::from_secs(3600)))
 }
 
-fn router(state: AppState, max_body_bytes: usize, cors: CorsLayer) -> Router {
+fn router(state: AppState, config: &ServeConfig, cors: CorsLayer) -> Router {
     Router::new()
         .route(
             "/graphql",
@@ -263,7 +260,12 @@ fn router(state: AppState, max_body_bytes: usize, cors: CorsLayer) -> Router {
         .route("/", get(playground::page))
         .route("/playground/{asset}", get(playground::asset))
         // async-graphql-axum reads the body itself and ignores axum's default limit.
-        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes as usize))
+        // A slow client (or a slow body upload) cannot hold a request open forever.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -426,3 +426,29 @@ async fn too_many_directives_are_query_too_complex_and_odd_documents_bad_input()
         "an unknown directive is bad input, not a limit"
     );
 }
+
+#[tokio::test]
+async fn a_request_whose_body_trickles_in_too_slowly_times_out_with_408() {
+    let server = TestServer::spawn_with(&["--request-timeout", "1s"]).await;
+    let chunks = futures_util::stream::unfold(0, |n| async move {
+        if n == 4 {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let chunk = if n == 0 {
+            "{\"query\": \"{ shop { currencyCode } }\""
+        } else {
+            " "
+        };
+        Some((Ok::<_, std::io::Error>(chunk.to_string()), n + 1))
+    });
+    let response = reqwest::Client::new()
+        .post(format!("{}/graphql", server.base))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 408);
+    assert_eq!(server.get("/healthz").await.status(), 200);
+}

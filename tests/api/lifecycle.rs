@@ -98,6 +98,11 @@ fn bad_settings_stop_the_start_with_one_line_naming_the_setting() {
             vec![],
             "--ws-init-timeout",
         ),
+        (
+            vec!["--data-dir", data],
+            vec![("CARTQL_REQUEST_TIMEOUT", "soon")],
+            "--request-timeout",
+        ),
     ];
     for (args, env, setting) in cases {
         let output = run(&args, &env);
