@@ -6,7 +6,7 @@
 //! cart lands either before the merge (and is merged) or after it (and stays
 //! in the guest's carts): nothing is lost.
 
-use super::cart::{CartView, cart_view};
+use super::cart_view::{CartView, cart_view};
 use super::error::{ApiError, ApiResult};
 use super::identity::{checked_guest, identity};
 use super::types::{UserError, user_errors};

@@ -6,7 +6,7 @@
 //! the outcome into a payload. One file per area:
 //!
 //! - [`catalog`]: products, the shop, admin catalog mutations.
-//! - [`cart`]: carts and the cart mutations.
+//! - [`cart`]: carts and the cart mutations; [`cart_view`] prices them for output.
 //! - [`orders`]: checkout and orders.
 //! - [`subscription`]: live cart updates.
 //! - [`viewer`]: who am I.
@@ -17,6 +17,7 @@
 //! - [`nesting`]: refuses deeply nested documents before they are parsed.
 
 pub mod cart;
+pub mod cart_view;
 pub mod catalog;
 pub mod error;
 pub mod identity;

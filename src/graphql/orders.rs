@@ -3,7 +3,8 @@
 //! A checkout is one store transaction (see [`OrderStore::checkout`]); the
 //! idempotency key makes a retry return the first order instead of a second.
 
-use super::cart::{CartLineInput, CartView, cart_lifetime, cart_view};
+use super::cart::CartLineInput;
+use super::cart_view::{CartView, cart_lifetime, cart_view};
 use super::error::{ApiError, ApiResult, OrInternal};
 use super::types::{MoneyView, UserError, user_errors};
 use super::{require_viewer, shop, store};

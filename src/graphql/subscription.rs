@@ -5,7 +5,7 @@
 //! `version`, so a client can tell when it missed one. It ends with an
 //! `UNAUTHENTICATED` error when the connection's token expires.
 
-use super::cart::{CartView, price_cart};
+use super::cart_view::{CartView, price_cart};
 use super::error::{ApiError, ApiResult};
 use super::{ShopSettings, require_viewer, shop, store};
 use crate::domain::{CartLine, CartName};

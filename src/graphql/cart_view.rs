@@ -1,0 +1,143 @@
+//! The `Cart` and `CartLine` types: a stored cart priced from the catalog for
+//! output, by resolvers (with a request context) and by subscriptions
+//! (without one).
+
+use super::ShopSettings;
+use super::catalog::ProductView;
+use super::error::{ApiError, ApiResult, OrInternal};
+use super::types::MoneyView;
+use super::{shop, store};
+use crate::auth::Viewer;
+use crate::domain::cart::price_lines;
+use crate::domain::{Cart, CartName, CartSet, Currency, Sku};
+use crate::store::Store;
+use async_graphql::{Context, ID, Object, SimpleObject};
+use chrono::{DateTime, Duration, Utc};
+
+/// A cart with its lines priced from the catalog.
+pub struct CartView {
+    id: String,
+    cart: Cart,
+    lines: Vec<CartLineView>,
+    total_quantity: u64,
+    subtotal: MoneyView,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+#[Object(name = "Cart")]
+impl CartView {
+    /// Stable id of this named cart of this viewer.
+    async fn id(&self) -> ID {
+        self.id.clone().into()
+    }
+    /// The cart's name (`default` unless you chose another).
+    async fn name(&self) -> &str {
+        self.cart.name.as_str()
+    }
+    /// Bumped on every change; pass it as `expectedVersion` to avoid lost updates. 0 = never written.
+    async fn version(&self) -> u64 {
+        self.cart.version
+    }
+    /// Lines in the order they were first added.
+    async fn lines(&self) -> &[CartLineView] {
+        &self.lines
+    }
+    /// Sum of all quantities.
+    async fn total_quantity(&self) -> u64 {
+        self.total_quantity
+    }
+    /// Sum of line totals at current prices.
+    async fn subtotal(&self) -> &MoneyView {
+        &self.subtotal
+    }
+    /// When the cart was first written.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.cart.created_at
+    }
+    /// When its lines last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.cart.updated_at
+    }
+    /// When the cart will be emptied if left alone; `null` while it is empty.
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.expires_at
+    }
+}
+
+/// One line of a cart, priced.
+#[derive(SimpleObject)]
+#[graphql(name = "CartLine")]
+pub struct CartLineView {
+    /// The product's SKU.
+    pub sku: String,
+    /// The product as it is now.
+    pub product: ProductView,
+    /// Units.
+    pub quantity: u32,
+    /// Current unit price.
+    pub unit_price: MoneyView,
+    /// `unitPrice × quantity`.
+    pub line_total: MoneyView,
+}
+
+/// How long this viewer's untouched carts live.
+pub(crate) fn cart_lifetime(ctx: &Context<'_>, viewer: &Viewer) -> Duration {
+    shop(ctx).cart_lifetime(viewer.kind)
+}
+
+/// Prices the cart `name` of `set` for output.
+pub(crate) async fn cart_view(
+    ctx: &Context<'_>,
+    viewer: &Viewer,
+    set: &CartSet,
+    name: &CartName,
+) -> ApiResult<CartView> {
+    let cart = set.cart(name, Utc::now(), cart_lifetime(ctx, viewer));
+    priced_view(ctx, viewer, cart).await
+}
+
+/// Prices one cart (already as seen now) for output.
+pub(crate) async fn priced_view(
+    ctx: &Context<'_>,
+    viewer: &Viewer,
+    cart: Cart,
+) -> ApiResult<CartView> {
+    price_cart(store(ctx).as_ref(), shop(ctx), viewer, cart).await
+}
+
+/// Prices one cart (already as seen now) with the catalog, without a request
+/// context (subscriptions use it between events).
+pub(crate) async fn price_cart(
+    store: &dyn Store,
+    shop: &ShopSettings,
+    viewer: &Viewer,
+    cart: Cart,
+) -> ApiResult<CartView> {
+    let lifetime = shop.cart_lifetime(viewer.kind);
+    let skus: Vec<Sku> = cart.lines.iter().map(|l| l.sku.clone()).collect();
+    let catalog = store.products_by_sku(&skus).await.or_internal()?;
+    let priced = price_lines(&cart.lines, &catalog).map_err(ApiError::internal)?;
+    let currency: Currency = shop.currency;
+    let lines = priced
+        .lines
+        .into_iter()
+        .map(|p| CartLineView {
+            sku: p.line.sku.to_string(),
+            quantity: p.line.quantity,
+            unit_price: MoneyView::new(p.unit_price, &currency),
+            line_total: MoneyView::new(p.line_total, &currency),
+            product: ProductView {
+                product: p.product,
+                currency,
+            },
+        })
+        .collect();
+    Ok(CartView {
+        id: format!("{}/{}", viewer.owner_key().as_str(), cart.name),
+        expires_at: (!cart.lines.is_empty()).then(|| cart.expires_at(lifetime)),
+        cart,
+        lines,
+        total_quantity: priced.total_quantity,
+        subtotal: MoneyView::new(priced.subtotal, &currency),
+    })
+}
