@@ -288,11 +288,18 @@ impl AppState {
     /// signature and claims, then the owner's "valid after" record.
     pub(crate) async fn verify(&self, token: &str) -> Result<Viewer, Refusal> {
         let viewer = self.auth.verify(token).map_err(Refusal::Invalid)?;
+        self.check_not_revoked(&viewer).await?;
+        Ok(viewer)
+    }
+
+    /// Whether `logOutEverywhere` has revoked the viewer's token since it was
+    /// verified (a WebSocket checks before each operation).
+    pub(crate) async fn check_not_revoked(&self, viewer: &Viewer) -> Result<(), Refusal> {
         match self.identity.valid_after(&viewer.owner_key()).await {
             Ok(Some(after)) if viewer.is_revoked_by(after) => {
                 Err(Refusal::Invalid(AuthError::Revoked))
             }
-            Ok(_) => Ok(viewer),
+            Ok(_) => Ok(()),
             Err(e) => {
                 tracing::error!(error = %e, "reading the revocation record failed");
                 Err(Refusal::Internal)

@@ -13,6 +13,9 @@ pub enum ApiError {
     /// The token expired during a long-lived connection (WebSocket). Code `UNAUTHENTICATED`.
     #[error("the token has expired; renew it and connect again")]
     TokenExpired,
+    /// `logOutEverywhere` revoked the token of a long-lived connection. Code `UNAUTHENTICATED`.
+    #[error("the token was revoked by logOutEverywhere; log in again")]
+    TokenRevoked,
     /// The token is valid but lacks a role. Code `FORBIDDEN`.
     #[error("this operation needs the '{0}' role")]
     Forbidden(&'static str),
@@ -28,7 +31,9 @@ impl ApiError {
     /// The stable code clients switch on.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::Unauthenticated | ApiError::TokenExpired => "UNAUTHENTICATED",
+            ApiError::Unauthenticated | ApiError::TokenExpired | ApiError::TokenRevoked => {
+                "UNAUTHENTICATED"
+            }
             ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::BadUserInput(_) => "BAD_USER_INPUT",
             ApiError::Internal => "INTERNAL",

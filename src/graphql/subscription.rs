@@ -3,7 +3,8 @@
 //! The subscription first sends the cart as it is, then the cart after every
 //! change to it (any mutation, checkout, merge, expiry, sweep), each with its
 //! `version`, so a client can tell when it missed one. It ends with an
-//! `UNAUTHENTICATED` error when the connection's token expires.
+//! `UNAUTHENTICATED` error when the connection's token expires or
+//! `logOutEverywhere` revokes it (which wakes the subscription at once).
 
 use super::cart_view::{CartView, price_cart};
 use super::error::{ApiError, ApiResult};
@@ -31,6 +32,7 @@ impl SubscriptionRoot {
         let viewer = require_viewer(ctx)?.clone();
         let name = CartName::parse(&cart).map_err(|why| ApiError::BadUserInput(why).extend())?;
         let store = store(ctx).clone();
+        let identity = super::identity::identity(ctx).store.clone();
         let shop: ShopSettings = shop(ctx).clone();
         let mut events = store.cart_events();
         let owner = viewer.owner_key();
@@ -39,6 +41,17 @@ impl SubscriptionRoot {
             // What was last pushed: a change bumps the version, expiry empties the lines.
             let mut sent: Option<(u64, Vec<CartLine>)> = None;
             loop {
+                match identity.valid_after(&owner).await {
+                    Ok(Some(after)) if viewer.is_revoked_by(after) => {
+                        yield Err(ApiError::TokenRevoked.extend());
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        yield Err(ApiError::from(e).extend());
+                        break;
+                    }
+                }
                 let set = match store.cart_set(&owner).await {
                     Ok(set) => set,
                     Err(e) => {

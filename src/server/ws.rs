@@ -9,9 +9,8 @@
 
 use super::{AppState, Refusal};
 use crate::auth::{AuthError, Viewer, token::bearer_token};
-use crate::graphql::CartSchema;
 use crate::graphql::error::classify;
-use async_graphql::{Data, Executor, Request};
+use async_graphql::{Data, Executor, Request, ServerError};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::FromRequestParts;
 use axum::extract::State;
@@ -21,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::stream::BoxStream;
 use futures_util::{SinkExt, StreamExt, stream};
 use serde_json::Value;
+use std::any::TypeId;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -80,21 +80,23 @@ async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLProtocol) {
     let data = viewer_data(viewer);
     // async-graphql answers the same connection_init with connection_ack.
     let incoming = stream::once(async move { Ok(first) }).chain(incoming);
-    GraphQLWebSocket::new_with_pair(sink, incoming, Classified(state.schema.clone()), protocol)
+    GraphQLWebSocket::new_with_pair(sink, incoming, Classified(state), protocol)
         .on_connection_init(move |_| async move { Ok(data) })
         .serve()
         .await;
 }
 
-/// The schema, with every response's errors given a code (as over HTTP).
+/// The schema as the socket runs it: before each operation the connection's
+/// token is checked against `logOutEverywhere` again (it was verified once, at
+/// `connection_init`), and every response's errors get a code, as over HTTP.
 #[derive(Clone)]
-struct Classified(CartSchema);
+struct Classified(AppState);
 
 impl Executor for Classified {
     fn execute(&self, request: Request) -> impl Future<Output = async_graphql::Response> + Send {
-        let schema = self.0.clone();
+        let state = self.0.clone();
         async move {
-            let mut response = schema.execute(request).await;
+            let mut response = state.schema.execute(request).await;
             classify(&mut response);
             response
         }
@@ -105,12 +107,32 @@ impl Executor for Classified {
         request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, async_graphql::Response> {
-        Executor::execute_stream(&self.0, request, session_data)
-            .map(|mut response| {
+        let state = self.0.clone();
+        let viewer = session_data
+            .as_ref()
+            .and_then(|data| data.get(&TypeId::of::<Viewer>()))
+            .and_then(|any| any.downcast_ref::<Viewer>())
+            .cloned();
+        Box::pin(async_stream::stream! {
+            if let Some(viewer) = &viewer {
+                let refused = match state.check_not_revoked(viewer).await {
+                    Ok(()) => None,
+                    Err(Refusal::Invalid(e)) => Some((e.to_string(), "UNAUTHENTICATED")),
+                    Err(Refusal::Internal) => Some(("internal error; the server log has the details".to_string(), "INTERNAL")),
+                };
+                if let Some((message, code)) = refused {
+                    let mut error = ServerError::new(message, None);
+                    error.extensions.get_or_insert_with(Default::default).set("code", code);
+                    yield async_graphql::Response::from_errors(vec![error]);
+                    return;
+                }
+            }
+            let mut responses = Executor::execute_stream(&state.schema, request, session_data);
+            while let Some(mut response) = responses.next().await {
                 classify(&mut response);
-                response
-            })
-            .boxed()
+                yield response;
+            }
+        })
     }
 }
 

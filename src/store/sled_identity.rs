@@ -59,6 +59,8 @@ impl IdentityStore for SledStore {
                 .compare_and_swap(key, old, Some(encode(&next)))?;
             if swapped.is_ok() {
                 self.durable().await?;
+                // Wakes the owner's live subscriptions so they re-check their token.
+                self.cart_changed(owner);
                 return Ok(next);
             }
         }

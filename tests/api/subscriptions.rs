@@ -346,3 +346,41 @@ async fn a_message_over_the_body_limit_closes_the_socket() {
     );
     assert_eq!(server.get("/healthz").await.status(), 200);
 }
+
+#[tokio::test]
+async fn log_out_everywhere_ends_live_subscriptions_and_refuses_the_socket() {
+    let server = TestServer::spawn().await;
+    let token = crate::identity::customer_account(&server, "socket@example.com").await;
+    let mut socket = connect(&server, json!({ "token": token })).await;
+    subscribe(&mut socket, "live", json!({})).await;
+    assert_eq!(cart_of(&next(&mut socket).await)["version"], 0);
+
+    // Logged out from another device: every token issued so far is revoked.
+    let logged_out = server
+        .data(Some(&token), "mutation { logOutEverywhere }", json!({}))
+        .await;
+    assert_eq!(logged_out["logOutEverywhere"], true);
+    let ended = next(&mut socket).await;
+    assert_eq!(
+        ended["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{ended}"
+    );
+    assert!(
+        ended["payload"]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"),
+        "{ended}"
+    );
+    assert_eq!(next(&mut socket).await["type"], "complete");
+
+    let query =
+        json!({ "type": "subscribe", "id": "q", "payload": { "query": "{ cart { version } }" } });
+    send(&mut socket, query).await;
+    let refused = next(&mut socket).await;
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{refused}"
+    );
+    assert_eq!(refused["payload"]["data"], json!(null));
+}
