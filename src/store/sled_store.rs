@@ -64,6 +64,7 @@ impl SledStore {
         let idempotency = db.open_tree("idempotency")?;
         let accounts = db.open_tree("accounts")?;
         let valid_after = db.open_tree("valid_after")?;
+        check_store_id(dir, &meta)?;
         let commit = match durability {
             Durability::Strict => Some(GroupCommit::start(db.clone())),
             Durability::Relaxed => None,
@@ -103,6 +104,53 @@ impl SledStore {
     ) -> Result<Option<T>, StoreError> {
         tree.get(key)?.map(|bytes| decode(key, &bytes)).transpose()
     }
+}
+
+/// The file beside the database that names it: written once the database has
+/// its id, so a database that later opens without one (deleted, replaced, or
+/// truncated by sled's recovery after damage) is refused instead of silently
+/// starting empty.
+pub const STORE_ID_FILE: &str = "store-id";
+
+fn check_store_id(dir: &Path, meta: &sled::Tree) -> Result<(), StoreError> {
+    let path = dir.join(STORE_ID_FILE);
+    let stored: Option<String> = SledStore::get(meta, b"store_id")?;
+    let expected = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text.trim().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(StoreError::Open(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    let id = match (expected, stored) {
+        (Some(expected), Some(stored)) if expected == stored => return Ok(()),
+        (Some(expected), Some(stored)) => {
+            return Err(StoreError::Open(format!(
+                "the database in {} is not the one {} names (store {stored}, expected {expected}); was it replaced?",
+                dir.join("db").display(),
+                path.display()
+            )));
+        }
+        (Some(_), None) => {
+            return Err(StoreError::Open(format!(
+                "the database in {} lost its records (it opens empty, but {} says it held data): it may be damaged or deleted; restore it from a backup, or move the directory away to start afresh",
+                dir.join("db").display(),
+                path.display()
+            )));
+        }
+        (None, Some(stored)) => stored,
+        (None, None) => {
+            let id = ulid::Ulid::new().to_string();
+            meta.insert(b"store_id", encode(&id))?;
+            meta.flush()?;
+            id
+        }
+    };
+    std::fs::write(&path, format!("{id}\n"))
+        .map_err(|e| StoreError::Open(format!("cannot write {}: {e}", path.display())))
 }
 
 fn open_error(dir: &Path, e: sled::Error) -> StoreError {
@@ -311,6 +359,30 @@ mod tests {
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
         let err = store.products(None, 10).await.unwrap_err();
         assert!(err.to_string().contains("BROKEN"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_database_that_lost_its_records_is_refused_not_started_empty() {
+        // Relaxed: no flusher task holds the database (and its lock) after a drop.
+        let open = |dir: &Path| SledStore::open(dir, Durability::Relaxed);
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = open(dir.path()).unwrap();
+            store.import_products(&[product("A")]).await.unwrap();
+            store.flush().await.unwrap();
+        }
+        drop(open(dir.path()).expect("a plain reopen works"));
+
+        std::fs::remove_dir_all(dir.path().join("db")).unwrap();
+        let err = open(dir.path()).err().unwrap();
+        assert!(err.to_string().contains("lost its records"), "{err}");
+
+        // A new database, then an id file that names another one.
+        std::fs::remove_file(dir.path().join(STORE_ID_FILE)).unwrap();
+        drop(open(dir.path()).unwrap());
+        std::fs::write(dir.path().join(STORE_ID_FILE), "another\n").unwrap();
+        let err = open(dir.path()).err().unwrap();
+        assert!(err.to_string().contains("was it replaced"), "{err}");
     }
 
     #[tokio::test]

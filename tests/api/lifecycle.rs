@@ -293,3 +293,27 @@ async fn import_catalog_loads_a_valid_file_and_refuses_a_bad_one_whole() {
         "--demo skips a non-empty catalog; C-1 was never written"
     );
 }
+
+#[tokio::test]
+async fn a_database_that_vanished_is_refused_instead_of_starting_empty() {
+    let server = TestServer::spawn().await;
+    add(&server, &customer("ann"), "default", "MUG-LOGO", 1).await;
+    let dir = server.dir.clone();
+    let _keep = server.terminate().await;
+    std::fs::remove_dir_all(dir.join("db")).unwrap();
+    let output = run(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ],
+        &[("CARTQL_JWT_SECRET", SECRET)],
+    );
+    assert!(!output.status.success());
+    let line = error_line(&output);
+    assert!(
+        line.contains("--data-dir") && line.contains("lost its records"),
+        "{line}"
+    );
+}
