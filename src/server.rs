@@ -1,7 +1,8 @@
 //! HTTP: the axum router, its layers, and the application's life cycle.
 //!
 //! Routes: `POST|GET /graphql` ([`graphql_http`]), `GET /graphql/ws`
-//! ([`ws`]), `GET /` and `/playground/*` ([`playground`]), `GET /healthz`.
+//! ([`ws`]), `GET /` and `/playground/*` ([`playground`]), `GET /healthz`,
+//! `GET /readyz`.
 //! [`media`] negotiates response types; [`sweeper`] deletes expired data in
 //! the background. [`Application::build`] opens the store and binds the
 //! listener; [`Application::run_until_stopped`] serves until the caller's
@@ -23,6 +24,7 @@ use crate::graphql::identity::IdentityContext;
 use crate::graphql::{self, CartSchema, QueryLimits, ShopSettings};
 use crate::store::{IdentityStore, OrderStore, SledStore, Store};
 use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use std::future::Future;
@@ -43,6 +45,8 @@ pub struct StartError(pub String);
 #[derive(Clone)]
 struct AppState {
     schema: CartSchema,
+    /// For readiness checks; resolvers reach the store through the schema.
+    store: Arc<dyn Store>,
     auth: Arc<Authenticator>,
     identity: Arc<dyn IdentityStore>,
     /// How long a WebSocket client has to send `connection_init`.
@@ -94,6 +98,7 @@ impl Application {
         };
         let identity = identity_context(&config.identity, identity_store.clone(), auth.clone())?;
         let state = AppState {
+            store: store.clone(),
             schema: graphql::build_schema(
                 store.clone(),
                 orders.clone(),
@@ -257,6 +262,7 @@ fn router(state: AppState, config: &ServeConfig, cors: CorsLayer) -> Router {
         )
         .route("/graphql/ws", get(ws::graphql_ws))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/", get(playground::page))
         .route("/playground/{asset}", get(playground::asset))
         // async-graphql-axum reads the body itself and ignores axum's default limit.
@@ -271,8 +277,21 @@ fn router(state: AppState, config: &ServeConfig, cors: CorsLayer) -> Router {
         .with_state(state)
 }
 
+/// Liveness: the process answers.
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Readiness: the store answers a read (503 when it does not).
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    match state.store.catalog_is_empty().await {
+        Ok(_) => Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "readiness check failed");
+            let body = Json(serde_json::json!({ "status": "unavailable" }));
+            (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+        }
+    }
 }
 
 /// Why a token was not accepted.

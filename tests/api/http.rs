@@ -4,8 +4,14 @@ use crate::helpers::*;
 use serde_json::{Value, json};
 
 #[tokio::test]
-async fn health_answers_ok() {
+async fn health_and_readiness_answer() {
     let server = TestServer::spawn().await;
+    let ready = server.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    assert_eq!(
+        ready.json::<Value>().await.unwrap(),
+        json!({"status": "ready"})
+    );
     let response = server.get("/healthz").await;
     assert_eq!(response.status(), 200);
     assert_eq!(
