@@ -62,7 +62,10 @@ impl SubscriptionRoot {
                 let cart = set.cart(&name, Utc::now(), lifetime);
                 let seen = (cart.version, cart.lines.clone());
                 let expires = (!cart.lines.is_empty()).then(|| cart.expires_at(lifetime));
-                if sent.as_ref() != Some(&seen) {
+                // An expired cart was pushed empty; the sweeper deleting it later
+                // (which reads as version 0) is no news to the client.
+                let swept = matches!(&sent, Some((v, lines)) if lines.is_empty() && cart.lines.is_empty() && cart.version < *v);
+                if sent.as_ref() != Some(&seen) && !swept {
                     sent = Some(seen);
                     yield price_cart(store.as_ref(), &shop, &viewer, cart).await;
                 }

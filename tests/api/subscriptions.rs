@@ -243,7 +243,8 @@ async fn a_plain_websocket_without_the_subprotocol_is_refused() {
 
 #[tokio::test]
 async fn a_merge_at_log_in_and_an_expiry_are_pushed_too() {
-    let server = TestServer::spawn_with(&["--guest-cart-ttl", "2s"]).await;
+    let server =
+        TestServer::spawn_with(&["--guest-cart-ttl", "2s", "--sweep-interval", "1s"]).await;
     let customer = crate::identity::customer_account(&server, "live@example.com").await;
     let mut watcher = connect(&server, json!({ "token": customer })).await;
     subscribe(&mut watcher, "c", json!({})).await;
@@ -264,6 +265,12 @@ async fn a_merge_at_log_in_and_an_expiry_are_pushed_too() {
     let expired = next(&mut guest_watch).await;
     assert_eq!(cart_of(&expired)["lines"], json!([]));
     assert_eq!(cart_of(&expired)["version"], cart_of(&added)["version"]);
+    // The sweeper deletes it within a second: no news for the client.
+    silent(&mut guest_watch, Duration::from_millis(1500)).await;
+    let swept = server
+        .data(Some(&guest), "{ carts { name } }", json!({}))
+        .await;
+    assert_eq!(swept["carts"], json!([]), "the sweeper ran");
 
     let fresh_guest = crate::identity::start_guest(&server).await;
     add(&server, &fresh_guest, "default", "TEE-BLK-M", 1).await;
