@@ -140,6 +140,27 @@ where
     (started.elapsed(), all)
 }
 
+/// Every client sends `query` `requests` times as the viewer `subject(client)`;
+/// any top-level error stops the benchmark.
+async fn each(
+    base: &Arc<String>,
+    clients: usize,
+    requests: usize,
+    subject: fn(usize) -> String,
+    query: &'static str,
+    variables: Value,
+) -> (Duration, Vec<Duration>) {
+    let base = base.clone();
+    measure(clients, requests, move |client, i, _| {
+        let (base, variables) = (base.clone(), variables.clone());
+        async move {
+            let body = post(&client, &base, &token(&subject(i), &[]), query, variables).await;
+            assert!(body["errors"].is_null(), "{body}");
+        }
+    })
+    .await
+}
+
 fn report(name: &str, elapsed: Duration, mut latencies: Vec<Duration>) {
     latencies.sort();
     let pct =
@@ -182,44 +203,18 @@ async fn main() {
         let server = start(&options.binary, durability).await;
         let base = Arc::new(server.base.clone());
 
-        let b = base.clone();
-        let (elapsed, latencies) = measure(clients, requests, move |client, i, _| {
-            let b = b.clone();
-            async move {
-                let body = post(
-                    &client,
-                    &b,
-                    &token(&format!("own-{i}"), &[]),
-                    ADD,
-                    json!({"sku": "STICKER-PACK"}),
-                )
-                .await;
-                assert!(body["errors"].is_null(), "{body}");
-            }
-        })
-        .await;
+        let own_cart = |i: usize| format!("own-{i}");
+        let stickers = json!({"sku": "STICKER-PACK"});
+        let (elapsed, latencies) =
+            each(&base, clients, requests, own_cart, ADD, stickers.clone()).await;
         report(
             &format!("[{durability}] addCartLines, a cart per client"),
             elapsed,
             latencies,
         );
 
-        let b = base.clone();
-        let (elapsed, latencies) = measure(clients, requests, move |client, _, _| {
-            let b = b.clone();
-            async move {
-                let body = post(
-                    &client,
-                    &b,
-                    &token("shared", &[]),
-                    ADD,
-                    json!({"sku": "STICKER-PACK"}),
-                )
-                .await;
-                assert!(body["errors"].is_null(), "{body}");
-            }
-        })
-        .await;
+        let shared_cart = |_| "shared".to_string();
+        let (elapsed, latencies) = each(&base, clients, requests, shared_cart, ADD, stickers).await;
         report(
             &format!("[{durability}] addCartLines, all on one cart"),
             elapsed,
@@ -259,22 +254,10 @@ async fn main() {
             latencies,
         );
 
-        let b = base.clone();
-        let (elapsed, latencies) = measure(clients, requests, move |client, _, _| {
-            let b = b.clone();
-            async move {
-                let body = post(
-                    &client,
-                    &b,
-                    &token("reader", &[]),
-                    "{ products(first: 20) { nodes { sku price { amount } } } }",
-                    json!({}),
-                )
-                .await;
-                assert!(body["errors"].is_null(), "{body}");
-            }
-        })
-        .await;
+        let reader = |_| "reader".to_string();
+        let products = "{ products(first: 20) { nodes { sku price { amount } } } }";
+        let (elapsed, latencies) =
+            each(&base, clients, requests, reader, products, json!({})).await;
         report(
             &format!("[{durability}] products(first: 20) read"),
             elapsed,

@@ -117,8 +117,7 @@ impl Application {
             .map_err(|e| StartError(format!("--listen {}: {e}", config.listen)))?;
         let sweeper = Sweeper {
             orders,
-            guest_cart_lifetime: shop.guest_cart_lifetime,
-            customer_cart_lifetime: shop.customer_cart_lifetime,
+            shop,
             idempotency_ttl: chrono_duration(config.idempotency_ttl),
             interval: config.sweep_interval,
         };

@@ -31,9 +31,13 @@ pub fn install_crypto() {
     let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
 }
 
-/// Whether an owner key (see [`Viewer::owner_key`]) is a guest's.
-pub fn is_guest_owner(owner: &OwnerKey) -> bool {
-    owner.as_str().starts_with("guest:")
+/// The kind of viewer an owner key (see [`Viewer::owner_key`]) belongs to.
+pub fn owner_kind(owner: &OwnerKey) -> ViewerKind {
+    if owner.as_str().starts_with("guest:") {
+        ViewerKind::Guest
+    } else {
+        ViewerKind::Customer
+    }
 }
 
 /// What kind of visitor a token belongs to.

@@ -80,13 +80,21 @@ impl IdempotencyRecord {
         if &self.fingerprint == fingerprint {
             Ok(&self.outcome)
         } else {
-            Err(Rejection::one(UserError::new(
-                ErrorCode::IdempotencyKeyReused,
-                &["idempotencyKey"],
-                "this idempotency key was used for a different request; use a new key for a new request",
-            )))
+            Err(key_reused())
         }
     }
+}
+
+/// `IDEMPOTENCY_KEY_REUSED`: the key belongs to another request. (The
+/// fingerprint names the operation, so a record of another operation's
+/// outcome is refused by [`IdempotencyRecord::replay`] already; callers that
+/// still find a mismatched outcome refuse it the same way.)
+pub fn key_reused() -> Rejection {
+    Rejection::one(UserError::new(
+        ErrorCode::IdempotencyKeyReused,
+        &["idempotencyKey"],
+        "this idempotency key was used for a different request; use a new key for a new request",
+    ))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use super::types::{MoneyView, UserError, user_errors};
 use super::{require_viewer, shop, store};
 use crate::auth::Viewer;
 use crate::domain::cart::check_lines;
-use crate::domain::idempotency::{Fingerprint, IdempotencyKey, Outcome};
+use crate::domain::idempotency::{Fingerprint, IdempotencyKey, Outcome, key_reused};
 use crate::domain::order::{Order, OrderStatus as DomainStatus};
 use crate::domain::{
     CartName, Currency, ErrorCode, LineMode, Rejection, Sku, UserError as DomainError,
@@ -343,13 +343,7 @@ async fn recorded_order(
     let owner = viewer.owner_key();
     let id = match orders(ctx).recorded(&owner, key, fingerprint).await {
         Ok(Some(Outcome::Order(id))) => id,
-        Ok(Some(Outcome::Cart(_))) => {
-            return Ok(Err(Rejection::one(DomainError::new(
-                ErrorCode::IdempotencyKeyReused,
-                &["idempotencyKey"],
-                "this idempotency key was used for a different operation; use a new key",
-            ))));
-        }
+        Ok(Some(Outcome::Cart(_))) => return Ok(Err(key_reused())),
         Ok(None) => return Ok(Ok(None)),
         Err(UpdateError::Rejected(rejection)) => return Ok(Err(rejection)),
         Err(UpdateError::Store(e)) => return Err(ApiError::from(e).extend()),

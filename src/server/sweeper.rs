@@ -1,6 +1,7 @@
 //! The background sweeper: deletes expired carts and idempotency records.
 
 use crate::auth;
+use crate::graphql::ShopSettings;
 use crate::store::{OrderStore, OwnerKey};
 use std::sync::Arc;
 
@@ -9,8 +10,8 @@ use std::sync::Arc;
 /// behind a sweep.
 pub(super) struct Sweeper {
     pub(super) orders: Arc<dyn OrderStore>,
-    pub(super) guest_cart_lifetime: chrono::Duration,
-    pub(super) customer_cart_lifetime: chrono::Duration,
+    /// Cart lifetimes, by kind of owner.
+    pub(super) shop: ShopSettings,
     pub(super) idempotency_ttl: chrono::Duration,
     pub(super) interval: std::time::Duration,
 }
@@ -27,14 +28,7 @@ impl Sweeper {
 
     async fn sweep_once(&self) {
         let now = chrono::Utc::now();
-        let (guest, customer) = (self.guest_cart_lifetime, self.customer_cart_lifetime);
-        let lifetime = move |owner: &OwnerKey| {
-            if auth::is_guest_owner(owner) {
-                guest
-            } else {
-                customer
-            }
-        };
+        let lifetime = |owner: &OwnerKey| self.shop.cart_lifetime(auth::owner_kind(owner));
         match self.orders.sweep_carts(now, &lifetime).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(carts = n, "swept expired carts"),

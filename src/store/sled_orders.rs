@@ -14,7 +14,9 @@ use super::orders::{
 };
 use super::sled_store::SledStore;
 use super::{OwnerKey, StoreError, UpdateError};
-use crate::domain::idempotency::{Fingerprint, IdempotencyKey, IdempotencyRecord, Outcome};
+use crate::domain::idempotency::{
+    Fingerprint, IdempotencyKey, IdempotencyRecord, Outcome, key_reused,
+};
 use crate::domain::order::{Order, place_order};
 use crate::domain::{CartChange, CartName, CartSet, Product, Rejection, Sku};
 use async_trait::async_trait;
@@ -97,7 +99,7 @@ impl OrderStore for SledStore {
             |(carts, products, orders, idempotency)| {
                 if let Some(outcome) = recorded(idempotency, &idem_key, &request.fingerprint)? {
                     let Outcome::Order(id) = outcome else {
-                        return reject(Rejection::one(reused_for_other_operation()));
+                        return reject(key_reused());
                     };
                     let order = tx_get::<Order>(orders, &scoped(&request.owner, &id))?;
                     return match order {
@@ -209,7 +211,7 @@ impl OrderStore for SledStore {
             if let Some(outcome) = recorded(idempotency, &idem_key, fingerprint)? {
                 return match outcome {
                     Outcome::Cart(cart) => Ok(CartOnceOutcome::Replayed(cart)),
-                    Outcome::Order(_) => reject(Rejection::one(reused_for_other_operation())),
+                    Outcome::Order(_) => reject(key_reused()),
                 };
             }
             let mut set: CartSet = tx_get(carts, owner_key)?.unwrap_or_default();
@@ -353,12 +355,4 @@ async fn yield_sometimes(seen: usize) {
     if seen % 256 == 255 {
         tokio::task::yield_now().await;
     }
-}
-
-fn reused_for_other_operation() -> crate::domain::UserError {
-    crate::domain::UserError::new(
-        crate::domain::ErrorCode::IdempotencyKeyReused,
-        &["idempotencyKey"],
-        "this idempotency key was used for a different operation; use a new key",
-    )
 }
