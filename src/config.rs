@@ -103,6 +103,10 @@ pub struct ServeConfig {
     /// Highest complexity (about: fields resolved) a query may have (10–100000).
     #[arg(long, env = "CARTQL_MAX_QUERY_COMPLEXITY", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(10..=100_000))]
     pub max_query_complexity: u32,
+    /// Most selections a document may expand to, every fragment spread counted
+    /// at its fragment's full size and `__typename` like any field (100–100000).
+    #[arg(long, env = "CARTQL_MAX_QUERY_NODES", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(100..=100_000))]
+    pub max_query_nodes: u32,
     /// How long idempotency keys are remembered (at least this long), e.g. `24h`.
     #[arg(long, env = "CARTQL_IDEMPOTENCY_TTL", default_value = "24h", value_parser = parse_lifetime)]
     pub idempotency_ttl: Duration,

@@ -53,6 +53,8 @@ struct AppState {
     ws_init_timeout: std::time::Duration,
     /// The largest WebSocket message accepted (the HTTP body limit).
     ws_max_message: usize,
+    /// Limits on documents, checked before parsing (GET checks the operation type).
+    document_limits: crate::graphql::document::DocumentLimits,
 }
 
 /// A built, bound, not yet serving application.
@@ -95,6 +97,9 @@ impl Application {
         let limits = QueryLimits {
             max_depth: usize::from(config.max_query_depth),
             max_complexity: config.max_query_complexity as usize,
+            document: crate::graphql::document::DocumentLimits {
+                max_nodes: config.max_query_nodes as usize,
+            },
         };
         let identity = identity_context(&config.identity, identity_store.clone(), auth.clone())?;
         let state = AppState {
@@ -110,6 +115,7 @@ impl Application {
             identity: identity_store,
             ws_init_timeout: config.ws_init_timeout,
             ws_max_message: config.max_body_bytes as usize,
+            document_limits: limits.document,
         };
         let router = router(state, config, cors(&config.cors_origins)?);
         let listener = tokio::net::TcpListener::bind(config.listen)

@@ -5,7 +5,7 @@
 //! one atomic store update that applies a [`CartChange`] and bumps the version.
 
 use super::cart_view::{CartView, cart_lifetime, cart_view, priced_view};
-use super::error::{ApiError, ApiResult, OrInternal};
+use super::error::{ApiError, ApiResult};
 use super::orders::orders;
 use super::types::{UserError, user_errors};
 use super::{require_viewer, shop, store};
@@ -17,7 +17,7 @@ use crate::domain::{
 };
 use crate::store::UpdateError;
 use crate::store::orders::CartOnceOutcome;
-use async_graphql::{Context, ErrorExtensions, InputObject, Object, SimpleObject};
+use async_graphql::{Context, InputObject, Object, SimpleObject};
 use chrono::Utc;
 
 /// Cart queries; they need a token.
@@ -33,21 +33,15 @@ impl CartQuery {
         #[graphql(default = "default")] name: String,
     ) -> ApiResult<CartView> {
         let viewer = require_viewer(ctx)?;
-        let name = CartName::parse(&name).map_err(|why| ApiError::BadUserInput(why).extend())?;
-        let set = store(ctx)
-            .cart_set(&viewer.owner_key())
-            .await
-            .or_internal()?;
+        let name = CartName::parse(&name).map_err(ApiError::BadUserInput)?;
+        let set = store(ctx).cart_set(&viewer.owner_key()).await?;
         cart_view(ctx, viewer, &set, &name).await
     }
 
     /// All of the viewer's stored carts, by name.
     async fn carts(&self, ctx: &Context<'_>) -> ApiResult<Vec<CartView>> {
         let viewer = require_viewer(ctx)?;
-        let set = store(ctx)
-            .cart_set(&viewer.owner_key())
-            .await
-            .or_internal()?;
+        let set = store(ctx).cart_set(&viewer.owner_key()).await?;
         let mut views = Vec::with_capacity(set.carts.len());
         for name in set.carts.keys() {
             views.push(cart_view(ctx, viewer, &set, name).await?);
@@ -274,7 +268,7 @@ async fn change_cart_once(
                     Err(UpdateError::Rejected(reused)) => {
                         return refused(ctx, viewer, &name, reused).await;
                     }
-                    Err(UpdateError::Store(e)) => return Err(ApiError::from(e).extend()),
+                    Err(UpdateError::Store(e)) => return Err(ApiError::from(e)),
                     Ok(_) => {}
                 }
             }
@@ -310,7 +304,7 @@ async fn change_cart_once(
             user_errors: Vec::new(),
         }),
         Err(UpdateError::Rejected(rejection)) => refused(ctx, viewer, &name, rejection).await,
-        Err(UpdateError::Store(e)) => Err(ApiError::from(e).extend()),
+        Err(UpdateError::Store(e)) => Err(ApiError::from(e)),
     }
 }
 
@@ -345,7 +339,7 @@ async fn checked_change(
                 .iter()
                 .filter_map(|l| Sku::parse(&l.sku).ok())
                 .collect();
-            let catalog = store(ctx).products_by_sku(&skus).await.or_internal()?;
+            let catalog = store(ctx).products_by_sku(&skus).await?;
             let input: Vec<(String, i64)> = lines
                 .iter()
                 .map(|l| (l.sku.clone(), i64::from(l.quantity)))
@@ -387,10 +381,7 @@ async fn refused(
     name: &CartName,
     rejection: Rejection,
 ) -> ApiResult<CartPayload> {
-    let set = store(ctx)
-        .cart_set(&viewer.owner_key())
-        .await
-        .or_internal()?;
+    let set = store(ctx).cart_set(&viewer.owner_key()).await?;
     Ok(CartPayload {
         cart: Some(cart_view(ctx, viewer, &set, name).await?),
         user_errors: user_errors(rejection.into_user_errors()),

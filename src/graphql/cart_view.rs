@@ -4,7 +4,7 @@
 
 use super::ShopSettings;
 use super::catalog::ProductView;
-use super::error::{ApiError, ApiResult, OrInternal};
+use super::error::{ApiError, ApiResult};
 use super::types::MoneyView;
 use super::{shop, store};
 use crate::auth::Viewer;
@@ -115,7 +115,7 @@ pub(crate) async fn price_cart(
 ) -> ApiResult<CartView> {
     let lifetime = shop.cart_lifetime(viewer.kind);
     let skus: Vec<Sku> = cart.lines.iter().map(|l| l.sku.clone()).collect();
-    let catalog = store.products_by_sku(&skus).await.or_internal()?;
+    let catalog = store.products_by_sku(&skus).await?;
     let priced = price_lines(&cart.lines, &catalog).map_err(ApiError::internal)?;
     let currency: Currency = shop.currency;
     let lines = priced

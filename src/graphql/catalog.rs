@@ -1,6 +1,6 @@
 //! Products, the shop, and the admin-only catalog mutations.
 
-use super::error::{ApiError, ApiResult, OrInternal};
+use super::error::{ApiError, ApiResult};
 use super::types::{Decimal, MoneyView, ShopView, UserError, user_errors};
 use super::{require_viewer, shop, store};
 use crate::domain::catalog::adjust_stock;
@@ -9,7 +9,7 @@ use crate::domain::{
 };
 use crate::store::UpdateError;
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, ErrorExtensions, InputObject, MaybeUndefined, Object, SimpleObject};
+use async_graphql::{Context, InputObject, MaybeUndefined, Object, SimpleObject};
 
 /// Default and largest page size of `products`.
 const DEFAULT_PAGE: i32 = 20;
@@ -56,7 +56,7 @@ impl CatalogQuery {
         let Ok(sku) = Sku::parse(&sku) else {
             return Ok(None);
         };
-        let product = store(ctx).product(&sku).await.or_internal()?;
+        let product = store(ctx).product(&sku).await?;
         Ok(product.map(|product| view(ctx, product)))
     }
 
@@ -70,20 +70,17 @@ impl CatalogQuery {
         if !(1..=MAX_PAGE).contains(&first) {
             return Err(ApiError::BadUserInput(format!(
                 "'first' must be 1 to {MAX_PAGE} (default {DEFAULT_PAGE})"
-            ))
-            .extend());
+            )));
         }
         let after = match after {
             Some(cursor) => Some(Sku::parse(&cursor).map_err(|_| {
                 ApiError::BadUserInput("'after' is not a cursor from this connection".into())
-                    .extend()
             })?),
             None => None,
         };
         let mut page = store(ctx)
             .products(after.as_ref(), first as usize + 1)
-            .await
-            .or_internal()?;
+            .await?;
         let has_next = page.len() > first as usize;
         page.truncate(first as usize);
         let mut connection = Connection::new(after.is_some(), has_next);
@@ -231,13 +228,13 @@ async fn product_payload(
             user_errors: Vec::new(),
         }),
         Err(UpdateError::Rejected(rejection)) => {
-            let current = store(ctx).product(sku).await.or_internal()?;
+            let current = store(ctx).product(sku).await?;
             Ok(ProductPayload {
                 product: current.map(|p| view(ctx, p)),
                 user_errors: user_errors(rejection.into_user_errors()),
             })
         }
-        Err(UpdateError::Store(e)) => Err(ApiError::from(e).extend()),
+        Err(UpdateError::Store(e)) => Err(ApiError::from(e)),
     }
 }
 
@@ -245,6 +242,6 @@ fn require_admin(ctx: &Context<'_>) -> ApiResult<()> {
     if require_viewer(ctx)?.is_admin() {
         Ok(())
     } else {
-        Err(ApiError::Forbidden("admin").extend())
+        Err(ApiError::Forbidden("admin"))
     }
 }

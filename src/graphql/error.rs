@@ -1,11 +1,40 @@
 //! Top-level GraphQL errors: request problems, each with `extensions.code`.
 //!
 //! Business failures are never here; they are `userErrors` in payloads.
+//!
+//! **Internal errors cannot reach a client by type.** Resolvers return
+//! [`ApiResult`], whose error is [`ApiError`]; the only way from a store or
+//! hashing failure to `ApiError` is a `From` impl that logs the detail and
+//! answers `INTERNAL` with a generic message. async-graphql is built with its
+//! `custom-error-conversion` feature, which removes its blanket
+//! `From<impl Display> for Error`, so a bare `?` on a `StoreError` in a
+//! resolver returning async-graphql's own `Result` does not compile either:
+//!
+//! ```compile_fail
+//! fn resolver() -> async_graphql::Result<()> {
+//!     let failure: Result<(), cartql::store::StoreError> =
+//!         Err(cartql::store::StoreError::Open("disk on fire".into()));
+//!     failure?; // error: no conversion from StoreError to async_graphql::Error
+//!     Ok(())
+//! }
+//! ```
+//!
+//! As a last line, [`classify`] gives every error a code: a resolver error that
+//! somehow carries none answers `INTERNAL` with a generic message and a
+//! request id that the log line of the original message carries too.
 
-use async_graphql::{Error, ErrorExtensions};
+use crate::store::StoreError;
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe,
+};
+use async_graphql::{Error, ErrorExtensions, Response, ServerError};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use std::sync::Arc;
+use tracing::Instrument;
 
 /// A request-level failure, mapped once to a stable `extensions.code`.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ApiError {
     /// The operation needs a token and the request has none. Code `UNAUTHENTICATED`.
     #[error("this operation needs a bearer token; start a guest session or log in")]
@@ -13,7 +42,7 @@ pub enum ApiError {
     /// The token expired during a long-lived connection (WebSocket). Code `UNAUTHENTICATED`.
     #[error("the token has expired; renew it and connect again")]
     TokenExpired,
-    /// `logOutEverywhere` revoked the token of a long-lived connection. Code `UNAUTHENTICATED`.
+    /// `logOutEverywhere` revoked the token. Code `UNAUTHENTICATED`.
     #[error("the token was revoked by logOutEverywhere; log in again")]
     TokenRevoked,
     /// The token is valid but lacks a role. Code `FORBIDDEN`.
@@ -23,7 +52,7 @@ pub enum ApiError {
     #[error("{0}")]
     BadUserInput(String),
     /// Something failed inside the server. Code `INTERNAL`; the detail is logged, not sent.
-    #[error("internal error; the server log has the details")]
+    #[error("internal error; the server log has the details (request id in extensions.requestId)")]
     Internal,
 }
 
@@ -40,10 +69,11 @@ impl ApiError {
         }
     }
 
-    /// Logs `cause` and returns the generic internal error.
-    pub fn internal(cause: impl std::fmt::Display) -> Error {
+    /// Logs `cause` (inside the request's span, so with its request id) and
+    /// returns the generic internal error.
+    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %cause, "request failed");
-        ApiError::Internal.extend()
+        ApiError::Internal
     }
 }
 
@@ -53,33 +83,83 @@ impl ErrorExtensions for ApiError {
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
-        tracing::error!(error = %e, "store failed");
-        ApiError::Internal
+/// The one way from an [`ApiError`] to what the client sees.
+impl From<ApiError> for Error {
+    fn from(e: ApiError) -> Self {
+        e.extend()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::internal(format_args!("store failed: {e}"))
+    }
+}
+
+impl From<crate::auth::password::PasswordError> for ApiError {
+    fn from(e: crate::auth::password::PasswordError) -> Self {
+        ApiError::internal(e)
     }
 }
 
 /// `Result` for resolvers.
-pub type ApiResult<T> = Result<T, Error>;
+pub type ApiResult<T> = Result<T, ApiError>;
 
-/// Store failures in resolvers: logged, then `INTERNAL` for the client.
-pub trait OrInternal<T> {
-    /// Maps a store error to the generic `INTERNAL` error (after logging it).
-    fn or_internal(self) -> ApiResult<T>;
-}
+/// The generic message of an `INTERNAL` error.
+const INTERNAL_MESSAGE: &str = "internal error; the server log has the details";
 
-impl<T> OrInternal<T> for Result<T, crate::store::StoreError> {
-    fn or_internal(self) -> ApiResult<T> {
-        self.map_err(|e| ApiError::from(e).extend())
+/// Gives every top-level error in a response a code: async-graphql's own
+/// parse and validation errors come without one, and a resolver error without
+/// one is treated as internal (its message may hold anything). Every
+/// `INTERNAL` error gets `extensions.requestId`. Idempotent.
+pub fn classify_response(response: &mut Response, request_id: &str) {
+    for error in &mut response.errors {
+        let code = match error_code(error) {
+            Some(code) => code,
+            None => {
+                let code = code_for_uncoded(error);
+                if code == "INTERNAL" {
+                    tracing::error!(request_id, error = %error.message, path = ?error.path, "a resolver error had no code; answered INTERNAL");
+                    error.message = INTERNAL_MESSAGE.to_string();
+                }
+                error
+                    .extensions
+                    .get_or_insert_with(Default::default)
+                    .set("code", code);
+                code.to_string()
+            }
+        };
+        if code == "INTERNAL" {
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("requestId", request_id);
+        }
     }
 }
 
-/// Gives every top-level error in a response a code: async-graphql's own
-/// parse and validation errors come without one.
-pub fn classify(response: &mut async_graphql::Response) {
-    // The beginnings of async-graphql 7.2's (and its parser's) messages for the
-    // shape limits set in `build_schema`.
+/// [`classify_response`] outside a schema request (its errors have codes
+/// already, so this is a cheap second pass); a new request id if one is needed.
+pub fn classify(response: &mut Response) {
+    if response.errors.iter().any(|e| error_code(e).is_none()) {
+        classify_response(response, &ulid::Ulid::new().to_string());
+    }
+}
+
+fn error_code(error: &ServerError) -> Option<String> {
+    match error.extensions.as_ref()?.get("code")? {
+        async_graphql::Value::String(code) => Some(code.clone()),
+        _ => None,
+    }
+}
+
+/// The code of an error that has none. Without a path it is a request error
+/// from async-graphql (parse, validation, the shape limits set in
+/// `build_schema`); with a path it came from executing a field, where only an
+/// argument that fails to coerce is the client's doing.
+fn code_for_uncoded(error: &ServerError) -> &'static str {
+    // The beginnings of async-graphql 7.2's messages for the limits set in
+    // `build_schema` (depth, complexity, directives, recursion) and its parser's.
     const LIMIT_MESSAGES: [&str; 5] = [
         "Query is too complex",
         "Query is nested too deep",
@@ -87,22 +167,124 @@ pub fn classify(response: &mut async_graphql::Response) {
         "The recursion depth of the query",
         "recursion limit exceeded",
     ];
-    for error in &mut response.errors {
-        let has_code = error
-            .extensions
-            .as_ref()
-            .is_some_and(|e| e.get("code").is_some());
-        if has_code {
-            continue;
-        }
-        let code = if LIMIT_MESSAGES.iter().any(|m| error.message.starts_with(m)) {
+    // An argument that does not coerce: async-graphql's `InputValueError`.
+    const ARGUMENT_MESSAGE: &str = "Failed to parse \"";
+    if error.path.is_empty() {
+        if LIMIT_MESSAGES.iter().any(|m| error.message.starts_with(m)) {
             "QUERY_TOO_COMPLEX"
         } else {
             "BAD_USER_INPUT"
-        };
+        }
+    } else if error.message.starts_with(ARGUMENT_MESSAGE) {
+        "BAD_USER_INPUT"
+    } else {
+        "INTERNAL"
+    }
+}
+
+/// The schema extension that gives each request an id and a tracing span
+/// (`graphql{request_id}`), and classifies its responses ([`classify_response`]), subscriptions'
+/// included.
+pub struct ErrorPolicy;
+
+impl ExtensionFactory for ErrorPolicy {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorPolicyExtension {
+            request_id: ulid::Ulid::new().to_string(),
+        })
+    }
+}
+
+/// One per request (async-graphql creates extensions per request).
+struct ErrorPolicyExtension {
+    request_id: String,
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for ErrorPolicyExtension {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let span = tracing::info_span!("graphql", request_id = %self.request_id);
+        let mut response = next.run(ctx).instrument(span).await;
+        classify_response(&mut response, &self.request_id);
+        response
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        let request_id = self.request_id.clone();
+        next.run(ctx, stream)
+            .map(move |mut response| {
+                classify_response(&mut response, &request_id);
+                response
+            })
+            .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_graphql::{PathSegment, Pos};
+
+    fn classified(mut error: ServerError) -> ServerError {
+        let mut response = Response::from_errors(vec![error.clone()]);
+        classify_response(&mut response, "REQ1");
+        error = response.errors.remove(0);
         error
-            .extensions
-            .get_or_insert_with(Default::default)
-            .set("code", code);
+    }
+
+    fn code_of(error: &ServerError) -> String {
+        error_code(error).expect("a code")
+    }
+
+    #[test]
+    fn a_resolver_error_without_a_code_is_internal_and_says_nothing() {
+        let mut leak = ServerError::new("IO error: /var/lib/cartql/db: disk full", None);
+        leak.path = vec![PathSegment::Field("addCartLines".into())];
+        let error = classified(leak);
+        assert_eq!(code_of(&error), "INTERNAL");
+        assert!(!error.message.contains("disk"), "{}", error.message);
+        let id = error.extensions.as_ref().unwrap().get("requestId").cloned();
+        assert_eq!(id, Some(async_graphql::Value::String("REQ1".into())));
+    }
+
+    #[test]
+    fn parse_validation_and_argument_errors_are_bad_user_input() {
+        let parse = ServerError::new(" --> 1:3 expected selection", Some(Pos::default()));
+        assert_eq!(code_of(&classified(parse)), "BAD_USER_INPUT");
+        let validation = ServerError::new("Unknown field \"x\" on type \"Query\".", None);
+        assert_eq!(code_of(&classified(validation)), "BAD_USER_INPUT");
+        let mut argument = ServerError::new("Failed to parse \"Int\": out of range", None);
+        argument.path = vec![PathSegment::Field("cart".into())];
+        assert_eq!(code_of(&classified(argument)), "BAD_USER_INPUT");
+    }
+
+    #[test]
+    fn each_limit_message_of_the_library_is_query_too_complex() {
+        for message in [
+            "Query is too complex.",
+            "Query is nested too deep.",
+            "The number of directives on the field `a` cannot be greater than `8`",
+            "The recursion depth of the query cannot be greater than `32`",
+            "recursion limit exceeded.",
+        ] {
+            let error = classified(ServerError::new(message, None));
+            assert_eq!(code_of(&error), "QUERY_TOO_COMPLEX", "{message}");
+        }
+    }
+
+    #[test]
+    fn coded_errors_keep_their_code_and_internal_ones_get_the_request_id() {
+        let error: Error = ApiError::Forbidden("admin").into();
+        let forbidden = classified(error.into_server_error(Pos::default()));
+        assert_eq!(code_of(&forbidden), "FORBIDDEN");
+        let error: Error = ApiError::Internal.into();
+        let internal = classified(error.into_server_error(Pos::default()));
+        assert_eq!(code_of(&internal), "INTERNAL");
+        assert!(internal.extensions.unwrap().get("requestId").is_some());
     }
 }

@@ -16,7 +16,7 @@ use crate::domain::account::{Account, Email, MAX_PASSWORD_CHARS, check_password}
 use crate::domain::merge::MergeStrategy;
 use crate::domain::{ErrorCode, UserError as DomainError};
 use crate::store::IdentityStore;
-use async_graphql::{Context, ErrorExtensions, InputObject, Object, SimpleObject};
+use async_graphql::{Context, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Duration, Utc};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -132,17 +132,17 @@ impl IdentityMutation {
             let message = "an account with this email exists; log in instead";
             AuthPayload::refused(DomainError::new(ErrorCode::EmailTaken, &["email"], message))
         };
-        if id.store.account(&email).await.map_err(internal)?.is_some() {
+        if id.store.account(&email).await?.is_some() {
             return Ok(taken());
         }
-        let password_hash = id.passwords.hash(input.password).await.map_err(internal)?;
+        let password_hash = id.passwords.hash(input.password).await?;
         let account = Account {
             id: ulid::Ulid::new().to_string(),
             email,
             password_hash,
             created_at: Utc::now(),
         };
-        if !id.store.create_account(&account).await.map_err(internal)? {
+        if !id.store.create_account(&account).await? {
             return Ok(taken());
         }
         log_in_as(ctx, &account.id, guest, MergeStrategy::Combine).await
@@ -173,19 +173,14 @@ impl IdentityMutation {
             Err(error) => return Ok(AuthPayload::refused(error)),
         };
         let account = match Email::parse(&input.email) {
-            Ok(email) => id.store.account(&email).await.map_err(internal)?,
+            Ok(email) => id.store.account(&email).await?,
             Err(_) => None,
         };
         // No account can have a longer password, so this leaks nothing; it
         // keeps hostile input from reaching the hasher.
         let plausible = input.password.chars().count() <= MAX_PASSWORD_CHARS;
         let stored = account.as_ref().map(|a| a.password_hash.clone());
-        let matches = plausible
-            && id
-                .passwords
-                .verify(input.password, stored)
-                .await
-                .map_err(internal)?;
+        let matches = plausible && id.passwords.verify(input.password, stored).await?;
         let Some(account) = account.filter(|_| matches) else {
             id.throttle.record_failure(&keys, Utc::now());
             let message = "the email or the password is wrong";
@@ -202,7 +197,7 @@ impl IdentityMutation {
         let viewer = require_viewer(ctx)?;
         if viewer.issuer == Issuer::External {
             let why = "tokens of the external identity provider are renewed there";
-            return Err(ApiError::BadUserInput(why.into()).extend());
+            return Err(ApiError::BadUserInput(why.into()));
         }
         let id = identity(ctx);
         let ttl = match viewer.kind {
@@ -224,8 +219,7 @@ impl IdentityMutation {
         identity(ctx)
             .store
             .revoke_tokens_before(&viewer.owner_key(), valid_after)
-            .await
-            .map_err(internal)?;
+            .await?;
         Ok(true)
     }
 }
@@ -266,16 +260,12 @@ async fn issue(
         issued_at: None,
         issuer: Issuer::BuiltIn,
     };
-    let valid_after = id
-        .store
-        .valid_after(&draft.owner_key())
-        .await
-        .map_err(internal)?;
+    let valid_after = id.store.valid_after(&draft.owner_key()).await?;
     let keys = &id.auth.keys;
     let (token, expires_at) = keys
         .issue_valid_after(subject, kind, roles, ttl, valid_after)
-        .map_err(internal)?;
-    let viewer = keys.verify(&token).map_err(internal)?;
+        .map_err(ApiError::internal)?;
+    let viewer = keys.verify(&token).map_err(ApiError::internal)?;
     Ok(AuthPayload {
         token: Some(token),
         expires_at: Some(expires_at),
@@ -306,11 +296,7 @@ pub(crate) async fn checked_guest(
         Ok(_) => return Ok(Err(invalid("it is not a guest's token".into()))),
         Err(e) => return Ok(Err(invalid(e.to_string()))),
     };
-    let valid_after = id
-        .store
-        .valid_after(&guest.owner_key())
-        .await
-        .map_err(internal)?;
+    let valid_after = id.store.valid_after(&guest.owner_key()).await?;
     if valid_after.is_some_and(|after| guest.is_revoked_by(after)) {
         return Ok(Err(invalid("it has been revoked".into())));
     }
@@ -326,8 +312,4 @@ fn throttle_key(email: &str) -> String {
         .chars()
         .take(Email::MAX_LEN + 1)
         .collect()
-}
-
-fn internal(e: impl std::fmt::Display) -> async_graphql::Error {
-    ApiError::internal(e)
 }

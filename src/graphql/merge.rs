@@ -15,7 +15,7 @@ use crate::auth::{Viewer, ViewerKind};
 use crate::domain::merge::{MergeClock, MergeReport, MergeStrategy, merge_guest_carts};
 use crate::domain::{CartSet, UserError as DomainError};
 use crate::store::UpdateError;
-use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Object, SimpleObject};
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use chrono::Utc;
 
 /// What to do when the guest and the customer both have lines in a cart of the same name.
@@ -119,7 +119,7 @@ impl MergeMutation {
         let customer = require_viewer(ctx)?;
         if customer.kind != ViewerKind::Customer {
             let why = "only a customer can take over a guest's carts; log in first";
-            return Err(ApiError::BadUserInput(why.into()).extend());
+            return Err(ApiError::BadUserInput(why.into()));
         }
         let refused = |errors| MergeGuestCartPayload {
             merge: None,
@@ -167,7 +167,7 @@ pub(crate) async fn merge_guest_into(
     match result {
         Ok((report, set)) => Ok(Ok(describe(ctx, customer, strategy, report, &set).await?)),
         Err(UpdateError::Rejected(rejection)) => Ok(Err(rejection.into_user_errors())),
-        Err(UpdateError::Store(e)) => Err(ApiError::from(e).extend()),
+        Err(UpdateError::Store(e)) => Err(ApiError::from(e)),
     }
 }
 

@@ -14,15 +14,15 @@
 //! - [`merge`]: moving a guest's carts into a customer's.
 //! - [`types`]: money, user errors and other shared types.
 //! - [`error`]: top-level error codes.
-//! - [`nesting`]: refuses deeply nested documents before they are parsed.
+//! - [`document`]: checks every document (nesting, expanded size) before it is parsed and run.
 
 pub mod cart;
 pub mod cart_view;
 pub mod catalog;
+pub mod document;
 pub mod error;
 pub mod identity;
 pub mod merge;
-pub mod nesting;
 pub mod orders;
 pub mod subscription;
 pub mod types;
@@ -88,6 +88,8 @@ pub struct QueryLimits {
     pub max_depth: usize,
     /// Maximum complexity (roughly, fields resolved).
     pub max_complexity: usize,
+    /// Limits checked on the document before it is parsed and validated.
+    pub document: document::DocumentLimits,
 }
 
 /// Builds the schema over a store.
@@ -107,7 +109,8 @@ pub fn build_schema(
     .data(orders)
     .data(shop)
     .data(identity)
-    .extension(nesting::NestingGuard)
+    .extension(error::ErrorPolicy)
+    .extension(document::DocumentGuard(limits.document))
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
     .limit_recursive_depth(32)
@@ -145,10 +148,9 @@ pub(crate) fn viewer<'a>(ctx: &Context<'a>) -> Option<&'a Viewer> {
 /// they arrive; a WebSocket's token is verified once and may expire while the
 /// connection lives, hence the second check.
 pub(crate) fn require_viewer<'a>(ctx: &Context<'a>) -> ApiResult<&'a Viewer> {
-    use async_graphql::ErrorExtensions;
     match viewer(ctx) {
-        None => Err(ApiError::Unauthenticated.extend()),
-        Some(v) if v.expires_at <= chrono::Utc::now() => Err(ApiError::TokenExpired.extend()),
+        None => Err(ApiError::Unauthenticated),
+        Some(v) if v.expires_at <= chrono::Utc::now() => Err(ApiError::TokenExpired),
         Some(v) => Ok(v),
     }
 }

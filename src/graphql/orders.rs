@@ -5,7 +5,7 @@
 
 use super::cart::CartLineInput;
 use super::cart_view::{CartView, cart_lifetime, cart_view};
-use super::error::{ApiError, ApiResult, OrInternal};
+use super::error::{ApiError, ApiResult};
 use super::types::{MoneyView, UserError, user_errors};
 use super::{require_viewer, shop, store};
 use crate::auth::Viewer;
@@ -18,7 +18,7 @@ use crate::domain::{
 use crate::store::orders::{CheckoutOutcome, CheckoutRequest, CheckoutSource};
 use crate::store::{OrderStore, UpdateError};
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use std::sync::{Arc, LazyLock, Mutex};
 
@@ -145,10 +145,7 @@ impl OrderQuery {
         if ulid::Ulid::from_string(&id).is_err() {
             return Ok(None);
         }
-        let order = orders(ctx)
-            .order(&viewer.owner_key(), &id)
-            .await
-            .or_internal()?;
+        let order = orders(ctx).order(&viewer.owner_key(), &id).await?;
         Ok(order.map(|o| view(ctx, o)))
     }
 
@@ -161,22 +158,20 @@ impl OrderQuery {
     ) -> ApiResult<Connection<String, OrderView>> {
         let viewer = require_viewer(ctx)?;
         if !(1..=100).contains(&first) {
-            return Err(
-                ApiError::BadUserInput("'first' must be 1 to 100 (default 20)".into()).extend(),
-            );
+            return Err(ApiError::BadUserInput(
+                "'first' must be 1 to 100 (default 20)".into(),
+            ));
         }
         if let Some(cursor) = &after
             && ulid::Ulid::from_string(cursor).is_err()
         {
             return Err(ApiError::BadUserInput(
                 "'after' is not a cursor from this connection".into(),
-            )
-            .extend());
+            ));
         }
         let mut page = orders(ctx)
             .orders(&viewer.owner_key(), after.as_deref(), first as usize + 1)
-            .await
-            .or_internal()?;
+            .await?;
         let has_next = page.len() > first as usize;
         page.truncate(first as usize);
         let mut connection = Connection::new(after.is_some(), has_next);
@@ -255,10 +250,7 @@ impl OrderMutation {
             limits: shop(ctx).limits,
         };
         let result = run_checkout(ctx, viewer, key, fingerprint, source).await?;
-        let set = store(ctx)
-            .cart_set(&viewer.owner_key())
-            .await
-            .or_internal()?;
+        let set = store(ctx).cart_set(&viewer.owner_key()).await?;
         let cart = Some(cart_view(ctx, viewer, &set, &name).await?);
         Ok(match result {
             Ok(order) => CheckoutPayload {
@@ -297,7 +289,7 @@ impl OrderMutation {
             .iter()
             .filter_map(|l| Sku::parse(&l.sku).ok())
             .collect();
-        let catalog = store(ctx).products_by_sku(&skus).await.or_internal()?;
+        let catalog = store(ctx).products_by_sku(&skus).await?;
         let raw: Vec<(String, i64)> = input
             .lines
             .iter()
@@ -346,9 +338,9 @@ async fn recorded_order(
         Ok(Some(Outcome::Cart(_))) => return Ok(Err(key_reused())),
         Ok(None) => return Ok(Ok(None)),
         Err(UpdateError::Rejected(rejection)) => return Ok(Err(rejection)),
-        Err(UpdateError::Store(e)) => return Err(ApiError::from(e).extend()),
+        Err(UpdateError::Store(e)) => return Err(ApiError::from(e)),
     };
-    let order = orders(ctx).order(&owner, &id).await.or_internal()?;
+    let order = orders(ctx).order(&owner, &id).await?;
     Ok(Ok(order))
 }
 
@@ -378,6 +370,6 @@ async fn run_checkout(
     match orders(ctx).checkout(&request).await {
         Ok(CheckoutOutcome::Placed(order) | CheckoutOutcome::Replayed(order)) => Ok(Ok(order)),
         Err(UpdateError::Rejected(rejection)) => Ok(Err(rejection)),
-        Err(UpdateError::Store(e)) => Err(ApiError::from(e).extend()),
+        Err(UpdateError::Store(e)) => Err(ApiError::from(e)),
     }
 }

@@ -11,7 +11,7 @@ use super::error::{ApiError, ApiResult};
 use super::{ShopSettings, require_viewer, shop, store};
 use crate::domain::{CartLine, CartName};
 use crate::store::OwnerKey;
-use async_graphql::{Context, ErrorExtensions, Subscription};
+use async_graphql::{Context, Subscription};
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use tokio::sync::broadcast::Receiver;
@@ -30,7 +30,7 @@ impl SubscriptionRoot {
         #[graphql(default = "default")] cart: String,
     ) -> Result<impl Stream<Item = ApiResult<CartView>> + use<>, async_graphql::Error> {
         let viewer = require_viewer(ctx)?.clone();
-        let name = CartName::parse(&cart).map_err(|why| ApiError::BadUserInput(why).extend())?;
+        let name = CartName::parse(&cart).map_err(ApiError::BadUserInput)?;
         let store = store(ctx).clone();
         let identity = super::identity::identity(ctx).store.clone();
         let shop: ShopSettings = shop(ctx).clone();
@@ -43,19 +43,19 @@ impl SubscriptionRoot {
             loop {
                 match identity.valid_after(&owner).await {
                     Ok(Some(after)) if viewer.is_revoked_by(after) => {
-                        yield Err(ApiError::TokenRevoked.extend());
+                        yield Err(ApiError::TokenRevoked);
                         break;
                     }
                     Ok(_) => {}
                     Err(e) => {
-                        yield Err(ApiError::from(e).extend());
+                        yield Err(ApiError::from(e));
                         break;
                     }
                 }
                 let set = match store.cart_set(&owner).await {
                     Ok(set) => set,
                     Err(e) => {
-                        yield Err(ApiError::from(e).extend());
+                        yield Err(ApiError::from(e));
                         break;
                     }
                 };
@@ -72,7 +72,7 @@ impl SubscriptionRoot {
                 match next_trigger(&mut events, &owner, viewer.expires_at, expires).await {
                     Trigger::Reread => {}
                     Trigger::TokenExpired => {
-                        yield Err(ApiError::TokenExpired.extend());
+                        yield Err(ApiError::TokenExpired);
                         break;
                     }
                     Trigger::Closed => break,

@@ -4,10 +4,10 @@
 use super::media::MediaType;
 use super::{AppState, Refusal};
 use crate::auth::{AuthError, Viewer, token::bearer_token};
-use crate::graphql::error::classify;
+use crate::graphql::document::{self, DocumentLimits};
 use crate::graphql::identity::ClientAddress;
 use async_graphql::ParseRequestError;
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::parser::types::OperationType;
 use async_graphql_axum::GraphQLRequest;
 use axum::Json;
 use axum::extract::{ConnectInfo, FromRequest, Request, State};
@@ -22,22 +22,42 @@ pub(super) async fn graphql_post(State(state): State<AppState>, request: Request
     };
     let media = MediaType::negotiate(request.headers());
     let client = client_address(&request);
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if content_type.to_ascii_lowercase().starts_with("multipart/") {
+    // Only JSON: a form or text/plain body is what a cross-site page can send
+    // without a CORS preflight, so executing it would allow forged mutations.
+    if let Err(message) = check_json_content_type(request.headers()) {
         return error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "BAD_USER_INPUT",
-            "multipart requests are not accepted; send application/json",
+            &message,
         );
     }
     match GraphQLRequest::<BodyRejection>::from_request(request, &()).await {
         Ok(gql) => execute(&state, gql.into_inner(), viewer, client, media).await,
         Err(rejection) => rejection.into_response(),
     }
+}
+
+/// `Content-Type: application/json`, with no charset but UTF-8.
+fn check_json_content_type(headers: &HeaderMap) -> Result<(), String> {
+    let refuse = || "send the request as Content-Type: application/json".to_string();
+    let value = headers
+        .get(header::CONTENT_TYPE)
+        .ok_or_else(refuse)?
+        .to_str()
+        .map_err(|_| refuse())?;
+    let mut parts = value.split(';');
+    let essence = parts.next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err(refuse());
+    }
+    for parameter in parts {
+        let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+        let value = value.trim().trim_matches('"');
+        if name.trim().eq_ignore_ascii_case("charset") && !value.eq_ignore_ascii_case("utf-8") {
+            return Err("the request body must be UTF-8 (charset=utf-8)".into());
+        }
+    }
+    Ok(())
 }
 
 pub(super) async fn graphql_get(State(state): State<AppState>, request: Request) -> Response {
@@ -47,16 +67,15 @@ pub(super) async fn graphql_get(State(state): State<AppState>, request: Request)
     };
     let media = MediaType::negotiate(request.headers());
     let client = client_address(&request);
-    let gql = match GraphQLRequest::<BodyRejection>::from_request(request, &()).await {
+    let mut gql = match GraphQLRequest::<BodyRejection>::from_request(request, &()).await {
         Ok(gql) => gql.into_inner(),
         Err(rejection) => return rejection.into_response(),
     };
-    if is_mutation(&gql) {
-        let mut response = error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "BAD_USER_INPUT",
-            "mutations must be sent with POST",
-        );
+    // The document is checked and parsed here, as the schema would, and the
+    // operation chosen exactly as the executor will choose it.
+    if let Some(message) = refused_over_get(&mut gql, &state.document_limits) {
+        let mut response =
+            error_response(StatusCode::METHOD_NOT_ALLOWED, "BAD_USER_INPUT", message);
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -65,22 +84,20 @@ pub(super) async fn graphql_get(State(state): State<AppState>, request: Request)
     execute(&state, gql, viewer, client, media).await
 }
 
-fn is_mutation(request: &async_graphql::Request) -> bool {
-    // Too deep to parse safely here; the schema's guard refuses it.
-    if crate::graphql::nesting::nesting(&request.query) > crate::graphql::nesting::MAX_NESTING {
-        return false;
-    }
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
-        return false;
-    };
-    match &document.operations {
-        DocumentOperations::Single(op) => op.node.ty == OperationType::Mutation,
-        DocumentOperations::Multiple(ops) => match &request.operation_name {
-            Some(name) => ops
-                .get(name.as_str())
-                .is_some_and(|op| op.node.ty == OperationType::Mutation),
-            None => false,
-        },
+/// Why GET cannot carry the operation the executor would run: only queries
+/// may (a GET must not change anything). A document that does not pass the
+/// checks or parse is left to the schema, which refuses it the same way.
+fn refused_over_get(
+    request: &mut async_graphql::Request,
+    limits: &DocumentLimits,
+) -> Option<&'static str> {
+    document::prepare(request, limits).ok()?;
+    let operation_name = request.operation_name.clone();
+    let parsed = request.parsed_query().ok()?;
+    match document::operation_type(parsed, operation_name.as_deref())? {
+        OperationType::Query => None,
+        OperationType::Mutation => Some("mutations must be sent with POST"),
+        OperationType::Subscription => Some("subscriptions run over the WebSocket at /graphql/ws"),
     }
 }
 
@@ -104,8 +121,8 @@ async fn execute(
     if let Some(client) = client {
         request = request.data(client);
     }
-    let mut response = state.schema.execute(request).await;
-    classify(&mut response);
+    // The schema's error policy has given every error its code.
+    let response = state.schema.execute(request).await;
     media.respond(response)
 }
 

@@ -6,6 +6,7 @@ mod cart;
 mod catalog;
 mod checkout;
 mod helpers;
+mod hostile;
 mod http;
 mod identity;
 mod lifecycle;
