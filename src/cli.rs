@@ -1,9 +1,9 @@
 //! The command line: parse, dispatch, report errors as one line.
 
 use crate::auth::{self, TokenKeys, ViewerKind};
-use crate::config::{Cli, Command, ImportArgs, ServeConfig, TokenArgs};
+use crate::config::{Cli, Command, ImportArgs, RevokeArgs, RevokeKind, ServeConfig, TokenArgs};
 use crate::server::Application;
-use crate::store::{Durability, SledStore, Store};
+use crate::store::{Durability, IdentityStore, SledStore, Store};
 use clap::Parser;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -19,6 +19,7 @@ pub fn main() -> ExitCode {
             Ok(())
         }
         Some(Command::Token(args)) => token(args),
+        Some(Command::Revoke(args)) => revoke(args),
         Some(Command::ImportCatalog(args)) => import_catalog(args),
     };
     match result {
@@ -83,6 +84,41 @@ fn token(args: TokenArgs) -> Result<(), String> {
         .issue(&args.subject, kind, &args.roles, ttl)
         .map_err(|e| format!("--subject/--ttl: {e}"))?;
     println!("{token}");
+    Ok(())
+}
+
+fn revoke(args: RevokeArgs) -> Result<(), String> {
+    auth::token::check_subject(&args.subject).map_err(|e| format!("--subject: {e}"))?;
+    let (issuer, kind) = match args.kind {
+        RevokeKind::Customer => (auth::Issuer::BuiltIn, ViewerKind::Customer),
+        RevokeKind::Guest => (auth::Issuer::BuiltIn, ViewerKind::Guest),
+        RevokeKind::External => (auth::Issuer::External, ViewerKind::Customer),
+    };
+    let owner = auth::owner_key(issuer, kind, &args.subject);
+    let dir = &args.store.data_dir;
+    if !dir.join("db").exists() {
+        return Err(format!(
+            "--data-dir: {} holds no cartql database",
+            dir.display()
+        ));
+    }
+    let valid_after = runtime()?.block_on(async {
+        let store = SledStore::open(dir, Durability::Strict).map_err(|e| {
+            format!("--data-dir: {e} (while the server runs, use the revokeTokens admin mutation)")
+        })?;
+        let now = chrono::Utc::now().timestamp();
+        let valid_after = store
+            .log_out_everywhere(&owner, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        store.flush().await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(valid_after)
+    })?;
+    println!(
+        "revoked every token of {} issued before {}",
+        owner.as_str(),
+        chrono::DateTime::from_timestamp(valid_after, 0).unwrap_or_default()
+    );
     Ok(())
 }
 

@@ -38,6 +38,11 @@ pub enum Command {
     Schema,
     /// Print a token the server accepts, signed with its key.
     Token(TokenArgs),
+    /// Revoke every token of one viewer issued until now ("log out
+    /// everywhere" for them), e.g. a stolen admin token. The server must be
+    /// stopped (sled allows one process); while it runs, use the
+    /// `revokeTokens` admin mutation.
+    Revoke(RevokeArgs),
     /// Load products from a JSON file into the catalog (the server must be stopped).
     ImportCatalog(ImportArgs),
 }
@@ -160,6 +165,31 @@ pub struct TokenArgs {
     pub store: StoreConfig,
 }
 
+/// `cartql revoke`.
+#[derive(Args, Debug)]
+pub struct RevokeArgs {
+    /// The viewer id (the tokens' `sub`).
+    #[arg(long, value_name = "ID")]
+    pub subject: String,
+    /// Whose tokens: a customer's (the default), a guest's, or a customer's of
+    /// the external identity provider.
+    #[arg(long, value_enum, default_value = "customer")]
+    pub kind: RevokeKind,
+    #[command(flatten)]
+    pub store: StoreConfig,
+}
+
+/// The kinds of token owner `cartql revoke` names.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevokeKind {
+    /// A customer of the built-in issuer.
+    Customer,
+    /// A guest.
+    Guest,
+    /// A customer of the external identity provider.
+    External,
+}
+
 /// `cartql import-catalog`.
 #[derive(Args, Debug)]
 pub struct ImportArgs {
@@ -196,7 +226,19 @@ pub struct IdentityConfig {
     /// How long failed log-ins are counted from the first one, e.g. `15m` (1s–24h).
     #[arg(long, env = "CARTQL_LOGIN_FAILURE_WINDOW", default_value = "15m", value_parser = parse_failure_window)]
     pub login_failure_window: Duration,
-    /// Password hashes computed at once; more requests wait (1–64).
+    /// Sign-up attempts from one client address within the sign-up window
+    /// before its sign-ups are refused (1–100000).
+    #[arg(long, env = "CARTQL_SIGNUP_MAX_PER_CLIENT", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub signup_max_per_client: u32,
+    /// How long sign-up attempts are counted from the first one, e.g. `1h` (1s–24h).
+    #[arg(long, env = "CARTQL_SIGNUP_WINDOW", default_value = "1h", value_parser = parse_failure_window)]
+    pub signup_window: Duration,
+    /// How long a customer may keep renewing tokens after logging in, e.g.
+    /// `90d`; then `renewToken` refuses and the customer logs in again (1s–366d).
+    #[arg(long, env = "CARTQL_MAX_SESSION_AGE", default_value = "90d", value_parser = parse_token_lifetime)]
+    pub max_session_age: Duration,
+    /// Threads that hash passwords (argon2id, 19 MiB each); more requests
+    /// queue, log-ins before sign-ups (1–64).
     #[arg(long, env = "CARTQL_PASSWORD_HASH_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub password_hash_concurrency: u16,
     /// JWKS file with the external identity provider's public keys.

@@ -16,8 +16,8 @@ mod ws;
 
 use crate::auth::external::ExternalIssuer;
 use crate::auth::password::Passwords;
-use crate::auth::throttle::LoginThrottle;
-use crate::auth::{self, AuthError, Authenticator, TokenKeys, Viewer};
+use crate::auth::throttle::{Throttle, ThrottleRules};
+use crate::auth::{self, AuthError, Authenticator, TokenKeys, TokenLifetimes, Viewer};
 use crate::config::{IdentityConfig, ServeConfig};
 use crate::domain::account::ThrottleRule;
 use crate::graphql::identity::IdentityContext;
@@ -204,12 +204,19 @@ fn identity_context(
         store,
         auth,
         passwords,
-        throttle: Arc::new(LoginThrottle::new(
-            rule(config.login_max_failures),
-            rule(config.login_max_failures_per_client),
-        )),
-        guest_token_ttl: chrono_duration(config.guest_token_ttl),
-        customer_token_ttl: chrono_duration(config.customer_token_ttl),
+        throttle: Arc::new(Throttle::new(ThrottleRules {
+            per_email: rule(config.login_max_failures),
+            per_client: rule(config.login_max_failures_per_client),
+            sign_ups_per_client: ThrottleRule {
+                max_failures: config.signup_max_per_client,
+                window: chrono_duration(config.signup_window),
+            },
+        })),
+        lifetimes: TokenLifetimes {
+            guest: chrono_duration(config.guest_token_ttl),
+            customer: chrono_duration(config.customer_token_ttl),
+            max_session_age: chrono_duration(config.max_session_age),
+        },
     })
 }
 

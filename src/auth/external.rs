@@ -153,12 +153,19 @@ impl ExternalIssuer {
             .as_i64()
             .and_then(|exp| Utc.timestamp_opt(exp, 0).single())
             .ok_or_else(|| AuthError::BadClaims("'exp' is out of range".into()))?;
+        // A token claiming to be issued in the future could never be revoked
+        // by logOutEverywhere (which refuses tokens issued before a time).
+        let issued_at = claims["iat"].as_i64();
+        if issued_at.is_some_and(|iat| iat > Utc::now().timestamp() + LEEWAY_SECONDS as i64) {
+            return Err(AuthError::BadClaims("'iat' is in the future".into()));
+        }
         Ok(Viewer {
             id: sub.to_string(),
             kind: ViewerKind::Customer,
             roles: self.roles(&claims)?,
             expires_at,
-            issued_at: claims["iat"].as_i64(),
+            issued_at,
+            auth_time: issued_at,
             issuer: Issuer::External,
         })
     }

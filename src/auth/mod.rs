@@ -81,6 +81,9 @@ pub struct Viewer {
     pub expires_at: DateTime<Utc>,
     /// The token's `iat` in seconds, if it has one (revocation compares it).
     pub issued_at: Option<i64>,
+    /// When the session this token descends from began (seconds): the
+    /// `auth_time` claim, else `iat`. Bounds how long renewals may go on.
+    pub auth_time: Option<i64>,
     /// Who issued the token.
     pub issuer: Issuer,
 }
@@ -92,10 +95,7 @@ impl Viewer {
     /// can never reach another kind's carts: no built-in token can make an
     /// `external:` key, whatever its `sub`.
     pub fn owner_key(&self) -> OwnerKey {
-        match self.issuer {
-            Issuer::BuiltIn => OwnerKey::new(format!("{}:{}", self.kind.as_str(), self.id)),
-            Issuer::External => OwnerKey::new(format!("external:{}", self.id)),
-        }
+        owner_key(self.issuer, self.kind, &self.id)
     }
 
     /// Whether a "valid after" time (seconds) revokes this token: it was
@@ -107,6 +107,54 @@ impl Viewer {
     /// Whether the token grants the `admin` role.
     pub fn is_admin(&self) -> bool {
         self.roles.iter().any(|r| r == "admin")
+    }
+}
+
+/// The key under which the carts and revocation record of `subject` live.
+/// Built here and nowhere else.
+pub fn owner_key(issuer: Issuer, kind: ViewerKind, subject: &str) -> OwnerKey {
+    match issuer {
+        Issuer::BuiltIn => OwnerKey::new(format!("{}:{subject}", kind.as_str())),
+        Issuer::External => OwnerKey::new(format!("external:{subject}")),
+    }
+}
+
+/// How long the tokens the built-in issuer signs live.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenLifetimes {
+    /// A guest token's lifetime.
+    pub guest: chrono::Duration,
+    /// A customer token's lifetime.
+    pub customer: chrono::Duration,
+    /// How long a customer may keep renewing tokens from one log-in.
+    pub max_session_age: chrono::Duration,
+}
+
+impl TokenLifetimes {
+    /// The lifetime of a new token of this kind.
+    pub fn of(&self, kind: ViewerKind) -> chrono::Duration {
+        match kind {
+            ViewerKind::Guest => self.guest,
+            ViewerKind::Customer => self.customer,
+        }
+    }
+
+    /// The `exp` (seconds) of a token renewed at `now` from `viewer`'s, or
+    /// `None` when it may not be renewed any more. A token with roles never
+    /// outlives its own expiry (a 60-second admin token stays a 60-second
+    /// token); a customer's renewals stop [`max_session_age`](Self::max_session_age)
+    /// after the log-in; a guest's go on (its carts are all it has).
+    pub fn renewal_expiry(&self, viewer: &Viewer, now: i64) -> Option<i64> {
+        let fresh = now.saturating_add(self.of(viewer.kind).num_seconds());
+        let expires = if !viewer.roles.is_empty() {
+            viewer.expires_at.timestamp()
+        } else if viewer.kind == ViewerKind::Customer {
+            let began = viewer.auth_time.or(viewer.issued_at).unwrap_or(now);
+            fresh.min(began.saturating_add(self.max_session_age.num_seconds()))
+        } else {
+            fresh
+        };
+        (expires > now).then_some(expires)
     }
 }
 
@@ -136,5 +184,69 @@ impl Authenticator {
             }
             _ => self.keys.verify(token),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    const LIFETIMES: TokenLifetimes = TokenLifetimes {
+        guest: Duration::days(30),
+        customer: Duration::days(7),
+        max_session_age: Duration::days(90),
+    };
+
+    fn viewer(kind: ViewerKind, roles: &[&str], auth_time: i64, expires: i64) -> Viewer {
+        Viewer {
+            id: "u".into(),
+            kind,
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            expires_at: Utc.timestamp_opt(expires, 0).unwrap(),
+            issued_at: Some(auth_time),
+            auth_time: Some(auth_time),
+            issuer: Issuer::BuiltIn,
+        }
+    }
+
+    #[test]
+    fn a_token_with_roles_is_never_renewed_past_its_own_expiry() {
+        let now = 1_000_000;
+        let admin = viewer(ViewerKind::Customer, &["admin"], now - 30, now + 30);
+        assert_eq!(LIFETIMES.renewal_expiry(&admin, now), Some(now + 30));
+        assert_eq!(LIFETIMES.renewal_expiry(&admin, now + 30), None);
+    }
+
+    #[test]
+    fn a_customer_session_ends_at_its_maximum_age_and_a_guest_goes_on() {
+        let day = 86_400;
+        let began = 1_000_000;
+        let customer = viewer(ViewerKind::Customer, &[], began, began + 7 * day);
+        let early = began + day;
+        assert_eq!(
+            LIFETIMES.renewal_expiry(&customer, early),
+            Some(early + 7 * day)
+        );
+        let late = began + 88 * day;
+        assert_eq!(
+            LIFETIMES.renewal_expiry(&customer, late),
+            Some(began + 90 * day)
+        );
+        assert_eq!(LIFETIMES.renewal_expiry(&customer, began + 90 * day), None);
+        let guest = viewer(ViewerKind::Guest, &[], began, began + 30 * day);
+        let much_later = began + 400 * day;
+        assert_eq!(
+            LIFETIMES.renewal_expiry(&guest, much_later),
+            Some(much_later + 30 * day)
+        );
+    }
+
+    #[test]
+    fn owner_keys_keep_kinds_and_issuers_apart() {
+        let key = |issuer, kind| owner_key(issuer, kind, "x").as_str().to_string();
+        assert_eq!(key(Issuer::BuiltIn, ViewerKind::Guest), "guest:x");
+        assert_eq!(key(Issuer::BuiltIn, ViewerKind::Customer), "customer:x");
+        assert_eq!(key(Issuer::External, ViewerKind::Customer), "external:x");
     }
 }

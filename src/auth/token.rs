@@ -36,6 +36,31 @@ pub struct Claims {
     /// Granted roles.
     #[serde(default)]
     pub roles: Vec<String>,
+    /// When the session began (seconds): the log-in, sign-up or guest session
+    /// this token descends from; renewals keep it. Absent in tokens of older
+    /// versions (then `iat` stands in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+}
+
+/// What a new token says, with every time decided by the caller (in seconds
+/// since the epoch).
+#[derive(Clone, Debug)]
+pub struct Grant<'a> {
+    /// The viewer id.
+    pub subject: &'a str,
+    /// Guest or customer.
+    pub kind: ViewerKind,
+    /// Roles to grant.
+    pub roles: &'a [String],
+    /// `iat`: may be later than now (see `IdentityStore::valid_after`), never earlier.
+    pub issued_at: i64,
+    /// `nbf` and the moment the grant is made.
+    pub now: i64,
+    /// `exp`.
+    pub expires_at: i64,
+    /// `auth_time`: when the session began.
+    pub auth_time: i64,
 }
 
 /// Why a token was refused. Every variant answers HTTP 401 with
@@ -153,7 +178,7 @@ impl TokenKeys {
         &self.kid
     }
 
-    /// Signs a token for `subject` valid for `ttl` from now.
+    /// Signs a token for `subject` valid for `ttl` from now, starting a session.
     pub fn issue(
         &self,
         subject: &str,
@@ -161,45 +186,46 @@ impl TokenKeys {
         roles: &[String],
         ttl: Duration,
     ) -> Result<(String, DateTime<Utc>), AuthError> {
-        self.issue_valid_after(subject, kind, roles, ttl, None)
+        let now = Utc::now().timestamp();
+        self.sign(&Grant {
+            subject,
+            kind,
+            roles,
+            issued_at: now,
+            now,
+            expires_at: now.saturating_add(ttl.num_seconds()),
+            auth_time: now,
+        })
     }
 
-    /// Like [`issue`](Self::issue), with `iat` at least `valid_after` (the
-    /// subject's revocation time), so a token issued in the same second as a
-    /// "log out everywhere" is not refused. `nbf` stays now.
-    pub fn issue_valid_after(
-        &self,
-        subject: &str,
-        kind: ViewerKind,
-        roles: &[String],
-        ttl: Duration,
-        valid_after: Option<i64>,
-    ) -> Result<(String, DateTime<Utc>), AuthError> {
-        check_subject(subject)?;
-        if ttl <= Duration::zero() || ttl > Duration::days(MAX_TTL_DAYS) {
+    /// Signs a token saying exactly what `grant` says. Its lifetime must be
+    /// between 1 second and [`MAX_TTL_DAYS`] days.
+    pub fn sign(&self, grant: &Grant<'_>) -> Result<(String, DateTime<Utc>), AuthError> {
+        check_subject(grant.subject)?;
+        let lifetime = grant.expires_at.saturating_sub(grant.now);
+        if lifetime <= 0 || lifetime > Duration::days(MAX_TTL_DAYS).num_seconds() {
             return Err(AuthError::BadClaims(format!(
                 "lifetime must be between 1 second and {MAX_TTL_DAYS} days"
             )));
         }
-        let now = Utc::now();
-        let expires_at = now + ttl;
+        let expires_at = Utc
+            .timestamp_opt(grant.expires_at, 0)
+            .single()
+            .ok_or_else(|| AuthError::BadClaims("'exp' is out of range".into()))?;
         let claims = Claims {
-            sub: subject.to_string(),
+            sub: grant.subject.to_string(),
             iss: ISSUER.to_string(),
-            iat: now.timestamp().max(valid_after.unwrap_or(i64::MIN)),
-            nbf: now.timestamp(),
-            exp: expires_at.timestamp(),
-            kind,
-            roles: roles.to_vec(),
+            iat: grant.issued_at.max(grant.now),
+            nbf: grant.now,
+            exp: grant.expires_at,
+            kind: grant.kind,
+            roles: grant.roles.to_vec(),
+            auth_time: Some(grant.auth_time),
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.kid.clone());
         let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
             .map_err(|e| AuthError::BadClaims(e.to_string()))?;
-        let expires_at = Utc
-            .timestamp_opt(claims.exp, 0)
-            .single()
-            .unwrap_or(expires_at);
         Ok((token, expires_at))
     }
 
@@ -227,13 +253,14 @@ impl TokenKeys {
             roles: claims.roles,
             expires_at,
             issued_at: Some(claims.iat),
+            auth_time: Some(claims.auth_time.unwrap_or(claims.iat)),
             issuer: Issuer::BuiltIn,
         })
     }
 }
 
 /// Refuses an empty, overlong or unprintable `sub`.
-pub(super) fn check_subject(subject: &str) -> Result<(), AuthError> {
+pub fn check_subject(subject: &str) -> Result<(), AuthError> {
     if subject.is_empty() || subject.len() > 200 || subject.chars().any(char::is_control) {
         return Err(AuthError::BadClaims(
             "'sub' must be 1 to 200 printable characters".into(),
@@ -311,6 +338,7 @@ mod tests {
             exp: Utc::now().timestamp() + 60,
             kind: ViewerKind::Guest,
             roles: Vec::new(),
+            auth_time: None,
         };
         let sign = |secret: &[u8]| {
             jsonwebtoken::encode(
@@ -332,20 +360,28 @@ mod tests {
     }
 
     #[test]
-    fn iat_is_never_before_the_revocation_time() {
+    fn a_grant_is_signed_as_given_and_iat_is_never_before_now() {
         let keys = keys();
-        let later = Utc::now().timestamp() + 1;
-        let (token, _) = keys
-            .issue_valid_after(
-                "u1",
-                ViewerKind::Customer,
-                &[],
-                Duration::hours(1),
-                Some(later),
-            )
-            .unwrap();
-        let viewer = keys.verify(&token).unwrap();
-        assert_eq!(viewer.issued_at, Some(later));
+        let now = Utc::now().timestamp();
+        let grant = Grant {
+            subject: "u1",
+            kind: ViewerKind::Customer,
+            roles: &[],
+            issued_at: now + 1,
+            now,
+            expires_at: now + 60,
+            auth_time: now - 600,
+        };
+        let viewer = keys.verify(&keys.sign(&grant).unwrap().0).unwrap();
+        assert_eq!(viewer.issued_at, Some(now + 1));
+        assert_eq!(viewer.auth_time, Some(now - 600));
+        assert_eq!(viewer.expires_at.timestamp(), now + 60);
+        let early = Grant {
+            issued_at: now - 100,
+            ..grant
+        };
+        let viewer = keys.verify(&keys.sign(&early).unwrap().0).unwrap();
+        assert_eq!(viewer.issued_at, Some(now));
         assert_eq!(key_id(&[7u8; 32]).len(), 16);
     }
 

@@ -113,6 +113,18 @@ pub struct Account {
     pub created_at: DateTime<Utc>,
 }
 
+/// The "valid after" time (seconds) that "log out everywhere" at `now` writes
+/// over `stored`: the next second, and always past what is stored. Tokens
+/// carry `iat` in whole seconds, and a log-in right after a log-out gets an
+/// `iat` raised to the stored time (so it is not refused); moving strictly
+/// past the stored time means a second log-out in the same second still
+/// refuses that token. Every token issued before the write is refused.
+pub fn next_valid_after(stored: Option<i64>, now: i64) -> i64 {
+    stored
+        .map_or(now, |stored| stored.max(now))
+        .saturating_add(1)
+}
+
 /// How many failures within how long are tolerated before log-ins are refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ThrottleRule {
@@ -159,6 +171,15 @@ impl FailureWindow {
                 failures: 1,
             },
         }
+    }
+
+    /// The window with one counted attempt given back (an attempt that was
+    /// counted before it was tried, and then succeeded); `None` when empty.
+    pub fn forgive_one(self) -> Option<FailureWindow> {
+        (self.failures > 1).then(|| FailureWindow {
+            failures: self.failures - 1,
+            ..self
+        })
     }
 }
 
@@ -219,6 +240,15 @@ mod tests {
             assert_eq!(err.code, ErrorCode::WeakPassword, "{weak}");
             assert_eq!(err.message, PASSWORD_RULE);
         }
+    }
+
+    #[test]
+    fn log_out_everywhere_always_moves_past_what_is_stored() {
+        assert_eq!(next_valid_after(None, 100), 101);
+        assert_eq!(next_valid_after(Some(50), 100), 101);
+        // A second log-out in the same second, after a log-in whose token got
+        // iat 101: it must refuse that token too.
+        assert_eq!(next_valid_after(Some(101), 100), 102);
     }
 
     #[test]

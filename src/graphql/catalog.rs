@@ -2,7 +2,7 @@
 
 use super::error::{ApiError, ApiResult};
 use super::types::{Decimal, MoneyView, ShopView, UserError, user_errors};
-use super::{require_viewer, shop, store};
+use super::{require_admin, shop, store};
 use crate::domain::catalog::adjust_stock;
 use crate::domain::{
     Currency, ErrorCode, Patch, Product, ProductPatch, Rejection, Sku, UserError as DomainError,
@@ -235,13 +235,5 @@ async fn product_payload(
             })
         }
         Err(UpdateError::Store(e)) => Err(ApiError::from(e)),
-    }
-}
-
-fn require_admin(ctx: &Context<'_>) -> ApiResult<()> {
-    if require_viewer(ctx)?.is_admin() {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden("admin"))
     }
 }

@@ -45,6 +45,9 @@ pub enum ApiError {
     /// `logOutEverywhere` revoked the token. Code `UNAUTHENTICATED`.
     #[error("the token was revoked by logOutEverywhere; log in again")]
     TokenRevoked,
+    /// `renewToken` past the session's maximum age. Code `UNAUTHENTICATED`.
+    #[error("the session is too old to renew; log in again")]
+    SessionTooOld,
     /// The token is valid but lacks a role. Code `FORBIDDEN`.
     #[error("this operation needs the '{0}' role")]
     Forbidden(&'static str),
@@ -60,9 +63,10 @@ impl ApiError {
     /// The stable code clients switch on.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::Unauthenticated | ApiError::TokenExpired | ApiError::TokenRevoked => {
-                "UNAUTHENTICATED"
-            }
+            ApiError::Unauthenticated
+            | ApiError::TokenExpired
+            | ApiError::TokenRevoked
+            | ApiError::SessionTooOld => "UNAUTHENTICATED",
             ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::BadUserInput(_) => "BAD_USER_INPUT",
             ApiError::Internal => "INTERNAL",

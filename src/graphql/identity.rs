@@ -7,17 +7,18 @@
 
 use super::error::{ApiError, ApiResult};
 use super::merge::{CartMergeResult, CartMergeStrategy, merge_guest_into};
-use super::require_viewer;
 use super::types::{UserError, ViewerView, user_errors};
-use crate::auth::password::Passwords;
-use crate::auth::throttle::{LoginThrottle, Subject};
-use crate::auth::{Authenticator, Issuer, Viewer, ViewerKind};
+use super::{require_admin, require_viewer};
+use crate::auth::password::{PasswordError, Passwords};
+use crate::auth::throttle::{Subject, Throttle};
+use crate::auth::token::Grant;
+use crate::auth::{Authenticator, Issuer, TokenLifetimes, Viewer, ViewerKind};
 use crate::domain::account::{Account, Email, MAX_PASSWORD_CHARS, check_password};
 use crate::domain::merge::MergeStrategy;
 use crate::domain::{ErrorCode, UserError as DomainError};
 use crate::store::IdentityStore;
 use async_graphql::{Context, InputObject, Object, SimpleObject};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -30,12 +31,10 @@ pub struct IdentityContext {
     pub auth: Arc<Authenticator>,
     /// Password hashing.
     pub passwords: Passwords,
-    /// Failed log-in counters.
-    pub throttle: Arc<LoginThrottle>,
-    /// Lifetime of new guest tokens.
-    pub guest_token_ttl: Duration,
-    /// Lifetime of new customer tokens.
-    pub customer_token_ttl: Duration,
+    /// Log-in and sign-up counters.
+    pub throttle: Arc<Throttle>,
+    /// Token lifetimes and the session age limit.
+    pub lifetimes: TokenLifetimes,
 }
 
 /// The client's IP address, attached to each request by the HTTP layer.
@@ -96,6 +95,27 @@ pub struct LogInInput {
     pub merge: CartMergeStrategy,
 }
 
+/// Whose tokens `revokeTokens` revokes.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+pub enum TokenOwnerKind {
+    /// A customer of the built-in issuer (`signUp`/`logIn`, `cartql token`).
+    Customer,
+    /// A guest.
+    Guest,
+    /// A customer of the external identity provider.
+    External,
+}
+
+/// Names a viewer whose tokens to revoke.
+#[derive(InputObject)]
+pub struct RevokeTokensInput {
+    /// The viewer id (the tokens' `sub`).
+    pub subject: String,
+    /// Which kind of viewer.
+    #[graphql(default_with = "TokenOwnerKind::Customer")]
+    pub kind: TokenOwnerKind,
+}
+
 /// The identity mutations.
 #[derive(Default)]
 pub struct IdentityMutation;
@@ -106,12 +126,12 @@ impl IdentityMutation {
     /// are resources like anyone's and move to an account at sign-up or log-in.
     async fn start_guest_session(&self, ctx: &Context<'_>) -> ApiResult<AuthPayload> {
         let subject = ulid::Ulid::new().to_string();
-        let ttl = identity(ctx).guest_token_ttl;
-        issue(ctx, &subject, ViewerKind::Guest, &[], ttl).await
+        start_session(ctx, &subject, ViewerKind::Guest).await
     }
 
     /// Creates an account and logs in; with `guestToken`, the guest's carts
-    /// move in. Nothing is created when a `userError` is returned.
+    /// move in. Nothing is created when a `userError` is returned. Sign-ups
+    /// from one client address are limited per hour (`THROTTLED`).
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> ApiResult<AuthPayload> {
         let id = identity(ctx);
         let email = match Email::parse(&input.email) {
@@ -135,7 +155,22 @@ impl IdentityMutation {
         if id.store.account(&email).await?.is_some() {
             return Ok(taken());
         }
-        let password_hash = id.passwords.hash(input.password).await?;
+        let client = ctx.data_opt::<ClientAddress>().map(|c| c.0.to_string());
+        if let Some(client) = &client
+            && let Err(until) = id
+                .throttle
+                .reserve(&[(Subject::SignUpClient, client.as_str())], Utc::now())
+        {
+            return Ok(AuthPayload::refused(throttled(
+                "too many sign-ups from this address",
+                until,
+            )));
+        }
+        let password_hash = match id.passwords.hash(input.password).await {
+            Ok(hash) => hash,
+            Err(PasswordError::Busy) => return Ok(AuthPayload::refused(busy())),
+            Err(e) => return Err(e.into()),
+        };
         let account = Account {
             id: ulid::Ulid::new().to_string(),
             email,
@@ -151,7 +186,8 @@ impl IdentityMutation {
     /// Logs in; with `guestToken`, the guest's carts move in by `merge`.
     /// An unknown email and a wrong password get the same answer. Repeated
     /// failures for one email or from one address are refused for a while
-    /// (`THROTTLED`).
+    /// (`THROTTLED`); an attempt counts before its password is checked, so
+    /// attempts sent all at once are throttled like attempts one by one.
     async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> ApiResult<AuthPayload> {
         let id = identity(ctx);
         let email_key = throttle_key(&input.email);
@@ -160,18 +196,16 @@ impl IdentityMutation {
         if let Some(client) = &client {
             keys.push((Subject::Client, client.as_str()));
         }
-        if let Some(until) = id.throttle.blocked_until(&keys, Utc::now()) {
-            let seconds = (until - Utc::now()).num_seconds().max(1);
-            let message = format!(
-                "too many failed log-ins for this email or from this address; try again in {seconds} s"
-            );
-            let error = DomainError::new(ErrorCode::Throttled, &[], message);
-            return Ok(AuthPayload::refused(error));
-        }
         let guest = match checked_guest(ctx, input.guest_token.as_deref()).await? {
             Ok(guest) => guest,
             Err(error) => return Ok(AuthPayload::refused(error)),
         };
+        if let Err(until) = id.throttle.reserve(&keys, Utc::now()) {
+            return Ok(AuthPayload::refused(throttled(
+                "too many failed log-ins for this email or from this address",
+                until,
+            )));
+        }
         let account = match Email::parse(&input.email) {
             Ok(email) => id.store.account(&email).await?,
             Err(_) => None,
@@ -180,19 +214,26 @@ impl IdentityMutation {
         // keeps hostile input from reaching the hasher.
         let plausible = input.password.chars().count() <= MAX_PASSWORD_CHARS;
         let stored = account.as_ref().map(|a| a.password_hash.clone());
-        let matches = plausible && id.passwords.verify(input.password, stored).await?;
+        let matches = plausible
+            && match id.passwords.verify(input.password, stored).await {
+                Ok(matches) => matches,
+                Err(PasswordError::Busy) => return Ok(AuthPayload::refused(busy())),
+                Err(e) => return Err(e.into()),
+            };
         let Some(account) = account.filter(|_| matches) else {
-            id.throttle.record_failure(&keys, Utc::now());
             let message = "the email or the password is wrong";
             let error = DomainError::new(ErrorCode::InvalidCredentials, &[], message);
             return Ok(AuthPayload::refused(error));
         };
-        id.throttle.clear(Subject::Email, &email_key);
+        id.throttle.log_in_succeeded(&email_key, client.as_deref());
         log_in_as(ctx, &account.id, guest, input.merge.into()).await
     }
 
-    /// A fresh token for the viewer of a valid built-in token (same subject,
-    /// kind and roles; the configured lifetime from now).
+    /// A fresh token for the viewer of a valid built-in token: same subject,
+    /// kind and roles. A customer's lasts the configured lifetime from now,
+    /// but never past the session's maximum age (`--max-session-age` after
+    /// the log-in); a token with roles keeps its own expiry. A renewal never
+    /// outlives a `logOutEverywhere` that finished before it answered.
     async fn renew_token(&self, ctx: &Context<'_>) -> ApiResult<AuthPayload> {
         let viewer = require_viewer(ctx)?;
         if viewer.issuer == Issuer::External {
@@ -200,11 +241,46 @@ impl IdentityMutation {
             return Err(ApiError::BadUserInput(why.into()));
         }
         let id = identity(ctx);
-        let ttl = match viewer.kind {
-            ViewerKind::Guest => id.guest_token_ttl,
-            ViewerKind::Customer => id.customer_token_ttl,
+        // The time is taken before the revocation record is read: a log-out
+        // that writes after the read writes a later time than this `iat`.
+        let now = Utc::now().timestamp();
+        let valid_after = id.store.valid_after(&viewer.owner_key()).await?;
+        if valid_after.is_some_and(|after| viewer.is_revoked_by(after)) {
+            return Err(ApiError::TokenRevoked);
+        }
+        let Some(expires_at) = id.lifetimes.renewal_expiry(viewer, now) else {
+            return Err(ApiError::SessionTooOld);
         };
-        issue(ctx, &viewer.id, viewer.kind, &viewer.roles, ttl).await
+        let grant = Grant {
+            subject: &viewer.id,
+            kind: viewer.kind,
+            roles: &viewer.roles,
+            issued_at: valid_after.unwrap_or(now).max(now),
+            now,
+            expires_at,
+            auth_time: viewer.auth_time.unwrap_or(now),
+        };
+        signed(id, &grant)
+    }
+
+    /// Admin only: makes every token issued until now to the viewer `subject`
+    /// of `kind` fail, as if that viewer had called `logOutEverywhere` (a
+    /// stolen token, a dismissed employee's admin token).
+    async fn revoke_tokens(&self, ctx: &Context<'_>, input: RevokeTokensInput) -> ApiResult<bool> {
+        require_admin(ctx)?;
+        crate::auth::token::check_subject(&input.subject)
+            .map_err(|e| ApiError::BadUserInput(format!("subject: {e}")))?;
+        let (issuer, kind) = match input.kind {
+            TokenOwnerKind::Customer => (Issuer::BuiltIn, ViewerKind::Customer),
+            TokenOwnerKind::Guest => (Issuer::BuiltIn, ViewerKind::Guest),
+            TokenOwnerKind::External => (Issuer::External, ViewerKind::Customer),
+        };
+        let owner = crate::auth::owner_key(issuer, kind, &input.subject);
+        identity(ctx)
+            .store
+            .log_out_everywhere(&owner, Utc::now().timestamp())
+            .await?;
+        Ok(true)
     }
 
     /// Makes every token issued to the viewer until now fail (this one
@@ -212,27 +288,36 @@ impl IdentityMutation {
     /// Log in again for a new token.
     async fn log_out_everywhere(&self, ctx: &Context<'_>) -> ApiResult<bool> {
         let viewer = require_viewer(ctx)?;
-        // Tokens carry `iat` in whole seconds: everything issued in this
-        // second or before is revoked, and tokens issued from now on get an
-        // `iat` of at least the next second (see `issue`).
-        let valid_after = Utc::now().timestamp() + 1;
         identity(ctx)
             .store
-            .revoke_tokens_before(&viewer.owner_key(), valid_after)
+            .log_out_everywhere(&viewer.owner_key(), Utc::now().timestamp())
             .await?;
         Ok(true)
     }
 }
 
-/// Issues a customer token for `subject` and merges the guest's carts, if any.
+/// `THROTTLED`, saying for how long.
+fn throttled(what: &str, until: DateTime<Utc>) -> DomainError {
+    let seconds = (until - Utc::now()).num_seconds().max(1);
+    let message = format!("{what}; try again in {seconds} s");
+    DomainError::new(ErrorCode::Throttled, &[], message)
+}
+
+/// `THROTTLED` when the password hashing queue is full.
+fn busy() -> DomainError {
+    let message = "the server is busy checking passwords; try again in a few seconds";
+    DomainError::new(ErrorCode::Throttled, &[], message)
+}
+
+/// Issues a customer token for `subject` (a new session) and merges the
+/// guest's carts, if any.
 async fn log_in_as(
     ctx: &Context<'_>,
     subject: &str,
     guest: Option<Viewer>,
     strategy: MergeStrategy,
 ) -> ApiResult<AuthPayload> {
-    let ttl = identity(ctx).customer_token_ttl;
-    let mut payload = issue(ctx, subject, ViewerKind::Customer, &[], ttl).await?;
+    let mut payload = start_session(ctx, subject, ViewerKind::Customer).await?;
     if let (Some(guest), Some(customer)) = (guest, &payload.viewer) {
         match merge_guest_into(ctx, &guest, &customer.0, strategy).await? {
             Ok(result) => payload.merge = Some(result),
@@ -242,29 +327,34 @@ async fn log_in_as(
     Ok(payload)
 }
 
-/// Signs a built-in token, with `iat` no earlier than the subject's
-/// revocation time, and describes it.
-async fn issue(
+/// Signs the first token of a session for `subject`. Its `iat` is no earlier
+/// than the subject's revocation time, so a log-in right after a
+/// `logOutEverywhere` in the same second is not refused.
+async fn start_session(
     ctx: &Context<'_>,
     subject: &str,
     kind: ViewerKind,
-    roles: &[String],
-    ttl: Duration,
 ) -> ApiResult<AuthPayload> {
     let id = identity(ctx);
-    let draft = Viewer {
-        id: subject.to_string(),
+    let now = Utc::now().timestamp();
+    let owner = crate::auth::owner_key(Issuer::BuiltIn, kind, subject);
+    let valid_after = id.store.valid_after(&owner).await?;
+    let grant = Grant {
+        subject,
         kind,
-        roles: Vec::new(),
-        expires_at: Utc::now(),
-        issued_at: None,
-        issuer: Issuer::BuiltIn,
+        roles: &[],
+        issued_at: valid_after.unwrap_or(now).max(now),
+        now,
+        expires_at: now.saturating_add(id.lifetimes.of(kind).num_seconds()),
+        auth_time: now,
     };
-    let valid_after = id.store.valid_after(&draft.owner_key()).await?;
+    signed(id, &grant)
+}
+
+/// Signs `grant` and describes the token.
+fn signed(id: &IdentityContext, grant: &Grant<'_>) -> ApiResult<AuthPayload> {
     let keys = &id.auth.keys;
-    let (token, expires_at) = keys
-        .issue_valid_after(subject, kind, roles, ttl, valid_after)
-        .map_err(ApiError::internal)?;
+    let (token, expires_at) = keys.sign(grant).map_err(ApiError::internal)?;
     let viewer = keys.verify(&token).map_err(ApiError::internal)?;
     Ok(AuthPayload {
         token: Some(token),

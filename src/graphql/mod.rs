@@ -154,3 +154,13 @@ pub(crate) fn require_viewer<'a>(ctx: &Context<'a>) -> ApiResult<&'a Viewer> {
         Some(v) => Ok(v),
     }
 }
+
+/// The request's viewer if it holds the `admin` role; `FORBIDDEN` otherwise.
+pub(crate) fn require_admin<'a>(ctx: &Context<'a>) -> ApiResult<&'a Viewer> {
+    let viewer = require_viewer(ctx)?;
+    if viewer.is_admin() {
+        Ok(viewer)
+    } else {
+        Err(ApiError::Forbidden("admin"))
+    }
+}

@@ -30,9 +30,11 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// issued (`iat`) before it are refused. `None` if never set.
     async fn valid_after(&self, owner: &OwnerKey) -> Result<Option<i64>, StoreError>;
 
-    /// Moves the owner's "valid after" time forward to `at` (never back);
-    /// returns the time now stored.
-    async fn revoke_tokens_before(&self, owner: &OwnerKey, at: i64) -> Result<i64, StoreError>;
+    /// "Log out everywhere" at `now` (seconds): moves the owner's "valid
+    /// after" time to [`next_valid_after`](crate::domain::account::next_valid_after)
+    /// of what is stored, atomically; returns the time now stored. Durable
+    /// before it returns, and it wakes the owner's live subscriptions.
+    async fn log_out_everywhere(&self, owner: &OwnerKey, now: i64) -> Result<i64, StoreError>;
 
     /// Reads both owners' carts, applies `merge` (customer first, guest
     /// second) and writes both in one transaction, acknowledged once durable.

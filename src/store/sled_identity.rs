@@ -18,7 +18,7 @@ use super::identity::{CartMerge, IdentityStore};
 use super::sled_store::SledStore;
 use super::{OwnerKey, StoreError, UpdateError};
 use crate::domain::CartSet;
-use crate::domain::account::{Account, Email};
+use crate::domain::account::{Account, Email, next_valid_after};
 use crate::domain::merge::MergeReport;
 use async_trait::async_trait;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -45,15 +45,12 @@ impl IdentityStore for SledStore {
         Self::get(&self.valid_after, owner.as_str().as_bytes())
     }
 
-    async fn revoke_tokens_before(&self, owner: &OwnerKey, at: i64) -> Result<i64, StoreError> {
+    async fn log_out_everywhere(&self, owner: &OwnerKey, now: i64) -> Result<i64, StoreError> {
         let key = owner.as_str().as_bytes();
         loop {
             let old = self.valid_after.get(key)?;
             let current: Option<i64> = old.as_ref().map(|b| decode(key, b)).transpose()?;
-            let next = current.map_or(at, |stored| stored.max(at));
-            if current == Some(next) {
-                return Ok(next);
-            }
+            let next = next_valid_after(current, now);
             let swapped = self
                 .valid_after
                 .compare_and_swap(key, old, Some(encode(&next)))?;
@@ -205,14 +202,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn valid_after_only_moves_forward_and_accounts_are_unique_by_email() {
+    async fn valid_after_always_moves_forward_and_accounts_are_unique_by_email() {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path(), Durability::Strict).unwrap();
         let who = owner("customer:c");
         assert_eq!(store.valid_after(&who).await.unwrap(), None);
-        assert_eq!(store.revoke_tokens_before(&who, 100).await.unwrap(), 100);
-        assert_eq!(store.revoke_tokens_before(&who, 50).await.unwrap(), 100);
-        assert_eq!(store.valid_after(&who).await.unwrap(), Some(100));
+        assert_eq!(store.log_out_everywhere(&who, 100).await.unwrap(), 101);
+        assert_eq!(store.log_out_everywhere(&who, 50).await.unwrap(), 102);
+        assert_eq!(store.valid_after(&who).await.unwrap(), Some(102));
 
         let account = Account {
             id: "c".into(),

@@ -81,6 +81,11 @@ impl TestServer {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the server is running")
+    }
+
     /// Stops the server with SIGKILL and waits for it; keeps the data directory.
     pub async fn kill(mut self) -> Option<TempDir> {
         // It may be dead already (see `send_kill`).

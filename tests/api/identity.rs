@@ -5,6 +5,7 @@
 mod accounts;
 mod external;
 mod merge;
+mod races;
 mod tokens;
 
 use crate::helpers::*;

@@ -474,3 +474,31 @@ fn malformed_key_files_stop_the_start_with_one_line_naming_the_flag() {
         assert!(stderr.contains(setting), "{args:?}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn an_external_token_issued_in_the_future_is_refused_because_no_log_out_could_reach_it() {
+    let provider = Provider::new();
+    let server = spawn(&provider.flags()).await;
+    let mut claims = external_claims("future");
+    claims["iat"] = json!(now() + 3600);
+    let token = signed(&claims, Algorithm::RS256, Some("rsa-1"), &provider.rsa);
+    let response = server
+        .post(Some(&token), json!({ "query": "{ viewer { id } }" }))
+        .await;
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("'iat' is in the future"),
+        "{body}"
+    );
+    // Within the clock-skew leeway it is fine.
+    claims["iat"] = json!(now() + 2);
+    let token = signed(&claims, Algorithm::RS256, Some("rsa-1"), &provider.rsa);
+    let response = server
+        .post(Some(&token), json!({ "query": "{ viewer { id } }" }))
+        .await;
+    assert_eq!(response.status(), 200);
+}
