@@ -48,6 +48,8 @@ struct Server {
 
 async fn start(binary: &str, durability: &str) -> Server {
     let dir = tempfile::tempdir().expect("a temporary directory");
+    // cartql refuses a data directory other users can enter.
+    let data = dir.path().join("data");
     let mut child = tokio::process::Command::new(binary)
         .args([
             "--listen",
@@ -57,7 +59,7 @@ async fn start(binary: &str, durability: &str) -> Server {
             durability,
             "--data-dir",
         ])
-        .arg(dir.path())
+        .arg(&data)
         .args(["--max-quantity-per-line", "10000"])
         .env("CARTQL_JWT_SECRET", SECRET)
         .env("CARTQL_LOG", "warn")

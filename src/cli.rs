@@ -11,6 +11,7 @@ use std::process::ExitCode;
 /// Runs the command the arguments ask for.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    crate::store::data_dir::restrict_new_files();
     let result = match cli.command {
         None => serve(cli.serve),
         Some(Command::Serve(config)) => serve(config),
@@ -96,6 +97,7 @@ fn revoke(args: RevokeArgs) -> Result<(), String> {
     };
     let owner = auth::owner_key(issuer, kind, &args.subject);
     let dir = &args.store.data_dir;
+    crate::store::data_dir::prepare(dir).map_err(|e| format!("--data-dir: {e}"))?;
     if !dir.join("db").exists() {
         return Err(format!(
             "--data-dir: {} holds no cartql database",
@@ -135,7 +137,8 @@ fn import_catalog(args: ImportArgs) -> Result<(), String> {
     let products =
         crate::catalog_file::parse(&text, &args.currency).map_err(|e| format!("{file}: {e}"))?;
     runtime()?.block_on(async {
-        std::fs::create_dir_all(&args.store.data_dir).map_err(|e| format!("--data-dir: {e}"))?;
+        crate::store::data_dir::prepare(&args.store.data_dir)
+            .map_err(|e| format!("--data-dir: {e}"))?;
         let store = SledStore::open(&args.store.data_dir, Durability::Strict)
             .map_err(|e| format!("--data-dir: {e}"))?;
         store

@@ -70,6 +70,7 @@ impl Application {
     pub async fn build(config: &ServeConfig) -> Result<Application, StartError> {
         auth::install_crypto();
         let dir = &config.store.data_dir;
+        crate::store::data_dir::prepare(dir).map_err(|e| StartError(format!("--data-dir: {e}")))?;
         let (secret, source) = auth::secret::resolve(config.store.jwt_secret.as_deref(), dir)
             .map_err(|e| StartError(format!("--data-dir / --jwt-secret: {e}")))?;
         tracing::info!(?source, "token signing key loaded");

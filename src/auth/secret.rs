@@ -31,8 +31,7 @@ pub fn resolve(
     if let Some(secret) = configured {
         return check_configured(secret).map(|s| (s, SecretSource::Configured));
     }
-    fs::create_dir_all(data_dir)
-        .map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
+    crate::store::data_dir::prepare(data_dir)?;
     load_or_create(data_dir)
 }
 

@@ -9,6 +9,7 @@
 //!
 //! - [`sled_store`]: the sled backend and its key layout.
 //! - [`codec`]: versioned value encoding.
+//! - [`data_dir`]: the data directory, private to its user.
 //! - [`durability`]: group commit, so a write is acknowledged only once on disk.
 //! - [`orders`]: the [`OrderStore`] trait: checkout, orders, idempotency, sweeping
 //!   ([`sled_orders`] implements it).
@@ -16,6 +17,7 @@
 //!   [`sled_identity`] implements it for [`SledStore`].
 
 pub mod codec;
+pub mod data_dir;
 pub mod durability;
 pub mod identity;
 pub mod orders;

@@ -179,7 +179,7 @@ async fn the_cli_token_is_accepted_by_the_server() {
 
 #[tokio::test]
 async fn without_a_configured_secret_the_generated_key_signs_cli_tokens() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let data = dir.path().join("data");
     let token = std::process::Command::new(binary())
         .args(["token", "--subject", "ann", "--guest", "--data-dir"])

@@ -17,6 +17,15 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_cartql")
 }
 
+/// A temporary directory only its user may use, as cartql requires of its
+/// data directory (`tempfile` makes them 0755 under a 022 umask).
+pub fn private_tempdir() -> TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}
+
 /// A running server. Killed when dropped.
 pub struct TestServer {
     child: Child,
@@ -36,7 +45,7 @@ impl TestServer {
 
     /// A server with the demo catalog and extra flags.
     pub async fn spawn_with(args: &[&str]) -> TestServer {
-        let temp = tempfile::tempdir().unwrap();
+        let temp = private_tempdir();
         let dir = temp.path().to_path_buf();
         let mut server = Self::spawn_in(&dir, args).await;
         server._temp = Some(temp);

@@ -23,7 +23,7 @@ fn error_line(output: &Output) -> String {
 
 #[test]
 fn bad_settings_stop_the_start_with_one_line_naming_the_setting() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
     let file = dir.path().join("a-file");
@@ -214,7 +214,7 @@ async fn an_acknowledged_write_survives_kill_9_in_strict_mode() {
 
 #[tokio::test]
 async fn import_catalog_loads_a_valid_file_and_refuses_a_bad_one_whole() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let data = dir.path().join("data");
     let good = dir.path().join("good.json");
     std::fs::write(&good, r#"[{"sku": "A-1", "title": "Apple", "price": "0.50", "stock": 100}, {"sku": "B-1", "title": "Bread", "price": "2"}]"#).unwrap();
@@ -316,4 +316,76 @@ async fn a_database_that_vanished_is_refused_instead_of_starting_empty() {
         line.contains("--data-dir") && line.contains("lost its records"),
         "{line}"
     );
+}
+
+/// Every file and directory under `dir` with a mode that others can use.
+fn open_to_others(dir: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut open = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = std::fs::metadata(&path).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            open.push(format!("{} {mode:o}", path.display()));
+        }
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path).unwrap() {
+                pending.push(entry.unwrap().path());
+            }
+        }
+    }
+    open
+}
+
+#[tokio::test]
+async fn the_data_directory_and_everything_in_it_is_private() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("fresh");
+    // No configured secret: the key file is generated into the directory too.
+    let mut child = std::process::Command::new(binary())
+        .args(["--listen", "127.0.0.1:0", "--demo", "--data-dir"])
+        .arg(&dir)
+        .env_remove("CARTQL_JWT_SECRET")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.starts_with("cartql listening on"), "{line}");
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    assert!(dir.join("jwt-secret").exists());
+    assert!(dir.join("db").exists());
+    assert_eq!(open_to_others(&dir), Vec::<String>::new());
+}
+
+#[test]
+fn a_data_directory_others_can_read_is_refused_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("shared");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let shown = dir.to_str().unwrap();
+    for args in [
+        vec!["--listen", "127.0.0.1:0", "--data-dir", shown],
+        vec!["token", "--subject", "x", "--data-dir", shown],
+        vec!["revoke", "--subject", "x", "--data-dir", shown],
+    ] {
+        let output = run(&args, &[]);
+        assert!(!output.status.success(), "{args:?}");
+        let line = error_line(&output);
+        assert!(line.contains(&format!("chmod 700 {shown}")), "{line}");
+    }
+    // Nothing was written into it.
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
 }

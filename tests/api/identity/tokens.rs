@@ -122,7 +122,7 @@ async fn a_rotated_key_still_verifies_old_tokens_until_it_is_removed() {
 
 #[tokio::test]
 async fn bad_identity_settings_stop_the_start_with_one_line_naming_the_setting() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
     let cases: &[(&[&str], &str)] = &[
