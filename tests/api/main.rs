@@ -9,4 +9,5 @@ mod helpers;
 mod http;
 mod identity;
 mod lifecycle;
+mod net;
 mod subscriptions;

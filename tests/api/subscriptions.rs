@@ -1,6 +1,7 @@
 //! Live cart sync over graphql-transport-ws at /graphql/ws.
 
 use crate::helpers::*;
+use crate::net::LoggedServer;
 use futures_util::{SinkExt, StreamExt};
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
@@ -14,7 +15,12 @@ type Socket =
 const SUBSCRIBE: &str = "subscription($cart: String! = \"default\") { cartUpdated(cart: $cart) { name version totalQuantity lines { sku quantity } } }";
 
 async fn open(server: &TestServer) -> Socket {
-    let url = format!("{}/graphql/ws", server.base.replace("http://", "ws://"));
+    open_at(&server.base).await
+}
+
+/// A WebSocket to the server at `base` (`http://…`), graphql-transport-ws offered.
+async fn open_at(base: &str) -> Socket {
+    let url = format!("{}/graphql/ws", base.replace("http://", "ws://"));
     let mut request = url.into_client_request().unwrap();
     request.headers_mut().insert(
         "sec-websocket-protocol",
@@ -61,7 +67,11 @@ async fn silent(socket: &mut Socket, wait: Duration) {
 }
 
 async fn connect(server: &TestServer, payload: Value) -> Socket {
-    let mut socket = open(server).await;
+    connect_at(&server.base, payload).await
+}
+
+async fn connect_at(base: &str, payload: Value) -> Socket {
+    let mut socket = open_at(base).await;
     send(
         &mut socket,
         json!({ "type": "connection_init", "payload": payload }),
@@ -390,4 +400,46 @@ async fn log_out_everywhere_ends_live_subscriptions_and_refuses_the_socket() {
         "{refused}"
     );
     assert_eq!(refused["payload"]["data"], json!(null));
+}
+
+#[tokio::test]
+async fn another_viewers_changes_do_not_wake_a_viewers_subscriptions() {
+    // Every wake-up of a subscription by a change notice is a trace line.
+    let server = LoggedServer::spawn(&[], "warn,cartql::graphql::subscription=trace", None).await;
+    let (ann, bob) = (customer("ann"), customer("bob"));
+    let mut sockets = Vec::new();
+    for _ in 0..4 {
+        let mut socket = connect_at(&server.base, json!({ "token": ann })).await;
+        for id in 0..50 {
+            subscribe(&mut socket, &id.to_string(), json!({})).await;
+        }
+        for _ in 0..50 {
+            assert_eq!(cart_of(&next(&mut socket).await)["version"], 0);
+        }
+        sockets.push(socket);
+    }
+    let add = |cart: &str| {
+        format!(
+            "mutation {{ addCartLines(input: {{cart: \"{cart}\", lines: [{{sku: \"MUG-LOGO\", quantity: 1}}]}}) {{ userErrors {{ code }} }} }}"
+        )
+    };
+    for _ in 0..20 {
+        server.data(Some(&bob), &add("default")).await;
+    }
+    // Ann's own change reaches all 200: every subscription has done its work.
+    server.data(Some(&ann), &add("default")).await;
+    for socket in &mut sockets {
+        for _ in 0..50 {
+            assert_eq!(cart_of(&next(socket).await)["version"], 1);
+        }
+    }
+    let wakes = server
+        .log()
+        .lines()
+        .filter(|line| line.contains("cart subscription woken by a change"))
+        .count();
+    assert_eq!(
+        wakes, 200,
+        "one wake per subscription, for ann's one change"
+    );
 }
