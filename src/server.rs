@@ -7,8 +7,11 @@
 //! the background. [`Application::build`] opens the store and binds the
 //! listener; [`Application::run_until_stopped`] serves until the caller's
 //! shutdown future resolves, then flushes the store. Tests bind port 0 this way.
+//! [`listener`] accepts connections: the connection cap, header-read and idle
+//! timeouts, and the graceful shutdown with its deadline.
 
 mod graphql_http;
+mod listener;
 mod media;
 pub mod playground;
 mod sweeper;
@@ -27,10 +30,12 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use listener::{Lifecycle, ListenerSettings};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use sweeper::Sweeper;
+use tokio::sync::watch;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -53,6 +58,8 @@ struct AppState {
     ws_init_timeout: std::time::Duration,
     /// The largest WebSocket message accepted (the HTTP body limit).
     ws_max_message: usize,
+    /// Serving, draining or closing: long-lived handlers (WebSockets) watch it.
+    lifecycle: watch::Receiver<Lifecycle>,
 }
 
 /// A built, bound, not yet serving application.
@@ -61,6 +68,8 @@ pub struct Application {
     router: Router,
     store: Arc<dyn Store>,
     sweeper: Sweeper,
+    connections: ListenerSettings,
+    lifecycle: watch::Sender<Lifecycle>,
 }
 
 impl Application {
@@ -97,6 +106,7 @@ impl Application {
             max_complexity: config.max_query_complexity as usize,
         };
         let identity = identity_context(&config.identity, identity_store.clone(), auth.clone())?;
+        let (lifecycle, watching) = watch::channel(Lifecycle::Serving);
         let state = AppState {
             store: store.clone(),
             schema: graphql::build_schema(
@@ -110,6 +120,7 @@ impl Application {
             identity: identity_store,
             ws_init_timeout: config.ws_init_timeout,
             ws_max_message: config.max_body_bytes as usize,
+            lifecycle: watching,
         };
         let router = router(state, config, cors(&config.cors_origins)?);
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -121,11 +132,19 @@ impl Application {
             idempotency_ttl: chrono_duration(config.idempotency_ttl),
             interval: config.sweep_interval,
         };
+        let connections = ListenerSettings {
+            max_connections: listener::fit_open_file_limit(config.max_connections as usize),
+            header_read_timeout: config.header_read_timeout,
+            idle_timeout: config.idle_timeout,
+            shutdown_grace: config.shutdown_grace,
+        };
         Ok(Application {
             listener,
             router,
             store,
             sweeper,
+            connections,
+            lifecycle,
         })
     }
 
@@ -134,21 +153,22 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, lets requests in flight finish, then flushes the store.
+    /// Serves until `shutdown` resolves, lets requests in flight finish (for
+    /// at most `--shutdown-grace`), then flushes the store.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let sweeper = tokio::spawn(self.sweeper.run());
-        // Connect info gives resolvers the client address (log-in throttling).
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        listener::serve(
+            self.listener,
+            self.router,
+            self.connections,
+            self.lifecycle,
+            shutdown,
+        )
+        .await;
         sweeper.abort();
-        served?;
         self.store.flush().await.map_err(std::io::Error::other)
     }
 }

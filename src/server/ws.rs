@@ -7,11 +7,13 @@
 //! After that, async-graphql runs the protocol; every operation on the socket
 //! sees the connection's viewer, exactly as HTTP requests see theirs.
 
+use super::listener::{ConnectionSlot, Lifecycle, reached};
 use super::{AppState, Refusal};
 use crate::auth::{AuthError, Viewer, token::bearer_token};
 use crate::graphql::error::classify;
 use async_graphql::{Data, Executor, Request, ServerError};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::Extension;
 use axum::extract::FromRequestParts;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -27,6 +29,7 @@ use std::sync::Arc;
 /// Upgrades to a WebSocket speaking graphql-transport-ws.
 pub(super) async fn graphql_ws(
     State(state): State<AppState>,
+    slot: Option<Extension<ConnectionSlot>>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -43,7 +46,11 @@ pub(super) async fn graphql_ws(
         .max_message_size(state.ws_max_message)
         .max_frame_size(state.ws_max_message)
         .protocols([SUBPROTOCOL])
-        .on_upgrade(move |socket| serve(socket, state, protocol))
+        .on_upgrade(move |socket| async move {
+            // The socket keeps its connection's place under the cap until it closes.
+            let _slot = slot;
+            serve(socket, state, protocol).await
+        })
 }
 
 /// The one subprotocol served.
@@ -80,10 +87,14 @@ async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLProtocol) {
     let data = viewer_data(viewer);
     // async-graphql answers the same connection_init with connection_ack.
     let incoming = stream::once(async move { Ok(first) }).chain(incoming);
-    GraphQLWebSocket::new_with_pair(sink, incoming, Classified(state), protocol)
+    let mut lifecycle = state.lifecycle.clone();
+    let session = GraphQLWebSocket::new_with_pair(sink, incoming, Classified(state), protocol)
         .on_connection_init(move |_| async move { Ok(data) })
-        .serve()
-        .await;
+        .serve();
+    tokio::select! {
+        () = session => {}
+        () = reached(&mut lifecycle, Lifecycle::Draining) => {}
+    }
 }
 
 /// The schema as the socket runs it: before each operation the connection's

@@ -5,6 +5,7 @@ mod auth;
 mod cart;
 mod catalog;
 mod checkout;
+mod connections;
 mod helpers;
 mod http;
 mod identity;

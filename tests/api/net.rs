@@ -1,5 +1,5 @@
-//! Helpers for the network tests: a server started with a chosen log filter
-//! and open-file limit (whose log the test then reads).
+//! Helpers for the network tests: raw TCP sockets, and a server started with a
+//! chosen log filter and open-file limit (whose log the test then reads).
 
 use crate::helpers::{SECRET, binary};
 use serde_json::{Value, json};
@@ -7,8 +7,53 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 use tempfile::TempDir;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
+
+/// `127.0.0.1:PORT` of a server whose base URL is `http://127.0.0.1:PORT`.
+pub fn address(base: &str) -> String {
+    base.trim_start_matches("http://").to_string()
+}
+
+/// A plain TCP connection to the server.
+pub async fn raw_socket(base: &str) -> TcpStream {
+    TcpStream::connect(address(base)).await.unwrap()
+}
+
+/// Whether the server closes `socket` (end of stream or reset) within
+/// `limit`; whatever it sends before that is read and dropped.
+pub async fn closed_within(socket: &mut TcpStream, limit: Duration) -> bool {
+    let mut buffer = [0u8; 4096];
+    let read_until_closed = async {
+        loop {
+            match socket.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    };
+    tokio::time::timeout(limit, read_until_closed).await.is_ok()
+}
+
+/// Whether `GET /healthz` on a new connection answers 200 within `limit`
+/// (retried: a slot the client gave up is freed once the server notices).
+pub async fn answered_within(base: &str, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        let mut socket = raw_socket(base).await;
+        let request = b"GET /healthz HTTP/1.1\r\nHost: cartql\r\nConnection: close\r\n\r\n";
+        let _ = socket.write_all(request).await;
+        let mut answer = Vec::new();
+        let read = socket.read_to_end(&mut answer);
+        let _ = tokio::time::timeout_at(deadline, read).await;
+        if answer.starts_with(b"HTTP/1.1 200") {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
 
 /// A cartql process (demo catalog, temporary data directory) whose log is
 /// kept in a file; started under `sh` when an open-file limit is asked for.
@@ -91,5 +136,16 @@ impl LoggedServer {
         let body: Value = request.send().await.unwrap().json().await.unwrap();
         assert!(body.get("errors").is_none(), "unexpected errors: {body}");
         body["data"].clone()
+    }
+
+    /// `GET /healthz` answers 200 on a new connection.
+    pub async fn healthy(&self) -> bool {
+        let response = self
+            .client
+            .get(format!("{}/healthz", self.base))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
+        response.is_ok_and(|r| r.status() == 200)
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-type Socket =
+pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const SUBSCRIBE: &str = "subscription($cart: String! = \"default\") { cartUpdated(cart: $cart) { name version totalQuantity lines { sku quantity } } }";
@@ -83,6 +83,14 @@ async fn connect_at(base: &str, payload: Value) -> Socket {
 
 async fn subscribe(socket: &mut Socket, id: &str, variables: Value) {
     send(socket, json!({ "type": "subscribe", "id": id, "payload": { "query": SUBSCRIBE, "variables": variables } })).await;
+}
+
+/// A socket with `token`'s default cart subscribed (id "live") and its first payload read.
+pub async fn live_subscription(server: &TestServer, token: &str) -> Socket {
+    let mut socket = connect(server, json!({ "token": token })).await;
+    subscribe(&mut socket, "live", json!({})).await;
+    assert_eq!(cart_of(&next(&mut socket).await)["version"], 0);
+    socket
 }
 
 /// Runs `query` as a subscription for `token` and returns its first payload.
