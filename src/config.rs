@@ -139,6 +139,21 @@ pub struct ServeConfig {
     /// before every connection left is dropped (1s–1h).
     #[arg(long, env = "CARTQL_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_up_to_1h)]
     pub shutdown_grace: Duration,
+    /// Operations (subscriptions, queries, mutations) in progress at once on
+    /// one WebSocket (1–1000).
+    #[arg(long, env = "CARTQL_MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub max_subscriptions_per_connection: u16,
+    /// WebSockets open at once with one viewer's tokens (1–1000). Anonymous
+    /// sockets count only against --max-connections.
+    #[arg(long, env = "CARTQL_MAX_WS_CONNECTIONS_PER_VIEWER", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub max_ws_connections_per_viewer: u16,
+    /// How often the server pings each WebSocket (1s–10m).
+    #[arg(long, env = "CARTQL_WS_PING_INTERVAL", default_value = "30s", value_parser = parse_up_to_10m)]
+    pub ws_ping_interval: Duration,
+    /// A WebSocket from which nothing (no message, no pong) arrived for this
+    /// long is closed (1s–1h; longer than --ws-ping-interval).
+    #[arg(long, env = "CARTQL_WS_IDLE_TIMEOUT", default_value = "75s", value_parser = parse_up_to_1h)]
+    pub ws_idle_timeout: Duration,
     #[command(flatten)]
     pub identity: IdentityConfig,
 }

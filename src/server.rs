@@ -54,10 +54,10 @@ struct AppState {
     store: Arc<dyn Store>,
     auth: Arc<Authenticator>,
     identity: Arc<dyn IdentityStore>,
-    /// How long a WebSocket client has to send `connection_init`.
-    ws_init_timeout: std::time::Duration,
-    /// The largest WebSocket message accepted (the HTTP body limit).
-    ws_max_message: usize,
+    /// WebSocket limits and timeouts.
+    ws: ws::WsSettings,
+    /// Open WebSockets per viewer, across the process.
+    ws_viewers: Arc<ws::ViewerSockets>,
     /// Serving, draining or closing: long-lived handlers (WebSockets) watch it.
     lifecycle: watch::Receiver<Lifecycle>,
 }
@@ -76,6 +76,7 @@ impl Application {
     /// Opens the data directory, loads the key, binds the listener.
     pub async fn build(config: &ServeConfig) -> Result<Application, StartError> {
         auth::install_crypto();
+        let ws = ws_settings(config)?;
         let dir = &config.store.data_dir;
         let (secret, source) = auth::secret::resolve(config.store.jwt_secret.as_deref(), dir)
             .map_err(|e| StartError(format!("--data-dir / --jwt-secret: {e}")))?;
@@ -118,8 +119,8 @@ impl Application {
             ),
             auth,
             identity: identity_store,
-            ws_init_timeout: config.ws_init_timeout,
-            ws_max_message: config.max_body_bytes as usize,
+            ws,
+            ws_viewers: Arc::default(),
             lifecycle: watching,
         };
         let router = router(state, config, cors(&config.cors_origins)?);
@@ -171,6 +172,25 @@ impl Application {
         sweeper.abort();
         self.store.flush().await.map_err(std::io::Error::other)
     }
+}
+
+/// The WebSocket settings; the idle timeout must leave room for a pong.
+fn ws_settings(config: &ServeConfig) -> Result<ws::WsSettings, StartError> {
+    if config.ws_idle_timeout <= config.ws_ping_interval {
+        return Err(StartError(format!(
+            "--ws-idle-timeout ({}) must be longer than --ws-ping-interval ({}): a client answers pings",
+            humantime::format_duration(config.ws_idle_timeout),
+            humantime::format_duration(config.ws_ping_interval),
+        )));
+    }
+    Ok(ws::WsSettings {
+        init_timeout: config.ws_init_timeout,
+        max_message: config.max_body_bytes as usize,
+        max_operations: usize::from(config.max_subscriptions_per_connection),
+        max_per_viewer: usize::from(config.max_ws_connections_per_viewer),
+        ping_interval: config.ws_ping_interval,
+        idle_timeout: config.ws_idle_timeout,
+    })
 }
 
 /// The built-in issuer (current and previous secrets) and the external one, if configured.

@@ -147,9 +147,11 @@ async fn sigterm_stops_the_server_despite_open_sockets_and_a_restart_on_its_data
     let _silent = raw_socket(&server.base).await;
     let mut slow = raw_socket(&server.base).await;
     slow.write_all(HALF_A_HEADER).await.unwrap();
-    let ws = crate::subscriptions::live_subscription(&server, &customer("ann")).await;
+    let mut ws = crate::subscriptions::live_subscription(&server, &customer("ann")).await;
     let token = customer("ann");
     add(&server, &token, "default", "MUG-LOGO", 1).await;
+    let pushed = crate::subscriptions::next(&mut ws).await;
+    assert_eq!(pushed["payload"]["data"]["cartUpdated"]["version"], 1);
 
     let started = Instant::now();
     let dir = server.dir.clone();
@@ -159,11 +161,47 @@ async fn sigterm_stops_the_server_despite_open_sockets_and_a_restart_on_its_data
         "stopped within the grace period and a little: {:?}",
         started.elapsed()
     );
-    drop(ws);
+    assert_eq!(
+        crate::subscriptions::next(&mut ws).await,
+        json!({ "close": 1001 }),
+        "the WebSocket was told the server is going away"
+    );
     let restarted = TestServer::spawn_in(&dir, &[]).await;
     let cart = restarted
         .data(Some(&token), "{ cart { totalQuantity } }", json!({}))
         .await;
     assert_eq!(cart["cart"]["totalQuantity"], 1);
     drop(temp);
+}
+
+#[test]
+fn connection_settings_out_of_range_stop_the_start_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    for (args, setting) in [
+        (vec!["--max-connections", "0"], "--max-connections"),
+        (vec!["--header-read-timeout", "1h"], "--header-read-timeout"),
+        (vec!["--shutdown-grace", "0s"], "--shutdown-grace"),
+        (
+            vec!["--max-subscriptions-per-connection", "0"],
+            "--max-subscriptions-per-connection",
+        ),
+        (
+            vec!["--ws-ping-interval", "30s", "--ws-idle-timeout", "30s"],
+            "--ws-idle-timeout",
+        ),
+    ] {
+        let output = std::process::Command::new(binary())
+            .args(["--listen", "127.0.0.1:0", "--data-dir", data])
+            .args(&args)
+            .env("CARTQL_JWT_SECRET", SECRET)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{args:?}: {stderr}");
+        assert!(errors[0].contains(setting), "{args:?}: {stderr}");
+    }
 }
