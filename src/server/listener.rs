@@ -267,7 +267,7 @@ async fn serve_connection(
     let idle = settings.idle_timeout;
     let ended = tokio::select! {
         ended = connection.as_mut() => ended,
-        () = activity.idle_for(idle) => return,
+        () = activity.idle_for(idle) => return idle_closed(peer),
         () = reached(&mut lifecycle, Lifecycle::Draining) => {
             // Nothing received yet: nothing to finish.
             if !activity.has_read() {
@@ -276,7 +276,7 @@ async fn serve_connection(
             connection.as_mut().graceful_shutdown();
             tokio::select! {
                 ended = connection.as_mut() => ended,
-                () = activity.idle_for(idle) => return,
+                () = activity.idle_for(idle) => return idle_closed(peer),
                 () = reached(&mut lifecycle, Lifecycle::Closing) => return,
             }
         }
@@ -284,6 +284,10 @@ async fn serve_connection(
     if let Err(e) = ended {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
+}
+
+fn idle_closed(peer: SocketAddr) {
+    tracing::debug!(%peer, "closing a connection on which nothing moved for --idle-timeout");
 }
 
 /// Resolves once the server's life has reached `phase` (or the server is gone).

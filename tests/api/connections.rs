@@ -3,7 +3,7 @@
 //! SIGTERM whatever its clients do.
 
 use crate::helpers::*;
-use crate::net::{LoggedServer, answered_within, closed_within, raw_socket};
+use crate::net::{LoggedServer, address, answered_within, closed_within, raw_socket};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -54,6 +54,68 @@ async fn the_idle_timeout_closes_a_connection_on_which_nothing_moves() {
         .unwrap();
     assert!(closed_within(&mut silent, Duration::from_secs(5)).await);
     assert!(closed_within(&mut kept_alive, Duration::from_secs(5)).await);
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_response_is_dropped_after_the_idle_timeout() {
+    let server = LoggedServer::spawn(
+        &[
+            "--idle-timeout",
+            "1s",
+            "--header-read-timeout",
+            "60s",
+            "--max-query-complexity",
+            "100000",
+        ],
+        "warn,cartql::server::listener=debug",
+        None,
+    )
+    .await;
+    // About 6 MB of introspection: more than the socket buffers on both sides hold.
+    let aliases: Vec<String> = (0..300)
+        .map(|i| format!("a{i}: __schema {{ types {{ name description fields {{ name description args {{ name description }} }} }} }}"))
+        .collect();
+    let body = json!({ "query": format!("{{ {} }}", aliases.join(" ")) }).to_string();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut socket = socket
+        .connect(address(&server.base).parse().unwrap())
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: cartql\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(body.as_bytes()).await.unwrap();
+
+    // Not reading; the server gives up once its writes stall for a second.
+    let closed = "closing a connection on which nothing moved";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server.log().contains(closed) {
+        assert!(Instant::now() < deadline, "not closed: {}", server.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut received = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut received)).await;
+    let text = String::from_utf8_lossy(&received);
+    let (head, rest) = text.split_once("\r\n\r\n").expect("a response head");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_string)
+        })
+        .expect("a content-length")
+        .parse()
+        .unwrap();
+    assert!(
+        rest.len() < length,
+        "the response was cut off: {} of {length} bytes",
+        rest.len()
+    );
 }
 
 #[tokio::test]
