@@ -236,15 +236,32 @@ fn token_from_payload(payload: Option<&Value>) -> Result<Option<String>, AuthErr
     Ok(None)
 }
 
+/// Sends a close frame; a reason too long for one is shortened.
 async fn close<S>(sink: &mut S, code: u16, reason: impl Into<String>)
 where
     S: futures_util::Sink<Message> + Unpin,
 {
     let frame = CloseFrame {
         code,
-        reason: reason.into().into(),
+        reason: fit_close_reason(reason.into()).into(),
     };
     let _ = sink.send(Message::Close(Some(frame))).await;
+}
+
+/// A close frame's reason holds at most 123 bytes (a longer one would make
+/// the frame unsendable). Ids in 4409 reasons and async-graphql's parse
+/// errors can be longer.
+fn fit_close_reason(mut reason: String) -> String {
+    const MAX: usize = 123;
+    if reason.len() > MAX {
+        let mut end = MAX - '…'.len_utf8();
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        reason.push('…');
+    }
+    reason
 }
 
 #[cfg(test)]
@@ -276,6 +293,13 @@ mod tests {
         );
         assert_eq!(connection_init(&init(json!({}))), Ok(None));
         assert_eq!(connection_init(&init(json!(null))), Ok(None));
+    }
+
+    #[test]
+    fn a_long_reason_is_shortened_to_fit_a_close_frame() {
+        let reason = fit_close_reason(format!("Subscriber for {} already exists", "é".repeat(200)));
+        assert!(reason.len() <= 123 && reason.ends_with('…'), "{reason}");
+        assert_eq!(fit_close_reason("Forbidden".into()), "Forbidden");
     }
 
     #[test]

@@ -473,6 +473,21 @@ async fn a_subscribe_with_an_id_in_progress_closes_the_socket_with_4409() {
 }
 
 #[tokio::test]
+async fn a_long_reused_id_and_an_unknown_message_close_with_their_codes() {
+    let server = TestServer::spawn().await;
+    let mut socket = connect(&server, json!({ "token": customer("ann") })).await;
+    let id = "x".repeat(500);
+    subscribe(&mut socket, &id, json!({})).await;
+    next(&mut socket).await;
+    subscribe(&mut socket, &id, json!({})).await;
+    assert_eq!(next(&mut socket).await, json!({ "close": 4409 }));
+
+    let mut socket = connect(&server, json!({})).await;
+    send(&mut socket, json!({ "type": "nonsense", "id": "1" })).await;
+    assert_eq!(next(&mut socket).await, json!({ "close": 4400 }));
+}
+
+#[tokio::test]
 async fn the_operations_of_one_socket_are_limited_and_a_completed_one_frees_its_place() {
     let server = TestServer::spawn_with(&["--max-subscriptions-per-connection", "2"]).await;
     let mut socket = connect(&server, json!({ "token": customer("ann") })).await;
