@@ -131,6 +131,38 @@ pub struct ServeConfig {
     /// Load the demo catalog when the catalog is empty.
     #[arg(long, env = "CARTQL_DEMO")]
     pub demo: bool,
+    /// Connections open at once, WebSockets included (1–1000000); more are
+    /// closed at once. Lowered (with a warning) to fit the open-file limit.
+    #[arg(long, env = "CARTQL_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+    /// How long a client has to send a complete request head, on a new
+    /// connection and between requests on a kept-alive one (1s–10m).
+    #[arg(long, env = "CARTQL_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_up_to_10m)]
+    pub header_read_timeout: Duration,
+    /// A connection that moves no bytes either way for this long while no
+    /// request is being handled is closed, e.g. a client that stops reading a
+    /// response (1s–1h).
+    #[arg(long, env = "CARTQL_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_up_to_1h)]
+    pub idle_timeout: Duration,
+    /// After SIGTERM or Ctrl-C, how long requests in flight get to finish
+    /// before every connection left is dropped (1s–1h).
+    #[arg(long, env = "CARTQL_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_up_to_1h)]
+    pub shutdown_grace: Duration,
+    /// Operations (subscriptions, queries, mutations) in progress at once on
+    /// one WebSocket (1–1000).
+    #[arg(long, env = "CARTQL_MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub max_subscriptions_per_connection: u16,
+    /// WebSockets open at once with one viewer's tokens (1–1000). Anonymous
+    /// sockets count only against --max-connections.
+    #[arg(long, env = "CARTQL_MAX_WS_CONNECTIONS_PER_VIEWER", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub max_ws_connections_per_viewer: u16,
+    /// How often the server pings each WebSocket (1s–10m).
+    #[arg(long, env = "CARTQL_WS_PING_INTERVAL", default_value = "30s", value_parser = parse_up_to_10m)]
+    pub ws_ping_interval: Duration,
+    /// A WebSocket from which nothing (no message, no pong) arrived for this
+    /// long is closed (1s–1h; longer than --ws-ping-interval).
+    #[arg(long, env = "CARTQL_WS_IDLE_TIMEOUT", default_value = "75s", value_parser = parse_up_to_1h)]
+    pub ws_idle_timeout: Duration,
     #[command(flatten)]
     pub identity: IdentityConfig,
 }
@@ -297,6 +329,22 @@ fn parse_token_lifetime(text: &str) -> Result<Duration, String> {
     Ok(lifetime)
 }
 
+fn parse_up_to_10m(text: &str) -> Result<Duration, String> {
+    parse_timeout(text, 600, "10m")
+}
+
+fn parse_up_to_1h(text: &str) -> Result<Duration, String> {
+    parse_timeout(text, 3600, "1h")
+}
+
+fn parse_timeout(text: &str, max_secs: u64, max: &str) -> Result<Duration, String> {
+    let timeout = parse_lifetime(text)?;
+    if timeout > Duration::from_secs(max_secs) {
+        return Err(format!("must be between 1s and {max}"));
+    }
+    Ok(timeout)
+}
+
 fn parse_failure_window(text: &str) -> Result<Duration, String> {
     let window = parse_lifetime(text)?;
     if window > Duration::from_secs(86_400) {
@@ -409,6 +457,10 @@ mod tests {
         assert!(parse_token_lifetime("400d").is_err());
         assert!(parse_token_lifetime("366d").is_ok());
         assert!(parse_failure_window("2d").is_err());
+        assert_eq!(parse_up_to_10m("10s").unwrap(), Duration::from_secs(10));
+        assert!(parse_up_to_10m("11m").is_err());
+        assert!(parse_up_to_1h("0s").is_err());
+        assert!(parse_up_to_1h("2h").is_err());
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! |-------------------|---------------------------------------------------------------|
 //! | [`cli`]           | the command line (`serve`, `schema`, `token`, `import-catalog`) |
 //! | [`config`]        | every setting: flag + `CARTQL_*` variable, validated at parse |
-//! | [`server`]        | axum router, layers, start-up and shutdown                    |
+//! | [`server`]        | axum router, layers, accept loop and its limits, shutdown     |
 //! | [`auth`]          | claims, token issue/verify, keys, passwords, external issuer  |
 //! | [`graphql`]       | schema roots and GraphQL types; thin resolvers                |
 //! | [`domain`]        | money, names, catalog and cart rules: pure, unit-tested       |

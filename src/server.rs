@@ -7,8 +7,11 @@
 //! the background. [`Application::build`] opens the store and binds the
 //! listener; [`Application::run_until_stopped`] serves until the caller's
 //! shutdown future resolves, then flushes the store. Tests bind port 0 this way.
+//! [`listener`] accepts connections: the connection cap, header-read and idle
+//! timeouts, and the graceful shutdown with its deadline.
 
 mod graphql_http;
+mod listener;
 mod media;
 pub mod playground;
 mod sweeper;
@@ -27,10 +30,12 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use listener::{Lifecycle, ListenerSettings};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use sweeper::Sweeper;
+use tokio::sync::watch;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -49,12 +54,14 @@ struct AppState {
     store: Arc<dyn Store>,
     auth: Arc<Authenticator>,
     identity: Arc<dyn IdentityStore>,
-    /// How long a WebSocket client has to send `connection_init`.
-    ws_init_timeout: std::time::Duration,
-    /// The largest WebSocket message accepted (the HTTP body limit).
-    ws_max_message: usize,
     /// Limits on documents, checked before parsing (GET checks the operation type).
     document_limits: crate::graphql::document::DocumentLimits,
+    /// WebSocket limits and timeouts.
+    ws: ws::WsSettings,
+    /// Open WebSockets per viewer, across the process.
+    ws_viewers: Arc<ws::ViewerSockets>,
+    /// Serving, draining or closing: long-lived handlers (WebSockets) watch it.
+    lifecycle: watch::Receiver<Lifecycle>,
 }
 
 /// A built, bound, not yet serving application.
@@ -63,12 +70,15 @@ pub struct Application {
     router: Router,
     store: Arc<dyn Store>,
     sweeper: Sweeper,
+    connections: ListenerSettings,
+    lifecycle: watch::Sender<Lifecycle>,
 }
 
 impl Application {
     /// Opens the data directory, loads the key, binds the listener.
     pub async fn build(config: &ServeConfig) -> Result<Application, StartError> {
         auth::install_crypto();
+        let ws = ws_settings(config)?;
         let dir = &config.store.data_dir;
         crate::store::data_dir::prepare(dir).map_err(|e| StartError(format!("--data-dir: {e}")))?;
         let (secret, source) = auth::secret::resolve(config.store.jwt_secret.as_deref(), dir)
@@ -103,6 +113,7 @@ impl Application {
             },
         };
         let identity = identity_context(&config.identity, identity_store.clone(), auth.clone())?;
+        let (lifecycle, watching) = watch::channel(Lifecycle::Serving);
         let state = AppState {
             store: store.clone(),
             schema: graphql::build_schema(
@@ -114,9 +125,10 @@ impl Application {
             ),
             auth,
             identity: identity_store,
-            ws_init_timeout: config.ws_init_timeout,
-            ws_max_message: config.max_body_bytes as usize,
             document_limits: limits.document,
+            ws,
+            ws_viewers: Arc::default(),
+            lifecycle: watching,
         };
         let router = router(state, config, cors(&config.cors_origins)?);
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -128,11 +140,19 @@ impl Application {
             idempotency_ttl: chrono_duration(config.idempotency_ttl),
             interval: config.sweep_interval,
         };
+        let connections = ListenerSettings {
+            max_connections: listener::fit_open_file_limit(config.max_connections as usize),
+            header_read_timeout: config.header_read_timeout,
+            idle_timeout: config.idle_timeout,
+            shutdown_grace: config.shutdown_grace,
+        };
         Ok(Application {
             listener,
             router,
             store,
             sweeper,
+            connections,
+            lifecycle,
         })
     }
 
@@ -141,23 +161,43 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, lets requests in flight finish, then flushes the store.
+    /// Serves until `shutdown` resolves, lets requests in flight finish (for
+    /// at most `--shutdown-grace`), then flushes the store.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let sweeper = tokio::spawn(self.sweeper.run());
-        // Connect info gives resolvers the client address (log-in throttling).
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        listener::serve(
+            self.listener,
+            self.router,
+            self.connections,
+            self.lifecycle,
+            shutdown,
+        )
+        .await;
         sweeper.abort();
-        served?;
         self.store.flush().await.map_err(std::io::Error::other)
     }
+}
+
+/// The WebSocket settings; the idle timeout must leave room for a pong.
+fn ws_settings(config: &ServeConfig) -> Result<ws::WsSettings, StartError> {
+    if config.ws_idle_timeout <= config.ws_ping_interval {
+        return Err(StartError(format!(
+            "--ws-idle-timeout ({}) must be longer than --ws-ping-interval ({}): a client answers pings",
+            humantime::format_duration(config.ws_idle_timeout),
+            humantime::format_duration(config.ws_ping_interval),
+        )));
+    }
+    Ok(ws::WsSettings {
+        init_timeout: config.ws_init_timeout,
+        max_message: config.max_body_bytes as usize,
+        max_operations: usize::from(config.max_subscriptions_per_connection),
+        max_per_viewer: usize::from(config.max_ws_connections_per_viewer),
+        ping_interval: config.ws_ping_interval,
+        idle_timeout: config.ws_idle_timeout,
+    })
 }
 
 /// The built-in issuer (current and previous secrets) and the external one, if configured.

@@ -5,17 +5,20 @@
 //! `version`, so a client can tell when it missed one. It ends with an
 //! `UNAUTHENTICATED` error when the connection's token expires or
 //! `logOutEverywhere` revokes it (which wakes the subscription at once).
+//!
+//! It sleeps until the store reports a change to the viewer's own carts
+//! ([`Store::cart_changes`](crate::store::Store::cart_changes)): other viewers'
+//! writes never wake it. Each wake is logged at `trace` level (target
+//! `cartql::graphql::subscription`), which is how the tests count them.
 
 use super::cart_view::{CartView, price_cart};
 use super::error::{ApiError, ApiResult};
 use super::{ShopSettings, require_viewer, shop, store};
 use crate::domain::{CartLine, CartName};
-use crate::store::OwnerKey;
+use crate::store::CartChanges;
 use async_graphql::{Context, Subscription};
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
-use tokio::sync::broadcast::Receiver;
-use tokio::sync::broadcast::error::RecvError;
 
 /// Subscription fields.
 #[derive(Default)]
@@ -34,8 +37,8 @@ impl SubscriptionRoot {
         let store = store(ctx).clone();
         let identity = super::identity::identity(ctx).store.clone();
         let shop: ShopSettings = shop(ctx).clone();
-        let mut events = store.cart_events();
         let owner = viewer.owner_key();
+        let mut changes = store.cart_changes(&owner);
         let lifetime = shop.cart_lifetime(viewer.kind);
         Ok(async_stream::stream! {
             // What was last pushed: a change bumps the version, expiry empties the lines.
@@ -69,8 +72,11 @@ impl SubscriptionRoot {
                     sent = Some(seen);
                     yield price_cart(store.as_ref(), &shop, &viewer, cart).await;
                 }
-                match next_trigger(&mut events, &owner, viewer.expires_at, expires).await {
-                    Trigger::Reread => {}
+                match next_trigger(&mut changes, viewer.expires_at, expires).await {
+                    Trigger::Changed => {
+                        tracing::trace!(owner = owner.as_str(), cart = %name, "cart subscription woken by a change");
+                    }
+                    Trigger::Expired => {}
                     Trigger::TokenExpired => {
                         yield Err(ApiError::TokenExpired);
                         break;
@@ -84,36 +90,31 @@ impl SubscriptionRoot {
 
 /// Why the subscription wakes up.
 enum Trigger {
-    /// The owner's carts changed, notices were missed, or the cart expired.
-    Reread,
+    /// The owner's carts changed (once or more since the last look).
+    Changed,
+    /// The cart expired.
+    Expired,
     /// The connection's token ran out.
     TokenExpired,
     /// The store stopped (shutdown).
     Closed,
 }
 
-/// Waits for a change to `owner`'s carts, the cart's expiry or the token's.
+/// Waits for a change to the owner's carts, the cart's expiry or the token's.
 async fn next_trigger(
-    events: &mut Receiver<OwnerKey>,
-    owner: &OwnerKey,
+    changes: &mut CartChanges,
     token_expires: DateTime<Utc>,
     cart_expires: Option<DateTime<Utc>>,
 ) -> Trigger {
     let token_expiry = tokio::time::sleep(until(token_expires));
     let cart_expiry = tokio::time::sleep(cart_expires.map(until).unwrap_or_default());
-    tokio::pin!(token_expiry, cart_expiry);
-    loop {
-        tokio::select! {
-            event = events.recv() => match event {
-                Ok(changed) if &changed == owner => return Trigger::Reread,
-                Ok(_) => continue,
-                // Missed notices: re-read; the version tells the client.
-                Err(RecvError::Lagged(_)) => return Trigger::Reread,
-                Err(RecvError::Closed) => return Trigger::Closed,
-            },
-            _ = &mut token_expiry => return Trigger::TokenExpired,
-            _ = &mut cart_expiry, if cart_expires.is_some() => return Trigger::Reread,
-        }
+    tokio::select! {
+        changed = changes.changed() => match changed {
+            Ok(()) => Trigger::Changed,
+            Err(_) => Trigger::Closed,
+        },
+        _ = token_expiry => Trigger::TokenExpired,
+        _ = cart_expiry, if cart_expires.is_some() => Trigger::Expired,
     }
 }
 

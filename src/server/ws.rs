@@ -4,29 +4,59 @@
 //! `{"Authorization": "Bearer …"}` or `{"token": "…"}`, and is verified like
 //! an HTTP bearer token. A bad token closes the socket with 4403, no
 //! `connection_init` within 10 s with 4408, a message before it with 4401.
-//! After that, async-graphql runs the protocol; every operation on the socket
-//! sees the connection's viewer, exactly as HTTP requests see theirs.
+//! A viewer (token owner) may have `--max-ws-connections-per-viewer` sockets
+//! open at once; one more is closed with 4429 at `connection_init`.
+//! After that, [`session`] runs the protocol (operation ids and their limit,
+//! keep-alive, shutdown); every operation on the socket sees the connection's
+//! viewer, exactly as HTTP requests see theirs. [`limits`] counts operations
+//! per socket and sockets per viewer.
 
+mod limits;
+mod session;
+
+use super::listener::{ConnectionSlot, Lifecycle, reached};
 use super::{AppState, Refusal};
 use crate::auth::{AuthError, Viewer, token::bearer_token};
 use crate::graphql::error::classify;
+use crate::graphql::identity::ClientAddress;
 use async_graphql::{Data, Executor, Request, ServerError};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
-use axum::extract::FromRequestParts;
+use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::BoxStream;
-use futures_util::{SinkExt, StreamExt, stream};
+use futures_util::{SinkExt, StreamExt};
+use limits::OperationTicket;
+pub(crate) use limits::ViewerSockets;
 use serde_json::Value;
 use std::any::TypeId;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// WebSocket limits and timeouts.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct WsSettings {
+    /// Time a client has to send `connection_init` (4408 after).
+    pub init_timeout: Duration,
+    /// The largest message accepted (the HTTP body limit).
+    pub max_message: usize,
+    /// Operations in progress at once on one socket.
+    pub max_operations: usize,
+    /// Sockets open at once per viewer.
+    pub max_per_viewer: usize,
+    /// How often the server pings.
+    pub ping_interval: Duration,
+    /// Time without anything from the client before the socket is closed.
+    pub idle_timeout: Duration,
+}
 
 /// Upgrades to a WebSocket speaking graphql-transport-ws.
 pub(super) async fn graphql_ws(
     State(state): State<AppState>,
+    slot: Option<Extension<ConnectionSlot>>,
+    peer: Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -34,36 +64,36 @@ pub(super) async fn graphql_ws(
         .get(header::SEC_WEBSOCKET_PROTOCOL)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|list| list.split(',').any(|p| p.trim() == SUBPROTOCOL));
-    let Some(protocol) = offered.then(transport_ws).flatten() else {
+    if !offered {
         let message = format!("use the {SUBPROTOCOL} subprotocol");
         return (StatusCode::BAD_REQUEST, message).into_response();
-    };
+    }
     // The body limit applies to socket messages too (axum's default is 64 MiB).
     upgrade
-        .max_message_size(state.ws_max_message)
-        .max_frame_size(state.ws_max_message)
+        .max_message_size(state.ws.max_message)
+        .max_frame_size(state.ws.max_message)
         .protocols([SUBPROTOCOL])
-        .on_upgrade(move |socket| serve(socket, state, protocol))
+        .on_upgrade(move |socket| async move {
+            // The socket keeps its connection's place under the cap until it closes.
+            let _slot = slot;
+            let client = peer.map(|Extension(info)| ClientAddress(info.0.ip()));
+            serve(socket, state, client).await
+        })
 }
 
 /// The one subprotocol served.
 const SUBPROTOCOL: &str = "graphql-transport-ws";
 
-/// async-graphql's handle for graphql-transport-ws (its constructor is private,
-/// so it is made through its header extractor).
-fn transport_ws() -> Option<GraphQLProtocol> {
-    let (mut parts, ()) = axum::http::Request::builder()
-        .header(header::SEC_WEBSOCKET_PROTOCOL, SUBPROTOCOL)
-        .body(())
-        .ok()?
-        .into_parts();
-    futures_util::FutureExt::now_or_never(GraphQLProtocol::from_request_parts(&mut parts, &()))?
-        .ok()
-}
-
-async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLProtocol) {
+async fn serve(socket: WebSocket, state: AppState, client: Option<ClientAddress>) {
     let (mut sink, mut incoming) = socket.split();
-    let first = match tokio::time::timeout(state.ws_init_timeout, incoming.next()).await {
+    let mut lifecycle = state.lifecycle.clone();
+    let first = tokio::select! {
+        first = tokio::time::timeout(state.ws.init_timeout, incoming.next()) => first,
+        () = reached(&mut lifecycle, Lifecycle::Draining) => {
+            return close(&mut sink, 1001, "The server is shutting down").await;
+        }
+    };
+    let first = match first {
         Err(_) => return close(&mut sink, 4408, "Connection initialisation timeout").await,
         Ok(Some(Ok(message))) => message,
         Ok(_) => return,
@@ -77,13 +107,30 @@ async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLProtocol) {
             Err(Refusal::Internal) => return close(&mut sink, 1011, "Internal error").await,
         },
     };
-    let data = viewer_data(viewer);
-    // async-graphql answers the same connection_init with connection_ack.
-    let incoming = stream::once(async move { Ok(first) }).chain(incoming);
-    GraphQLWebSocket::new_with_pair(sink, incoming, Classified(state), protocol)
-        .on_connection_init(move |_| async move { Ok(data) })
-        .serve()
-        .await;
+    // A viewer's sockets are counted across the process; anonymous ones only
+    // against the connection cap.
+    let place = match &viewer {
+        None => None,
+        Some(viewer) => {
+            let max = state.ws.max_per_viewer;
+            match state.ws_viewers.claim(viewer.owner_key(), max) {
+                Some(place) => Some(place),
+                None => {
+                    let reason = format!("Too many connections for this viewer (at most {max})");
+                    return close(&mut sink, 4429, reason).await;
+                }
+            }
+        }
+    };
+    // Operations on the socket (a logIn, say) are throttled by the client's
+    // address like HTTP ones.
+    let mut data = viewer_data(viewer);
+    if let Some(client) = client {
+        data.insert(client);
+    }
+    // The engine answers the same connection_init with connection_ack.
+    session::run(sink, incoming, first.into_data().as_ref(), data, state).await;
+    drop(place);
 }
 
 /// The schema as the socket runs it: before each operation the connection's
@@ -108,12 +155,19 @@ impl Executor for Classified {
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, async_graphql::Response> {
         let state = self.0.clone();
+        let ticket = request
+            .data
+            .get(&TypeId::of::<TicketSlot>())
+            .and_then(|any| any.downcast_ref::<TicketSlot>())
+            .and_then(TicketSlot::take);
         let viewer = session_data
             .as_ref()
             .and_then(|data| data.get(&TypeId::of::<Viewer>()))
             .and_then(|any| any.downcast_ref::<Viewer>())
             .cloned();
         Box::pin(async_stream::stream! {
+            // The operation's id stays taken while this stream lives.
+            let _ticket = ticket;
             if let Some(viewer) = &viewer {
                 let refused = match state.check_not_revoked(viewer).await {
                     Ok(()) => None,
@@ -133,6 +187,21 @@ impl Executor for Classified {
                 yield response;
             }
         })
+    }
+}
+
+/// Carries an operation's [`OperationTicket`] through async-graphql's
+/// request data to [`Classified::execute_stream`], which keeps it in the
+/// operation's stream.
+struct TicketSlot(Mutex<Option<OperationTicket>>);
+
+impl TicketSlot {
+    fn new(ticket: OperationTicket) -> Self {
+        TicketSlot(Mutex::new(Some(ticket)))
+    }
+
+    fn take(&self) -> Option<OperationTicket> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 }
 
@@ -175,15 +244,32 @@ fn token_from_payload(payload: Option<&Value>) -> Result<Option<String>, AuthErr
     Ok(None)
 }
 
-async fn close<S>(sink: &mut S, code: u16, reason: &'static str)
+/// Sends a close frame; a reason too long for one is shortened.
+async fn close<S>(sink: &mut S, code: u16, reason: impl Into<String>)
 where
     S: futures_util::Sink<Message> + Unpin,
 {
     let frame = CloseFrame {
         code,
-        reason: reason.into(),
+        reason: fit_close_reason(reason.into()).into(),
     };
     let _ = sink.send(Message::Close(Some(frame))).await;
+}
+
+/// A close frame's reason holds at most 123 bytes (a longer one would make
+/// the frame unsendable). Ids in 4409 reasons and async-graphql's parse
+/// errors can be longer.
+fn fit_close_reason(mut reason: String) -> String {
+    const MAX: usize = 123;
+    if reason.len() > MAX {
+        let mut end = MAX - '…'.len_utf8();
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        reason.push('…');
+    }
+    reason
 }
 
 #[cfg(test)]
@@ -215,6 +301,13 @@ mod tests {
         );
         assert_eq!(connection_init(&init(json!({}))), Ok(None));
         assert_eq!(connection_init(&init(json!(null))), Ok(None));
+    }
+
+    #[test]
+    fn a_long_reason_is_shortened_to_fit_a_close_frame() {
+        let reason = fit_close_reason(format!("Subscriber for {} already exists", "é".repeat(200)));
+        assert!(reason.len() <= 123 && reason.ends_with('…'), "{reason}");
+        assert_eq!(fit_close_reason("Forbidden".into()), "Forbidden");
     }
 
     #[test]

@@ -15,11 +15,13 @@
 //!   ([`sled_orders`] implements it).
 //! - [`identity`]: [`IdentityStore`], accounts, token revocation and the cart merge;
 //!   [`sled_identity`] implements it for [`SledStore`].
+//! - [`notices`]: per-owner change notices that wake cart subscriptions.
 
 pub mod codec;
 pub mod data_dir;
 pub mod durability;
 pub mod identity;
+pub mod notices;
 pub mod orders;
 mod sled_identity;
 pub mod sled_orders;
@@ -31,6 +33,7 @@ use std::collections::HashMap;
 
 pub use durability::Durability;
 pub use identity::IdentityStore;
+pub use notices::CartChanges;
 pub use orders::OrderStore;
 pub use sled_store::SledStore;
 
@@ -116,9 +119,10 @@ pub trait Store: Send + Sync + 'static {
         owner: &OwnerKey,
         update: &mut CartSetUpdate<'_>,
     ) -> Result<CartSet, UpdateError>;
-    /// Notices of changed carts: the owner whose carts changed, sent after the
-    /// change is durable. Used by subscriptions; a slow receiver may lag.
-    fn cart_events(&self) -> tokio::sync::broadcast::Receiver<OwnerKey>;
+    /// Notices of changes to `owner`'s carts (any write, checkout, merge, sweep,
+    /// `logOutEverywhere`), each sent after the change is durable; changes to
+    /// other owners do not wake it. Used by subscriptions.
+    fn cart_changes(&self, owner: &OwnerKey) -> CartChanges;
     /// Records the shop currency on first use and refuses a different one
     /// later: stored prices are minor units and mean nothing in another currency.
     async fn pin_currency(&self, code: &str) -> Result<(), StoreError>;

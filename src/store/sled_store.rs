@@ -22,6 +22,7 @@
 
 use super::codec::{decode, encode};
 use super::durability::{Durability, GroupCommit};
+use super::notices::{CartChanges, CartNotices};
 use super::{CartSetUpdate, OwnerKey, ProductUpdate, Store, StoreError, UpdateError};
 use crate::domain::{CartSet, Product, Rejection, Sku};
 use async_trait::async_trait;
@@ -29,7 +30,6 @@ use serde::{Serialize, de::DeserializeOwned};
 use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::Path;
-use tokio::sync::broadcast;
 
 /// A store in one data directory. Cheap to share behind an `Arc`.
 pub struct SledStore {
@@ -42,11 +42,8 @@ pub struct SledStore {
     pub(super) accounts: sled::Tree,
     pub(super) valid_after: sled::Tree,
     commit: Option<GroupCommit>,
-    events: broadcast::Sender<OwnerKey>,
+    notices: CartNotices,
 }
-
-/// Cart-change notices buffered per subscriber before it is told it lagged.
-const EVENT_BUFFER: usize = 1024;
 
 impl SledStore {
     /// Opens (or creates) the store in `dir`. Must run inside a tokio runtime
@@ -79,14 +76,13 @@ impl SledStore {
             accounts,
             valid_after,
             commit,
-            events: broadcast::Sender::new(EVENT_BUFFER),
+            notices: CartNotices::default(),
         })
     }
 
     /// Tells subscribers that `owner`'s carts changed (after the change is durable).
     pub(super) fn cart_changed(&self, owner: &OwnerKey) {
-        // No subscribers is not an error.
-        let _ = self.events.send(owner.clone());
+        self.notices.changed(owner);
     }
 
     /// Waits until earlier writes are on disk (strict durability) or returns at once.
@@ -279,8 +275,8 @@ impl Store for SledStore {
         Ok(set)
     }
 
-    fn cart_events(&self) -> broadcast::Receiver<OwnerKey> {
-        self.events.subscribe()
+    fn cart_changes(&self, owner: &OwnerKey) -> CartChanges {
+        self.notices.subscribe(owner)
     }
 
     async fn pin_currency(&self, code: &str) -> Result<(), StoreError> {

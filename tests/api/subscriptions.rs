@@ -1,6 +1,7 @@
 //! Live cart sync over graphql-transport-ws at /graphql/ws.
 
 use crate::helpers::*;
+use crate::net::LoggedServer;
 use futures_util::{SinkExt, StreamExt};
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
@@ -8,13 +9,18 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-type Socket =
+pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const SUBSCRIBE: &str = "subscription($cart: String! = \"default\") { cartUpdated(cart: $cart) { name version totalQuantity lines { sku quantity } } }";
 
 async fn open(server: &TestServer) -> Socket {
-    let url = format!("{}/graphql/ws", server.base.replace("http://", "ws://"));
+    open_at(&server.base).await
+}
+
+/// A WebSocket to the server at `base` (`http://…`), graphql-transport-ws offered.
+async fn open_at(base: &str) -> Socket {
+    let url = format!("{}/graphql/ws", base.replace("http://", "ws://"));
     let mut request = url.into_client_request().unwrap();
     request.headers_mut().insert(
         "sec-websocket-protocol",
@@ -36,7 +42,7 @@ async fn send(socket: &mut Socket, message: Value) {
 }
 
 /// The next protocol message, or the close frame as `{"close": code}`.
-async fn next(socket: &mut Socket) -> Value {
+pub async fn next(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
@@ -61,7 +67,11 @@ async fn silent(socket: &mut Socket, wait: Duration) {
 }
 
 async fn connect(server: &TestServer, payload: Value) -> Socket {
-    let mut socket = open(server).await;
+    connect_at(&server.base, payload).await
+}
+
+async fn connect_at(base: &str, payload: Value) -> Socket {
+    let mut socket = open_at(base).await;
     send(
         &mut socket,
         json!({ "type": "connection_init", "payload": payload }),
@@ -73,6 +83,14 @@ async fn connect(server: &TestServer, payload: Value) -> Socket {
 
 async fn subscribe(socket: &mut Socket, id: &str, variables: Value) {
     send(socket, json!({ "type": "subscribe", "id": id, "payload": { "query": SUBSCRIBE, "variables": variables } })).await;
+}
+
+/// A socket with `token`'s default cart subscribed (id "live") and its first payload read.
+pub async fn live_subscription(server: &TestServer, token: &str) -> Socket {
+    let mut socket = connect(server, json!({ "token": token })).await;
+    subscribe(&mut socket, "live", json!({})).await;
+    assert_eq!(cart_of(&next(&mut socket).await)["version"], 0);
+    socket
 }
 
 /// Runs `query` as a subscription for `token` and returns its first payload.
@@ -390,4 +408,202 @@ async fn log_out_everywhere_ends_live_subscriptions_and_refuses_the_socket() {
         "{refused}"
     );
     assert_eq!(refused["payload"]["data"], json!(null));
+}
+
+#[tokio::test]
+async fn another_viewers_changes_do_not_wake_a_viewers_subscriptions() {
+    // Every wake-up of a subscription by a change notice is a trace line.
+    let server = LoggedServer::spawn(
+        &[
+            "--max-subscriptions-per-connection",
+            "50",
+            "--max-ws-connections-per-viewer",
+            "4",
+        ],
+        "warn,cartql::graphql::subscription=trace",
+        None,
+    )
+    .await;
+    let (ann, bob) = (customer("ann"), customer("bob"));
+    let mut sockets = Vec::new();
+    for _ in 0..4 {
+        let mut socket = connect_at(&server.base, json!({ "token": ann })).await;
+        for id in 0..50 {
+            subscribe(&mut socket, &id.to_string(), json!({})).await;
+        }
+        for _ in 0..50 {
+            assert_eq!(cart_of(&next(&mut socket).await)["version"], 0);
+        }
+        sockets.push(socket);
+    }
+    let add = |cart: &str| {
+        format!(
+            "mutation {{ addCartLines(input: {{cart: \"{cart}\", lines: [{{sku: \"MUG-LOGO\", quantity: 1}}]}}) {{ userErrors {{ code }} }} }}"
+        )
+    };
+    for _ in 0..20 {
+        server.data(Some(&bob), &add("default")).await;
+    }
+    // Ann's own change reaches all 200: every subscription has done its work.
+    server.data(Some(&ann), &add("default")).await;
+    for socket in &mut sockets {
+        for _ in 0..50 {
+            assert_eq!(cart_of(&next(socket).await)["version"], 1);
+        }
+    }
+    let wakes = server
+        .log()
+        .lines()
+        .filter(|line| line.contains("cart subscription woken by a change"))
+        .count();
+    assert_eq!(
+        wakes, 200,
+        "one wake per subscription, for ann's one change"
+    );
+}
+
+#[tokio::test]
+async fn a_subscribe_with_an_id_in_progress_closes_the_socket_with_4409() {
+    let server = TestServer::spawn().await;
+    let mut socket = connect(&server, json!({ "token": customer("ann") })).await;
+    subscribe(&mut socket, "same", json!({})).await;
+    assert_eq!(cart_of(&next(&mut socket).await)["version"], 0);
+    subscribe(&mut socket, "same", json!({ "cart": "wishlist" })).await;
+    assert_eq!(next(&mut socket).await, json!({ "close": 4409 }));
+}
+
+#[tokio::test]
+async fn a_long_reused_id_and_an_unknown_message_close_with_their_codes() {
+    let server = TestServer::spawn().await;
+    let mut socket = connect(&server, json!({ "token": customer("ann") })).await;
+    let id = "x".repeat(500);
+    subscribe(&mut socket, &id, json!({})).await;
+    next(&mut socket).await;
+    subscribe(&mut socket, &id, json!({})).await;
+    assert_eq!(next(&mut socket).await, json!({ "close": 4409 }));
+
+    let mut socket = connect(&server, json!({})).await;
+    send(&mut socket, json!({ "type": "nonsense", "id": "1" })).await;
+    assert_eq!(next(&mut socket).await, json!({ "close": 4400 }));
+}
+
+#[tokio::test]
+async fn the_operations_of_one_socket_are_limited_and_a_completed_one_frees_its_place() {
+    let server = TestServer::spawn_with(&["--max-subscriptions-per-connection", "2"]).await;
+    let mut socket = connect(&server, json!({ "token": customer("ann") })).await;
+    subscribe(&mut socket, "a", json!({})).await;
+    subscribe(&mut socket, "b", json!({ "cart": "wishlist" })).await;
+    next(&mut socket).await;
+    next(&mut socket).await;
+    subscribe(&mut socket, "c", json!({})).await;
+    let refused = next(&mut socket).await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["id"], "c");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"],
+        "TOO_MANY_SUBSCRIPTIONS"
+    );
+    assert!(
+        refused["payload"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 operations in progress"),
+        "{refused}"
+    );
+
+    // The client completes "b": its place (and its id) is free again.
+    send(&mut socket, json!({ "type": "complete", "id": "b" })).await;
+    subscribe(&mut socket, "b", json!({})).await;
+    let mut types = Vec::new();
+    for _ in 0..2 {
+        let message = next(&mut socket).await;
+        types.push((message["type"].clone(), message["id"].clone()));
+    }
+    assert!(types.contains(&(json!("next"), json!("b"))), "{types:?}");
+
+    // A query completes by itself and gives its place back too.
+    send(&mut socket, json!({ "type": "complete", "id": "b" })).await;
+    let query = json!({ "type": "subscribe", "id": "q", "payload": { "query": "{ shop { currencyCode } }" } });
+    for _ in 0..3 {
+        send(&mut socket, query.clone()).await;
+        let mut answer = next(&mut socket).await;
+        while answer["id"] != "q" {
+            answer = next(&mut socket).await;
+        }
+        assert_eq!(answer["type"], "next", "{answer}");
+        assert_eq!(
+            next(&mut socket).await,
+            json!({ "id": "q", "type": "complete" })
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_viewer_may_open_a_limited_number_of_sockets() {
+    let server = TestServer::spawn_with(&["--max-ws-connections-per-viewer", "2"]).await;
+    let ann = customer("ann");
+    let first = connect(&server, json!({ "token": ann })).await;
+    let _second = connect(&server, json!({ "token": ann })).await;
+    let mut third = open(&server).await;
+    send(
+        &mut third,
+        json!({ "type": "connection_init", "payload": { "token": ann } }),
+    )
+    .await;
+    assert_eq!(next(&mut third).await, json!({ "close": 4429 }));
+    // Another viewer and anonymous sockets are not counted against ann.
+    let _bob = connect(&server, json!({ "token": customer("bob") })).await;
+    let _anonymous: Vec<Socket> =
+        futures_util::future::join_all((0..3).map(|_| connect(&server, json!({})))).await;
+
+    drop(first);
+    let mut reopened = None;
+    for _ in 0..50 {
+        let mut socket = open(&server).await;
+        send(
+            &mut socket,
+            json!({ "type": "connection_init", "payload": { "token": ann } }),
+        )
+        .await;
+        if next(&mut socket).await["type"] == "connection_ack" {
+            reopened = Some(socket);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(reopened.is_some(), "a closed socket gives its place back");
+}
+
+/// Reads for `wait`, skipping ping and pong frames; panics on anything else.
+async fn only_pings(socket: &mut Socket, wait: Duration) -> usize {
+    let mut pings = 0;
+    let deadline = tokio::time::Instant::now() + wait;
+    while let Ok(message) = tokio::time::timeout_at(deadline, socket.next()).await {
+        match message {
+            Some(Ok(Message::Ping(_))) => pings += 1,
+            Some(Ok(Message::Pong(_))) => {}
+            other => panic!("expected only pings, got {other:?}"),
+        }
+    }
+    pings
+}
+
+#[tokio::test]
+async fn a_socket_that_answers_no_ping_is_closed_and_one_that_does_stays_open() {
+    let server =
+        TestServer::spawn_with(&["--ws-ping-interval", "1s", "--ws-idle-timeout", "3s"]).await;
+    let mut silent = connect(&server, json!({ "token": customer("ann") })).await;
+    let mut lively = connect(&server, json!({ "token": customer("bob") })).await;
+    // tokio-tungstenite answers pings while it reads; `silent` is not read.
+    let pings = only_pings(&mut lively, Duration::from_secs(5)).await;
+    assert!(pings >= 2, "the server pings: {pings}");
+    // Closed with 3008; reading the pings queued before it makes tungstenite
+    // answer them, which may fail first on the closed connection.
+    let closed = next(&mut silent).await;
+    assert!(
+        closed == json!({ "close": 3008 }) || closed.get("error").is_some(),
+        "nothing came back within the idle timeout: {closed}"
+    );
+    subscribe(&mut lively, "1", json!({})).await;
+    assert_eq!(cart_of(&next(&mut lively).await)["version"], 0);
 }

@@ -1,0 +1,158 @@
+//! Change notices per owner: who is told when a viewer's carts change.
+//!
+//! A subscription watches one owner's carts. Waking every subscription on
+//! every change (one global channel) let one viewer with thousands of
+//! subscriptions make everyone else's writes expensive, so each owner that
+//! someone is watching has its own [`watch`] channel, created by the first
+//! [`CartNotices::subscribe`] and removed when its last [`CartChanges`] is
+//! dropped. A change to an owner nobody watches costs one map look-up.
+//!
+//! The channel holds a counter, not the change: notices coalesce, and a woken
+//! subscription re-reads the carts (their `version` tells the client what it
+//! missed). The map's lock is held only to look up, insert or remove an entry,
+//! never across an `.await`.
+
+use super::OwnerKey;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use tokio::sync::watch;
+
+type Channels = Mutex<HashMap<OwnerKey, watch::Sender<u64>>>;
+
+/// The registry of watched owners. Owned by a store, which calls
+/// [`changed`](Self::changed) once a write to an owner's carts is durable.
+#[derive(Default)]
+pub struct CartNotices {
+    channels: Arc<Channels>,
+}
+
+impl CartNotices {
+    /// Starts watching `owner`: [`CartChanges::changed`] resolves after the
+    /// next [`changed`](Self::changed) call for this owner.
+    pub fn subscribe(&self, owner: &OwnerKey) -> CartChanges {
+        let mut channels = lock(&self.channels);
+        let receiver = match channels.get(owner) {
+            Some(sender) => sender.subscribe(),
+            None => {
+                let (sender, receiver) = watch::channel(0);
+                channels.insert(owner.clone(), sender);
+                receiver
+            }
+        };
+        CartChanges {
+            receiver,
+            owner: owner.clone(),
+            channels: Arc::downgrade(&self.channels),
+        }
+    }
+
+    /// Wakes the subscriptions watching `owner`, if any.
+    pub fn changed(&self, owner: &OwnerKey) {
+        if let Some(sender) = lock(&self.channels).get(owner) {
+            sender.send_modify(|count| *count = count.wrapping_add(1));
+        }
+    }
+
+    /// How many owners are being watched.
+    pub fn watched_owners(&self) -> usize {
+        lock(&self.channels).len()
+    }
+}
+
+/// One subscription's view of one owner's changes. Not `Clone`: each
+/// subscription asks the registry for its own, so dropping the last one
+/// removes the owner's entry.
+pub struct CartChanges {
+    receiver: watch::Receiver<u64>,
+    owner: OwnerKey,
+    channels: Weak<Channels>,
+}
+
+impl CartChanges {
+    /// Waits for the next change to the owner's carts (several changes since
+    /// the last call count as one). `Err` when the store has gone away.
+    pub async fn changed(&mut self) -> Result<(), StoreClosed> {
+        self.receiver.changed().await.map_err(|_| StoreClosed)
+    }
+}
+
+impl Drop for CartChanges {
+    fn drop(&mut self) {
+        let Some(channels) = self.channels.upgrade() else {
+            return;
+        };
+        let mut channels = lock(&channels);
+        // Receivers are only made under this lock, so the count cannot grow
+        // meanwhile; 1 is this one, dropped right after.
+        if channels
+            .get(&self.owner)
+            .is_some_and(|sender| sender.receiver_count() <= 1)
+        {
+            channels.remove(&self.owner);
+        }
+    }
+}
+
+/// The store that sent the notices was dropped (shutdown).
+#[derive(Debug, PartialEq, Eq)]
+pub struct StoreClosed;
+
+/// The map is left consistent by every critical section (no panics inside),
+/// so a poisoned lock is still usable.
+fn lock(channels: &Channels) -> MutexGuard<'_, HashMap<OwnerKey, watch::Sender<u64>>> {
+    channels.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt;
+
+    fn owner(name: &str) -> OwnerKey {
+        OwnerKey::new(format!("customer:{name}"))
+    }
+
+    #[test]
+    fn a_change_wakes_only_that_owners_subscriptions() {
+        let notices = CartNotices::default();
+        let mut ann = notices.subscribe(&owner("ann"));
+        let mut bob = notices.subscribe(&owner("bob"));
+        notices.changed(&owner("ann"));
+        assert_eq!(ann.changed().now_or_never(), Some(Ok(())));
+        assert_eq!(bob.changed().now_or_never(), None);
+        assert_eq!(ann.changed().now_or_never(), None, "one change, one wake");
+    }
+
+    #[test]
+    fn changes_coalesce_until_the_subscription_looks() {
+        let notices = CartNotices::default();
+        let mut ann = notices.subscribe(&owner("ann"));
+        notices.changed(&owner("ann"));
+        notices.changed(&owner("ann"));
+        assert_eq!(ann.changed().now_or_never(), Some(Ok(())));
+        assert_eq!(ann.changed().now_or_never(), None);
+    }
+
+    #[test]
+    fn an_owner_is_forgotten_when_its_last_subscription_ends() {
+        let notices = CartNotices::default();
+        let first = notices.subscribe(&owner("ann"));
+        let second = notices.subscribe(&owner("ann"));
+        assert_eq!(notices.watched_owners(), 1);
+        drop(first);
+        assert_eq!(notices.watched_owners(), 1);
+        drop(second);
+        assert_eq!(notices.watched_owners(), 0);
+        notices.changed(&owner("ann")); // nobody watching: nothing to do
+        let mut again = notices.subscribe(&owner("ann"));
+        assert_eq!(again.changed().now_or_never(), None);
+    }
+
+    #[test]
+    fn subscriptions_end_when_the_store_goes_away() {
+        let notices = CartNotices::default();
+        let mut ann = notices.subscribe(&owner("ann"));
+        drop(notices);
+        assert_eq!(ann.changed().now_or_never(), Some(Err(StoreClosed)));
+    }
+}
