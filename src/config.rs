@@ -115,6 +115,10 @@ pub struct ServeConfig {
     /// How long idempotency keys are remembered (at least this long), e.g. `24h`.
     #[arg(long, env = "CARTQL_IDEMPOTENCY_TTL", default_value = "24h", value_parser = parse_lifetime)]
     pub idempotency_ttl: Duration,
+    /// Idempotency keys one viewer may have remembered at once (within
+    /// `--idempotency-ttl`); a new one beyond is refused with `THROTTLED` (10–1000000).
+    #[arg(long, env = "CARTQL_MAX_IDEMPOTENCY_KEYS_PER_VIEWER", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+    pub max_idempotency_keys_per_viewer: u32,
     /// How often expired carts and idempotency records are deleted, e.g. `5m`.
     #[arg(long, env = "CARTQL_SWEEP_INTERVAL", default_value = "5m", value_parser = parse_lifetime)]
     pub sweep_interval: Duration,

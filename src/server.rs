@@ -104,6 +104,7 @@ impl Application {
             limits: config.limits(),
             guest_cart_lifetime: chrono_duration(config.guest_cart_ttl),
             customer_cart_lifetime: chrono_duration(config.customer_cart_ttl),
+            max_idempotency_keys_per_viewer: config.max_idempotency_keys_per_viewer as usize,
         };
         let limits = QueryLimits {
             max_depth: usize::from(config.max_query_depth),

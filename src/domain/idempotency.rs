@@ -3,6 +3,7 @@
 
 use super::cart::Cart;
 use super::error::{ErrorCode, Rejection, UserError};
+use super::names::CartName;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -54,13 +55,60 @@ impl Fingerprint {
     }
 }
 
-/// What the first request with a key produced.
+/// What the first request with a key produced. Small on purpose: a record
+/// lives a day and guests are free, so it holds an order id or a cart
+/// version, never a copy of the cart.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
     /// A checkout placed this order.
     Order(String),
-    /// A cart mutation left the cart like this.
+    /// A cart mutation made this version of the cart `name`.
+    CartVersion {
+        /// Which cart.
+        name: CartName,
+        /// The version the mutation made.
+        version: u64,
+    },
+    /// Records written by cartql before the version-only form held the
+    /// whole cart; they are still read (as their name and version).
     Cart(Cart),
+}
+
+impl Outcome {
+    /// The cart and version a cart mutation made, if this is one.
+    pub fn cart_version(&self) -> Option<(&CartName, u64)> {
+        match self {
+            Outcome::CartVersion { name, version } => Some((name, *version)),
+            Outcome::Cart(cart) => Some((&cart.name, cart.version)),
+            Outcome::Order(_) => None,
+        }
+    }
+}
+
+/// One use of an idempotency key: which key, for what request, when, and how
+/// many keys its owner may have recorded at once.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyUse<'a> {
+    /// The key, scoped to its owner.
+    pub key: &'a IdempotencyKey,
+    /// What "the same request" means for it.
+    pub fingerprint: &'a Fingerprint,
+    /// The time of the request (recorded; records are swept after the TTL).
+    pub now: DateTime<Utc>,
+    /// The most records one owner may have (`--max-idempotency-keys-per-viewer`).
+    pub max_per_owner: usize,
+}
+
+/// `THROTTLED` on `idempotencyKey`: the owner has recorded as many keys as it
+/// may within the records' lifetime.
+pub fn too_many_keys(max: usize) -> Rejection {
+    Rejection::one(UserError::new(
+        ErrorCode::Throttled,
+        &["idempotencyKey"],
+        format!(
+            "this viewer has used {max} idempotency keys within the time they are remembered; retry later or without a new key"
+        ),
+    ))
 }
 
 /// A stored idempotency record.
@@ -126,5 +174,25 @@ mod tests {
         let errors = record.replay(&other).unwrap_err().into_user_errors();
         assert_eq!(errors[0].code, ErrorCode::IdempotencyKeyReused);
         assert_ne!(Fingerprint::of("a", &1), Fingerprint::of("b", &1));
+    }
+
+    #[test]
+    fn a_record_holds_a_version_not_the_cart_and_old_records_still_read() {
+        let name = CartName::parse("default").unwrap();
+        let record = IdempotencyRecord {
+            fingerprint: Fingerprint::of("addCartLines", &("default", 1)),
+            created_at: Utc::now(),
+            outcome: Outcome::CartVersion {
+                name: name.clone(),
+                version: 41,
+            },
+        };
+        let bytes = serde_json::to_vec(&record).unwrap();
+        assert!(bytes.len() < 200, "{} bytes", bytes.len());
+        assert_eq!(record.outcome.cart_version(), Some((&name, 41)));
+        // The whole-cart form of earlier versions.
+        let old = r#"{"Cart":{"name":"default","version":7,"lines":[{"sku":"A","quantity":2}],"created_at":"2026-11-01T00:00:00Z","updated_at":"2026-11-01T00:00:00Z"}}"#;
+        let outcome: Outcome = serde_json::from_str(old).unwrap();
+        assert_eq!(outcome.cart_version(), Some((&name, 7)));
     }
 }

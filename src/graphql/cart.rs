@@ -4,14 +4,14 @@
 //! which cart (a valid name), check the input lines against the catalog, then
 //! one atomic store update that applies a [`CartChange`] and bumps the version.
 
-use super::cart_view::{CartView, cart_lifetime, cart_view, priced_view};
+use super::cart_view::{CartView, cart_lifetime, cart_view};
 use super::error::{ApiError, ApiResult};
 use super::orders::orders;
 use super::types::{UserError, user_errors};
 use super::{require_viewer, shop, store};
 use crate::auth::Viewer;
 use crate::domain::cart::check_lines;
-use crate::domain::idempotency::{Fingerprint, IdempotencyKey, Outcome};
+use crate::domain::idempotency::{Fingerprint, IdempotencyKey, KeyUse};
 use crate::domain::{
     CartChange, CartName, CartSet, ErrorCode, LineMode, Rejection, Sku, UserError as DomainError,
 };
@@ -258,10 +258,10 @@ async fn change_cart_once(
                     .recorded(&viewer.owner_key(), key, fingerprint)
                     .await
                 {
-                    Ok(Some(Outcome::Cart(cart))) => {
-                        let cart = cart.as_of(Utc::now(), cart_lifetime(ctx, viewer));
+                    Ok(Some(outcome)) if outcome.cart_version().is_some() => {
+                        let set = store(ctx).cart_set(&viewer.owner_key()).await?;
                         return Ok(CartPayload {
-                            cart: Some(priced_view(ctx, viewer, cart).await?),
+                            cart: Some(cart_view(ctx, viewer, &set, &name).await?),
                             user_errors: Vec::new(),
                         });
                     }
@@ -289,8 +289,14 @@ async fn change_cart_once(
             .await
             .map(CartOnceOutcome::Applied),
         Some((key, fingerprint)) => {
+            let key = KeyUse {
+                key,
+                fingerprint,
+                now,
+                max_per_owner: settings.max_idempotency_keys_per_viewer,
+            };
             orders(ctx)
-                .update_cart_set_once(&owner, key, fingerprint, &name, now, &apply)
+                .update_cart_set_once(&owner, &key, &name, &apply)
                 .await
         }
     };
@@ -299,8 +305,8 @@ async fn change_cart_once(
             cart: Some(cart_view(ctx, viewer, &set, &name).await?),
             user_errors: Vec::new(),
         }),
-        Ok(CartOnceOutcome::Replayed(cart)) => Ok(CartPayload {
-            cart: Some(priced_view(ctx, viewer, cart.as_of(Utc::now(), lifetime)).await?),
+        Ok(CartOnceOutcome::Replayed(set)) => Ok(CartPayload {
+            cart: Some(cart_view(ctx, viewer, &set, &name).await?),
             user_errors: Vec::new(),
         }),
         Err(UpdateError::Rejected(rejection)) => refused(ctx, viewer, &name, rejection).await,

@@ -69,6 +69,8 @@ pub struct ShopSettings {
     pub guest_cart_lifetime: Duration,
     /// How long a customer's untouched cart lives.
     pub customer_cart_lifetime: Duration,
+    /// Idempotency records one viewer may have at once.
+    pub max_idempotency_keys_per_viewer: usize,
 }
 
 impl ShopSettings {

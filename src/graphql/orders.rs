@@ -142,10 +142,13 @@ impl OrderQuery {
     /// One of the viewer's orders; `null` if there is none with this id for this viewer.
     async fn order(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<OrderView>> {
         let viewer = require_viewer(ctx)?;
-        if ulid::Ulid::from_string(&id).is_err() {
+        // Ids are stored in the canonical (upper-case) spelling.
+        let Ok(id) = ulid::Ulid::from_string(&id) else {
             return Ok(None);
-        }
-        let order = orders(ctx).order(&viewer.owner_key(), &id).await?;
+        };
+        let order = orders(ctx)
+            .order(&viewer.owner_key(), &id.to_string())
+            .await?;
         Ok(order.map(|o| view(ctx, o)))
     }
 
@@ -162,13 +165,18 @@ impl OrderQuery {
                 "'first' must be 1 to 100 (default 20)".into(),
             ));
         }
-        if let Some(cursor) = &after
-            && ulid::Ulid::from_string(cursor).is_err()
-        {
-            return Err(ApiError::BadUserInput(
-                "'after' is not a cursor from this connection".into(),
-            ));
-        }
+        // A cursor is an order id; ULIDs read in any case, but the store
+        // compares the canonical spelling ("01h…" would sort after "01H…"
+        // and return the cursor's own order again).
+        let after = match after.as_deref().map(ulid::Ulid::from_string) {
+            None => None,
+            Some(Ok(cursor)) => Some(cursor.to_string()),
+            Some(Err(_)) => {
+                return Err(ApiError::BadUserInput(
+                    "'after' is not a cursor from this connection".into(),
+                ));
+            }
+        };
         let mut page = orders(ctx)
             .orders(&viewer.owner_key(), after.as_deref(), first as usize + 1)
             .await?;
@@ -335,7 +343,7 @@ async fn recorded_order(
     let owner = viewer.owner_key();
     let id = match orders(ctx).recorded(&owner, key, fingerprint).await {
         Ok(Some(Outcome::Order(id))) => id,
-        Ok(Some(Outcome::Cart(_))) => return Ok(Err(key_reused())),
+        Ok(Some(_)) => return Ok(Err(key_reused())),
         Ok(None) => return Ok(Ok(None)),
         Err(UpdateError::Rejected(rejection)) => return Ok(Err(rejection)),
         Err(UpdateError::Store(e)) => return Err(ApiError::from(e)),
@@ -360,6 +368,7 @@ async fn run_checkout(
     source: CheckoutSource,
 ) -> ApiResult<Result<Order, Rejection>> {
     let request = CheckoutRequest {
+        max_keys_per_owner: shop(ctx).max_idempotency_keys_per_viewer,
         owner: viewer.owner_key(),
         key,
         fingerprint,

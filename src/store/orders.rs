@@ -2,9 +2,9 @@
 //! checkout transaction itself, and sweeping what has expired.
 
 use super::{OwnerKey, StoreError, UpdateError};
-use crate::domain::idempotency::{Fingerprint, IdempotencyKey, Outcome};
+use crate::domain::idempotency::{Fingerprint, IdempotencyKey, KeyUse, Outcome};
 use crate::domain::order::Order;
-use crate::domain::{Cart, CartLine, CartName, CartSet, Limits, Rejection};
+use crate::domain::{CartLine, CartName, CartSet, Limits, Rejection};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
@@ -17,6 +17,9 @@ pub struct CheckoutRequest {
     pub key: IdempotencyKey,
     /// What "the same request" means for `key`.
     pub fingerprint: Fingerprint,
+    /// The most idempotency records the owner may have (a new key beyond
+    /// them is refused with `THROTTLED`).
+    pub max_keys_per_owner: usize,
     /// The id the order gets if one is placed.
     pub order_id: String,
     /// The time of the request.
@@ -57,8 +60,9 @@ pub enum CheckoutOutcome {
 pub enum CartOnceOutcome {
     /// The change was applied now; the owner's carts as written.
     Applied(CartSet),
-    /// The key was used before with the same request: the cart as it was then.
-    Replayed(Cart),
+    /// The key was used before with the same request: nothing was changed;
+    /// the owner's carts as they are now.
+    Replayed(CartSet),
 }
 
 /// A change to a viewer's carts that may run several times (inside a transaction).
@@ -72,15 +76,15 @@ pub trait OrderStore: Send + Sync + 'static {
     /// it, all or nothing.
     async fn checkout(&self, request: &CheckoutRequest) -> Result<CheckoutOutcome, UpdateError>;
 
-    /// Applies `update` to the owner's carts unless `key` was used before:
-    /// then returns the cart `name` as that first request left it.
+    /// Applies `update` to the owner's carts and records the version of the
+    /// cart `name` it made under the key, unless the key was used before:
+    /// then changes nothing and returns the carts as they are. Refuses a new
+    /// key (`THROTTLED`) when the owner has `max_per_owner` records already.
     async fn update_cart_set_once(
         &self,
         owner: &OwnerKey,
-        key: &IdempotencyKey,
-        fingerprint: &Fingerprint,
+        key: &KeyUse<'_>,
         name: &CartName,
-        now: DateTime<Utc>,
         update: &CartSetTxUpdate<'_>,
     ) -> Result<CartOnceOutcome, UpdateError>;
 
@@ -113,6 +117,7 @@ pub trait OrderStore: Send + Sync + 'static {
         lifetime: &(dyn for<'k> Fn(&'k OwnerKey) -> Duration + Send + Sync),
     ) -> Result<usize, StoreError>;
 
-    /// Deletes idempotency records created before `cutoff`; returns how many.
+    /// Deletes idempotency records created before `cutoff` (and takes them off
+    /// their owners' counts); returns how many.
     async fn sweep_idempotency(&self, cutoff: DateTime<Utc>) -> Result<usize, StoreError>;
 }

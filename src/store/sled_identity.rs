@@ -75,8 +75,11 @@ impl IdentityStore for SledStore {
             let abort = |e: UpdateError| ConflictableTransactionError::Abort(e);
             let guest_old = tx.get(guest)?;
             let customer_old = tx.get(customer)?;
-            let mut guest_set = read_set(guest, guest_old.as_deref()).map_err(abort)?;
-            let mut customer_set = read_set(customer, customer_old.as_deref()).map_err(abort)?;
+            // What an owner without a record has; writing it back is no change.
+            let fresh = self.fresh_set();
+            let mut guest_set = read_set(guest, guest_old.as_deref(), &fresh).map_err(abort)?;
+            let mut customer_set =
+                read_set(customer, customer_old.as_deref(), &fresh).map_err(abort)?;
             let report = merge(&mut customer_set, &mut guest_set)
                 .map_err(|r| abort(UpdateError::Rejected(r)))?;
             let mut written = false;
@@ -87,7 +90,7 @@ impl IdentityStore for SledStore {
                 let new = encode(set);
                 let changed = match old {
                     Some(old) => old[..] != new[..],
-                    None => *set != CartSet::default(),
+                    None => *set != fresh,
                 };
                 if changed {
                     tx.insert(key, new)?;
@@ -109,10 +112,10 @@ impl IdentityStore for SledStore {
     }
 }
 
-fn read_set(key: &[u8], bytes: Option<&[u8]>) -> Result<CartSet, UpdateError> {
+fn read_set(key: &[u8], bytes: Option<&[u8]>, fresh: &CartSet) -> Result<CartSet, UpdateError> {
     match bytes {
         Some(bytes) => Ok(decode(key, bytes)?),
-        None => Ok(CartSet::default()),
+        None => Ok(fresh.clone()),
     }
 }
 

@@ -15,7 +15,7 @@ use super::orders::{
 use super::sled_store::SledStore;
 use super::{OwnerKey, StoreError, UpdateError};
 use crate::domain::idempotency::{
-    Fingerprint, IdempotencyKey, IdempotencyRecord, Outcome, key_reused,
+    Fingerprint, IdempotencyKey, IdempotencyRecord, KeyUse, Outcome, key_reused, too_many_keys,
 };
 use crate::domain::order::{Order, place_order};
 use crate::domain::{CartChange, CartName, CartSet, Product, Rejection, Sku};
@@ -82,6 +82,18 @@ fn recorded(
     }
 }
 
+/// Counts one more idempotency record for the owner, or refuses when it has
+/// `max` already. Inside the transaction that writes the record: a refused or
+/// rejected request writes neither.
+fn count_new_key(counts: &TransactionalTree, owner_key: &[u8], max: usize) -> TxResult<()> {
+    let count: u64 = tx_get(counts, owner_key)?.unwrap_or(0);
+    if count >= max as u64 {
+        return reject(too_many_keys(max));
+    }
+    counts.insert(owner_key, encode(&(count + 1)))?;
+    Ok(())
+}
+
 fn record(fingerprint: &Fingerprint, now: DateTime<Utc>, outcome: Outcome) -> Vec<u8> {
     encode(&IdempotencyRecord {
         fingerprint: fingerprint.clone(),
@@ -95,97 +107,101 @@ impl OrderStore for SledStore {
     async fn checkout(&self, request: &CheckoutRequest) -> Result<CheckoutOutcome, UpdateError> {
         let owner_key = request.owner.as_str().as_bytes();
         let idem_key = scoped(&request.owner, request.key.as_str());
-        let result = (&self.carts, &self.products, &self.orders, &self.idempotency).transaction(
-            |(carts, products, orders, idempotency)| {
-                if let Some(outcome) = recorded(idempotency, &idem_key, &request.fingerprint)? {
-                    let Outcome::Order(id) = outcome else {
-                        return reject(key_reused());
-                    };
-                    let order = tx_get::<Order>(orders, &scoped(&request.owner, &id))?;
-                    return match order {
-                        Some(order) => Ok(CheckoutOutcome::Replayed(order)),
-                        None => Err(ConflictableTransactionError::Abort(Abort::Store(
-                            StoreError::Corrupt {
-                                key: String::from_utf8_lossy(&idem_key).into_owned(),
-                                reason: format!("records order {id}, which is missing"),
-                            },
-                        ))),
-                    };
-                }
-                let mut set: CartSet = tx_get(carts, owner_key)?.unwrap_or_default();
-                let (lines, source_cart) = match &request.source {
-                    CheckoutSource::Cart {
-                        name,
-                        expected_version,
-                        lifetime,
-                        ..
-                    } => {
-                        let cart = set.cart(name, request.now, *lifetime);
-                        if let Some(expected) = expected_version
-                            && *expected != cart.version
-                        {
-                            return reject(Rejection::VersionConflict {
-                                expected: *expected,
-                                current: cart.version,
-                            });
-                        }
-                        (cart.lines, Some((name.clone(), cart.version)))
-                    }
-                    CheckoutSource::Lines(lines) => (lines.clone(), None),
-                };
-                let mut catalog: HashMap<Sku, Product> = HashMap::with_capacity(lines.len());
-                for line in &lines {
-                    if let Some(product) =
-                        tx_get::<Product>(products, line.sku.as_str().as_bytes())?
-                    {
-                        catalog.insert(line.sku.clone(), product);
-                    }
-                }
-                let placement = match place_order(
-                    request.order_id.clone(),
-                    &lines,
-                    &catalog,
-                    request.now,
-                    source_cart,
-                ) {
-                    Ok(placement) => placement,
-                    Err(rejection) => return reject(rejection),
-                };
-                for product in &placement.restocked {
-                    products.insert(product.sku.as_str().as_bytes(), encode(product))?;
-                }
-                if let CheckoutSource::Cart {
-                    name,
-                    lifetime,
-                    limits,
-                    ..
-                } = &request.source
-                {
-                    if let Err(rejection) = set.apply(
-                        name,
-                        &CartChange::Clear,
-                        None,
-                        limits,
-                        request.now,
-                        *lifetime,
-                    ) {
-                        return reject(rejection);
-                    }
-                    carts.insert(owner_key, encode(&set))?;
-                }
-                let order = placement.order;
-                orders.insert(scoped(&request.owner, &order.id), encode(&order))?;
-                idempotency.insert(
-                    idem_key.as_slice(),
-                    record(
-                        &request.fingerprint,
-                        request.now,
-                        Outcome::Order(order.id.clone()),
-                    ),
-                )?;
-                Ok(CheckoutOutcome::Placed(order))
-            },
+        let trees = (
+            &self.carts,
+            &self.products,
+            &self.orders,
+            &self.idempotency,
+            &self.idempotency_counts,
         );
+        let result = trees.transaction(|(carts, products, orders, idempotency, counts)| {
+            if let Some(outcome) = recorded(idempotency, &idem_key, &request.fingerprint)? {
+                let Outcome::Order(id) = outcome else {
+                    return reject(key_reused());
+                };
+                let order = tx_get::<Order>(orders, &scoped(&request.owner, &id))?;
+                return match order {
+                    Some(order) => Ok(CheckoutOutcome::Replayed(order)),
+                    None => Err(ConflictableTransactionError::Abort(Abort::Store(
+                        StoreError::Corrupt {
+                            key: String::from_utf8_lossy(&idem_key).into_owned(),
+                            reason: format!("records order {id}, which is missing"),
+                        },
+                    ))),
+                };
+            }
+            count_new_key(counts, owner_key, request.max_keys_per_owner)?;
+            let mut set: CartSet = tx_get(carts, owner_key)?.unwrap_or_else(|| self.fresh_set());
+            let (lines, source_cart) = match &request.source {
+                CheckoutSource::Cart {
+                    name,
+                    expected_version,
+                    lifetime,
+                    ..
+                } => {
+                    let cart = set.cart(name, request.now, *lifetime);
+                    if let Some(expected) = expected_version
+                        && *expected != cart.version
+                    {
+                        return reject(Rejection::VersionConflict {
+                            expected: *expected,
+                            current: cart.version,
+                        });
+                    }
+                    (cart.lines, Some((name.clone(), cart.version)))
+                }
+                CheckoutSource::Lines(lines) => (lines.clone(), None),
+            };
+            let mut catalog: HashMap<Sku, Product> = HashMap::with_capacity(lines.len());
+            for line in &lines {
+                if let Some(product) = tx_get::<Product>(products, line.sku.as_str().as_bytes())? {
+                    catalog.insert(line.sku.clone(), product);
+                }
+            }
+            let placement = match place_order(
+                request.order_id.clone(),
+                &lines,
+                &catalog,
+                request.now,
+                source_cart,
+            ) {
+                Ok(placement) => placement,
+                Err(rejection) => return reject(rejection),
+            };
+            for product in &placement.restocked {
+                products.insert(product.sku.as_str().as_bytes(), encode(product))?;
+            }
+            if let CheckoutSource::Cart {
+                name,
+                lifetime,
+                limits,
+                ..
+            } = &request.source
+            {
+                if let Err(rejection) = set.apply(
+                    name,
+                    &CartChange::Clear,
+                    None,
+                    limits,
+                    request.now,
+                    *lifetime,
+                ) {
+                    return reject(rejection);
+                }
+                carts.insert(owner_key, encode(&set))?;
+            }
+            let order = placement.order;
+            orders.insert(scoped(&request.owner, &order.id), encode(&order))?;
+            idempotency.insert(
+                idem_key.as_slice(),
+                record(
+                    &request.fingerprint,
+                    request.now,
+                    Outcome::Order(order.id.clone()),
+                ),
+            )?;
+            Ok(CheckoutOutcome::Placed(order))
+        });
         let outcome = finish(result)?;
         if matches!(outcome, CheckoutOutcome::Placed(_)) {
             self.durable().await?;
@@ -199,34 +215,37 @@ impl OrderStore for SledStore {
     async fn update_cart_set_once(
         &self,
         owner: &OwnerKey,
-        key: &IdempotencyKey,
-        fingerprint: &Fingerprint,
+        key: &KeyUse<'_>,
         name: &CartName,
-        now: DateTime<Utc>,
         update: &CartSetTxUpdate<'_>,
     ) -> Result<CartOnceOutcome, UpdateError> {
         let owner_key = owner.as_str().as_bytes();
-        let idem_key = scoped(owner, key.as_str());
-        let result = (&self.carts, &self.idempotency).transaction(|(carts, idempotency)| {
-            if let Some(outcome) = recorded(idempotency, &idem_key, fingerprint)? {
-                return match outcome {
-                    Outcome::Cart(cart) => Ok(CartOnceOutcome::Replayed(cart)),
-                    Outcome::Order(_) => reject(key_reused()),
+        let idem_key = scoped(owner, key.key.as_str());
+        let trees = (&self.carts, &self.idempotency, &self.idempotency_counts);
+        let result = trees.transaction(|(carts, idempotency, counts)| {
+            let current = || -> TxResult<CartSet> {
+                Ok(tx_get(carts, owner_key)?.unwrap_or_else(|| self.fresh_set()))
+            };
+            if let Some(outcome) = recorded(idempotency, &idem_key, key.fingerprint)? {
+                return match outcome.cart_version() {
+                    Some(_) => Ok(CartOnceOutcome::Replayed(current()?)),
+                    None => reject(key_reused()),
                 };
             }
-            let mut set: CartSet = tx_get(carts, owner_key)?.unwrap_or_default();
+            count_new_key(counts, owner_key, key.max_per_owner)?;
+            let mut set = current()?;
             if let Err(rejection) = update(&mut set) {
                 return reject(rejection);
             }
-            let cart = set
-                .carts
-                .get(name)
-                .cloned()
-                .unwrap_or_else(|| crate::domain::Cart::empty(name.clone(), now));
+            let version = set.carts.get(name).map_or(0, |cart| cart.version);
             carts.insert(owner_key, encode(&set))?;
+            let outcome = Outcome::CartVersion {
+                name: name.clone(),
+                version,
+            };
             idempotency.insert(
                 idem_key.as_slice(),
-                record(fingerprint, now, Outcome::Cart(cart)),
+                record(key.fingerprint, key.now, outcome),
             )?;
             Ok(CartOnceOutcome::Applied(set))
         });
@@ -304,17 +323,21 @@ impl OrderStore for SledStore {
                 };
                 let mut set: CartSet = decode(&key, &old)?;
                 let dropped = set.drop_expired(now, ttl);
-                if dropped == 0 {
-                    break;
-                }
+                // A set left without carts (all expired, or all merged into a
+                // customer's) is deleted; the floor keeps its versions retired.
                 let new = if set.carts.is_empty() {
+                    self.raise_version_floor(set.retired_version)?;
                     None
-                } else {
+                } else if dropped > 0 {
                     Some(encode(&set))
+                } else {
+                    break;
                 };
                 if self.carts.compare_and_swap(&key, Some(old), new)?.is_ok() {
                     swept += dropped;
-                    changed.push(owner.clone());
+                    if dropped > 0 {
+                        changed.push(owner.clone());
+                    }
                     break;
                 }
             }
@@ -334,13 +357,29 @@ impl OrderStore for SledStore {
             yield_sometimes(seen).await;
             let (key, bytes) = entry?;
             let record: IdempotencyRecord = decode(&key, &bytes)?;
-            if record.created_at < cutoff
-                && self
-                    .idempotency
-                    .compare_and_swap(&key, Some(bytes), None::<Vec<u8>>)?
-                    .is_ok()
-            {
-                swept += 1;
+            if record.created_at >= cutoff {
+                continue;
+            }
+            // The owner is the part of the key before its 0 byte.
+            let owner = key.split(|b| *b == 0).next().unwrap_or_default();
+            let trees = (&self.idempotency, &self.idempotency_counts);
+            let deleted = trees.transaction(|(idempotency, counts)| {
+                if idempotency.get(&key)?.as_deref() != Some(&bytes[..]) {
+                    return Ok(false);
+                }
+                idempotency.remove(&key)?;
+                let count: u64 = tx_get(counts, owner)?.unwrap_or(0);
+                match count.saturating_sub(1) {
+                    0 => counts.remove(owner)?,
+                    left => counts.insert(owner, encode(&left))?,
+                };
+                Ok(true)
+            });
+            match finish(deleted) {
+                Ok(true) => swept += 1,
+                // Changed meanwhile (or, impossibly, refused): left for the next sweep.
+                Ok(false) | Err(UpdateError::Rejected(_)) => {}
+                Err(UpdateError::Store(e)) => return Err(e),
             }
         }
         if swept > 0 {

@@ -7,8 +7,10 @@
 //! | `products` | SKU                   | `Product`                           |
 //! | `carts`    | owner key (`kind:id`) | `CartSet`: all carts of one owner   |
 //! | `meta`     | `currency`            | the shop currency code (a string)   |
+//! | `meta`     | `version_floor`       | versions new cart sets start above (`u64`) |
 //! | `orders`   | owner key, 0, order id| `Order` (ids are ULIDs: time order) |
-//! | `idempotency` | owner key, 0, key  | `IdempotencyRecord`                 |
+//! | `idempotency` | owner key, 0, key  | `IdempotencyRecord` (a version or order id, not a cart) |
+//! | `idempotency_counts` | owner key   | how many records the owner has (`u64`) |
 //!
 //! Owner keys never contain a 0 byte (subjects are printable), so `owner, 0`
 //! is a prefix that belongs to one owner alone.
@@ -30,6 +32,10 @@ use serde::{Serialize, de::DeserializeOwned};
 use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The `meta` key of the version floor.
+const VERSION_FLOOR: &[u8] = b"version_floor";
 
 /// A store in one data directory. Cheap to share behind an `Arc`.
 pub struct SledStore {
@@ -37,8 +43,15 @@ pub struct SledStore {
     pub(super) products: sled::Tree,
     pub(super) carts: sled::Tree,
     meta: sled::Tree,
+    /// `meta/version_floor`, cached: the highest version of any cart set the
+    /// sweeper deleted. A set that is created (no record under its owner)
+    /// starts above it, so a cart's versions never repeat for an owner, even
+    /// after its record was swept. Only ever raised.
+    version_floor: AtomicU64,
     pub(super) orders: sled::Tree,
     pub(super) idempotency: sled::Tree,
+    /// Idempotency records per owner (owner key → `u64`), for the per-viewer cap.
+    pub(super) idempotency_counts: sled::Tree,
     pub(super) accounts: sled::Tree,
     pub(super) valid_after: sled::Tree,
     commit: Option<GroupCommit>,
@@ -59,9 +72,11 @@ impl SledStore {
         let meta = db.open_tree("meta")?;
         let orders = db.open_tree("orders")?;
         let idempotency = db.open_tree("idempotency")?;
+        let idempotency_counts = db.open_tree("idempotency_counts")?;
         let accounts = db.open_tree("accounts")?;
         let valid_after = db.open_tree("valid_after")?;
         check_store_id(dir, &meta)?;
+        let version_floor = AtomicU64::new(Self::get(&meta, VERSION_FLOOR)?.unwrap_or(0));
         let commit = match durability {
             Durability::Strict => Some(GroupCommit::start(db.clone())),
             Durability::Relaxed => None,
@@ -71,8 +86,10 @@ impl SledStore {
             products,
             carts,
             meta,
+            version_floor,
             orders,
             idempotency,
+            idempotency_counts,
             accounts,
             valid_after,
             commit,
@@ -91,6 +108,37 @@ impl SledStore {
             Some(commit) => commit.wait().await,
             None => Ok(()),
         }
+    }
+
+    /// The cart set of an owner with no record: empty, with versions starting
+    /// above the floor.
+    pub(super) fn fresh_set(&self) -> CartSet {
+        CartSet {
+            retired_version: self.version_floor.load(Ordering::SeqCst),
+            ..CartSet::default()
+        }
+    }
+
+    /// Raises the version floor to at least `version` (in `meta`, then the
+    /// cache). Called before a cart set's record is deleted: sled writes in
+    /// order, so the deletion is never on disk without the floor.
+    pub(super) fn raise_version_floor(&self, version: u64) -> Result<(), StoreError> {
+        if version <= self.version_floor.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let written = self.meta.fetch_and_update(VERSION_FLOOR, |old| {
+            let stored: u64 = old
+                .and_then(|bytes| decode(VERSION_FLOOR, bytes).ok())
+                .unwrap_or(0);
+            Some(encode(&stored.max(version)))
+        })?;
+        let stored: u64 = written
+            .map(|bytes| decode(VERSION_FLOOR, &bytes))
+            .transpose()?
+            .unwrap_or(0);
+        self.version_floor
+            .fetch_max(stored.max(version), Ordering::SeqCst);
+        Ok(())
     }
 
     /// Reads and decodes one value.
@@ -263,7 +311,7 @@ impl Store for SledStore {
             &self.carts,
             owner.as_str().as_bytes(),
             |current: Option<CartSet>| {
-                let mut set = current.unwrap_or_default();
+                let mut set = current.unwrap_or_else(|| self.fresh_set());
                 update(&mut set)?;
                 Ok(set)
             },
@@ -392,5 +440,66 @@ mod tests {
             err.to_string().contains("in use by another cartql process"),
             "{err}"
         );
+    }
+
+    async fn add_one(
+        store: &SledStore,
+        owner: &OwnerKey,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> u64 {
+        use crate::domain::{CartChange, CartLine, CartName, Limits};
+        let limits = Limits {
+            max_lines_per_cart: 10,
+            max_quantity_per_line: 99,
+            max_carts_per_viewer: 5,
+        };
+        let change = CartChange::Add(vec![CartLine {
+            sku: Sku::parse("A").unwrap(),
+            quantity: 1,
+        }]);
+        let name = CartName::default_cart();
+        let set = store
+            .update_cart_set(owner, &mut |set| {
+                set.apply(
+                    &name,
+                    &change,
+                    None,
+                    &limits,
+                    now,
+                    chrono::Duration::hours(1),
+                )
+                .map(|_| ())
+            })
+            .await
+            .unwrap();
+        set.carts[&name].version
+    }
+
+    #[tokio::test]
+    async fn a_swept_cart_set_raises_the_floor_new_carts_start_above_even_after_a_restart() {
+        use crate::store::OrderStore;
+        let dir = tempfile::tempdir().unwrap();
+        let (ann, bob) = (
+            OwnerKey::new("guest:ann".into()),
+            OwnerKey::new("guest:bob".into()),
+        );
+        let now = chrono::Utc::now();
+        {
+            let store = SledStore::open(dir.path(), Durability::Relaxed).unwrap();
+            for expected in 1..=3 {
+                assert_eq!(add_one(&store, &ann, now).await, expected);
+            }
+            let later = now + chrono::Duration::days(1);
+            let swept = store
+                .sweep_carts(later, &|_| chrono::Duration::hours(1))
+                .await
+                .unwrap();
+            assert_eq!(swept, 1);
+            assert!(store.carts.is_empty(), "the record is deleted");
+            store.flush().await.unwrap();
+        }
+        let store = SledStore::open(dir.path(), Durability::Relaxed).unwrap();
+        assert_eq!(add_one(&store, &ann, now).await, 4);
+        assert_eq!(add_one(&store, &bob, now).await, 4);
     }
 }

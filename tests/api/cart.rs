@@ -321,3 +321,42 @@ async fn cart_operations_without_a_token_are_unauthenticated() {
         assert_eq!(error_code(&body), "UNAUTHENTICATED", "{query}");
     }
 }
+
+#[tokio::test]
+async fn versions_never_repeat_after_the_sweeper_deletes_an_expired_cart() {
+    let server =
+        TestServer::spawn_with(&["--guest-cart-ttl", "1s", "--sweep-interval", "1s"]).await;
+    let token = guest("sweepy");
+    for quantity in 1..=3 {
+        add(&server, &token, "default", "MUG-LOGO", quantity).await;
+    }
+    // Wait for the sweeper to delete the expired cart (its record is gone).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let data = server
+            .data(Some(&token), "{ carts { name } }", json!({}))
+            .await;
+        if data["carts"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not swept: {data}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Another tab fills the cart again: its versions go on from 3.
+    for quantity in 1..=3 {
+        let payload = add(&server, &token, "default", "STICKER-PACK", quantity).await;
+        assert!(
+            payload["cart"]["version"].as_u64().unwrap() > 3,
+            "{payload}"
+        );
+    }
+    // A tab still holding version 3 is refused, not allowed to write blind.
+    let query = format!(
+        "mutation {{ addCartLines(input: {{lines: [{{sku: \"MUG-LOGO\", quantity: 1}}], expectedVersion: 3}}) {{ cart {{ {CART} }} userErrors {{ code }} }} }}"
+    );
+    let payload = server.data(Some(&token), &query, json!({})).await;
+    assert_eq!(codes(&payload["addCartLines"]), ["VERSION_CONFLICT"]);
+    // Another viewer's new cart starts above every swept version too.
+    let other = add(&server, &guest("newcomer"), "default", "MUG-LOGO", 1).await;
+    assert!(other["cart"]["version"].as_u64().unwrap() > 3, "{other}");
+}

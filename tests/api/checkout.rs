@@ -358,6 +358,22 @@ async fn orders_are_listed_newest_first_a_page_at_a_time() {
         after = data["orders"]["pageInfo"]["endCursor"].clone();
     }
     assert_eq!(seen, ids);
+    // A cursor spelled in lower case is the same cursor: the page after it
+    // does not start with the cursor's own order.
+    let lower = ids[1].to_lowercase();
+    let data = server
+        .data(Some(&token), page, json!({ "after": lower }))
+        .await;
+    let next: Vec<&str> = data["orders"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(next, [ids[2].as_str(), ids[3].as_str()]);
+    let one = "query($id: ID!) { order(id: $id) { id } }";
+    let data = server.data(Some(&token), one, json!({ "id": lower })).await;
+    assert_eq!(data["order"]["id"], ids[1].as_str());
     let body = server
         .gql(
             Some(&token),
@@ -633,4 +649,65 @@ async fn a_retry_gets_its_first_answer_even_after_the_product_went_inactive() {
         .await;
     assert_eq!(codes(&fresh["addCartLines"]), ["PRODUCT_INACTIVE"]);
     assert_eq!(stock(&server, "MUG-LOGO").await, 39);
+}
+
+#[tokio::test]
+async fn idempotency_keys_are_capped_per_viewer_and_freed_by_the_sweeper() {
+    let server = TestServer::spawn_with(&[
+        "--max-idempotency-keys-per-viewer",
+        "10",
+        "--idempotency-ttl",
+        "2s",
+        "--sweep-interval",
+        "1s",
+    ])
+    .await;
+    let token = guest("keys");
+    let query = "mutation($key: String!) { addCartLines(input: {lines: [{sku: \"STICKER-PACK\", quantity: 1}], idempotencyKey: $key}) { cart { version lines { quantity } } userErrors { code field } } }";
+    for i in 0..10 {
+        let body = server
+            .data(Some(&token), query, json!({ "key": format!("k{i}") }))
+            .await;
+        assert!(codes(&body["addCartLines"]).is_empty(), "{body}");
+    }
+    let over = server
+        .data(Some(&token), query, json!({ "key": "k10" }))
+        .await;
+    assert_eq!(codes(&over["addCartLines"]), ["THROTTLED"]);
+    assert_eq!(
+        over["addCartLines"]["userErrors"][0]["field"],
+        json!(["idempotencyKey"])
+    );
+    assert_eq!(over["addCartLines"]["cart"]["lines"][0]["quantity"], 10);
+    // A retry of a recorded key is still answered, and changes nothing.
+    let retry = server
+        .data(Some(&token), query, json!({ "key": "k3" }))
+        .await;
+    assert!(codes(&retry["addCartLines"]).is_empty(), "{retry}");
+    assert_eq!(retry["addCartLines"]["cart"]["lines"][0]["quantity"], 10);
+    // Checkout keys count too; a refused checkout changes nothing.
+    let refused = checkout(&server, &token, "c1").await;
+    assert_eq!(codes(&refused), ["THROTTLED"]);
+    let orders = server
+        .data(Some(&token), "{ orders { nodes { id } } }", json!({}))
+        .await;
+    assert_eq!(orders["orders"]["nodes"], json!([]));
+    assert_eq!(refused["cart"]["lines"][0]["quantity"], 10);
+    // Another viewer has its own allowance.
+    let other = server
+        .data(Some(&guest("other")), query, json!({ "key": "k0" }))
+        .await;
+    assert!(codes(&other["addCartLines"]).is_empty(), "{other}");
+    // Once the sweeper forgets the old keys, new ones are accepted again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let body = server
+            .data(Some(&token), query, json!({ "key": "k11" }))
+            .await;
+        if codes(&body["addCartLines"]).is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never freed: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
 }
