@@ -132,6 +132,12 @@ pub struct ServeConfig {
     /// `https://shop.example,http://localhost:5173`; `*` allows any. Default: none.
     #[arg(long, env = "CARTQL_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin, value_name = "ORIGINS")]
     pub cors_origins: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed, comma-separated
+    /// addresses or networks (e.g. `127.0.0.1,10.0.0.0/8`). Requests from them
+    /// are counted (log-in and sign-up limits) by the client address they
+    /// forward. Default: none (the TCP peer is the client).
+    #[arg(long, env = "CARTQL_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::server::client_address::parse_network, value_name = "NETWORKS")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Load the demo catalog when the catalog is empty.
     #[arg(long, env = "CARTQL_DEMO")]
     pub demo: bool,

@@ -10,7 +10,7 @@
 //!
 //! | module            | what lives there                                              |
 //! |-------------------|---------------------------------------------------------------|
-//! | [`cli`]           | the command line (`serve`, `schema`, `token`, `import-catalog`) |
+//! | [`cli`]           | the command line (`serve`, `schema`, `token`, `revoke`, `import-catalog`) |
 //! | [`config`]        | every setting: flag + `CARTQL_*` variable, validated at parse |
 //! | [`server`]        | axum router, layers, accept loop and its limits, shutdown     |
 //! | [`auth`]          | claims, token issue/verify, keys, passwords, external issuer  |

@@ -10,6 +10,7 @@
 //! [`listener`] accepts connections: the connection cap, header-read and idle
 //! timeouts, and the graceful shutdown with its deadline.
 
+pub mod client_address;
 mod graphql_http;
 mod listener;
 mod media;
@@ -56,6 +57,8 @@ struct AppState {
     identity: Arc<dyn IdentityStore>,
     /// Limits on documents, checked before parsing (GET checks the operation type).
     document_limits: crate::graphql::document::DocumentLimits,
+    /// Whose `X-Forwarded-For` names the client.
+    trusted_proxies: Arc<client_address::TrustedProxies>,
     /// WebSocket limits and timeouts.
     ws: ws::WsSettings,
     /// Open WebSockets per viewer, across the process.
@@ -127,6 +130,9 @@ impl Application {
             auth,
             identity: identity_store,
             document_limits: limits.document,
+            trusted_proxies: Arc::new(client_address::TrustedProxies::new(
+                config.trusted_proxies.clone(),
+            )),
             ws,
             ws_viewers: Arc::default(),
             lifecycle: watching,

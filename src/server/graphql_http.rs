@@ -21,7 +21,7 @@ pub(super) async fn graphql_post(State(state): State<AppState>, request: Request
         Err(response) => return response,
     };
     let media = MediaType::negotiate(request.headers());
-    let client = client_address(&request);
+    let client = client_address(&state, &request);
     // Only JSON: a form or text/plain body is what a cross-site page can send
     // without a CORS preflight, so executing it would allow forged mutations.
     if let Err(message) = check_json_content_type(request.headers()) {
@@ -66,7 +66,7 @@ pub(super) async fn graphql_get(State(state): State<AppState>, request: Request)
         Err(response) => return response,
     };
     let media = MediaType::negotiate(request.headers());
-    let client = client_address(&request);
+    let client = client_address(&state, &request);
     let mut gql = match GraphQLRequest::<BodyRejection>::from_request(request, &()).await {
         Ok(gql) => gql.into_inner(),
         Err(rejection) => return rejection.into_response(),
@@ -150,11 +150,9 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Vi
 }
 
 /// The peer address axum's connect info recorded (absent in unit tests).
-fn client_address(request: &Request) -> Option<ClientAddress> {
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| ClientAddress(addr.ip()))
+fn client_address(state: &AppState, request: &Request) -> Option<ClientAddress> {
+    let ConnectInfo(peer) = request.extensions().get::<ConnectInfo<SocketAddr>>()?;
+    Some(state.trusted_proxies.client(peer.ip(), request.headers()))
 }
 
 /// HTTP 401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3).

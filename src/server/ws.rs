@@ -76,7 +76,8 @@ pub(super) async fn graphql_ws(
         .on_upgrade(move |socket| async move {
             // The socket keeps its connection's place under the cap until it closes.
             let _slot = slot;
-            let client = peer.map(|Extension(info)| ClientAddress(info.0.ip()));
+            let client =
+                peer.map(|Extension(info)| state.trusted_proxies.client(info.0.ip(), &headers));
             serve(socket, state, client).await
         })
 }

@@ -34,7 +34,7 @@ async fn get_query(server: &TestServer, query: &str) -> (u16, Value) {
 
 /// Runs `query` as a `subscribe` over graphql-transport-ws; returns the first
 /// message for it (or the close frame as `{"close": code}`).
-async fn over_websocket(server: &TestServer, query: &str) -> Value {
+pub async fn over_websocket(server: &TestServer, query: &str) -> Value {
     let url = format!("{}/graphql/ws", server.base.replace("http://", "ws://"));
     let mut request = url.into_client_request().unwrap();
     request.headers_mut().insert(

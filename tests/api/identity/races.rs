@@ -300,3 +300,64 @@ async fn sign_ups_from_one_address_are_limited() {
     .await;
     assert!(body["token"].is_string(), "{body}");
 }
+
+/// A failed log-in sent as if through a proxy that forwards `client`.
+async fn failed_log_in_from(server: &TestServer, client: &str, email: &str) -> Value {
+    let query = "mutation($e: String!) { logIn(input: {email: $e, password: \"wrong wrong wrong\"}) { userErrors { code } } }";
+    let response = reqwest::Client::new()
+        .post(format!("{}/graphql", server.base))
+        .header("x-forwarded-for", client)
+        .json(&json!({ "query": query, "variables": { "e": email } }))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    body["data"]["logIn"].clone()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance() {
+    let limit = ["--login-max-failures-per-client", "2"];
+    let proxied =
+        TestServer::spawn_with(&[limit[0], limit[1], "--trusted-proxies", "127.0.0.1"]).await;
+    for i in 0..2 {
+        let body = failed_log_in_from(&proxied, "203.0.113.1", &format!("a{i}@example.com")).await;
+        assert_eq!(codes(&body), ["INVALID_CREDENTIALS"]);
+    }
+    let body = failed_log_in_from(&proxied, "203.0.113.1", "a2@example.com").await;
+    assert_eq!(codes(&body), ["THROTTLED"]);
+    // Another client behind the same proxy is not throttled; what a client
+    // writes into the header itself (left of the proxy's entry) is not believed.
+    let body = failed_log_in_from(&proxied, "203.0.113.1, 203.0.113.2", "b@example.com").await;
+    assert_eq!(codes(&body), ["INVALID_CREDENTIALS"]);
+
+    // Without --trusted-proxies the header means nothing: one address, one count.
+    let direct = TestServer::spawn_with(&limit).await;
+    for i in 0..2 {
+        let body = failed_log_in_from(
+            &direct,
+            &format!("198.51.100.{i}"),
+            &format!("c{i}@example.com"),
+        )
+        .await;
+        assert_eq!(codes(&body), ["INVALID_CREDENTIALS"]);
+    }
+    let body = failed_log_in_from(&direct, "198.51.100.9", "c9@example.com").await;
+    assert_eq!(codes(&body), ["THROTTLED"]);
+}
+
+#[tokio::test]
+async fn a_log_in_over_the_websocket_counts_against_the_clients_address_too() {
+    let server = TestServer::spawn_with(&["--login-max-failures-per-client", "2"]).await;
+    for i in 0..2 {
+        let body = failed_log_in_from(&server, "ignored", &format!("w{i}@example.com")).await;
+        assert_eq!(codes(&body), ["INVALID_CREDENTIALS"]);
+    }
+    let query = "mutation { logIn(input: {email: \"w9@example.com\", password: \"wrong wrong wrong\"}) { userErrors { code } } }";
+    let answer = crate::hostile::over_websocket(&server, query).await;
+    assert_eq!(answer["type"], "next", "{answer}");
+    assert_eq!(
+        answer["payload"]["data"]["logIn"]["userErrors"][0]["code"], "THROTTLED",
+        "{answer}"
+    );
+}
