@@ -152,9 +152,8 @@ impl IdentityMutation {
             let message = "an account with this email exists; log in instead";
             AuthPayload::refused(DomainError::new(ErrorCode::EmailTaken, &["email"], message))
         };
-        if id.store.account(&email).await?.is_some() {
-            return Ok(taken());
-        }
+        // Counted before the email is looked up: EMAIL_TAKEN answers are
+        // limited too (they tell which emails have accounts).
         let client = ctx.data_opt::<ClientAddress>().map(|c| c.0.to_string());
         if let Some(client) = &client
             && let Err(until) = id
@@ -165,6 +164,9 @@ impl IdentityMutation {
                 "too many sign-ups from this address",
                 until,
             )));
+        }
+        if id.store.account(&email).await?.is_some() {
+            return Ok(taken());
         }
         let password_hash = match id.passwords.hash(input.password).await {
             Ok(hash) => hash,
