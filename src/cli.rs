@@ -3,7 +3,8 @@
 use crate::auth::{self, TokenKeys, ViewerKind};
 use crate::config::{Cli, Command, ImportArgs, RevokeArgs, RevokeKind, ServeConfig, TokenArgs};
 use crate::server::Application;
-use crate::store::{Durability, IdentityStore, SledStore, Store};
+use crate::store::sled::{Durability, SledStore};
+use crate::store::{CatalogStore, IdentityStore, Store};
 use clap::Parser;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -113,7 +114,7 @@ fn revoke(args: RevokeArgs) -> Result<(), String> {
             .log_out_everywhere(&owner, now)
             .await
             .map_err(|e| e.to_string())?;
-        store.flush().await.map_err(|e| e.to_string())?;
+        store.close().await.map_err(|e| e.to_string())?;
         Ok::<_, String>(valid_after)
     })?;
     println!(
@@ -149,7 +150,7 @@ fn import_catalog(args: ImportArgs) -> Result<(), String> {
             .import_products(&products)
             .await
             .map_err(|e| e.to_string())?;
-        store.flush().await.map_err(|e| e.to_string())
+        store.close().await.map_err(|e| e.to_string())
     })?;
     println!("imported {} products from {file}", products.len());
     Ok(())

@@ -2,9 +2,15 @@
 //! documented default, validated when the command line is parsed so a bad
 //! value stops the start with one line that names the setting.
 
-use crate::auth::external::{ExternalAlgorithm, ExternalSettings, KeySource};
-use crate::domain::{Currency, Limits};
-use crate::store::Durability;
+use crate::auth::external::{ExternalAlgorithm, ExternalIssuer, ExternalSettings, KeySource};
+use crate::auth::throttle::ThrottleRules;
+use crate::auth::{Authenticator, TokenKeys, TokenLifetimes};
+use crate::domain::account::ThrottleRule;
+use crate::domain::{Currency, Limits, ShopSettings};
+use crate::graphql::QueryLimits;
+use crate::graphql::document::DocumentLimits;
+use crate::store::Retention;
+use crate::store::sled::Durability;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -80,7 +86,7 @@ pub struct ServeConfig {
     /// `strict`: acknowledge a write only once it is on disk. `relaxed`: at
     /// once; a crash may lose the last ~500 ms of writes.
     #[arg(long, env = "CARTQL_DURABILITY", value_enum, default_value = "strict")]
-    pub durability: Durability,
+    pub durability: DurabilityArg,
     /// ISO 4217 code of the shop's one currency. Fixed for a data directory.
     #[arg(long, env = "CARTQL_CURRENCY", default_value = "USD", value_name = "CODE", value_parser = Currency::parse)]
     pub currency: Currency,
@@ -184,6 +190,61 @@ impl ServeConfig {
             max_lines_per_cart: usize::from(self.max_lines_per_cart),
             max_quantity_per_line: self.max_quantity_per_line,
             max_carts_per_viewer: usize::from(self.max_carts_per_viewer),
+        }
+    }
+
+    /// Currency, cart limits and lifetimes.
+    pub fn shop_settings(&self) -> ShopSettings {
+        ShopSettings {
+            currency: self.currency,
+            limits: self.limits(),
+            guest_cart_lifetime: chrono_duration(self.guest_cart_ttl),
+            customer_cart_lifetime: chrono_duration(self.customer_cart_ttl),
+            max_idempotency_keys_per_viewer: self.max_idempotency_keys_per_viewer as usize,
+        }
+    }
+
+    /// What the store's background sweep deletes, and how often.
+    pub fn retention(&self) -> Retention {
+        Retention {
+            guest_cart_lifetime: chrono_duration(self.guest_cart_ttl),
+            customer_cart_lifetime: chrono_duration(self.customer_cart_ttl),
+            idempotency_ttl: chrono_duration(self.idempotency_ttl),
+            sweep_interval: self.sweep_interval,
+        }
+    }
+
+    /// Limits on the shape of documents.
+    pub fn query_limits(&self) -> QueryLimits {
+        QueryLimits {
+            max_depth: usize::from(self.max_query_depth),
+            max_complexity: self.max_query_complexity as usize,
+            document: DocumentLimits {
+                max_nodes: self.max_query_nodes as usize,
+            },
+        }
+    }
+}
+
+/// A configured duration as a chrono one (they are bounded well below chrono's range).
+fn chrono_duration(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// `--durability`: when a write is acknowledged.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DurabilityArg {
+    /// After it is flushed to disk.
+    Strict,
+    /// At once; a crash may lose the last ~500 ms of writes.
+    Relaxed,
+}
+
+impl From<DurabilityArg> for Durability {
+    fn from(arg: DurabilityArg) -> Durability {
+        match arg {
+            DurabilityArg::Strict => Durability::Strict,
+            DurabilityArg::Relaxed => Durability::Relaxed,
         }
     }
 }
@@ -310,6 +371,62 @@ pub struct IdentityConfig {
 }
 
 impl IdentityConfig {
+    /// The limits on log-ins and sign-ups.
+    pub fn throttle_rules(&self) -> ThrottleRules {
+        let window = chrono_duration(self.login_failure_window);
+        let rule = |max_failures| ThrottleRule {
+            max_failures,
+            window,
+        };
+        ThrottleRules {
+            per_email: rule(self.login_max_failures),
+            per_client: rule(self.login_max_failures_per_client),
+            sign_ups_per_client: ThrottleRule {
+                max_failures: self.signup_max_per_client,
+                window: chrono_duration(self.signup_window),
+            },
+        }
+    }
+
+    /// Lifetimes of the tokens the built-in issuer signs.
+    pub fn token_lifetimes(&self) -> TokenLifetimes {
+        TokenLifetimes {
+            guest: chrono_duration(self.guest_token_ttl),
+            customer: chrono_duration(self.customer_token_ttl),
+            max_session_age: chrono_duration(self.max_session_age),
+        }
+    }
+
+    /// The built-in issuer (signing with `secret`, accepting the previous
+    /// secrets too) and the external one, if configured.
+    pub fn authenticator(&self, secret: &[u8]) -> Result<Authenticator, String> {
+        let previous: Vec<Vec<u8>> = self
+            .jwt_previous_secrets
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        let keys = TokenKeys::with_previous(secret, &previous)
+            .map_err(|e| format!("--jwt-secret / --jwt-previous-secrets: {e}"))?;
+        tracing::info!(
+            kid = keys.current_kid(),
+            previous = previous.len(),
+            "built-in token keys"
+        );
+        let external = match self.external() {
+            Some(settings) => {
+                let issuer = ExternalIssuer::load(&settings)?;
+                tracing::info!(
+                    issuer = issuer.issuer(),
+                    keys = issuer.key_count(),
+                    "external issuer"
+                );
+                Some(issuer)
+            }
+            None => None,
+        };
+        Ok(Authenticator { keys, external })
+    }
+
     /// The external issuer's settings, when one is configured.
     pub fn external(&self) -> Option<ExternalSettings> {
         let keys = match (

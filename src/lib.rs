@@ -12,6 +12,8 @@
 //! |-------------------|---------------------------------------------------------------|
 //! | [`cli`]           | the command line (`serve`, `schema`, `token`, `revoke`, `import-catalog`) |
 //! | [`config`]        | every setting: flag + `CARTQL_*` variable, validated at parse |
+//! | [`services`]      | what resolvers use: store, settings, keys, hashing, clock     |
+//! | [`clock`]         | the time, injectable in tests                                 |
 //! | [`server`]        | axum router, layers, accept loop and its limits, shutdown     |
 //! | [`auth`]          | claims, token issue/verify, keys, passwords, external issuer  |
 //! | [`graphql`]       | schema roots and GraphQL types; thin resolvers                |
@@ -22,8 +24,10 @@
 pub mod auth;
 pub mod catalog_file;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod graphql;
 pub mod server;
+pub mod services;
 pub mod store;

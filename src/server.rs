@@ -3,10 +3,10 @@
 //! Routes: `POST|GET /graphql` ([`graphql_http`]), `GET /graphql/ws`
 //! ([`ws`]), `GET /` and `/playground/*` ([`playground`]), `GET /healthz`,
 //! `GET /readyz`.
-//! [`media`] negotiates response types; [`sweeper`] deletes expired data in
-//! the background. [`Application::build`] opens the store and binds the
-//! listener; [`Application::run_until_stopped`] serves until the caller's
-//! shutdown future resolves, then flushes the store. Tests bind port 0 this way.
+//! [`media`] negotiates response types. [`Application::build`] opens the
+//! store and binds the listener; [`Application::run_until_stopped`] serves
+//! until the caller's shutdown future resolves, then closes the store. Tests
+//! bind port 0 this way.
 //! [`listener`] accepts connections: the connection cap, header-read and idle
 //! timeouts, and the graceful shutdown with its deadline.
 
@@ -15,18 +15,18 @@ mod graphql_http;
 mod listener;
 mod media;
 pub mod playground;
-mod sweeper;
 mod ws;
 
-use crate::auth::external::ExternalIssuer;
 use crate::auth::password::Passwords;
-use crate::auth::throttle::{Throttle, ThrottleRules};
-use crate::auth::{self, AuthError, Authenticator, TokenKeys, TokenLifetimes, Viewer};
-use crate::config::{IdentityConfig, ServeConfig};
-use crate::domain::account::ThrottleRule;
-use crate::graphql::identity::IdentityContext;
-use crate::graphql::{self, CartSchema, QueryLimits, ShopSettings};
-use crate::store::{IdentityStore, OrderStore, SledStore, Store};
+use crate::auth::throttle::Throttle;
+use crate::auth::verifier::Verifier;
+use crate::auth::{self};
+use crate::clock::SystemClock;
+use crate::config::ServeConfig;
+use crate::graphql::{self, CartSchema};
+use crate::services::Services;
+use crate::store::Store;
+use crate::store::sled::SledStore;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -35,7 +35,6 @@ use listener::{Lifecycle, ListenerSettings};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use sweeper::Sweeper;
 use tokio::sync::watch;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -51,10 +50,8 @@ pub struct StartError(pub String);
 #[derive(Clone)]
 struct AppState {
     schema: CartSchema,
-    /// For readiness checks; resolvers reach the store through the schema.
-    store: Arc<dyn Store>,
-    auth: Arc<Authenticator>,
-    identity: Arc<dyn IdentityStore>,
+    /// What resolvers use: the store (readiness), the token verifier.
+    services: Services,
     /// Limits on documents, checked before parsing (GET checks the operation type).
     document_limits: crate::graphql::document::DocumentLimits,
     /// Whose `X-Forwarded-For` names the client.
@@ -72,13 +69,13 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     router: Router,
     store: Arc<dyn Store>,
-    sweeper: Sweeper,
     connections: ListenerSettings,
     lifecycle: watch::Sender<Lifecycle>,
 }
 
 impl Application {
-    /// Opens the data directory, loads the key, binds the listener.
+    /// Opens the data directory and the store, loads the keys, binds the
+    /// listener: wiring only; every setting converts itself (see [`config`](crate::config)).
     pub async fn build(config: &ServeConfig) -> Result<Application, StartError> {
         auth::install_crypto();
         let ws = ws_settings(config)?;
@@ -87,14 +84,13 @@ impl Application {
         let (secret, source) = auth::secret::resolve(config.store.jwt_secret.as_deref(), dir)
             .map_err(|e| StartError(format!("--data-dir / --jwt-secret: {e}")))?;
         tracing::info!(?source, "token signing key loaded");
-        let auth = Arc::new(authenticator(&secret, &config.identity)?);
+        let authenticator = Arc::new(config.identity.authenticator(&secret).map_err(StartError)?);
         let sled = Arc::new(
-            SledStore::open(dir, config.durability)
+            SledStore::open(dir, config.durability.into())
                 .map_err(|e| StartError(format!("--data-dir: {e}")))?,
         );
-        let store: Arc<dyn Store> = sled.clone();
-        let orders: Arc<dyn OrderStore> = sled.clone();
-        let identity_store: Arc<dyn IdentityStore> = sled;
+        sled.start_sweeping(config.retention());
+        let store: Arc<dyn Store> = sled;
         store
             .pin_currency(config.currency.code())
             .await
@@ -102,33 +98,23 @@ impl Application {
         if config.demo {
             load_demo_catalog(store.as_ref(), config).await?;
         }
-        let shop = ShopSettings {
-            currency: config.currency,
-            limits: config.limits(),
-            guest_cart_lifetime: chrono_duration(config.guest_cart_ttl),
-            customer_cart_lifetime: chrono_duration(config.customer_cart_ttl),
-            max_idempotency_keys_per_viewer: config.max_idempotency_keys_per_viewer as usize,
+        let passwords = Passwords::new(usize::from(config.identity.password_hash_concurrency))
+            .map_err(|e| StartError(format!("--password-hash-concurrency: {e}")))?;
+        let services = Services {
+            store: store.clone(),
+            shop: config.shop_settings(),
+            verifier: Verifier::new(authenticator, store.clone()),
+            passwords,
+            throttle: Arc::new(Throttle::new(config.identity.throttle_rules())),
+            lifetimes: config.identity.token_lifetimes(),
+            clock: Arc::new(SystemClock),
+            order_ids: Arc::default(),
         };
-        let limits = QueryLimits {
-            max_depth: usize::from(config.max_query_depth),
-            max_complexity: config.max_query_complexity as usize,
-            document: crate::graphql::document::DocumentLimits {
-                max_nodes: config.max_query_nodes as usize,
-            },
-        };
-        let identity = identity_context(&config.identity, identity_store.clone(), auth.clone())?;
+        let limits = config.query_limits();
         let (lifecycle, watching) = watch::channel(Lifecycle::Serving);
         let state = AppState {
-            store: store.clone(),
-            schema: graphql::build_schema(
-                store.clone(),
-                orders.clone(),
-                shop.clone(),
-                limits,
-                identity,
-            ),
-            auth,
-            identity: identity_store,
+            schema: graphql::build_schema(services.clone(), limits),
+            services,
             document_limits: limits.document,
             trusted_proxies: Arc::new(client_address::TrustedProxies::new(
                 config.trusted_proxies.clone(),
@@ -141,12 +127,6 @@ impl Application {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| StartError(format!("--listen {}: {e}", config.listen)))?;
-        let sweeper = Sweeper {
-            orders,
-            shop,
-            idempotency_ttl: chrono_duration(config.idempotency_ttl),
-            interval: config.sweep_interval,
-        };
         let connections = ListenerSettings {
             max_connections: listener::fit_open_file_limit(config.max_connections as usize),
             header_read_timeout: config.header_read_timeout,
@@ -157,7 +137,6 @@ impl Application {
             listener,
             router,
             store,
-            sweeper,
             connections,
             lifecycle,
         })
@@ -169,12 +148,12 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, lets requests in flight finish (for
-    /// at most `--shutdown-grace`), then flushes the store.
+    /// at most `--shutdown-grace`), then closes the store (its background work
+    /// stops and every acknowledged write is on disk).
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let sweeper = tokio::spawn(self.sweeper.run());
         listener::serve(
             self.listener,
             self.router,
@@ -183,8 +162,7 @@ impl Application {
             shutdown,
         )
         .await;
-        sweeper.abort();
-        self.store.flush().await.map_err(std::io::Error::other)
+        self.store.close().await.map_err(std::io::Error::other)
     }
 }
 
@@ -207,67 +185,6 @@ fn ws_settings(config: &ServeConfig) -> Result<ws::WsSettings, StartError> {
     })
 }
 
-/// The built-in issuer (current and previous secrets) and the external one, if configured.
-fn authenticator(secret: &[u8], config: &IdentityConfig) -> Result<Authenticator, StartError> {
-    let previous: Vec<Vec<u8>> = config
-        .jwt_previous_secrets
-        .iter()
-        .map(|s| s.as_bytes().to_vec())
-        .collect();
-    let keys = TokenKeys::with_previous(secret, &previous)
-        .map_err(|e| StartError(format!("--jwt-secret / --jwt-previous-secrets: {e}")))?;
-    tracing::info!(
-        kid = keys.current_kid(),
-        previous = previous.len(),
-        "built-in token keys"
-    );
-    let external = match config.external() {
-        Some(settings) => {
-            let issuer = ExternalIssuer::load(&settings).map_err(StartError)?;
-            tracing::info!(
-                issuer = issuer.issuer(),
-                keys = issuer.key_count(),
-                "external issuer"
-            );
-            Some(issuer)
-        }
-        None => None,
-    };
-    Ok(Authenticator { keys, external })
-}
-
-fn identity_context(
-    config: &IdentityConfig,
-    store: Arc<dyn IdentityStore>,
-    auth: Arc<Authenticator>,
-) -> Result<IdentityContext, StartError> {
-    let window = chrono_duration(config.login_failure_window);
-    let rule = |max_failures| ThrottleRule {
-        max_failures,
-        window,
-    };
-    let passwords = Passwords::new(usize::from(config.password_hash_concurrency))
-        .map_err(|e| StartError(format!("--password-hash-concurrency: {e}")))?;
-    Ok(IdentityContext {
-        store,
-        auth,
-        passwords,
-        throttle: Arc::new(Throttle::new(ThrottleRules {
-            per_email: rule(config.login_max_failures),
-            per_client: rule(config.login_max_failures_per_client),
-            sign_ups_per_client: ThrottleRule {
-                max_failures: config.signup_max_per_client,
-                window: chrono_duration(config.signup_window),
-            },
-        })),
-        lifetimes: TokenLifetimes {
-            guest: chrono_duration(config.guest_token_ttl),
-            customer: chrono_duration(config.customer_token_ttl),
-            max_session_age: chrono_duration(config.max_session_age),
-        },
-    })
-}
-
 async fn load_demo_catalog(store: &dyn Store, config: &ServeConfig) -> Result<(), StartError> {
     let fail = |e: String| StartError(format!("--demo: {e}"));
     if !store
@@ -285,10 +202,6 @@ async fn load_demo_catalog(store: &dyn Store, config: &ServeConfig) -> Result<()
         .map_err(|e| fail(e.to_string()))?;
     tracing::info!(count = products.len(), "demo catalog loaded");
     Ok(())
-}
-
-fn chrono_duration(d: std::time::Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
 /// CORS for browser clients on other origins: only those configured; the
@@ -344,45 +257,12 @@ async fn healthz() -> Json<serde_json::Value> {
 
 /// Readiness: the store answers a read (503 when it does not).
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    match state.store.catalog_is_empty().await {
-        Ok(_) => Json(serde_json::json!({ "status": "ready" })).into_response(),
+    match state.services.store.ready().await {
+        Ok(()) => Json(serde_json::json!({ "status": "ready" })).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "readiness check failed");
             let body = Json(serde_json::json!({ "status": "unavailable" }));
             (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
-        }
-    }
-}
-
-/// Why a token was not accepted.
-pub(crate) enum Refusal {
-    /// The token is not valid (or was revoked): 401 / WebSocket close 4403.
-    Invalid(AuthError),
-    /// The revocation record could not be read: 500 / close 1011.
-    Internal,
-}
-
-impl AppState {
-    /// Verifies a bearer token (HTTP header or WebSocket `connection_init`):
-    /// signature and claims, then the owner's "valid after" record.
-    pub(crate) async fn verify(&self, token: &str) -> Result<Viewer, Refusal> {
-        let viewer = self.auth.verify(token).map_err(Refusal::Invalid)?;
-        self.check_not_revoked(&viewer).await?;
-        Ok(viewer)
-    }
-
-    /// Whether `logOutEverywhere` has revoked the viewer's token since it was
-    /// verified (a WebSocket checks before each operation).
-    pub(crate) async fn check_not_revoked(&self, viewer: &Viewer) -> Result<(), Refusal> {
-        match self.identity.valid_after(&viewer.owner_key()).await {
-            Ok(Some(after)) if viewer.is_revoked_by(after) => {
-                Err(Refusal::Invalid(AuthError::Revoked))
-            }
-            Ok(_) => Ok(()),
-            Err(e) => {
-                tracing::error!(error = %e, "reading the revocation record failed");
-                Err(Refusal::Internal)
-            }
         }
     }
 }

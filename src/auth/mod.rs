@@ -8,15 +8,18 @@
 //! - [`token`]: claims, issuing and verifying tokens, key rotation by `kid`.
 //! - [`external`]: tokens of an external identity provider (JWKS or PEM).
 //! - [`password`]: argon2id hashing off the async runtime.
-//! - [`throttle`]: counting failed log-ins per email and client address.
+//! - [`throttle`]: counting log-ins and sign-ups per email and client address.
+//! - [`verifier`]: the one place a token is accepted (claims, then revocation).
 
 pub mod external;
 pub mod password;
 pub mod secret;
 pub mod throttle;
 pub mod token;
+pub mod verifier;
 
-use crate::store::OwnerKey;
+pub use crate::domain::owner::ViewerKind;
+use crate::domain::owner::{Namespace, OwnerKey};
 use chrono::{DateTime, Utc};
 
 pub use token::{AuthError, TokenKeys};
@@ -31,33 +34,10 @@ pub fn install_crypto() {
     let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
 }
 
-/// The kind of viewer an owner key (see [`Viewer::owner_key`]) belongs to.
-pub fn owner_kind(owner: &OwnerKey) -> ViewerKind {
-    if owner.as_str().starts_with("guest:") {
-        ViewerKind::Guest
-    } else {
-        ViewerKind::Customer
-    }
-}
-
-/// What kind of visitor a token belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ViewerKind {
-    /// An anonymous visitor holding a guest token.
-    Guest,
-    /// A signed-up (or externally authenticated) customer.
-    Customer,
-}
-
-impl ViewerKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            ViewerKind::Guest => "guest",
-            ViewerKind::Customer => "customer",
-        }
-    }
-}
+/// The client's IP address (the TCP peer, or the address a trusted proxy
+/// forwarded), attached to each request by the server: throttling counts by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddress(pub std::net::IpAddr);
 
 /// Who vouched for a viewer: the built-in issuer or an external identity provider.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,13 +90,15 @@ impl Viewer {
     }
 }
 
-/// The key under which the carts and revocation record of `subject` live.
-/// Built here and nowhere else.
+/// The key under which the carts and revocation record of `subject`,
+/// verified by `issuer`, live.
 pub fn owner_key(issuer: Issuer, kind: ViewerKind, subject: &str) -> OwnerKey {
-    match issuer {
-        Issuer::BuiltIn => OwnerKey::new(format!("{}:{subject}", kind.as_str())),
-        Issuer::External => OwnerKey::new(format!("external:{subject}")),
-    }
+    let namespace = match (issuer, kind) {
+        (Issuer::BuiltIn, ViewerKind::Guest) => Namespace::Guest,
+        (Issuer::BuiltIn, ViewerKind::Customer) => Namespace::Customer,
+        (Issuer::External, _) => Namespace::External,
+    };
+    OwnerKey::new(namespace, subject)
 }
 
 /// How long the tokens the built-in issuer signs live.

@@ -167,6 +167,10 @@ impl Passwords {
                 Priority::SignUp => &mut queues.sign_ups,
             };
             if queue.len() >= pool.capacity {
+                // Jobs whose clients went away give their places back first.
+                queue.retain(|(_, abandoned)| !abandoned());
+            }
+            if queue.len() >= pool.capacity {
                 return Err(PasswordError::Busy);
             }
             queue.push_back((job, abandoned));
@@ -415,9 +419,10 @@ mod tests {
         )
         .await;
         assert!(gone.is_err());
-        // Fill the sign-up queue; the next one is refused without waiting.
+        // Fill the sign-up queue (the abandoned job gives its place back);
+        // the next one is refused without waiting.
         let mut queued = Vec::new();
-        for _ in 0..QUEUE_PER_THREAD - 1 {
+        for _ in 0..QUEUE_PER_THREAD {
             let (passwords, counter) = (passwords.clone(), ran.clone());
             queued.push(tokio::spawn(async move {
                 passwords
@@ -435,6 +440,6 @@ mod tests {
         for task in queued {
             task.await.unwrap().unwrap();
         }
-        assert_eq!(ran.load(Ordering::SeqCst), QUEUE_PER_THREAD - 1);
+        assert_eq!(ran.load(Ordering::SeqCst), QUEUE_PER_THREAD);
     }
 }

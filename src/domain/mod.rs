@@ -9,6 +9,8 @@
 //! - [`error`]: business failures (`userErrors`) and rejections.
 //! - [`account`]: email and password rules, the failed-log-in window.
 //! - [`merge`]: moving a guest's carts into a customer's at log-in.
+//! - [`owner`]: owner keys and viewer kinds: whose data a record is.
+//! - [`shop`]: the shop's currency, cart limits and lifetimes.
 
 pub mod account;
 pub mod cart;
@@ -19,9 +21,13 @@ pub mod merge;
 pub mod money;
 pub mod names;
 pub mod order;
+pub mod owner;
+pub mod shop;
 
 pub use cart::{Cart, CartChange, CartLine, CartSet, Limits, LineMode};
 pub use catalog::{Patch, Product, ProductPatch};
 pub use error::{ErrorCode, Rejection, UserError};
 pub use money::{Currency, Money};
 pub use names::{CartName, Sku};
+pub use owner::{Namespace, OwnerKey, ViewerKind};
+pub use shop::ShopSettings;

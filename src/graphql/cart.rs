@@ -4,21 +4,19 @@
 //! which cart (a valid name), check the input lines against the catalog, then
 //! one atomic store update that applies a [`CartChange`] and bumps the version.
 
-use super::cart_view::{CartView, cart_lifetime, cart_view};
+use super::cart_view::{CartView, cart_view};
 use super::error::{ApiError, ApiResult};
-use super::orders::orders;
+use super::inputs::{CartLineInput, as_given, checked_lines};
+use super::require_viewer;
 use super::types::{UserError, user_errors};
-use super::{require_viewer, shop, store};
 use crate::auth::Viewer;
-use crate::domain::cart::check_lines;
-use crate::domain::idempotency::{Fingerprint, IdempotencyKey, KeyUse};
+use crate::domain::idempotency::{Fingerprint, IdempotencyKey, KeyUse, key_reused};
 use crate::domain::{
     CartChange, CartName, CartSet, ErrorCode, LineMode, Rejection, Sku, UserError as DomainError,
 };
-use crate::store::UpdateError;
-use crate::store::orders::CartOnceOutcome;
+use crate::services::Services;
+use crate::store::{Replayable, UpdateError};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
-use chrono::Utc;
 
 /// Cart queries; they need a token.
 #[derive(Default)]
@@ -32,31 +30,24 @@ impl CartQuery {
         ctx: &Context<'_>,
         #[graphql(default = "default")] name: String,
     ) -> ApiResult<CartView> {
+        let services = Services::of(ctx);
         let viewer = require_viewer(ctx)?;
         let name = CartName::parse(&name).map_err(ApiError::BadUserInput)?;
-        let set = store(ctx).cart_set(&viewer.owner_key()).await?;
-        cart_view(ctx, viewer, &set, &name).await
+        let set = services.store.cart_set(&viewer.owner_key()).await?;
+        cart_view(services, viewer, &set, &name).await
     }
 
     /// All of the viewer's stored carts, by name.
     async fn carts(&self, ctx: &Context<'_>) -> ApiResult<Vec<CartView>> {
+        let services = Services::of(ctx);
         let viewer = require_viewer(ctx)?;
-        let set = store(ctx).cart_set(&viewer.owner_key()).await?;
+        let set = services.store.cart_set(&viewer.owner_key()).await?;
         let mut views = Vec::with_capacity(set.carts.len());
         for name in set.carts.keys() {
-            views.push(cart_view(ctx, viewer, &set, name).await?);
+            views.push(cart_view(services, viewer, &set, name).await?);
         }
         Ok(views)
     }
-}
-
-/// A SKU and a quantity.
-#[derive(InputObject)]
-pub struct CartLineInput {
-    /// The product's SKU.
-    pub sku: String,
-    /// Units (to add, or to set, depending on the mutation).
-    pub quantity: i32,
 }
 
 /// Adds units to a cart's lines.
@@ -140,33 +131,24 @@ impl CartMutation {
         ctx: &Context<'_>,
         input: AddCartLinesInput,
     ) -> ApiResult<CartPayload> {
+        let edit = Edit::Lines(LineMode::Add, &input.lines);
         let Some(key) = &input.idempotency_key else {
-            let edit = Edit::Lines(LineMode::Add, &input.lines);
-            return change_cart(ctx, &input.cart, input.expected_version, edit).await;
+            return change_cart(ctx, &input.cart, input.expected_version, edit, None).await;
         };
-        let viewer = require_viewer(ctx)?;
         let key = match IdempotencyKey::parse(key, "idempotencyKey") {
             Ok(key) => key,
-            Err(e) => return refused_name(ctx, viewer, &input.cart, Rejection::one(e)).await,
+            Err(e) => return refused_before_name(ctx, &input.cart, Rejection::one(e)).await,
         };
-        let lines: Vec<(&str, i32)> = input
-            .lines
-            .iter()
-            .map(|l| (l.sku.as_str(), l.quantity))
-            .collect();
         let fingerprint = Fingerprint::of(
             "addCartLines",
-            &(input.cart.as_str(), lines, input.expected_version),
+            &(
+                input.cart.as_str(),
+                as_given(&input.lines),
+                input.expected_version,
+            ),
         );
-        let edit = Edit::Lines(LineMode::Add, &input.lines);
-        change_cart_once(
-            ctx,
-            &input.cart,
-            input.expected_version,
-            edit,
-            Some((key, fingerprint)),
-        )
-        .await
+        let once = Some((key, fingerprint));
+        change_cart(ctx, &input.cart, input.expected_version, edit, once).await
     }
 
     /// Sets quantities; 0 removes the line; a SKU not in the cart is added.
@@ -176,7 +158,7 @@ impl CartMutation {
         input: UpdateCartLinesInput,
     ) -> ApiResult<CartPayload> {
         let edit = Edit::Lines(LineMode::Set, &input.lines);
-        change_cart(ctx, &input.cart, input.expected_version, edit).await
+        change_cart(ctx, &input.cart, input.expected_version, edit, None).await
     }
 
     /// Removes lines by SKU.
@@ -185,18 +167,13 @@ impl CartMutation {
         ctx: &Context<'_>,
         input: RemoveCartLinesInput,
     ) -> ApiResult<CartPayload> {
-        change_cart(
-            ctx,
-            &input.cart,
-            input.expected_version,
-            Edit::Remove(&input.skus),
-        )
-        .await
+        let edit = Edit::Remove(&input.skus);
+        change_cart(ctx, &input.cart, input.expected_version, edit, None).await
     }
 
     /// Removes every line. The cart keeps its name and version history.
     async fn clear_cart(&self, ctx: &Context<'_>, input: ClearCartInput) -> ApiResult<CartPayload> {
-        change_cart(ctx, &input.cart, input.expected_version, Edit::Clear).await
+        change_cart(ctx, &input.cart, input.expected_version, Edit::Clear, None).await
     }
 
     /// Replaces the cart's lines with these (a repeated SKU adds up).
@@ -206,7 +183,7 @@ impl CartMutation {
         input: ReplaceCartInput,
     ) -> ApiResult<CartPayload> {
         let edit = Edit::Lines(LineMode::Replace, &input.lines);
-        change_cart(ctx, &input.cart, input.expected_version, edit).await
+        change_cart(ctx, &input.cart, input.expected_version, edit, None).await
     }
 }
 
@@ -217,106 +194,81 @@ enum Edit<'a> {
     Clear,
 }
 
+/// Runs a cart change: which cart, then (with an idempotency key) look the
+/// key up — a retry replays, whatever its input says now — then check the
+/// input, then one atomic write that applies it (and records the key).
 async fn change_cart(
-    ctx: &Context<'_>,
-    cart: &str,
-    expected: Option<u64>,
-    edit: Edit<'_>,
-) -> ApiResult<CartPayload> {
-    change_cart_once(ctx, cart, expected, edit, None).await
-}
-
-/// Runs a cart change; with an idempotency key, at most once per key.
-async fn change_cart_once(
     ctx: &Context<'_>,
     cart: &str,
     expected: Option<u64>,
     edit: Edit<'_>,
     once: Option<(IdempotencyKey, Fingerprint)>,
 ) -> ApiResult<CartPayload> {
+    let services = Services::of(ctx);
     let viewer = require_viewer(ctx)?;
     let name = match CartName::parse(cart) {
         Ok(name) => name,
-        Err(why) => {
-            return Ok(CartPayload {
-                cart: None,
-                user_errors: user_errors(vec![DomainError::new(
-                    ErrorCode::InvalidCartName,
-                    &["cart"],
-                    why,
-                )]),
-            });
-        }
-    };
-    let change = match checked_change(ctx, edit).await? {
-        Ok(change) => change,
-        Err(rejection) => {
-            // A retry of an add that succeeded gets its first answer even if
-            // its input would no longer pass (a product went inactive since).
-            if let Some((key, fingerprint)) = &once {
-                match orders(ctx)
-                    .recorded(&viewer.owner_key(), key, fingerprint)
-                    .await
-                {
-                    Ok(Some(outcome)) if outcome.cart_version().is_some() => {
-                        let set = store(ctx).cart_set(&viewer.owner_key()).await?;
-                        return Ok(CartPayload {
-                            cart: Some(cart_view(ctx, viewer, &set, &name).await?),
-                            user_errors: Vec::new(),
-                        });
-                    }
-                    Err(UpdateError::Rejected(reused)) => {
-                        return refused(ctx, viewer, &name, reused).await;
-                    }
-                    Err(UpdateError::Store(e)) => return Err(ApiError::from(e)),
-                    Ok(_) => {}
-                }
-            }
-            return refused(ctx, viewer, &name, rejection).await;
-        }
-    };
-    let settings = shop(ctx);
-    let lifetime = cart_lifetime(ctx, viewer);
-    let now = Utc::now();
-    let apply = |set: &mut CartSet| {
-        set.apply(&name, &change, expected, &settings.limits, now, lifetime)
-            .map(|_| ())
+        Err(why) => return Ok(CartPayload::invalid_name(why)),
     };
     let owner = viewer.owner_key();
+    if let Some((key, fingerprint)) = &once {
+        match services.store.recorded(&owner, key, fingerprint).await {
+            Ok(None) => {}
+            Ok(Some(outcome)) if outcome.cart_version().is_some() => {
+                return payload(services, viewer, &name, None).await;
+            }
+            Ok(Some(_)) => return payload(services, viewer, &name, Some(key_reused())).await,
+            Err(UpdateError::Rejected(reused)) => {
+                return payload(services, viewer, &name, Some(reused)).await;
+            }
+            Err(UpdateError::Store(e)) => return Err(e.into()),
+        }
+    }
+    let change = match checked_change(services, edit).await? {
+        Ok(change) => change,
+        Err(rejection) => return payload(services, viewer, &name, Some(rejection)).await,
+    };
+    let now = services.clock.now();
+    let lifetime = services.shop.cart_lifetime(viewer.kind);
+    let limits = services.shop.limits;
+    let apply = |set: &mut CartSet| {
+        set.apply(&name, &change, expected, &limits, now, lifetime)
+            .map(|_| ())
+    };
     let result = match &once {
-        None => store(ctx)
-            .update_cart_set(&owner, &mut |set| apply(set))
+        None => services
+            .store
+            .update_cart_set(&owner, &apply)
             .await
-            .map(CartOnceOutcome::Applied),
+            .map(Replayable::Applied),
         Some((key, fingerprint)) => {
             let key = KeyUse {
                 key,
                 fingerprint,
                 now,
-                max_per_owner: settings.max_idempotency_keys_per_viewer,
+                max_per_owner: services.shop.max_idempotency_keys_per_viewer,
             };
-            orders(ctx)
+            services
+                .store
                 .update_cart_set_once(&owner, &key, &name, &apply)
                 .await
         }
     };
     match result {
-        Ok(CartOnceOutcome::Applied(set)) => Ok(CartPayload {
-            cart: Some(cart_view(ctx, viewer, &set, &name).await?),
+        Ok(set) => Ok(CartPayload {
+            cart: Some(cart_view(services, viewer, &set.into_inner(), &name).await?),
             user_errors: Vec::new(),
         }),
-        Ok(CartOnceOutcome::Replayed(set)) => Ok(CartPayload {
-            cart: Some(cart_view(ctx, viewer, &set, &name).await?),
-            user_errors: Vec::new(),
-        }),
-        Err(UpdateError::Rejected(rejection)) => refused(ctx, viewer, &name, rejection).await,
-        Err(UpdateError::Store(e)) => Err(ApiError::from(e)),
+        Err(UpdateError::Rejected(rejection)) => {
+            payload(services, viewer, &name, Some(rejection)).await
+        }
+        Err(UpdateError::Store(e)) => Err(e.into()),
     }
 }
 
 /// Turns client input into a [`CartChange`], checking SKUs against the catalog.
 async fn checked_change(
-    ctx: &Context<'_>,
+    services: &Services,
     edit: Edit<'_>,
 ) -> ApiResult<Result<CartChange, Rejection>> {
     match edit {
@@ -341,16 +293,7 @@ async fn checked_change(
             })
         }
         Edit::Lines(mode, lines) => {
-            let skus: Vec<Sku> = lines
-                .iter()
-                .filter_map(|l| Sku::parse(&l.sku).ok())
-                .collect();
-            let catalog = store(ctx).products_by_sku(&skus).await?;
-            let input: Vec<(String, i64)> = lines
-                .iter()
-                .map(|l| (l.sku.clone(), i64::from(l.quantity)))
-                .collect();
-            let checked = check_lines(&input, mode, &shop(ctx).limits, &catalog);
+            let checked = checked_lines(services, lines, mode).await?;
             Ok(checked.map(|lines| match mode {
                 LineMode::Add => CartChange::Add(lines),
                 LineMode::Set => CartChange::Update(lines),
@@ -360,36 +303,49 @@ async fn checked_change(
     }
 }
 
-/// Like [`refused`], for a cart name not parsed yet.
-async fn refused_name(
+/// A refusal found before the cart name was checked (a bad idempotency key):
+/// the cart as it is, or the name's own refusal.
+async fn refused_before_name(
     ctx: &Context<'_>,
-    viewer: &Viewer,
     cart: &str,
     rejection: Rejection,
 ) -> ApiResult<CartPayload> {
+    let services = Services::of(ctx);
+    let viewer = require_viewer(ctx)?;
     match CartName::parse(cart) {
-        Ok(name) => refused(ctx, viewer, &name, rejection).await,
-        Err(why) => Ok(CartPayload {
+        Ok(name) => payload(services, viewer, &name, Some(rejection)).await,
+        Err(why) => Ok(CartPayload::invalid_name(why)),
+    }
+}
+
+/// The payload with the cart as it is now and, for a refused change, why.
+async fn payload(
+    services: &Services,
+    viewer: &Viewer,
+    name: &CartName,
+    rejection: Option<Rejection>,
+) -> ApiResult<CartPayload> {
+    let set = services.store.cart_set(&viewer.owner_key()).await?;
+    Ok(CartPayload {
+        cart: Some(cart_view(services, viewer, &set, name).await?),
+        user_errors: user_errors(
+            rejection
+                .map(Rejection::into_user_errors)
+                .unwrap_or_default(),
+        ),
+    })
+}
+
+impl CartPayload {
+    /// `INVALID_CART_NAME`: there is no cart to show.
+    pub fn invalid_name(why: String) -> CartPayload {
+        CartPayload {
             cart: None,
             user_errors: user_errors(vec![DomainError::new(
                 ErrorCode::InvalidCartName,
                 &["cart"],
                 why,
             )]),
-        }),
+        }
     }
-}
-
-/// The payload of a refused change: the cart as it is now, and why.
-async fn refused(
-    ctx: &Context<'_>,
-    viewer: &Viewer,
-    name: &CartName,
-    rejection: Rejection,
-) -> ApiResult<CartPayload> {
-    let set = store(ctx).cart_set(&viewer.owner_key()).await?;
-    Ok(CartPayload {
-        cart: Some(cart_view(ctx, viewer, &set, name).await?),
-        user_errors: user_errors(rejection.into_user_errors()),
-    })
 }

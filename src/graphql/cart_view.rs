@@ -1,18 +1,15 @@
 //! The `Cart` and `CartLine` types: a stored cart priced from the catalog for
-//! output, by resolvers (with a request context) and by subscriptions
-//! (without one).
+//! output, by resolvers and by subscriptions.
 
-use super::ShopSettings;
 use super::catalog::ProductView;
 use super::error::{ApiError, ApiResult};
 use super::types::MoneyView;
-use super::{shop, store};
 use crate::auth::Viewer;
 use crate::domain::cart::price_lines;
 use crate::domain::{Cart, CartName, CartSet, Currency, Sku};
-use crate::store::Store;
-use async_graphql::{Context, ID, Object, SimpleObject};
-use chrono::{DateTime, Duration, Utc};
+use crate::services::Services;
+use async_graphql::{ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
 
 /// A cart with its lines priced from the catalog.
 pub struct CartView {
@@ -80,44 +77,29 @@ pub struct CartLineView {
     pub line_total: MoneyView,
 }
 
-/// How long this viewer's untouched carts live.
-pub(crate) fn cart_lifetime(ctx: &Context<'_>, viewer: &Viewer) -> Duration {
-    shop(ctx).cart_lifetime(viewer.kind)
-}
-
-/// Prices the cart `name` of `set` for output.
+/// Prices the cart `name` of `set`, as it is now, for output.
 pub(crate) async fn cart_view(
-    ctx: &Context<'_>,
+    services: &Services,
     viewer: &Viewer,
     set: &CartSet,
     name: &CartName,
 ) -> ApiResult<CartView> {
-    let cart = set.cart(name, Utc::now(), cart_lifetime(ctx, viewer));
-    priced_view(ctx, viewer, cart).await
+    let lifetime = services.shop.cart_lifetime(viewer.kind);
+    let cart = set.cart(name, services.clock.now(), lifetime);
+    price_cart(services, viewer, cart).await
 }
 
-/// Prices one cart (already as seen now) for output.
-pub(crate) async fn priced_view(
-    ctx: &Context<'_>,
-    viewer: &Viewer,
-    cart: Cart,
-) -> ApiResult<CartView> {
-    price_cart(store(ctx).as_ref(), shop(ctx), viewer, cart).await
-}
-
-/// Prices one cart (already as seen now) with the catalog, without a request
-/// context (subscriptions use it between events).
+/// Prices one cart (already as seen now) with the catalog.
 pub(crate) async fn price_cart(
-    store: &dyn Store,
-    shop: &ShopSettings,
+    services: &Services,
     viewer: &Viewer,
     cart: Cart,
 ) -> ApiResult<CartView> {
-    let lifetime = shop.cart_lifetime(viewer.kind);
+    let lifetime = services.shop.cart_lifetime(viewer.kind);
     let skus: Vec<Sku> = cart.lines.iter().map(|l| l.sku.clone()).collect();
-    let catalog = store.products_by_sku(&skus).await?;
+    let catalog = services.store.products_by_sku(&skus).await?;
     let priced = price_lines(&cart.lines, &catalog).map_err(ApiError::internal)?;
-    let currency: Currency = shop.currency;
+    let currency: Currency = services.shop.currency;
     let lines = priced
         .lines
         .into_iter()

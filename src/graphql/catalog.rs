@@ -1,12 +1,13 @@
 //! Products, the shop, and the admin-only catalog mutations.
 
 use super::error::{ApiError, ApiResult};
+use super::require_admin;
 use super::types::{Decimal, MoneyView, ShopView, UserError, user_errors};
-use super::{require_admin, shop, store};
 use crate::domain::catalog::adjust_stock;
 use crate::domain::{
     Currency, ErrorCode, Patch, Product, ProductPatch, Rejection, Sku, UserError as DomainError,
 };
+use crate::services::Services;
 use crate::store::UpdateError;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, InputObject, MaybeUndefined, Object, SimpleObject};
@@ -56,7 +57,7 @@ impl CatalogQuery {
         let Ok(sku) = Sku::parse(&sku) else {
             return Ok(None);
         };
-        let product = store(ctx).product(&sku).await?;
+        let product = Services::of(ctx).store.product(&sku).await?;
         Ok(product.map(|product| view(ctx, product)))
     }
 
@@ -78,7 +79,8 @@ impl CatalogQuery {
             })?),
             None => None,
         };
-        let mut page = store(ctx)
+        let mut page = Services::of(ctx)
+            .store
             .products(after.as_ref(), first as usize + 1)
             .await?;
         let has_next = page.len() > first as usize;
@@ -93,7 +95,7 @@ impl CatalogQuery {
 
     /// The shop's currency and limits.
     async fn shop(&self, ctx: &Context<'_>) -> ShopView {
-        let settings = shop(ctx);
+        let settings = &Services::of(ctx).shop;
         ShopView {
             currency: settings.currency,
             limits: settings.limits,
@@ -104,7 +106,7 @@ impl CatalogQuery {
 fn view(ctx: &Context<'_>, product: Product) -> ProductView {
     ProductView {
         product,
-        currency: shop(ctx).currency,
+        currency: Services::of(ctx).shop.currency,
     }
 }
 
@@ -174,8 +176,9 @@ impl CatalogMutation {
             },
             active: input.active.map_or(Patch::Keep, Patch::Set),
         };
-        let currency = shop(ctx).currency;
-        let result = store(ctx)
+        let currency = Services::of(ctx).shop.currency;
+        let result = Services::of(ctx)
+            .store
             .update_product(&sku, &mut |existing| patch.apply(&sku, existing, &currency))
             .await;
         product_payload(ctx, &sku, result).await
@@ -196,7 +199,8 @@ impl CatalogMutation {
                 input.sku.chars().take(64).collect::<String>()
             )));
         };
-        let result = store(ctx)
+        let result = Services::of(ctx)
+            .store
             .update_product(&sku, &mut |existing| match existing {
                 Some(product) => adjust_stock(&product, input.delta),
                 None => Err(Rejection::one(DomainError::new(
@@ -228,7 +232,7 @@ async fn product_payload(
             user_errors: Vec::new(),
         }),
         Err(UpdateError::Rejected(rejection)) => {
-            let current = store(ctx).product(sku).await?;
+            let current = Services::of(ctx).store.product(sku).await?;
             Ok(ProductPayload {
                 product: current.map(|p| view(ctx, p)),
                 user_errors: user_errors(rejection.into_user_errors()),

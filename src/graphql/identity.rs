@@ -6,44 +6,19 @@
 //! customer's carts at sign-up or log-in (see [`merge`](super::merge)).
 
 use super::error::{ApiError, ApiResult};
-use super::merge::{CartMergeResult, CartMergeStrategy, merge_guest_into};
+use super::merge::{CartMergeResult, CartMergeStrategy, checked_guest, merge_guest_into};
 use super::types::{UserError, ViewerView, user_errors};
 use super::{require_admin, require_viewer};
-use crate::auth::password::{PasswordError, Passwords};
-use crate::auth::throttle::{Subject, Throttle};
+use crate::auth::password::PasswordError;
+use crate::auth::throttle::Subject;
 use crate::auth::token::Grant;
-use crate::auth::{Authenticator, Issuer, TokenLifetimes, Viewer, ViewerKind};
+use crate::auth::{ClientAddress, Issuer, Viewer, ViewerKind};
 use crate::domain::account::{Account, Email, MAX_PASSWORD_CHARS, check_password};
 use crate::domain::merge::MergeStrategy;
 use crate::domain::{ErrorCode, UserError as DomainError};
-use crate::store::IdentityStore;
+use crate::services::Services;
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use std::net::IpAddr;
-use std::sync::Arc;
-
-/// What the identity resolvers need; schema data.
-#[derive(Clone)]
-pub struct IdentityContext {
-    /// Accounts, revocation records, the cart merge.
-    pub store: Arc<dyn IdentityStore>,
-    /// Token keys (built-in and external).
-    pub auth: Arc<Authenticator>,
-    /// Password hashing.
-    pub passwords: Passwords,
-    /// Log-in and sign-up counters.
-    pub throttle: Arc<Throttle>,
-    /// Token lifetimes and the session age limit.
-    pub lifetimes: TokenLifetimes,
-}
-
-/// The client's IP address, attached to each request by the HTTP layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClientAddress(pub IpAddr);
-
-pub(crate) fn identity<'a>(ctx: &Context<'a>) -> &'a IdentityContext {
-    ctx.data_unchecked::<IdentityContext>()
-}
 
 /// A token and who it speaks for, or why none was issued.
 #[derive(SimpleObject, Default)]
@@ -133,7 +108,7 @@ impl IdentityMutation {
     /// move in. Nothing is created when a `userError` is returned. Sign-ups
     /// from one client address are limited per hour (`THROTTLED`).
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> ApiResult<AuthPayload> {
-        let id = identity(ctx);
+        let id = Services::of(ctx);
         let email = match Email::parse(&input.email) {
             Ok(email) => email,
             Err(why) => {
@@ -158,11 +133,12 @@ impl IdentityMutation {
         if let Some(client) = &client
             && let Err(until) = id
                 .throttle
-                .reserve(&[(Subject::SignUpClient, client.as_str())], Utc::now())
+                .reserve(&[(Subject::SignUpClient, client.as_str())], id.clock.now())
         {
             return Ok(AuthPayload::refused(throttled(
                 "too many sign-ups from this address",
                 until,
+                id.clock.now(),
             )));
         }
         if id.store.account(&email).await?.is_some() {
@@ -177,7 +153,7 @@ impl IdentityMutation {
             id: ulid::Ulid::new().to_string(),
             email,
             password_hash,
-            created_at: Utc::now(),
+            created_at: id.clock.now(),
         };
         if !id.store.create_account(&account).await? {
             return Ok(taken());
@@ -191,7 +167,7 @@ impl IdentityMutation {
     /// (`THROTTLED`); an attempt counts before its password is checked, so
     /// attempts sent all at once are throttled like attempts one by one.
     async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> ApiResult<AuthPayload> {
-        let id = identity(ctx);
+        let id = Services::of(ctx);
         let email_key = throttle_key(&input.email);
         let client = ctx.data_opt::<ClientAddress>().map(|c| c.0.to_string());
         let mut keys = vec![(Subject::Email, email_key.as_str())];
@@ -202,10 +178,11 @@ impl IdentityMutation {
             Ok(guest) => guest,
             Err(error) => return Ok(AuthPayload::refused(error)),
         };
-        if let Err(until) = id.throttle.reserve(&keys, Utc::now()) {
+        if let Err(until) = id.throttle.reserve(&keys, id.clock.now()) {
             return Ok(AuthPayload::refused(throttled(
                 "too many failed log-ins for this email or from this address",
                 until,
+                id.clock.now(),
             )));
         }
         let account = match Email::parse(&input.email) {
@@ -242,10 +219,10 @@ impl IdentityMutation {
             let why = "tokens of the external identity provider are renewed there";
             return Err(ApiError::BadUserInput(why.into()));
         }
-        let id = identity(ctx);
+        let id = Services::of(ctx);
         // The time is taken before the revocation record is read: a log-out
         // that writes after the read writes a later time than this `iat`.
-        let now = Utc::now().timestamp();
+        let now = id.clock.now().timestamp();
         let valid_after = id.store.valid_after(&viewer.owner_key()).await?;
         if valid_after.is_some_and(|after| viewer.is_revoked_by(after)) {
             return Err(ApiError::TokenRevoked);
@@ -278,9 +255,10 @@ impl IdentityMutation {
             TokenOwnerKind::External => (Issuer::External, ViewerKind::Customer),
         };
         let owner = crate::auth::owner_key(issuer, kind, &input.subject);
-        identity(ctx)
+        let services = Services::of(ctx);
+        services
             .store
-            .log_out_everywhere(&owner, Utc::now().timestamp())
+            .log_out_everywhere(&owner, services.clock.now().timestamp())
             .await?;
         Ok(true)
     }
@@ -290,17 +268,18 @@ impl IdentityMutation {
     /// Log in again for a new token.
     async fn log_out_everywhere(&self, ctx: &Context<'_>) -> ApiResult<bool> {
         let viewer = require_viewer(ctx)?;
-        identity(ctx)
+        let services = Services::of(ctx);
+        services
             .store
-            .log_out_everywhere(&viewer.owner_key(), Utc::now().timestamp())
+            .log_out_everywhere(&viewer.owner_key(), services.clock.now().timestamp())
             .await?;
         Ok(true)
     }
 }
 
 /// `THROTTLED`, saying for how long.
-fn throttled(what: &str, until: DateTime<Utc>) -> DomainError {
-    let seconds = (until - Utc::now()).num_seconds().max(1);
+fn throttled(what: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> DomainError {
+    let seconds = (until - now).num_seconds().max(1);
     let message = format!("{what}; try again in {seconds} s");
     DomainError::new(ErrorCode::Throttled, &[], message)
 }
@@ -337,8 +316,8 @@ async fn start_session(
     subject: &str,
     kind: ViewerKind,
 ) -> ApiResult<AuthPayload> {
-    let id = identity(ctx);
-    let now = Utc::now().timestamp();
+    let id = Services::of(ctx);
+    let now = id.clock.now().timestamp();
     let owner = crate::auth::owner_key(Issuer::BuiltIn, kind, subject);
     let valid_after = id.store.valid_after(&owner).await?;
     let grant = Grant {
@@ -354,8 +333,8 @@ async fn start_session(
 }
 
 /// Signs `grant` and describes the token.
-fn signed(id: &IdentityContext, grant: &Grant<'_>) -> ApiResult<AuthPayload> {
-    let keys = &id.auth.keys;
+fn signed(id: &Services, grant: &Grant<'_>) -> ApiResult<AuthPayload> {
+    let keys = id.keys();
     let (token, expires_at) = keys.sign(grant).map_err(ApiError::internal)?;
     let viewer = keys.verify(&token).map_err(ApiError::internal)?;
     Ok(AuthPayload {
@@ -364,35 +343,6 @@ fn signed(id: &IdentityContext, grant: &Grant<'_>) -> ApiResult<AuthPayload> {
         viewer: Some(ViewerView(viewer)),
         ..AuthPayload::default()
     })
-}
-
-/// The guest a `guestToken` speaks for: a valid, unrevoked built-in guest
-/// token, or `INVALID_GUEST_TOKEN`.
-pub(crate) async fn checked_guest(
-    ctx: &Context<'_>,
-    token: Option<&str>,
-) -> ApiResult<Result<Option<Viewer>, DomainError>> {
-    let Some(token) = token else {
-        return Ok(Ok(None));
-    };
-    let id = identity(ctx);
-    let invalid = |why: String| {
-        DomainError::new(
-            ErrorCode::InvalidGuestToken,
-            &["guestToken"],
-            format!("the guest token cannot be used: {why}"),
-        )
-    };
-    let guest = match id.auth.keys.verify(token.trim()) {
-        Ok(guest) if guest.kind == ViewerKind::Guest => guest,
-        Ok(_) => return Ok(Err(invalid("it is not a guest's token".into()))),
-        Err(e) => return Ok(Err(invalid(e.to_string()))),
-    };
-    let valid_after = id.store.valid_after(&guest.owner_key()).await?;
-    if valid_after.is_some_and(|after| guest.is_revoked_by(after)) {
-        return Ok(Err(invalid("it has been revoked".into())));
-    }
-    Ok(Ok(Some(guest)))
 }
 
 /// The email as throttling counts it: normalised like [`Email::parse`] does,

@@ -8,15 +8,15 @@
 
 use super::cart_view::{CartView, cart_view};
 use super::error::{ApiError, ApiResult};
-use super::identity::{checked_guest, identity};
+use super::require_viewer;
 use super::types::{UserError, user_errors};
-use super::{require_viewer, shop};
-use crate::auth::{Viewer, ViewerKind};
+use crate::auth::Viewer;
+use crate::auth::verifier::Refusal;
 use crate::domain::merge::{MergeClock, MergeReport, MergeStrategy, merge_guest_carts};
-use crate::domain::{CartSet, UserError as DomainError};
+use crate::domain::{CartSet, ErrorCode, UserError as DomainError, ViewerKind};
+use crate::services::Services;
 use crate::store::UpdateError;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
-use chrono::Utc;
 
 /// What to do when the guest and the customer both have lines in a cart of the same name.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,29 +150,32 @@ pub(crate) async fn merge_guest_into(
     customer: &Viewer,
     strategy: MergeStrategy,
 ) -> ApiResult<Result<CartMergeResult, Vec<DomainError>>> {
-    let settings = shop(ctx);
+    let services = Services::of(ctx);
+    let settings = &services.shop;
     let limits = settings.limits;
     let clock = MergeClock {
-        now: Utc::now(),
+        now: services.clock.now(),
         guest_lifetime: settings.guest_cart_lifetime,
         customer_lifetime: settings.customer_cart_lifetime,
     };
     let merge = move |mine: &mut CartSet, theirs: &mut CartSet| {
         merge_guest_carts(mine, theirs, strategy, &limits, &clock)
     };
-    let result = identity(ctx)
+    let result = services
         .store
         .merge_carts(&guest.owner_key(), &customer.owner_key(), &merge)
         .await;
     match result {
-        Ok((report, set)) => Ok(Ok(describe(ctx, customer, strategy, report, &set).await?)),
+        Ok((report, set)) => Ok(Ok(
+            describe(services, customer, strategy, report, &set).await?
+        )),
         Err(UpdateError::Rejected(rejection)) => Ok(Err(rejection.into_user_errors())),
         Err(UpdateError::Store(e)) => Err(ApiError::from(e)),
     }
 }
 
 async fn describe(
-    ctx: &Context<'_>,
+    services: &Services,
     customer: &Viewer,
     strategy: MergeStrategy,
     report: MergeReport,
@@ -184,7 +187,7 @@ async fn describe(
             name: merged.name.to_string(),
             outcome: merged.outcome.into(),
             guest_lines: u32::try_from(merged.guest_lines).unwrap_or(u32::MAX),
-            cart: cart_view(ctx, customer, set, &merged.name).await?,
+            cart: cart_view(services, customer, set, &merged.name).await?,
         });
     }
     let adjustments = report
@@ -203,4 +206,24 @@ async fn describe(
         carts,
         adjustments,
     })
+}
+
+/// The guest a `guestToken` speaks for: a valid, unrevoked built-in guest
+/// token, or `INVALID_GUEST_TOKEN` (the inner `Err`).
+pub(crate) async fn checked_guest(
+    ctx: &Context<'_>,
+    token: Option<&str>,
+) -> ApiResult<Result<Option<Viewer>, DomainError>> {
+    let Some(token) = token else {
+        return Ok(Ok(None));
+    };
+    match Services::of(ctx).verifier.verify_guest(token).await {
+        Ok(guest) => Ok(Ok(Some(guest))),
+        Err(Refusal::Invalid(why)) => Ok(Err(DomainError::new(
+            ErrorCode::InvalidGuestToken,
+            &["guestToken"],
+            format!("the guest token cannot be used: {why}"),
+        ))),
+        Err(Refusal::Internal) => Err(ApiError::Internal),
+    }
 }

@@ -12,7 +12,8 @@
 //! - [`viewer`]: who am I.
 //! - [`identity`]: guest sessions, sign-up, log-in, renewal, log-out everywhere.
 //! - [`merge`]: moving a guest's carts into a customer's.
-//! - [`types`]: money, user errors and other shared types.
+//! - [`types`]: money, user errors and other shared output types.
+//! - [`inputs`]: input types several areas take, and the line check they share.
 //! - [`error`]: top-level error codes.
 //! - [`document`]: checks every document (nesting, expanded size) before it is parsed and run.
 
@@ -22,19 +23,17 @@ pub mod catalog;
 pub mod document;
 pub mod error;
 pub mod identity;
+pub mod inputs;
 pub mod merge;
 pub mod orders;
 pub mod subscription;
 pub mod types;
 pub mod viewer;
 
-use crate::auth::{Viewer, ViewerKind};
-use crate::domain::{Currency, Limits};
-use crate::store::{OrderStore, Store};
+use crate::auth::Viewer;
+use crate::services::Services;
 use async_graphql::{Context, MergedObject, Schema};
-use chrono::Duration;
 use error::{ApiError, ApiResult};
-use std::sync::Arc;
 
 /// The schema type.
 pub type CartSchema = Schema<QueryRoot, MutationRoot, subscription::SubscriptionRoot>;
@@ -58,31 +57,6 @@ pub struct MutationRoot(
     merge::MergeMutation,
 );
 
-/// Shop settings resolvers need.
-#[derive(Clone, Debug)]
-pub struct ShopSettings {
-    /// The one currency every price is in.
-    pub currency: Currency,
-    /// Cart limits.
-    pub limits: Limits,
-    /// How long a guest's untouched cart lives.
-    pub guest_cart_lifetime: Duration,
-    /// How long a customer's untouched cart lives.
-    pub customer_cart_lifetime: Duration,
-    /// Idempotency records one viewer may have at once.
-    pub max_idempotency_keys_per_viewer: usize,
-}
-
-impl ShopSettings {
-    /// How long an untouched cart of this kind of viewer lives.
-    pub fn cart_lifetime(&self, kind: ViewerKind) -> Duration {
-        match kind {
-            ViewerKind::Guest => self.guest_cart_lifetime,
-            ViewerKind::Customer => self.customer_cart_lifetime,
-        }
-    }
-}
-
 /// Limits on the shape of a query.
 #[derive(Clone, Copy, Debug)]
 pub struct QueryLimits {
@@ -94,23 +68,14 @@ pub struct QueryLimits {
     pub document: document::DocumentLimits,
 }
 
-/// Builds the schema over a store.
-pub fn build_schema(
-    store: Arc<dyn Store>,
-    orders: Arc<dyn OrderStore>,
-    shop: ShopSettings,
-    limits: QueryLimits,
-    identity: identity::IdentityContext,
-) -> CartSchema {
+/// Builds the schema over the services resolvers use.
+pub fn build_schema(services: Services, limits: QueryLimits) -> CartSchema {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         subscription::SubscriptionRoot,
     )
-    .data(store)
-    .data(orders)
-    .data(shop)
-    .data(identity)
+    .data(services)
     .extension(error::ErrorPolicy)
     .extension(document::DocumentGuard(limits.document))
     .limit_depth(limits.max_depth)
@@ -131,16 +96,6 @@ pub fn sdl() -> String {
     .sdl()
 }
 
-/// The store, from the schema data.
-pub(crate) fn store<'a>(ctx: &Context<'a>) -> &'a Arc<dyn Store> {
-    ctx.data_unchecked::<Arc<dyn Store>>()
-}
-
-/// Shop settings, from the schema data.
-pub(crate) fn shop<'a>(ctx: &Context<'a>) -> &'a ShopSettings {
-    ctx.data_unchecked::<ShopSettings>()
-}
-
 /// The request's viewer, if it has a token.
 pub(crate) fn viewer<'a>(ctx: &Context<'a>) -> Option<&'a Viewer> {
     ctx.data_opt::<Viewer>()
@@ -152,7 +107,7 @@ pub(crate) fn viewer<'a>(ctx: &Context<'a>) -> Option<&'a Viewer> {
 pub(crate) fn require_viewer<'a>(ctx: &Context<'a>) -> ApiResult<&'a Viewer> {
     match viewer(ctx) {
         None => Err(ApiError::Unauthenticated),
-        Some(v) if v.expires_at <= chrono::Utc::now() => Err(ApiError::TokenExpired),
+        Some(v) if v.expires_at <= Services::of(ctx).clock.now() => Err(ApiError::TokenExpired),
         Some(v) => Ok(v),
     }
 }

@@ -1,47 +1,23 @@
 //! Checkout and orders: `checkout`, `checkoutLines`, `order`, `orders`.
 //!
-//! A checkout is one store transaction (see [`OrderStore::checkout`]); the
+//! A checkout is one store transaction (see [`OrderStore::checkout`](crate::store::OrderStore::checkout)); the
 //! idempotency key makes a retry return the first order instead of a second.
 
-use super::cart::CartLineInput;
-use super::cart_view::{CartView, cart_lifetime, cart_view};
+use super::cart_view::{CartView, cart_view};
 use super::error::{ApiError, ApiResult};
+use super::inputs::{CartLineInput, as_given, checked_lines};
+use super::require_viewer;
 use super::types::{MoneyView, UserError, user_errors};
-use super::{require_viewer, shop, store};
 use crate::auth::Viewer;
-use crate::domain::cart::check_lines;
 use crate::domain::idempotency::{Fingerprint, IdempotencyKey, Outcome, key_reused};
 use crate::domain::order::{Order, OrderStatus as DomainStatus};
-use crate::domain::{
-    CartName, Currency, ErrorCode, LineMode, Rejection, Sku, UserError as DomainError,
-};
-use crate::store::orders::{CheckoutOutcome, CheckoutRequest, CheckoutSource};
-use crate::store::{OrderStore, UpdateError};
+use crate::domain::{CartName, Currency, ErrorCode, LineMode, Rejection, UserError as DomainError};
+use crate::services::Services;
+use crate::store::UpdateError;
+use crate::store::orders::{CheckoutRequest, CheckoutSource};
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use std::sync::{Arc, LazyLock, Mutex};
-
-/// The order store, from the schema data.
-pub(crate) fn orders<'a>(ctx: &Context<'a>) -> &'a Arc<dyn OrderStore> {
-    ctx.data_unchecked::<Arc<dyn OrderStore>>()
-}
-
-/// Order ids: ULIDs, monotonic within this process so "newest first" holds
-/// even for orders placed in the same millisecond.
-static ORDER_IDS: LazyLock<Mutex<ulid::Generator>> =
-    LazyLock::new(|| Mutex::new(ulid::Generator::new()));
-
-fn next_order_id() -> String {
-    let mut generator = ORDER_IDS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    // Overflow needs 2^80 ids in one millisecond; fall back to a fresh random one.
-    generator
-        .generate()
-        .unwrap_or_else(|_| ulid::Ulid::new())
-        .to_string()
-}
 
 /// Where an order is in its life.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -126,10 +102,10 @@ pub struct OrderLineView {
     pub line_total: MoneyView,
 }
 
-fn view(ctx: &Context<'_>, order: Order) -> OrderView {
+fn view(services: &Services, order: Order) -> OrderView {
     OrderView {
         order,
-        currency: shop(ctx).currency,
+        currency: services.shop.currency,
     }
 }
 
@@ -141,15 +117,17 @@ pub struct OrderQuery;
 impl OrderQuery {
     /// One of the viewer's orders; `null` if there is none with this id for this viewer.
     async fn order(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<OrderView>> {
+        let services = Services::of(ctx);
         let viewer = require_viewer(ctx)?;
         // Ids are stored in the canonical (upper-case) spelling.
         let Ok(id) = ulid::Ulid::from_string(&id) else {
             return Ok(None);
         };
-        let order = orders(ctx)
+        let order = services
+            .store
             .order(&viewer.owner_key(), &id.to_string())
             .await?;
-        Ok(order.map(|o| view(ctx, o)))
+        Ok(order.map(|o| view(services, o)))
     }
 
     /// The viewer's orders, newest first, as a cursor connection (`first` at most 100).
@@ -159,6 +137,7 @@ impl OrderQuery {
         #[graphql(default = 20)] first: i32,
         after: Option<String>,
     ) -> ApiResult<Connection<String, OrderView>> {
+        let services = Services::of(ctx);
         let viewer = require_viewer(ctx)?;
         if !(1..=100).contains(&first) {
             return Err(ApiError::BadUserInput(
@@ -177,7 +156,8 @@ impl OrderQuery {
                 ));
             }
         };
-        let mut page = orders(ctx)
+        let mut page = services
+            .store
             .orders(&viewer.owner_key(), after.as_deref(), first as usize + 1)
             .await?;
         let has_next = page.len() > first as usize;
@@ -185,7 +165,7 @@ impl OrderQuery {
         let mut connection = Connection::new(after.is_some(), has_next);
         connection.edges.extend(
             page.into_iter()
-                .map(|o| Edge::new(o.id.clone(), view(ctx, o))),
+                .map(|o| Edge::new(o.id.clone(), view(services, o))),
         );
         Ok(connection)
     }
@@ -236,14 +216,13 @@ impl OrderMutation {
         ctx: &Context<'_>,
         input: CheckoutInput,
     ) -> ApiResult<CheckoutPayload> {
+        let services = Services::of(ctx);
         let viewer = require_viewer(ctx)?;
         let name = match CartName::parse(&input.cart) {
             Ok(name) => name,
             Err(why) => {
-                return Ok(failed(
-                    None,
-                    vec![DomainError::new(ErrorCode::InvalidCartName, &["cart"], why)],
-                ));
+                let error = DomainError::new(ErrorCode::InvalidCartName, &["cart"], why);
+                return Ok(failed(None, vec![error]));
             }
         };
         let key = match IdempotencyKey::parse(&input.idempotency_key, "idempotencyKey") {
@@ -251,26 +230,28 @@ impl OrderMutation {
             Err(e) => return Ok(failed(None, vec![e])),
         };
         let fingerprint = Fingerprint::of("checkout", &(name.as_str(), input.expected_version));
-        let source = CheckoutSource::Cart {
-            name: name.clone(),
-            expected_version: input.expected_version,
-            lifetime: cart_lifetime(ctx, viewer),
-            limits: shop(ctx).limits,
+        let result = match look_up(services, viewer, &key, &fingerprint).await? {
+            Lookup::Replay(order) => Ok(order),
+            Lookup::Refused(rejection) => Err(rejection),
+            Lookup::New => {
+                let source = CheckoutSource::Cart {
+                    name: name.clone(),
+                    expected_version: input.expected_version,
+                    lifetime: services.shop.cart_lifetime(viewer.kind),
+                    limits: services.shop.limits,
+                };
+                run_checkout(services, viewer, key, fingerprint, source).await?
+            }
         };
-        let result = run_checkout(ctx, viewer, key, fingerprint, source).await?;
-        let set = store(ctx).cart_set(&viewer.owner_key()).await?;
-        let cart = Some(cart_view(ctx, viewer, &set, &name).await?);
+        let set = services.store.cart_set(&viewer.owner_key()).await?;
+        let cart = Some(cart_view(services, viewer, &set, &name).await?);
         Ok(match result {
             Ok(order) => CheckoutPayload {
-                order: Some(view(ctx, order)),
+                order: Some(view(services, order)),
                 cart,
                 user_errors: Vec::new(),
             },
-            Err(rejection) => CheckoutPayload {
-                order: None,
-                cart,
-                user_errors: user_errors(rejection.into_user_errors()),
-            },
+            Err(rejection) => failed(cart, rejection.into_user_errors()),
         })
     }
 
@@ -281,75 +262,67 @@ impl OrderMutation {
         ctx: &Context<'_>,
         input: CheckoutLinesInput,
     ) -> ApiResult<CheckoutPayload> {
+        let services = Services::of(ctx);
         let viewer = require_viewer(ctx)?;
         let key = match IdempotencyKey::parse(&input.idempotency_key, "idempotencyKey") {
             Ok(key) => key,
             Err(e) => return Ok(failed(None, vec![e])),
         };
-        let as_given: Vec<(&str, i32)> = input
-            .lines
-            .iter()
-            .map(|l| (l.sku.as_str(), l.quantity))
-            .collect();
-        let fingerprint = Fingerprint::of("checkoutLines", &as_given);
-        let skus: Vec<Sku> = input
-            .lines
-            .iter()
-            .filter_map(|l| Sku::parse(&l.sku).ok())
-            .collect();
-        let catalog = store(ctx).products_by_sku(&skus).await?;
-        let raw: Vec<(String, i64)> = input
-            .lines
-            .iter()
-            .map(|l| (l.sku.clone(), i64::from(l.quantity)))
-            .collect();
-        let lines = match check_lines(&raw, LineMode::Replace, &shop(ctx).limits, &catalog) {
-            Ok(lines) => lines,
-            Err(rejection) => {
-                // A retry of a checkout that succeeded gets its order even if a
-                // product has gone inactive since.
-                let errors = match recorded_order(ctx, viewer, &key, &fingerprint).await? {
-                    Ok(Some(order)) => return Ok(placed(ctx, order)),
-                    Ok(None) => rejection.into_user_errors(),
-                    Err(reused) => reused.into_user_errors(),
-                };
-                return Ok(failed(None, errors));
-            }
+        let fingerprint = Fingerprint::of("checkoutLines", &as_given(&input.lines));
+        let result = match look_up(services, viewer, &key, &fingerprint).await? {
+            Lookup::Replay(order) => Ok(order),
+            Lookup::Refused(rejection) => Err(rejection),
+            Lookup::New => match checked_lines(services, &input.lines, LineMode::Replace).await? {
+                Ok(lines) => {
+                    let source = CheckoutSource::Lines(lines);
+                    run_checkout(services, viewer, key, fingerprint, source).await?
+                }
+                Err(rejection) => Err(rejection),
+            },
         };
-        let result =
-            run_checkout(ctx, viewer, key, fingerprint, CheckoutSource::Lines(lines)).await?;
         Ok(match result {
-            Ok(order) => placed(ctx, order),
+            Ok(order) => CheckoutPayload {
+                order: Some(view(services, order)),
+                cart: None,
+                user_errors: Vec::new(),
+            },
             Err(rejection) => failed(None, rejection.into_user_errors()),
         })
     }
 }
 
-fn placed(ctx: &Context<'_>, order: Order) -> CheckoutPayload {
-    CheckoutPayload {
-        order: Some(view(ctx, order)),
-        cart: None,
-        user_errors: Vec::new(),
-    }
+/// What the idempotency key says before a checkout runs.
+enum Lookup {
+    /// The key is new: check the input and run the checkout.
+    New,
+    /// The same request placed this order: answer it again.
+    Replay(Order),
+    /// The key belongs to another request.
+    Refused(Rejection),
 }
 
-/// The order a key recorded for this request, if any.
-async fn recorded_order(
-    ctx: &Context<'_>,
+/// The look-up step (see [`crate::store::idempotency`]): a retry is answered
+/// with its first order even if its input would no longer pass.
+async fn look_up(
+    services: &Services,
     viewer: &Viewer,
     key: &IdempotencyKey,
     fingerprint: &Fingerprint,
-) -> ApiResult<Result<Option<Order>, Rejection>> {
+) -> ApiResult<Lookup> {
     let owner = viewer.owner_key();
-    let id = match orders(ctx).recorded(&owner, key, fingerprint).await {
+    let id = match services.store.recorded(&owner, key, fingerprint).await {
+        Ok(None) => return Ok(Lookup::New),
         Ok(Some(Outcome::Order(id))) => id,
-        Ok(Some(_)) => return Ok(Err(key_reused())),
-        Ok(None) => return Ok(Ok(None)),
-        Err(UpdateError::Rejected(rejection)) => return Ok(Err(rejection)),
-        Err(UpdateError::Store(e)) => return Err(ApiError::from(e)),
+        Ok(Some(_)) => return Ok(Lookup::Refused(key_reused())),
+        Err(UpdateError::Rejected(rejection)) => return Ok(Lookup::Refused(rejection)),
+        Err(UpdateError::Store(e)) => return Err(e.into()),
     };
-    let order = orders(ctx).order(&owner, &id).await?;
-    Ok(Ok(order))
+    match services.store.order(&owner, &id).await? {
+        Some(order) => Ok(Lookup::Replay(order)),
+        None => Err(ApiError::internal(format_args!(
+            "idempotency record of {owner} names order {id}, which is missing"
+        ))),
+    }
 }
 
 fn failed(cart: Option<CartView>, errors: Vec<DomainError>) -> CheckoutPayload {
@@ -360,25 +333,28 @@ fn failed(cart: Option<CartView>, errors: Vec<DomainError>) -> CheckoutPayload {
     }
 }
 
+/// The proceed-and-record step: one transaction (see
+/// [`OrderStore::checkout`](crate::store::OrderStore::checkout)).
 async fn run_checkout(
-    ctx: &Context<'_>,
+    services: &Services,
     viewer: &Viewer,
     key: IdempotencyKey,
     fingerprint: Fingerprint,
     source: CheckoutSource,
 ) -> ApiResult<Result<Order, Rejection>> {
+    let now = services.clock.now();
     let request = CheckoutRequest {
-        max_keys_per_owner: shop(ctx).max_idempotency_keys_per_viewer,
         owner: viewer.owner_key(),
         key,
         fingerprint,
-        order_id: next_order_id(),
-        now: Utc::now(),
+        max_keys_per_owner: services.shop.max_idempotency_keys_per_viewer,
+        order_id: services.order_ids.next(now),
+        now,
         source,
     };
-    match orders(ctx).checkout(&request).await {
-        Ok(CheckoutOutcome::Placed(order) | CheckoutOutcome::Replayed(order)) => Ok(Ok(order)),
+    match services.store.checkout(&request).await {
+        Ok(outcome) => Ok(Ok(outcome.into_inner())),
         Err(UpdateError::Rejected(rejection)) => Ok(Err(rejection)),
-        Err(UpdateError::Store(e)) => Err(ApiError::from(e)),
+        Err(UpdateError::Store(e)) => Err(e.into()),
     }
 }

@@ -7,14 +7,17 @@
 //! `logOutEverywhere` revokes it (which wakes the subscription at once).
 //!
 //! It sleeps until the store reports a change to the viewer's own carts
-//! ([`Store::cart_changes`](crate::store::Store::cart_changes)): other viewers'
+//! ([`CartStore::cart_changes`](crate::store::CartStore::cart_changes)): other viewers'
 //! writes never wake it. Each wake is logged at `trace` level (target
 //! `cartql::graphql::subscription`), which is how the tests count them.
 
 use super::cart_view::{CartView, price_cart};
 use super::error::{ApiError, ApiResult};
-use super::{ShopSettings, require_viewer, shop, store};
+use super::require_viewer;
+use crate::auth::verifier::Refusal;
+use crate::clock::until;
 use crate::domain::{CartLine, CartName};
+use crate::services::Services;
 use crate::store::CartChanges;
 use async_graphql::{Context, Subscription};
 use chrono::{DateTime, Utc};
@@ -34,35 +37,34 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = ApiResult<CartView>> + use<>, async_graphql::Error> {
         let viewer = require_viewer(ctx)?.clone();
         let name = CartName::parse(&cart).map_err(ApiError::BadUserInput)?;
-        let store = store(ctx).clone();
-        let identity = super::identity::identity(ctx).store.clone();
-        let shop: ShopSettings = shop(ctx).clone();
+        let services = Services::of(ctx).clone();
         let owner = viewer.owner_key();
-        let mut changes = store.cart_changes(&owner);
-        let lifetime = shop.cart_lifetime(viewer.kind);
+        let mut changes = services.store.cart_changes(&owner);
+        let lifetime = services.shop.cart_lifetime(viewer.kind);
         Ok(async_stream::stream! {
             // What was last pushed: a change bumps the version, expiry empties the lines.
             let mut sent: Option<(u64, Vec<CartLine>)> = None;
             loop {
-                match identity.valid_after(&owner).await {
-                    Ok(Some(after)) if viewer.is_revoked_by(after) => {
+                match services.verifier.check_not_revoked(&viewer).await {
+                    Ok(()) => {}
+                    Err(Refusal::Invalid(_)) => {
                         yield Err(ApiError::TokenRevoked);
                         break;
                     }
-                    Ok(_) => {}
-                    Err(e) => {
-                        yield Err(ApiError::from(e));
+                    Err(Refusal::Internal) => {
+                        yield Err(ApiError::Internal);
                         break;
                     }
                 }
-                let set = match store.cart_set(&owner).await {
+                let set = match services.store.cart_set(&owner).await {
                     Ok(set) => set,
                     Err(e) => {
                         yield Err(ApiError::from(e));
                         break;
                     }
                 };
-                let cart = set.cart(&name, Utc::now(), lifetime);
+                let now = services.clock.now();
+                let cart = set.cart(&name, now, lifetime);
                 let seen = (cart.version, cart.lines.clone());
                 let expires = (!cart.lines.is_empty()).then(|| cart.expires_at(lifetime));
                 // An expired cart was pushed empty; the sweeper deleting it later
@@ -70,9 +72,9 @@ impl SubscriptionRoot {
                 let swept = matches!(&sent, Some((v, lines)) if lines.is_empty() && cart.lines.is_empty() && cart.version < *v);
                 if sent.as_ref() != Some(&seen) && !swept {
                     sent = Some(seen);
-                    yield price_cart(store.as_ref(), &shop, &viewer, cart).await;
+                    yield price_cart(&services, &viewer, cart).await;
                 }
-                match next_trigger(&mut changes, viewer.expires_at, expires).await {
+                match next_trigger(&mut changes, now, viewer.expires_at, expires).await {
                     Trigger::Changed => {
                         tracing::trace!(owner = owner.as_str(), cart = %name, "cart subscription woken by a change");
                     }
@@ -103,11 +105,13 @@ enum Trigger {
 /// Waits for a change to the owner's carts, the cart's expiry or the token's.
 async fn next_trigger(
     changes: &mut CartChanges,
+    now: DateTime<Utc>,
     token_expires: DateTime<Utc>,
     cart_expires: Option<DateTime<Utc>>,
 ) -> Trigger {
-    let token_expiry = tokio::time::sleep(until(token_expires));
-    let cart_expiry = tokio::time::sleep(cart_expires.map(until).unwrap_or_default());
+    let token_expiry = tokio::time::sleep(until(now, token_expires));
+    let cart_expiry =
+        tokio::time::sleep(cart_expires.map_or_else(Default::default, |at| until(now, at)));
     tokio::select! {
         changed = changes.changed() => match changed {
             Ok(()) => Trigger::Changed,
@@ -116,9 +120,4 @@ async fn next_trigger(
         _ = token_expiry => Trigger::TokenExpired,
         _ = cart_expiry, if cart_expires.is_some() => Trigger::Expired,
     }
-}
-
-/// Time from now until `at` (zero if past).
-fn until(at: chrono::DateTime<Utc>) -> std::time::Duration {
-    (at - Utc::now()).to_std().unwrap_or_default()
 }

@@ -8,7 +8,7 @@
 //! a client writes into the header itself sits to the left of that and is
 //! never used. Without `--trusted-proxies` the header is ignored.
 
-use crate::graphql::identity::ClientAddress;
+use crate::auth::ClientAddress;
 use axum::http::HeaderMap;
 use ipnet::IpNet;
 use std::net::IpAddr;

@@ -1,27 +1,52 @@
 //! `POST /graphql` and `GET /graphql`: authentication from the bearer token,
 //! request parsing with its limits, execution, and the HTTP shape of errors.
 
+use super::AppState;
 use super::media::MediaType;
-use super::{AppState, Refusal};
-use crate::auth::{AuthError, Viewer, token::bearer_token};
+use crate::auth::verifier::Refusal;
+use crate::auth::{AuthError, ClientAddress, Viewer, token::bearer_token};
 use crate::graphql::document::{self, DocumentLimits};
-use crate::graphql::identity::ClientAddress;
 use async_graphql::ParseRequestError;
 use async_graphql::parser::types::OperationType;
 use async_graphql_axum::GraphQLRequest;
 use axum::Json;
-use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
 
-pub(super) async fn graphql_post(State(state): State<AppState>, request: Request) -> Response {
-    let viewer = match authenticate(&state, request.headers()).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
-    let media = MediaType::negotiate(request.headers());
-    let client = client_address(&state, &request);
+/// What every GraphQL request over HTTP starts with, for GET and POST alike:
+/// who is asking (the bearer token, verified), the response media type, and
+/// the client's address. Refused with the finished response (401, 500).
+pub(super) struct Preamble {
+    viewer: Option<Viewer>,
+    media: MediaType,
+    client: Option<ClientAddress>,
+}
+
+impl FromRequestParts<AppState> for Preamble {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let viewer = authenticate(state, &parts.headers).await?;
+        let client = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| state.trusted_proxies.client(peer.ip(), &parts.headers));
+        Ok(Preamble {
+            viewer,
+            media: MediaType::negotiate(&parts.headers),
+            client,
+        })
+    }
+}
+
+pub(super) async fn graphql_post(
+    State(state): State<AppState>,
+    preamble: Preamble,
+    request: Request,
+) -> Response {
     // Only JSON: a form or text/plain body is what a cross-site page can send
     // without a CORS preflight, so executing it would allow forged mutations.
     if let Err(message) = check_json_content_type(request.headers()) {
@@ -32,7 +57,7 @@ pub(super) async fn graphql_post(State(state): State<AppState>, request: Request
         );
     }
     match GraphQLRequest::<BodyRejection>::from_request(request, &()).await {
-        Ok(gql) => execute(&state, gql.into_inner(), viewer, client, media).await,
+        Ok(gql) => execute(&state, gql.into_inner(), preamble).await,
         Err(rejection) => rejection.into_response(),
     }
 }
@@ -60,13 +85,11 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), String> {
     Ok(())
 }
 
-pub(super) async fn graphql_get(State(state): State<AppState>, request: Request) -> Response {
-    let viewer = match authenticate(&state, request.headers()).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
-    let media = MediaType::negotiate(request.headers());
-    let client = client_address(&state, &request);
+pub(super) async fn graphql_get(
+    State(state): State<AppState>,
+    preamble: Preamble,
+    request: Request,
+) -> Response {
     let mut gql = match GraphQLRequest::<BodyRejection>::from_request(request, &()).await {
         Ok(gql) => gql.into_inner(),
         Err(rejection) => return rejection.into_response(),
@@ -81,7 +104,7 @@ pub(super) async fn graphql_get(State(state): State<AppState>, request: Request)
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&state, gql, viewer, client, media).await
+    execute(&state, gql, preamble).await
 }
 
 /// Why GET cannot carry the operation the executor would run: only queries
@@ -104,10 +127,13 @@ fn refused_over_get(
 async fn execute(
     state: &AppState,
     mut request: async_graphql::Request,
-    viewer: Option<Viewer>,
-    client: Option<ClientAddress>,
-    media: MediaType,
+    preamble: Preamble,
 ) -> Response {
+    let Preamble {
+        viewer,
+        media,
+        client,
+    } = preamble;
     if request.query.trim().is_empty() {
         return error_response(
             StatusCode::BAD_REQUEST,
@@ -138,7 +164,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Vi
         .map_err(|_| AuthError::BadHeader)
         .and_then(bearer_token)
         .map_err(unauthorized)?;
-    match state.verify(token).await {
+    match state.services.verifier.verify(token).await {
         Ok(viewer) => Ok(Some(viewer)),
         Err(Refusal::Invalid(e)) => Err(unauthorized(e)),
         Err(Refusal::Internal) => Err(error_response(
@@ -147,12 +173,6 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Vi
             "internal error; the server log has the details",
         )),
     }
-}
-
-/// The peer address axum's connect info recorded (absent in unit tests).
-fn client_address(state: &AppState, request: &Request) -> Option<ClientAddress> {
-    let ConnectInfo(peer) = request.extensions().get::<ConnectInfo<SocketAddr>>()?;
-    Some(state.trusted_proxies.client(peer.ip(), request.headers()))
 }
 
 /// HTTP 401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3).

@@ -14,11 +14,12 @@
 mod limits;
 mod session;
 
+use super::AppState;
 use super::listener::{ConnectionSlot, Lifecycle, reached};
-use super::{AppState, Refusal};
+use crate::auth::ClientAddress;
+use crate::auth::verifier::Refusal;
 use crate::auth::{AuthError, Viewer, token::bearer_token};
 use crate::graphql::error::classify;
-use crate::graphql::identity::ClientAddress;
 use async_graphql::{Data, Executor, Request, ServerError};
 use axum::Extension;
 use axum::extract::State;
@@ -102,7 +103,7 @@ async fn serve(socket: WebSocket, state: AppState, client: Option<ClientAddress>
     let viewer = match connection_init(&first) {
         Err((code, reason)) => return close(&mut sink, code, reason).await,
         Ok(None) => None,
-        Ok(Some(token)) => match state.verify(&token).await {
+        Ok(Some(token)) => match state.services.verifier.verify(&token).await {
             Ok(viewer) => Some(viewer),
             Err(Refusal::Invalid(_)) => return close(&mut sink, 4403, "Forbidden").await,
             Err(Refusal::Internal) => return close(&mut sink, 1011, "Internal error").await,
@@ -170,7 +171,7 @@ impl Executor for Classified {
             // The operation's id stays taken while this stream lives.
             let _ticket = ticket;
             if let Some(viewer) = &viewer {
-                let refused = match state.check_not_revoked(viewer).await {
+                let refused = match state.services.verifier.check_not_revoked(viewer).await {
                     Ok(()) => None,
                     Err(Refusal::Invalid(e)) => Some((e.to_string(), "UNAUTHENTICATED")),
                     Err(Refusal::Internal) => Some(("internal error; the server log has the details".to_string(), "INTERNAL")),

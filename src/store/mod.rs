@@ -1,131 +1,75 @@
-//! Persistence: the only code that knows sled.
+//! Persistence, behind traits named by what they own, so that a second
+//! backend can implement them without anything above noticing:
 //!
-//! The rest of the crate talks to [`Store`], a small trait, so a second backend
-//! (a shared database for several instances) can be added without touching
-//! resolvers or domain rules. Every write is an atomic read-modify-write: the
-//! caller passes a closure that turns the current value into the next one, and
-//! the store retries it until it wins a compare-and-swap. The closure may run
-//! several times, so it must not have side effects.
+//! - [`CatalogStore`] ([`catalog`]): products and the shop currency.
+//! - [`CartStore`] ([`carts`]): owners' carts — read, update, update once per
+//!   idempotency key, merge a guest's into a customer's, change notices.
+//! - [`OrderStore`] ([`orders`]): the checkout transaction, orders.
+//! - [`IdentityStore`] ([`identity`]): accounts, revocation records.
+//! - [`IdempotencyStore`] ([`idempotency`]): the look-up step of every
+//!   idempotent operation, and the one call shape they share.
 //!
-//! - [`sled_store`]: the sled backend and its key layout.
-//! - [`codec`]: versioned value encoding.
-//! - [`data_dir`]: the data directory, private to its user.
-//! - [`durability`]: group commit, so a write is acknowledged only once on disk.
-//! - [`orders`]: the [`OrderStore`] trait: checkout, orders, idempotency, sweeping
-//!   ([`sled_orders`] implements it).
-//! - [`identity`]: [`IdentityStore`], accounts, token revocation and the cart merge;
-//!   [`sled_identity`] implements it for [`SledStore`].
+//! [`Store`] is all of them plus what a running backend must answer
+//! (readiness, a clean close). Each backend owns its errors, its durability
+//! and its background work (sweeping expired carts and idempotency records,
+//! flushing): none of that is visible here. Every write is an atomic
+//! read-modify-write; the closures callers pass may run several times, so
+//! they must not have side effects.
+//!
+//! - [`sled`]: the embedded backend (one process, one data directory).
 //! - [`notices`]: per-owner change notices that wake cart subscriptions.
+//! - [`data_dir`]: the data directory, private to its user.
 
-pub mod codec;
+pub mod carts;
+pub mod catalog;
 pub mod data_dir;
-pub mod durability;
+mod error;
+pub mod idempotency;
 pub mod identity;
 pub mod notices;
 pub mod orders;
-mod sled_identity;
-pub mod sled_orders;
-pub mod sled_store;
+pub mod sled;
 
-use crate::domain::{CartSet, Product, Rejection, Sku};
 use async_trait::async_trait;
-use std::collections::HashMap;
 
-pub use durability::Durability;
+pub use carts::CartStore;
+pub use catalog::CatalogStore;
+pub use error::{StoreError, UpdateError};
+pub use idempotency::{IdempotencyStore, Replayable};
 pub use identity::IdentityStore;
 pub use notices::CartChanges;
 pub use orders::OrderStore;
-pub use sled_store::SledStore;
 
-/// Who owns a set of carts: derived from the verified token, never from input.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct OwnerKey(String);
-
-impl OwnerKey {
-    /// Wraps an owner key built by the auth layer (`kind:subject`).
-    pub fn new(key: String) -> Self {
-        OwnerKey(key)
-    }
-
-    /// The key's bytes in the store.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A failure of the storage itself. Clients see `INTERNAL`; the detail is logged.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// sled returned an error (I/O, corruption it detected).
-    #[error("database error: {0}")]
-    Db(#[from] sled::Error),
-    /// A stored value could not be decoded.
-    #[error("stored value under {key} is unreadable: {reason}")]
-    Corrupt {
-        /// Which key.
-        key: String,
-        /// What was wrong.
-        reason: String,
-    },
-    /// The write happened but flushing it to disk failed, so it may be lost.
-    #[error("flushing to disk failed: {0}")]
-    Flush(String),
-    /// The data directory could not be opened.
-    #[error("{0}")]
-    Open(String),
-}
-
-/// Why an update did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum UpdateError {
-    /// The domain refused the change; nothing was written.
-    #[error("change refused")]
-    Rejected(Rejection),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// A closure that computes the next product from the current one.
-pub type ProductUpdate<'a> = dyn FnMut(Option<Product>) -> Result<Product, Rejection> + Send + 'a;
-/// A closure that changes a viewer's carts in place.
-pub type CartSetUpdate<'a> = dyn FnMut(&mut CartSet) -> Result<(), Rejection> + Send + 'a;
-
-/// What cartql needs from a database.
+/// Everything cartql keeps, in one backend.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// One product by SKU.
-    async fn product(&self, sku: &Sku) -> Result<Option<Product>, StoreError>;
-    /// Several products by SKU; missing ones are absent from the map.
-    async fn products_by_sku(&self, skus: &[Sku]) -> Result<HashMap<Sku, Product>, StoreError>;
-    /// Up to `limit` products in SKU order, starting after `after`.
-    async fn products(&self, after: Option<&Sku>, limit: usize)
-    -> Result<Vec<Product>, StoreError>;
-    /// Whether the catalog has no products.
-    async fn catalog_is_empty(&self) -> Result<bool, StoreError>;
-    /// Atomically replaces the product `sku` with what `update` makes of it.
-    async fn update_product(
-        &self,
-        sku: &Sku,
-        update: &mut ProductUpdate<'_>,
-    ) -> Result<Product, UpdateError>;
-    /// Writes many products at once, all or none (catalog import).
-    async fn import_products(&self, products: &[Product]) -> Result<(), StoreError>;
-    /// All carts of one owner (empty if none are stored).
-    async fn cart_set(&self, owner: &OwnerKey) -> Result<CartSet, StoreError>;
-    /// Atomically changes one owner's carts; returns the set as written.
-    async fn update_cart_set(
-        &self,
-        owner: &OwnerKey,
-        update: &mut CartSetUpdate<'_>,
-    ) -> Result<CartSet, UpdateError>;
-    /// Notices of changes to `owner`'s carts (any write, checkout, merge, sweep,
-    /// `logOutEverywhere`), each sent after the change is durable; changes to
-    /// other owners do not wake it. Used by subscriptions.
-    fn cart_changes(&self, owner: &OwnerKey) -> CartChanges;
-    /// Records the shop currency on first use and refuses a different one
-    /// later: stored prices are minor units and mean nothing in another currency.
-    async fn pin_currency(&self, code: &str) -> Result<(), StoreError>;
-    /// Flushes everything to disk (used at shutdown).
-    async fn flush(&self) -> Result<(), StoreError>;
+pub trait Store: CatalogStore + CartStore + OrderStore + IdentityStore + IdempotencyStore {
+    /// Whether the database answers (readiness).
+    async fn ready(&self) -> Result<(), StoreError>;
+
+    /// Stops the backend's background work and makes every acknowledged write
+    /// durable (shutdown).
+    async fn close(&self) -> Result<(), StoreError>;
+}
+
+/// How long expired data is kept, for a backend's background sweep.
+#[derive(Clone, Copy, Debug)]
+pub struct Retention {
+    /// A guest's untouched cart expires after this long.
+    pub guest_cart_lifetime: chrono::Duration,
+    /// A customer's untouched cart expires after this long.
+    pub customer_cart_lifetime: chrono::Duration,
+    /// Idempotency records are kept at least this long.
+    pub idempotency_ttl: chrono::Duration,
+    /// How often the sweep runs.
+    pub sweep_interval: std::time::Duration,
+}
+
+impl Retention {
+    /// How long an untouched cart of `owner` lives.
+    pub fn cart_lifetime(&self, owner: &crate::domain::OwnerKey) -> chrono::Duration {
+        match owner.kind() {
+            crate::domain::ViewerKind::Guest => self.guest_cart_lifetime,
+            crate::domain::ViewerKind::Customer => self.customer_cart_lifetime,
+        }
+    }
 }

@@ -12,7 +12,7 @@
 //! missed). The map's lock is held only to look up, insert or remove an entry,
 //! never across an `.await`.
 
-use super::OwnerKey;
+use crate::domain::OwnerKey;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use tokio::sync::watch;
@@ -109,7 +109,7 @@ mod tests {
     use futures_util::FutureExt;
 
     fn owner(name: &str) -> OwnerKey {
-        OwnerKey::new(format!("customer:{name}"))
+        OwnerKey::new(crate::domain::Namespace::Customer, name)
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! give the place back when dropped, whichever way the operation or the
 //! socket ends.
 
-use crate::store::OwnerKey;
+use crate::domain::OwnerKey;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -169,13 +169,13 @@ mod tests {
     #[test]
     fn a_viewer_has_at_most_max_sockets_and_gets_them_back() {
         let sockets = Arc::new(ViewerSockets::default());
-        let ann = || OwnerKey::new("customer:ann".into());
+        let ann = || OwnerKey::parse("customer:ann").unwrap();
         let first = sockets.claim(ann(), 2).unwrap();
         let second = sockets.claim(ann(), 2).unwrap();
         assert!(sockets.claim(ann(), 2).is_none());
         assert!(
             sockets
-                .claim(OwnerKey::new("customer:bob".into()), 2)
+                .claim(OwnerKey::parse("customer:bob").unwrap(), 2)
                 .is_some()
         );
         drop(first);

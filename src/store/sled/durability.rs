@@ -7,13 +7,13 @@
 //! single flusher task reads the newest ticket, flushes once, and releases
 //! every writer up to that ticket. Nothing is locked across an `.await`.
 
-use super::StoreError;
+use crate::store::StoreError;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::sync::{Notify, watch};
 
 /// When a write is acknowledged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Durability {
     /// After it is flushed to disk (default).
     Strict,
@@ -63,9 +63,9 @@ impl GroupCommit {
         let flushed = rx
             .wait_for(|f| f.ticket >= ticket)
             .await
-            .map_err(|_| StoreError::Flush("the flusher stopped".into()))?;
+            .map_err(|_| StoreError::Backend("the flusher stopped".into()))?;
         match &flushed.error {
-            Some(e) => Err(StoreError::Flush(e.to_string())),
+            Some(e) => Err(StoreError::Backend(format!("flushing to disk failed: {e}"))),
             None => Ok(()),
         }
     }

@@ -1,27 +1,17 @@
-//! [`IdentityStore`] for [`SledStore`].
-//!
-//! Trees (see the key layout in [`sled_store`](super::sled_store)):
+//! [`IdentityStore`] for sled.
 //!
 //! | tree          | key                     | value                                   |
 //! |---------------|-------------------------|-----------------------------------------|
 //! | `accounts`    | normalised email        | `Account`                               |
 //! | `valid_after` | owner key (`kind:id`)   | seconds since the epoch (`i64`)         |
-//!
-//! The merge is the one place that changes two cart sets together, so it is a
-//! sled transaction on the `carts` tree. In sled 0.34.7 the transaction closure
-//! runs under a process-wide write lock that every ordinary tree operation
-//! takes for reading: the closure uses only the transactional view (a plain
-//! `tree.get` inside it would deadlock), does no I/O of its own and stays short.
 
+use super::SledStore;
 use super::codec::{decode, encode};
-use super::identity::{CartMerge, IdentityStore};
-use super::sled_store::SledStore;
-use super::{OwnerKey, StoreError, UpdateError};
-use crate::domain::CartSet;
+use crate::domain::OwnerKey;
 use crate::domain::account::{Account, Email, next_valid_after};
-use crate::domain::merge::MergeReport;
+use crate::store::StoreError;
+use crate::store::identity::IdentityStore;
 use async_trait::async_trait;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 #[async_trait]
 impl IdentityStore for SledStore {
@@ -62,69 +52,17 @@ impl IdentityStore for SledStore {
             }
         }
     }
-
-    async fn merge_carts(
-        &self,
-        guest: &OwnerKey,
-        customer: &OwnerKey,
-        merge: &CartMerge<'_>,
-    ) -> Result<(MergeReport, CartSet), UpdateError> {
-        let owners = (guest.clone(), customer.clone());
-        let (guest, customer) = (guest.as_str().as_bytes(), customer.as_str().as_bytes());
-        let result = self.carts.transaction(|tx| {
-            let abort = |e: UpdateError| ConflictableTransactionError::Abort(e);
-            let guest_old = tx.get(guest)?;
-            let customer_old = tx.get(customer)?;
-            // What an owner without a record has; writing it back is no change.
-            let fresh = self.fresh_set();
-            let mut guest_set = read_set(guest, guest_old.as_deref(), &fresh).map_err(abort)?;
-            let mut customer_set =
-                read_set(customer, customer_old.as_deref(), &fresh).map_err(abort)?;
-            let report = merge(&mut customer_set, &mut guest_set)
-                .map_err(|r| abort(UpdateError::Rejected(r)))?;
-            let mut written = false;
-            for (key, old, set) in [
-                (guest, &guest_old, &guest_set),
-                (customer, &customer_old, &customer_set),
-            ] {
-                let new = encode(set);
-                let changed = match old {
-                    Some(old) => old[..] != new[..],
-                    None => *set != fresh,
-                };
-                if changed {
-                    tx.insert(key, new)?;
-                    written = true;
-                }
-            }
-            Ok((report, customer_set, written))
-        });
-        let (report, set, written) = result.map_err(|e| match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => UpdateError::Store(StoreError::Db(e)),
-        })?;
-        if written {
-            self.durable().await?;
-            self.cart_changed(&owners.0);
-            self.cart_changed(&owners.1);
-        }
-        Ok((report, set))
-    }
-}
-
-fn read_set(key: &[u8], bytes: Option<&[u8]>, fresh: &CartSet) -> Result<CartSet, UpdateError> {
-    match bytes {
-        Some(bytes) => Ok(decode(key, bytes)?),
-        None => Ok(fresh.clone()),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::CartSet;
+    use crate::domain::merge::MergeReport;
     use crate::domain::merge::{MergeClock, MergeStrategy, merge_guest_carts};
     use crate::domain::{CartChange, CartLine, CartName, Limits, Sku};
-    use crate::store::{Durability, Store};
+    use crate::store::CartStore;
+    use crate::store::sled::Durability;
     use chrono::{Duration, Utc};
 
     const LIMITS: Limits = Limits {
@@ -134,7 +72,7 @@ mod tests {
     };
 
     fn owner(key: &str) -> OwnerKey {
-        OwnerKey::new(key.into())
+        OwnerKey::parse(key).unwrap()
     }
 
     async fn add(store: &SledStore, who: &OwnerKey, sku: &str, quantity: u32) {
@@ -143,7 +81,7 @@ mod tests {
             quantity,
         }]);
         store
-            .update_cart_set(who, &mut |set| {
+            .update_cart_set(who, &|set| {
                 set.apply(
                     &CartName::default_cart(),
                     &change,

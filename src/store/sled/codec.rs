@@ -5,7 +5,7 @@
 //! parsed into validated domain types, so a damaged or hand-edited file gives
 //! a clear error naming the key instead of a panic or a wrong answer.
 
-use super::StoreError;
+use crate::store::StoreError;
 use serde::{Serialize, de::DeserializeOwned};
 
 /// The format byte written today.

@@ -2,7 +2,7 @@
 //!
 //! Key layout (one sled tree per kind of record):
 //!
-//! | tree       | key                   | value (see [`codec`](super::codec)) |
+//! | tree       | key                   | value (see [`codec`])               |
 //! |------------|-----------------------|-------------------------------------|
 //! | `products` | SKU                   | `Product`                           |
 //! | `carts`    | owner key (`kind:id`) | `CartSet`: all carts of one owner   |
@@ -15,23 +15,31 @@
 //! Owner keys never contain a 0 byte (subjects are printable), so `owner, 0`
 //! is a prefix that belongs to one owner alone.
 //!
-//! Identity trees (`accounts`, `valid_after`) are described in
-//! [`sled_identity`](super::sled_identity).
+//! Identity trees (`accounts`, `valid_after`) are described in [`identity`].
 //!
 //! Writes are compare-and-swap loops on one key (see [`cas`]); a write whose
 //! bytes equal what is stored is skipped. With [`Durability::Strict`] every
 //! acknowledged write has been flushed by the [`GroupCommit`] task.
 
-use super::codec::{decode, encode};
-use super::durability::{Durability, GroupCommit};
-use super::notices::{CartChanges, CartNotices};
-use super::{CartSetUpdate, OwnerKey, ProductUpdate, Store, StoreError, UpdateError};
-use crate::domain::{CartSet, Product, Rejection, Sku};
+mod carts;
+mod catalog;
+pub mod codec;
+pub mod durability;
+mod identity;
+mod orders;
+mod sweeper;
+mod tx;
+
+use super::notices::CartNotices;
+use super::{Store, StoreError, UpdateError};
+use crate::domain::{CartSet, OwnerKey, Rejection};
 use async_trait::async_trait;
+use codec::{decode, encode};
+pub use durability::Durability;
+use durability::GroupCommit;
 use serde::{Serialize, de::DeserializeOwned};
-use std::collections::HashMap;
-use std::ops::Bound;
 use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The `meta` key of the version floor.
@@ -56,6 +64,8 @@ pub struct SledStore {
     pub(super) valid_after: sled::Tree,
     commit: Option<GroupCommit>,
     notices: CartNotices,
+    /// The background sweep, while it runs.
+    sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl SledStore {
@@ -94,6 +104,7 @@ impl SledStore {
             valid_after,
             commit,
             notices: CartNotices::default(),
+            sweeper: Mutex::new(None),
         })
     }
 
@@ -147,6 +158,12 @@ impl SledStore {
         key: &[u8],
     ) -> Result<Option<T>, StoreError> {
         tree.get(key)?.map(|bytes| decode(key, &bytes)).transpose()
+    }
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Backend(format!("sled: {e}"))
     }
 }
 
@@ -240,114 +257,13 @@ where
 
 #[async_trait]
 impl Store for SledStore {
-    async fn product(&self, sku: &Sku) -> Result<Option<Product>, StoreError> {
-        Self::get(&self.products, sku.as_str().as_bytes())
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.products.first()?;
+        Ok(())
     }
 
-    async fn products_by_sku(&self, skus: &[Sku]) -> Result<HashMap<Sku, Product>, StoreError> {
-        let mut found = HashMap::with_capacity(skus.len());
-        for sku in skus {
-            if let Some(product) = Self::get::<Product>(&self.products, sku.as_str().as_bytes())? {
-                found.insert(sku.clone(), product);
-            }
-        }
-        Ok(found)
-    }
-
-    async fn products(
-        &self,
-        after: Option<&Sku>,
-        limit: usize,
-    ) -> Result<Vec<Product>, StoreError> {
-        let start = match after {
-            Some(sku) => Bound::Excluded(sku.as_str().as_bytes().to_vec()),
-            None => Bound::Unbounded,
-        };
-        self.products
-            .range::<Vec<u8>, _>((start, Bound::Unbounded))
-            .take(limit)
-            .map(|entry| {
-                let (key, bytes) = entry?;
-                decode(&key, &bytes)
-            })
-            .collect()
-    }
-
-    async fn catalog_is_empty(&self) -> Result<bool, StoreError> {
-        Ok(self.products.is_empty())
-    }
-
-    async fn update_product(
-        &self,
-        sku: &Sku,
-        update: &mut ProductUpdate<'_>,
-    ) -> Result<Product, UpdateError> {
-        let (product, written) = cas(&self.products, sku.as_str().as_bytes(), update)?;
-        if written {
-            self.durable().await?;
-        }
-        Ok(product)
-    }
-
-    async fn import_products(&self, products: &[Product]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for product in products {
-            batch.insert(product.sku.as_str().as_bytes(), encode(product));
-        }
-        self.products.apply_batch(batch)?;
-        self.durable().await
-    }
-
-    async fn cart_set(&self, owner: &OwnerKey) -> Result<CartSet, StoreError> {
-        Ok(Self::get(&self.carts, owner.as_str().as_bytes())?.unwrap_or_default())
-    }
-
-    async fn update_cart_set(
-        &self,
-        owner: &OwnerKey,
-        update: &mut CartSetUpdate<'_>,
-    ) -> Result<CartSet, UpdateError> {
-        let (set, written) = cas(
-            &self.carts,
-            owner.as_str().as_bytes(),
-            |current: Option<CartSet>| {
-                let mut set = current.unwrap_or_else(|| self.fresh_set());
-                update(&mut set)?;
-                Ok(set)
-            },
-        )?;
-        if written {
-            self.durable().await?;
-            self.cart_changed(owner);
-        }
-        Ok(set)
-    }
-
-    fn cart_changes(&self, owner: &OwnerKey) -> CartChanges {
-        self.notices.subscribe(owner)
-    }
-
-    async fn pin_currency(&self, code: &str) -> Result<(), StoreError> {
-        let key = b"currency";
-        match self
-            .meta
-            .compare_and_swap(key, None::<&[u8]>, Some(encode(&code)))?
-        {
-            Ok(()) => self.durable().await,
-            Err(_) => {
-                let stored: String = Self::get(&self.meta, key)?.unwrap_or_default();
-                if stored == code {
-                    Ok(())
-                } else {
-                    Err(StoreError::Open(format!(
-                        "the data directory holds prices in {stored}; start with --currency {stored} or use another --data-dir"
-                    )))
-                }
-            }
-        }
-    }
-
-    async fn flush(&self) -> Result<(), StoreError> {
+    async fn close(&self) -> Result<(), StoreError> {
+        self.stop_sweeping();
         self.db.flush_async().await?;
         Ok(())
     }
@@ -356,7 +272,8 @@ impl Store for SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Money;
+    use crate::domain::{Money, Product, Sku};
+    use crate::store::{CartStore, CatalogStore};
 
     fn product(sku: &str) -> Product {
         Product {
@@ -413,7 +330,7 @@ mod tests {
         {
             let store = open(dir.path()).unwrap();
             store.import_products(&[product("A")]).await.unwrap();
-            store.flush().await.unwrap();
+            store.close().await.unwrap();
         }
         drop(open(dir.path()).expect("a plain reopen works"));
 
@@ -459,7 +376,7 @@ mod tests {
         }]);
         let name = CartName::default_cart();
         let set = store
-            .update_cart_set(owner, &mut |set| {
+            .update_cart_set(owner, &|set| {
                 set.apply(
                     &name,
                     &change,
@@ -477,11 +394,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_swept_cart_set_raises_the_floor_new_carts_start_above_even_after_a_restart() {
-        use crate::store::OrderStore;
         let dir = tempfile::tempdir().unwrap();
         let (ann, bob) = (
-            OwnerKey::new("guest:ann".into()),
-            OwnerKey::new("guest:bob".into()),
+            OwnerKey::parse("guest:ann").unwrap(),
+            OwnerKey::parse("guest:bob").unwrap(),
         );
         let now = chrono::Utc::now();
         {
@@ -496,7 +412,7 @@ mod tests {
                 .unwrap();
             assert_eq!(swept, 1);
             assert!(store.carts.is_empty(), "the record is deleted");
-            store.flush().await.unwrap();
+            store.close().await.unwrap();
         }
         let store = SledStore::open(dir.path(), Durability::Relaxed).unwrap();
         assert_eq!(add_one(&store, &ann, now).await, 4);

@@ -1,0 +1,74 @@
+//! The one place a token is accepted: signature and claims
+//! ([`Authenticator`]), then the owner's "valid after" record
+//! ([`IdentityStore::valid_after`]). HTTP requests, WebSocket connections and
+//! their operations, and `guestToken` inputs all go through it.
+
+use super::{AuthError, Authenticator, Issuer, Viewer};
+use crate::domain::ViewerKind;
+use crate::store::IdentityStore;
+use std::sync::Arc;
+
+/// Why a token was not accepted.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The token is not valid, or was revoked: HTTP 401 / WebSocket close 4403.
+    Invalid(AuthError),
+    /// The revocation record could not be read: HTTP 500 / close 1011.
+    Internal,
+}
+
+/// Verifies tokens; cheap to clone.
+#[derive(Clone)]
+pub struct Verifier {
+    /// Keys and issuers.
+    pub authenticator: Arc<Authenticator>,
+    store: Arc<dyn IdentityStore>,
+}
+
+impl Verifier {
+    /// A verifier reading revocation records from `store`.
+    pub fn new(authenticator: Arc<Authenticator>, store: Arc<dyn IdentityStore>) -> Verifier {
+        Verifier {
+            authenticator,
+            store,
+        }
+    }
+
+    /// The viewer a token speaks for, if it verifies and is not revoked.
+    pub async fn verify(&self, token: &str) -> Result<Viewer, Refusal> {
+        let viewer = self.authenticator.verify(token).map_err(Refusal::Invalid)?;
+        self.check_not_revoked(&viewer).await?;
+        Ok(viewer)
+    }
+
+    /// The guest a built-in guest token speaks for (a `guestToken` input).
+    pub async fn verify_guest(&self, token: &str) -> Result<Viewer, Refusal> {
+        let viewer = self
+            .authenticator
+            .keys
+            .verify(token.trim())
+            .map_err(Refusal::Invalid)?;
+        if viewer.kind != ViewerKind::Guest || viewer.issuer != Issuer::BuiltIn {
+            return Err(Refusal::Invalid(AuthError::BadClaims(
+                "it is not a guest's token".into(),
+            )));
+        }
+        self.check_not_revoked(&viewer).await?;
+        Ok(viewer)
+    }
+
+    /// Whether `logOutEverywhere` has revoked the viewer's token since it was
+    /// verified (a WebSocket checks before each operation).
+    pub async fn check_not_revoked(&self, viewer: &Viewer) -> Result<(), Refusal> {
+        match self.store.valid_after(&viewer.owner_key()).await {
+            Ok(Some(after)) if viewer.is_revoked_by(after) => {
+                Err(Refusal::Invalid(AuthError::Revoked))
+            }
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::error!(error = %e, "reading the revocation record failed");
+                Err(Refusal::Internal)
+            }
+        }
+    }
+}

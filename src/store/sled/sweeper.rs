@@ -1,0 +1,172 @@
+//! The sled backend's background sweep: deletes expired carts and old
+//! idempotency records.
+//!
+//! Each deletion is its own small compare-and-swap (or a two-tree
+//! transaction for an idempotency record and its owner's count), so requests
+//! are never blocked behind a sweep. Before the last carts of an owner are
+//! deleted the version floor is raised, so versions never go backwards.
+
+use super::SledStore;
+use super::codec::{decode, encode};
+use super::tx::{finish, tx_get};
+use crate::domain::idempotency::IdempotencyRecord;
+use crate::domain::{CartSet, OwnerKey};
+use crate::store::{Retention, StoreError, UpdateError};
+use chrono::{DateTime, Duration, Utc};
+use sled::Transactional;
+use std::sync::{Arc, Weak};
+
+impl SledStore {
+    /// Starts sweeping by `retention` in the background, until
+    /// [`close`](crate::store::Store::close) or the store is dropped.
+    pub fn start_sweeping(self: &Arc<Self>, retention: Retention) {
+        let store = Arc::downgrade(self);
+        let task = tokio::spawn(sweep_forever(store, retention));
+        if let Some(old) = self
+            .sweeper
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(task)
+        {
+            old.abort();
+        }
+    }
+
+    /// Stops the background sweep (shutdown).
+    pub(super) fn stop_sweeping(&self) {
+        if let Some(task) = self
+            .sweeper
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            task.abort();
+        }
+    }
+
+    /// One sweep at `now`.
+    pub async fn sweep_once(&self, now: DateTime<Utc>, retention: &Retention) {
+        let lifetime = |owner: &OwnerKey| retention.cart_lifetime(owner);
+        match self.sweep_carts(now, &lifetime).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(carts = n, "swept expired carts"),
+            Err(e) => tracing::error!(error = %e, "sweeping carts failed"),
+        }
+        match self
+            .sweep_idempotency(now - retention.idempotency_ttl)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(records = n, "swept idempotency records"),
+            Err(e) => tracing::error!(error = %e, "sweeping idempotency records failed"),
+        }
+    }
+
+    pub(super) async fn sweep_carts(
+        &self,
+        now: DateTime<Utc>,
+        lifetime: &(dyn for<'k> Fn(&'k OwnerKey) -> Duration + Send + Sync),
+    ) -> Result<usize, StoreError> {
+        let mut swept = 0;
+        let mut changed = Vec::new();
+        for (seen, entry) in self.carts.iter().enumerate() {
+            yield_sometimes(seen).await;
+            let (key, _) = entry?;
+            let Some(owner) = std::str::from_utf8(&key).ok().and_then(OwnerKey::parse) else {
+                tracing::warn!(key = %String::from_utf8_lossy(&key), "a cart record under a key that names no owner; left alone");
+                continue;
+            };
+            let ttl = lifetime(&owner);
+            // A compare-and-swap per owner: a change racing the sweep wins or retries.
+            loop {
+                let Some(old) = self.carts.get(&key)? else {
+                    break;
+                };
+                let mut set: CartSet = decode(&key, &old)?;
+                let dropped = set.drop_expired(now, ttl);
+                // A set left without carts (all expired, or all merged into a
+                // customer's) is deleted; the floor keeps its versions retired.
+                let new = if set.carts.is_empty() {
+                    self.raise_version_floor(set.retired_version)?;
+                    None
+                } else if dropped > 0 {
+                    Some(encode(&set))
+                } else {
+                    break;
+                };
+                if self.carts.compare_and_swap(&key, Some(old), new)?.is_ok() {
+                    swept += dropped;
+                    if dropped > 0 {
+                        changed.push(owner.clone());
+                    }
+                    break;
+                }
+            }
+        }
+        if swept > 0 {
+            self.durable().await?;
+        }
+        for owner in &changed {
+            self.cart_changed(owner);
+        }
+        Ok(swept)
+    }
+
+    pub(super) async fn sweep_idempotency(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut swept = 0;
+        for (seen, entry) in self.idempotency.iter().enumerate() {
+            yield_sometimes(seen).await;
+            let (key, bytes) = entry?;
+            let record: IdempotencyRecord = decode(&key, &bytes)?;
+            if record.created_at >= cutoff {
+                continue;
+            }
+            // The owner is the part of the key before its 0 byte.
+            let owner = key.split(|b| *b == 0).next().unwrap_or_default();
+            let trees = (&self.idempotency, &self.idempotency_counts);
+            let deleted = trees.transaction(|(idempotency, counts)| {
+                if idempotency.get(&key)?.as_deref() != Some(&bytes[..]) {
+                    return Ok(false);
+                }
+                idempotency.remove(&key)?;
+                let count: u64 = tx_get(counts, owner)?.unwrap_or(0);
+                match count.saturating_sub(1) {
+                    0 => counts.remove(owner)?,
+                    left => counts.insert(owner, encode(&left))?,
+                };
+                Ok(true)
+            });
+            match finish(deleted) {
+                Ok(true) => swept += 1,
+                // Changed meanwhile (or, impossibly, refused): left for the next sweep.
+                Ok(false) | Err(UpdateError::Rejected(_)) => {}
+                Err(UpdateError::Store(e)) => return Err(e),
+            }
+        }
+        if swept > 0 {
+            self.durable().await?;
+        }
+        Ok(swept)
+    }
+}
+
+/// Sweeps every `sweep_interval` while the store lives.
+async fn sweep_forever(store: Weak<SledStore>, retention: Retention) {
+    let mut ticks = tokio::time::interval(retention.sweep_interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(store) = store.upgrade() else { return };
+        store.sweep_once(Utc::now(), &retention).await;
+    }
+}
+
+/// Lets other tasks run during a long sweep.
+async fn yield_sometimes(seen: usize) {
+    if seen % 256 == 255 {
+        tokio::task::yield_now().await;
+    }
+}
