@@ -111,8 +111,10 @@ pub struct ServeConfig {
     /// Deepest selection a query may have (2–64).
     #[arg(long, env = "CARTQL_MAX_QUERY_DEPTH", default_value_t = 16, value_parser = clap::value_parser!(u16).range(2..=64))]
     pub max_query_depth: u16,
-    /// Highest complexity (about: fields resolved) a query may have (10–100000).
-    #[arg(long, env = "CARTQL_MAX_QUERY_COMPLEXITY", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(10..=100_000))]
+    /// Highest complexity a query may have: the fields it resolves in the
+    /// worst case, a list's fields counted once per item it may hold
+    /// (10–1000000).
+    #[arg(long, env = "CARTQL_MAX_QUERY_COMPLEXITY", default_value_t = 25_000, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
     pub max_query_complexity: u32,
     /// Most selections a document may expand to, every fragment spread counted
     /// at its fragment's full size and `__typename` like any field (100–100000).
@@ -172,6 +174,14 @@ pub struct ServeConfig {
     /// sockets count only against --max-connections.
     #[arg(long, env = "CARTQL_MAX_WS_CONNECTIONS_PER_VIEWER", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub max_ws_connections_per_viewer: u16,
+    /// WebSockets open at once from one client address, with or without a
+    /// token (1–10000); more are refused with 429 before the upgrade.
+    #[arg(long, env = "CARTQL_MAX_WS_CONNECTIONS_PER_CLIENT", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    pub max_ws_connections_per_client: u16,
+    /// Largest WebSocket message in bytes (1 KiB–16 MiB); graphql-transport-ws
+    /// messages are small, and each socket may hold one while it arrives.
+    #[arg(long, env = "CARTQL_MAX_WS_MESSAGE_BYTES", default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(1024..=16 * 1024 * 1024))]
+    pub max_ws_message_bytes: u32,
     /// How often the server pings each WebSocket (1s–10m).
     #[arg(long, env = "CARTQL_WS_PING_INTERVAL", default_value = "30s", value_parser = parse_up_to_10m)]
     pub ws_ping_interval: Duration,
@@ -210,6 +220,8 @@ impl ServeConfig {
             guest_cart_lifetime: chrono_duration(self.guest_cart_ttl),
             customer_cart_lifetime: chrono_duration(self.customer_cart_ttl),
             idempotency_ttl: chrono_duration(self.idempotency_ttl),
+            revocation_lifetime: chrono::Duration::days(crate::auth::token::MAX_TTL_DAYS)
+                + chrono::Duration::seconds(crate::auth::token::LEEWAY_SECONDS as i64),
             sweep_interval: self.sweep_interval,
         }
     }
@@ -329,13 +341,22 @@ pub struct IdentityConfig {
     /// How long failed log-ins are counted from the first one, e.g. `15m` (1s–24h).
     #[arg(long, env = "CARTQL_LOGIN_FAILURE_WINDOW", default_value = "15m", value_parser = parse_failure_window)]
     pub login_failure_window: Duration,
-    /// Sign-up attempts from one client address within the sign-up window
-    /// before its sign-ups are refused (1–100000).
+    /// Sign-up attempts from one client address within the per-client
+    /// window before its sign-ups are refused (1–100000).
     #[arg(long, env = "CARTQL_SIGNUP_MAX_PER_CLIENT", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub signup_max_per_client: u32,
-    /// How long sign-up attempts are counted from the first one, e.g. `1h` (1s–24h).
-    #[arg(long, env = "CARTQL_SIGNUP_WINDOW", default_value = "1h", value_parser = parse_failure_window)]
-    pub signup_window: Duration,
+    /// Guest sessions (`startGuestSession`) one client address may start
+    /// within the per-client window (1–1000000).
+    #[arg(long, env = "CARTQL_MAX_GUEST_SESSIONS_PER_CLIENT", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_guest_sessions_per_client: u32,
+    /// Checkouts (`checkout`, `checkoutLines`) one client address may place
+    /// within the per-client window (1–1000000).
+    #[arg(long, env = "CARTQL_MAX_CHECKOUTS_PER_CLIENT", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_checkouts_per_client: u32,
+    /// How long sign-ups, guest sessions and checkouts are counted per client
+    /// address from the first one, e.g. `1h` (1s–24h).
+    #[arg(long, env = "CARTQL_PER_CLIENT_WINDOW", default_value = "1h", value_parser = parse_failure_window)]
+    pub per_client_window: Duration,
     /// How long a customer may keep renewing tokens after logging in, e.g.
     /// `90d`; then `renewToken` refuses and the customer logs in again (1s–366d).
     #[arg(long, env = "CARTQL_MAX_SESSION_AGE", default_value = "90d", value_parser = parse_token_lifetime)]
@@ -378,13 +399,16 @@ impl IdentityConfig {
             max_failures,
             window,
         };
+        let per_client = |max_failures| ThrottleRule {
+            max_failures,
+            window: chrono_duration(self.per_client_window),
+        };
         ThrottleRules {
             per_email: rule(self.login_max_failures),
             per_client: rule(self.login_max_failures_per_client),
-            sign_ups_per_client: ThrottleRule {
-                max_failures: self.signup_max_per_client,
-                window: chrono_duration(self.signup_window),
-            },
+            sign_ups_per_client: per_client(self.signup_max_per_client),
+            guest_sessions_per_client: per_client(self.max_guest_sessions_per_client),
+            checkouts_per_client: per_client(self.max_checkouts_per_client),
         }
     }
 

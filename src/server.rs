@@ -18,7 +18,7 @@ pub mod playground;
 mod ws;
 
 use crate::auth::password::Passwords;
-use crate::auth::throttle::Throttle;
+use crate::auth::throttle::MemoryThrottle;
 use crate::auth::verifier::Verifier;
 use crate::auth::{self};
 use crate::clock::SystemClock;
@@ -59,7 +59,9 @@ struct AppState {
     /// WebSocket limits and timeouts.
     ws: ws::WsSettings,
     /// Open WebSockets per viewer, across the process.
-    ws_viewers: Arc<ws::ViewerSockets>,
+    ws_viewers: Arc<ws::SocketCounts>,
+    /// Open WebSockets per client address, across the process.
+    ws_clients: Arc<ws::SocketCounts>,
     /// Serving, draining or closing: long-lived handlers (WebSockets) watch it.
     lifecycle: watch::Receiver<Lifecycle>,
 }
@@ -105,7 +107,7 @@ impl Application {
             shop: config.shop_settings(),
             verifier: Verifier::new(authenticator, store.clone()),
             passwords,
-            throttle: Arc::new(Throttle::new(config.identity.throttle_rules())),
+            throttle: Arc::new(MemoryThrottle::new(config.identity.throttle_rules())),
             lifetimes: config.identity.token_lifetimes(),
             clock: Arc::new(SystemClock),
             order_ids: Arc::default(),
@@ -121,6 +123,7 @@ impl Application {
             )),
             ws,
             ws_viewers: Arc::default(),
+            ws_clients: Arc::default(),
             lifecycle: watching,
         };
         let router = router(state, config, cors(&config.cors_origins)?);
@@ -177,9 +180,10 @@ fn ws_settings(config: &ServeConfig) -> Result<ws::WsSettings, StartError> {
     }
     Ok(ws::WsSettings {
         init_timeout: config.ws_init_timeout,
-        max_message: config.max_body_bytes as usize,
+        max_message: config.max_ws_message_bytes as usize,
         max_operations: usize::from(config.max_subscriptions_per_connection),
         max_per_viewer: usize::from(config.max_ws_connections_per_viewer),
+        max_per_client: usize::from(config.max_ws_connections_per_client),
         ping_interval: config.ws_ping_interval,
         idle_timeout: config.ws_idle_timeout,
     })
@@ -246,8 +250,54 @@ fn router(state: AppState, config: &ServeConfig, cors: CorsLayer) -> Router {
             config.request_timeout,
         ))
         .layer(cors)
+        // Outermost but tracing: every error answer carries a code, also
+        // those the layers above write themselves (413, 408, 405, 404).
+        .layer(axum::middleware::map_response(coded_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Gives an error answer that is not JSON (from a layer or the router) a
+/// GraphQL-shaped body with a code.
+async fn coded_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "BAD_USER_INPUT",
+            "the request body is larger than the server accepts",
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            "BAD_USER_INPUT",
+            "the request took longer than the server allows",
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => ("BAD_USER_INPUT", "this path does not take that method"),
+        StatusCode::NOT_FOUND => ("BAD_USER_INPUT", "nothing is served at this path"),
+        s if s.is_server_error() => ("INTERNAL", "internal error; the server log has the details"),
+        _ => ("BAD_USER_INPUT", "the request was refused"),
+    };
+    let (mut parts, _) = response.into_parts();
+    let coded = error_response(status, code, message);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, coded.into_body())
+}
+
+/// A GraphQL-shaped error body with one error and its code.
+pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let body =
+        serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, Json(body)).into_response()
 }
 
 /// Liveness: the process answers.

@@ -24,7 +24,7 @@ pub struct Services {
     /// Password hashing.
     pub passwords: Passwords,
     /// Log-in and sign-up counters.
-    pub throttle: Arc<Throttle>,
+    pub throttle: Arc<dyn Throttle>,
     /// Lifetimes of the tokens the built-in issuer signs.
     pub lifetimes: TokenLifetimes,
     /// The time.

@@ -39,6 +39,21 @@ pub fn install_crypto() {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientAddress(pub std::net::IpAddr);
 
+impl ClientAddress {
+    /// The key per-address limits count by: the IPv4 address, or the /64 an
+    /// IPv6 address is in (one subscriber usually holds a whole /64, so
+    /// counting single IPv6 addresses would give each of them 2^64 budgets).
+    pub fn throttle_key(&self) -> String {
+        match self.0 {
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+            std::net::IpAddr::V6(v6) => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        }
+    }
+}
+
 /// Who vouched for a viewer: the built-in issuer or an external identity provider.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Issuer {
@@ -222,6 +237,14 @@ mod tests {
             LIFETIMES.renewal_expiry(&guest, much_later),
             Some(much_later + 30 * day)
         );
+    }
+
+    #[test]
+    fn per_address_limits_count_ipv6_by_its_64() {
+        let key = |text: &str| ClientAddress(text.parse().unwrap()).throttle_key();
+        assert_eq!(key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
     }
 
     #[test]

@@ -38,6 +38,7 @@ impl CartQuery {
     }
 
     /// All of the viewer's stored carts, by name.
+    #[graphql(complexity = "super::complexity::list(super::complexity::CARTS, child_complexity)")]
     async fn carts(&self, ctx: &Context<'_>) -> ApiResult<Vec<CartView>> {
         let services = Services::of(ctx);
         let viewer = require_viewer(ctx)?;

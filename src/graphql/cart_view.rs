@@ -36,6 +36,7 @@ impl CartView {
         self.cart.version
     }
     /// Lines in the order they were first added.
+    #[graphql(complexity = "super::complexity::list(super::complexity::LINES, child_complexity)")]
     async fn lines(&self) -> &[CartLineView] {
         &self.lines
     }

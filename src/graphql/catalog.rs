@@ -62,6 +62,9 @@ impl CatalogQuery {
     }
 
     /// Products in SKU order, as a cursor connection (`first` at most 100).
+    #[graphql(
+        complexity = "super::complexity::list(super::complexity::page(first), child_complexity)"
+    )]
     async fn products(
         &self,
         ctx: &Context<'_>,

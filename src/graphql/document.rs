@@ -84,8 +84,9 @@ pub fn prepare(request: &mut Request, limits: &DocumentLimits) -> ServerResult<(
 /// opening bracket (measured: about 6.8 KiB per level in debug builds, 1.7 KiB
 /// in release) on a stack grown for it when the worker's is too small, and the
 /// parsed document's own nesting is measured there before it is let out
-/// (a refused document is also dropped there). With the default body limit
-/// (256 KiB) that covers any document a client can send.
+/// (a refused document is also dropped there). A document with more than
+/// [`MAX_BRACKETS`] opening brackets is refused first, so that stack is at
+/// most 64 MiB (reserved, and only touched as deep as the parse goes).
 pub fn parse(query: &str) -> ServerResult<ExecutableDocument> {
     let depth = nesting(query);
     if depth > MAX_NESTING {
@@ -95,6 +96,11 @@ pub fn parse(query: &str) -> ServerResult<ExecutableDocument> {
         .bytes()
         .filter(|b| matches!(b, b'{' | b'[' | b'('))
         .count();
+    if brackets > MAX_BRACKETS {
+        return Err(too_complex(format!(
+            "Query is too complex: it has {brackets} opening brackets, at most {MAX_BRACKETS} are accepted (send large values as variables)"
+        )));
+    }
     let stack = STACK_BASE.saturating_add(brackets.saturating_mul(STACK_PER_BRACKET));
     stacker::maybe_grow(stack, stack, || {
         let document = async_graphql::parser::parse_query(query).map_err(|e| {
@@ -107,6 +113,11 @@ pub fn parse(query: &str) -> ServerResult<ExecutableDocument> {
         }
     })
 }
+
+/// The most opening brackets (`{`, `[`, `(`, anywhere in the text) a
+/// document may have: bounds the stack a parse is given to 64 MiB, whatever
+/// the text. Real documents have a few dozen; large values belong in variables.
+pub const MAX_BRACKETS: usize = 8192;
 
 /// Stack a parse always has (the parser's own frames and its stack probe's
 /// 64 KiB margin).
@@ -242,7 +253,12 @@ pub fn nesting(document: &str) -> usize {
     while i < bytes.len() {
         match bytes[i] {
             b'#' => i = comment_end(bytes, i + 1),
-            b'"' if bytes[i..].starts_with(b"\"\"\"") => i = block_string_end(bytes, i + 3),
+            // `"""` opens a block string only if one closes it; otherwise the
+            // parser falls back to `""` (an empty string) and reads on.
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => match block_string_end(bytes, i + 3) {
+                Some(end) => i = end,
+                None => i = string_end(bytes, i + 1),
+            },
             b'"' => i = string_end(bytes, i + 1),
             b'{' | b'[' | b'(' => {
                 depth += 1;
@@ -268,18 +284,19 @@ fn comment_end(bytes: &[u8], mut i: usize) -> usize {
 }
 
 /// Block string content: anything but `"""`, with `\"""` as an escape.
-/// Returns the index after the closing `"""` (or the end of the text).
-fn block_string_end(bytes: &[u8], mut i: usize) -> usize {
+/// Returns the index after the closing `"""`, or `None` when nothing closes
+/// it (then the text is not a block string at all).
+fn block_string_end(bytes: &[u8], mut i: usize) -> Option<usize> {
     while i < bytes.len() {
         if bytes[i..].starts_with(b"\\\"\"\"") {
             i += 4;
         } else if bytes[i..].starts_with(b"\"\"\"") {
-            return i + 3;
+            return Some(i + 3);
         } else {
             i += 1;
         }
     }
-    i
+    None
 }
 
 /// String content: no `"`, `\` or line terminator except the escapes

@@ -100,6 +100,19 @@ impl IdentityMutation {
     /// A new anonymous guest: a signed guest token with a fresh id. Its carts
     /// are resources like anyone's and move to an account at sign-up or log-in.
     async fn start_guest_session(&self, ctx: &Context<'_>) -> ApiResult<AuthPayload> {
+        let services = Services::of(ctx);
+        if let Some(client) = ctx.data_opt::<ClientAddress>() {
+            let key = client.throttle_key();
+            let now = services.clock.now();
+            let keys = [(Subject::GuestSessionClient, key.as_str())];
+            if let Err(until) = services.throttle.reserve(&keys, now).await? {
+                return Ok(AuthPayload::refused(throttled(
+                    "too many guest sessions from this address",
+                    until,
+                    now,
+                )));
+            }
+        }
         let subject = ulid::Ulid::new().to_string();
         start_session(ctx, &subject, ViewerKind::Guest).await
     }
@@ -129,12 +142,14 @@ impl IdentityMutation {
         };
         // Counted before the email is looked up: EMAIL_TAKEN answers are
         // limited too (they tell which emails have accounts).
-        let client = ctx.data_opt::<ClientAddress>().map(|c| c.0.to_string());
-        if let Some(client) = &client
-            && let Err(until) = id
-                .throttle
-                .reserve(&[(Subject::SignUpClient, client.as_str())], id.clock.now())
-        {
+        let client = ctx
+            .data_opt::<ClientAddress>()
+            .map(ClientAddress::throttle_key);
+        let keys: Vec<(Subject, &str)> = client
+            .iter()
+            .map(|c| (Subject::SignUpClient, c.as_str()))
+            .collect();
+        if let Err(until) = id.throttle.reserve(&keys, id.clock.now()).await? {
             return Ok(AuthPayload::refused(throttled(
                 "too many sign-ups from this address",
                 until,
@@ -146,7 +161,11 @@ impl IdentityMutation {
         }
         let password_hash = match id.passwords.hash(input.password).await {
             Ok(hash) => hash,
-            Err(PasswordError::Busy) => return Ok(AuthPayload::refused(busy())),
+            Err(PasswordError::Busy) => {
+                // Never tried: the attempt is not held against the address.
+                id.throttle.give_back(&keys).await?;
+                return Ok(AuthPayload::refused(busy()));
+            }
             Err(e) => return Err(e.into()),
         };
         let account = Account {
@@ -169,16 +188,20 @@ impl IdentityMutation {
     async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> ApiResult<AuthPayload> {
         let id = Services::of(ctx);
         let email_key = throttle_key(&input.email);
-        let client = ctx.data_opt::<ClientAddress>().map(|c| c.0.to_string());
+        let client = ctx
+            .data_opt::<ClientAddress>()
+            .map(ClientAddress::throttle_key);
+        let client_keys: Vec<(Subject, &str)> = client
+            .iter()
+            .map(|c| (Subject::Client, c.as_str()))
+            .collect();
         let mut keys = vec![(Subject::Email, email_key.as_str())];
-        if let Some(client) = &client {
-            keys.push((Subject::Client, client.as_str()));
-        }
+        keys.extend(&client_keys);
         let guest = match checked_guest(ctx, input.guest_token.as_deref()).await? {
             Ok(guest) => guest,
             Err(error) => return Ok(AuthPayload::refused(error)),
         };
-        if let Err(until) = id.throttle.reserve(&keys, id.clock.now()) {
+        if let Err(until) = id.throttle.reserve(&keys, id.clock.now()).await? {
             return Ok(AuthPayload::refused(throttled(
                 "too many failed log-ins for this email or from this address",
                 until,
@@ -196,7 +219,11 @@ impl IdentityMutation {
         let matches = plausible
             && match id.passwords.verify(input.password, stored).await {
                 Ok(matches) => matches,
-                Err(PasswordError::Busy) => return Ok(AuthPayload::refused(busy())),
+                Err(PasswordError::Busy) => {
+                    // Never tried: the attempt is not held against anyone.
+                    id.throttle.give_back(&keys).await?;
+                    return Ok(AuthPayload::refused(busy()));
+                }
                 Err(e) => return Err(e.into()),
             };
         let Some(account) = account.filter(|_| matches) else {
@@ -204,7 +231,8 @@ impl IdentityMutation {
             let error = DomainError::new(ErrorCode::InvalidCredentials, &[], message);
             return Ok(AuthPayload::refused(error));
         };
-        id.throttle.log_in_succeeded(&email_key, client.as_deref());
+        id.throttle.clear(Subject::Email, &email_key).await?;
+        id.throttle.give_back(&client_keys).await?;
         log_in_as(ctx, &account.id, guest, input.merge.into()).await
     }
 

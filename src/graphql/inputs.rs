@@ -2,7 +2,7 @@
 
 use super::error::ApiResult;
 use crate::domain::cart::check_lines;
-use crate::domain::{CartLine, LineMode, Rejection, Sku};
+use crate::domain::{CartLine, ErrorCode, LineMode, Rejection, Sku, UserError};
 use crate::services::Services;
 use async_graphql::InputObject;
 
@@ -23,6 +23,19 @@ pub async fn checked_lines(
     lines: &[CartLineInput],
     mode: LineMode,
 ) -> ApiResult<Result<Vec<CartLine>, Rejection>> {
+    // No request needs more lines than a cart holds (checkoutLines included):
+    // refused before the catalog is read for them.
+    let max = services.shop.limits.max_lines_per_cart;
+    if lines.len() > max {
+        return Ok(Err(Rejection::one(UserError::new(
+            ErrorCode::CartLimitExceeded,
+            &["lines"],
+            format!(
+                "at most {max} lines at once (a cart holds at most {max} different SKUs); got {}",
+                lines.len()
+            ),
+        ))));
+    }
     let skus: Vec<Sku> = lines
         .iter()
         .filter_map(|l| Sku::parse(&l.sku).ok())

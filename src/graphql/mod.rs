@@ -15,11 +15,13 @@
 //! - [`types`]: money, user errors and other shared output types.
 //! - [`inputs`]: input types several areas take, and the line check they share.
 //! - [`error`]: top-level error codes.
+//! - [`complexity`]: what list fields cost in a query's complexity.
 //! - [`document`]: checks every document (nesting, expanded size) before it is parsed and run.
 
 pub mod cart;
 pub mod cart_view;
 pub mod catalog;
+pub mod complexity;
 pub mod document;
 pub mod error;
 pub mod identity;

@@ -8,7 +8,8 @@ use super::error::{ApiError, ApiResult};
 use super::inputs::{CartLineInput, as_given, checked_lines};
 use super::require_viewer;
 use super::types::{MoneyView, UserError, user_errors};
-use crate::auth::Viewer;
+use crate::auth::throttle::Subject;
+use crate::auth::{ClientAddress, Viewer};
 use crate::domain::idempotency::{Fingerprint, IdempotencyKey, Outcome, key_reused};
 use crate::domain::order::{Order, OrderStatus as DomainStatus};
 use crate::domain::{CartName, Currency, ErrorCode, LineMode, Rejection, UserError as DomainError};
@@ -48,6 +49,7 @@ impl OrderView {
         status.into()
     }
     /// What was bought, with titles and prices as they were at checkout.
+    #[graphql(complexity = "super::complexity::list(super::complexity::LINES, child_complexity)")]
     async fn lines(&self) -> Vec<OrderLineView> {
         self.order
             .lines
@@ -131,6 +133,9 @@ impl OrderQuery {
     }
 
     /// The viewer's orders, newest first, as a cursor connection (`first` at most 100).
+    #[graphql(
+        complexity = "super::complexity::list(super::complexity::page(first), child_complexity)"
+    )]
     async fn orders(
         &self,
         ctx: &Context<'_>,
@@ -240,7 +245,8 @@ impl OrderMutation {
                     lifetime: services.shop.cart_lifetime(viewer.kind),
                     limits: services.shop.limits,
                 };
-                run_checkout(services, viewer, key, fingerprint, source).await?
+                let client = ctx.data_opt::<ClientAddress>();
+                run_checkout(services, viewer, client, key, fingerprint, source).await?
             }
         };
         let set = services.store.cart_set(&viewer.owner_key()).await?;
@@ -275,7 +281,8 @@ impl OrderMutation {
             Lookup::New => match checked_lines(services, &input.lines, LineMode::Replace).await? {
                 Ok(lines) => {
                     let source = CheckoutSource::Lines(lines);
-                    run_checkout(services, viewer, key, fingerprint, source).await?
+                    let client = ctx.data_opt::<ClientAddress>();
+                    run_checkout(services, viewer, client, key, fingerprint, source).await?
                 }
                 Err(rejection) => Err(rejection),
             },
@@ -334,15 +341,30 @@ fn failed(cart: Option<CartView>, errors: Vec<DomainError>) -> CheckoutPayload {
 }
 
 /// The proceed-and-record step: one transaction (see
-/// [`OrderStore::checkout`](crate::store::OrderStore::checkout)).
+/// [`OrderStore::checkout`](crate::store::OrderStore::checkout)), counted
+/// against the client address's checkouts (a refused one gives its count back).
 async fn run_checkout(
     services: &Services,
     viewer: &Viewer,
+    client: Option<&ClientAddress>,
     key: IdempotencyKey,
     fingerprint: Fingerprint,
     source: CheckoutSource,
 ) -> ApiResult<Result<Order, Rejection>> {
     let now = services.clock.now();
+    let client = client.map(ClientAddress::throttle_key);
+    let keys: Vec<(Subject, &str)> = client
+        .iter()
+        .map(|c| (Subject::CheckoutClient, c.as_str()))
+        .collect();
+    if let Err(until) = services.throttle.reserve(&keys, now).await? {
+        let minutes = (until - now).num_minutes().max(1);
+        return Ok(Err(Rejection::one(DomainError::new(
+            ErrorCode::Throttled,
+            &[],
+            format!("too many checkouts from this address; try again in {minutes} min"),
+        ))));
+    }
     let request = CheckoutRequest {
         owner: viewer.owner_key(),
         key,
@@ -354,7 +376,10 @@ async fn run_checkout(
     };
     match services.store.checkout(&request).await {
         Ok(outcome) => Ok(Ok(outcome.into_inner())),
-        Err(UpdateError::Rejected(rejection)) => Ok(Err(rejection)),
+        Err(UpdateError::Rejected(rejection)) => {
+            services.throttle.give_back(&keys).await?;
+            Ok(Err(rejection))
+        }
         Err(UpdateError::Store(e)) => Err(e.into()),
     }
 }

@@ -1,15 +1,14 @@
 //! `POST /graphql` and `GET /graphql`: authentication from the bearer token,
 //! request parsing with its limits, execution, and the HTTP shape of errors.
 
-use super::AppState;
 use super::media::MediaType;
+use super::{AppState, error_response};
 use crate::auth::verifier::Refusal;
 use crate::auth::{AuthError, ClientAddress, Viewer, token::bearer_token};
-use crate::graphql::document::{self, DocumentLimits};
+use crate::graphql::document;
 use async_graphql::ParseRequestError;
 use async_graphql::parser::types::OperationType;
 use async_graphql_axum::GraphQLRequest;
-use axum::Json;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -94,9 +93,17 @@ pub(super) async fn graphql_get(
         Ok(gql) => gql.into_inner(),
         Err(rejection) => return rejection.into_response(),
     };
-    // The document is checked and parsed here, as the schema would, and the
-    // operation chosen exactly as the executor will choose it.
-    if let Some(message) = refused_over_get(&mut gql, &state.document_limits) {
+    // The document is checked and parsed here, once, as the schema would
+    // (which then uses this parse), and the operation chosen exactly as the
+    // executor will choose it.
+    if !gql.query.trim().is_empty()
+        && let Err(error) = document::prepare(&mut gql, &state.document_limits)
+    {
+        let mut response = async_graphql::Response::from_errors(vec![error]);
+        crate::graphql::error::classify(&mut response);
+        return preamble.media.respond(response);
+    }
+    if let Some(message) = refused_over_get(&mut gql) {
         let mut response =
             error_response(StatusCode::METHOD_NOT_ALLOWED, "BAD_USER_INPUT", message);
         response
@@ -108,13 +115,8 @@ pub(super) async fn graphql_get(
 }
 
 /// Why GET cannot carry the operation the executor would run: only queries
-/// may (a GET must not change anything). A document that does not pass the
-/// checks or parse is left to the schema, which refuses it the same way.
-fn refused_over_get(
-    request: &mut async_graphql::Request,
-    limits: &DocumentLimits,
-) -> Option<&'static str> {
-    document::prepare(request, limits).ok()?;
+/// may (a GET must not change anything).
+fn refused_over_get(request: &mut async_graphql::Request) -> Option<&'static str> {
     let operation_name = request.operation_name.clone();
     let parsed = request.parsed_query().ok()?;
     match document::operation_type(parsed, operation_name.as_deref())? {
@@ -189,13 +191,6 @@ fn unauthorized(error: AuthError) -> Response {
             .insert(header::WWW_AUTHENTICATE, value);
     }
     response
-}
-
-/// A GraphQL-shaped error body with one error and its code.
-fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    let body =
-        serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
-    (status, Json(body)).into_response()
 }
 
 /// Why a request body could not be read as GraphQL.

@@ -25,11 +25,11 @@ use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures_util::stream::BoxStream;
 use futures_util::{SinkExt, StreamExt};
 use limits::OperationTicket;
-pub(crate) use limits::ViewerSockets;
+pub(crate) use limits::SocketCounts;
 use serde_json::Value;
 use std::any::TypeId;
 use std::future::Future;
@@ -47,6 +47,8 @@ pub(super) struct WsSettings {
     pub max_operations: usize,
     /// Sockets open at once per viewer.
     pub max_per_viewer: usize,
+    /// Sockets open at once per client address.
+    pub max_per_client: usize,
     /// How often the server pings.
     pub ping_interval: Duration,
     /// Time without anything from the client before the socket is closed.
@@ -67,21 +69,41 @@ pub(super) async fn graphql_ws(
         .is_some_and(|list| list.split(',').any(|p| p.trim() == SUBPROTOCOL));
     if !offered {
         let message = format!("use the {SUBPROTOCOL} subprotocol");
-        return (StatusCode::BAD_REQUEST, message).into_response();
+        return super::error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message);
     }
-    // The body limit applies to socket messages too (axum's default is 64 MiB).
+    let client = peer.map(|Extension(info)| state.trusted_proxies.client(info.0.ip(), &headers));
+    // Sockets per client address: guests are free, so the per-viewer cap
+    // alone does not bound one client.
+    let max = state.ws.max_per_client;
+    let client_place = match client {
+        Some(client) => match state.ws_clients.claim(client.throttle_key(), max) {
+            Some(place) => Some(place),
+            None => {
+                let message = format!("too many WebSockets from this address (at most {max})");
+                return super::error_response(StatusCode::TOO_MANY_REQUESTS, "THROTTLED", &message);
+            }
+        },
+        None => None,
+    };
+    // Small buffers and a bounded message size: graphql-transport-ws messages
+    // are small, and every open socket holds its buffers.
     upgrade
         .max_message_size(state.ws.max_message)
         .max_frame_size(state.ws.max_message)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(state.ws.max_message.saturating_mul(4))
         .protocols([SUBPROTOCOL])
         .on_upgrade(move |socket| async move {
             // The socket keeps its connection's place under the cap until it closes.
             let _slot = slot;
-            let client =
-                peer.map(|Extension(info)| state.trusted_proxies.client(info.0.ip(), &headers));
+            let _client_place = client_place;
             serve(socket, state, client).await
         })
 }
+
+/// Bytes read from the socket at a time (tungstenite's default is 128 KiB).
+const READ_BUFFER: usize = 8 * 1024;
 
 /// The one subprotocol served.
 const SUBPROTOCOL: &str = "graphql-transport-ws";
@@ -115,7 +137,7 @@ async fn serve(socket: WebSocket, state: AppState, client: Option<ClientAddress>
         None => None,
         Some(viewer) => {
             let max = state.ws.max_per_viewer;
-            match state.ws_viewers.claim(viewer.owner_key(), max) {
+            match state.ws_viewers.claim(viewer.owner_key().to_string(), max) {
                 Some(place) => Some(place),
                 None => {
                     let reason = format!("Too many connections for this viewer (at most {max})");

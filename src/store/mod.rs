@@ -60,6 +60,10 @@ pub struct Retention {
     pub customer_cart_lifetime: chrono::Duration,
     /// Idempotency records are kept at least this long.
     pub idempotency_ttl: chrono::Duration,
+    /// "Valid after" records of the built-in issuer's viewers are kept this
+    /// long after their time: the longest a token may live, so every token
+    /// they refuse has expired when they go.
+    pub revocation_lifetime: chrono::Duration,
     /// How often the sweep runs.
     pub sweep_interval: std::time::Duration,
 }

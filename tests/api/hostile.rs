@@ -276,3 +276,52 @@ async fn a_post_body_that_is_not_json_is_refused_unexecuted() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn lists_count_once_per_item_they_may_hold_in_a_querys_complexity() {
+    let server = TestServer::spawn().await;
+    let token = guest("lister");
+    // One page of orders with their lines is fine…
+    let one = "{ orders(first: 20) { nodes { id lines { title quantity } } } carts { name lines { sku quantity unitPrice { amount } } } }";
+    let body = server.data(Some(&token), one, json!({})).await;
+    assert!(body["orders"]["nodes"].is_array(), "{body}");
+    // …250 aliases of the largest page are not (they cost 20 s and 1.5 GB).
+    let many: String = (0..250)
+        .map(|i| format!("a{i}: orders(first: 100) {{ nodes {{ lines {{ title }} }} }} "))
+        .collect();
+    let body = server
+        .gql(Some(&token), &format!("{{ {many} }}"), json!({}))
+        .await;
+    assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX", "{body}");
+}
+
+#[tokio::test]
+async fn a_block_string_that_never_closes_cannot_hide_nesting() {
+    let server = TestServer::spawn().await;
+    // The parser reads `"""` without a closing one as `""`, then goes on.
+    let query = format!(
+        "{{ products(first: 1, after: [\"\"\" x \" {}1{} ]) {{ nodes {{ sku }} }} }}",
+        "[".repeat(3000),
+        "]".repeat(3000)
+    );
+    let body = server.gql(None, &query, json!({})).await;
+    assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX", "{body}");
+    let brackets = format!("{{ __typename }} # {}", "(".repeat(10_000));
+    let body = server.gql(None, &brackets, json!({})).await;
+    assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX", "{body}");
+    alive(&server).await;
+}
+
+#[tokio::test]
+async fn a_flood_of_errors_is_cut_to_a_bounded_answer() {
+    let server = TestServer::spawn().await;
+    let arguments = vec!["first: 1"; 20_000].join(", ");
+    let query = format!("{{ products({arguments}) {{ nodes {{ sku }} }} }}");
+    let response = server.post(None, json!({ "query": query })).await;
+    let text = response.text().await.unwrap();
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let errors = body["errors"].as_array().unwrap();
+    assert!(errors.len() <= 50, "{} errors", errors.len());
+    assert!(text.len() < 64 * 1024, "{} bytes", text.len());
+    assert!(errors.iter().all(|e| e["extensions"]["code"].is_string()));
+}

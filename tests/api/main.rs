@@ -11,5 +11,6 @@ mod hostile;
 mod http;
 mod identity;
 mod lifecycle;
+mod limits;
 mod net;
 mod subscriptions;

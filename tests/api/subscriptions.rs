@@ -357,8 +357,8 @@ async fn a_deeply_nested_document_over_the_socket_is_refused_and_the_server_live
 }
 
 #[tokio::test]
-async fn a_message_over_the_body_limit_closes_the_socket() {
-    let server = TestServer::spawn_with(&["--max-body-bytes", "4096"]).await;
+async fn a_message_over_the_message_limit_closes_the_socket() {
+    let server = TestServer::spawn_with(&["--max-ws-message-bytes", "4096"]).await;
     let mut socket = connect(&server, json!({})).await;
     let padding = "x".repeat(10_000);
     send(&mut socket, json!({ "type": "subscribe", "id": "1", "payload": { "query": "{ shop { currencyCode } }", "variables": { "pad": padding } } })).await;

@@ -58,6 +58,38 @@ fn a_string_cannot_hide_what_follows_a_line_break_or_a_bad_escape() {
 }
 
 #[test]
+fn an_unclosed_block_string_is_read_as_the_parser_falls_back_to_reading_it() {
+    // No `"""` closes it, so the parser reads `""` (an empty string) and
+    // goes on: the brackets after it are parsed and must be counted.
+    let sneaky = format!(
+        "{{ a(b: [\"\"\" x \" {}1{} ]) }}",
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    assert_eq!(nesting(&sneaky), 103);
+    assert_eq!(code(&parse(&sneaky).unwrap_err()), "QUERY_TOO_COMPLEX");
+    let fine = format!(
+        "{{ a(b: [\"\"\" x \" {}1{} ]) }}",
+        "[".repeat(3),
+        "]".repeat(3)
+    );
+    let document = parse(&fine).unwrap();
+    assert_eq!(ast_nesting(&document), nesting(&fine));
+}
+
+#[test]
+fn a_document_with_too_many_brackets_is_refused_whatever_they_are() {
+    let commented = format!("{{ a }} # {}", "(".repeat(MAX_BRACKETS + 1));
+    let error = parse(&commented).unwrap_err();
+    assert_eq!(code(&error), "QUERY_TOO_COMPLEX");
+    assert!(
+        error.message.contains("opening brackets"),
+        "{}",
+        error.message
+    );
+}
+
+#[test]
 fn survives_unbalanced_and_unterminated_input() {
     assert_eq!(nesting("]]]]{"), 1);
     assert_eq!(nesting("{ \"unterminated"), 1);

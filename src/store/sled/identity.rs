@@ -166,4 +166,23 @@ mod tests {
         assert!(!store.create_account(&again).await.unwrap());
         assert_eq!(store.account(&account.email).await.unwrap(), Some(account));
     }
+
+    #[tokio::test]
+    async fn revocation_records_go_once_every_token_they_refuse_has_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), Durability::Relaxed).unwrap();
+        let (old, new, external) = (
+            owner("guest:old"),
+            owner("customer:new"),
+            owner("external:far"),
+        );
+        store.log_out_everywhere(&old, 100).await.unwrap();
+        store.log_out_everywhere(&new, 1_000).await.unwrap();
+        store.log_out_everywhere(&external, 100).await.unwrap();
+        let cutoff = chrono::DateTime::from_timestamp(500, 0).unwrap();
+        assert_eq!(store.sweep_revocations(cutoff).await.unwrap(), 1);
+        assert_eq!(store.valid_after(&old).await.unwrap(), None);
+        assert_eq!(store.valid_after(&new).await.unwrap(), Some(1_001));
+        assert_eq!(store.valid_after(&external).await.unwrap(), Some(101));
+    }
 }

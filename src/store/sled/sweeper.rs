@@ -10,7 +10,7 @@ use super::SledStore;
 use super::codec::{decode, encode};
 use super::tx::{finish, tx_get};
 use crate::domain::idempotency::IdempotencyRecord;
-use crate::domain::{CartSet, OwnerKey};
+use crate::domain::{CartSet, Namespace, OwnerKey};
 use crate::store::{Retention, StoreError, UpdateError};
 use chrono::{DateTime, Duration, Utc};
 use sled::Transactional;
@@ -60,6 +60,45 @@ impl SledStore {
             Ok(n) => tracing::info!(records = n, "swept idempotency records"),
             Err(e) => tracing::error!(error = %e, "sweeping idempotency records failed"),
         }
+        match self
+            .sweep_revocations(now - retention.revocation_lifetime)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(records = n, "swept revocation records"),
+            Err(e) => tracing::error!(error = %e, "sweeping revocation records failed"),
+        }
+    }
+
+    /// Deletes "valid after" records older than `cutoff` (seconds): every
+    /// token they refuse has expired since. External issuers' records are
+    /// kept (their tokens' lifetimes are not ours to know).
+    pub(super) async fn sweep_revocations(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut swept = 0;
+        for (seen, entry) in self.valid_after.iter().enumerate() {
+            yield_sometimes(seen).await;
+            let (key, bytes) = entry?;
+            let owner = std::str::from_utf8(&key).ok().and_then(OwnerKey::parse);
+            if owner.is_none_or(|o| o.namespace() == Namespace::External) {
+                continue;
+            }
+            let valid_after: i64 = decode(&key, &bytes)?;
+            if valid_after < cutoff.timestamp()
+                && self
+                    .valid_after
+                    .compare_and_swap(&key, Some(bytes), None::<Vec<u8>>)?
+                    .is_ok()
+            {
+                swept += 1;
+            }
+        }
+        if swept > 0 {
+            self.durable().await?;
+        }
+        Ok(swept)
     }
 
     pub(super) async fn sweep_carts(
