@@ -1,13 +1,110 @@
 //! The command line: parse, dispatch, report errors as one line.
 
 use crate::auth::{self, TokenKeys, ViewerKind};
-use crate::config::{Cli, Command, ImportArgs, RevokeArgs, RevokeKind, ServeConfig, TokenArgs};
+use crate::config::{ServeConfig, StoreConfig, parse_lifetime};
+use crate::domain::Currency;
 use crate::server::Application;
 use crate::store::sled::{Durability, SledStore};
 use crate::store::{CatalogStore, IdentityStore, Store};
 use clap::Parser;
+use clap::{Args, Subcommand};
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+/// cartql: a self-hosted shopping-cart service with a GraphQL API.
+#[derive(Parser, Debug)]
+#[command(
+    name = "cartql",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// What to do; `serve` when left out.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings for `serve` when no command is given.
+    #[command(flatten)]
+    pub serve: ServeConfig,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+// Parsed once at start; boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(ServeConfig),
+    /// Print the GraphQL schema (SDL) the server exports.
+    Schema,
+    /// Print a token the server accepts, signed with its key.
+    Token(TokenArgs),
+    /// Revoke every token of one viewer issued until now ("log out
+    /// everywhere" for them), e.g. a stolen admin token. The server must be
+    /// stopped (sled allows one process); while it runs, use the
+    /// `revokeTokens` admin mutation.
+    Revoke(RevokeArgs),
+    /// Load products from a JSON file into the catalog (the server must be stopped).
+    ImportCatalog(ImportArgs),
+}
+
+/// `cartql token`.
+#[derive(Args, Debug)]
+pub struct TokenArgs {
+    /// The viewer id the token speaks for.
+    #[arg(long, value_name = "ID")]
+    pub subject: String,
+    /// A role to grant (repeatable), e.g. `--role admin`.
+    #[arg(long = "role", value_name = "ROLE")]
+    pub roles: Vec<String>,
+    /// Lifetime, e.g. `1h`, `30m`, `7d`.
+    #[arg(long, default_value = "1h", value_parser = parse_lifetime)]
+    pub ttl: Duration,
+    /// Issue a guest token instead of a customer token.
+    #[arg(long)]
+    pub guest: bool,
+    #[command(flatten)]
+    pub store: StoreConfig,
+}
+
+/// `cartql revoke`.
+#[derive(Args, Debug)]
+pub struct RevokeArgs {
+    /// The viewer id (the tokens' `sub`).
+    #[arg(long, value_name = "ID")]
+    pub subject: String,
+    /// Whose tokens: a customer's (the default), a guest's, or a customer's of
+    /// the external identity provider.
+    #[arg(long, value_enum, default_value = "customer")]
+    pub kind: RevokeKind,
+    #[command(flatten)]
+    pub store: StoreConfig,
+}
+
+/// The kinds of token owner `cartql revoke` names.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevokeKind {
+    /// A customer of the built-in issuer.
+    Customer,
+    /// A guest.
+    Guest,
+    /// A customer of the external identity provider.
+    External,
+}
+
+/// `cartql import-catalog`.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The JSON file: a list of {sku, title, price, stock?, active?}.
+    pub file: PathBuf,
+    /// Currency the file's prices are in; must match the data directory's.
+    #[arg(long, env = "CARTQL_CURRENCY", default_value = "USD", value_name = "CODE", value_parser = Currency::parse)]
+    pub currency: Currency,
+    #[command(flatten)]
+    pub store: StoreConfig,
+}
 
 /// Runs the command the arguments ask for.
 pub fn main() -> ExitCode {
@@ -154,4 +251,86 @@ fn import_catalog(args: ImportArgs) -> Result<(), String> {
     })?;
     println!("imported {} products from {file}", products.len());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
+
+/// The README's settings table must say what `--help` says.
+#[cfg(test)]
+mod readme {
+    use super::*;
+    use clap::CommandFactory;
+    use std::collections::BTreeMap;
+
+    /// `--flag` → (variable, default) from the README's settings table.
+    fn readme_settings() -> BTreeMap<String, (String, String)> {
+        let unquote = |cell: &str| cell.trim().trim_matches('`').to_string();
+        include_str!("../README.md")
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').collect();
+                let (flag, variable, default) = (cells.get(1)?, cells.get(2)?, cells.get(3)?);
+                let flag = unquote(flag);
+                let variable = unquote(variable);
+                (flag.starts_with("--") && variable.starts_with("CARTQL_"))
+                    .then(|| (flag, (variable, unquote(default))))
+            })
+            .collect()
+    }
+
+    /// The same from the command line definition of `serve`.
+    fn command_settings() -> BTreeMap<String, (String, String)> {
+        let command = Cli::command();
+        let serve = command
+            .get_subcommands()
+            .find(|c| c.get_name() == "serve")
+            .expect("a serve command");
+        serve
+            .get_arguments()
+            .filter_map(|arg| {
+                let flag = format!("--{}", arg.get_long()?);
+                let variable = arg.get_env()?.to_string_lossy().into_owned();
+                let defaults: Vec<String> = arg
+                    .get_default_values()
+                    .iter()
+                    .map(|v| v.to_string_lossy().into_owned())
+                    .collect();
+                Some((flag, (variable, defaults.join(","))))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_lists_every_setting_with_its_variable_and_default() {
+        let readme = readme_settings();
+        let command = command_settings();
+        let in_readme: Vec<&String> = readme.keys().collect();
+        let in_help: Vec<&String> = command.keys().collect();
+        assert_eq!(
+            in_readme, in_help,
+            "the README's flags differ from --help's"
+        );
+        for (flag, (variable, default)) in &command {
+            let (readme_variable, readme_default) = &readme[flag];
+            assert_eq!(readme_variable, variable, "{flag}");
+            // Flags without a default are documented as none, off or generated.
+            let documented = match default.as_str() {
+                "" | "false" => ["none", "off", "generated"].contains(&readme_default.as_str()),
+                default => readme_default == default,
+            };
+            assert!(
+                documented,
+                "{flag}: README says {readme_default}, --help {default:?}"
+            );
+        }
+    }
 }

@@ -23,6 +23,7 @@ use crate::auth::verifier::Verifier;
 use crate::auth::{self};
 use crate::clock::SystemClock;
 use crate::config::ServeConfig;
+use crate::graphql::error::RequestCode;
 use crate::graphql::{self, CartSchema};
 use crate::services::Services;
 use crate::store::Store;
@@ -271,17 +272,23 @@ async fn coded_errors(response: Response) -> Response {
     }
     let (code, message) = match status {
         StatusCode::PAYLOAD_TOO_LARGE => (
-            "BAD_USER_INPUT",
+            RequestCode::BadUserInput,
             "the request body is larger than the server accepts",
         ),
         StatusCode::REQUEST_TIMEOUT => (
-            "BAD_USER_INPUT",
+            RequestCode::BadUserInput,
             "the request took longer than the server allows",
         ),
-        StatusCode::METHOD_NOT_ALLOWED => ("BAD_USER_INPUT", "this path does not take that method"),
-        StatusCode::NOT_FOUND => ("BAD_USER_INPUT", "nothing is served at this path"),
-        s if s.is_server_error() => ("INTERNAL", "internal error; the server log has the details"),
-        _ => ("BAD_USER_INPUT", "the request was refused"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            RequestCode::BadUserInput,
+            "this path does not take that method",
+        ),
+        StatusCode::NOT_FOUND => (RequestCode::BadUserInput, "nothing is served at this path"),
+        s if s.is_server_error() => (
+            RequestCode::Internal,
+            "internal error; the server log has the details",
+        ),
+        _ => (RequestCode::BadUserInput, "the request was refused"),
     };
     let (mut parts, _) = response.into_parts();
     let coded = error_response(status, code, message);
@@ -294,9 +301,8 @@ async fn coded_errors(response: Response) -> Response {
 }
 
 /// A GraphQL-shaped error body with one error and its code.
-pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    let body =
-        serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+pub(crate) fn error_response(status: StatusCode, code: RequestCode, message: &str) -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
     (status, Json(body)).into_response()
 }
 

@@ -25,16 +25,13 @@ pub const MAX_KEY_FILE_BYTES: u64 = 1024 * 1024;
 pub const MIN_RSA_BITS: usize = 2048;
 
 /// The signature algorithms accepted from an external issuer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExternalAlgorithm {
     /// RSASSA-PKCS1-v1_5 with SHA-256.
-    #[value(name = "RS256")]
     Rs256,
     /// ECDSA on P-256 with SHA-256.
-    #[value(name = "ES256")]
     Es256,
     /// Ed25519.
-    #[value(name = "EdDSA")]
     EdDsa,
 }
 

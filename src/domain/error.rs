@@ -3,76 +3,72 @@
 
 use std::fmt;
 
-/// Stable codes for business failures (`userErrors[].code` in GraphQL).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ErrorCode {
-    /// `expectedVersion` differs from the stored version.
-    VersionConflict,
-    /// No product has this SKU, or the SKU is malformed.
-    UnknownSku,
-    /// The product exists but is not for sale.
-    ProductInactive,
-    /// A quantity outside 1..=maxQuantityPerLine (0 allowed where it removes).
-    InvalidQuantity,
-    /// Not enough stock.
-    OutOfStock,
-    /// Checkout of a cart with no lines.
-    CartEmpty,
-    /// Too many lines in a cart or too many carts for one viewer.
-    CartLimitExceeded,
-    /// A cart name that breaks the naming rule.
-    InvalidCartName,
-    /// The same SKU twice in an input that sets quantities.
-    DuplicateSku,
-    /// A product field (title, price, stock) that is not acceptable.
-    InvalidProduct,
-    /// Stock adjustment on a product whose stock is not tracked.
-    StockNotTracked,
-    /// Sign-up with an email that has an account.
-    EmailTaken,
-    /// Unknown email or wrong password (deliberately the same).
-    InvalidCredentials,
-    /// A password that breaks the password rule.
-    WeakPassword,
-    /// A guest token that is expired, forged or not a guest's.
-    InvalidGuestToken,
-    /// An idempotency key reused with a different request.
-    IdempotencyKeyReused,
-    /// An idempotency key that is empty, too long or not printable ASCII.
-    InvalidIdempotencyKey,
-    /// Too many failed attempts; try again later.
-    Throttled,
-    /// An email address of the wrong shape.
-    InvalidEmail,
+/// Calls `$callback!` with the list of business failure codes, each with its
+/// documentation: the one list both the domain's [`ErrorCode`] and the
+/// GraphQL enum clients see are made from. A code's spelling on the wire
+/// (`VERSION_CONFLICT`) is derived from its name here and nowhere else.
+#[macro_export]
+macro_rules! with_error_codes {
+    ($callback:ident) => {
+        $callback! {
+            /// `expectedVersion` differs from the stored version; the payload has the current cart.
+            VersionConflict,
+            /// No product has this SKU, or the SKU is malformed.
+            UnknownSku,
+            /// The product exists but is not for sale.
+            ProductInactive,
+            /// A quantity outside the allowed range (0 allowed where it removes).
+            InvalidQuantity,
+            /// Not enough stock.
+            OutOfStock,
+            /// Checkout of a cart with no lines.
+            CartEmpty,
+            /// Too many lines in a cart, or too many carts for one viewer.
+            CartLimitExceeded,
+            /// A cart name that breaks the naming rule.
+            InvalidCartName,
+            /// The same SKU twice in an input that sets quantities.
+            DuplicateSku,
+            /// A product field (title, price, stock) that is not acceptable.
+            InvalidProduct,
+            /// Stock adjustment on a product whose stock is not tracked.
+            StockNotTracked,
+            /// Sign-up with an email that has an account.
+            EmailTaken,
+            /// Unknown email or wrong password (deliberately the same).
+            InvalidCredentials,
+            /// A password that breaks the password rule.
+            WeakPassword,
+            /// A guest token that is expired, forged or not a guest's.
+            InvalidGuestToken,
+            /// An idempotency key reused with a different request.
+            IdempotencyKeyReused,
+            /// An idempotency key that is empty, too long or not printable ASCII.
+            InvalidIdempotencyKey,
+            /// Too many attempts (or too busy); try again later.
+            Throttled,
+            /// An email address of the wrong shape.
+            InvalidEmail,
+        }
+    };
 }
 
-impl ErrorCode {
-    /// The code as clients see it, e.g. `VERSION_CONFLICT`.
-    pub fn as_str(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            VersionConflict => "VERSION_CONFLICT",
-            UnknownSku => "UNKNOWN_SKU",
-            ProductInactive => "PRODUCT_INACTIVE",
-            InvalidQuantity => "INVALID_QUANTITY",
-            OutOfStock => "OUT_OF_STOCK",
-            CartEmpty => "CART_EMPTY",
-            CartLimitExceeded => "CART_LIMIT_EXCEEDED",
-            InvalidCartName => "INVALID_CART_NAME",
-            DuplicateSku => "DUPLICATE_SKU",
-            InvalidProduct => "INVALID_PRODUCT",
-            StockNotTracked => "STOCK_NOT_TRACKED",
-            EmailTaken => "EMAIL_TAKEN",
-            InvalidCredentials => "INVALID_CREDENTIALS",
-            WeakPassword => "WEAK_PASSWORD",
-            InvalidGuestToken => "INVALID_GUEST_TOKEN",
-            IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
-            InvalidIdempotencyKey => "INVALID_IDEMPOTENCY_KEY",
-            Throttled => "THROTTLED",
-            InvalidEmail => "INVALID_EMAIL",
+macro_rules! domain_error_codes {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// Stable codes for business failures (`userErrors[].code` in GraphQL).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $name,)*
         }
-    }
+
+        impl ErrorCode {
+            /// Every code.
+            pub const ALL: &[ErrorCode] = &[$(ErrorCode::$name,)*];
+        }
+    };
 }
+
+with_error_codes!(domain_error_codes);
 
 /// One business failure: code, the path of the input field, and a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,7 +106,7 @@ impl UserError {
 
 impl fmt::Display for UserError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code.as_str(), self.message)
+        write!(f, "{:?}: {}", self.code, self.message)
     }
 }
 

@@ -29,6 +29,7 @@
 //! document; a refusal carries its code (`QUERY_TOO_COMPLEX` or
 //! `BAD_USER_INPUT`) in `extensions.code`.
 
+use super::error::{RequestCode, with_code};
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
 };
@@ -105,7 +106,7 @@ pub fn parse(query: &str) -> ServerResult<ExecutableDocument> {
     stacker::maybe_grow(stack, stack, || {
         let document = async_graphql::parser::parse_query(query).map_err(|e| {
             let error: ServerError = e.into();
-            with_code(error, "BAD_USER_INPUT")
+            with_code(error, RequestCode::BadUserInput)
         })?;
         match ast_nesting(&document) {
             depth if depth > MAX_NESTING => Err(nested_too_deep(depth)),
@@ -458,21 +459,16 @@ fn check_expanded_size(document: &ExecutableDocument, limits: &DocumentLimits) -
                 format!("Cannot spread fragment \"{name}\" within itself"),
                 None,
             ),
-            "BAD_USER_INPUT",
+            RequestCode::BadUserInput,
         )),
     }
 }
 
 fn too_complex(message: String) -> ServerError {
-    with_code(ServerError::new(message, None), "QUERY_TOO_COMPLEX")
-}
-
-fn with_code(mut error: ServerError, code: &str) -> ServerError {
-    error
-        .extensions
-        .get_or_insert_with(Default::default)
-        .set("code", code);
-    error
+    with_code(
+        ServerError::new(message, None),
+        RequestCode::QueryTooComplex,
+    )
 }
 
 /// The schema extension that runs [`prepare`] on every request the schema

@@ -33,6 +33,49 @@ use futures_util::stream::BoxStream;
 use std::sync::Arc;
 use tracing::Instrument;
 
+/// The codes of top-level errors (`extensions.code`), spelled here only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestCode {
+    /// No token where one is needed, or one that is not (or no longer) valid.
+    Unauthenticated,
+    /// A valid token without the role the operation needs.
+    Forbidden,
+    /// The request itself is wrong: syntax, validation, arguments, media type.
+    BadUserInput,
+    /// The document is too deep, too large or too expensive.
+    QueryTooComplex,
+    /// A WebSocket already runs as many operations as it may.
+    TooManySubscriptions,
+    /// Too many requests of this kind from this client.
+    Throttled,
+    /// Something failed inside the server; the detail is in the log.
+    Internal,
+}
+
+impl RequestCode {
+    /// The code as clients see it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestCode::Unauthenticated => "UNAUTHENTICATED",
+            RequestCode::Forbidden => "FORBIDDEN",
+            RequestCode::BadUserInput => "BAD_USER_INPUT",
+            RequestCode::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            RequestCode::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
+            RequestCode::Throttled => "THROTTLED",
+            RequestCode::Internal => "INTERNAL",
+        }
+    }
+}
+
+/// `error` with `code` in its extensions.
+pub fn with_code(mut error: ServerError, code: RequestCode) -> ServerError {
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code.as_str());
+    error
+}
+
 /// A request-level failure, mapped once to a stable `extensions.code`.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum ApiError {
@@ -61,15 +104,15 @@ pub enum ApiError {
 
 impl ApiError {
     /// The stable code clients switch on.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> RequestCode {
         match self {
             ApiError::Unauthenticated
             | ApiError::TokenExpired
             | ApiError::TokenRevoked
-            | ApiError::SessionTooOld => "UNAUTHENTICATED",
-            ApiError::Forbidden(_) => "FORBIDDEN",
-            ApiError::BadUserInput(_) => "BAD_USER_INPUT",
-            ApiError::Internal => "INTERNAL",
+            | ApiError::SessionTooOld => RequestCode::Unauthenticated,
+            ApiError::Forbidden(_) => RequestCode::Forbidden,
+            ApiError::BadUserInput(_) => RequestCode::BadUserInput,
+            ApiError::Internal => RequestCode::Internal,
         }
     }
 
@@ -83,7 +126,7 @@ impl ApiError {
 
 impl ErrorExtensions for ApiError {
     fn extend(&self) -> Error {
-        Error::new(self.to_string()).extend_with(|_, e| e.set("code", self.code()))
+        Error::new(self.to_string()).extend_with(|_, e| e.set("code", self.code().as_str()))
     }
 }
 
@@ -119,22 +162,19 @@ const INTERNAL_MESSAGE: &str = "internal error; the server log has the details";
 pub fn classify_response(response: &mut Response, request_id: &str) {
     bound_errors(response);
     for error in &mut response.errors {
-        let code = match error_code(error) {
-            Some(code) => code,
+        let internal = match error_code(error) {
+            Some(code) => code == RequestCode::Internal.as_str(),
             None => {
                 let code = code_for_uncoded(error);
-                if code == "INTERNAL" {
+                if code == RequestCode::Internal {
                     tracing::error!(request_id, error = %error.message, path = ?error.path, "a resolver error had no code; answered INTERNAL");
                     error.message = INTERNAL_MESSAGE.to_string();
                 }
-                error
-                    .extensions
-                    .get_or_insert_with(Default::default)
-                    .set("code", code);
-                code.to_string()
+                *error = with_code(std::mem::replace(error, ServerError::new("", None)), code);
+                code == RequestCode::Internal
             }
         };
-        if code == "INTERNAL" {
+        if internal {
             error
                 .extensions
                 .get_or_insert_with(Default::default)
@@ -199,7 +239,7 @@ fn error_code(error: &ServerError) -> Option<String> {
 /// from async-graphql (parse, validation, the shape limits set in
 /// `build_schema`); with a path it came from executing a field, where only an
 /// argument that fails to coerce is the client's doing.
-fn code_for_uncoded(error: &ServerError) -> &'static str {
+fn code_for_uncoded(error: &ServerError) -> RequestCode {
     // The beginnings of async-graphql 7.2's messages for the limits set in
     // `build_schema` (depth, complexity, directives, recursion) and its parser's.
     const LIMIT_MESSAGES: [&str; 5] = [
@@ -213,14 +253,14 @@ fn code_for_uncoded(error: &ServerError) -> &'static str {
     const ARGUMENT_MESSAGE: &str = "Failed to parse \"";
     if error.path.is_empty() {
         if LIMIT_MESSAGES.iter().any(|m| error.message.starts_with(m)) {
-            "QUERY_TOO_COMPLEX"
+            RequestCode::QueryTooComplex
         } else {
-            "BAD_USER_INPUT"
+            RequestCode::BadUserInput
         }
     } else if error.message.starts_with(ARGUMENT_MESSAGE) {
-        "BAD_USER_INPUT"
+        RequestCode::BadUserInput
     } else {
-        "INTERNAL"
+        RequestCode::Internal
     }
 }
 

@@ -47,52 +47,21 @@ impl MoneyView {
     }
 }
 
-/// Codes of business failures (`userErrors`).
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-#[graphql(
-    remote = "crate::domain::ErrorCode",
-    rename_items = "SCREAMING_SNAKE_CASE"
-)]
-pub enum UserErrorCode {
-    /// `expectedVersion` differs from the stored version; the payload has the current cart.
-    VersionConflict,
-    /// No product has this SKU, or the SKU is malformed.
-    UnknownSku,
-    /// The product is not for sale.
-    ProductInactive,
-    /// A quantity outside the allowed range.
-    InvalidQuantity,
-    /// Not enough stock.
-    OutOfStock,
-    /// The cart has no lines.
-    CartEmpty,
-    /// Too many lines in a cart, or too many carts.
-    CartLimitExceeded,
-    /// The cart name breaks the naming rule.
-    InvalidCartName,
-    /// A SKU appears twice where quantities are set.
-    DuplicateSku,
-    /// A product field is not acceptable.
-    InvalidProduct,
-    /// The product's stock is not tracked.
-    StockNotTracked,
-    /// An account with this email exists.
-    EmailTaken,
-    /// Unknown email or wrong password.
-    InvalidCredentials,
-    /// The password breaks the password rule.
-    WeakPassword,
-    /// The guest token is expired, forged or not a guest's.
-    InvalidGuestToken,
-    /// The idempotency key was used with a different request.
-    IdempotencyKeyReused,
-    /// The idempotency key is empty, too long or not printable ASCII.
-    InvalidIdempotencyKey,
-    /// Too many failed attempts; try again later.
-    Throttled,
-    /// The email address is not of the shape name@example.com.
-    InvalidEmail,
+macro_rules! graphql_error_codes {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// Codes of business failures (`userErrors`).
+        #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+        #[graphql(
+            remote = "crate::domain::ErrorCode",
+            rename_items = "SCREAMING_SNAKE_CASE"
+        )]
+        pub enum UserErrorCode {
+            $($(#[$doc])* $name,)*
+        }
+    };
 }
+
+crate::with_error_codes!(graphql_error_codes);
 
 /// A business failure: what, which input field, and why.
 #[derive(SimpleObject, Clone, Debug)]

@@ -6,6 +6,7 @@ use super::{AppState, error_response};
 use crate::auth::verifier::Refusal;
 use crate::auth::{AuthError, ClientAddress, Viewer, token::bearer_token};
 use crate::graphql::document;
+use crate::graphql::error::RequestCode;
 use async_graphql::ParseRequestError;
 use async_graphql::parser::types::OperationType;
 use async_graphql_axum::GraphQLRequest;
@@ -51,7 +52,7 @@ pub(super) async fn graphql_post(
     if let Err(message) = check_json_content_type(request.headers()) {
         return error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "BAD_USER_INPUT",
+            RequestCode::BadUserInput,
             &message,
         );
     }
@@ -104,8 +105,11 @@ pub(super) async fn graphql_get(
         return preamble.media.respond(response);
     }
     if let Some(message) = refused_over_get(&mut gql) {
-        let mut response =
-            error_response(StatusCode::METHOD_NOT_ALLOWED, "BAD_USER_INPUT", message);
+        let mut response = error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            RequestCode::BadUserInput,
+            message,
+        );
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -139,7 +143,7 @@ async fn execute(
     if request.query.trim().is_empty() {
         return error_response(
             StatusCode::BAD_REQUEST,
-            "BAD_USER_INPUT",
+            RequestCode::BadUserInput,
             "the request has no query",
         );
     }
@@ -171,7 +175,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Vi
         Err(Refusal::Invalid(e)) => Err(unauthorized(e)),
         Err(Refusal::Internal) => Err(error_response(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
+            RequestCode::Internal,
             "internal error; the server log has the details",
         )),
     }
@@ -181,7 +185,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Vi
 fn unauthorized(error: AuthError) -> Response {
     let mut response = error_response(
         StatusCode::UNAUTHORIZED,
-        "UNAUTHENTICATED",
+        RequestCode::Unauthenticated,
         &error.to_string(),
     );
     let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{error}\"");
@@ -210,7 +214,7 @@ impl IntoResponse for BodyRejection {
         if too_large {
             return error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "BAD_USER_INPUT",
+                RequestCode::BadUserInput,
                 "the request body is larger than the server accepts",
             );
         }
@@ -220,6 +224,6 @@ impl IntoResponse for BodyRejection {
             }
             _ => format!("the request is not a GraphQL request: {text}"),
         };
-        error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message)
+        error_response(StatusCode::BAD_REQUEST, RequestCode::BadUserInput, &message)
     }
 }

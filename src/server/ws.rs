@@ -20,6 +20,7 @@ use crate::auth::ClientAddress;
 use crate::auth::verifier::Refusal;
 use crate::auth::{AuthError, Viewer, token::bearer_token};
 use crate::graphql::error::classify;
+use crate::graphql::error::{RequestCode, with_code};
 use async_graphql::{Data, Executor, Request, ServerError};
 use axum::Extension;
 use axum::extract::State;
@@ -69,7 +70,7 @@ pub(super) async fn graphql_ws(
         .is_some_and(|list| list.split(',').any(|p| p.trim() == SUBPROTOCOL));
     if !offered {
         let message = format!("use the {SUBPROTOCOL} subprotocol");
-        return super::error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message);
+        return super::error_response(StatusCode::BAD_REQUEST, RequestCode::BadUserInput, &message);
     }
     let client = peer.map(|Extension(info)| state.trusted_proxies.client(info.0.ip(), &headers));
     // Sockets per client address: guests are free, so the per-viewer cap
@@ -80,7 +81,11 @@ pub(super) async fn graphql_ws(
             Some(place) => Some(place),
             None => {
                 let message = format!("too many WebSockets from this address (at most {max})");
-                return super::error_response(StatusCode::TOO_MANY_REQUESTS, "THROTTLED", &message);
+                return super::error_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    RequestCode::Throttled,
+                    &message,
+                );
             }
         },
         None => None,
@@ -195,12 +200,11 @@ impl Executor for Classified {
             if let Some(viewer) = &viewer {
                 let refused = match state.services.verifier.check_not_revoked(viewer).await {
                     Ok(()) => None,
-                    Err(Refusal::Invalid(e)) => Some((e.to_string(), "UNAUTHENTICATED")),
-                    Err(Refusal::Internal) => Some(("internal error; the server log has the details".to_string(), "INTERNAL")),
+                    Err(Refusal::Invalid(e)) => Some((e.to_string(), RequestCode::Unauthenticated)),
+                    Err(Refusal::Internal) => Some(("internal error; the server log has the details".to_string(), RequestCode::Internal)),
                 };
                 if let Some((message, code)) = refused {
-                    let mut error = ServerError::new(message, None);
-                    error.extensions.get_or_insert_with(Default::default).set("code", code);
+                    let error = with_code(ServerError::new(message, None), code);
                     yield async_graphql::Response::from_errors(vec![error]);
                     return;
                 }

@@ -22,6 +22,7 @@
 
 use super::limits::{OperationIds, Refused};
 use super::{Classified, TicketSlot, close};
+use crate::graphql::error::RequestCode;
 use crate::server::AppState;
 use crate::server::listener::{Lifecycle, reached};
 use async_graphql::Data;
@@ -165,7 +166,7 @@ fn too_many(id: &str, max: usize) -> String {
         "type": "error",
         "payload": [{
             "message": format!("this connection already has {max} operations in progress (the limit); complete one first or open another connection"),
-            "extensions": { "code": "TOO_MANY_SUBSCRIPTIONS" },
+            "extensions": { "code": RequestCode::TooManySubscriptions.as_str() },
         }],
     })
     .to_string()
