@@ -12,7 +12,8 @@ use crate::graphql::document::DocumentLimits;
 use crate::store::Retention;
 use crate::store::sled::Durability;
 use clap::Args;
-use std::net::SocketAddr;
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -107,7 +108,7 @@ pub struct ServeConfig {
     /// addresses or networks (e.g. `127.0.0.1,10.0.0.0/8`). Requests from them
     /// are counted (log-in and sign-up limits) by the client address they
     /// forward. Default: none (the TCP peer is the client).
-    #[arg(long, env = "CARTQL_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::server::client_address::parse_network, value_name = "NETWORKS")]
+    #[arg(long, env = "CARTQL_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network, value_name = "NETWORKS")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Load the demo catalog when the catalog is empty.
     #[arg(long, env = "CARTQL_DEMO")]
@@ -489,6 +490,14 @@ fn parse_origin(text: &str) -> Result<String, String> {
         ));
     }
     Ok(text.to_string())
+}
+
+/// Parses one `--trusted-proxies` entry: an address or a network in CIDR form.
+pub(crate) fn parse_network(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("'{text}' is not an IP address or a network like 10.0.0.0/8"))
 }
 
 pub(crate) fn parse_lifetime(text: &str) -> Result<Duration, String> {

@@ -21,7 +21,7 @@ use crate::auth::password::Passwords;
 use crate::auth::throttle::MemoryThrottle;
 use crate::auth::verifier::Verifier;
 use crate::auth::{self};
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::ServeConfig;
 use crate::graphql::error::RequestCode;
 use crate::graphql::{self, CartSchema};
@@ -40,7 +40,8 @@ use tokio::sync::watch;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 /// A start-up failure, as one line for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +93,8 @@ impl Application {
             SledStore::open(dir, config.durability.into())
                 .map_err(|e| StartError(format!("--data-dir: {e}")))?,
         );
-        sled.start_sweeping(config.retention());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        sled.start_sweeping(config.retention(), clock.clone());
         let store: Arc<dyn Store> = sled;
         store
             .pin_currency(config.currency.code())
@@ -110,7 +112,7 @@ impl Application {
             passwords,
             throttle: Arc::new(MemoryThrottle::new(config.identity.throttle_rules())),
             lifetimes: config.identity.token_lifetimes(),
-            clock: Arc::new(SystemClock),
+            clock,
             order_ids: Arc::default(),
         };
         let limits = config.query_limits();
@@ -254,7 +256,15 @@ fn router(state: AppState, config: &ServeConfig, cors: CorsLayer) -> Router {
         // Outermost but tracing: every error answer carries a code, also
         // those the layers above write themselves (413, 408, 405, 404).
         .layer(axum::middleware::map_response(coded_errors))
-        .layer(TraceLayer::new_for_http())
+        // A span per HTTP request (method, path) at the default log level, so
+        // an error logged while serving it says which request it was; a line
+        // per response only at debug.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
+        )
         .with_state(state)
 }
 

@@ -8,7 +8,7 @@
 //! configuration. The token's `sub` is the customer id; roles are read only
 //! from the configured claim (none without one).
 
-use super::token::{AuthError, LEEWAY_SECONDS, check_subject};
+use super::token::{LEEWAY_SECONDS, TokenError, check_subject};
 use super::{Issuer, Viewer, ViewerKind};
 use base64::Engine;
 use chrono::{TimeZone, Utc};
@@ -120,16 +120,16 @@ impl ExternalIssuer {
     }
 
     /// Verifies a token and returns the customer it speaks for.
-    pub fn verify(&self, token: &str) -> Result<Viewer, AuthError> {
+    pub fn verify(&self, token: &str) -> Result<Viewer, TokenError> {
         let header = jsonwebtoken::decode_header(token)?;
         let key = match (&header.kid, self.keys.as_slice()) {
             (Some(kid), keys) => keys
                 .iter()
                 .find(|k| k.kid.as_deref() == Some(kid))
-                .ok_or(AuthError::UnknownKey)?,
+                .ok_or(TokenError::UnknownKey)?,
             (None, [only]) => only,
             (None, _) => {
-                return Err(AuthError::BadClaims(
+                return Err(TokenError::BadClaims(
                     "the token has no 'kid' and the issuer has several keys".into(),
                 ));
             }
@@ -144,17 +144,17 @@ impl ExternalIssuer {
         let claims = jsonwebtoken::decode::<Value>(token, &key.key, &validation)?.claims;
         let sub = claims["sub"]
             .as_str()
-            .ok_or_else(|| AuthError::BadClaims("'sub' must be a string".into()))?;
+            .ok_or_else(|| TokenError::BadClaims("'sub' must be a string".into()))?;
         check_subject(sub)?;
         let expires_at = claims["exp"]
             .as_i64()
             .and_then(|exp| Utc.timestamp_opt(exp, 0).single())
-            .ok_or_else(|| AuthError::BadClaims("'exp' is out of range".into()))?;
+            .ok_or_else(|| TokenError::BadClaims("'exp' is out of range".into()))?;
         // A token claiming to be issued in the future could never be revoked
         // by logOutEverywhere (which refuses tokens issued before a time).
         let issued_at = claims["iat"].as_i64();
         if issued_at.is_some_and(|iat| iat > Utc::now().timestamp() + LEEWAY_SECONDS as i64) {
-            return Err(AuthError::BadClaims("'iat' is in the future".into()));
+            return Err(TokenError::BadClaims("'iat' is in the future".into()));
         }
         Ok(Viewer {
             id: sub.to_string(),
@@ -169,12 +169,12 @@ impl ExternalIssuer {
 
     /// Roles from the configured claim: a list of strings, or one string of
     /// space-separated roles (like `scope`). Absent: no roles.
-    fn roles(&self, claims: &Value) -> Result<Vec<String>, AuthError> {
+    fn roles(&self, claims: &Value) -> Result<Vec<String>, TokenError> {
         let Some(path) = &self.roles_claim else {
             return Ok(Vec::new());
         };
         let value = path.iter().try_fold(claims, |value, part| value.get(part));
-        let shape = || AuthError::BadClaims("the roles claim must be a list of strings".into());
+        let shape = || TokenError::BadClaims("the roles claim must be a list of strings".into());
         match value {
             None | Some(Value::Null) => Ok(Vec::new()),
             Some(Value::String(roles)) => {

@@ -22,7 +22,7 @@ pub use crate::domain::owner::ViewerKind;
 use crate::domain::owner::{Namespace, OwnerKey};
 use chrono::{DateTime, Utc};
 
-pub use token::{AuthError, TokenKeys};
+pub use token::{TokenError, TokenKeys};
 
 use external::ExternalIssuer;
 
@@ -168,13 +168,13 @@ pub struct Authenticator {
 
 impl Authenticator {
     /// Verifies `token` with the verifier its `iss` names.
-    pub fn verify(&self, token: &str) -> Result<Viewer, AuthError> {
+    pub fn verify(&self, token: &str) -> Result<Viewer, TokenError> {
         #[derive(serde::Deserialize)]
         struct Peek {
             iss: Option<String>,
         }
         let peek: Peek = jsonwebtoken::dangerous::insecure_decode_claims(token)
-            .map_err(|_| AuthError::Malformed)?;
+            .map_err(|_| TokenError::Malformed)?;
         match &self.external {
             Some(external) if peek.iss.as_deref() == Some(external.issuer()) => {
                 external.verify(token)

@@ -66,7 +66,7 @@ pub struct Grant<'a> {
 /// Why a token was refused. Every variant answers HTTP 401 with
 /// `WWW-Authenticate: Bearer error="invalid_token"`; the message says which.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
+pub enum TokenError {
     /// The `Authorization` header is not `Bearer <token>`.
     #[error("the Authorization header must be 'Bearer <token>'")]
     BadHeader,
@@ -96,20 +96,20 @@ pub enum AuthError {
     Revoked,
 }
 
-impl From<jsonwebtoken::errors::Error> for AuthError {
+impl From<jsonwebtoken::errors::Error> for TokenError {
     fn from(e: jsonwebtoken::errors::Error) -> Self {
         match e.kind() {
-            ErrorKind::InvalidSignature => AuthError::BadSignature,
+            ErrorKind::InvalidSignature => TokenError::BadSignature,
             ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
-                AuthError::WrongAlgorithm
+                TokenError::WrongAlgorithm
             }
-            ErrorKind::ExpiredSignature => AuthError::Expired,
-            ErrorKind::ImmatureSignature => AuthError::NotYetValid,
-            ErrorKind::InvalidIssuer => AuthError::BadClaims("unexpected issuer".into()),
-            ErrorKind::InvalidAudience => AuthError::BadClaims("unexpected audience".into()),
-            ErrorKind::MissingRequiredClaim(c) => AuthError::BadClaims(format!("missing '{c}'")),
-            ErrorKind::Json(e) => AuthError::BadClaims(e.to_string()),
-            _ => AuthError::Malformed,
+            ErrorKind::ExpiredSignature => TokenError::Expired,
+            ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+            ErrorKind::InvalidIssuer => TokenError::BadClaims("unexpected issuer".into()),
+            ErrorKind::InvalidAudience => TokenError::BadClaims("unexpected audience".into()),
+            ErrorKind::MissingRequiredClaim(c) => TokenError::BadClaims(format!("missing '{c}'")),
+            ErrorKind::Json(e) => TokenError::BadClaims(e.to_string()),
+            _ => TokenError::Malformed,
         }
     }
 }
@@ -185,7 +185,7 @@ impl TokenKeys {
         kind: ViewerKind,
         roles: &[String],
         ttl: Duration,
-    ) -> Result<(String, DateTime<Utc>), AuthError> {
+    ) -> Result<(String, DateTime<Utc>), TokenError> {
         let now = Utc::now().timestamp();
         self.sign(&Grant {
             subject,
@@ -200,18 +200,18 @@ impl TokenKeys {
 
     /// Signs a token saying exactly what `grant` says. Its lifetime must be
     /// between 1 second and [`MAX_TTL_DAYS`] days.
-    pub fn sign(&self, grant: &Grant<'_>) -> Result<(String, DateTime<Utc>), AuthError> {
+    pub fn sign(&self, grant: &Grant<'_>) -> Result<(String, DateTime<Utc>), TokenError> {
         check_subject(grant.subject)?;
         let lifetime = grant.expires_at.saturating_sub(grant.now);
         if lifetime <= 0 || lifetime > Duration::days(MAX_TTL_DAYS).num_seconds() {
-            return Err(AuthError::BadClaims(format!(
+            return Err(TokenError::BadClaims(format!(
                 "lifetime must be between 1 second and {MAX_TTL_DAYS} days"
             )));
         }
         let expires_at = Utc
             .timestamp_opt(grant.expires_at, 0)
             .single()
-            .ok_or_else(|| AuthError::BadClaims("'exp' is out of range".into()))?;
+            .ok_or_else(|| TokenError::BadClaims("'exp' is out of range".into()))?;
         let claims = Claims {
             sub: grant.subject.to_string(),
             iss: ISSUER.to_string(),
@@ -225,20 +225,20 @@ impl TokenKeys {
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.kid.clone());
         let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
-            .map_err(|e| AuthError::BadClaims(e.to_string()))?;
+            .map_err(|e| TokenError::BadClaims(e.to_string()))?;
         Ok((token, expires_at))
     }
 
     /// Verifies a token and returns who it speaks for.
-    pub fn verify(&self, token: &str) -> Result<Viewer, AuthError> {
+    pub fn verify(&self, token: &str) -> Result<Viewer, TokenError> {
         let header = jsonwebtoken::decode_header(token)?;
         let key = match &header.kid {
             Some(kid) => self
                 .keys
                 .iter()
                 .find(|k| &k.kid == kid)
-                .ok_or(AuthError::UnknownKey)?,
-            None => self.keys.first().ok_or(AuthError::UnknownKey)?,
+                .ok_or(TokenError::UnknownKey)?,
+            None => self.keys.first().ok_or(TokenError::UnknownKey)?,
         };
         let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)?;
         let claims = data.claims;
@@ -246,7 +246,7 @@ impl TokenKeys {
         let expires_at = Utc
             .timestamp_opt(claims.exp, 0)
             .single()
-            .ok_or_else(|| AuthError::BadClaims("'exp' is out of range".into()))?;
+            .ok_or_else(|| TokenError::BadClaims("'exp' is out of range".into()))?;
         Ok(Viewer {
             id: claims.sub,
             kind: claims.kind,
@@ -260,9 +260,9 @@ impl TokenKeys {
 }
 
 /// Refuses an empty, overlong or unprintable `sub`.
-pub fn check_subject(subject: &str) -> Result<(), AuthError> {
+pub fn check_subject(subject: &str) -> Result<(), TokenError> {
     if subject.is_empty() || subject.len() > 200 || subject.chars().any(char::is_control) {
-        return Err(AuthError::BadClaims(
+        return Err(TokenError::BadClaims(
             "'sub' must be 1 to 200 printable characters".into(),
         ));
     }
@@ -271,11 +271,11 @@ pub fn check_subject(subject: &str) -> Result<(), AuthError> {
 
 /// Extracts the token from an `Authorization` header value (`Bearer <token>`,
 /// scheme case-insensitive as RFC 7235 says).
-pub fn bearer_token(header: &str) -> Result<&str, AuthError> {
-    let (scheme, token) = header.trim().split_once(' ').ok_or(AuthError::BadHeader)?;
+pub fn bearer_token(header: &str) -> Result<&str, TokenError> {
+    let (scheme, token) = header.trim().split_once(' ').ok_or(TokenError::BadHeader)?;
     let token = token.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-        return Err(AuthError::BadHeader);
+        return Err(TokenError::BadHeader);
     }
     Ok(token)
 }
@@ -312,7 +312,7 @@ mod tests {
             .issue("u1", ViewerKind::Guest, &[], Duration::hours(1))
             .unwrap();
         let other = TokenKeys::from_secret(&[8u8; 32]).unwrap();
-        assert_eq!(other.verify(&token), Err(AuthError::UnknownKey));
+        assert_eq!(other.verify(&token), Err(TokenError::UnknownKey));
     }
 
     #[test]
@@ -325,7 +325,7 @@ mod tests {
         assert_eq!(rotated.verify(&token).unwrap().id, "u1");
         assert_ne!(rotated.current_kid(), old.current_kid());
         let removed = TokenKeys::from_secret(&[9u8; 32]).unwrap();
-        assert_eq!(removed.verify(&token), Err(AuthError::UnknownKey));
+        assert_eq!(removed.verify(&token), Err(TokenError::UnknownKey));
     }
 
     #[test]
@@ -355,7 +355,7 @@ mod tests {
         assert!(rotated.verify(&sign(&[9u8; 32])).is_ok());
         assert_eq!(
             rotated.verify(&sign(&[7u8; 32])),
-            Err(AuthError::BadSignature)
+            Err(TokenError::BadSignature)
         );
     }
 
@@ -389,9 +389,9 @@ mod tests {
     fn the_bearer_scheme_is_required() {
         assert_eq!(bearer_token("Bearer abc"), Ok("abc"));
         assert_eq!(bearer_token("bearer  abc "), Ok("abc"));
-        assert_eq!(bearer_token("Basic abc"), Err(AuthError::BadHeader));
-        assert_eq!(bearer_token("Bearer"), Err(AuthError::BadHeader));
-        assert_eq!(bearer_token("Bearer "), Err(AuthError::BadHeader));
+        assert_eq!(bearer_token("Basic abc"), Err(TokenError::BadHeader));
+        assert_eq!(bearer_token("Bearer"), Err(TokenError::BadHeader));
+        assert_eq!(bearer_token("Bearer "), Err(TokenError::BadHeader));
     }
 
     #[test]

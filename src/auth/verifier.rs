@@ -3,18 +3,18 @@
 //! ([`IdentityStore::valid_after`]). HTTP requests, WebSocket connections and
 //! their operations, and `guestToken` inputs all go through it.
 
-use super::{AuthError, Authenticator, Issuer, Viewer};
+use super::{Authenticator, Issuer, TokenError, Viewer};
 use crate::domain::ViewerKind;
 use crate::store::IdentityStore;
 use std::sync::Arc;
 
 /// Why a token was not accepted.
 #[derive(Debug)]
-pub enum Refusal {
+pub enum VerifyError {
     /// The token is not valid, or was revoked: HTTP 401 / WebSocket close 4403.
-    Invalid(AuthError),
+    Invalid(TokenError),
     /// The revocation record could not be read: HTTP 500 / close 1011.
-    Internal,
+    Unavailable,
 }
 
 /// Verifies tokens; cheap to clone.
@@ -35,21 +35,24 @@ impl Verifier {
     }
 
     /// The viewer a token speaks for, if it verifies and is not revoked.
-    pub async fn verify(&self, token: &str) -> Result<Viewer, Refusal> {
-        let viewer = self.authenticator.verify(token).map_err(Refusal::Invalid)?;
+    pub async fn verify(&self, token: &str) -> Result<Viewer, VerifyError> {
+        let viewer = self
+            .authenticator
+            .verify(token)
+            .map_err(VerifyError::Invalid)?;
         self.check_not_revoked(&viewer).await?;
         Ok(viewer)
     }
 
     /// The guest a built-in guest token speaks for (a `guestToken` input).
-    pub async fn verify_guest(&self, token: &str) -> Result<Viewer, Refusal> {
+    pub async fn verify_guest(&self, token: &str) -> Result<Viewer, VerifyError> {
         let viewer = self
             .authenticator
             .keys
             .verify(token.trim())
-            .map_err(Refusal::Invalid)?;
+            .map_err(VerifyError::Invalid)?;
         if viewer.kind != ViewerKind::Guest || viewer.issuer != Issuer::BuiltIn {
-            return Err(Refusal::Invalid(AuthError::BadClaims(
+            return Err(VerifyError::Invalid(TokenError::BadClaims(
                 "it is not a guest's token".into(),
             )));
         }
@@ -59,15 +62,15 @@ impl Verifier {
 
     /// Whether `logOutEverywhere` has revoked the viewer's token since it was
     /// verified (a WebSocket checks before each operation).
-    pub async fn check_not_revoked(&self, viewer: &Viewer) -> Result<(), Refusal> {
+    pub async fn check_not_revoked(&self, viewer: &Viewer) -> Result<(), VerifyError> {
         match self.store.valid_after(&viewer.owner_key()).await {
             Ok(Some(after)) if viewer.is_revoked_by(after) => {
-                Err(Refusal::Invalid(AuthError::Revoked))
+                Err(VerifyError::Invalid(TokenError::Revoked))
             }
             Ok(_) => Ok(()),
             Err(e) => {
                 tracing::error!(error = %e, "reading the revocation record failed");
-                Err(Refusal::Internal)
+                Err(VerifyError::Unavailable)
             }
         }
     }

@@ -27,7 +27,7 @@ pub struct Limits {
 /// One line of a cart: a SKU and how many. Prices are looked up when read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CartLine {
-    /// What.
+    /// The product's SKU.
     pub sku: Sku,
     /// How many, at least 1 in a stored cart.
     pub quantity: u32,

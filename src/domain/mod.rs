@@ -23,6 +23,8 @@ pub mod names;
 pub mod order;
 pub mod owner;
 pub mod shop;
+#[cfg(test)]
+mod testing;
 
 pub use cart::{Cart, CartChange, CartLine, CartSet, Limits, LineMode};
 pub use catalog::{Patch, Product, ProductPatch};

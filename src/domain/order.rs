@@ -20,11 +20,11 @@ pub enum OrderStatus {
 /// One line of an order: a snapshot, so later catalog changes do not alter it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderLine {
-    /// What.
+    /// The SKU bought.
     pub sku: Sku,
     /// The title at checkout.
     pub title: String,
-    /// How many.
+    /// Units bought.
     pub quantity: u32,
     /// The unit price at checkout.
     pub unit_price: Money,
@@ -58,7 +58,7 @@ pub struct Placement {
     /// The new order.
     pub order: Order,
     /// Products with decremented stock (only tracked ones).
-    pub restocked: Vec<Product>,
+    pub stock_taken: Vec<Product>,
 }
 
 /// Checks every line (the product exists, is active and has the stock) and
@@ -80,7 +80,7 @@ pub fn place_order(
     }
     let mut errors = Vec::new();
     let mut order_lines = Vec::with_capacity(lines.len());
-    let mut restocked = Vec::new();
+    let mut stock_taken = Vec::new();
     let mut subtotal = Money::ZERO;
     for (index, line) in lines.iter().enumerate() {
         let at = |code, field: &str, message: String| {
@@ -112,7 +112,7 @@ pub fn place_order(
                 ));
                 continue;
             }
-            restocked.push(Product {
+            stock_taken.push(Product {
                 stock: Some(stock - wanted),
                 ..product.clone()
             });
@@ -154,7 +154,7 @@ pub fn place_order(
             created_at: now,
             source_cart,
         },
-        restocked,
+        stock_taken,
     })
 }
 
@@ -207,8 +207,8 @@ mod tests {
         assert_eq!(placement.order.subtotal, Money::from_minor(1000));
         assert_eq!(placement.order.total, placement.order.subtotal);
         assert_eq!(placement.order.lines[0].title, "A title");
-        assert_eq!(placement.restocked.len(), 1);
-        assert_eq!(placement.restocked[0].stock, Some(1));
+        assert_eq!(placement.stock_taken.len(), 1);
+        assert_eq!(placement.stock_taken[0].stock, Some(1));
     }
 
     #[test]
@@ -249,6 +249,6 @@ mod tests {
     #[test]
     fn exactly_the_last_units_can_be_bought() {
         let placement = place_order("o1".into(), &[line("A", 3)], &catalog(), now(), None).unwrap();
-        assert_eq!(placement.restocked[0].stock, Some(0));
+        assert_eq!(placement.stock_taken[0].stock, Some(0));
     }
 }

@@ -4,11 +4,11 @@
 //! which cart (a valid name), check the input lines against the catalog, then
 //! one atomic store update that applies a [`CartChange`] and bumps the version.
 
-use super::cart_view::{CartView, cart_view};
+use super::cart_view::CartView;
 use super::error::{ApiError, ApiResult};
 use super::inputs::{CartLineInput, as_given, checked_lines};
 use super::require_viewer;
-use super::types::{UserError, user_errors};
+use super::types::{UserErrorView, user_errors};
 use crate::auth::Viewer;
 use crate::domain::idempotency::{Fingerprint, IdempotencyKey, KeyUse, key_reused};
 use crate::domain::{
@@ -34,7 +34,7 @@ impl CartQuery {
         let viewer = require_viewer(ctx)?;
         let name = CartName::parse(&name).map_err(ApiError::BadUserInput)?;
         let set = services.store.cart_set(&viewer.owner_key()).await?;
-        cart_view(services, viewer, &set, &name).await
+        CartView::from_set(services, viewer, &set, &name).await
     }
 
     /// All of the viewer's stored carts, by name.
@@ -45,7 +45,7 @@ impl CartQuery {
         let set = services.store.cart_set(&viewer.owner_key()).await?;
         let mut views = Vec::with_capacity(set.carts.len());
         for name in set.carts.keys() {
-            views.push(cart_view(services, viewer, &set, name).await?);
+            views.push(CartView::from_set(services, viewer, &set, name).await?);
         }
         Ok(views)
     }
@@ -117,7 +117,7 @@ pub struct CartPayload {
     /// The cart as stored now (also on `VERSION_CONFLICT`); `null` only for an invalid cart name.
     pub cart: Option<CartView>,
     /// Why the change was refused, if it was. Nothing is changed when this is not empty.
-    pub user_errors: Vec<UserError>,
+    pub user_errors: Vec<UserErrorView>,
 }
 
 /// The cart mutations; they need a token.
@@ -257,7 +257,7 @@ async fn change_cart(
     };
     match result {
         Ok(set) => Ok(CartPayload {
-            cart: Some(cart_view(services, viewer, &set.into_inner(), &name).await?),
+            cart: Some(CartView::from_set(services, viewer, &set.into_inner(), &name).await?),
             user_errors: Vec::new(),
         }),
         Err(UpdateError::Rejected(rejection)) => {
@@ -328,7 +328,7 @@ async fn payload(
 ) -> ApiResult<CartPayload> {
     let set = services.store.cart_set(&viewer.owner_key()).await?;
     Ok(CartPayload {
-        cart: Some(cart_view(services, viewer, &set, name).await?),
+        cart: Some(CartView::from_set(services, viewer, &set, name).await?),
         user_errors: user_errors(
             rejection
                 .map(Rejection::into_user_errors)

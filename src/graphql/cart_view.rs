@@ -78,49 +78,51 @@ pub struct CartLineView {
     pub line_total: MoneyView,
 }
 
-/// Prices the cart `name` of `set`, as it is now, for output.
-pub(crate) async fn cart_view(
-    services: &Services,
-    viewer: &Viewer,
-    set: &CartSet,
-    name: &CartName,
-) -> ApiResult<CartView> {
-    let lifetime = services.shop.cart_lifetime(viewer.kind);
-    let cart = set.cart(name, services.clock.now(), lifetime);
-    price_cart(services, viewer, cart).await
-}
+impl CartView {
+    /// The cart `name` of `set`, as it is now, priced for output.
+    pub(crate) async fn from_set(
+        services: &Services,
+        viewer: &Viewer,
+        set: &CartSet,
+        name: &CartName,
+    ) -> ApiResult<CartView> {
+        let lifetime = services.shop.cart_lifetime(viewer.kind);
+        let cart = set.cart(name, services.clock.now(), lifetime);
+        CartView::priced(services, viewer, cart).await
+    }
 
-/// Prices one cart (already as seen now) with the catalog.
-pub(crate) async fn price_cart(
-    services: &Services,
-    viewer: &Viewer,
-    cart: Cart,
-) -> ApiResult<CartView> {
-    let lifetime = services.shop.cart_lifetime(viewer.kind);
-    let skus: Vec<Sku> = cart.lines.iter().map(|l| l.sku.clone()).collect();
-    let catalog = services.store.products_by_sku(&skus).await?;
-    let priced = price_lines(&cart.lines, &catalog).map_err(ApiError::internal)?;
-    let currency: Currency = services.shop.currency;
-    let lines = priced
-        .lines
-        .into_iter()
-        .map(|p| CartLineView {
-            sku: p.line.sku.to_string(),
-            quantity: p.line.quantity,
-            unit_price: MoneyView::new(p.unit_price, &currency),
-            line_total: MoneyView::new(p.line_total, &currency),
-            product: ProductView {
-                product: p.product,
-                currency,
-            },
+    /// One cart (already as seen now), priced with the catalog for output.
+    pub(crate) async fn priced(
+        services: &Services,
+        viewer: &Viewer,
+        cart: Cart,
+    ) -> ApiResult<CartView> {
+        let lifetime = services.shop.cart_lifetime(viewer.kind);
+        let skus: Vec<Sku> = cart.lines.iter().map(|l| l.sku.clone()).collect();
+        let catalog = services.store.products_by_sku(&skus).await?;
+        let priced = price_lines(&cart.lines, &catalog).map_err(ApiError::internal)?;
+        let currency: Currency = services.shop.currency;
+        let lines = priced
+            .lines
+            .into_iter()
+            .map(|p| CartLineView {
+                sku: p.line.sku.to_string(),
+                quantity: p.line.quantity,
+                unit_price: MoneyView::new(p.unit_price, &currency),
+                line_total: MoneyView::new(p.line_total, &currency),
+                product: ProductView {
+                    product: p.product,
+                    currency,
+                },
+            })
+            .collect();
+        Ok(CartView {
+            id: format!("{}/{}", viewer.owner_key().as_str(), cart.name),
+            expires_at: (!cart.lines.is_empty()).then(|| cart.expires_at(lifetime)),
+            cart,
+            lines,
+            total_quantity: priced.total_quantity,
+            subtotal: MoneyView::new(priced.subtotal, &currency),
         })
-        .collect();
-    Ok(CartView {
-        id: format!("{}/{}", viewer.owner_key().as_str(), cart.name),
-        expires_at: (!cart.lines.is_empty()).then(|| cart.expires_at(lifetime)),
-        cart,
-        lines,
-        total_quantity: priced.total_quantity,
-        subtotal: MoneyView::new(priced.subtotal, &currency),
-    })
+    }
 }

@@ -1,20 +1,17 @@
 //! Products, the shop, and the admin-only catalog mutations.
 
 use super::error::{ApiError, ApiResult};
+use super::pagination::PageRequest;
 use super::require_admin;
-use super::types::{Decimal, MoneyView, ShopView, UserError, user_errors};
+use super::types::{Decimal, MoneyView, ShopView, UserErrorView, user_errors};
 use crate::domain::catalog::adjust_stock;
 use crate::domain::{
     Currency, ErrorCode, Patch, Product, ProductPatch, Rejection, Sku, UserError as DomainError,
 };
 use crate::services::Services;
 use crate::store::UpdateError;
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, InputObject, MaybeUndefined, Object, SimpleObject};
-
-/// Default and largest page size of `products`.
-const DEFAULT_PAGE: i32 = 20;
-const MAX_PAGE: i32 = 100;
 
 /// A product with its price in the shop currency.
 pub struct ProductView {
@@ -71,29 +68,12 @@ impl CatalogQuery {
         #[graphql(default = 20)] first: i32,
         after: Option<String>,
     ) -> ApiResult<Connection<String, ProductView>> {
-        if !(1..=MAX_PAGE).contains(&first) {
-            return Err(ApiError::BadUserInput(format!(
-                "'first' must be 1 to {MAX_PAGE} (default {DEFAULT_PAGE})"
-            )));
-        }
-        let after = match after {
-            Some(cursor) => Some(Sku::parse(&cursor).map_err(|_| {
-                ApiError::BadUserInput("'after' is not a cursor from this connection".into())
-            })?),
-            None => None,
-        };
-        let mut page = Services::of(ctx)
+        let page = PageRequest::parse(first, after, |cursor| Sku::parse(cursor).ok())?;
+        let products = Services::of(ctx)
             .store
-            .products(after.as_ref(), first as usize + 1)
+            .products(page.after.as_ref(), page.fetch())
             .await?;
-        let has_next = page.len() > first as usize;
-        page.truncate(first as usize);
-        let mut connection = Connection::new(after.is_some(), has_next);
-        connection.edges.extend(
-            page.into_iter()
-                .map(|p| Edge::new(p.sku.to_string(), view(ctx, p))),
-        );
-        Ok(connection)
+        Ok(page.connection(products, |p| (p.sku.to_string(), view(ctx, p))))
     }
 
     /// The shop's currency and limits.
@@ -143,7 +123,7 @@ pub struct ProductPayload {
     /// The product as stored now (`null` if the change was refused and it does not exist).
     pub product: Option<ProductView>,
     /// Why the change was refused, if it was.
-    pub user_errors: Vec<UserError>,
+    pub user_errors: Vec<UserErrorView>,
 }
 
 /// Admin-only catalog mutations.

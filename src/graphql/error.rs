@@ -25,7 +25,7 @@
 
 use crate::store::StoreError;
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextRequest, NextSubscribe,
 };
 use async_graphql::{Error, ErrorExtensions, Response, ServerError};
 use futures_util::StreamExt;
@@ -264,8 +264,9 @@ fn code_for_uncoded(error: &ServerError) -> RequestCode {
     }
 }
 
-/// The schema extension that gives each request an id and a tracing span
-/// (`graphql{request_id}`), and classifies its responses ([`classify_response`]), subscriptions'
+/// The schema extension that gives each request an id and tracing spans
+/// (`graphql{request_id}`, then `operation{name}`, so a failure logged by a
+/// resolver or a store call names both), and classifies its responses ([`classify_response`]), subscriptions'
 /// included.
 pub struct ErrorPolicy;
 
@@ -289,6 +290,16 @@ impl Extension for ErrorPolicyExtension {
         let mut response = next.run(ctx).instrument(span).await;
         classify_response(&mut response, &self.request_id);
         response
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let span = tracing::info_span!("operation", name = operation_name.unwrap_or("(anonymous)"));
+        next.run(ctx, operation_name).instrument(span).await
     }
 
     fn subscribe<'s>(

@@ -6,12 +6,12 @@
 //! cart lands either before the merge (and is merged) or after it (and stays
 //! in the guest's carts): nothing is lost.
 
-use super::cart_view::{CartView, cart_view};
+use super::cart_view::CartView;
 use super::error::{ApiError, ApiResult};
 use super::require_viewer;
-use super::types::{UserError, user_errors};
+use super::types::{UserErrorView, user_errors};
 use crate::auth::Viewer;
-use crate::auth::verifier::Refusal;
+use crate::auth::verifier::VerifyError;
 use crate::domain::merge::{MergeClock, MergeReport, MergeStrategy, merge_guest_carts};
 use crate::domain::{CartSet, ErrorCode, UserError as DomainError, ViewerKind};
 use crate::services::Services;
@@ -46,7 +46,8 @@ pub enum CartMergeOutcome {
 
 /// One guest cart that was merged, and the customer's cart of that name now.
 #[derive(SimpleObject)]
-pub struct MergedCart {
+#[graphql(name = "MergedCart")]
+pub struct MergedCartView {
     /// The cart's name.
     pub name: String,
     /// What was done.
@@ -78,7 +79,7 @@ pub struct CartMergeResult {
     /// The strategy applied.
     pub strategy: CartMergeStrategy,
     /// Every guest cart that had lines, by name.
-    pub carts: Vec<MergedCart>,
+    pub carts: Vec<MergedCartView>,
     /// Quantities lowered and lines dropped to stay within the limits.
     pub adjustments: Vec<MergeAdjustment>,
 }
@@ -99,7 +100,7 @@ pub struct MergeGuestCartPayload {
     /// What was merged; `null` when refused.
     pub merge: Option<CartMergeResult>,
     /// Why it was refused; nothing is changed when this is not empty.
-    pub user_errors: Vec<UserError>,
+    pub user_errors: Vec<UserErrorView>,
 }
 
 /// The merge mutation.
@@ -183,11 +184,11 @@ async fn describe(
 ) -> ApiResult<CartMergeResult> {
     let mut carts = Vec::with_capacity(report.carts.len());
     for merged in report.carts {
-        carts.push(MergedCart {
+        carts.push(MergedCartView {
             name: merged.name.to_string(),
             outcome: merged.outcome.into(),
             guest_lines: u32::try_from(merged.guest_lines).unwrap_or(u32::MAX),
-            cart: cart_view(services, customer, set, &merged.name).await?,
+            cart: CartView::from_set(services, customer, set, &merged.name).await?,
         });
     }
     let adjustments = report
@@ -219,11 +220,11 @@ pub(crate) async fn checked_guest(
     };
     match Services::of(ctx).verifier.verify_guest(token).await {
         Ok(guest) => Ok(Ok(Some(guest))),
-        Err(Refusal::Invalid(why)) => Ok(Err(DomainError::new(
+        Err(VerifyError::Invalid(why)) => Ok(Err(DomainError::new(
             ErrorCode::InvalidGuestToken,
             &["guestToken"],
             format!("the guest token cannot be used: {why}"),
         ))),
-        Err(Refusal::Internal) => Err(ApiError::Internal),
+        Err(VerifyError::Unavailable) => Err(ApiError::Internal),
     }
 }

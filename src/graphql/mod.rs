@@ -12,6 +12,7 @@
 //! - [`viewer`]: who am I.
 //! - [`identity`]: guest sessions, sign-up, log-in, renewal, log-out everywhere.
 //! - [`merge`]: moving a guest's carts into a customer's.
+//! - [`pagination`]: cursor connections, one way.
 //! - [`types`]: money, user errors and other shared output types.
 //! - [`inputs`]: input types several areas take, and the line check they share.
 //! - [`error`]: top-level error codes.
@@ -28,6 +29,7 @@ pub mod identity;
 pub mod inputs;
 pub mod merge;
 pub mod orders;
+pub mod pagination;
 pub mod subscription;
 pub mod types;
 pub mod viewer;
@@ -123,3 +125,6 @@ pub(crate) fn require_admin<'a>(ctx: &Context<'a>) -> ApiResult<&'a Viewer> {
         Err(ApiError::Forbidden("admin"))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,11 +3,12 @@
 //! A checkout is one store transaction (see [`OrderStore::checkout`](crate::store::OrderStore::checkout)); the
 //! idempotency key makes a retry return the first order instead of a second.
 
-use super::cart_view::{CartView, cart_view};
+use super::cart_view::CartView;
 use super::error::{ApiError, ApiResult};
 use super::inputs::{CartLineInput, as_given, checked_lines};
+use super::pagination::PageRequest;
 use super::require_viewer;
-use super::types::{MoneyView, UserError, user_errors};
+use super::types::{MoneyView, UserErrorView, user_errors};
 use crate::auth::throttle::Subject;
 use crate::auth::{ClientAddress, Viewer};
 use crate::domain::idempotency::{Fingerprint, IdempotencyKey, Outcome, key_reused};
@@ -16,7 +17,7 @@ use crate::domain::{CartName, Currency, ErrorCode, LineMode, Rejection, UserErro
 use crate::services::Services;
 use crate::store::UpdateError;
 use crate::store::orders::{CheckoutRequest, CheckoutSource};
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -24,9 +25,10 @@ use chrono::{DateTime, Utc};
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(
     remote = "crate::domain::order::OrderStatus",
+    name = "OrderStatus",
     rename_items = "SCREAMING_SNAKE_CASE"
 )]
-pub enum OrderStatus {
+pub enum OrderStatusView {
     /// Stock is reserved and the order is recorded.
     Placed,
 }
@@ -44,7 +46,7 @@ impl OrderView {
         self.order.id.clone().into()
     }
     /// Life-cycle status.
-    async fn status(&self) -> OrderStatus {
+    async fn status(&self) -> OrderStatusView {
         let status: DomainStatus = self.order.status;
         status.into()
     }
@@ -144,35 +146,19 @@ impl OrderQuery {
     ) -> ApiResult<Connection<String, OrderView>> {
         let services = Services::of(ctx);
         let viewer = require_viewer(ctx)?;
-        if !(1..=100).contains(&first) {
-            return Err(ApiError::BadUserInput(
-                "'first' must be 1 to 100 (default 20)".into(),
-            ));
-        }
         // A cursor is an order id; ULIDs read in any case, but the store
         // compares the canonical spelling ("01h…" would sort after "01H…"
         // and return the cursor's own order again).
-        let after = match after.as_deref().map(ulid::Ulid::from_string) {
-            None => None,
-            Some(Ok(cursor)) => Some(cursor.to_string()),
-            Some(Err(_)) => {
-                return Err(ApiError::BadUserInput(
-                    "'after' is not a cursor from this connection".into(),
-                ));
-            }
-        };
-        let mut page = services
+        let page = PageRequest::parse(first, after, |cursor| {
+            ulid::Ulid::from_string(cursor)
+                .ok()
+                .map(|id| id.to_string())
+        })?;
+        let orders = services
             .store
-            .orders(&viewer.owner_key(), after.as_deref(), first as usize + 1)
+            .orders(&viewer.owner_key(), page.after.as_deref(), page.fetch())
             .await?;
-        let has_next = page.len() > first as usize;
-        page.truncate(first as usize);
-        let mut connection = Connection::new(after.is_some(), has_next);
-        connection.edges.extend(
-            page.into_iter()
-                .map(|o| Edge::new(o.id.clone(), view(services, o))),
-        );
-        Ok(connection)
+        Ok(page.connection(orders, |o| (o.id.clone(), view(services, o))))
     }
 }
 
@@ -205,7 +191,7 @@ pub struct CheckoutPayload {
     /// The cart after checkout (emptied on success, unchanged on failure); `null` for `checkoutLines`.
     pub cart: Option<CartView>,
     /// Why nothing was bought, naming the lines. Nothing is written when this is not empty.
-    pub user_errors: Vec<UserError>,
+    pub user_errors: Vec<UserErrorView>,
 }
 
 /// Checkout mutations; they need a token.
@@ -250,7 +236,7 @@ impl OrderMutation {
             }
         };
         let set = services.store.cart_set(&viewer.owner_key()).await?;
-        let cart = Some(cart_view(services, viewer, &set, &name).await?);
+        let cart = Some(CartView::from_set(services, viewer, &set, &name).await?);
         Ok(match result {
             Ok(order) => CheckoutPayload {
                 order: Some(view(services, order)),

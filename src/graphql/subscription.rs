@@ -11,10 +11,10 @@
 //! writes never wake it. Each wake is logged at `trace` level (target
 //! `cartql::graphql::subscription`), which is how the tests count them.
 
-use super::cart_view::{CartView, price_cart};
+use super::cart_view::CartView;
 use super::error::{ApiError, ApiResult};
 use super::require_viewer;
-use crate::auth::verifier::Refusal;
+use crate::auth::verifier::VerifyError;
 use crate::clock::until;
 use crate::domain::{CartLine, CartName};
 use crate::services::Services;
@@ -47,11 +47,11 @@ impl SubscriptionRoot {
             loop {
                 match services.verifier.check_not_revoked(&viewer).await {
                     Ok(()) => {}
-                    Err(Refusal::Invalid(_)) => {
+                    Err(VerifyError::Invalid(_)) => {
                         yield Err(ApiError::TokenRevoked);
                         break;
                     }
-                    Err(Refusal::Internal) => {
+                    Err(VerifyError::Unavailable) => {
                         yield Err(ApiError::Internal);
                         break;
                     }
@@ -72,7 +72,7 @@ impl SubscriptionRoot {
                 let swept = matches!(&sent, Some((v, lines)) if lines.is_empty() && cart.lines.is_empty() && cart.version < *v);
                 if sent.as_ref() != Some(&seen) && !swept {
                     sent = Some(seen);
-                    yield price_cart(&services, &viewer, cart).await;
+                    yield CartView::priced(&services, &viewer, cart).await;
                 }
                 match next_trigger(&mut changes, now, viewer.expires_at, expires).await {
                     Trigger::Changed => {

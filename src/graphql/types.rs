@@ -65,7 +65,8 @@ crate::with_error_codes!(graphql_error_codes);
 
 /// A business failure: what, which input field, and why.
 #[derive(SimpleObject, Clone, Debug)]
-pub struct UserError {
+#[graphql(name = "UserError")]
+pub struct UserErrorView {
     /// Stable code to switch on.
     pub code: UserErrorCode,
     /// Path to the input field, e.g. `["lines", "0", "quantity"]`.
@@ -74,9 +75,9 @@ pub struct UserError {
     pub message: String,
 }
 
-impl From<domain::UserError> for UserError {
+impl From<domain::UserError> for UserErrorView {
     fn from(e: domain::UserError) -> Self {
-        UserError {
+        UserErrorView {
             code: e.code.into(),
             field: e.field,
             message: e.message,
@@ -85,14 +86,14 @@ impl From<domain::UserError> for UserError {
 }
 
 /// Converts domain user errors for a payload.
-pub fn user_errors(errors: Vec<domain::UserError>) -> Vec<UserError> {
-    errors.into_iter().map(UserError::from).collect()
+pub fn user_errors(errors: Vec<domain::UserError>) -> Vec<UserErrorView> {
+    errors.into_iter().map(UserErrorView::from).collect()
 }
 
 /// Guest or customer.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-#[graphql(remote = "crate::auth::ViewerKind")]
-pub enum ViewerKind {
+#[graphql(remote = "crate::domain::ViewerKind", name = "ViewerKind")]
+pub enum ViewerKindView {
     /// An anonymous visitor with a guest token.
     Guest,
     /// A signed-up or externally authenticated customer.
@@ -109,7 +110,7 @@ impl ViewerView {
         self.0.id.clone().into()
     }
     /// Guest or customer.
-    async fn kind(&self) -> ViewerKind {
+    async fn kind(&self) -> ViewerKindView {
         self.0.kind.into()
     }
     /// Roles the token grants.

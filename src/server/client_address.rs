@@ -69,17 +69,10 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
         .and_then(|inner| inner.parse().ok())
 }
 
-/// Parses one `--trusted-proxies` entry: an address or a network in CIDR form.
-pub fn parse_network(text: &str) -> Result<IpNet, String> {
-    let text = text.trim();
-    text.parse::<IpNet>()
-        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("'{text}' is not an IP address or a network like 10.0.0.0/8"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::parse_network;
 
     fn headers(forwarded: &[&str]) -> HeaderMap {
         let mut headers = HeaderMap::new();

@@ -3,8 +3,8 @@
 
 use super::media::MediaType;
 use super::{AppState, error_response};
-use crate::auth::verifier::Refusal;
-use crate::auth::{AuthError, ClientAddress, Viewer, token::bearer_token};
+use crate::auth::verifier::VerifyError;
+use crate::auth::{ClientAddress, TokenError, Viewer, token::bearer_token};
 use crate::graphql::document;
 use crate::graphql::error::RequestCode;
 use async_graphql::ParseRequestError;
@@ -167,13 +167,13 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Vi
     };
     let token = value
         .to_str()
-        .map_err(|_| AuthError::BadHeader)
+        .map_err(|_| TokenError::BadHeader)
         .and_then(bearer_token)
         .map_err(unauthorized)?;
     match state.services.verifier.verify(token).await {
         Ok(viewer) => Ok(Some(viewer)),
-        Err(Refusal::Invalid(e)) => Err(unauthorized(e)),
-        Err(Refusal::Internal) => Err(error_response(
+        Err(VerifyError::Invalid(e)) => Err(unauthorized(e)),
+        Err(VerifyError::Unavailable) => Err(error_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             RequestCode::Internal,
             "internal error; the server log has the details",
@@ -182,7 +182,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Vi
 }
 
 /// HTTP 401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3).
-fn unauthorized(error: AuthError) -> Response {
+fn unauthorized(error: TokenError) -> Response {
     let mut response = error_response(
         StatusCode::UNAUTHORIZED,
         RequestCode::Unauthenticated,

@@ -17,8 +17,8 @@ mod session;
 use super::AppState;
 use super::listener::{ConnectionSlot, Lifecycle, reached};
 use crate::auth::ClientAddress;
-use crate::auth::verifier::Refusal;
-use crate::auth::{AuthError, Viewer, token::bearer_token};
+use crate::auth::verifier::VerifyError;
+use crate::auth::{TokenError, Viewer, token::bearer_token};
 use crate::graphql::error::classify;
 use crate::graphql::error::{RequestCode, with_code};
 use async_graphql::{Data, Executor, Request, ServerError};
@@ -132,8 +132,8 @@ async fn serve(socket: WebSocket, state: AppState, client: Option<ClientAddress>
         Ok(None) => None,
         Ok(Some(token)) => match state.services.verifier.verify(&token).await {
             Ok(viewer) => Some(viewer),
-            Err(Refusal::Invalid(_)) => return close(&mut sink, 4403, "Forbidden").await,
-            Err(Refusal::Internal) => return close(&mut sink, 1011, "Internal error").await,
+            Err(VerifyError::Invalid(_)) => return close(&mut sink, 4403, "Forbidden").await,
+            Err(VerifyError::Unavailable) => return close(&mut sink, 1011, "Internal error").await,
         },
     };
     // A viewer's sockets are counted across the process; anonymous ones only
@@ -200,8 +200,8 @@ impl Executor for Classified {
             if let Some(viewer) = &viewer {
                 let refused = match state.services.verifier.check_not_revoked(viewer).await {
                     Ok(()) => None,
-                    Err(Refusal::Invalid(e)) => Some((e.to_string(), RequestCode::Unauthenticated)),
-                    Err(Refusal::Internal) => Some(("internal error; the server log has the details".to_string(), RequestCode::Internal)),
+                    Err(VerifyError::Invalid(e)) => Some((e.to_string(), RequestCode::Unauthenticated)),
+                    Err(VerifyError::Unavailable) => Some(("internal error; the server log has the details".to_string(), RequestCode::Internal)),
                 };
                 if let Some((message, code)) = refused {
                     let error = with_code(ServerError::new(message, None), code);
@@ -256,7 +256,7 @@ fn connection_init(message: &Message) -> Result<Option<String>, (u16, &'static s
 }
 
 /// `{"Authorization": "Bearer …"}` (any case) or `{"token": "…"}`.
-fn token_from_payload(payload: Option<&Value>) -> Result<Option<String>, AuthError> {
+fn token_from_payload(payload: Option<&Value>) -> Result<Option<String>, TokenError> {
     let Some(Value::Object(fields)) = payload else {
         return Ok(None);
     };

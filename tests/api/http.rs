@@ -437,10 +437,10 @@ async fn too_many_directives_are_query_too_complex_and_odd_documents_bad_input()
 async fn a_request_whose_body_trickles_in_too_slowly_times_out_with_408() {
     let server = TestServer::spawn_with(&["--request-timeout", "1s"]).await;
     let chunks = futures_util::stream::unfold(0, |n| async move {
-        if n == 4 {
+        if n == 8 {
             return None;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         let chunk = if n == 0 {
             "{\"query\": \"{ shop { currencyCode } }\""
         } else {

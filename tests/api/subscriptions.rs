@@ -140,7 +140,7 @@ async fn a_change_from_one_tab_reaches_the_other_and_no_one_else() {
         2,
         "only the subscribed cart is pushed"
     );
-    silent(&mut bob, Duration::from_millis(500)).await;
+    silent(&mut bob, Duration::from_millis(200)).await;
 }
 
 #[tokio::test]
@@ -260,9 +260,10 @@ async fn a_plain_websocket_without_the_subprotocol_is_refused() {
 }
 
 #[tokio::test]
-async fn a_merge_at_log_in_and_an_expiry_are_pushed_too() {
-    let server =
-        TestServer::spawn_with(&["--guest-cart-ttl", "2s", "--sweep-interval", "1s"]).await;
+async fn a_merge_at_log_in_is_pushed_too() {
+    // Expiry and the sweep are tested in-process, on a clock the test moves
+    // (src/graphql/tests/expiry.rs).
+    let server = TestServer::spawn().await;
     let customer = crate::identity::customer_account(&server, "live@example.com").await;
     let mut watcher = connect(&server, json!({ "token": customer })).await;
     subscribe(&mut watcher, "c", json!({})).await;
@@ -278,17 +279,6 @@ async fn a_merge_at_log_in_and_an_expiry_are_pushed_too() {
         cart_of(&added)["lines"],
         json!([{"sku": "MUG-LOGO", "quantity": 2}])
     );
-
-    // The guest cart expires two seconds after its last change: pushed empty, same version.
-    let expired = next(&mut guest_watch).await;
-    assert_eq!(cart_of(&expired)["lines"], json!([]));
-    assert_eq!(cart_of(&expired)["version"], cart_of(&added)["version"]);
-    // The sweeper deletes it within a second: no news for the client.
-    silent(&mut guest_watch, Duration::from_millis(1500)).await;
-    let swept = server
-        .data(Some(&guest), "{ carts { name } }", json!({}))
-        .await;
-    assert_eq!(swept["carts"], json!([]), "the sweeper ran");
 
     let fresh_guest = crate::identity::start_guest(&server).await;
     add(&server, &fresh_guest, "default", "TEE-BLK-M", 1).await;
@@ -574,11 +564,14 @@ async fn a_viewer_may_open_a_limited_number_of_sockets() {
     assert!(reopened.is_some(), "a closed socket gives its place back");
 }
 
-/// Reads for `wait`, skipping ping and pong frames; panics on anything else.
-async fn only_pings(socket: &mut Socket, wait: Duration) -> usize {
+/// Reads until `want` pings arrived (or `wait` passed), skipping pong
+/// frames; panics on anything else.
+async fn only_pings(socket: &mut Socket, want: usize, wait: Duration) -> usize {
     let mut pings = 0;
     let deadline = tokio::time::Instant::now() + wait;
-    while let Ok(message) = tokio::time::timeout_at(deadline, socket.next()).await {
+    while pings < want
+        && let Ok(message) = tokio::time::timeout_at(deadline, socket.next()).await
+    {
         match message {
             Some(Ok(Message::Ping(_))) => pings += 1,
             Some(Ok(Message::Pong(_))) => {}
@@ -594,9 +587,10 @@ async fn a_socket_that_answers_no_ping_is_closed_and_one_that_does_stays_open() 
         TestServer::spawn_with(&["--ws-ping-interval", "1s", "--ws-idle-timeout", "3s"]).await;
     let mut silent = connect(&server, json!({ "token": customer("ann") })).await;
     let mut lively = connect(&server, json!({ "token": customer("bob") })).await;
-    // tokio-tungstenite answers pings while it reads; `silent` is not read.
-    let pings = only_pings(&mut lively, Duration::from_secs(5)).await;
-    assert!(pings >= 2, "the server pings: {pings}");
+    // tokio-tungstenite answers pings while it reads; `silent` is not read
+    // until more than its idle timeout has passed (4 pings a second apart).
+    let pings = only_pings(&mut lively, 4, Duration::from_secs(10)).await;
+    assert!(pings >= 4, "the server pings: {pings}");
     // Closed with 3008; reading the pings queued before it makes tungstenite
     // answer them, which may fail first on the closed connection.
     let closed = next(&mut silent).await;

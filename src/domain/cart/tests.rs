@@ -1,16 +1,6 @@
 use super::*;
 
-const LIMITS: Limits = Limits {
-    max_lines_per_cart: 3,
-    max_quantity_per_line: 10,
-    max_carts_per_viewer: 2,
-};
-
-fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
-        .unwrap()
-        .with_timezone(&Utc)
-}
+use crate::domain::testing::{LIMITS, now};
 
 fn life() -> Duration {
     Duration::days(30)

@@ -174,7 +174,7 @@ fn fragment_cycles_and_long_chains_are_refused_before_validation() {
 
 #[test]
 fn graphiqls_introspection_query_fits_the_default_limits() {
-    let query = include_str!("introspection.graphql");
+    let query = include_str!("../../../tests/fixtures/introspection.graphql");
     assert!(nesting(query) <= MAX_NESTING);
     let doc = parse(query).unwrap();
     let size = expanded_size(&doc, usize::MAX).unwrap();

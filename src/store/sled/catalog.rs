@@ -1,8 +1,8 @@
 //! [`CatalogStore`] for sled: products keyed by SKU (byte order is SKU
 //! order), the currency in `meta`.
 
-use super::SledStore;
 use super::codec::encode;
+use super::{SledStore, logged};
 use super::{cas, decode};
 use crate::domain::{Product, Sku};
 use crate::store::catalog::{CatalogStore, ProductUpdate};
@@ -13,10 +13,12 @@ use std::ops::Bound;
 
 #[async_trait]
 impl CatalogStore for SledStore {
+    #[tracing::instrument(name = "store.product", level = "info", skip_all, err, fields(sku = %sku))]
     async fn product(&self, sku: &Sku) -> Result<Option<Product>, StoreError> {
         Self::get(&self.products, sku.as_str().as_bytes())
     }
 
+    #[tracing::instrument(name = "store.products_by_sku", level = "info", skip_all, err, fields(count = skus.len()))]
     async fn products_by_sku(&self, skus: &[Sku]) -> Result<HashMap<Sku, Product>, StoreError> {
         let mut found = HashMap::with_capacity(skus.len());
         for sku in skus {
@@ -27,6 +29,7 @@ impl CatalogStore for SledStore {
         Ok(found)
     }
 
+    #[tracing::instrument(name = "store.products", level = "info", skip_all, err)]
     async fn products(
         &self,
         after: Option<&Sku>,
@@ -50,18 +53,25 @@ impl CatalogStore for SledStore {
         Ok(self.products.is_empty())
     }
 
+    #[tracing::instrument(name = "store.update_product", level = "info", skip_all, fields(sku = %sku))]
     async fn update_product(
         &self,
         sku: &Sku,
         update: &mut ProductUpdate<'_>,
     ) -> Result<Product, UpdateError> {
-        let (product, written) = cas(&self.products, sku.as_str().as_bytes(), update)?;
-        if written {
-            self.durable().await?;
-        }
-        Ok(product)
+        logged(
+            async move {
+                let (product, written) = cas(&self.products, sku.as_str().as_bytes(), update)?;
+                if written {
+                    self.durable().await?;
+                }
+                Ok(product)
+            }
+            .await,
+        )
     }
 
+    #[tracing::instrument(name = "store.import_products", level = "info", skip_all, err, fields(count = products.len()))]
     async fn import_products(&self, products: &[Product]) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for product in products {
@@ -71,6 +81,7 @@ impl CatalogStore for SledStore {
         self.durable().await
     }
 
+    #[tracing::instrument(name = "store.pin_currency", level = "info", skip_all, err)]
     async fn pin_currency(&self, code: &str) -> Result<(), StoreError> {
         let key = b"currency";
         match self

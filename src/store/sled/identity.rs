@@ -15,10 +15,12 @@ use async_trait::async_trait;
 
 #[async_trait]
 impl IdentityStore for SledStore {
+    #[tracing::instrument(name = "store.account", level = "info", skip_all, err)]
     async fn account(&self, email: &Email) -> Result<Option<Account>, StoreError> {
         Self::get(&self.accounts, email.as_str().as_bytes())
     }
 
+    #[tracing::instrument(name = "store.create_account", level = "info", skip_all, err)]
     async fn create_account(&self, account: &Account) -> Result<bool, StoreError> {
         let key = account.email.as_str().as_bytes();
         let created = self
@@ -31,10 +33,12 @@ impl IdentityStore for SledStore {
         Ok(created)
     }
 
+    #[tracing::instrument(name = "store.valid_after", level = "info", skip_all, err, fields(owner = %owner))]
     async fn valid_after(&self, owner: &OwnerKey) -> Result<Option<i64>, StoreError> {
         Self::get(&self.valid_after, owner.as_str().as_bytes())
     }
 
+    #[tracing::instrument(name = "store.log_out_everywhere", level = "info", skip_all, err, fields(owner = %owner))]
     async fn log_out_everywhere(&self, owner: &OwnerKey, now: i64) -> Result<i64, StoreError> {
         let key = owner.as_str().as_bytes();
         loop {

@@ -152,6 +152,12 @@ impl SledStore {
         Ok(())
     }
 
+    /// Writes raw bytes as a product (tests of what damaged data does).
+    #[cfg(test)]
+    pub(crate) fn put_raw_product(&self, sku: &str, bytes: &[u8]) {
+        self.products.insert(sku, bytes).unwrap();
+    }
+
     /// Reads and decodes one value.
     pub(super) fn get<T: DeserializeOwned>(
         tree: &sled::Tree,
@@ -159,6 +165,15 @@ impl SledStore {
     ) -> Result<Option<T>, StoreError> {
         tree.get(key)?.map(|bytes| decode(key, &bytes)).transpose()
     }
+}
+
+/// Logs a store failure inside the caller's span, so the log names the step
+/// (a rejection is not a failure and is not logged).
+fn logged<T>(result: Result<T, UpdateError>) -> Result<T, UpdateError> {
+    if let Err(UpdateError::Store(e)) = &result {
+        tracing::error!(error = %e, "store call failed");
+    }
+    result
 }
 
 impl From<sled::Error> for StoreError {

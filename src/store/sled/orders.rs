@@ -2,9 +2,9 @@
 //! transaction over `carts`, `products`, `orders`, `idempotency` and
 //! `idempotency_counts`; order listing; the idempotency look-up.
 
-use super::SledStore;
 use super::codec::{decode, encode};
 use super::tx::{Abort, count_new_key, finish, record, recorded, reject, scoped, tx_get};
+use super::{SledStore, logged};
 use crate::domain::idempotency::{
     Fingerprint, IdempotencyKey, IdempotencyRecord, Outcome, key_reused,
 };
@@ -20,118 +20,129 @@ use std::collections::HashMap;
 
 #[async_trait]
 impl OrderStore for SledStore {
+    #[tracing::instrument(name = "store.checkout", level = "info", skip_all, fields(owner = %request.owner))]
     async fn checkout(&self, request: &CheckoutRequest) -> Result<Replayable<Order>, UpdateError> {
-        let owner_key = request.owner.as_str().as_bytes();
-        let idem_key = scoped(&request.owner, request.key.as_str());
-        let trees = (
-            &self.carts,
-            &self.products,
-            &self.orders,
-            &self.idempotency,
-            &self.idempotency_counts,
-        );
-        let result = trees.transaction(|(carts, products, orders, idempotency, counts)| {
-            if let Some(outcome) = recorded(idempotency, &idem_key, &request.fingerprint)? {
-                let Outcome::Order(id) = outcome else {
-                    return reject(key_reused());
-                };
-                let order = tx_get::<Order>(orders, &scoped(&request.owner, &id))?;
-                return match order {
-                    Some(order) => Ok(Replayable::Replayed(order)),
-                    None => Err(ConflictableTransactionError::Abort(Abort::Store(
-                        StoreError::Corrupt {
-                            key: String::from_utf8_lossy(&idem_key).into_owned(),
-                            reason: format!("records order {id}, which is missing"),
-                        },
-                    ))),
-                };
-            }
-            count_new_key(counts, owner_key, request.max_keys_per_owner)?;
-            let mut set: CartSet = tx_get(carts, owner_key)?.unwrap_or_else(|| self.fresh_set());
-            let (lines, source_cart) = match &request.source {
-                CheckoutSource::Cart {
-                    name,
-                    expected_version,
-                    lifetime,
-                    ..
-                } => {
-                    let cart = set.cart(name, request.now, *lifetime);
-                    if let Some(expected) = expected_version
-                        && *expected != cart.version
-                    {
-                        return reject(Rejection::VersionConflict {
-                            expected: *expected,
-                            current: cart.version,
-                        });
+        logged(
+            async move {
+                let owner_key = request.owner.as_str().as_bytes();
+                let idem_key = scoped(&request.owner, request.key.as_str());
+                let trees = (
+                    &self.carts,
+                    &self.products,
+                    &self.orders,
+                    &self.idempotency,
+                    &self.idempotency_counts,
+                );
+                let result = trees.transaction(|(carts, products, orders, idempotency, counts)| {
+                    if let Some(outcome) = recorded(idempotency, &idem_key, &request.fingerprint)? {
+                        let Outcome::Order(id) = outcome else {
+                            return reject(key_reused());
+                        };
+                        let order = tx_get::<Order>(orders, &scoped(&request.owner, &id))?;
+                        return match order {
+                            Some(order) => Ok(Replayable::Replayed(order)),
+                            None => Err(ConflictableTransactionError::Abort(Abort::Store(
+                                StoreError::Corrupt {
+                                    key: String::from_utf8_lossy(&idem_key).into_owned(),
+                                    reason: format!("records order {id}, which is missing"),
+                                },
+                            ))),
+                        };
                     }
-                    (cart.lines, Some((name.clone(), cart.version)))
+                    count_new_key(counts, owner_key, request.max_keys_per_owner)?;
+                    let mut set: CartSet =
+                        tx_get(carts, owner_key)?.unwrap_or_else(|| self.fresh_set());
+                    let (lines, source_cart) = match &request.source {
+                        CheckoutSource::Cart {
+                            name,
+                            expected_version,
+                            lifetime,
+                            ..
+                        } => {
+                            let cart = set.cart(name, request.now, *lifetime);
+                            if let Some(expected) = expected_version
+                                && *expected != cart.version
+                            {
+                                return reject(Rejection::VersionConflict {
+                                    expected: *expected,
+                                    current: cart.version,
+                                });
+                            }
+                            (cart.lines, Some((name.clone(), cart.version)))
+                        }
+                        CheckoutSource::Lines(lines) => (lines.clone(), None),
+                    };
+                    let mut catalog: HashMap<Sku, Product> = HashMap::with_capacity(lines.len());
+                    for line in &lines {
+                        if let Some(product) =
+                            tx_get::<Product>(products, line.sku.as_str().as_bytes())?
+                        {
+                            catalog.insert(line.sku.clone(), product);
+                        }
+                    }
+                    let placement = match place_order(
+                        request.order_id.clone(),
+                        &lines,
+                        &catalog,
+                        request.now,
+                        source_cart,
+                    ) {
+                        Ok(placement) => placement,
+                        Err(rejection) => return reject(rejection),
+                    };
+                    for product in &placement.stock_taken {
+                        products.insert(product.sku.as_str().as_bytes(), encode(product))?;
+                    }
+                    if let CheckoutSource::Cart {
+                        name,
+                        lifetime,
+                        limits,
+                        ..
+                    } = &request.source
+                    {
+                        if let Err(rejection) = set.apply(
+                            name,
+                            &CartChange::Clear,
+                            None,
+                            limits,
+                            request.now,
+                            *lifetime,
+                        ) {
+                            return reject(rejection);
+                        }
+                        carts.insert(owner_key, encode(&set))?;
+                    }
+                    let order = placement.order;
+                    orders.insert(scoped(&request.owner, &order.id), encode(&order))?;
+                    idempotency.insert(
+                        idem_key.as_slice(),
+                        record(
+                            &request.fingerprint,
+                            request.now,
+                            Outcome::Order(order.id.clone()),
+                        ),
+                    )?;
+                    Ok(Replayable::Applied(order))
+                });
+                let outcome = finish(result)?;
+                if matches!(outcome, Replayable::Applied(_)) {
+                    self.durable().await?;
+                    if matches!(request.source, CheckoutSource::Cart { .. }) {
+                        self.cart_changed(&request.owner);
+                    }
                 }
-                CheckoutSource::Lines(lines) => (lines.clone(), None),
-            };
-            let mut catalog: HashMap<Sku, Product> = HashMap::with_capacity(lines.len());
-            for line in &lines {
-                if let Some(product) = tx_get::<Product>(products, line.sku.as_str().as_bytes())? {
-                    catalog.insert(line.sku.clone(), product);
-                }
+                Ok(outcome)
             }
-            let placement = match place_order(
-                request.order_id.clone(),
-                &lines,
-                &catalog,
-                request.now,
-                source_cart,
-            ) {
-                Ok(placement) => placement,
-                Err(rejection) => return reject(rejection),
-            };
-            for product in &placement.restocked {
-                products.insert(product.sku.as_str().as_bytes(), encode(product))?;
-            }
-            if let CheckoutSource::Cart {
-                name,
-                lifetime,
-                limits,
-                ..
-            } = &request.source
-            {
-                if let Err(rejection) = set.apply(
-                    name,
-                    &CartChange::Clear,
-                    None,
-                    limits,
-                    request.now,
-                    *lifetime,
-                ) {
-                    return reject(rejection);
-                }
-                carts.insert(owner_key, encode(&set))?;
-            }
-            let order = placement.order;
-            orders.insert(scoped(&request.owner, &order.id), encode(&order))?;
-            idempotency.insert(
-                idem_key.as_slice(),
-                record(
-                    &request.fingerprint,
-                    request.now,
-                    Outcome::Order(order.id.clone()),
-                ),
-            )?;
-            Ok(Replayable::Applied(order))
-        });
-        let outcome = finish(result)?;
-        if matches!(outcome, Replayable::Applied(_)) {
-            self.durable().await?;
-            if matches!(request.source, CheckoutSource::Cart { .. }) {
-                self.cart_changed(&request.owner);
-            }
-        }
-        Ok(outcome)
+            .await,
+        )
     }
 
+    #[tracing::instrument(name = "store.order", level = "info", skip_all, err, fields(owner = %owner))]
     async fn order(&self, owner: &OwnerKey, id: &str) -> Result<Option<Order>, StoreError> {
         SledStore::get(&self.orders, &scoped(owner, id))
     }
 
+    #[tracing::instrument(name = "store.orders", level = "info", skip_all, err, fields(owner = %owner))]
     async fn orders(
         &self,
         owner: &OwnerKey,
@@ -161,20 +172,26 @@ impl OrderStore for SledStore {
 
 #[async_trait]
 impl IdempotencyStore for SledStore {
+    #[tracing::instrument(name = "store.recorded", level = "info", skip_all, fields(owner = %owner))]
     async fn recorded(
         &self,
         owner: &OwnerKey,
         key: &IdempotencyKey,
         fingerprint: &Fingerprint,
     ) -> Result<Option<Outcome>, UpdateError> {
-        let record: Option<IdempotencyRecord> =
-            SledStore::get(&self.idempotency, &scoped(owner, key.as_str()))?;
-        match record {
-            Some(record) => match record.replay(fingerprint) {
-                Ok(outcome) => Ok(Some(outcome.clone())),
-                Err(rejection) => Err(UpdateError::Rejected(rejection)),
-            },
-            None => Ok(None),
-        }
+        logged(
+            async move {
+                let record: Option<IdempotencyRecord> =
+                    SledStore::get(&self.idempotency, &scoped(owner, key.as_str()))?;
+                match record {
+                    Some(record) => match record.replay(fingerprint) {
+                        Ok(outcome) => Ok(Some(outcome.clone())),
+                        Err(rejection) => Err(UpdateError::Rejected(rejection)),
+                    },
+                    None => Ok(None),
+                }
+            }
+            .await,
+        )
     }
 }

@@ -9,6 +9,7 @@
 use super::SledStore;
 use super::codec::{decode, encode};
 use super::tx::{finish, tx_get};
+use crate::clock::Clock;
 use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::{CartSet, Namespace, OwnerKey};
 use crate::store::{Retention, StoreError, UpdateError};
@@ -19,9 +20,9 @@ use std::sync::{Arc, Weak};
 impl SledStore {
     /// Starts sweeping by `retention` in the background, until
     /// [`close`](crate::store::Store::close) or the store is dropped.
-    pub fn start_sweeping(self: &Arc<Self>, retention: Retention) {
+    pub fn start_sweeping(self: &Arc<Self>, retention: Retention, clock: Arc<dyn Clock>) {
         let store = Arc::downgrade(self);
-        let task = tokio::spawn(sweep_forever(store, retention));
+        let task = tokio::spawn(sweep_forever(store, retention, clock));
         if let Some(old) = self
             .sweeper
             .lock()
@@ -193,13 +194,13 @@ impl SledStore {
 }
 
 /// Sweeps every `sweep_interval` while the store lives.
-async fn sweep_forever(store: Weak<SledStore>, retention: Retention) {
+async fn sweep_forever(store: Weak<SledStore>, retention: Retention, clock: Arc<dyn Clock>) {
     let mut ticks = tokio::time::interval(retention.sweep_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
         let Some(store) = store.upgrade() else { return };
-        store.sweep_once(Utc::now(), &retention).await;
+        store.sweep_once(clock.now(), &retention).await;
     }
 }
 

@@ -167,10 +167,6 @@ async fn repeated_failures_for_an_email_are_throttled_and_recover_after_the_wind
         Vec::<String>::new(),
         "other emails are not affected"
     );
-
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let recovered = log_in(&server, "ann@example.com", PASSWORD, None, None).await;
-    assert_eq!(codes(&recovered), Vec::<String>::new(), "{recovered}");
 }
 
 #[tokio::test]
@@ -190,9 +186,8 @@ async fn repeated_failures_from_one_address_are_throttled_across_emails() {
     }
     let throttled = log_in(&server, "ann@example.com", PASSWORD, None, None).await;
     assert_eq!(codes(&throttled), ["THROTTLED"]);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let recovered = log_in(&server, "ann@example.com", PASSWORD, None, None).await;
-    assert_eq!(codes(&recovered), Vec::<String>::new());
+    // The window's end is tested in-process, on a clock the test moves
+    // (src/graphql/tests/expiry.rs).
 }
 
 #[tokio::test]

@@ -241,7 +241,7 @@ async fn sign_ups_that_hang_up_cannot_run_more_hashes_than_the_pool_has() {
     .await;
     let pid = server.pid();
     let address = server.base.trim_start_matches("http://").to_string();
-    // 600 sign-ups whose clients reset the connection half a second in.
+    // 600 sign-ups whose clients reset the connection 200 ms in.
     let flood = (0..600).map(|i| {
         let address = address.clone();
         async move {
@@ -257,7 +257,7 @@ async fn sign_ups_that_hang_up_cannot_run_more_hashes_than_the_pool_has() {
                 body.len()
             );
             let _ = socket.write_all(request.as_bytes()).await;
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
             // A zero linger resets the connection on drop; it does not block.
             #[allow(deprecated)]
             let _ = socket.set_linger(Some(Duration::ZERO));

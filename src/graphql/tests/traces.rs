@@ -1,0 +1,56 @@
+//! A failure in the log names the request, the operation and the step.
+
+use super::*;
+use std::sync::Mutex;
+
+/// Collects what the subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_failure_is_logged_with_the_request_the_operation_and_the_step() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("info")
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let shop = Shop::open().await;
+    shop.store.put_raw_product("BROKEN", b"\x01{\"sku\":");
+    let response = shop
+        .run(
+            None,
+            "query Catalogue { products { nodes { sku } } }",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(error_code(&response), "INTERNAL");
+    let request_id = response["errors"][0]["extensions"]["requestId"]
+        .as_str()
+        .unwrap();
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("ERROR") && l.contains("store."))
+        .unwrap_or_else(|| panic!("no store failure logged: {log}"));
+    for expected in [
+        request_id,
+        "operation{name=\"Catalogue\"}",
+        "store.products",
+        "BROKEN",
+    ] {
+        assert!(line.contains(expected), "{expected} missing from {line}");
+    }
+}
