@@ -49,6 +49,22 @@ macro_rules! with_error_codes {
             Throttled,
             /// An email address of the wrong shape.
             InvalidEmail,
+            /// A phone number not in E.164 form.
+            InvalidPhone,
+            /// Not an ISO 3166-1 alpha-2 country code.
+            InvalidCountryCode,
+            /// An address field that is too long or holds control characters.
+            InvalidAddress,
+            /// An attribute or a note that breaks a limit.
+            InvalidAttribute,
+            /// Checkout needs the buyer's e-mail (see `--checkout-email`).
+            EmailRequired,
+            /// No line of the cart has this id.
+            LineNotFound,
+            /// The order cannot move to that status from the one it is in.
+            InvalidOrderTransition,
+            /// The product options or variants are not consistent.
+            InvalidVariant,
         }
     };
 }

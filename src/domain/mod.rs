@@ -7,12 +7,16 @@
 //! - [`order`]: orders and the checkout rule.
 //! - [`idempotency`]: request fingerprints and idempotency keys.
 //! - [`error`]: business failures (`userErrors`) and rejections.
+//! - [`attributes`]: attributes on lines and carts, notes, and their limits.
+//! - [`buyer`]: the buyer's e-mail, phone, country and address, checked.
 //! - [`account`]: email and password rules, the failed-log-in window.
 //! - [`merge`]: moving a guest's carts into a customer's at log-in.
 //! - [`owner`]: owner keys and viewer kinds: whose data a record is.
 //! - [`shop`]: the shop's currency, cart limits and lifetimes.
 
 pub mod account;
+pub mod attributes;
+pub mod buyer;
 pub mod cart;
 pub mod catalog;
 pub mod error;
