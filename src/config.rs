@@ -6,6 +6,8 @@ use crate::auth::external::{ExternalAlgorithm, ExternalIssuer, ExternalSettings,
 use crate::auth::throttle::ThrottleRules;
 use crate::auth::{Authenticator, TokenKeys, TokenLifetimes};
 use crate::domain::account::ThrottleRule;
+use crate::domain::attributes::AttributeLimits;
+use crate::domain::shop::CheckoutEmail;
 use crate::domain::{Currency, Limits, ShopSettings};
 use crate::graphql::QueryLimits;
 use crate::graphql::document::DocumentLimits;
@@ -54,15 +56,36 @@ pub struct ServeConfig {
     /// ISO 4217 code of the shop's one currency. Fixed for a data directory.
     #[arg(long, env = "CARTQL_CURRENCY", default_value = "USD", value_name = "CODE", value_parser = Currency::parse)]
     pub currency: Currency,
-    /// Distinct SKUs one cart may hold (1–500).
+    /// Lines one cart may hold (1–500).
     #[arg(long, env = "CARTQL_MAX_LINES_PER_CART", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=500))]
     pub max_lines_per_cart: u16,
     /// Units of one SKU one cart may hold (1–10000).
     #[arg(long, env = "CARTQL_MAX_QUANTITY_PER_LINE", default_value_t = 999, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_quantity_per_line: u32,
-    /// Carts holding lines at once, per viewer (1–100).
+    /// Carts holding anything (lines, a note, attributes, a buyer) at once, per viewer (1–100).
     #[arg(long, env = "CARTQL_MAX_CARTS_PER_VIEWER", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
     pub max_carts_per_viewer: u16,
+    /// Attributes on one line, and on one cart (0–50).
+    #[arg(long, env = "CARTQL_MAX_ATTRIBUTES", default_value_t = 10, value_parser = clap::value_parser!(u16).range(0..=50))]
+    pub max_attributes: u16,
+    /// Characters in an attribute key (1–256).
+    #[arg(long, env = "CARTQL_MAX_ATTRIBUTE_KEY_CHARS", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub max_attribute_key_chars: u16,
+    /// Characters in an attribute value (1–4096).
+    #[arg(long, env = "CARTQL_MAX_ATTRIBUTE_VALUE_CHARS", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub max_attribute_value_chars: u16,
+    /// Characters in a cart note (0–10000).
+    #[arg(long, env = "CARTQL_MAX_NOTE_CHARS", default_value_t = 1000, value_parser = clap::value_parser!(u16).range(0..=10_000))]
+    pub max_note_chars: u16,
+    /// Who must give an e-mail before checkout: `guests` (a guest has no
+    /// other contact), `all`, or `optional`. A customer's own e-mail counts.
+    #[arg(
+        long,
+        env = "CARTQL_CHECKOUT_EMAIL",
+        value_enum,
+        default_value = "guests"
+    )]
+    pub checkout_email: CheckoutEmail,
     /// How long a guest's cart lives after its last change, e.g. `30d`.
     #[arg(long, env = "CARTQL_GUEST_CART_TTL", default_value = "30d", value_parser = parse_lifetime)]
     pub guest_cart_ttl: Duration,
@@ -175,6 +198,13 @@ impl ServeConfig {
             guest_cart_lifetime: chrono_duration(self.guest_cart_ttl),
             customer_cart_lifetime: chrono_duration(self.customer_cart_ttl),
             max_idempotency_keys_per_viewer: self.max_idempotency_keys_per_viewer as usize,
+            attribute_limits: AttributeLimits {
+                max_attributes: usize::from(self.max_attributes),
+                max_key_chars: usize::from(self.max_attribute_key_chars),
+                max_value_chars: usize::from(self.max_attribute_value_chars),
+                max_note_chars: usize::from(self.max_note_chars),
+            },
+            checkout_email: self.checkout_email,
         }
     }
 

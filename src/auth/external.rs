@@ -10,6 +10,7 @@
 
 use super::token::{LEEWAY_SECONDS, TokenError, check_subject};
 use super::{Issuer, Viewer, ViewerKind};
+use crate::domain::account::Email;
 use base64::Engine;
 use chrono::{TimeZone, Utc};
 use jsonwebtoken::jwk::{
@@ -164,6 +165,7 @@ impl ExternalIssuer {
             issued_at,
             auth_time: issued_at,
             issuer: Issuer::External,
+            email: claims["email"].as_str().and_then(|e| Email::parse(e).ok()),
         })
     }
 

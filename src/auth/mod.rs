@@ -81,6 +81,9 @@ pub struct Viewer {
     pub auth_time: Option<i64>,
     /// Who issued the token.
     pub issuer: Issuer,
+    /// The customer's e-mail: the built-in issuer's `email` claim (set at
+    /// sign-up and log-in), or a valid `email` claim of an external token.
+    pub email: Option<crate::domain::account::Email>,
 }
 
 impl Viewer {
@@ -204,6 +207,7 @@ mod tests {
             issued_at: Some(auth_time),
             auth_time: Some(auth_time),
             issuer: Issuer::BuiltIn,
+            email: None,
         }
     }
 

@@ -6,6 +6,7 @@
 //! without `kid` is tried against the current secret only.
 
 use super::{Issuer, Viewer, ViewerKind};
+use crate::domain::account::Email;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -41,6 +42,9 @@ pub struct Claims {
     /// versions (then `iat` stands in).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// The customer's e-mail (built-in customers), for their carts' buyer identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 /// What a new token says, with every time decided by the caller (in seconds
@@ -61,6 +65,8 @@ pub struct Grant<'a> {
     pub expires_at: i64,
     /// `auth_time`: when the session began.
     pub auth_time: i64,
+    /// The customer's e-mail, if known.
+    pub email: Option<&'a Email>,
 }
 
 /// Why a token was refused. Every variant answers HTTP 401 with
@@ -195,6 +201,7 @@ impl TokenKeys {
             now,
             expires_at: now.saturating_add(ttl.num_seconds()),
             auth_time: now,
+            email: None,
         })
     }
 
@@ -221,6 +228,7 @@ impl TokenKeys {
             kind: grant.kind,
             roles: grant.roles.to_vec(),
             auth_time: Some(grant.auth_time),
+            email: grant.email.map(|e| e.as_str().to_string()),
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.kid.clone());
@@ -255,6 +263,7 @@ impl TokenKeys {
             issued_at: Some(claims.iat),
             auth_time: Some(claims.auth_time.unwrap_or(claims.iat)),
             issuer: Issuer::BuiltIn,
+            email: claims.email.as_deref().and_then(|e| Email::parse(e).ok()),
         })
     }
 }
@@ -339,6 +348,7 @@ mod tests {
             kind: ViewerKind::Guest,
             roles: Vec::new(),
             auth_time: None,
+            email: None,
         };
         let sign = |secret: &[u8]| {
             jsonwebtoken::encode(
@@ -371,6 +381,7 @@ mod tests {
             now,
             expires_at: now + 60,
             auth_time: now - 600,
+            email: None,
         };
         let viewer = keys.verify(&keys.sign(&grant).unwrap().0).unwrap();
         assert_eq!(viewer.issued_at, Some(now + 1));

@@ -130,6 +130,13 @@ pub struct BuyerIdentity {
     pub shipping_address: Option<Address>,
 }
 
+impl BuyerIdentity {
+    /// Whether nothing is known about the buyer.
+    pub fn is_empty(&self) -> bool {
+        self == &BuyerIdentity::default()
+    }
+}
+
 /// Buyer identity as a client sends it: text, unchecked.
 #[derive(Clone, Debug, Default)]
 pub struct BuyerIdentityInput {

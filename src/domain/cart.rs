@@ -3,8 +3,17 @@
 //! All of one viewer's carts live in one [`CartSet`], stored under one key, so
 //! a single atomic write covers a change and the per-viewer limits. Every
 //! change goes through [`CartSet::apply`]: it checks `expectedVersion`, the
-//! limits, and bumps the version only when the lines really change.
+//! limits, and bumps the version only when the cart really changes.
+//!
+//! A line is a SKU with a set of attributes (an engraving, a gift message):
+//! adding a SKU with the same attributes adds to that line, other attributes
+//! make another line. Each line has an id, `"{version}-{n}"`: the version of
+//! the change that made it and its place among that change's new lines.
+//! Versions never repeat within a cart (see [`CartSet::retired_version`]), so
+//! an id is never reused, and it stays the line's through every update.
 
+use super::attributes::{Attribute, AttributeLimits, check_attributes, same_attributes};
+use super::buyer::BuyerIdentity;
 use super::catalog::Product;
 use super::error::{ErrorCode, Rejection, UserError};
 use super::money::Money;
@@ -16,36 +25,139 @@ use std::collections::{BTreeMap, HashMap};
 /// Per-shop limits on carts, validated at start-up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Distinct SKUs in one cart.
+    /// Lines in one cart.
     pub max_lines_per_cart: usize,
-    /// Units of one SKU in one cart.
+    /// Units on one line.
     pub max_quantity_per_line: u32,
-    /// Carts holding lines at once, per viewer.
+    /// Carts holding anything at once, per viewer.
     pub max_carts_per_viewer: usize,
 }
 
-/// One line of a cart: a SKU and how many. Prices are looked up when read.
+/// One line of a cart: a SKU with its attributes, and how many. Prices are
+/// looked up when read; the price when the line was last added or updated is
+/// kept to tell the buyer when it changed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CartLine {
-    /// The product's SKU.
+    /// Stable id within the cart (empty only in carts stored by older
+    /// versions, until [`Cart`] is read).
+    #[serde(default)]
+    pub id: String,
+    /// The variant's SKU.
     pub sku: Sku,
     /// How many, at least 1 in a stored cart.
     pub quantity: u32,
+    /// The line's attributes; they tell two lines of one SKU apart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<Attribute>,
+    /// The unit price when the line was last added or updated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_price: Option<Money>,
+}
+
+impl CartLine {
+    /// Whether `other` is the same SKU with the same attributes.
+    pub fn same_item(&self, sku: &Sku, attributes: &[Attribute]) -> bool {
+        &self.sku == sku && same_attributes(&self.attributes, attributes)
+    }
+}
+
+/// A line as a change asks for it: no id yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewLine {
+    /// The variant's SKU.
+    pub sku: Sku,
+    /// How many.
+    pub quantity: u32,
+    /// Its attributes.
+    pub attributes: Vec<Attribute>,
+    /// The unit price now, when the catalog was read.
+    pub unit_price: Option<Money>,
+}
+
+impl From<&CartLine> for NewLine {
+    fn from(line: &CartLine) -> NewLine {
+        NewLine {
+            sku: line.sku.clone(),
+            quantity: line.quantity,
+            attributes: line.attributes.clone(),
+            unit_price: line.unit_price,
+        }
+    }
+}
+
+/// A change to a line addressed by id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineUpdate {
+    /// The line.
+    pub id: String,
+    /// Its new quantity; 0 removes it.
+    pub quantity: u32,
+    /// Its new attributes, if they change.
+    pub attributes: Option<Vec<Attribute>>,
 }
 
 /// One named cart.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredCart")]
 pub struct Cart {
     /// Its name among the viewer's carts.
     pub name: CartName,
-    /// Bumped on every change of lines; 0 for a cart never written.
+    /// Bumped on every change; 0 for a cart never written.
     pub version: u64,
     /// Lines in the order they were first added.
     pub lines: Vec<CartLine>,
     /// When the cart was first written.
     pub created_at: DateTime<Utc>,
-    /// When its lines last changed.
+    /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// The buyer's note to the shop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Attributes of the whole cart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<Attribute>,
+    /// Who buys (e-mail, phone, country, shipping address).
+    #[serde(default, skip_serializing_if = "BuyerIdentity::is_empty")]
+    pub buyer_identity: BuyerIdentity,
+}
+
+/// A cart as stored, before lines from older versions get their ids.
+#[derive(Deserialize)]
+struct StoredCart {
+    name: CartName,
+    version: u64,
+    lines: Vec<CartLine>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    #[serde(default)]
+    note: Option<String>,
+    #[serde(default)]
+    attributes: Vec<Attribute>,
+    #[serde(default)]
+    buyer_identity: BuyerIdentity,
+}
+
+impl From<StoredCart> for Cart {
+    /// Lines stored before lines had ids get `0-{n}`: no change writes
+    /// version 0, so these ids cannot meet one a change makes.
+    fn from(stored: StoredCart) -> Cart {
+        let mut lines = stored.lines;
+        for (n, line) in lines.iter_mut().enumerate() {
+            if line.id.is_empty() {
+                line.id = format!("0-{n}");
+            }
+        }
+        Cart {
+            name: stored.name,
+            version: stored.version,
+            lines,
+            created_at: stored.created_at,
+            updated_at: stored.updated_at,
+            note: stored.note,
+            attributes: stored.attributes,
+            buyer_identity: stored.buyer_identity,
+        }
+    }
 }
 
 impl Cart {
@@ -57,7 +169,18 @@ impl Cart {
             lines: Vec::new(),
             created_at: now,
             updated_at: now,
+            note: None,
+            attributes: Vec::new(),
+            buyer_identity: BuyerIdentity::default(),
         }
+    }
+
+    /// Whether the cart holds nothing at all: no lines, note, attributes or buyer.
+    pub fn is_blank(&self) -> bool {
+        self.lines.is_empty()
+            && self.note.is_none()
+            && self.attributes.is_empty()
+            && self.buyer_identity.is_empty()
     }
 
     /// When the cart expires if left alone.
@@ -65,31 +188,80 @@ impl Cart {
         self.updated_at + lifetime
     }
 
-    /// The cart as seen at `now`: an expired cart reads as empty (its version stays).
+    /// The cart as seen at `now`: an expired cart reads as blank (its version stays).
     pub fn as_of(&self, now: DateTime<Utc>, lifetime: Duration) -> Cart {
-        if self.expires_at(lifetime) <= now && !self.lines.is_empty() {
-            return Cart {
-                lines: Vec::new(),
-                ..self.clone()
-            };
+        if self.expires_at(lifetime) <= now && !self.is_blank() {
+            return self.blanked();
         }
         self.clone()
     }
+
+    /// The same cart with nothing in it.
+    fn blanked(&self) -> Cart {
+        Cart {
+            lines: Vec::new(),
+            note: None,
+            attributes: Vec::new(),
+            buyer_identity: BuyerIdentity::default(),
+            ..self.clone()
+        }
+    }
+
+    /// Whether two carts hold the same things (versions and times aside).
+    fn same_content(&self, other: &Cart) -> bool {
+        self.lines == other.lines
+            && self.note == other.note
+            && self.attributes == other.attributes
+            && self.buyer_identity == other.buyer_identity
+    }
+
+    /// The line with this id.
+    pub fn line(&self, id: &str) -> Option<&CartLine> {
+        self.lines.iter().find(|l| l.id == id)
+    }
 }
 
-/// A change to one cart's lines. Quantities are already checked by [`check_lines`].
+/// A change to one cart. Quantities and attributes are already checked
+/// (by [`check_lines`] and the attribute rules).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CartChange {
-    /// Add to quantities (new SKUs are appended).
-    Add(Vec<CartLine>),
-    /// Set quantities; 0 removes; SKUs not in the cart are appended.
-    Update(Vec<CartLine>),
-    /// Remove these SKUs (absent ones are ignored).
-    Remove(Vec<Sku>),
-    /// Remove every line.
+    /// Add to quantities (a new SKU–attributes pair is a new line).
+    Add(Vec<NewLine>),
+    /// Change lines by id; `catalog` holds the variants of the cart's lines
+    /// as they are now (to refresh a line's price, and to refuse raising a
+    /// line whose variant is no longer for sale).
+    Update {
+        /// The changes, in input order.
+        lines: Vec<LineUpdate>,
+        /// The variants, by SKU.
+        catalog: HashMap<Sku, Product>,
+    },
+    /// Remove lines by id (ids not in the cart are ignored).
+    Remove(Vec<String>),
+    /// Remove every line; note, attributes and buyer stay.
     Clear,
-    /// Make the lines exactly these.
-    Replace(Vec<CartLine>),
+    /// Make the lines exactly these (a line that matches one in the cart keeps its id).
+    Replace(Vec<NewLine>),
+    /// Set (or, with `None`, remove) the note.
+    Note(Option<String>),
+    /// Replace the cart's attributes.
+    Attributes(Vec<Attribute>),
+    /// Replace the buyer identity.
+    BuyerIdentity(BuyerIdentity),
+    /// Make the cart hold exactly this (a guest's cart moving in at log-in;
+    /// a line that matches one in the cart keeps its id).
+    Become {
+        /// The lines.
+        lines: Vec<NewLine>,
+        /// The note.
+        note: Option<String>,
+        /// The cart attributes.
+        attributes: Vec<Attribute>,
+        /// The buyer.
+        buyer_identity: BuyerIdentity,
+    },
+    /// Empty the cart completely (after checkout).
+    Reset,
 }
 
 /// All of one viewer's carts.
@@ -98,7 +270,7 @@ pub struct CartSet {
     /// Carts by name, including emptied ones (their version must not restart).
     pub carts: BTreeMap<CartName, Cart>,
     /// Highest version of any cart dropped from the set; new carts start above it
-    /// so an old `expectedVersion` can never match a new cart.
+    /// so an old `expectedVersion` (or line id) can never match a new cart.
     pub retired_version: u64,
 }
 
@@ -131,26 +303,28 @@ impl CartSet {
                 current: current.version,
             });
         }
-        let lines = changed_lines(&current.lines, change, limits)?;
-        if lines == current.lines {
+        let version = current.version.max(self.retired_version) + 1;
+        let mut next = current.clone();
+        change_cart(&mut next, change, version, limits)?;
+        if next.same_content(&current) {
             return Ok(false);
         }
-        if lines.len() > limits.max_lines_per_cart {
+        if next.lines.len() > limits.max_lines_per_cart {
             return Err(Rejection::one(UserError::new(
                 ErrorCode::CartLimitExceeded,
                 &["lines"],
                 format!(
-                    "a cart holds at most {} different SKUs; this change would make {}",
+                    "a cart holds at most {} lines; this change would make {}",
                     limits.max_lines_per_cart,
-                    lines.len()
+                    next.lines.len()
                 ),
             )));
         }
-        if current.lines.is_empty() && !lines.is_empty() {
+        if current.is_blank() && !next.is_blank() {
             let others = self
                 .carts
                 .values()
-                .filter(|c| &c.name != name && !c.as_of(now, lifetime).lines.is_empty())
+                .filter(|c| &c.name != name && !c.as_of(now, lifetime).is_blank())
                 .count();
             if others >= limits.max_carts_per_viewer {
                 return Err(Rejection::one(UserError::new(
@@ -163,23 +337,13 @@ impl CartSet {
                 )));
             }
         }
-        let version = current.version.max(self.retired_version) + 1;
-        let created_at = if self.carts.contains_key(name) && !current.lines.is_empty() {
-            current.created_at
-        } else {
-            now
-        };
-        self.carts.insert(
-            name.clone(),
-            Cart {
-                name: name.clone(),
-                version,
-                lines,
-                created_at,
-                updated_at: now,
-            },
-        );
-        self.prune_empty(name, limits.max_carts_per_viewer);
+        if !self.carts.contains_key(name) || current.is_blank() {
+            next.created_at = now;
+        }
+        next.version = version;
+        next.updated_at = now;
+        self.carts.insert(name.clone(), next);
+        self.prune_blank(name, limits.max_carts_per_viewer);
         Ok(true)
     }
 
@@ -198,37 +362,43 @@ impl CartSet {
         expired.len()
     }
 
-    /// Keeps at most `keep` empty carts besides `current`, dropping the
+    /// Keeps at most `keep` blank carts besides `current`, dropping the
     /// least recently changed, so clearing carts cannot grow the set forever.
-    fn prune_empty(&mut self, current: &CartName, keep: usize) {
-        let mut empty: Vec<(DateTime<Utc>, CartName, u64)> = self
+    fn prune_blank(&mut self, current: &CartName, keep: usize) {
+        let mut blank: Vec<(DateTime<Utc>, CartName, u64)> = self
             .carts
             .values()
-            .filter(|c| c.lines.is_empty() && &c.name != current)
+            .filter(|c| c.is_blank() && &c.name != current)
             .map(|c| (c.updated_at, c.name.clone(), c.version))
             .collect();
-        empty.sort();
-        let excess = empty.len().saturating_sub(keep);
-        for (_, name, version) in empty.into_iter().take(excess) {
+        blank.sort();
+        let excess = blank.len().saturating_sub(keep);
+        for (_, name, version) in blank.into_iter().take(excess) {
             self.carts.remove(&name);
             self.retired_version = self.retired_version.max(version);
         }
     }
 }
 
-fn changed_lines(
-    current: &[CartLine],
+/// Applies `change` to `cart`; new lines get ids made from `version`.
+fn change_cart(
+    cart: &mut Cart,
     change: &CartChange,
+    version: u64,
     limits: &Limits,
-) -> Result<Vec<CartLine>, Rejection> {
-    let mut lines = current.to_vec();
+) -> Result<(), Rejection> {
+    let mut ids = (0u32..).map(|n| format!("{version}-{n}"));
     match change {
         CartChange::Add(add) => {
             let mut errors = Vec::new();
-            for (index, line) in add.iter().enumerate() {
-                match lines.iter_mut().find(|l| l.sku == line.sku) {
+            for (index, new) in add.iter().enumerate() {
+                match cart
+                    .lines
+                    .iter_mut()
+                    .find(|l| l.same_item(&new.sku, &new.attributes))
+                {
                     Some(existing) => {
-                        let total = existing.quantity.saturating_add(line.quantity);
+                        let total = existing.quantity.saturating_add(new.quantity);
                         if total > limits.max_quantity_per_line {
                             errors.push(UserError::at(
                                 ErrorCode::InvalidQuantity,
@@ -236,82 +406,220 @@ fn changed_lines(
                                 index,
                                 "quantity",
                                 format!(
-                                    "{} would reach {total} in the cart; at most {} per line",
-                                    line.sku, limits.max_quantity_per_line
+                                    "{} would reach {total} on its line; at most {} per line",
+                                    new.sku, limits.max_quantity_per_line
                                 ),
                             ));
                         }
                         existing.quantity = total;
+                        existing.unit_price = new.unit_price.or(existing.unit_price);
                     }
-                    None => lines.push(line.clone()),
+                    None => cart.lines.push(line_from(new, ids.next())),
                 }
             }
             if !errors.is_empty() {
                 return Err(Rejection::Invalid(errors));
             }
         }
-        CartChange::Update(update) => {
-            for line in update {
-                match lines.iter_mut().position(|l| l.sku == line.sku) {
-                    Some(i) if line.quantity == 0 => {
-                        lines.remove(i);
-                    }
-                    Some(i) => lines[i].quantity = line.quantity,
-                    None if line.quantity == 0 => {}
-                    None => lines.push(line.clone()),
+        CartChange::Update { lines, catalog } => update_lines(cart, lines, catalog, limits)?,
+        CartChange::Remove(ids) => cart.lines.retain(|l| !ids.contains(&l.id)),
+        CartChange::Clear => cart.lines.clear(),
+        CartChange::Replace(replace) => cart.lines = replaced(&cart.lines, replace, &mut ids),
+        CartChange::Become {
+            lines,
+            note,
+            attributes,
+            buyer_identity,
+        } => {
+            cart.lines = replaced(&cart.lines, lines, &mut ids);
+            cart.note = note.clone();
+            cart.attributes = attributes.clone();
+            cart.buyer_identity = buyer_identity.clone();
+        }
+        CartChange::Note(note) => cart.note = note.clone(),
+        CartChange::Attributes(attributes) => cart.attributes = attributes.clone(),
+        CartChange::BuyerIdentity(buyer) => cart.buyer_identity = buyer.clone(),
+        CartChange::Reset => *cart = cart.blanked(),
+    }
+    Ok(())
+}
+
+/// `replace` as lines; one that matches a line of `current` keeps its id.
+fn replaced(
+    current: &[CartLine],
+    replace: &[NewLine],
+    ids: &mut impl Iterator<Item = String>,
+) -> Vec<CartLine> {
+    replace
+        .iter()
+        .map(|new| {
+            let id = current
+                .iter()
+                .find(|l| l.same_item(&new.sku, &new.attributes))
+                .map(|l| l.id.clone())
+                .or_else(|| ids.next());
+            line_from(new, id)
+        })
+        .collect()
+}
+
+fn line_from(new: &NewLine, id: Option<String>) -> CartLine {
+    CartLine {
+        id: id.unwrap_or_default(),
+        sku: new.sku.clone(),
+        quantity: new.quantity,
+        attributes: new.attributes.clone(),
+        unit_price: new.unit_price,
+    }
+}
+
+/// Changes lines by id. A line whose new attributes make it the same item
+/// as an earlier line joins that line (quantities add up).
+fn update_lines(
+    cart: &mut Cart,
+    updates: &[LineUpdate],
+    catalog: &HashMap<Sku, Product>,
+    limits: &Limits,
+) -> Result<(), Rejection> {
+    let mut errors = Vec::new();
+    for (index, update) in updates.iter().enumerate() {
+        let at = |code, field: &str, message: String| {
+            UserError::at(code, "lines", index, field, message)
+        };
+        if updates[..index].iter().any(|u| u.id == update.id) {
+            errors.push(at(
+                ErrorCode::DuplicateLine,
+                "id",
+                format!("line {} appears more than once", update.id),
+            ));
+            continue;
+        }
+        let Some(line) = cart.lines.iter_mut().find(|l| l.id == update.id) else {
+            errors.push(at(
+                ErrorCode::LineNotFound,
+                "id",
+                format!("the cart has no line {}", short(&update.id)),
+            ));
+            continue;
+        };
+        let variant = catalog.get(&line.sku);
+        let for_sale = variant.is_some_and(|v| v.active);
+        if update.quantity > line.quantity && !for_sale {
+            errors.push(at(
+                ErrorCode::ProductInactive,
+                "quantity",
+                format!(
+                    "{} is no longer for sale; lower or remove the line",
+                    line.sku
+                ),
+            ));
+            continue;
+        }
+        line.quantity = update.quantity;
+        if let Some(attributes) = &update.attributes {
+            line.attributes = attributes.clone();
+        }
+        if let Some(variant) = variant {
+            line.unit_price = Some(variant.price);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Rejection::Invalid(errors));
+    }
+    cart.lines.retain(|l| l.quantity > 0);
+    // Lines that became the same item join the first of them.
+    let mut joined: Vec<CartLine> = Vec::with_capacity(cart.lines.len());
+    for line in cart.lines.drain(..) {
+        match joined
+            .iter_mut()
+            .find(|l| l.same_item(&line.sku, &line.attributes))
+        {
+            Some(first) => {
+                first.quantity = first.quantity.saturating_add(line.quantity);
+                if first.quantity > limits.max_quantity_per_line {
+                    errors.push(UserError::new(
+                        ErrorCode::InvalidQuantity,
+                        &["lines"],
+                        format!(
+                            "lines {} and {} would join into {} units of {}; at most {} per line",
+                            first.id,
+                            line.id,
+                            first.quantity,
+                            line.sku,
+                            limits.max_quantity_per_line
+                        ),
+                    ));
                 }
             }
+            None => joined.push(line),
         }
-        CartChange::Remove(skus) => lines.retain(|l| !skus.contains(&l.sku)),
-        CartChange::Clear => lines.clear(),
-        CartChange::Replace(replace) => lines = replace.clone(),
     }
-    Ok(lines)
+    cart.lines = joined;
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Rejection::Invalid(errors))
+    }
 }
 
-/// How [`check_lines`] treats quantities and repeated SKUs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LineMode {
-    /// Quantities 1..=max are added; a repeated SKU adds up.
-    Add,
-    /// Quantities 0..=max are set (0 removes); a repeated SKU is refused.
-    Set,
-    /// Quantities 1..=max form the whole cart; a repeated SKU adds up.
-    Replace,
+fn short(text: &str) -> String {
+    text.chars().take(40).collect()
 }
 
-/// Checks client input lines (`sku`, `quantity`) against the limits and the
-/// catalog: malformed or unknown SKUs, inactive products (unless the line
-/// removes them), quantities out of range, SKUs repeated where that is
-/// ambiguous. All problems are reported at once, by input index.
+/// A line as a client sends it: unchecked text.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LineInput {
+    /// The SKU.
+    pub sku: String,
+    /// How many.
+    pub quantity: i64,
+    /// Attributes as key–value pairs.
+    pub attributes: Vec<(String, String)>,
+}
+
+/// Checks client input lines against the limits and the catalog: malformed
+/// or unknown SKUs, variants not for sale, quantities out of range, bad
+/// attributes. A repeated SKU with the same attributes adds up. All
+/// problems are reported at once, by input index.
 pub fn check_lines(
-    input: &[(String, i64)],
-    mode: LineMode,
+    input: &[LineInput],
     limits: &Limits,
+    attribute_limits: &AttributeLimits,
     catalog: &HashMap<Sku, Product>,
-) -> Result<Vec<CartLine>, Rejection> {
+) -> Result<Vec<NewLine>, Rejection> {
     let mut errors = Vec::new();
-    let mut lines: Vec<CartLine> = Vec::new();
-    let min = if mode == LineMode::Set { 0 } else { 1 };
+    let mut lines: Vec<NewLine> = Vec::new();
     let max = i64::from(limits.max_quantity_per_line);
-    for (index, (raw_sku, quantity)) in input.iter().enumerate() {
+    for (index, given) in input.iter().enumerate() {
         let at = |code, field, message: String| UserError::at(code, "lines", index, field, message);
-        let sku = match Sku::parse(raw_sku) {
+        let sku = match Sku::parse(&given.sku) {
             Ok(sku) => sku,
             Err(why) => {
                 errors.push(at(ErrorCode::UnknownSku, "sku", why));
                 continue;
             }
         };
-        if !(min..=max).contains(quantity) {
+        if !(1..=max).contains(&given.quantity) {
             errors.push(at(
                 ErrorCode::InvalidQuantity,
                 "quantity",
-                format!("quantity must be {min} to {max}, got {quantity}"),
+                format!("quantity must be 1 to {max}, got {}", given.quantity),
             ));
             continue;
         }
-        match catalog.get(&sku) {
+        let index_text = index.to_string();
+        let attributes = match check_attributes(
+            &given.attributes,
+            &["lines", &index_text, "attributes"],
+            attribute_limits,
+        ) {
+            Ok(attributes) => attributes,
+            Err(mut why) => {
+                errors.append(&mut why);
+                continue;
+            }
+        };
+        let product = match catalog.get(&sku) {
             None => {
                 errors.push(at(
                     ErrorCode::UnknownSku,
@@ -320,7 +628,7 @@ pub fn check_lines(
                 ));
                 continue;
             }
-            Some(product) if !product.active && *quantity > 0 => {
+            Some(product) if !product.active => {
                 errors.push(at(
                     ErrorCode::ProductInactive,
                     "sku",
@@ -328,17 +636,13 @@ pub fn check_lines(
                 ));
                 continue;
             }
-            Some(_) => {}
-        }
-        let quantity = *quantity as u32;
-        match lines.iter_mut().find(|l| l.sku == sku) {
-            Some(_) if mode == LineMode::Set => {
-                errors.push(at(
-                    ErrorCode::DuplicateSku,
-                    "sku",
-                    format!("{sku} appears more than once"),
-                ));
-            }
+            Some(product) => product,
+        };
+        let quantity = given.quantity as u32;
+        match lines
+            .iter_mut()
+            .find(|l| l.sku == sku && same_attributes(&l.attributes, &attributes))
+        {
             Some(existing) => {
                 existing.quantity = existing.quantity.saturating_add(quantity);
                 if existing.quantity > limits.max_quantity_per_line {
@@ -352,7 +656,12 @@ pub fn check_lines(
                     ));
                 }
             }
-            None => lines.push(CartLine { sku, quantity }),
+            None => lines.push(NewLine {
+                sku,
+                quantity,
+                attributes,
+                unit_price: Some(product.price),
+            }),
         }
     }
     if errors.is_empty() {
@@ -367,7 +676,7 @@ pub fn check_lines(
 pub struct PricedLine {
     /// The stored line.
     pub line: CartLine,
-    /// The product as it is now.
+    /// The variant as it is now.
     pub product: Product,
     /// Its current price.
     pub unit_price: Money,
@@ -384,6 +693,8 @@ pub struct PricedCart {
     pub total_quantity: u64,
     /// Sum of line totals.
     pub subtotal: Money,
+    /// What the buyer should know before checkout, line by line.
+    pub warnings: Vec<Warning>,
 }
 
 /// Why a cart could not be priced. Both mean stored data broke an invariant.
@@ -397,12 +708,88 @@ pub enum PricingError {
     Overflow,
 }
 
-/// Prices `lines` with the products in `catalog`.
+/// Something about a line the buyer should know before checkout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning {
+    /// What kind.
+    pub code: WarningCode,
+    /// The line it is about.
+    pub line_id: String,
+    /// In a sentence.
+    pub message: String,
+}
+
+/// Kinds of [`Warning`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WarningCode {
+    /// None left.
+    OutOfStock,
+    /// Fewer left than the line wants.
+    InsufficientStock,
+    /// The variant is not for sale any more.
+    NoLongerAvailable,
+    /// The unit price differs from the one when the line was last added or updated.
+    PriceChanged,
+}
+
+/// The warnings for one line, given its variant as it is now.
+pub fn line_warnings(
+    line: &CartLine,
+    product: &Product,
+    currency: &super::money::Currency,
+) -> Vec<Warning> {
+    let warn = |code, message: String| Warning {
+        code,
+        line_id: line.id.clone(),
+        message,
+    };
+    let mut warnings = Vec::new();
+    if !product.active {
+        warnings.push(warn(
+            WarningCode::NoLongerAvailable,
+            format!("{} is no longer for sale", product.sku),
+        ));
+    } else if product.stock == Some(0) {
+        warnings.push(warn(
+            WarningCode::OutOfStock,
+            format!("{} is out of stock", product.sku),
+        ));
+    } else if let Some(stock) = product.stock
+        && stock < i64::from(line.quantity)
+    {
+        warnings.push(warn(
+            WarningCode::InsufficientStock,
+            format!(
+                "only {stock} of {} left; the line wants {}",
+                product.sku, line.quantity
+            ),
+        ));
+    }
+    if let Some(was) = line.unit_price
+        && was != product.price
+    {
+        warnings.push(warn(
+            WarningCode::PriceChanged,
+            format!(
+                "the price of {} changed from {} to {} {}",
+                product.sku,
+                currency.format(was),
+                currency.format(product.price),
+                currency.code()
+            ),
+        ));
+    }
+    warnings
+}
+
+/// Prices `lines` with the products in `catalog`, with their warnings.
 pub fn price_lines(
     lines: &[CartLine],
     catalog: &HashMap<Sku, Product>,
+    currency: &super::money::Currency,
 ) -> Result<PricedCart, PricingError> {
     let mut priced = Vec::with_capacity(lines.len());
+    let mut warnings = Vec::new();
     let mut subtotal = Money::ZERO;
     let mut total_quantity = 0u64;
     for line in lines {
@@ -417,6 +804,7 @@ pub fn price_lines(
             .checked_add(line_total)
             .ok_or(PricingError::Overflow)?;
         total_quantity += u64::from(line.quantity);
+        warnings.extend(line_warnings(line, product, currency));
         priced.push(PricedLine {
             line: line.clone(),
             product: product.clone(),
@@ -428,6 +816,7 @@ pub fn price_lines(
         lines: priced,
         total_quantity,
         subtotal,
+        warnings,
     })
 }
 

@@ -27,8 +27,10 @@ macro_rules! with_error_codes {
             CartLimitExceeded,
             /// A cart name that breaks the naming rule.
             InvalidCartName,
-            /// The same SKU twice in an input that sets quantities.
+            /// The same SKU twice where each must be unique (variants of products).
             DuplicateSku,
+            /// The same line id twice in one input.
+            DuplicateLine,
             /// A product field (title, price, stock) that is not acceptable.
             InvalidProduct,
             /// Stock adjustment on a product whose stock is not tracked.

@@ -71,7 +71,7 @@ pub enum Outcome {
     },
     /// Records written by cartql before the version-only form held the
     /// whole cart; they are still read (as their name and version).
-    Cart(Cart),
+    Cart(Box<Cart>),
 }
 
 impl Outcome {

@@ -1,13 +1,14 @@
 //! Guest → customer: moving a guest's carts into a customer's at log-in.
 //!
 //! [`merge_guest_carts`] works on the two [`CartSet`]s the store reads in one
-//! transaction. Every guest cart that has lines goes to the customer's cart of
-//! the same name; when that one has lines too, the [`MergeStrategy`] decides.
+//! transaction. Every guest cart that holds anything goes to the customer's
+//! cart of the same name; when that one holds something too, the
+//! [`MergeStrategy`] decides.
 //! Quantities and line counts are clamped to the [`Limits`], and each clamp is
 //! reported as an [`Adjustment`], so nothing disappears silently. Afterwards
 //! the guest has no carts, which makes a second merge a no-op.
 
-use super::cart::{CartChange, CartLine, CartSet, Limits};
+use super::cart::{CartChange, CartLine, CartSet, Limits, NewLine};
 use super::error::{ErrorCode, Rejection, UserError};
 use super::names::{CartName, Sku};
 use chrono::{DateTime, Duration, Utc};
@@ -82,10 +83,14 @@ pub struct MergeClock {
     pub customer_lifetime: Duration,
 }
 
-/// Moves every guest cart with lines into `customer`, then empties `guest`.
+/// Moves every guest cart that holds anything into `customer`, then empties `guest`.
 ///
-/// All or nothing: on `Err` (the customer would hold more filled carts than
-/// the limit allows) both sets are left as they were.
+/// Lines follow the [`MergeStrategy`]. The note, the cart attributes and the
+/// buyer identity are kept from the customer's cart where it has them and
+/// taken from the guest's where it has none; with [`MergeStrategy::KeepGuest`]
+/// the guest's win and the customer's fill the gaps. All or nothing: on `Err`
+/// (the customer would hold more filled carts than the limit allows) both
+/// sets are left as they were.
 pub fn merge_guest_carts(
     customer: &mut CartSet,
     guest: &mut CartSet,
@@ -96,33 +101,51 @@ pub fn merge_guest_carts(
     let mut next = customer.clone();
     let mut report = MergeReport::default();
     for (name, guest_cart) in &guest.carts {
-        let guest_lines = guest_cart.as_of(clock.now, clock.guest_lifetime).lines;
-        if guest_lines.is_empty() {
+        let theirs = guest_cart.as_of(clock.now, clock.guest_lifetime);
+        if theirs.is_blank() {
             continue;
         }
-        let mine = next.cart(name, clock.now, clock.customer_lifetime).lines;
+        let mine = next.cart(name, clock.now, clock.customer_lifetime);
         let (outcome, wanted) = match strategy {
-            _ if mine.is_empty() => (MergeOutcome::Moved, quantities(&guest_lines)),
-            MergeStrategy::Combine => (MergeOutcome::Combined, combined(&mine, &guest_lines)),
-            MergeStrategy::KeepCustomer => (MergeOutcome::KeptCustomer, Vec::new()),
-            MergeStrategy::KeepGuest => (MergeOutcome::KeptGuest, quantities(&guest_lines)),
+            _ if mine.is_blank() => (MergeOutcome::Moved, wanted(&theirs.lines)),
+            MergeStrategy::Combine => {
+                (MergeOutcome::Combined, combined(&mine.lines, &theirs.lines))
+            }
+            MergeStrategy::KeepCustomer => (MergeOutcome::KeptCustomer, wanted(&mine.lines)),
+            MergeStrategy::KeepGuest => (MergeOutcome::KeptGuest, wanted(&theirs.lines)),
         };
-        if outcome != MergeOutcome::KeptCustomer {
-            let lines = clamp(name, wanted, limits, &mut report.adjustments);
-            next.apply(
-                name,
-                &CartChange::Replace(lines),
-                None,
-                limits,
-                clock.now,
-                clock.customer_lifetime,
-            )
-            .map_err(|rejection| too_many_carts(rejection, limits))?;
-        }
+        let (first, second) = match outcome {
+            MergeOutcome::KeptGuest => (&theirs, &mine),
+            _ => (&mine, &theirs),
+        };
+        let lines = clamp(name, wanted, limits, &mut report.adjustments);
+        let change = CartChange::Become {
+            lines,
+            note: first.note.clone().or_else(|| second.note.clone()),
+            attributes: if first.attributes.is_empty() {
+                second.attributes.clone()
+            } else {
+                first.attributes.clone()
+            },
+            buyer_identity: if first.buyer_identity.is_empty() {
+                second.buyer_identity.clone()
+            } else {
+                first.buyer_identity.clone()
+            },
+        };
+        next.apply(
+            name,
+            &change,
+            None,
+            limits,
+            clock.now,
+            clock.customer_lifetime,
+        )
+        .map_err(|rejection| too_many_carts(rejection, limits))?;
         report.carts.push(MergedCart {
             name: name.clone(),
             outcome,
-            guest_lines: guest_lines.len(),
+            guest_lines: theirs.lines.len(),
         });
     }
     let highest = guest.carts.values().map(|c| c.version).max().unwrap_or(0);
@@ -132,20 +155,38 @@ pub fn merge_guest_carts(
     Ok(report)
 }
 
-fn quantities(lines: &[CartLine]) -> Vec<(Sku, u64)> {
+/// A line the merge wants, before the limits: its quantity may exceed them.
+struct Wanted {
+    line: NewLine,
+    quantity: u64,
+}
+
+fn wanted(lines: &[CartLine]) -> Vec<Wanted> {
     lines
         .iter()
-        .map(|l| (l.sku.clone(), u64::from(l.quantity)))
+        .map(|l| Wanted {
+            line: NewLine::from(l),
+            quantity: u64::from(l.quantity),
+        })
         .collect()
 }
 
-/// The customer's lines first, in their order, then the guest's new SKUs.
-fn combined(mine: &[CartLine], theirs: &[CartLine]) -> Vec<(Sku, u64)> {
-    let mut lines = quantities(mine);
+/// The customer's lines first, in their order, then the guest's new items.
+fn combined(mine: &[CartLine], theirs: &[CartLine]) -> Vec<Wanted> {
+    let mut lines = wanted(mine);
     for line in theirs {
-        match lines.iter_mut().find(|(sku, _)| sku == &line.sku) {
-            Some((_, quantity)) => *quantity += u64::from(line.quantity),
-            None => lines.push((line.sku.clone(), u64::from(line.quantity))),
+        match lines
+            .iter_mut()
+            .find(|w| line.same_item(&w.line.sku, &w.line.attributes))
+        {
+            Some(w) => {
+                w.quantity += u64::from(line.quantity);
+                w.line.unit_price = line.unit_price.or(w.line.unit_price);
+            }
+            None => lines.push(Wanted {
+                line: NewLine::from(line),
+                quantity: u64::from(line.quantity),
+            }),
         }
     }
     lines
@@ -154,18 +195,19 @@ fn combined(mine: &[CartLine], theirs: &[CartLine]) -> Vec<(Sku, u64)> {
 /// Applies the per-line and per-cart limits, noting every line it changes.
 fn clamp(
     cart: &CartName,
-    wanted: Vec<(Sku, u64)>,
+    wanted: Vec<Wanted>,
     limits: &Limits,
     adjustments: &mut Vec<Adjustment>,
-) -> Vec<CartLine> {
+) -> Vec<NewLine> {
     let max = limits.max_quantity_per_line;
     let mut lines = Vec::with_capacity(wanted.len().min(limits.max_lines_per_cart));
-    for (sku, quantity) in wanted {
+    for Wanted { mut line, quantity } in wanted {
+        let sku = line.sku.clone();
         if lines.len() == limits.max_lines_per_cart {
             adjustments.push(Adjustment {
                 cart: cart.clone(),
                 reason: format!(
-                    "a cart holds at most {} different SKUs; {sku} did not fit",
+                    "a cart holds at most {} lines; {sku} did not fit",
                     limits.max_lines_per_cart
                 ),
                 sku,
@@ -178,16 +220,14 @@ fn clamp(
         if u64::from(kept) < quantity {
             adjustments.push(Adjustment {
                 cart: cart.clone(),
-                reason: format!("at most {max} of one SKU per cart; {sku} was lowered to {max}"),
-                sku: sku.clone(),
+                reason: format!("at most {max} units per line; {sku} was lowered to {max}"),
+                sku,
                 wanted: quantity,
                 kept,
             });
         }
-        lines.push(CartLine {
-            sku,
-            quantity: kept,
-        });
+        line.quantity = kept;
+        lines.push(line);
     }
     lines
 }

@@ -30,7 +30,7 @@ pub mod shop;
 #[cfg(test)]
 mod testing;
 
-pub use cart::{Cart, CartChange, CartLine, CartSet, Limits, LineMode};
+pub use cart::{Cart, CartChange, CartLine, CartSet, Limits, LineInput, NewLine};
 pub use catalog::{Patch, Product, ProductPatch};
 pub use error::{ErrorCode, Rejection, UserError};
 pub use money::{Currency, Money};

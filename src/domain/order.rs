@@ -1,7 +1,11 @@
-//! Orders and the checkout rule: turn lines into an order, or say exactly
-//! which lines cannot be bought.
+//! Orders: the checkout rule (turn lines into an order, or say exactly which
+//! lines cannot be bought) and the life of an order afterwards
+//! (placed → paid → fulfilled, or cancelled).
 
-use super::cart::CartLine;
+use super::account::Email;
+use super::attributes::Attribute;
+use super::buyer::BuyerIdentity;
+use super::cart::{Cart, CartLine};
 use super::catalog::Product;
 use super::error::{ErrorCode, Rejection, UserError};
 use super::money::Money;
@@ -10,11 +14,40 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-/// Where an order is in its life. Only `Placed` exists today.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Where an order is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum OrderStatus {
-    /// Stock is reserved and the order is recorded.
+    /// Stock is taken and the order is recorded; not paid yet.
     Placed,
+    /// The shop recorded the payment.
+    Paid,
+    /// The shop sent it.
+    Fulfilled,
+    /// Called off (from placed or paid); stock may have been returned.
+    Cancelled,
+}
+
+impl OrderStatus {
+    /// The status a move leads to, if it may be made from `self`; the same
+    /// status again is allowed (a repeated move is a no-op).
+    pub fn allows(self, to: OrderStatus) -> bool {
+        use OrderStatus::*;
+        self == to
+            || matches!(
+                (self, to),
+                (Placed, Paid) | (Paid, Fulfilled) | (Placed, Cancelled) | (Paid, Cancelled)
+            )
+    }
+
+    /// The name clients see.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Placed => "PLACED",
+            OrderStatus::Paid => "PAID",
+            OrderStatus::Fulfilled => "FULFILLED",
+            OrderStatus::Cancelled => "CANCELLED",
+        }
+    }
 }
 
 /// One line of an order: a snapshot, so later catalog changes do not alter it.
@@ -30,6 +63,23 @@ pub struct OrderLine {
     pub unit_price: Money,
     /// `unit_price × quantity`.
     pub line_total: Money,
+    /// The line's attributes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<Attribute>,
+}
+
+/// Something that happened to an order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderEvent {
+    /// The status it moved to.
+    pub status: OrderStatus,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who: the buyer's owner key for the placement, the admin's token subject after.
+    pub by: String,
+    /// What was said with it (payment reference, tracking, reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// A placed order.
@@ -50,6 +100,86 @@ pub struct Order {
     /// The cart it came from and that cart's version, for `checkout`;
     /// `None` for `checkoutLines` (a client-held cart).
     pub source_cart: Option<(CartName, u64)>,
+    /// The buyer's note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The cart's attributes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<Attribute>,
+    /// Who bought.
+    #[serde(default, skip_serializing_if = "BuyerIdentity::is_empty")]
+    pub buyer_identity: BuyerIdentity,
+    /// The payment reference given when it was marked paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_reference: Option<String>,
+    /// Tracking given when it was marked fulfilled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking: Option<Tracking>,
+    /// Why it was cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<String>,
+    /// Whether cancelling returned its units to stock.
+    #[serde(default)]
+    pub restocked: bool,
+    /// Its history, oldest first; the first event is the placement.
+    #[serde(default)]
+    pub events: Vec<OrderEvent>,
+}
+
+/// A shipment's tracking.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tracking {
+    /// The carrier's number.
+    pub number: Option<String>,
+    /// Where to follow it.
+    pub url: Option<String>,
+}
+
+impl Order {
+    /// When it last changed.
+    pub fn updated_at(&self) -> DateTime<Utc> {
+        self.events.last().map_or(self.created_at, |e| e.at)
+    }
+
+    /// The history, with a placement event for orders stored before orders had one.
+    pub fn history(&self) -> Vec<OrderEvent> {
+        if self.events.is_empty() {
+            return vec![OrderEvent {
+                status: OrderStatus::Placed,
+                at: self.created_at,
+                by: String::new(),
+                note: None,
+            }];
+        }
+        self.events.clone()
+    }
+}
+
+/// What the buyer told the shop with the cart.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckoutDetails {
+    /// The note.
+    pub note: Option<String>,
+    /// The cart attributes.
+    pub attributes: Vec<Attribute>,
+    /// Who buys.
+    pub buyer_identity: BuyerIdentity,
+}
+
+impl CheckoutDetails {
+    /// The details of a stored cart; `default_email` (the customer's own)
+    /// stands in when the cart names none.
+    pub fn of_cart(cart: &Cart, default_email: Option<&Email>) -> CheckoutDetails {
+        let mut buyer_identity = cart.buyer_identity.clone();
+        if buyer_identity.email.is_none() {
+            buyer_identity.email = default_email.cloned();
+        }
+        CheckoutDetails {
+            note: cart.note.clone(),
+            attributes: cart.attributes.clone(),
+            buyer_identity,
+        }
+    }
 }
 
 /// What checkout writes: the order and the products whose stock it took.
@@ -61,15 +191,31 @@ pub struct Placement {
     pub stock_taken: Vec<Product>,
 }
 
-/// Checks every line (the product exists, is active and has the stock) and
-/// builds the order with prices from the catalog. All failing lines are
-/// reported, each naming its SKU; nothing is decided on partial data.
+/// Everything checkout decides with besides the lines.
+#[derive(Clone, Debug)]
+pub struct PlaceOrder<'a> {
+    /// The new order's id.
+    pub id: String,
+    /// The note, attributes and buyer.
+    pub details: CheckoutDetails,
+    /// Whether the buyer must have given an e-mail.
+    pub email_required: bool,
+    /// Who places it (an owner key), for the history.
+    pub by: &'a str,
+    /// Now.
+    pub now: DateTime<Utc>,
+    /// The cart it comes from, for `checkout`.
+    pub source_cart: Option<(CartName, u64)>,
+}
+
+/// Checks every line (the product exists, is active and has the stock — a
+/// SKU on several lines needs the sum) and builds the order with prices from
+/// the catalog. All failing lines are reported, each naming its SKU; nothing
+/// is decided on partial data.
 pub fn place_order(
-    id: String,
     lines: &[CartLine],
     catalog: &HashMap<Sku, Product>,
-    now: DateTime<Utc>,
-    source_cart: Option<(CartName, u64)>,
+    place: PlaceOrder<'_>,
 ) -> Result<Placement, Rejection> {
     if lines.is_empty() {
         return Err(Rejection::one(UserError::new(
@@ -79,8 +225,19 @@ pub fn place_order(
         )));
     }
     let mut errors = Vec::new();
+    if place.email_required && place.details.buyer_identity.email.is_none() {
+        errors.push(UserError::new(
+            ErrorCode::EmailRequired,
+            &["buyerIdentity", "email"],
+            "give the buyer's e-mail (updateCartBuyerIdentity) before checkout: the order confirmation goes there",
+        ));
+    }
+    let mut wanted: HashMap<&Sku, i64> = HashMap::new();
+    for line in lines {
+        *wanted.entry(&line.sku).or_default() += i64::from(line.quantity);
+    }
     let mut order_lines = Vec::with_capacity(lines.len());
-    let mut stock_taken = Vec::new();
+    let mut stock_taken: Vec<Product> = Vec::new();
     let mut subtotal = Money::ZERO;
     for (index, line) in lines.iter().enumerate() {
         let at = |code, field: &str, message: String| {
@@ -103,19 +260,25 @@ pub fn place_order(
             continue;
         }
         if let Some(stock) = product.stock {
-            let wanted = i64::from(line.quantity);
-            if stock < wanted {
-                errors.push(at(
-                    ErrorCode::OutOfStock,
-                    "quantity",
-                    format!("{}: {stock} available, {wanted} wanted", line.sku),
-                ));
+            let total = wanted[&line.sku];
+            if stock < total {
+                let message = if total == i64::from(line.quantity) {
+                    format!("{}: {stock} available, {total} wanted", line.sku)
+                } else {
+                    format!(
+                        "{}: {stock} available, {total} wanted over several lines",
+                        line.sku
+                    )
+                };
+                errors.push(at(ErrorCode::OutOfStock, "quantity", message));
                 continue;
             }
-            stock_taken.push(Product {
-                stock: Some(stock - wanted),
-                ..product.clone()
-            });
+            if !stock_taken.iter().any(|p| p.sku == line.sku) {
+                stock_taken.push(Product {
+                    stock: Some(stock - total),
+                    ..product.clone()
+                });
+            }
         }
         let Some(line_total) = product.price.checked_mul(line.quantity) else {
             errors.push(at(
@@ -139,6 +302,7 @@ pub fn place_order(
             quantity: line.quantity,
             unit_price: product.price,
             line_total,
+            attributes: line.attributes.clone(),
         });
     }
     if !errors.is_empty() {
@@ -146,16 +310,139 @@ pub fn place_order(
     }
     Ok(Placement {
         order: Order {
-            id,
+            id: place.id,
             status: OrderStatus::Placed,
             lines: order_lines,
             subtotal,
             total: subtotal,
-            created_at: now,
-            source_cart,
+            created_at: place.now,
+            source_cart: place.source_cart,
+            note: place.details.note,
+            attributes: place.details.attributes,
+            buyer_identity: place.details.buyer_identity,
+            payment_reference: None,
+            tracking: None,
+            cancel_reason: None,
+            restocked: false,
+            events: vec![OrderEvent {
+                status: OrderStatus::Placed,
+                at: place.now,
+                by: place.by.to_string(),
+                note: None,
+            }],
         },
         stock_taken,
     })
+}
+
+/// A move an admin asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OrderMove {
+    /// Record the payment.
+    MarkPaid {
+        /// The payment provider's reference.
+        payment_reference: Option<String>,
+    },
+    /// Record the shipment.
+    MarkFulfilled {
+        /// Tracking.
+        tracking: Tracking,
+    },
+    /// Call the order off.
+    Cancel {
+        /// Why.
+        reason: Option<String>,
+        /// Whether to return the units to tracked stock.
+        restock: bool,
+    },
+}
+
+impl OrderMove {
+    /// The status it leads to.
+    pub fn target(&self) -> OrderStatus {
+        match self {
+            OrderMove::MarkPaid { .. } => OrderStatus::Paid,
+            OrderMove::MarkFulfilled { .. } => OrderStatus::Fulfilled,
+            OrderMove::Cancel { .. } => OrderStatus::Cancelled,
+        }
+    }
+}
+
+/// What a move does to an order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Moved {
+    /// The order already made this move: nothing changes.
+    Already,
+    /// The order as it is now, and the units to return to stock by SKU
+    /// (only when a cancel restocks).
+    Changed(Box<Order>, Vec<(Sku, u32)>),
+}
+
+/// Applies `action` to `order` by `by` at `now`: the moves allowed are
+/// placed → paid → fulfilled, placed → cancelled and paid → cancelled;
+/// repeating the move the order already made is a no-op; any other is
+/// `INVALID_ORDER_TRANSITION`.
+pub fn move_order(
+    order: &Order,
+    action: &OrderMove,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Moved, Rejection> {
+    let to = action.target();
+    if order.status == to {
+        return Ok(Moved::Already);
+    }
+    if !order.status.allows(to) {
+        return Err(Rejection::one(UserError::new(
+            ErrorCode::InvalidOrderTransition,
+            &["orderId"],
+            format!(
+                "order {} is {}; it cannot become {}",
+                order.id,
+                order.status.as_str(),
+                to.as_str()
+            ),
+        )));
+    }
+    let mut next = order.clone();
+    if next.events.is_empty() {
+        next.events = order.history();
+    }
+    let mut restock = Vec::new();
+    let note = match action {
+        OrderMove::MarkPaid { payment_reference } => {
+            next.payment_reference = payment_reference.clone();
+            payment_reference.clone()
+        }
+        OrderMove::MarkFulfilled { tracking } => {
+            next.tracking = Some(tracking.clone());
+            tracking.number.clone().or_else(|| tracking.url.clone())
+        }
+        OrderMove::Cancel {
+            reason,
+            restock: give_back,
+        } => {
+            next.cancel_reason = reason.clone();
+            if *give_back {
+                next.restocked = true;
+                for line in &order.lines {
+                    match restock.iter_mut().find(|(sku, _)| sku == &line.sku) {
+                        Some((_, quantity)) => *quantity += line.quantity,
+                        None => restock.push((line.sku.clone(), line.quantity)),
+                    }
+                }
+            }
+            reason.clone()
+        }
+    };
+    next.status = to;
+    next.events.push(OrderEvent {
+        status: to,
+        at: now,
+        by: by.to_string(),
+        note,
+    });
+    Ok(Moved::Changed(Box::new(next), restock))
 }
 
 #[cfg(test)]
@@ -185,8 +472,11 @@ mod tests {
 
     fn line(sku: &str, quantity: u32) -> CartLine {
         CartLine {
+            id: format!("1-{sku}"),
             sku: Sku::parse(sku).unwrap(),
             quantity,
+            attributes: Vec::new(),
+            unit_price: None,
         }
     }
 
@@ -194,21 +484,56 @@ mod tests {
         Utc::now()
     }
 
+    fn place(lines: &[CartLine], email_required: bool) -> Result<Placement, Rejection> {
+        place_order(
+            lines,
+            &catalog(),
+            PlaceOrder {
+                id: "o1".into(),
+                details: CheckoutDetails::default(),
+                email_required,
+                by: "guest:g",
+                now: now(),
+                source_cart: None,
+            },
+        )
+    }
+
     #[test]
     fn an_order_snapshots_prices_and_takes_tracked_stock_only() {
-        let placement = place_order(
-            "o1".into(),
-            &[line("A", 2), line("FREE", 5)],
-            &catalog(),
-            now(),
-            None,
-        )
-        .unwrap();
+        let placement = place(&[line("A", 2), line("FREE", 5)], false).unwrap();
         assert_eq!(placement.order.subtotal, Money::from_minor(1000));
         assert_eq!(placement.order.total, placement.order.subtotal);
         assert_eq!(placement.order.lines[0].title, "A title");
         assert_eq!(placement.stock_taken.len(), 1);
         assert_eq!(placement.stock_taken[0].stock, Some(1));
+        assert_eq!(placement.order.events.len(), 1);
+        assert_eq!(placement.order.events[0].by, "guest:g");
+    }
+
+    #[test]
+    fn a_sku_on_several_lines_needs_the_sum_in_stock() {
+        let mut engraved = line("A", 2);
+        engraved.id = "1-1".into();
+        engraved.attributes = vec![Attribute {
+            key: "engraving".into(),
+            value: "x".into(),
+        }];
+        let errors = place(&[line("A", 2), engraved.clone()], false)
+            .unwrap_err()
+            .into_user_errors();
+        assert_eq!(errors[0].code, ErrorCode::OutOfStock);
+        assert!(
+            errors[0].message.contains("several lines"),
+            "{}",
+            errors[0].message
+        );
+        let mut one = engraved;
+        one.quantity = 1;
+        let placement = place(&[line("A", 2), one], false).unwrap();
+        assert_eq!(placement.stock_taken.len(), 1);
+        assert_eq!(placement.stock_taken[0].stock, Some(0));
+        assert_eq!(placement.order.lines[1].attributes[0].value, "x");
     }
 
     #[test]
@@ -219,9 +544,7 @@ mod tests {
             line("GONE", 1),
             line("FREE", 1),
         ];
-        let errors = place_order("o1".into(), &lines, &catalog(), now(), None)
-            .unwrap_err()
-            .into_user_errors();
+        let errors = place(&lines, false).unwrap_err().into_user_errors();
         let got: Vec<_> = errors.iter().map(|e| (e.code, e.field.join("."))).collect();
         assert_eq!(
             got,
@@ -239,16 +562,116 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_cart_cannot_be_checked_out() {
-        let errors = place_order("o1".into(), &[], &catalog(), now(), None)
+    fn an_empty_cart_cannot_be_checked_out_and_an_email_may_be_required() {
+        let errors = place(&[], false).unwrap_err().into_user_errors();
+        assert_eq!(errors[0].code, ErrorCode::CartEmpty);
+        let errors = place(&[line("FREE", 1)], true)
             .unwrap_err()
             .into_user_errors();
-        assert_eq!(errors[0].code, ErrorCode::CartEmpty);
+        assert_eq!(errors[0].code, ErrorCode::EmailRequired);
+        assert_eq!(errors[0].field, ["buyerIdentity", "email"]);
     }
 
     #[test]
     fn exactly_the_last_units_can_be_bought() {
-        let placement = place_order("o1".into(), &[line("A", 3)], &catalog(), now(), None).unwrap();
+        let placement = place(&[line("A", 3)], false).unwrap();
         assert_eq!(placement.stock_taken[0].stock, Some(0));
+    }
+
+    fn placed() -> Order {
+        place(&[line("A", 2), line("FREE", 1)], false)
+            .unwrap()
+            .order
+    }
+
+    fn moved(order: &Order, action: OrderMove) -> Result<Moved, Rejection> {
+        move_order(order, &action, "admin", now())
+    }
+
+    fn paid() -> OrderMove {
+        OrderMove::MarkPaid {
+            payment_reference: Some("pi_1".into()),
+        }
+    }
+
+    fn fulfilled() -> OrderMove {
+        OrderMove::MarkFulfilled {
+            tracking: Tracking::default(),
+        }
+    }
+
+    fn cancel(restock: bool) -> OrderMove {
+        OrderMove::Cancel {
+            reason: Some("asked".into()),
+            restock,
+        }
+    }
+
+    fn after(order: &Order, action: OrderMove) -> Order {
+        match moved(order, action).unwrap() {
+            Moved::Changed(order, _) => *order,
+            Moved::Already => panic!("nothing changed"),
+        }
+    }
+
+    #[test]
+    fn orders_move_placed_paid_fulfilled_and_keep_their_history() {
+        let order = after(&after(&placed(), paid()), fulfilled());
+        assert_eq!(order.status, OrderStatus::Fulfilled);
+        assert_eq!(order.payment_reference.as_deref(), Some("pi_1"));
+        let statuses: Vec<_> = order.events.iter().map(|e| e.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                OrderStatus::Placed,
+                OrderStatus::Paid,
+                OrderStatus::Fulfilled
+            ]
+        );
+        assert_eq!(moved(&order, fulfilled()).unwrap(), Moved::Already);
+    }
+
+    #[test]
+    fn every_other_move_is_refused() {
+        let fulfilled_order = after(&after(&placed(), paid()), fulfilled());
+        let cancelled = after(&placed(), cancel(false));
+        for (order, action) in [
+            (placed(), fulfilled()),
+            (fulfilled_order.clone(), paid()),
+            (fulfilled_order, cancel(true)),
+            (cancelled.clone(), paid()),
+            (cancelled, fulfilled()),
+        ] {
+            let errors = moved(&order, action).unwrap_err().into_user_errors();
+            assert_eq!(errors[0].code, ErrorCode::InvalidOrderTransition);
+        }
+    }
+
+    #[test]
+    fn cancelling_returns_each_sku_once_and_only_when_asked() {
+        let mut order = placed();
+        order.lines.push(order.lines[0].clone());
+        let Moved::Changed(cancelled, restock) = moved(&order, cancel(true)).unwrap() else {
+            panic!("nothing changed");
+        };
+        assert!(cancelled.restocked);
+        assert_eq!(restock.len(), 2);
+        assert_eq!(restock[0], (Sku::parse("A").unwrap(), 4));
+        assert_eq!(moved(&cancelled, cancel(true)).unwrap(), Moved::Already);
+        let Moved::Changed(kept, restock) =
+            moved(&after(&placed(), paid()), cancel(false)).unwrap()
+        else {
+            panic!("nothing changed");
+        };
+        assert!(restock.is_empty() && !kept.restocked);
+    }
+
+    #[test]
+    fn orders_stored_before_events_read_with_their_placement() {
+        let mut order = placed();
+        order.events.clear();
+        assert_eq!(order.history()[0].status, OrderStatus::Placed);
+        let paid = after(&order, paid());
+        assert_eq!(paid.events.len(), 2);
     }
 }

@@ -1,6 +1,7 @@
 //! The shop's settings that rules need: its currency, cart limits and
 //! lifetimes. Plain data, built from the configuration at start.
 
+use super::attributes::AttributeLimits;
 use super::cart::Limits;
 use super::money::Currency;
 use super::owner::ViewerKind;
@@ -19,6 +20,33 @@ pub struct ShopSettings {
     pub customer_cart_lifetime: Duration,
     /// Idempotency records one viewer may have at once.
     pub max_idempotency_keys_per_viewer: usize,
+    /// Limits on attributes and notes.
+    pub attribute_limits: AttributeLimits,
+    /// Who must give an e-mail before checkout.
+    pub checkout_email: CheckoutEmail,
+}
+
+/// Who must give an e-mail before checkout (`--checkout-email`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckoutEmail {
+    /// Guests (a guest has no other contact); customers have their account's.
+    #[default]
+    Guests,
+    /// Everyone.
+    All,
+    /// No one.
+    Optional,
+}
+
+impl CheckoutEmail {
+    /// Whether a viewer of this kind must have given one.
+    pub fn required_for(self, kind: ViewerKind) -> bool {
+        match self {
+            CheckoutEmail::Guests => kind == ViewerKind::Guest,
+            CheckoutEmail::All => true,
+            CheckoutEmail::Optional => false,
+        }
+    }
 }
 
 impl ShopSettings {

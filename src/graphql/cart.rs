@@ -8,15 +8,18 @@ use super::cart_view::CartView;
 use super::error::{ApiError, ApiResult};
 use super::inputs::{CartLineInput, as_given, checked_lines};
 use super::require_viewer;
-use super::types::{UserErrorView, user_errors};
+use super::types::{AttributeView, BuyerIdentityInput, UserErrorView, user_errors};
 use crate::auth::Viewer;
+use crate::domain::attributes::{AttributeLimits, check_attributes, check_note};
+use crate::domain::cart::LineUpdate;
 use crate::domain::idempotency::{Fingerprint, IdempotencyKey, KeyUse, key_reused};
 use crate::domain::{
-    CartChange, CartName, CartSet, ErrorCode, LineMode, Rejection, Sku, UserError as DomainError,
+    CartChange, CartName, CartSet, ErrorCode, Limits, OwnerKey, Rejection, Sku,
+    UserError as DomainError,
 };
 use crate::services::Services;
 use crate::store::{Replayable, UpdateError};
-use async_graphql::{Context, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 
 /// Cart queries; they need a token.
 #[derive(Default)]
@@ -65,26 +68,73 @@ pub struct AddCartLinesInput {
     pub idempotency_key: Option<String>,
 }
 
-/// Sets quantities of lines; 0 removes.
+/// Changes lines by id: quantity (0 removes) and, if given, attributes.
 #[derive(InputObject)]
 pub struct UpdateCartLinesInput {
     /// Which cart.
     #[graphql(default = "default")]
     pub cart: String,
-    /// Lines with their new quantities.
-    pub lines: Vec<CartLineInput>,
+    /// The lines to change.
+    pub lines: Vec<CartLineUpdateInput>,
     /// Refuse with `VERSION_CONFLICT` unless the cart is at this version.
     pub expected_version: Option<u64>,
 }
 
-/// Removes lines by SKU.
+/// One line's change.
+#[derive(InputObject)]
+pub struct CartLineUpdateInput {
+    /// The line's id (`CartLine.id`).
+    pub id: ID,
+    /// Its new quantity; 0 removes the line.
+    pub quantity: i32,
+    /// Its new attributes (replacing the old ones); omit to keep them.
+    pub attributes: Option<Vec<AttributeView>>,
+}
+
+/// Removes lines by id.
 #[derive(InputObject)]
 pub struct RemoveCartLinesInput {
     /// Which cart.
     #[graphql(default = "default")]
     pub cart: String,
-    /// SKUs to remove; ones not in the cart are ignored.
-    pub skus: Vec<String>,
+    /// Ids of the lines to remove; ids not in the cart are ignored (removing twice is harmless).
+    pub line_ids: Vec<ID>,
+    /// Refuse with `VERSION_CONFLICT` unless the cart is at this version.
+    pub expected_version: Option<u64>,
+}
+
+/// Sets or clears the buyer's note to the shop.
+#[derive(InputObject)]
+pub struct UpdateCartNoteInput {
+    /// Which cart.
+    #[graphql(default = "default")]
+    pub cart: String,
+    /// The note; `null` or blank removes it.
+    pub note: Option<String>,
+    /// Refuse with `VERSION_CONFLICT` unless the cart is at this version.
+    pub expected_version: Option<u64>,
+}
+
+/// Replaces the cart's attributes.
+#[derive(InputObject)]
+pub struct UpdateCartAttributesInput {
+    /// Which cart.
+    #[graphql(default = "default")]
+    pub cart: String,
+    /// The whole set; `[]` removes them all.
+    pub attributes: Vec<AttributeView>,
+    /// Refuse with `VERSION_CONFLICT` unless the cart is at this version.
+    pub expected_version: Option<u64>,
+}
+
+/// Replaces who buys.
+#[derive(InputObject)]
+pub struct UpdateCartBuyerIdentityInput {
+    /// Which cart.
+    #[graphql(default = "default")]
+    pub cart: String,
+    /// The whole identity: fields left out are cleared.
+    pub buyer_identity: BuyerIdentityInput,
     /// Refuse with `VERSION_CONFLICT` unless the cart is at this version.
     pub expected_version: Option<u64>,
 }
@@ -132,7 +182,7 @@ impl CartMutation {
         ctx: &Context<'_>,
         input: AddCartLinesInput,
     ) -> ApiResult<CartPayload> {
-        let edit = Edit::Lines(LineMode::Add, &input.lines);
+        let edit = Edit::Add(&input.lines);
         let Some(key) = &input.idempotency_key else {
             return change_cart(ctx, &input.cart, input.expected_version, edit, None).await;
         };
@@ -152,23 +202,56 @@ impl CartMutation {
         change_cart(ctx, &input.cart, input.expected_version, edit, once).await
     }
 
-    /// Sets quantities; 0 removes the line; a SKU not in the cart is added.
+    /// Changes lines by id: a new quantity (0 removes the line) and, if
+    /// given, new attributes. A line whose new attributes equal another
+    /// line's of the same SKU joins that line.
     async fn update_cart_lines(
         &self,
         ctx: &Context<'_>,
         input: UpdateCartLinesInput,
     ) -> ApiResult<CartPayload> {
-        let edit = Edit::Lines(LineMode::Set, &input.lines);
+        let edit = Edit::Update(&input.lines);
         change_cart(ctx, &input.cart, input.expected_version, edit, None).await
     }
 
-    /// Removes lines by SKU.
+    /// Removes lines by id.
     async fn remove_cart_lines(
         &self,
         ctx: &Context<'_>,
         input: RemoveCartLinesInput,
     ) -> ApiResult<CartPayload> {
-        let edit = Edit::Remove(&input.skus);
+        let edit = Edit::Remove(&input.line_ids);
+        change_cart(ctx, &input.cart, input.expected_version, edit, None).await
+    }
+
+    /// Sets the buyer's note to the shop (`null` removes it).
+    async fn update_cart_note(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateCartNoteInput,
+    ) -> ApiResult<CartPayload> {
+        let edit = Edit::Note(input.note.as_deref());
+        change_cart(ctx, &input.cart, input.expected_version, edit, None).await
+    }
+
+    /// Replaces the cart's attributes.
+    async fn update_cart_attributes(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateCartAttributesInput,
+    ) -> ApiResult<CartPayload> {
+        let edit = Edit::Attributes(&input.attributes);
+        change_cart(ctx, &input.cart, input.expected_version, edit, None).await
+    }
+
+    /// Replaces the buyer identity (e-mail, phone, country, shipping address),
+    /// each field checked; errors name the field.
+    async fn update_cart_buyer_identity(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateCartBuyerIdentityInput,
+    ) -> ApiResult<CartPayload> {
+        let edit = Edit::BuyerIdentity(&input.buyer_identity);
         change_cart(ctx, &input.cart, input.expected_version, edit, None).await
     }
 
@@ -183,16 +266,21 @@ impl CartMutation {
         ctx: &Context<'_>,
         input: ReplaceCartInput,
     ) -> ApiResult<CartPayload> {
-        let edit = Edit::Lines(LineMode::Replace, &input.lines);
+        let edit = Edit::Replace(&input.lines);
         change_cart(ctx, &input.cart, input.expected_version, edit, None).await
     }
 }
 
 /// What a cart mutation asks for, before it is checked.
 enum Edit<'a> {
-    Lines(LineMode, &'a [CartLineInput]),
-    Remove(&'a [String]),
+    Add(&'a [CartLineInput]),
+    Replace(&'a [CartLineInput]),
+    Update(&'a [CartLineUpdateInput]),
+    Remove(&'a [ID]),
     Clear,
+    Note(Option<&'a str>),
+    Attributes(&'a [AttributeView]),
+    BuyerIdentity(&'a BuyerIdentityInput),
 }
 
 /// Runs a cart change: which cart, then (with an idempotency key) look the
@@ -225,7 +313,7 @@ async fn change_cart(
             Err(UpdateError::Store(e)) => return Err(e.into()),
         }
     }
-    let change = match checked_change(services, edit).await? {
+    let change = match checked_change(services, &owner, &name, viewer, edit).await? {
         Ok(change) => change,
         Err(rejection) => return payload(services, viewer, &name, Some(rejection)).await,
     };
@@ -267,40 +355,109 @@ async fn change_cart(
     }
 }
 
-/// Turns client input into a [`CartChange`], checking SKUs against the catalog.
+/// Turns client input into a [`CartChange`], checking it (SKUs against the
+/// catalog, attributes, the note, the buyer identity).
 async fn checked_change(
     services: &Services,
+    owner: &OwnerKey,
+    name: &CartName,
+    viewer: &Viewer,
     edit: Edit<'_>,
 ) -> ApiResult<Result<CartChange, Rejection>> {
-    match edit {
-        Edit::Clear => Ok(Ok(CartChange::Clear)),
-        Edit::Remove(skus) => {
-            let mut parsed = Vec::with_capacity(skus.len());
-            let mut errors = Vec::new();
-            for (index, sku) in skus.iter().enumerate() {
-                match Sku::parse(sku) {
-                    Ok(sku) => parsed.push(sku),
-                    Err(why) => errors.push(DomainError::new(
-                        ErrorCode::UnknownSku,
-                        &["skus", &index.to_string()],
-                        why,
-                    )),
+    let limits = &services.shop.attribute_limits;
+    Ok(match edit {
+        Edit::Clear => Ok(CartChange::Clear),
+        Edit::Remove(ids) => Ok(CartChange::Remove(
+            ids.iter().map(|id| id.to_string()).collect(),
+        )),
+        Edit::Add(lines) => checked_lines(services, lines).await?.map(CartChange::Add),
+        Edit::Replace(lines) => checked_lines(services, lines)
+            .await?
+            .map(CartChange::Replace),
+        Edit::Note(note) => check_note(note.unwrap_or(""), limits)
+            .map(CartChange::Note)
+            .map_err(Rejection::one),
+        Edit::Attributes(attributes) => {
+            check_attributes(&AttributeView::pairs(attributes), &["attributes"], limits)
+                .map(CartChange::Attributes)
+                .map_err(Rejection::Invalid)
+        }
+        Edit::BuyerIdentity(input) => input
+            .to_domain()
+            .check()
+            .map(CartChange::BuyerIdentity)
+            .map_err(Rejection::Invalid),
+        Edit::Update(updates) => {
+            let set = services.store.cart_set(owner).await?;
+            let lifetime = services.shop.cart_lifetime(viewer.kind);
+            let cart = set.cart(name, services.clock.now(), lifetime);
+            let skus: Vec<Sku> = cart.lines.iter().map(|l| l.sku.clone()).collect();
+            let catalog = services.store.products_by_sku(&skus).await?;
+            checked_updates(updates, &services.shop.limits, limits)
+                .map(|lines| CartChange::Update { lines, catalog })
+        }
+    })
+}
+
+/// Checks line updates: quantities 0 to the per-line limit, attributes.
+fn checked_updates(
+    updates: &[CartLineUpdateInput],
+    limits: &Limits,
+    attribute_limits: &AttributeLimits,
+) -> Result<Vec<LineUpdate>, Rejection> {
+    let mut errors = Vec::new();
+    let mut checked = Vec::with_capacity(updates.len());
+    if updates.len() > limits.max_lines_per_cart {
+        return Err(Rejection::one(DomainError::new(
+            ErrorCode::CartLimitExceeded,
+            &["lines"],
+            format!(
+                "at most {} lines at once; got {}",
+                limits.max_lines_per_cart,
+                updates.len()
+            ),
+        )));
+    }
+    let max = i64::from(limits.max_quantity_per_line);
+    for (index, update) in updates.iter().enumerate() {
+        let quantity = i64::from(update.quantity);
+        if !(0..=max).contains(&quantity) {
+            errors.push(DomainError::at(
+                ErrorCode::InvalidQuantity,
+                "lines",
+                index,
+                "quantity",
+                format!("quantity must be 0 (remove) to {max}, got {quantity}"),
+            ));
+            continue;
+        }
+        let attributes = match &update.attributes {
+            None => None,
+            Some(given) => {
+                let index = index.to_string();
+                match check_attributes(
+                    &AttributeView::pairs(given),
+                    &["lines", &index, "attributes"],
+                    attribute_limits,
+                ) {
+                    Ok(attributes) => Some(attributes),
+                    Err(mut why) => {
+                        errors.append(&mut why);
+                        continue;
+                    }
                 }
             }
-            Ok(if errors.is_empty() {
-                Ok(CartChange::Remove(parsed))
-            } else {
-                Err(Rejection::Invalid(errors))
-            })
-        }
-        Edit::Lines(mode, lines) => {
-            let checked = checked_lines(services, lines, mode).await?;
-            Ok(checked.map(|lines| match mode {
-                LineMode::Add => CartChange::Add(lines),
-                LineMode::Set => CartChange::Update(lines),
-                LineMode::Replace => CartChange::Replace(lines),
-            }))
-        }
+        };
+        checked.push(LineUpdate {
+            id: update.id.to_string(),
+            quantity: quantity as u32,
+            attributes,
+        });
+    }
+    if errors.is_empty() {
+        Ok(checked)
+    } else {
+        Err(Rejection::Invalid(errors))
     }
 }
 

@@ -4,11 +4,13 @@
 use super::catalog::ProductView;
 use super::error::{ApiError, ApiResult};
 use super::types::MoneyView;
+use super::types::{AttributeView, BuyerIdentityView};
 use crate::auth::Viewer;
-use crate::domain::cart::price_lines;
+use crate::domain::account::Email;
+use crate::domain::cart::{Warning, price_lines};
 use crate::domain::{Cart, CartName, CartSet, Currency, Sku};
 use crate::services::Services;
-use async_graphql::{ID, Object, SimpleObject};
+use async_graphql::{Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 /// A cart with its lines priced from the catalog.
@@ -19,6 +21,8 @@ pub struct CartView {
     total_quantity: u64,
     subtotal: MoneyView,
     expires_at: Option<DateTime<Utc>>,
+    warnings: Vec<Warning>,
+    default_email: Option<Email>,
 }
 
 #[Object(name = "Cart")]
@@ -52,21 +56,81 @@ impl CartView {
     async fn created_at(&self) -> DateTime<Utc> {
         self.cart.created_at
     }
-    /// When its lines last changed.
+    /// When it last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.cart.updated_at
     }
-    /// When the cart will be emptied if left alone; `null` while it is empty.
+    /// When the cart will be emptied if left alone; `null` while it holds nothing.
     async fn expires_at(&self) -> Option<DateTime<Utc>> {
         self.expires_at
     }
+    /// The buyer's note to the shop.
+    async fn note(&self) -> Option<&str> {
+        self.cart.note.as_deref()
+    }
+    /// Attributes of the whole cart.
+    async fn attributes(&self) -> Vec<AttributeView> {
+        AttributeView::list(&self.cart.attributes)
+    }
+    /// Who buys. A customer's e-mail defaults to their account's (or their
+    /// identity provider's `email` claim) until one is given.
+    async fn buyer_identity(&self) -> BuyerIdentityView {
+        let mut buyer = self.cart.buyer_identity.clone();
+        if buyer.email.is_none() {
+            buyer.email = self.default_email.clone();
+        }
+        BuyerIdentityView::new(&buyer)
+    }
+    /// What to know before checkout, computed on every read: lines out of
+    /// stock, short of stock, no longer for sale, or at a new price.
+    async fn warnings(&self) -> Vec<CartWarningView> {
+        self.warnings
+            .iter()
+            .map(|w| CartWarningView {
+                code: w.code.into(),
+                line_id: w.line_id.clone().into(),
+                message: w.message.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Something about a line to know before checkout.
+#[derive(SimpleObject)]
+#[graphql(name = "CartWarning")]
+pub struct CartWarningView {
+    /// What kind.
+    pub code: CartWarningCode,
+    /// The line it is about.
+    pub line_id: ID,
+    /// In a sentence, with the numbers (how many are left, old and new price).
+    pub message: String,
+}
+
+/// Kinds of cart warnings.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(
+    remote = "crate::domain::cart::WarningCode",
+    rename_items = "SCREAMING_SNAKE_CASE"
+)]
+pub enum CartWarningCode {
+    /// None left: checkout would refuse the line.
+    OutOfStock,
+    /// Fewer left than the line wants: checkout would refuse the line.
+    InsufficientStock,
+    /// The variant is no longer for sale: checkout would refuse the line.
+    NoLongerAvailable,
+    /// The unit price differs from the one when the line was last added or updated.
+    PriceChanged,
 }
 
 /// One line of a cart, priced.
 #[derive(SimpleObject)]
 #[graphql(name = "CartLine")]
 pub struct CartLineView {
-    /// The product's SKU.
+    /// Stable id of the line within its cart; never reused.
+    pub id: ID,
+    /// The variant's SKU.
     pub sku: String,
     /// The product as it is now.
     pub product: ProductView,
@@ -76,6 +140,8 @@ pub struct CartLineView {
     pub unit_price: MoneyView,
     /// `unitPrice × quantity`.
     pub line_total: MoneyView,
+    /// The line's attributes.
+    pub attributes: Vec<AttributeView>,
 }
 
 impl CartView {
@@ -100,12 +166,14 @@ impl CartView {
         let lifetime = services.shop.cart_lifetime(viewer.kind);
         let skus: Vec<Sku> = cart.lines.iter().map(|l| l.sku.clone()).collect();
         let catalog = services.store.products_by_sku(&skus).await?;
-        let priced = price_lines(&cart.lines, &catalog).map_err(ApiError::internal)?;
         let currency: Currency = services.shop.currency;
+        let priced = price_lines(&cart.lines, &catalog, &currency).map_err(ApiError::internal)?;
         let lines = priced
             .lines
             .into_iter()
             .map(|p| CartLineView {
+                id: p.line.id.clone().into(),
+                attributes: AttributeView::list(&p.line.attributes),
                 sku: p.line.sku.to_string(),
                 quantity: p.line.quantity,
                 unit_price: MoneyView::new(p.unit_price, &currency),
@@ -118,7 +186,9 @@ impl CartView {
             .collect();
         Ok(CartView {
             id: format!("{}/{}", viewer.owner_key().as_str(), cart.name),
-            expires_at: (!cart.lines.is_empty()).then(|| cart.expires_at(lifetime)),
+            expires_at: (!cart.is_blank()).then(|| cart.expires_at(lifetime)),
+            warnings: priced.warnings,
+            default_email: viewer.email.clone(),
             cart,
             lines,
             total_quantity: priced.total_quantity,

@@ -82,6 +82,7 @@ impl CatalogQuery {
         ShopView {
             currency: settings.currency,
             limits: settings.limits,
+            attribute_limits: settings.attribute_limits,
         }
     }
 }

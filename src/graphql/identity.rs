@@ -114,7 +114,7 @@ impl IdentityMutation {
             }
         }
         let subject = ulid::Ulid::new().to_string();
-        start_session(ctx, &subject, ViewerKind::Guest).await
+        start_session(ctx, &subject, ViewerKind::Guest, None).await
     }
 
     /// Creates an account and logs in; with `guestToken`, the guest's carts
@@ -177,7 +177,7 @@ impl IdentityMutation {
         if !id.store.create_account(&account).await? {
             return Ok(taken());
         }
-        log_in_as(ctx, &account.id, guest, MergeStrategy::Combine).await
+        log_in_as(ctx, &account, guest, MergeStrategy::Combine).await
     }
 
     /// Logs in; with `guestToken`, the guest's carts move in by `merge`.
@@ -233,7 +233,7 @@ impl IdentityMutation {
         };
         id.throttle.clear(Subject::Email, &email_key).await?;
         id.throttle.give_back(&client_keys).await?;
-        log_in_as(ctx, &account.id, guest, input.merge.into()).await
+        log_in_as(ctx, &account, guest, input.merge.into()).await
     }
 
     /// A fresh token for the viewer of a valid built-in token: same subject,
@@ -266,6 +266,7 @@ impl IdentityMutation {
             now,
             expires_at,
             auth_time: viewer.auth_time.unwrap_or(now),
+            email: viewer.email.as_ref(),
         };
         signed(id, &grant)
     }
@@ -322,11 +323,12 @@ fn busy() -> DomainError {
 /// guest's carts, if any.
 async fn log_in_as(
     ctx: &Context<'_>,
-    subject: &str,
+    account: &Account,
     guest: Option<Viewer>,
     strategy: MergeStrategy,
 ) -> ApiResult<AuthPayload> {
-    let mut payload = start_session(ctx, subject, ViewerKind::Customer).await?;
+    let mut payload =
+        start_session(ctx, &account.id, ViewerKind::Customer, Some(&account.email)).await?;
     if let (Some(guest), Some(customer)) = (guest, &payload.viewer) {
         match merge_guest_into(ctx, &guest, &customer.0, strategy).await? {
             Ok(result) => payload.merge = Some(result),
@@ -343,6 +345,7 @@ async fn start_session(
     ctx: &Context<'_>,
     subject: &str,
     kind: ViewerKind,
+    email: Option<&Email>,
 ) -> ApiResult<AuthPayload> {
     let id = Services::of(ctx);
     let now = id.clock.now().timestamp();
@@ -356,6 +359,7 @@ async fn start_session(
         now,
         expires_at: now.saturating_add(id.lifetimes.of(kind).num_seconds()),
         auth_time: now,
+        email,
     };
     signed(id, &grant)
 }
@@ -372,6 +376,7 @@ fn signed(id: &Services, grant: &Grant<'_>) -> ApiResult<AuthPayload> {
         issued_at: Some(grant.issued_at.max(grant.now)),
         auth_time: Some(grant.auth_time),
         issuer: Issuer::BuiltIn,
+        email: grant.email.cloned(),
     };
     Ok(AuthPayload {
         token: Some(token),

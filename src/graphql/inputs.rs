@@ -1,28 +1,32 @@
 //! Input types more than one area takes, and the checks they share.
 
 use super::error::ApiResult;
+use super::types::AttributeView;
 use crate::domain::cart::check_lines;
-use crate::domain::{CartLine, ErrorCode, LineMode, Rejection, Sku, UserError};
+use crate::domain::{ErrorCode, LineInput, NewLine, Rejection, Sku, UserError};
 use crate::services::Services;
 use async_graphql::InputObject;
 
-/// A SKU and a quantity.
+/// A SKU, a quantity and the line's attributes.
 #[derive(InputObject)]
 pub struct CartLineInput {
-    /// The product's SKU.
+    /// The variant's SKU.
     pub sku: String,
-    /// Units (to add, or to set, depending on the mutation).
+    /// Units to add (or, for a whole cart, to hold).
     pub quantity: i32,
+    /// The line's attributes (an engraving): the same SKU with other
+    /// attributes is another line.
+    #[graphql(default)]
+    pub attributes: Vec<AttributeView>,
 }
 
 /// Checks client lines against the limits and the catalog (unknown SKUs,
-/// inactive products, quantities out of range, repeats): the lines to store,
-/// or every problem at once, by input index.
+/// variants not for sale, quantities out of range, bad attributes): the
+/// lines to store, or every problem at once, by input index.
 pub async fn checked_lines(
     services: &Services,
     lines: &[CartLineInput],
-    mode: LineMode,
-) -> ApiResult<Result<Vec<CartLine>, Rejection>> {
+) -> ApiResult<Result<Vec<NewLine>, Rejection>> {
     // No request needs more lines than a cart holds (checkoutLines included):
     // refused before the catalog is read for them.
     let max = services.shop.limits.max_lines_per_cart;
@@ -31,7 +35,7 @@ pub async fn checked_lines(
             ErrorCode::CartLimitExceeded,
             &["lines"],
             format!(
-                "at most {max} lines at once (a cart holds at most {max} different SKUs); got {}",
+                "at most {max} lines at once (a cart holds at most {max} lines); got {}",
                 lines.len()
             ),
         ))));
@@ -41,14 +45,36 @@ pub async fn checked_lines(
         .filter_map(|l| Sku::parse(&l.sku).ok())
         .collect();
     let catalog = services.store.products_by_sku(&skus).await?;
-    let input: Vec<(String, i64)> = lines
+    let input: Vec<LineInput> = lines
         .iter()
-        .map(|l| (l.sku.clone(), i64::from(l.quantity)))
+        .map(|l| LineInput {
+            sku: l.sku.clone(),
+            quantity: i64::from(l.quantity),
+            attributes: AttributeView::pairs(&l.attributes),
+        })
         .collect();
-    Ok(check_lines(&input, mode, &services.shop.limits, &catalog))
+    Ok(check_lines(
+        &input,
+        &services.shop.limits,
+        &services.shop.attribute_limits,
+        &catalog,
+    ))
 }
 
+/// A line as the client gave it: SKU, quantity, attributes.
+pub type GivenLine<'a> = (&'a str, i32, Vec<(&'a str, &'a str)>);
+
 /// The lines as the client gave them, for an idempotency fingerprint.
-pub fn as_given(lines: &[CartLineInput]) -> Vec<(&str, i32)> {
-    lines.iter().map(|l| (l.sku.as_str(), l.quantity)).collect()
+pub fn as_given(lines: &[CartLineInput]) -> Vec<GivenLine<'_>> {
+    lines
+        .iter()
+        .map(|l| {
+            let attributes = l
+                .attributes
+                .iter()
+                .map(|a| (a.key.as_str(), a.value.as_str()))
+                .collect();
+            (l.sku.as_str(), l.quantity, attributes)
+        })
+        .collect()
 }

@@ -8,12 +8,16 @@ use super::error::{ApiError, ApiResult};
 use super::inputs::{CartLineInput, as_given, checked_lines};
 use super::pagination::PageRequest;
 use super::require_viewer;
-use super::types::{MoneyView, UserErrorView, user_errors};
+use super::types::{
+    AttributeView, BuyerIdentityInput, BuyerIdentityView, MoneyView, UserErrorView, user_errors,
+};
 use crate::auth::throttle::Subject;
 use crate::auth::{ClientAddress, Viewer};
+use crate::domain::attributes::{check_attributes, check_note};
+use crate::domain::buyer::BuyerIdentity;
 use crate::domain::idempotency::{Fingerprint, IdempotencyKey, Outcome, key_reused};
-use crate::domain::order::{Order, OrderStatus as DomainStatus};
-use crate::domain::{CartName, Currency, ErrorCode, LineMode, Rejection, UserError as DomainError};
+use crate::domain::order::{CheckoutDetails, Order, OrderStatus as DomainStatus};
+use crate::domain::{CartLine, CartName, Currency, ErrorCode, Rejection, UserError as DomainError};
 use crate::services::Services;
 use crate::store::UpdateError;
 use crate::store::orders::{CheckoutRequest, CheckoutSource};
@@ -29,8 +33,14 @@ use chrono::{DateTime, Utc};
     rename_items = "SCREAMING_SNAKE_CASE"
 )]
 pub enum OrderStatusView {
-    /// Stock is reserved and the order is recorded.
+    /// Stock is taken and the order is recorded; not paid yet.
     Placed,
+    /// The shop recorded the payment.
+    Paid,
+    /// The shop sent it.
+    Fulfilled,
+    /// Called off; stock may have been returned.
+    Cancelled,
 }
 
 /// A placed order: a snapshot of what was bought at what price.
@@ -62,6 +72,59 @@ impl OrderView {
                 quantity: l.quantity,
                 unit_price: MoneyView::new(l.unit_price, &self.currency),
                 line_total: MoneyView::new(l.line_total, &self.currency),
+                attributes: AttributeView::list(&l.attributes),
+            })
+            .collect()
+    }
+    /// The buyer's note to the shop.
+    async fn note(&self) -> Option<&str> {
+        self.order.note.as_deref()
+    }
+    /// The cart's attributes at checkout.
+    async fn attributes(&self) -> Vec<AttributeView> {
+        AttributeView::list(&self.order.attributes)
+    }
+    /// Who bought, as given at checkout.
+    async fn buyer_identity(&self) -> BuyerIdentityView {
+        BuyerIdentityView::new(&self.order.buyer_identity)
+    }
+    /// The payment reference recorded with `markOrderPaid`.
+    async fn payment_reference(&self) -> Option<&str> {
+        self.order.payment_reference.as_deref()
+    }
+    /// The carrier's tracking number, from `markOrderFulfilled`.
+    async fn tracking_number(&self) -> Option<&str> {
+        self.order
+            .tracking
+            .as_ref()
+            .and_then(|t| t.number.as_deref())
+    }
+    /// Where to follow the shipment, from `markOrderFulfilled`.
+    async fn tracking_url(&self) -> Option<&str> {
+        self.order.tracking.as_ref().and_then(|t| t.url.as_deref())
+    }
+    /// Why it was cancelled.
+    async fn cancel_reason(&self) -> Option<&str> {
+        self.order.cancel_reason.as_deref()
+    }
+    /// Whether cancelling returned its units to stock.
+    async fn restocked(&self) -> bool {
+        self.order.restocked
+    }
+    /// When it last changed status.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.order.updated_at()
+    }
+    /// Its history, oldest first: placed, then each status change.
+    async fn events(&self) -> Vec<OrderEventView> {
+        self.order
+            .history()
+            .into_iter()
+            .map(|e| OrderEventView {
+                status: e.status.into(),
+                at: e.at,
+                by: e.by,
+                note: e.note,
             })
             .collect()
     }
@@ -104,6 +167,22 @@ pub struct OrderLineView {
     pub unit_price: MoneyView,
     /// `unitPrice × quantity`.
     pub line_total: MoneyView,
+    /// The line's attributes.
+    pub attributes: Vec<AttributeView>,
+}
+
+/// A step in an order's life.
+#[derive(SimpleObject)]
+#[graphql(name = "OrderEvent")]
+pub struct OrderEventView {
+    /// The status it moved to.
+    pub status: OrderStatusView,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who: the buyer for the placement, the admin (token subject) after.
+    pub by: String,
+    /// What came with it: payment reference, tracking, reason.
+    pub note: Option<String>,
 }
 
 fn view(services: &Services, order: Order) -> OrderView {
@@ -174,11 +253,18 @@ pub struct CheckoutInput {
     pub expected_version: Option<u64>,
 }
 
-/// Buys lines a client kept itself. Only SKUs and quantities are taken from the client.
+/// Buys lines a client kept itself. Prices and stock come from the server.
 #[derive(InputObject)]
 pub struct CheckoutLinesInput {
-    /// What to buy (a repeated SKU adds up).
+    /// What to buy (a repeated SKU with the same attributes adds up).
     pub lines: Vec<CartLineInput>,
+    /// The buyer's note to the shop.
+    pub note: Option<String>,
+    /// Attributes of the order.
+    #[graphql(default)]
+    pub attributes: Vec<AttributeView>,
+    /// Who buys (see `--checkout-email` for when the e-mail is required).
+    pub buyer_identity: Option<BuyerIdentityInput>,
     /// Required. Retrying with the same key returns the first order instead of placing another.
     pub idempotency_key: String,
 }
@@ -222,7 +308,7 @@ impl OrderMutation {
         };
         let fingerprint = Fingerprint::of("checkout", &(name.as_str(), input.expected_version));
         let result = match look_up(services, viewer, &key, &fingerprint).await? {
-            Lookup::Replay(order) => Ok(order),
+            Lookup::Replay(order) => Ok(*order),
             Lookup::Refused(rejection) => Err(rejection),
             Lookup::New => {
                 let source = CheckoutSource::Cart {
@@ -260,13 +346,24 @@ impl OrderMutation {
             Ok(key) => key,
             Err(e) => return Ok(failed(None, vec![e])),
         };
-        let fingerprint = Fingerprint::of("checkoutLines", &as_given(&input.lines));
+        let buyer = input
+            .buyer_identity
+            .as_ref()
+            .map(BuyerIdentityInput::to_domain);
+        let fingerprint = Fingerprint::of(
+            "checkoutLines",
+            &(
+                as_given(&input.lines),
+                input.note.as_deref(),
+                AttributeView::pairs(&input.attributes),
+                buyer.as_ref().map(|b| format!("{b:?}")),
+            ),
+        );
         let result = match look_up(services, viewer, &key, &fingerprint).await? {
-            Lookup::Replay(order) => Ok(order),
+            Lookup::Replay(order) => Ok(*order),
             Lookup::Refused(rejection) => Err(rejection),
-            Lookup::New => match checked_lines(services, &input.lines, LineMode::Replace).await? {
-                Ok(lines) => {
-                    let source = CheckoutSource::Lines(lines);
+            Lookup::New => match checked_checkout_lines(services, &input).await? {
+                Ok(source) => {
                     let client = ctx.data_opt::<ClientAddress>();
                     run_checkout(services, viewer, client, key, fingerprint, source).await?
                 }
@@ -284,12 +381,70 @@ impl OrderMutation {
     }
 }
 
+/// Checks what `checkoutLines` was given: the lines against the catalog,
+/// the note, the attributes and the buyer identity, all errors at once.
+async fn checked_checkout_lines(
+    services: &Services,
+    input: &CheckoutLinesInput,
+) -> ApiResult<Result<CheckoutSource, Rejection>> {
+    let limits = &services.shop.attribute_limits;
+    let mut errors = Vec::new();
+    let lines = match checked_lines(services, &input.lines).await? {
+        Ok(lines) => lines,
+        Err(rejection) => {
+            errors.extend(rejection.into_user_errors());
+            Vec::new()
+        }
+    };
+    let note = check_note(input.note.as_deref().unwrap_or(""), limits)
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
+    let attributes = check_attributes(
+        &AttributeView::pairs(&input.attributes),
+        &["attributes"],
+        limits,
+    )
+    .map_err(|e| errors.extend(e))
+    .unwrap_or_default();
+    let buyer_identity = match &input.buyer_identity {
+        None => BuyerIdentity::default(),
+        Some(given) => given
+            .to_domain()
+            .check()
+            .map_err(|e| errors.extend(e))
+            .unwrap_or_default(),
+    };
+    if !errors.is_empty() {
+        return Ok(Err(Rejection::Invalid(errors)));
+    }
+    let lines = lines
+        .iter()
+        .enumerate()
+        .map(|(n, line)| CartLine {
+            id: format!("0-{n}"),
+            sku: line.sku.clone(),
+            quantity: line.quantity,
+            attributes: line.attributes.clone(),
+            unit_price: line.unit_price,
+        })
+        .collect();
+    Ok(Ok(CheckoutSource::Lines {
+        lines,
+        details: Box::new(CheckoutDetails {
+            note,
+            attributes,
+            buyer_identity,
+        }),
+    }))
+}
+
 /// What the idempotency key says before a checkout runs.
 enum Lookup {
     /// The key is new: check the input and run the checkout.
     New,
     /// The same request placed this order: answer it again.
-    Replay(Order),
+    Replay(Box<Order>),
     /// The key belongs to another request.
     Refused(Rejection),
 }
@@ -311,7 +466,7 @@ async fn look_up(
         Err(UpdateError::Store(e)) => return Err(e.into()),
     };
     match services.store.order(&owner, &id).await? {
-        Some(order) => Ok(Lookup::Replay(order)),
+        Some(order) => Ok(Lookup::Replay(Box::new(order))),
         None => Err(ApiError::internal(format_args!(
             "idempotency record of {owner} names order {id}, which is missing"
         ))),
@@ -359,6 +514,8 @@ async fn run_checkout(
         order_id: services.order_ids.next(now),
         now,
         source,
+        default_email: viewer.email.clone(),
+        email_required: services.shop.checkout_email.required_for(viewer.kind),
     };
     match services.store.checkout(&request).await {
         Ok(outcome) => Ok(Ok(outcome.into_inner())),

@@ -3,7 +3,8 @@
 use crate::auth::Viewer;
 use crate::domain::{self, Currency};
 use async_graphql::{
-    Enum, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject, Value,
+    Enum, InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject,
+    Value,
 };
 use chrono::{DateTime, Utc};
 
@@ -129,6 +130,8 @@ pub struct ShopView {
     pub currency: Currency,
     /// Cart limits.
     pub limits: domain::Limits,
+    /// Attribute and note limits.
+    pub attribute_limits: domain::attributes::AttributeLimits,
 }
 
 #[Object(name = "Shop")]
@@ -143,6 +146,10 @@ impl ShopView {
             max_lines_per_cart: self.limits.max_lines_per_cart as i32,
             max_quantity_per_line: self.limits.max_quantity_per_line as i32,
             max_carts_per_viewer: self.limits.max_carts_per_viewer as i32,
+            max_attributes: self.attribute_limits.max_attributes as i32,
+            max_attribute_key_chars: self.attribute_limits.max_key_chars as i32,
+            max_attribute_value_chars: self.attribute_limits.max_value_chars as i32,
+            max_note_chars: self.attribute_limits.max_note_chars as i32,
         }
     }
 }
@@ -150,10 +157,170 @@ impl ShopView {
 /// Limits on carts.
 #[derive(SimpleObject)]
 pub struct ShopLimits {
-    /// Distinct SKUs in one cart.
+    /// Lines in one cart.
     pub max_lines_per_cart: i32,
-    /// Units of one SKU in one cart.
+    /// Units on one line.
     pub max_quantity_per_line: i32,
-    /// Carts holding lines at once, per viewer.
+    /// Carts holding anything at once, per viewer.
     pub max_carts_per_viewer: i32,
+    /// Attributes on one line, and on one cart.
+    pub max_attributes: i32,
+    /// Characters in an attribute key.
+    pub max_attribute_key_chars: i32,
+    /// Characters in an attribute value.
+    pub max_attribute_value_chars: i32,
+    /// Characters in a cart note.
+    pub max_note_chars: i32,
+}
+
+/// A key–value pair on a line or a cart (an engraving, a gift message).
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "AttributeInput")]
+pub struct AttributeView {
+    /// The name, unique within its set.
+    pub key: String,
+    /// The value.
+    pub value: String,
+}
+
+impl AttributeView {
+    /// Views of stored attributes.
+    pub fn list(attributes: &[domain::attributes::Attribute]) -> Vec<AttributeView> {
+        attributes
+            .iter()
+            .map(|a| AttributeView {
+                key: a.key.clone(),
+                value: a.value.clone(),
+            })
+            .collect()
+    }
+
+    /// Input as key–value pairs, for the domain checks.
+    pub fn pairs(input: &[AttributeView]) -> Vec<(String, String)> {
+        input
+            .iter()
+            .map(|a| (a.key.clone(), a.value.clone()))
+            .collect()
+    }
+}
+
+/// A postal address.
+#[derive(SimpleObject, Default)]
+#[graphql(name = "Address")]
+pub struct AddressView {
+    /// The recipient.
+    pub name: Option<String>,
+    /// Their company.
+    pub company: Option<String>,
+    /// Street and number.
+    pub address1: Option<String>,
+    /// More of it.
+    pub address2: Option<String>,
+    /// City.
+    pub city: Option<String>,
+    /// State, province or region.
+    pub province: Option<String>,
+    /// Postal code.
+    pub postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2 country code.
+    pub country_code: Option<String>,
+    /// Phone at the address, E.164.
+    pub phone: Option<String>,
+}
+
+/// Who buys: where the receipt goes and where the order goes.
+#[derive(SimpleObject, Default)]
+#[graphql(name = "BuyerIdentity")]
+pub struct BuyerIdentityView {
+    /// E-mail for the receipt.
+    pub email: Option<String>,
+    /// Phone, E.164 (`+4915112345678`).
+    pub phone: Option<String>,
+    /// ISO 3166-1 alpha-2 country code.
+    pub country_code: Option<String>,
+    /// Where to ship.
+    pub shipping_address: Option<AddressView>,
+}
+
+impl BuyerIdentityView {
+    /// The view of a stored identity.
+    pub fn new(buyer: &domain::buyer::BuyerIdentity) -> BuyerIdentityView {
+        BuyerIdentityView {
+            email: buyer.email.as_ref().map(|e| e.as_str().to_string()),
+            phone: buyer.phone.as_ref().map(|p| p.as_str().to_string()),
+            country_code: buyer.country_code.as_ref().map(|c| c.as_str().to_string()),
+            shipping_address: buyer.shipping_address.as_ref().map(|a| AddressView {
+                name: a.name.clone(),
+                company: a.company.clone(),
+                address1: a.address1.clone(),
+                address2: a.address2.clone(),
+                city: a.city.clone(),
+                province: a.province.clone(),
+                postal_code: a.postal_code.clone(),
+                country_code: a.country_code.as_ref().map(|c| c.as_str().to_string()),
+                phone: a.phone.as_ref().map(|p| p.as_str().to_string()),
+            }),
+        }
+    }
+}
+
+/// A postal address as the client sends it; every field is optional.
+#[derive(InputObject, Default)]
+pub struct AddressInput {
+    /// The recipient.
+    pub name: Option<String>,
+    /// Their company.
+    pub company: Option<String>,
+    /// Street and number.
+    pub address1: Option<String>,
+    /// More of it.
+    pub address2: Option<String>,
+    /// City.
+    pub city: Option<String>,
+    /// State, province or region.
+    pub province: Option<String>,
+    /// Postal code.
+    pub postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2 country code (`DE`, `US`).
+    pub country_code: Option<String>,
+    /// Phone at the address, E.164.
+    pub phone: Option<String>,
+}
+
+/// Who buys, as the client sends it; every field is optional and checked.
+#[derive(InputObject, Default)]
+pub struct BuyerIdentityInput {
+    /// E-mail for the receipt.
+    pub email: Option<String>,
+    /// Phone, E.164 (`+4915112345678`).
+    pub phone: Option<String>,
+    /// ISO 3166-1 alpha-2 country code.
+    pub country_code: Option<String>,
+    /// Where to ship.
+    pub shipping_address: Option<AddressInput>,
+}
+
+impl BuyerIdentityInput {
+    /// The domain's unchecked input.
+    pub fn to_domain(&self) -> domain::buyer::BuyerIdentityInput {
+        domain::buyer::BuyerIdentityInput {
+            email: self.email.clone(),
+            phone: self.phone.clone(),
+            country_code: self.country_code.clone(),
+            shipping_address: self
+                .shipping_address
+                .as_ref()
+                .map(|a| domain::buyer::AddressInput {
+                    name: a.name.clone(),
+                    company: a.company.clone(),
+                    address1: a.address1.clone(),
+                    address2: a.address2.clone(),
+                    city: a.city.clone(),
+                    province: a.province.clone(),
+                    postal_code: a.postal_code.clone(),
+                    country_code: a.country_code.clone(),
+                    phone: a.phone.clone(),
+                }),
+        }
+    }
 }

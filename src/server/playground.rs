@@ -40,16 +40,20 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../../playground/07-log-in-keeping-the-guest-cart.graphql"),
     ),
     (
-        "08-checkout",
-        include_str!("../../playground/08-checkout.graphql"),
+        "08-buyer-details",
+        include_str!("../../playground/08-buyer-details.graphql"),
     ),
     (
-        "09-orders",
-        include_str!("../../playground/09-orders.graphql"),
+        "09-checkout",
+        include_str!("../../playground/09-checkout.graphql"),
     ),
     (
-        "10-subscribe-to-cart",
-        include_str!("../../playground/10-subscribe-to-cart.graphql"),
+        "10-orders",
+        include_str!("../../playground/10-orders.graphql"),
+    ),
+    (
+        "11-subscribe-to-cart",
+        include_str!("../../playground/11-subscribe-to-cart.graphql"),
     ),
 ];
 

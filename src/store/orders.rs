@@ -3,11 +3,15 @@
 
 use super::idempotency::Replayable;
 use super::{StoreError, UpdateError};
+use crate::domain::account::Email;
 use crate::domain::idempotency::{Fingerprint, IdempotencyKey};
-use crate::domain::order::Order;
-use crate::domain::{CartLine, CartName, Limits, OwnerKey};
+use crate::domain::order::{CheckoutDetails, Order, PlaceOrder, Placement, place_order};
+use crate::domain::{
+    CartChange, CartLine, CartName, CartSet, Limits, OwnerKey, Product, Rejection, Sku,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
 
 /// A checkout to run as one transaction.
 #[derive(Clone, Debug)]
@@ -27,6 +31,10 @@ pub struct CheckoutRequest {
     pub now: DateTime<Utc>,
     /// What to buy.
     pub source: CheckoutSource,
+    /// The customer's own e-mail, used when the cart names none.
+    pub default_email: Option<Email>,
+    /// Whether checkout needs an e-mail (`--checkout-email`).
+    pub email_required: bool,
 }
 
 /// What a checkout buys.
@@ -44,7 +52,91 @@ pub enum CheckoutSource {
         limits: Limits,
     },
     /// Lines a client kept itself (`checkoutLines`).
-    Lines(Vec<CartLine>),
+    Lines {
+        lines: Vec<CartLine>,
+        details: Box<CheckoutDetails>,
+    },
+}
+
+/// The two steps every backend runs inside its checkout transaction, so the
+/// rule lives in one place: read the owner's carts, take [`lines`], read
+/// those SKUs' variants (locked), then [`place`] — and write what it changed.
+///
+/// [`lines`]: CheckoutRequest::lines
+/// [`place`]: CheckoutRequest::place
+impl CheckoutRequest {
+    /// The lines to buy: the cart's (after checking `expectedVersion`) or the client's.
+    pub fn lines(&self, set: &CartSet) -> Result<Vec<CartLine>, Rejection> {
+        match &self.source {
+            CheckoutSource::Cart {
+                name,
+                expected_version,
+                lifetime,
+                ..
+            } => {
+                let cart = set.cart(name, self.now, *lifetime);
+                if let Some(expected) = expected_version
+                    && *expected != cart.version
+                {
+                    return Err(Rejection::VersionConflict {
+                        expected: *expected,
+                        current: cart.version,
+                    });
+                }
+                Ok(cart.lines)
+            }
+            CheckoutSource::Lines { lines, .. } => Ok(lines.clone()),
+        }
+    }
+
+    /// Places the order with the variants as the transaction read them; for
+    /// a stored cart, empties it in `set` (write the set back). The variants
+    /// in [`Placement::stock_taken`] are to be written too.
+    pub fn place(
+        &self,
+        set: &mut CartSet,
+        lines: &[CartLine],
+        catalog: &HashMap<Sku, Product>,
+    ) -> Result<Placement, Rejection> {
+        let (details, source_cart) = match &self.source {
+            CheckoutSource::Cart { name, lifetime, .. } => {
+                let cart = set.cart(name, self.now, *lifetime);
+                (
+                    CheckoutDetails::of_cart(&cart, self.default_email.as_ref()),
+                    Some((name.clone(), cart.version)),
+                )
+            }
+            CheckoutSource::Lines { details, .. } => {
+                let mut details = (**details).clone();
+                if details.buyer_identity.email.is_none() {
+                    details.buyer_identity.email = self.default_email.clone();
+                }
+                (details, None)
+            }
+        };
+        let placement = place_order(
+            lines,
+            catalog,
+            PlaceOrder {
+                id: self.order_id.clone(),
+                details,
+                email_required: self.email_required,
+                by: self.owner.as_str(),
+                now: self.now,
+                source_cart,
+            },
+        )?;
+        if let CheckoutSource::Cart {
+            name,
+            lifetime,
+            limits,
+            ..
+        } = &self.source
+        {
+            set.apply(name, &CartChange::Reset, None, limits, self.now, *lifetime)?;
+        }
+        Ok(placement)
+    }
 }
 
 /// Orders.

@@ -41,7 +41,7 @@ async fn the_whole_cart_flow_prices_from_the_catalog_and_bumps_versions() {
     add(&server, &token, "default", "TEE-BLK-M", 1).await;
 
     let update = format!(
-        "mutation {{ updateCartLines(input: {{lines: [{{sku: \"MUG-LOGO\", quantity: 1}}], expectedVersion: 3}}) {{ cart {{ {CART} }} userErrors {{ code }} }} }}"
+        "mutation {{ updateCartLines(input: {{lines: [{{id: \"1-0\", quantity: 1}}], expectedVersion: 3}}) {{ cart {{ {CART} }} userErrors {{ code }} }} }}"
     );
     let updated = server.data(Some(&token), &update, json!({})).await["updateCartLines"].clone();
     assert_eq!(codes(&updated), Vec::<String>::new());
@@ -50,7 +50,7 @@ async fn the_whole_cart_flow_prices_from_the_catalog_and_bumps_versions() {
     assert_eq!(updated["cart"]["subtotal"]["amount"], "29.49");
 
     let remove = format!(
-        "mutation {{ removeCartLines(input: {{skus: [\"MUG-LOGO\"]}}) {{ cart {{ {CART} }} userErrors {{ code }} }} }}"
+        "mutation {{ removeCartLines(input: {{lineIds: [\"1-0\"]}}) {{ cart {{ {CART} }} userErrors {{ code }} }} }}"
     );
     let removed = server.data(Some(&token), &remove, json!({})).await["removeCartLines"].clone();
     assert_eq!(removed["cart"]["lines"].as_array().unwrap().len(), 1);
@@ -74,7 +74,7 @@ async fn setting_a_quantity_to_zero_removes_the_line_and_no_op_changes_keep_the_
     let server = TestServer::spawn().await;
     let token = customer("ann");
     add(&server, &token, "default", "MUG-LOGO", 2).await;
-    let update = "mutation($q: Int!) { updateCartLines(input: {lines: [{sku: \"MUG-LOGO\", quantity: $q}]}) { cart { version lines { sku } } userErrors { code } } }";
+    let update = "mutation($q: Int!) { updateCartLines(input: {lines: [{id: \"1-0\", quantity: $q}]}) { cart { version lines { sku } } userErrors { code } } }";
     let same = server.data(Some(&token), update, json!({"q": 2})).await;
     assert_eq!(same["updateCartLines"]["cart"]["version"], 1);
     let zero = server.data(Some(&token), update, json!({"q": 0})).await;
@@ -168,12 +168,21 @@ async fn adding_past_the_per_line_maximum_is_refused() {
 }
 
 #[tokio::test]
-async fn repeated_skus_are_refused_when_setting_quantities() {
+async fn updating_a_line_twice_or_one_not_in_the_cart_is_refused() {
     let server = TestServer::spawn().await;
-    let query = "mutation { updateCartLines(input: {lines: [{sku: \"MUG-LOGO\", quantity: 1}, {sku: \"MUG-LOGO\", quantity: 2}]}) { cart { version } userErrors { code } } }";
-    let payload =
-        server.data(Some(&customer("ann")), query, json!({})).await["updateCartLines"].clone();
-    assert_eq!(codes(&payload), ["DUPLICATE_SKU"]);
+    let token = customer("ann");
+    add(&server, &token, "default", "MUG-LOGO", 1).await;
+    let query = "mutation { updateCartLines(input: {lines: [{id: \"1-0\", quantity: 1}, {id: \"1-0\", quantity: 2}, {id: \"9-9\", quantity: 2}, {id: \"1-0\", quantity: -1}]}) { cart { version } userErrors { code field } } }";
+    let payload = server.data(Some(&token), query, json!({})).await["updateCartLines"].clone();
+    assert_eq!(codes(&payload), ["INVALID_QUANTITY"]);
+    let query = "mutation { updateCartLines(input: {lines: [{id: \"1-0\", quantity: 1}, {id: \"1-0\", quantity: 2}, {id: \"9-9\", quantity: 2}]}) { cart { version } userErrors { code field } } }";
+    let payload = server.data(Some(&token), query, json!({})).await["updateCartLines"].clone();
+    assert_eq!(codes(&payload), ["DUPLICATE_LINE", "LINE_NOT_FOUND"]);
+    assert_eq!(
+        payload["userErrors"][1]["field"],
+        json!(["lines", "2", "id"])
+    );
+    assert_eq!(payload["cart"]["version"], 1);
 }
 
 #[tokio::test]

@@ -217,7 +217,7 @@ async fn deactivating_a_product_keeps_it_in_carts_and_refuses_new_adds() {
     let payload = add(&server, &token, "default", "MUG-LOGO", 1).await;
     assert_eq!(codes(&payload), ["PRODUCT_INACTIVE"]);
     assert_eq!(payload["cart"]["lines"][0]["quantity"], 1);
-    let remove = "mutation { updateCartLines(input: {lines: [{sku: \"MUG-LOGO\", quantity: 0}]}) { cart { lines { sku } } userErrors { code } } }";
+    let remove = "mutation { updateCartLines(input: {lines: [{id: \"1-0\", quantity: 0}]}) { cart { lines { sku } } userErrors { code } } }";
     let removed = server.data(Some(&token), remove, json!({})).await;
     assert_eq!(
         removed["updateCartLines"],

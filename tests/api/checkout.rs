@@ -156,7 +156,7 @@ async fn a_failed_checkout_names_the_lines_and_writes_nothing() {
     assert_eq!(order_count(&server, &token).await, 0);
 
     // The key was not consumed by the failure: fixing the cart and retrying works.
-    let fix = "mutation { updateCartLines(input: {lines: [{sku: \"TEE-BLK-L\", quantity: 1}, {sku: \"MUG-LOGO\", quantity: 0}]}) { userErrors { code } } }";
+    let fix = "mutation { updateCartLines(input: {lines: [{id: \"1-0\", quantity: 1}, {id: \"2-0\", quantity: 0}]}) { userErrors { code } } }";
     server.data(Some(&token), fix, json!({})).await;
     let retried = checkout(&server, &token, "k-2").await;
     assert_eq!(codes(&retried), Vec::<String>::new());
@@ -232,7 +232,7 @@ async fn checkout_lines_buys_a_client_held_cart_at_server_prices() {
     let server = TestServer::spawn().await;
     let token = guest("g-1");
     let query = format!(
-        "mutation($lines: [CartLineInput!]!, $key: String!) {{ checkoutLines(input: {{lines: $lines, idempotencyKey: $key}}) {{ order {{ {ORDER} }} cart {{ version }} userErrors {{ code field }} }} }}"
+        "mutation($lines: [CartLineInput!]!, $key: String!) {{ checkoutLines(input: {{lines: $lines, idempotencyKey: $key, buyerIdentity: {{email: \"g@example.com\"}}}}) {{ order {{ {ORDER} }} cart {{ version }} userErrors {{ code field }} }} }}"
     );
     let lines = json!([{"sku": "HOODIE-GRY-M", "quantity": 2}, {"sku": "STICKER-PACK", "quantity": 1}, {"sku": "HOODIE-GRY-M", "quantity": 1}]);
     let payload = server

@@ -21,7 +21,7 @@ async fn guest_sessions_are_limited_per_client_address() {
 #[tokio::test]
 async fn checkouts_are_limited_per_client_address_and_refused_ones_do_not_count() {
     let server = TestServer::spawn_with(&["--max-checkouts-per-client", "2"]).await;
-    let query = "mutation($key: String!, $q: Int!) { checkoutLines(input: {lines: [{sku: \"STICKER-PACK\", quantity: $q}], idempotencyKey: $key}) { order { id } userErrors { code } } }";
+    let query = "mutation($key: String!, $q: Int!) { checkoutLines(input: {lines: [{sku: \"STICKER-PACK\", quantity: $q}], idempotencyKey: $key, buyerIdentity: {email: \"g@example.com\"}}) { order { id } userErrors { code } } }";
     let buy = |key: &'static str, quantity: i64| {
         let (server, token) = (&server, guest(key));
         async move {

@@ -13,4 +13,5 @@ mod identity;
 mod lifecycle;
 mod limits;
 mod net;
+mod storefront;
 mod subscriptions;

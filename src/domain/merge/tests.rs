@@ -1,5 +1,5 @@
 use super::*;
-use crate::domain::cart::Cart;
+use crate::domain::cart::{Cart, NewLine};
 
 use crate::domain::testing::{LIMITS, now};
 
@@ -21,9 +21,11 @@ fn set(carts: &[(&str, &[(&str, u32)])]) -> CartSet {
     for (cart, lines) in carts {
         let lines = lines
             .iter()
-            .map(|(sku, quantity)| CartLine {
+            .map(|(sku, quantity)| NewLine {
                 sku: Sku::parse(sku).unwrap(),
                 quantity: *quantity,
+                attributes: Vec::new(),
+                unit_price: None,
             })
             .collect();
         set.apply(
@@ -113,11 +115,7 @@ fn combining_clamps_quantities_and_line_counts_and_says_so() {
         .collect();
     assert_eq!(adjusted, [("A".into(), 15, 10), ("D".into(), 2, 0)]);
     assert!(report.adjustments[0].reason.contains("at most 10"));
-    assert!(
-        report.adjustments[1]
-            .reason
-            .contains("at most 3 different SKUs")
-    );
+    assert!(report.adjustments[1].reason.contains("at most 3 lines"));
 }
 
 #[test]
@@ -155,11 +153,17 @@ fn expired_guest_carts_have_nothing_to_merge_and_guest_versions_never_restart() 
             name: name("old"),
             version: 7,
             lines: vec![CartLine {
+                id: "7-0".into(),
                 sku: Sku::parse("B").unwrap(),
                 quantity: 1,
+                attributes: Vec::new(),
+                unit_price: None,
             }],
             created_at: now() - Duration::days(90),
             updated_at: now() - Duration::days(90),
+            note: None,
+            attributes: Vec::new(),
+            buyer_identity: Default::default(),
         },
     );
     let report = merge(&mut customer, &mut guest, MergeStrategy::Combine).unwrap();
@@ -167,4 +171,70 @@ fn expired_guest_carts_have_nothing_to_merge_and_guest_versions_never_restart() 
     assert_eq!(report.carts[0].name, name("default"));
     assert!(!customer.carts.contains_key(&name("old")));
     assert_eq!(guest.retired_version, 7);
+}
+
+#[test]
+fn note_attributes_and_buyer_fill_what_the_customer_cart_lacks() {
+    use crate::domain::account::Email;
+    let life = Duration::days(180);
+    let at = now() - Duration::days(1);
+    let mut customer = set(&[("default", &[("A", 1)])]);
+    customer
+        .apply(
+            &name("default"),
+            &CartChange::Note(Some("mine".into())),
+            None,
+            &LIMITS,
+            at,
+            life,
+        )
+        .unwrap();
+    let mut guest = set(&[("default", &[("B", 1)])]);
+    let buyer = crate::domain::buyer::BuyerIdentity {
+        email: Some(Email::parse("g@example.com").unwrap()),
+        ..Default::default()
+    };
+    for change in [
+        CartChange::Note(Some("theirs".into())),
+        CartChange::BuyerIdentity(buyer.clone()),
+    ] {
+        guest
+            .apply(&name("default"), &change, None, &LIMITS, at, life)
+            .unwrap();
+    }
+    let keep_guest = (customer.clone(), guest.clone());
+    merge(&mut customer, &mut guest, MergeStrategy::KeepCustomer).unwrap();
+    let cart = &customer.carts[&name("default")];
+    assert_eq!(lines(&customer, "default"), pairs(&[("A", 1)]));
+    assert_eq!(cart.note.as_deref(), Some("mine"));
+    assert_eq!(cart.buyer_identity, buyer);
+
+    let (mut customer, mut guest) = keep_guest;
+    merge(&mut customer, &mut guest, MergeStrategy::KeepGuest).unwrap();
+    let cart = &customer.carts[&name("default")];
+    assert_eq!(lines(&customer, "default"), pairs(&[("B", 1)]));
+    assert_eq!(cart.note.as_deref(), Some("theirs"));
+}
+
+#[test]
+fn a_guest_cart_with_only_a_note_moves_too() {
+    let life = Duration::days(30);
+    let mut guest = CartSet::default();
+    guest
+        .apply(
+            &name("gift"),
+            &CartChange::Note(Some("wrap it".into())),
+            None,
+            &LIMITS,
+            now(),
+            life,
+        )
+        .unwrap();
+    let mut customer = CartSet::default();
+    let report = merge(&mut customer, &mut guest, MergeStrategy::Combine).unwrap();
+    assert_eq!(report.carts[0].outcome, MergeOutcome::Moved);
+    assert_eq!(
+        customer.carts[&name("gift")].note.as_deref(),
+        Some("wrap it")
+    );
 }

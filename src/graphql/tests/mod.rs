@@ -74,6 +74,8 @@ impl Shop {
                 guest_cart_lifetime: GUEST_CART_LIFETIME,
                 customer_cart_lifetime: CUSTOMER_CART_LIFETIME,
                 max_idempotency_keys_per_viewer: 1000,
+                attribute_limits: Default::default(),
+                checkout_email: Default::default(),
             },
             verifier: Verifier::new(authenticator, dyn_store),
             passwords: Passwords::new(1).unwrap(),
@@ -134,6 +136,7 @@ impl Shop {
             issued_at: Some(now.timestamp()),
             auth_time: Some(now.timestamp()),
             issuer: Issuer::BuiltIn,
+            email: None,
         }
     }
 
@@ -148,6 +151,7 @@ impl Shop {
             now,
             expires_at: now + 3600,
             auth_time: now,
+            email: None,
         };
         self.services.keys().sign(&grant).unwrap().0
     }

@@ -64,7 +64,7 @@ mod tests {
     use crate::domain::CartSet;
     use crate::domain::merge::MergeReport;
     use crate::domain::merge::{MergeClock, MergeStrategy, merge_guest_carts};
-    use crate::domain::{CartChange, CartLine, CartName, Limits, Sku};
+    use crate::domain::{CartChange, CartName, Limits, NewLine, Sku};
     use crate::store::CartStore;
     use crate::store::sled::Durability;
     use chrono::{Duration, Utc};
@@ -80,9 +80,11 @@ mod tests {
     }
 
     async fn add(store: &SledStore, who: &OwnerKey, sku: &str, quantity: u32) {
-        let change = CartChange::Add(vec![CartLine {
+        let change = CartChange::Add(vec![NewLine {
             sku: Sku::parse(sku).unwrap(),
             quantity,
+            attributes: Vec::new(),
+            unit_price: None,
         }]);
         store
             .update_cart_set(who, &|set| {

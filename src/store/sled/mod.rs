@@ -379,15 +379,17 @@ mod tests {
         owner: &OwnerKey,
         now: chrono::DateTime<chrono::Utc>,
     ) -> u64 {
-        use crate::domain::{CartChange, CartLine, CartName, Limits};
+        use crate::domain::{CartChange, CartName, Limits, NewLine};
         let limits = Limits {
             max_lines_per_cart: 10,
             max_quantity_per_line: 99,
             max_carts_per_viewer: 5,
         };
-        let change = CartChange::Add(vec![CartLine {
+        let change = CartChange::Add(vec![NewLine {
             sku: Sku::parse("A").unwrap(),
             quantity: 1,
+            attributes: Vec::new(),
+            unit_price: None,
         }]);
         let name = CartName::default_cart();
         let set = store

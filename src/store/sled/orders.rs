@@ -8,8 +8,8 @@ use super::{SledStore, logged};
 use crate::domain::idempotency::{
     Fingerprint, IdempotencyKey, IdempotencyRecord, Outcome, key_reused,
 };
-use crate::domain::order::{Order, place_order};
-use crate::domain::{CartChange, CartSet, OwnerKey, Product, Rejection, Sku};
+use crate::domain::order::Order;
+use crate::domain::{CartSet, OwnerKey, Product, Sku};
 use crate::store::idempotency::{IdempotencyStore, Replayable};
 use crate::store::orders::{CheckoutRequest, CheckoutSource, OrderStore};
 use crate::store::{StoreError, UpdateError};
@@ -52,25 +52,9 @@ impl OrderStore for SledStore {
                     count_new_key(counts, owner_key, request.max_keys_per_owner)?;
                     let mut set: CartSet =
                         tx_get(carts, owner_key)?.unwrap_or_else(|| self.fresh_set());
-                    let (lines, source_cart) = match &request.source {
-                        CheckoutSource::Cart {
-                            name,
-                            expected_version,
-                            lifetime,
-                            ..
-                        } => {
-                            let cart = set.cart(name, request.now, *lifetime);
-                            if let Some(expected) = expected_version
-                                && *expected != cart.version
-                            {
-                                return reject(Rejection::VersionConflict {
-                                    expected: *expected,
-                                    current: cart.version,
-                                });
-                            }
-                            (cart.lines, Some((name.clone(), cart.version)))
-                        }
-                        CheckoutSource::Lines(lines) => (lines.clone(), None),
+                    let lines = match request.lines(&set) {
+                        Ok(lines) => lines,
+                        Err(rejection) => return reject(rejection),
                     };
                     let mut catalog: HashMap<Sku, Product> = HashMap::with_capacity(lines.len());
                     for line in &lines {
@@ -80,36 +64,14 @@ impl OrderStore for SledStore {
                             catalog.insert(line.sku.clone(), product);
                         }
                     }
-                    let placement = match place_order(
-                        request.order_id.clone(),
-                        &lines,
-                        &catalog,
-                        request.now,
-                        source_cart,
-                    ) {
+                    let placement = match request.place(&mut set, &lines, &catalog) {
                         Ok(placement) => placement,
                         Err(rejection) => return reject(rejection),
                     };
                     for product in &placement.stock_taken {
                         products.insert(product.sku.as_str().as_bytes(), encode(product))?;
                     }
-                    if let CheckoutSource::Cart {
-                        name,
-                        lifetime,
-                        limits,
-                        ..
-                    } = &request.source
-                    {
-                        if let Err(rejection) = set.apply(
-                            name,
-                            &CartChange::Clear,
-                            None,
-                            limits,
-                            request.now,
-                            *lifetime,
-                        ) {
-                            return reject(rejection);
-                        }
+                    if matches!(request.source, CheckoutSource::Cart { .. }) {
                         carts.insert(owner_key, encode(&set))?;
                     }
                     let order = placement.order;
