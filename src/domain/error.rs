@@ -65,6 +65,10 @@ macro_rules! with_error_codes {
             LineNotFound,
             /// The order cannot move to that status from the one it is in.
             InvalidOrderTransition,
+            /// No order has this id.
+            OrderNotFound,
+            /// A payment reference, tracking number or URL, or a reason that is not acceptable.
+            InvalidOrderInput,
             /// The product options or variants are not consistent.
             InvalidVariant,
         }

@@ -335,6 +335,32 @@ pub fn place_order(
     })
 }
 
+/// Which orders an admin lists.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrderFilter {
+    /// Only in this status.
+    pub status: Option<OrderStatus>,
+    /// Only placed at or after this time.
+    pub placed_after: Option<DateTime<Utc>>,
+    /// Only placed before this time.
+    pub placed_before: Option<DateTime<Utc>>,
+    /// Only with this buyer e-mail.
+    pub email: Option<Email>,
+}
+
+impl OrderFilter {
+    /// Whether `order` is one of them.
+    pub fn matches(&self, order: &Order) -> bool {
+        self.status.is_none_or(|s| s == order.status)
+            && self.placed_after.is_none_or(|t| order.created_at >= t)
+            && self.placed_before.is_none_or(|t| order.created_at < t)
+            && self
+                .email
+                .as_ref()
+                .is_none_or(|e| order.buyer_identity.email.as_ref() == Some(e))
+    }
+}
+
 /// A move an admin asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OrderMove {

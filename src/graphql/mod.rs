@@ -19,6 +19,7 @@
 //! - [`complexity`]: what list fields cost in a query's complexity.
 //! - [`document`]: checks every document (nesting, expanded size) before it is parsed and run.
 
+pub mod admin_orders;
 pub mod cart;
 pub mod cart_view;
 pub mod catalog;
@@ -48,6 +49,7 @@ pub struct QueryRoot(
     catalog::CatalogQuery,
     cart::CartQuery,
     orders::OrderQuery,
+    admin_orders::AdminOrderQuery,
     viewer::ViewerQuery,
 );
 
@@ -57,6 +59,7 @@ pub struct MutationRoot(
     catalog::CatalogMutation,
     cart::CartMutation,
     orders::OrderMutation,
+    admin_orders::AdminOrderMutation,
     identity::IdentityMutation,
     merge::MergeMutation,
 );

@@ -45,8 +45,8 @@ pub enum OrderStatusView {
 
 /// A placed order: a snapshot of what was bought at what price.
 pub struct OrderView {
-    order: Order,
-    currency: Currency,
+    pub(crate) order: Order,
+    pub(crate) currency: Currency,
 }
 
 #[Object(name = "Order")]
@@ -185,7 +185,7 @@ pub struct OrderEventView {
     pub note: Option<String>,
 }
 
-fn view(services: &Services, order: Order) -> OrderView {
+pub(crate) fn view(services: &Services, order: Order) -> OrderView {
     OrderView {
         order,
         currency: services.shop.currency,

@@ -1,4 +1,5 @@
-//! `cartUpdated`: live cart sync over graphql-transport-ws.
+//! `cartUpdated`: live cart sync over graphql-transport-ws; `orderUpdated`:
+//! an order's status as the shop moves it.
 //!
 //! The subscription first sends the cart as it is, then the cart after every
 //! change to it (any mutation, checkout, merge, expiry, sweep), each with its
@@ -13,15 +14,18 @@
 
 use super::cart_view::CartView;
 use super::error::{ApiError, ApiResult};
+use super::orders::{OrderView, view as orders_view};
 use super::require_viewer;
 use crate::auth::verifier::VerifyError;
 use crate::clock::until;
-use crate::domain::{CartLine, CartName};
+use crate::domain::CartName;
+use crate::domain::order::Order;
 use crate::services::Services;
 use crate::store::CartChanges;
-use async_graphql::{Context, Subscription};
+use async_graphql::{Context, ID, Subscription};
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
+use std::collections::HashMap;
 
 /// Subscription fields.
 #[derive(Default)]
@@ -42,8 +46,8 @@ impl SubscriptionRoot {
         let mut changes = services.store.cart_changes(&owner);
         let lifetime = services.shop.cart_lifetime(viewer.kind);
         Ok(async_stream::stream! {
-            // What was last pushed: a change bumps the version, expiry empties the lines.
-            let mut sent: Option<(u64, Vec<CartLine>)> = None;
+            // What was last pushed: a change bumps the version, expiry blanks the cart.
+            let mut sent: Option<(u64, bool)> = None;
             loop {
                 match services.verifier.check_not_revoked(&viewer).await {
                     Ok(()) => {}
@@ -65,11 +69,11 @@ impl SubscriptionRoot {
                 };
                 let now = services.clock.now();
                 let cart = set.cart(&name, now, lifetime);
-                let seen = (cart.version, cart.lines.clone());
-                let expires = (!cart.lines.is_empty()).then(|| cart.expires_at(lifetime));
+                let seen = (cart.version, cart.is_blank());
+                let expires = (!cart.is_blank()).then(|| cart.expires_at(lifetime));
                 // An expired cart was pushed empty; the sweeper deleting it later
                 // (which reads as version 0) is no news to the client.
-                let swept = matches!(&sent, Some((v, lines)) if lines.is_empty() && cart.lines.is_empty() && cart.version < *v);
+                let swept = matches!(&sent, Some((v, blank)) if *blank && cart.is_blank() && cart.version < *v);
                 if sent.as_ref() != Some(&seen) && !swept {
                     sent = Some(seen);
                     yield CartView::priced(&services, &viewer, cart).await;
@@ -79,6 +83,90 @@ impl SubscriptionRoot {
                         tracing::trace!(owner = owner.as_str(), cart = %name, "cart subscription woken by a change");
                     }
                     Trigger::Expired => {}
+                    Trigger::TokenExpired => {
+                        yield Err(ApiError::TokenExpired);
+                        break;
+                    }
+                    Trigger::Closed => break,
+                }
+            }
+        })
+    }
+
+    /// The viewer's order `id` now and after every change of its status
+    /// (paid, fulfilled, cancelled); without `id`, each of the viewer's 50
+    /// newest orders when it changes. Only the viewer's own orders: another
+    /// viewer's id reads as no order (`BAD_USER_INPUT`).
+    async fn order_updated(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+    ) -> Result<impl Stream<Item = ApiResult<OrderView>> + use<>, async_graphql::Error> {
+        let viewer = require_viewer(ctx)?.clone();
+        let services = Services::of(ctx).clone();
+        let owner = viewer.owner_key();
+        let id = match id {
+            None => None,
+            Some(id) => match ulid::Ulid::from_string(&id) {
+                Ok(id) => Some(id.to_string()),
+                Err(_) => return Err(ApiError::BadUserInput("no such order".into()).into()),
+            },
+        };
+        if let Some(id) = &id
+            && services
+                .store
+                .order(&owner, id)
+                .await
+                .map_err(ApiError::from)?
+                .is_none()
+        {
+            return Err(ApiError::BadUserInput("no such order".into()).into());
+        }
+        let mut changes = services.store.cart_changes(&owner);
+        Ok(async_stream::stream! {
+            // How many events each order had when last looked at.
+            let mut seen: HashMap<String, usize> = HashMap::new();
+            let mut first = true;
+            loop {
+                match services.verifier.check_not_revoked(&viewer).await {
+                    Ok(()) => {}
+                    Err(VerifyError::Invalid(_)) => {
+                        yield Err(ApiError::TokenRevoked);
+                        break;
+                    }
+                    Err(VerifyError::Unavailable) => {
+                        yield Err(ApiError::Internal);
+                        break;
+                    }
+                }
+                let orders = match &id {
+                    Some(id) => services.store.order(&owner, id).await.map(|o| o.into_iter().collect()),
+                    None => services.store.orders(&owner, None, 50).await,
+                };
+                let orders: Vec<Order> = match orders {
+                    Ok(orders) => orders,
+                    Err(e) => {
+                        yield Err(ApiError::from(e));
+                        break;
+                    }
+                };
+                for order in orders.into_iter().rev() {
+                    let events = order.history().len();
+                    let before = seen.insert(order.id.clone(), events);
+                    // The watched order is sent as it is at first; after
+                    // that, an order is sent when its history grows (and,
+                    // watching all, when a new one is placed).
+                    let push = match before {
+                        None => !first || id.is_some(),
+                        Some(n) => n != events,
+                    };
+                    if push {
+                        yield Ok(orders_view(&services, order));
+                    }
+                }
+                first = false;
+                match next_trigger(&mut changes, services.clock.now(), viewer.expires_at, None).await {
+                    Trigger::Changed | Trigger::Expired => {}
                     Trigger::TokenExpired => {
                         yield Err(ApiError::TokenExpired);
                         break;

@@ -5,13 +5,32 @@ use super::idempotency::Replayable;
 use super::{StoreError, UpdateError};
 use crate::domain::account::Email;
 use crate::domain::idempotency::{Fingerprint, IdempotencyKey};
-use crate::domain::order::{CheckoutDetails, Order, PlaceOrder, Placement, place_order};
+use crate::domain::order::{
+    CheckoutDetails, Moved, Order, OrderFilter, PlaceOrder, Placement, place_order,
+};
 use crate::domain::{
     CartChange, CartLine, CartName, CartSet, Limits, OwnerKey, Product, Rejection, Sku,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
+
+/// Decides an order's move from the order as stored (may run several times).
+pub type OrderChange<'a> = dyn Fn(&Order) -> Result<Moved, Rejection> + Send + Sync + 'a;
+
+/// Tracked stock after `quantity` units come back; stock never passes
+/// [`MAX_STOCK`](crate::domain::catalog::MAX_STOCK). `None` when untracked.
+pub fn restocked(product: &Product, quantity: u32) -> Option<Product> {
+    let stock = product.stock?;
+    Some(Product {
+        stock: Some(
+            stock
+                .saturating_add(i64::from(quantity))
+                .min(crate::domain::catalog::MAX_STOCK),
+        ),
+        ..product.clone()
+    })
+}
 
 /// A checkout to run as one transaction.
 #[derive(Clone, Debug)]
@@ -158,4 +177,26 @@ pub trait OrderStore: Send + Sync + 'static {
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Order>, StoreError>;
+
+    /// Any owner's order by id (admin), with its owner.
+    async fn order_by_id(&self, id: &str) -> Result<Option<(OwnerKey, Order)>, StoreError>;
+
+    /// Every owner's orders that match `filter`, newest first, ids below
+    /// `before` (admin). A backend may look at more orders than it returns.
+    async fn all_orders(
+        &self,
+        filter: &OrderFilter,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError>;
+
+    /// Moves the order `id` as `change` decides, in one transaction with the
+    /// stock it returns (tracked stock only); `None` if there is no such
+    /// order. The owner's subscriptions are told. Concurrent moves of one
+    /// order are serialised: a cancel restocks once.
+    async fn move_order(
+        &self,
+        id: &str,
+        change: &OrderChange<'_>,
+    ) -> Result<Option<(OwnerKey, Moved)>, UpdateError>;
 }

@@ -13,5 +13,6 @@ mod identity;
 mod lifecycle;
 mod limits;
 mod net;
+mod order_life;
 mod storefront;
 mod subscriptions;

@@ -34,7 +34,7 @@ async fn open_at(base: &str) -> Socket {
     socket
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub async fn send(socket: &mut Socket, message: Value) {
     socket
         .send(Message::Text(message.to_string().into()))
         .await
@@ -66,7 +66,7 @@ async fn silent(socket: &mut Socket, wait: Duration) {
     }
 }
 
-async fn connect(server: &TestServer, payload: Value) -> Socket {
+pub async fn connect(server: &TestServer, payload: Value) -> Socket {
     connect_at(&server.base, payload).await
 }
 

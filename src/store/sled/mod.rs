@@ -9,6 +9,7 @@
 //! | `meta`     | `currency`            | the shop currency code (a string)   |
 //! | `meta`     | `version_floor`       | versions new cart sets start above (`u64`) |
 //! | `orders`   | owner key, 0, order id| `Order` (ids are ULIDs: time order) |
+//! | `order_owners` | order id          | the owner key (admin look-ups; rebuilt at open if missing) |
 //! | `idempotency` | owner key, 0, key  | `IdempotencyRecord` (a version or order id, not a cart) |
 //! | `idempotency_counts` | owner key   | how many records the owner has (`u64`) |
 //!
@@ -57,6 +58,7 @@ pub struct SledStore {
     /// after its record was swept. Only ever raised.
     version_floor: AtomicU64,
     pub(super) orders: sled::Tree,
+    pub(super) order_owners: sled::Tree,
     pub(super) idempotency: sled::Tree,
     /// Idempotency records per owner (owner key → `u64`), for the per-viewer cap.
     pub(super) idempotency_counts: sled::Tree,
@@ -81,11 +83,13 @@ impl SledStore {
         let carts = db.open_tree("carts")?;
         let meta = db.open_tree("meta")?;
         let orders = db.open_tree("orders")?;
+        let order_owners = db.open_tree("order_owners")?;
         let idempotency = db.open_tree("idempotency")?;
         let idempotency_counts = db.open_tree("idempotency_counts")?;
         let accounts = db.open_tree("accounts")?;
         let valid_after = db.open_tree("valid_after")?;
         check_store_id(dir, &meta)?;
+        index_order_owners(&orders, &order_owners)?;
         let version_floor = AtomicU64::new(Self::get(&meta, VERSION_FLOOR)?.unwrap_or(0));
         let commit = match durability {
             Durability::Strict => Some(GroupCommit::start(db.clone())),
@@ -98,6 +102,7 @@ impl SledStore {
             meta,
             version_floor,
             orders,
+            order_owners,
             idempotency,
             idempotency_counts,
             accounts,
@@ -187,6 +192,21 @@ impl From<sled::Error> for StoreError {
 /// truncated by sled's recovery after damage) is refused instead of silently
 /// starting empty.
 pub const STORE_ID_FILE: &str = "store-id";
+
+/// Fills `order_owners` from `orders` when it is empty but orders exist (a
+/// data directory written before the index existed).
+fn index_order_owners(orders: &sled::Tree, owners: &sled::Tree) -> Result<(), StoreError> {
+    if !owners.is_empty() || orders.is_empty() {
+        return Ok(());
+    }
+    for entry in orders.iter() {
+        let (key, _) = entry?;
+        if let Some(split) = key.iter().position(|b| *b == 0) {
+            owners.insert(&key[split + 1..], &key[..split])?;
+        }
+    }
+    Ok(())
+}
 
 fn check_store_id(dir: &Path, meta: &sled::Tree) -> Result<(), StoreError> {
     let path = dir.join(STORE_ID_FILE);

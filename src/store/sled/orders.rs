@@ -8,10 +8,10 @@ use super::{SledStore, logged};
 use crate::domain::idempotency::{
     Fingerprint, IdempotencyKey, IdempotencyRecord, Outcome, key_reused,
 };
-use crate::domain::order::Order;
+use crate::domain::order::{Moved, Order, OrderFilter};
 use crate::domain::{CartSet, OwnerKey, Product, Sku};
 use crate::store::idempotency::{IdempotencyStore, Replayable};
-use crate::store::orders::{CheckoutRequest, CheckoutSource, OrderStore};
+use crate::store::orders::{CheckoutRequest, CheckoutSource, OrderChange, OrderStore, restocked};
 use crate::store::{StoreError, UpdateError};
 use async_trait::async_trait;
 use sled::Transactional;
@@ -32,60 +32,66 @@ impl OrderStore for SledStore {
                     &self.orders,
                     &self.idempotency,
                     &self.idempotency_counts,
+                    &self.order_owners,
                 );
-                let result = trees.transaction(|(carts, products, orders, idempotency, counts)| {
-                    if let Some(outcome) = recorded(idempotency, &idem_key, &request.fingerprint)? {
-                        let Outcome::Order(id) = outcome else {
-                            return reject(key_reused());
-                        };
-                        let order = tx_get::<Order>(orders, &scoped(&request.owner, &id))?;
-                        return match order {
-                            Some(order) => Ok(Replayable::Replayed(order)),
-                            None => Err(ConflictableTransactionError::Abort(Abort::Store(
-                                StoreError::Corrupt {
-                                    key: String::from_utf8_lossy(&idem_key).into_owned(),
-                                    reason: format!("records order {id}, which is missing"),
-                                },
-                            ))),
-                        };
-                    }
-                    count_new_key(counts, owner_key, request.max_keys_per_owner)?;
-                    let mut set: CartSet =
-                        tx_get(carts, owner_key)?.unwrap_or_else(|| self.fresh_set());
-                    let lines = match request.lines(&set) {
-                        Ok(lines) => lines,
-                        Err(rejection) => return reject(rejection),
-                    };
-                    let mut catalog: HashMap<Sku, Product> = HashMap::with_capacity(lines.len());
-                    for line in &lines {
-                        if let Some(product) =
-                            tx_get::<Product>(products, line.sku.as_str().as_bytes())?
+                let result =
+                    trees.transaction(|(carts, products, orders, idempotency, counts, owners)| {
+                        if let Some(outcome) =
+                            recorded(idempotency, &idem_key, &request.fingerprint)?
                         {
-                            catalog.insert(line.sku.clone(), product);
+                            let Outcome::Order(id) = outcome else {
+                                return reject(key_reused());
+                            };
+                            let order = tx_get::<Order>(orders, &scoped(&request.owner, &id))?;
+                            return match order {
+                                Some(order) => Ok(Replayable::Replayed(order)),
+                                None => Err(ConflictableTransactionError::Abort(Abort::Store(
+                                    StoreError::Corrupt {
+                                        key: String::from_utf8_lossy(&idem_key).into_owned(),
+                                        reason: format!("records order {id}, which is missing"),
+                                    },
+                                ))),
+                            };
                         }
-                    }
-                    let placement = match request.place(&mut set, &lines, &catalog) {
-                        Ok(placement) => placement,
-                        Err(rejection) => return reject(rejection),
-                    };
-                    for product in &placement.stock_taken {
-                        products.insert(product.sku.as_str().as_bytes(), encode(product))?;
-                    }
-                    if matches!(request.source, CheckoutSource::Cart { .. }) {
-                        carts.insert(owner_key, encode(&set))?;
-                    }
-                    let order = placement.order;
-                    orders.insert(scoped(&request.owner, &order.id), encode(&order))?;
-                    idempotency.insert(
-                        idem_key.as_slice(),
-                        record(
-                            &request.fingerprint,
-                            request.now,
-                            Outcome::Order(order.id.clone()),
-                        ),
-                    )?;
-                    Ok(Replayable::Applied(order))
-                });
+                        count_new_key(counts, owner_key, request.max_keys_per_owner)?;
+                        let mut set: CartSet =
+                            tx_get(carts, owner_key)?.unwrap_or_else(|| self.fresh_set());
+                        let lines = match request.lines(&set) {
+                            Ok(lines) => lines,
+                            Err(rejection) => return reject(rejection),
+                        };
+                        let mut catalog: HashMap<Sku, Product> =
+                            HashMap::with_capacity(lines.len());
+                        for line in &lines {
+                            if let Some(product) =
+                                tx_get::<Product>(products, line.sku.as_str().as_bytes())?
+                            {
+                                catalog.insert(line.sku.clone(), product);
+                            }
+                        }
+                        let placement = match request.place(&mut set, &lines, &catalog) {
+                            Ok(placement) => placement,
+                            Err(rejection) => return reject(rejection),
+                        };
+                        for product in &placement.stock_taken {
+                            products.insert(product.sku.as_str().as_bytes(), encode(product))?;
+                        }
+                        if matches!(request.source, CheckoutSource::Cart { .. }) {
+                            carts.insert(owner_key, encode(&set))?;
+                        }
+                        let order = placement.order;
+                        orders.insert(scoped(&request.owner, &order.id), encode(&order))?;
+                        owners.insert(order.id.as_bytes(), request.owner.as_str().as_bytes())?;
+                        idempotency.insert(
+                            idem_key.as_slice(),
+                            record(
+                                &request.fingerprint,
+                                request.now,
+                                Outcome::Order(order.id.clone()),
+                            ),
+                        )?;
+                        Ok(Replayable::Applied(order))
+                    });
                 let outcome = finish(result)?;
                 if matches!(outcome, Replayable::Applied(_)) {
                     self.durable().await?;
@@ -129,6 +135,108 @@ impl OrderStore for SledStore {
                 decode(&key, &bytes)
             })
             .collect()
+    }
+
+    #[tracing::instrument(name = "store.order_by_id", level = "info", skip_all, err)]
+    async fn order_by_id(&self, id: &str) -> Result<Option<(OwnerKey, Order)>, StoreError> {
+        let Some(owner) = self.owner_of_order(id)? else {
+            return Ok(None);
+        };
+        let order = SledStore::get(&self.orders, &scoped(&owner, id))?;
+        Ok(order.map(|order| (owner, order)))
+    }
+
+    #[tracing::instrument(name = "store.all_orders", level = "info", skip_all, err)]
+    async fn all_orders(
+        &self,
+        filter: &OrderFilter,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        let range = match before {
+            Some(id) => self.order_owners.range(..id.as_bytes()),
+            None => self.order_owners.range::<&[u8], _>(..),
+        };
+        let mut found = Vec::new();
+        for entry in range.rev() {
+            if found.len() == limit {
+                break;
+            }
+            let (id, owner) = entry?;
+            let mut key = owner.to_vec();
+            key.push(0);
+            key.extend_from_slice(&id);
+            if let Some(bytes) = self.orders.get(&key)? {
+                let order: Order = decode(&key, &bytes)?;
+                if filter.matches(&order) {
+                    found.push(order);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    #[tracing::instrument(name = "store.move_order", level = "info", skip_all)]
+    async fn move_order(
+        &self,
+        id: &str,
+        change: &OrderChange<'_>,
+    ) -> Result<Option<(OwnerKey, Moved)>, UpdateError> {
+        logged(
+            async move {
+                let Some(owner) = self.owner_of_order(id)? else {
+                    return Ok(None);
+                };
+                let key = scoped(&owner, id);
+                let trees = (&self.orders, &self.products);
+                let result = trees.transaction(|(orders, products)| {
+                    let Some(order) = tx_get::<Order>(orders, &key)? else {
+                        return Ok(None);
+                    };
+                    let moved = match change(&order) {
+                        Ok(moved) => moved,
+                        Err(rejection) => return reject(rejection),
+                    };
+                    if let Moved::Changed(next, restock) = &moved {
+                        for (sku, quantity) in restock {
+                            let sku_key = sku.as_str().as_bytes();
+                            if let Some(product) = tx_get::<Product>(products, sku_key)?
+                                && let Some(back) = restocked(&product, *quantity)
+                            {
+                                products.insert(sku_key, encode(&back))?;
+                            }
+                        }
+                        orders.insert(key.as_slice(), encode(next.as_ref()))?;
+                    }
+                    Ok(Some(moved))
+                });
+                let Some(moved) = finish(result)? else {
+                    return Ok(None);
+                };
+                if matches!(moved, Moved::Changed(..)) {
+                    self.durable().await?;
+                    self.cart_changed(&owner);
+                }
+                Ok(Some((owner, moved)))
+            }
+            .await,
+        )
+    }
+}
+
+impl SledStore {
+    fn owner_of_order(&self, id: &str) -> Result<Option<OwnerKey>, StoreError> {
+        let Some(bytes) = self.order_owners.get(id.as_bytes())? else {
+            return Ok(None);
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        match OwnerKey::parse(&text) {
+            Some(owner) => Ok(Some(owner)),
+            None => Err(StoreError::Corrupt {
+                key: format!("order_owners/{id}"),
+                reason: format!("'{text}' is not an owner key"),
+            }),
+        }
     }
 }
 
