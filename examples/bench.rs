@@ -257,7 +257,8 @@ async fn main() {
         );
 
         let reader = |_| "reader".to_string();
-        let products = "{ products(first: 20) { nodes { sku price { amount } } } }";
+        let products =
+            "{ products(first: 20) { nodes { handle variants { sku price { amount } } } } }";
         let (elapsed, latencies) =
             each(&base, clients, requests, reader, products, json!({})).await;
         report(

@@ -1,23 +1,33 @@
 //! Catalog files: a JSON list of products to load into the store.
 //!
 //! ```json
-//! [{"sku": "TEE-M", "title": "T-shirt, M", "price": "19.99", "stock": 25, "active": true}]
+//! [{"handle": "tee", "title": "T-shirt", "description": "Organic cotton",
+//!   "options": [{"name": "Size", "values": ["M", "L"]}],
+//!   "variants": [{"sku": "TEE-M", "selectedOptions": [{"name": "Size", "value": "M"}],
+//!                 "price": "19.99", "compareAtPrice": "24.99", "stock": 25}]},
+//!  {"sku": "MUG", "title": "Mug", "price": "9.50"}]
 //! ```
 //!
-//! `stock` may be `null` or left out (untracked); `active` defaults to `true`.
-//! The whole file is checked before anything is written: one bad entry and
-//! nothing is loaded, with an error naming the entry and the field.
+//! An entry with `variants` is a product with options; an entry with a
+//! `sku` is a product of one variant (its handle made from the SKU), the
+//! format of earlier versions. `stock` may be `null` or left out
+//! (untracked); `active` defaults to `true`. The whole file is checked
+//! before anything is written: one bad entry and nothing is loaded, with an
+//! error naming the entry and the field.
 
-use crate::domain::{Currency, Patch, Product, ProductPatch, Sku};
+use crate::domain::catalog::ProductRecord;
+use crate::domain::product::{ProductInput, VariantInput, upsert};
+use crate::domain::{Currency, Handle, Product, Sku};
 use serde::Deserialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// The largest catalog file accepted.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// A product of one variant (the format of earlier versions).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Entry {
+struct Plain {
     sku: String,
     title: String,
     price: String,
@@ -27,40 +37,154 @@ struct Entry {
     active: bool,
 }
 
+/// A product with options and variants.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct WithVariants {
+    handle: String,
+    title: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    options: Vec<OptionEntry>,
+    variants: Vec<VariantEntry>,
+    #[serde(default = "yes")]
+    active: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OptionEntry {
+    name: String,
+    values: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct VariantEntry {
+    sku: String,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    selected_options: Vec<SelectedEntry>,
+    price: String,
+    #[serde(default)]
+    compare_at_price: Option<String>,
+    #[serde(default)]
+    stock: Option<i64>,
+    #[serde(default = "yes")]
+    active: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SelectedEntry {
+    name: String,
+    value: String,
+}
+
 fn yes() -> bool {
     true
 }
 
+/// The products and variants of a catalog file.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// Products by handle.
+    pub records: Vec<ProductRecord>,
+    /// Their variants.
+    pub variants: Vec<Product>,
+}
+
 /// Parses and checks a catalog file's text.
-pub fn parse(text: &str, currency: &Currency) -> Result<Vec<Product>, String> {
-    let entries: Vec<Entry> =
+pub fn parse(text: &str, currency: &Currency) -> Result<Catalog, String> {
+    let entries: Vec<serde_json::Value> =
         serde_json::from_str(text).map_err(|e| format!("not a JSON list of products: {e}"))?;
-    let mut seen = HashSet::new();
-    let mut products = Vec::with_capacity(entries.len());
+    let mut catalog = Catalog::default();
+    let mut handles = HashSet::new();
+    let mut skus = HashSet::new();
     for (index, entry) in entries.into_iter().enumerate() {
-        let sku = Sku::parse(&entry.sku).map_err(|why| format!("product #{index}: sku: {why}"))?;
-        if !seen.insert(sku.clone()) {
-            return Err(format!(
-                "product #{index}: sku {sku} appears more than once"
-            ));
-        }
-        let patch = ProductPatch {
-            title: Patch::Set(entry.title),
-            price: Patch::Set(entry.price),
-            stock: Patch::Set(entry.stock),
-            active: Patch::Set(entry.active),
+        let at = |e: String| format!("product #{index}: {e}");
+        let (handle, input) = if entry.get("variants").is_some() {
+            let product: WithVariants =
+                serde_json::from_value(entry).map_err(|e| at(e.to_string()))?;
+            let handle =
+                Handle::parse(&product.handle).map_err(|why| at(format!("handle: {why}")))?;
+            (handle, with_variants(product))
+        } else {
+            let plain: Plain = serde_json::from_value(entry).map_err(|e| at(e.to_string()))?;
+            let sku = Sku::parse(&plain.sku).map_err(|why| at(format!("sku: {why}")))?;
+            (Handle::from_sku(&sku), plain_product(plain))
         };
-        let product = patch.apply(&sku, None, currency).map_err(|rejection| {
-            let errors: Vec<String> = rejection
-                .into_user_errors()
-                .into_iter()
-                .map(|e| format!("{}: {}", e.field.join("."), e.message))
-                .collect();
-            format!("product #{index} ({sku}): {}", errors.join("; "))
-        })?;
-        products.push(product);
+        if !handles.insert(handle.clone()) {
+            return Err(at(format!("handle {handle} appears more than once")));
+        }
+        let (record, variants) =
+            upsert(&handle, &input, None, &HashMap::new(), currency).map_err(|rejection| {
+                let errors: Vec<String> = rejection
+                    .into_user_errors()
+                    .into_iter()
+                    .map(|e| format!("{}: {}", e.field.join("."), e.message))
+                    .collect();
+                format!("product #{index} ({handle}): {}", errors.join("; "))
+            })?;
+        for variant in &variants {
+            if !skus.insert(variant.sku.clone()) {
+                return Err(at(format!("sku {} appears more than once", variant.sku)));
+            }
+        }
+        catalog.records.push(record);
+        catalog.variants.extend(variants);
     }
-    Ok(products)
+    Ok(catalog)
+}
+
+fn plain_product(plain: Plain) -> ProductInput {
+    ProductInput {
+        title: plain.title,
+        description: None,
+        options: Vec::new(),
+        variants: vec![VariantInput {
+            sku: plain.sku,
+            title: None,
+            selected_options: Vec::new(),
+            price: plain.price,
+            compare_at_price: None,
+            stock: Some(plain.stock),
+            active: true,
+        }],
+        active: plain.active,
+    }
+}
+
+fn with_variants(product: WithVariants) -> ProductInput {
+    ProductInput {
+        title: product.title,
+        description: product.description,
+        options: product
+            .options
+            .into_iter()
+            .map(|o| (o.name, o.values))
+            .collect(),
+        variants: product
+            .variants
+            .into_iter()
+            .map(|v| VariantInput {
+                sku: v.sku,
+                title: v.title,
+                selected_options: v
+                    .selected_options
+                    .into_iter()
+                    .map(|s| (s.name, s.value))
+                    .collect(),
+                price: v.price,
+                compare_at_price: v.compare_at_price,
+                stock: Some(v.stock),
+                active: v.active,
+            })
+            .collect(),
+        active: product.active,
+    }
 }
 
 /// The demo catalog `serve --demo` loads into an empty store.
@@ -75,11 +199,15 @@ mod tests {
     }
 
     #[test]
-    fn the_demo_catalog_is_valid() {
-        let products = parse(DEMO, &usd()).unwrap();
-        assert!(products.len() >= 5);
-        assert!(products.iter().any(|p| p.stock.is_none()));
-        assert!(products.iter().any(|p| !p.active));
+    fn the_demo_catalog_is_valid_and_has_a_product_with_size_and_colour() {
+        let catalog = parse(DEMO, &usd()).unwrap();
+        assert!(catalog.variants.len() >= 5);
+        assert!(catalog.variants.iter().any(|p| p.stock.is_none()));
+        assert!(catalog.variants.iter().any(|p| !p.for_sale()));
+        assert!(catalog.records.iter().any(|r| {
+            let names: Vec<&str> = r.options.iter().map(|o| o.name.as_str()).collect();
+            names == ["Size", "Colour"]
+        }));
     }
 
     #[test]
@@ -101,7 +229,7 @@ mod tests {
             ),
             (
                 "[{\"sku\":\"A\",\"title\":\"t\",\"price\":\"1.999\"}]",
-                "product #0 (A): price",
+                "product #0 (a): variants.0.price",
             ),
             (
                 "[{\"sku\":\"A\",\"title\":\"t\",\"price\":\"1\",\"stock\":-5}]",
@@ -110,6 +238,18 @@ mod tests {
             (
                 "[{\"sku\":\"A\",\"title\":\"t\",\"price\":19.99}]",
                 "invalid type",
+            ),
+            (
+                "[{\"handle\":\"Bad Handle\",\"title\":\"t\",\"variants\":[]}]",
+                "product #0: handle",
+            ),
+            (
+                "[{\"handle\":\"t\",\"title\":\"t\",\"options\":[{\"name\":\"Size\",\"values\":[\"M\"]}],\"variants\":[{\"sku\":\"A\",\"price\":\"1\",\"selectedOptions\":[{\"name\":\"Size\",\"value\":\"XL\"}]}]}]",
+                "variants.0.selectedOptions",
+            ),
+            (
+                "[{\"handle\":\"a\",\"title\":\"t\",\"variants\":[{\"sku\":\"A\",\"price\":\"1\"}]},{\"sku\":\"A\",\"title\":\"t\",\"price\":\"1\"}]",
+                "more than once",
             ),
         ];
         for (text, expected) in cases {

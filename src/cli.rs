@@ -232,7 +232,7 @@ fn import_catalog(args: ImportArgs) -> Result<(), String> {
         ));
     }
     let text = std::fs::read_to_string(&args.file).map_err(|e| format!("{file}: {e}"))?;
-    let products =
+    let catalog =
         crate::catalog_file::parse(&text, &args.currency).map_err(|e| format!("{file}: {e}"))?;
     runtime()?.block_on(async {
         crate::store::data_dir::prepare(&args.store.data_dir)
@@ -244,12 +244,16 @@ fn import_catalog(args: ImportArgs) -> Result<(), String> {
             .await
             .map_err(|e| format!("--currency: {e}"))?;
         store
-            .import_products(&products)
+            .import_catalog(&catalog.records, &catalog.variants)
             .await
             .map_err(|e| e.to_string())?;
         store.close().await.map_err(|e| e.to_string())
     })?;
-    println!("imported {} products from {file}", products.len());
+    println!(
+        "imported {} products ({} variants) from {file}",
+        catalog.records.len(),
+        catalog.variants.len()
+    );
     Ok(())
 }
 

@@ -201,13 +201,17 @@ async fn load_demo_catalog(store: &dyn Store, config: &ServeConfig) -> Result<()
     {
         return Ok(());
     }
-    let products =
+    let catalog =
         crate::catalog_file::parse(crate::catalog_file::DEMO, &config.currency).map_err(fail)?;
     store
-        .import_products(&products)
+        .import_catalog(&catalog.records, &catalog.variants)
         .await
         .map_err(|e| fail(e.to_string()))?;
-    tracing::info!(count = products.len(), "demo catalog loaded");
+    tracing::info!(
+        products = catalog.records.len(),
+        variants = catalog.variants.len(),
+        "demo catalog loaded"
+    );
     Ok(())
 }
 

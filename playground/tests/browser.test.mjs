@@ -1,6 +1,7 @@
 // The playground in headless Chromium (Debian's package, driven by
 // playwright-core), with every request that is not to the server blocked:
-// it must work offline. Starts a guest session, runs the add-to-cart example
+// it must work offline. Starts a guest session, picks a variant by its
+// options, runs the add-to-cart example
 // and sees the cart, then sees a subscription update arrive. On failure it
 // saves a screenshot in playground/tests/output/.
 import { test } from 'node:test';
@@ -54,6 +55,12 @@ test('the playground works offline: guest session, add to cart, live update', as
 
     await page.getByRole('button', { name: 'Start guest session' }).click();
     await page.locator('#viewer', { hasText: /^guest \S+ · expires in 29d/ }).waitFor({ timeout: 10_000 });
+
+    // The option picker: size M in navy is one variant of the hoodie.
+    await runTab(page, 'PickVariant');
+    const picked = await resultMatching(page, (t) => t.includes('"HOODIE-NVY-M"'), 'the variant picked by its options');
+    assert.match(picked, /"title": "M \/ Navy"/);
+    assert.match(picked, /"compareAtPrice": \{\s*"amount": "59.00"/);
 
     await runTab(page, 'AddToCart');
     const added = await resultMatching(page, (t) => t.includes('"MUG-LOGO"') && t.includes('"version": 1'), 'the cart with MUG-LOGO at version 1');

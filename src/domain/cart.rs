@@ -503,7 +503,7 @@ fn update_lines(
             continue;
         };
         let variant = catalog.get(&line.sku);
-        let for_sale = variant.is_some_and(|v| v.active);
+        let for_sale = variant.is_some_and(|v| v.for_sale());
         if update.quantity > line.quantity && !for_sale {
             errors.push(at(
                 ErrorCode::ProductInactive,
@@ -628,7 +628,7 @@ pub fn check_lines(
                 ));
                 continue;
             }
-            Some(product) if !product.active => {
+            Some(product) if !product.for_sale() => {
                 errors.push(at(
                     ErrorCode::ProductInactive,
                     "sku",
@@ -744,7 +744,7 @@ pub fn line_warnings(
         message,
     };
     let mut warnings = Vec::new();
-    if !product.active {
+    if !product.for_sale() {
         warnings.push(warn(
             WarningCode::NoLongerAvailable,
             format!("{} is no longer for sale", product.sku),

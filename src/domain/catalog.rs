@@ -2,7 +2,7 @@
 
 use super::error::{ErrorCode, Rejection, UserError};
 use super::money::{Currency, Money};
-use super::names::Sku;
+use super::names::{Handle, Sku};
 use serde::{Deserialize, Serialize};
 
 /// The most units of stock one product may hold.
@@ -10,18 +10,109 @@ pub const MAX_STOCK: i64 = 1_000_000_000;
 /// The longest product title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
 
-/// A product as stored: price in minor units, `stock: None` means untracked.
+/// A variant as stored, by SKU: the unit carts, checkout and stock deal in.
+/// Price in minor units; `stock: None` means untracked. What it shares with
+/// its product (handle, title, whether the product is for sale) is copied in
+/// when the product is written, so pricing and checkout read one record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Product {
-    /// The product's key.
+    /// The variant's key.
     pub sku: Sku,
-    /// Display title.
+    /// The variant's title (`M / Black`).
     pub title: String,
     /// Unit price in minor units of the shop currency.
     pub price: Money,
     /// Units on hand; `None` when stock is not tracked. Never below zero.
     pub stock: Option<i64>,
-    /// Whether the product can be added to carts and bought.
+    /// Whether the variant itself is for sale.
+    pub active: bool,
+    /// The product it belongs to (`None` only in stores written before products had handles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<Handle>,
+    /// Its product's title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_title: Option<String>,
+    /// Whether its product is for sale (and still lists this variant).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub product_active: bool,
+    /// Its value of each of the product's options.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub selected_options: Vec<SelectedOption>,
+    /// The price before a reduction, shown struck through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare_at_price: Option<Money>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+impl Product {
+    /// A variant that belongs to no product yet, with no options.
+    pub fn new(sku: Sku, title: String, price: Money, stock: Option<i64>, active: bool) -> Product {
+        Product {
+            sku,
+            title,
+            price,
+            stock,
+            active,
+            handle: None,
+            product_title: None,
+            product_active: true,
+            selected_options: Vec::new(),
+            compare_at_price: None,
+        }
+    }
+
+    /// Whether it can be added to carts and bought: it and its product are for sale.
+    pub fn for_sale(&self) -> bool {
+        self.active && self.product_active
+    }
+
+    /// Whether a buyer can buy one now: for sale and not out of stock.
+    pub fn available(&self) -> bool {
+        self.for_sale() && self.stock != Some(0)
+    }
+}
+
+/// One of a product's options and the values it offers (`Size`: `S`, `M`, `L`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductOption {
+    /// The option's name.
+    pub name: String,
+    /// Its values, in display order.
+    pub values: Vec<String>,
+}
+
+/// A variant's value of one option.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SelectedOption {
+    /// The option's name.
+    pub name: String,
+    /// The value.
+    pub value: String,
+}
+
+/// A product as a shopper browses it: the variants it offers, by SKU.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductRecord {
+    /// Its key.
+    pub handle: Handle,
+    /// Display title.
+    pub title: String,
+    /// Description (plain text).
+    #[serde(default)]
+    pub description: String,
+    /// Its options (none for a product with one variant).
+    #[serde(default)]
+    pub options: Vec<ProductOption>,
+    /// Its variants' SKUs, in display order.
+    pub variants: Vec<Sku>,
+    /// Whether it is for sale.
     pub active: bool,
 }
 
@@ -91,12 +182,15 @@ impl ProductPatch {
             (Patch::Keep, None) => true,
         };
         match (title, price, stock) {
-            (Some(title), Some(price), Some(stock)) if errors.is_empty() => Ok(Product {
-                sku: sku.clone(),
-                title,
-                price,
-                stock,
-                active,
+            (Some(title), Some(price), Some(stock)) if errors.is_empty() => Ok(match existing {
+                Some(existing) => Product {
+                    title,
+                    price,
+                    stock,
+                    active,
+                    ..existing
+                },
+                None => Product::new(sku.clone(), title, price, stock, active),
             }),
             _ => Err(Rejection::Invalid(errors)),
         }

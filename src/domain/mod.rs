@@ -2,7 +2,8 @@
 //!
 //! - [`money`]: integer minor units and the shop currency.
 //! - [`names`]: `Sku` and `CartName`, which can only hold valid values.
-//! - [`catalog`]: products and how they may change.
+//! - [`catalog`]: variants (by SKU), products (by handle) and stock changes.
+//! - [`product`]: products with options and variants, checked as a whole.
 //! - [`cart`]: a viewer's carts, the changes mutations make, and pricing.
 //! - [`order`]: orders and the checkout rule.
 //! - [`idempotency`]: request fingerprints and idempotency keys.
@@ -26,6 +27,7 @@ pub mod money;
 pub mod names;
 pub mod order;
 pub mod owner;
+pub mod product;
 pub mod shop;
 #[cfg(test)]
 mod testing;
@@ -34,6 +36,6 @@ pub use cart::{Cart, CartChange, CartLine, CartSet, Limits, LineInput, NewLine};
 pub use catalog::{Patch, Product, ProductPatch};
 pub use error::{ErrorCode, Rejection, UserError};
 pub use money::{Currency, Money};
-pub use names::{CartName, Sku};
+pub use names::{CartName, Handle, Sku};
 pub use owner::{Namespace, OwnerKey, ViewerKind};
 pub use shop::ShopSettings;

@@ -50,6 +50,78 @@ impl fmt::Display for Sku {
     }
 }
 
+/// A product's handle, its key in URLs: 1–64 characters of lowercase
+/// letters, digits and `-`, starting with a letter or digit (`black-tee`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Handle(String);
+
+impl Handle {
+    /// The longest handle accepted.
+    pub const MAX_LEN: usize = 64;
+
+    /// Parses a handle, saying what is wrong with a bad one.
+    pub fn parse(text: &str) -> Result<Handle, String> {
+        let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+        if text.is_empty() || text.len() > Self::MAX_LEN {
+            return Err(format!("a handle has 1 to {} characters", Self::MAX_LEN));
+        }
+        if !text.chars().all(allowed) || text.starts_with('-') {
+            return Err(
+                "a handle holds lowercase letters, digits and '-', and starts with a letter or digit"
+                    .into(),
+            );
+        }
+        Ok(Handle(text.to_string()))
+    }
+
+    /// A handle made from a SKU (lowercase, other characters as `-`), for
+    /// SKUs stored before products had handles.
+    pub fn from_sku(sku: &Sku) -> Handle {
+        let text: String = sku
+            .as_str()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let text = text.trim_start_matches('-');
+        Handle(if text.is_empty() {
+            "product".into()
+        } else {
+            text.to_string()
+        })
+    }
+
+    /// The handle as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Handle {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Handle::parse(&value)
+    }
+}
+
+impl From<Handle> for String {
+    fn from(value: Handle) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The name of one of a viewer's carts: 1–32 characters of lowercase
 /// letters, digits, `-` and `_`, starting with a letter or digit
 /// (`default`, `wishlist`, `saved-for-later`).

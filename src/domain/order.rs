@@ -6,7 +6,7 @@ use super::account::Email;
 use super::attributes::Attribute;
 use super::buyer::BuyerIdentity;
 use super::cart::{Cart, CartLine};
-use super::catalog::Product;
+use super::catalog::{Product, SelectedOption};
 use super::error::{ErrorCode, Rejection, UserError};
 use super::money::Money;
 use super::names::{CartName, Sku};
@@ -66,6 +66,12 @@ pub struct OrderLine {
     /// The line's attributes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attributes: Vec<Attribute>,
+    /// The product's title at checkout (`title` is the variant's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_title: Option<String>,
+    /// The variant's option values at checkout.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub selected_options: Vec<SelectedOption>,
 }
 
 /// Something that happened to an order.
@@ -251,7 +257,7 @@ pub fn place_order(
             ));
             continue;
         };
-        if !product.active {
+        if !product.for_sale() {
             errors.push(at(
                 ErrorCode::ProductInactive,
                 "sku",
@@ -303,6 +309,8 @@ pub fn place_order(
             unit_price: product.price,
             line_total,
             attributes: line.attributes.clone(),
+            product_title: product.product_title.clone(),
+            selected_options: product.selected_options.clone(),
         });
     }
     if !errors.is_empty() {
@@ -476,13 +484,13 @@ mod tests {
     use super::*;
 
     fn product(sku: &str, price: i64, stock: Option<i64>, active: bool) -> Product {
-        Product {
-            sku: Sku::parse(sku).unwrap(),
-            title: format!("{sku} title"),
-            price: Money::from_minor(price),
+        Product::new(
+            Sku::parse(sku).unwrap(),
+            format!("{sku} title"),
+            Money::from_minor(price),
             stock,
             active,
-        }
+        )
     }
 
     fn catalog() -> HashMap<Sku, Product> {

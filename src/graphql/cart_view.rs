@@ -1,7 +1,7 @@
 //! The `Cart` and `CartLine` types: a stored cart priced from the catalog for
 //! output, by resolvers and by subscriptions.
 
-use super::catalog::ProductView;
+use super::catalog::VariantView;
 use super::error::{ApiError, ApiResult};
 use super::types::MoneyView;
 use super::types::{AttributeView, BuyerIdentityView};
@@ -132,8 +132,8 @@ pub struct CartLineView {
     pub id: ID,
     /// The variant's SKU.
     pub sku: String,
-    /// The product as it is now.
-    pub product: ProductView,
+    /// The variant as it is now (its `product` has the product's title and options).
+    pub variant: VariantView,
     /// Units.
     pub quantity: u32,
     /// Current unit price.
@@ -178,7 +178,7 @@ impl CartView {
                 quantity: p.line.quantity,
                 unit_price: MoneyView::new(p.unit_price, &currency),
                 line_total: MoneyView::new(p.line_total, &currency),
-                product: ProductView {
+                variant: VariantView {
                     product: p.product,
                     currency,
                 },

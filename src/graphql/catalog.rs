@@ -1,46 +1,159 @@
-//! Products, the shop, and the admin-only catalog mutations.
+//! Products (by handle) with their options and variants (by SKU), the shop,
+//! and the admin-only catalog mutations.
 
 use super::error::{ApiError, ApiResult};
 use super::pagination::PageRequest;
 use super::require_admin;
 use super::types::{Decimal, MoneyView, ShopView, UserErrorView, user_errors};
-use crate::domain::catalog::adjust_stock;
+use crate::domain::catalog::{ProductRecord, SelectedOption, adjust_stock};
+use crate::domain::product::{
+    ProductInput, VariantInput as DomainVariantInput, upsert, variant_with,
+};
 use crate::domain::{
-    Currency, ErrorCode, Patch, Product, ProductPatch, Rejection, Sku, UserError as DomainError,
+    Currency, ErrorCode, Handle, Patch, Product, ProductPatch, Rejection, Sku,
+    UserError as DomainError,
 };
 use crate::services::Services;
 use crate::store::UpdateError;
 use async_graphql::connection::Connection;
 use async_graphql::{Context, InputObject, MaybeUndefined, Object, SimpleObject};
 
-/// A product with its price in the shop currency.
-pub struct ProductView {
+/// A variant (the unit carts and orders deal in) with prices in the shop currency.
+pub struct VariantView {
     pub(crate) product: Product,
     pub(crate) currency: Currency,
 }
 
-#[Object(name = "Product")]
-impl ProductView {
-    /// Stock-keeping unit, the product's key.
+#[Object(name = "ProductVariant")]
+impl VariantView {
+    /// Stock-keeping unit: the variant's key, what cart lines and orders name.
     async fn sku(&self) -> &str {
         self.product.sku.as_str()
     }
-    /// Display title.
+    /// The variant's title (`M / Black`).
     async fn title(&self) -> &str {
         &self.product.title
+    }
+    /// Its value of each of the product's options.
+    async fn selected_options(&self) -> Vec<SelectedOptionView> {
+        self.product
+            .selected_options
+            .iter()
+            .map(|s| SelectedOptionView {
+                name: s.name.clone(),
+                value: s.value.clone(),
+            })
+            .collect()
     }
     /// Unit price.
     async fn price(&self) -> MoneyView {
         MoneyView::new(self.product.price, &self.currency)
     }
+    /// The price before a reduction, to show struck through; `null` if none.
+    async fn compare_at_price(&self) -> Option<MoneyView> {
+        self.product
+            .compare_at_price
+            .map(|m| MoneyView::new(m, &self.currency))
+    }
     /// Units in stock; `null` when stock is not tracked.
     async fn stock(&self) -> Option<i64> {
         self.product.stock
     }
-    /// Whether it can be added to carts and bought.
-    async fn active(&self) -> bool {
-        self.product.active
+    /// Whether a buyer can buy it now: it and its product are for sale and it is not out of stock.
+    async fn available_for_sale(&self) -> bool {
+        self.product.available()
     }
+    /// The product it belongs to.
+    async fn product(&self, ctx: &Context<'_>) -> ApiResult<Option<ProductView>> {
+        let Some(handle) = &self.product.handle else {
+            return Ok(None);
+        };
+        let record = Services::of(ctx).store.product_record(handle).await?;
+        Ok(record.map(|record| ProductView {
+            record,
+            currency: self.currency,
+        }))
+    }
+}
+
+/// A product as a shopper browses it: options and the variants they pick.
+pub struct ProductView {
+    pub(crate) record: ProductRecord,
+    pub(crate) currency: Currency,
+}
+
+#[Object(name = "Product")]
+impl ProductView {
+    /// The product's key, for URLs (`black-tee`).
+    async fn handle(&self) -> &str {
+        self.record.handle.as_str()
+    }
+    /// Display title.
+    async fn title(&self) -> &str {
+        &self.record.title
+    }
+    /// Description (plain text).
+    async fn description(&self) -> &str {
+        &self.record.description
+    }
+    /// Its options and the values each offers, in display order.
+    #[graphql(
+        complexity = "super::complexity::list(crate::domain::product::MAX_OPTIONS, child_complexity)"
+    )]
+    async fn options(&self) -> Vec<ProductOptionView> {
+        self.record
+            .options
+            .iter()
+            .map(|o| ProductOptionView {
+                name: o.name.clone(),
+                values: o.values.clone(),
+            })
+            .collect()
+    }
+    /// Its variants, in display order.
+    #[graphql(
+        complexity = "super::complexity::list(super::complexity::VARIANTS, child_complexity)"
+    )]
+    async fn variants(&self, ctx: &Context<'_>) -> ApiResult<Vec<VariantView>> {
+        let found = Services::of(ctx)
+            .store
+            .products_by_sku(&self.record.variants)
+            .await?;
+        Ok(self
+            .record
+            .variants
+            .iter()
+            .filter_map(|sku| found.get(sku))
+            .map(|product| VariantView {
+                product: product.clone(),
+                currency: self.currency,
+            })
+            .collect())
+    }
+    /// Whether it is for sale (each variant may also be withdrawn on its own).
+    async fn active(&self) -> bool {
+        self.record.active
+    }
+}
+
+/// One of a product's options and its values (`Size`: `S`, `M`, `L`).
+#[derive(SimpleObject)]
+#[graphql(name = "ProductOption")]
+pub struct ProductOptionView {
+    /// The option's name.
+    pub name: String,
+    /// Its values, in display order.
+    pub values: Vec<String>,
+}
+
+/// A variant's value of one option.
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(name = "SelectedOption", input_name = "SelectedOptionInput")]
+pub struct SelectedOptionView {
+    /// The option's name.
+    pub name: String,
+    /// The value.
+    pub value: String,
 }
 
 /// Catalog queries, open to everyone.
@@ -49,16 +162,16 @@ pub struct CatalogQuery;
 
 #[Object]
 impl CatalogQuery {
-    /// One product by SKU, or `null`.
-    async fn product(&self, ctx: &Context<'_>, sku: String) -> ApiResult<Option<ProductView>> {
-        let Ok(sku) = Sku::parse(&sku) else {
+    /// One product by handle, or `null`.
+    async fn product(&self, ctx: &Context<'_>, handle: String) -> ApiResult<Option<ProductView>> {
+        let Ok(handle) = Handle::parse(&handle) else {
             return Ok(None);
         };
-        let product = Services::of(ctx).store.product(&sku).await?;
-        Ok(product.map(|product| view(ctx, product)))
+        let record = Services::of(ctx).store.product_record(&handle).await?;
+        Ok(record.map(|record| product_view(ctx, record)))
     }
 
-    /// Products in SKU order, as a cursor connection (`first` at most 100).
+    /// Products in handle order, as a cursor connection (`first` at most 100).
     #[graphql(
         complexity = "super::complexity::list(super::complexity::page(first), child_complexity)"
     )]
@@ -68,12 +181,55 @@ impl CatalogQuery {
         #[graphql(default = 20)] first: i32,
         after: Option<String>,
     ) -> ApiResult<Connection<String, ProductView>> {
-        let page = PageRequest::parse(first, after, |cursor| Sku::parse(cursor).ok())?;
-        let products = Services::of(ctx)
+        let page = PageRequest::parse(first, after, |cursor| Handle::parse(cursor).ok())?;
+        let records = Services::of(ctx)
             .store
-            .products(page.after.as_ref(), page.fetch())
+            .product_records(page.after.as_ref(), page.fetch())
             .await?;
-        Ok(page.connection(products, |p| (p.sku.to_string(), view(ctx, p))))
+        Ok(page.connection(records, |r| (r.handle.to_string(), product_view(ctx, r))))
+    }
+
+    /// One variant by SKU, or `null`.
+    async fn variant(&self, ctx: &Context<'_>, sku: String) -> ApiResult<Option<VariantView>> {
+        let Ok(sku) = Sku::parse(&sku) else {
+            return Ok(None);
+        };
+        let product = Services::of(ctx).store.product(&sku).await?;
+        Ok(product.map(|product| view(ctx, product)))
+    }
+
+    /// The variant of the product `handle` with exactly these option values
+    /// (an option picker), or `null` when no variant has them.
+    async fn variant_by_selected_options(
+        &self,
+        ctx: &Context<'_>,
+        handle: String,
+        #[graphql(validator(max_items = 3))] selected_options: Vec<SelectedOptionView>,
+    ) -> ApiResult<Option<VariantView>> {
+        let Ok(handle) = Handle::parse(&handle) else {
+            return Ok(None);
+        };
+        let store = &Services::of(ctx).store;
+        let Some(record) = store.product_record(&handle).await? else {
+            return Ok(None);
+        };
+        let variants: Vec<Product> = {
+            let found = store.products_by_sku(&record.variants).await?;
+            record
+                .variants
+                .iter()
+                .filter_map(|sku| found.get(sku).cloned())
+                .filter(|v| v.handle.as_ref() == Some(&handle) && v.product_active)
+                .collect()
+        };
+        let selected: Vec<SelectedOption> = selected_options
+            .iter()
+            .map(|s| SelectedOption {
+                name: s.name.trim().to_string(),
+                value: s.value.trim().to_string(),
+            })
+            .collect();
+        Ok(variant_with(&variants, &selected).map(|v| view(ctx, v.clone())))
     }
 
     /// The shop's currency and limits.
@@ -87,25 +243,83 @@ impl CatalogQuery {
     }
 }
 
-fn view(ctx: &Context<'_>, product: Product) -> ProductView {
-    ProductView {
+fn view(ctx: &Context<'_>, product: Product) -> VariantView {
+    VariantView {
         product,
         currency: Services::of(ctx).shop.currency,
     }
 }
 
-/// Creates a product or changes the fields given.
+fn product_view(ctx: &Context<'_>, record: ProductRecord) -> ProductView {
+    ProductView {
+        record,
+        currency: Services::of(ctx).shop.currency,
+    }
+}
+
+/// A product with its variants, written whole: options, then one variant per
+/// combination of option values.
 #[derive(InputObject)]
 pub struct UpsertProductInput {
-    /// The product's SKU.
+    /// The product's handle (`black-tee`): lowercase letters, digits and `-`.
+    pub handle: String,
+    /// Title.
+    pub title: String,
+    /// Description (plain text).
+    pub description: Option<String>,
+    /// Options and their values (at most 3 options); none for a product of one variant.
+    #[graphql(default)]
+    pub options: Vec<ProductOptionInput>,
+    /// Every variant (1 to 100). Variants the product had and this list
+    /// leaves out stay readable by SKU but are no longer for sale.
+    pub variants: Vec<VariantInput>,
+    /// Whether the product is for sale.
+    #[graphql(default = true)]
+    pub active: bool,
+}
+
+/// An option and its values.
+#[derive(InputObject)]
+pub struct ProductOptionInput {
+    /// The option's name (`Size`).
+    pub name: String,
+    /// Its values, in display order.
+    pub values: Vec<String>,
+}
+
+/// One variant of a product.
+#[derive(InputObject)]
+pub struct VariantInput {
+    /// Its SKU, unique across all products.
     pub sku: String,
-    /// Title; required for a new product.
+    /// Its title; by default its option values (`M / Black`).
     pub title: Option<String>,
-    /// Unit price as a decimal string; required for a new product.
+    /// Its value of each of the product's options.
+    #[graphql(default)]
+    pub selected_options: Vec<SelectedOptionView>,
+    /// Unit price as a decimal string.
+    pub price: Decimal,
+    /// The price before a reduction.
+    pub compare_at_price: Option<Decimal>,
+    /// Units in stock; `null` stops tracking; omit to keep what it has.
+    pub stock: MaybeUndefined<i64>,
+    /// Whether this variant is for sale.
+    #[graphql(default = true)]
+    pub active: bool,
+}
+
+/// Changes one variant's fields (those given).
+#[derive(InputObject)]
+pub struct UpdateVariantInput {
+    /// The variant's SKU.
+    pub sku: String,
+    /// Title.
+    pub title: Option<String>,
+    /// Unit price as a decimal string.
     pub price: Option<Decimal>,
     /// Units in stock; `null` stops tracking stock; omit to leave as is.
     pub stock: MaybeUndefined<i64>,
-    /// Whether it is for sale (new products default to `true`).
+    /// Whether the variant is for sale.
     pub active: Option<bool>,
 }
 
@@ -118,12 +332,21 @@ pub struct AdjustStockInput {
     pub delta: i64,
 }
 
-/// The product after an admin change.
+/// A variant after an admin change.
+#[derive(SimpleObject)]
+pub struct VariantPayload {
+    /// The variant as stored now (`null` if there is no such SKU).
+    pub variant: Option<VariantView>,
+    /// Why the change was refused, if it was.
+    pub user_errors: Vec<UserErrorView>,
+}
+
+/// A product after `upsertProduct`.
 #[derive(SimpleObject)]
 pub struct ProductPayload {
-    /// The product as stored now (`null` if the change was refused and it does not exist).
+    /// The product as stored now (`null` if it was refused and does not exist).
     pub product: Option<ProductView>,
-    /// Why the change was refused, if it was.
+    /// Why it was refused, each error naming its field.
     pub user_errors: Vec<UserErrorView>,
 }
 
@@ -133,22 +356,100 @@ pub struct CatalogMutation;
 
 #[Object]
 impl CatalogMutation {
-    /// Creates or changes a product. Needs the `admin` role.
+    /// Creates or replaces a product with its options and variants, in one
+    /// transaction. Each variant's options must be values of the product's
+    /// options, no two variants may have the same combination, and a SKU
+    /// belongs to one product. Needs the `admin` role.
     async fn upsert_product(
         &self,
         ctx: &Context<'_>,
         input: UpsertProductInput,
     ) -> ApiResult<ProductPayload> {
         require_admin(ctx)?;
-        let sku = match Sku::parse(&input.sku) {
-            Ok(sku) => sku,
+        let services = Services::of(ctx);
+        let handle = match Handle::parse(&input.handle) {
+            Ok(handle) => handle,
             Err(why) => {
-                return Ok(refused(vec![DomainError::new(
-                    ErrorCode::InvalidProduct,
-                    &["sku"],
-                    why,
-                )]));
+                return Ok(ProductPayload {
+                    product: None,
+                    user_errors: user_errors(vec![DomainError::new(
+                        ErrorCode::InvalidProduct,
+                        &["handle"],
+                        why,
+                    )]),
+                });
             }
+        };
+        let product = ProductInput {
+            title: input.title,
+            description: input.description,
+            options: input
+                .options
+                .into_iter()
+                .map(|o| (o.name, o.values))
+                .collect(),
+            variants: input
+                .variants
+                .into_iter()
+                .map(|v| DomainVariantInput {
+                    sku: v.sku,
+                    title: v.title,
+                    selected_options: v
+                        .selected_options
+                        .into_iter()
+                        .map(|s| (s.name, s.value))
+                        .collect(),
+                    price: v.price.0,
+                    compare_at_price: v.compare_at_price.map(|d| d.0),
+                    stock: match v.stock {
+                        MaybeUndefined::Undefined => None,
+                        MaybeUndefined::Null => Some(None),
+                        MaybeUndefined::Value(n) => Some(Some(n)),
+                    },
+                    active: v.active,
+                })
+                .collect(),
+            active: input.active,
+        };
+        let skus: Vec<Sku> = product
+            .variants
+            .iter()
+            .take(crate::domain::product::MAX_VARIANTS)
+            .filter_map(|v| Sku::parse(&v.sku).ok())
+            .collect();
+        let currency = services.shop.currency;
+        let result = services
+            .store
+            .upsert_product(&handle, &skus, &|existing, stored| {
+                upsert(&handle, &product, existing, stored, &currency)
+            })
+            .await;
+        match result {
+            Ok((record, _)) => Ok(ProductPayload {
+                product: Some(product_view(ctx, record)),
+                user_errors: Vec::new(),
+            }),
+            Err(UpdateError::Rejected(rejection)) => {
+                let current = services.store.product_record(&handle).await?;
+                Ok(ProductPayload {
+                    product: current.map(|r| product_view(ctx, r)),
+                    user_errors: user_errors(rejection.into_user_errors()),
+                })
+            }
+            Err(UpdateError::Store(e)) => Err(ApiError::from(e)),
+        }
+    }
+
+    /// Changes the fields given of one variant (price, stock, title, whether
+    /// it is for sale). Create variants with `upsertProduct`. Needs the `admin` role.
+    async fn update_variant(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateVariantInput,
+    ) -> ApiResult<VariantPayload> {
+        require_admin(ctx)?;
+        let Ok(sku) = Sku::parse(&input.sku) else {
+            return Ok(unknown(&input.sku));
         };
         let patch = ProductPatch {
             title: input.title.map_or(Patch::Keep, Patch::Set),
@@ -163,62 +464,71 @@ impl CatalogMutation {
         let currency = Services::of(ctx).shop.currency;
         let result = Services::of(ctx)
             .store
-            .update_product(&sku, &mut |existing| patch.apply(&sku, existing, &currency))
+            .update_product(&sku, &mut |existing| match existing {
+                Some(existing) => patch.apply(&sku, Some(existing), &currency),
+                None => Err(unknown_sku(&sku)),
+            })
             .await;
-        product_payload(ctx, &sku, result).await
+        variant_payload(ctx, &sku, result).await
     }
 
-    /// Adds to or removes from a product's tracked stock. Needs the `admin` role.
+    /// Adds to or removes from a variant's tracked stock. Needs the `admin` role.
     async fn adjust_stock(
         &self,
         ctx: &Context<'_>,
         input: AdjustStockInput,
-    ) -> ApiResult<ProductPayload> {
+    ) -> ApiResult<VariantPayload> {
         require_admin(ctx)?;
-        let unknown =
-            |why: String| refused(vec![DomainError::new(ErrorCode::UnknownSku, &["sku"], why)]);
         let Ok(sku) = Sku::parse(&input.sku) else {
-            return Ok(unknown(format!(
-                "no product has SKU '{}'",
-                input.sku.chars().take(64).collect::<String>()
-            )));
+            return Ok(unknown(&input.sku));
         };
         let result = Services::of(ctx)
             .store
             .update_product(&sku, &mut |existing| match existing {
                 Some(product) => adjust_stock(&product, input.delta),
-                None => Err(Rejection::one(DomainError::new(
-                    ErrorCode::UnknownSku,
-                    &["sku"],
-                    format!("no product has SKU {sku}"),
-                ))),
+                None => Err(unknown_sku(&sku)),
             })
             .await;
-        product_payload(ctx, &sku, result).await
+        variant_payload(ctx, &sku, result).await
     }
 }
 
-fn refused(errors: Vec<DomainError>) -> ProductPayload {
-    ProductPayload {
-        product: None,
-        user_errors: user_errors(errors),
+fn unknown_sku(sku: &Sku) -> Rejection {
+    Rejection::one(DomainError::new(
+        ErrorCode::UnknownSku,
+        &["sku"],
+        format!("no variant has SKU {sku}"),
+    ))
+}
+
+fn unknown(text: &str) -> VariantPayload {
+    VariantPayload {
+        variant: None,
+        user_errors: user_errors(vec![DomainError::new(
+            ErrorCode::UnknownSku,
+            &["sku"],
+            format!(
+                "no variant has SKU '{}'",
+                text.chars().take(64).collect::<String>()
+            ),
+        )]),
     }
 }
 
-async fn product_payload(
+async fn variant_payload(
     ctx: &Context<'_>,
     sku: &Sku,
     result: Result<Product, UpdateError>,
-) -> ApiResult<ProductPayload> {
+) -> ApiResult<VariantPayload> {
     match result {
-        Ok(product) => Ok(ProductPayload {
-            product: Some(view(ctx, product)),
+        Ok(product) => Ok(VariantPayload {
+            variant: Some(view(ctx, product)),
             user_errors: Vec::new(),
         }),
         Err(UpdateError::Rejected(rejection)) => {
             let current = Services::of(ctx).store.product(sku).await?;
-            Ok(ProductPayload {
-                product: current.map(|p| view(ctx, p)),
+            Ok(VariantPayload {
+                variant: current.map(|p| view(ctx, p)),
                 user_errors: user_errors(rejection.into_user_errors()),
             })
         }

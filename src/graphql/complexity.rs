@@ -15,6 +15,13 @@ pub const LINES: usize = 100;
 /// (default 10) and as many emptied ones kept for their versions.
 pub const CARTS: usize = 20;
 
+/// Variants of one product, and values of one option, at most.
+pub const VARIANTS: usize = crate::domain::product::MAX_VARIANTS;
+
+/// Attributes on one line or cart (the default `--max-attributes` is 10;
+/// counted at the largest allowed).
+pub const ATTRIBUTES: usize = 50;
+
 /// The size a page of `first` items counts as.
 pub fn page(first: i32) -> usize {
     first.clamp(0, 100) as usize

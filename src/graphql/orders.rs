@@ -4,6 +4,7 @@
 //! idempotency key makes a retry return the first order instead of a second.
 
 use super::cart_view::CartView;
+use super::catalog::SelectedOptionView;
 use super::error::{ApiError, ApiResult};
 use super::inputs::{CartLineInput, as_given, checked_lines};
 use super::pagination::PageRequest;
@@ -73,6 +74,15 @@ impl OrderView {
                 unit_price: MoneyView::new(l.unit_price, &self.currency),
                 line_total: MoneyView::new(l.line_total, &self.currency),
                 attributes: AttributeView::list(&l.attributes),
+                product_title: l.product_title.clone().unwrap_or_else(|| l.title.clone()),
+                selected_options: l
+                    .selected_options
+                    .iter()
+                    .map(|s| SelectedOptionView {
+                        name: s.name.clone(),
+                        value: s.value.clone(),
+                    })
+                    .collect(),
             })
             .collect()
     }
@@ -159,7 +169,7 @@ impl OrderView {
 pub struct OrderLineView {
     /// The product's SKU.
     pub sku: String,
-    /// Its title at checkout.
+    /// The variant's title at checkout.
     pub title: String,
     /// Units bought.
     pub quantity: u32,
@@ -169,6 +179,10 @@ pub struct OrderLineView {
     pub line_total: MoneyView,
     /// The line's attributes.
     pub attributes: Vec<AttributeView>,
+    /// The product's title at checkout (`title` is the variant's).
+    pub product_title: String,
+    /// The variant's option values at checkout.
+    pub selected_options: Vec<SelectedOptionView>,
 }
 
 /// A step in an order's life.

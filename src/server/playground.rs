@@ -20,40 +20,48 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../../playground/02-browse-products.graphql"),
     ),
     (
-        "03-add-to-cart",
-        include_str!("../../playground/03-add-to-cart.graphql"),
+        "03-pick-a-variant",
+        include_str!("../../playground/03-pick-a-variant.graphql"),
     ),
     (
-        "04-update-quantity",
-        include_str!("../../playground/04-update-quantity.graphql"),
+        "04-add-to-cart",
+        include_str!("../../playground/04-add-to-cart.graphql"),
     ),
     (
-        "05-remove-line",
-        include_str!("../../playground/05-remove-line.graphql"),
+        "05-update-quantity",
+        include_str!("../../playground/05-update-quantity.graphql"),
     ),
     (
-        "06-my-carts",
-        include_str!("../../playground/06-my-carts.graphql"),
+        "06-remove-line",
+        include_str!("../../playground/06-remove-line.graphql"),
     ),
     (
-        "07-log-in-keeping-the-guest-cart",
-        include_str!("../../playground/07-log-in-keeping-the-guest-cart.graphql"),
+        "07-my-carts",
+        include_str!("../../playground/07-my-carts.graphql"),
     ),
     (
-        "08-buyer-details",
-        include_str!("../../playground/08-buyer-details.graphql"),
+        "08-log-in-keeping-the-guest-cart",
+        include_str!("../../playground/08-log-in-keeping-the-guest-cart.graphql"),
     ),
     (
-        "09-checkout",
-        include_str!("../../playground/09-checkout.graphql"),
+        "09-buyer-details",
+        include_str!("../../playground/09-buyer-details.graphql"),
     ),
     (
-        "10-orders",
-        include_str!("../../playground/10-orders.graphql"),
+        "10-checkout",
+        include_str!("../../playground/10-checkout.graphql"),
     ),
     (
-        "11-subscribe-to-cart",
-        include_str!("../../playground/11-subscribe-to-cart.graphql"),
+        "11-orders",
+        include_str!("../../playground/11-orders.graphql"),
+    ),
+    (
+        "12-subscribe-to-cart",
+        include_str!("../../playground/12-subscribe-to-cart.graphql"),
+    ),
+    (
+        "13-ship-an-order",
+        include_str!("../../playground/13-ship-an-order.graphql"),
     ),
 ];
 

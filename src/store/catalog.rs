@@ -1,13 +1,27 @@
-//! What the catalog needs from a database: products by SKU, in SKU order.
+//! What the catalog needs from a database: variants by SKU (in SKU order),
+//! products by handle (in handle order), and writing a product with its
+//! variants atomically.
 
 use super::{StoreError, UpdateError};
-use crate::domain::{Product, Rejection, Sku};
+use crate::domain::catalog::ProductRecord;
+use crate::domain::{Handle, Product, Rejection, Sku};
 use async_trait::async_trait;
 use std::collections::HashMap;
 
 /// A closure that computes the next product from the current one. It may run
 /// several times (the store retries on conflict), so no side effects.
 pub type ProductUpdate<'a> = dyn FnMut(Option<Product>) -> Result<Product, Rejection> + Send + 'a;
+
+/// Decides a product write from what is stored: the product (if any) and
+/// the variants of the SKUs asked for plus the stored product's. Returns the
+/// product and the variants to write. May run several times.
+pub type ProductUpsert<'a> = dyn Fn(
+        Option<&ProductRecord>,
+        &HashMap<Sku, Product>,
+    ) -> Result<(ProductRecord, Vec<Product>), Rejection>
+    + Send
+    + Sync
+    + 'a;
 
 /// Products, and the shop's currency.
 #[async_trait]
@@ -28,7 +42,27 @@ pub trait CatalogStore: Send + Sync + 'static {
         update: &mut ProductUpdate<'_>,
     ) -> Result<Product, UpdateError>;
     /// Writes many products at once, all or none (catalog import).
-    async fn import_products(&self, products: &[Product]) -> Result<(), StoreError>;
+    async fn product_record(&self, handle: &Handle) -> Result<Option<ProductRecord>, StoreError>;
+    async fn product_records(
+        &self,
+        after: Option<&Handle>,
+        limit: usize,
+    ) -> Result<Vec<ProductRecord>, StoreError>;
+    /// Writes the product `handle` and its variants in one transaction, as
+    /// `upsert` decides from what is stored (the variants of `skus` and of
+    /// the stored product are read for it).
+    async fn upsert_product(
+        &self,
+        handle: &Handle,
+        skus: &[Sku],
+        upsert: &ProductUpsert<'_>,
+    ) -> Result<(ProductRecord, Vec<Product>), UpdateError>;
+    /// Loads products and variants into the store (catalog files, the demo).
+    async fn import_catalog(
+        &self,
+        records: &[ProductRecord],
+        variants: &[Product],
+    ) -> Result<(), StoreError>;
     /// Records the shop currency on first use and refuses a different one
     /// later: stored prices are minor units and mean nothing in another currency.
     async fn pin_currency(&self, code: &str) -> Result<(), StoreError>;

@@ -24,17 +24,24 @@ async fn stock(server: &TestServer, sku: &str) -> Value {
     server
         .data(
             None,
-            "query($sku: String!) { product(sku: $sku) { stock } }",
+            "query($sku: String!) { variant(sku: $sku) { stock } }",
             json!({ "sku": sku }),
         )
-        .await["product"]["stock"]
+        .await["variant"]["stock"]
         .clone()
 }
 
 async fn create_product(server: &TestServer, sku: &str, stock: i64) {
-    let query = "mutation($sku: String!, $stock: Int) { upsertProduct(input: {sku: $sku, title: \"Limited\", price: \"5.00\", stock: $stock}) { userErrors { code } } }";
+    let query = "mutation($handle: String!, $sku: String!, $stock: Int) { upsertProduct(input: {handle: $handle, title: \"Limited\", variants: [{sku: $sku, price: \"5.00\", stock: $stock}]}) { userErrors { code } } }";
+    let handle = sku
+        .to_lowercase()
+        .replace(|c: char| !c.is_ascii_alphanumeric(), "-");
     let data = server
-        .data(Some(&admin()), query, json!({ "sku": sku, "stock": stock }))
+        .data(
+            Some(&admin()),
+            query,
+            json!({ "handle": handle, "sku": sku, "stock": stock }),
+        )
         .await;
     assert_eq!(data["upsertProduct"]["userErrors"], json!([]));
 }
@@ -107,7 +114,7 @@ async fn checkout_turns_the_cart_into_an_order_and_takes_the_stock() {
     );
 
     // The snapshot does not follow later price changes.
-    server.data(Some(&admin()), "mutation { upsertProduct(input: {sku: \"MUG-LOGO\", price: \"1.00\"}) { userErrors { code } } }", json!({})).await;
+    server.data(Some(&admin()), "mutation { updateVariant(input: {sku: \"MUG-LOGO\", price: \"1.00\"}) { userErrors { code } } }", json!({})).await;
     let again = server
         .data(
             Some(&token),
@@ -128,7 +135,7 @@ async fn a_failed_checkout_names_the_lines_and_writes_nothing() {
     add(&server, &token, "default", "TEE-BLK-L", 3).await;
     add(&server, &token, "default", "MUG-LOGO", 1).await;
     server.data(Some(&admin()), "mutation { adjustStock(input: {sku: \"TEE-BLK-L\", delta: -2}) { userErrors { code } } }", json!({})).await;
-    server.data(Some(&admin()), "mutation { upsertProduct(input: {sku: \"MUG-LOGO\", active: false}) { userErrors { code } } }", json!({})).await;
+    server.data(Some(&admin()), "mutation { updateVariant(input: {sku: \"MUG-LOGO\", active: false}) { userErrors { code } } }", json!({})).await;
     let payload = checkout(&server, &token, "k-2").await;
     assert_eq!(codes(&payload), ["OUT_OF_STOCK", "PRODUCT_INACTIVE"]);
     assert_eq!(
@@ -588,7 +595,7 @@ async fn a_retry_gets_its_first_answer_even_after_the_product_went_inactive() {
     let added = server
         .data(Some(&token), add_query, json!({ "key": "add-retry" }))
         .await;
-    server.data(Some(&admin()), "mutation { upsertProduct(input: {sku: \"MUG-LOGO\", active: false}) { userErrors { code } } }", json!({})).await;
+    server.data(Some(&admin()), "mutation { updateVariant(input: {sku: \"MUG-LOGO\", active: false}) { userErrors { code } } }", json!({})).await;
 
     let retried = server
         .data(Some(&token), lines_query, json!({ "key": "lines-retry" }))

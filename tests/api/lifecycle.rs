@@ -165,7 +165,7 @@ async fn carts_and_products_survive_a_restart() {
     server
         .data(
             Some(&admin()),
-            "mutation { adjustStock(input: {sku: \"MUG-LOGO\", delta: -5}) { product { stock } } }",
+            "mutation { adjustStock(input: {sku: \"MUG-LOGO\", delta: -5}) { variant { stock } } }",
             json!({}),
         )
         .await;
@@ -173,7 +173,7 @@ async fn carts_and_products_survive_a_restart() {
     let temp = server.terminate().await;
 
     let again = TestServer::spawn_in(&dir, &[]).await;
-    let data = again.data(Some(&token), "{ carts { name version lines { sku quantity } } product(sku: \"MUG-LOGO\") { stock } }", json!({})).await;
+    let data = again.data(Some(&token), "{ carts { name version lines { sku quantity } } variant(sku: \"MUG-LOGO\") { stock } }", json!({})).await;
     assert_eq!(
         data["carts"],
         json!([
@@ -182,7 +182,7 @@ async fn carts_and_products_survive_a_restart() {
         ])
     );
     assert_eq!(
-        data["product"]["stock"], 35,
+        data["variant"]["stock"], 35,
         "--demo does not reload a catalog that has products"
     );
     drop(temp);
@@ -283,14 +283,59 @@ async fn import_catalog_loads_a_valid_file_and_refuses_a_bad_one_whole() {
     );
     assert!(error_line(&missing).contains("/nonexistent/catalog.json"));
 
+    // A product with options; then a file that would move a SKU to another product.
+    let variants = dir.path().join("variants.json");
+    std::fs::write(&variants, r#"[{"handle": "cup", "title": "Cup", "options": [{"name": "Size", "values": ["S", "L"]}],
+        "variants": [{"sku": "CUP-S", "price": "3", "selectedOptions": [{"name": "Size", "value": "S"}]},
+                     {"sku": "CUP-L", "price": "4", "selectedOptions": [{"name": "Size", "value": "L"}]}]}]"#).unwrap();
+    let import = |file: &std::path::Path| {
+        run(
+            &[
+                "import-catalog",
+                file.to_str().unwrap(),
+                "--data-dir",
+                data.to_str().unwrap(),
+            ],
+            &[],
+        )
+    };
+    let output = import(&variants);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("imported 1 products (2 variants)"));
+    let moving = dir.path().join("moving.json");
+    std::fs::write(
+        &moving,
+        r#"[{"handle": "mug", "title": "Mug", "variants": [{"sku": "CUP-S", "price": "3"}]}]"#,
+    )
+    .unwrap();
+    let output = import(&moving);
+    assert!(!output.status.success());
+    assert!(
+        error_line(&output).contains("CUP-S is a variant of the product cup"),
+        "{}",
+        error_line(&output)
+    );
+
     let server = TestServer::spawn_in(&data, &[]).await;
     let products = server
-        .data(None, "{ products { nodes { sku } } }", json!({}))
+        .data(
+            None,
+            "{ products { nodes { handle variants { sku } } } }",
+            json!({}),
+        )
         .await;
     assert_eq!(
         products["products"]["nodes"],
-        json!([{"sku": "A-1"}, {"sku": "B-1"}]),
-        "--demo skips a non-empty catalog; C-1 was never written"
+        json!([
+            {"handle": "a-1", "variants": [{"sku": "A-1"}]},
+            {"handle": "b-1", "variants": [{"sku": "B-1"}]},
+            {"handle": "cup", "variants": [{"sku": "CUP-S"}, {"sku": "CUP-L"}]}
+        ]),
+        "--demo skips a non-empty catalog; C-1 and mug were never written"
     );
 }
 

@@ -34,11 +34,11 @@ async fn stock(server: &TestServer, sku: &str) -> i64 {
     let data = server
         .data(
             None,
-            "query($sku: String!) { product(sku: $sku) { stock } }",
+            "query($sku: String!) { variant(sku: $sku) { stock } }",
             json!({ "sku": sku }),
         )
         .await;
-    data["product"]["stock"].as_i64().unwrap()
+    data["variant"]["stock"].as_i64().unwrap()
 }
 
 #[tokio::test]

@@ -292,7 +292,7 @@ async fn warnings_appear_and_disappear_with_stock_availability_and_price() {
         .await;
     assert_eq!(warnings(&server, &token).await, vec![]);
 
-    let upsert = "mutation($input: UpsertProductInput!) { upsertProduct(input: $input) { userErrors { code } } }";
+    let upsert = "mutation($input: UpdateVariantInput!) { updateVariant(input: $input) { userErrors { code } } }";
     server
         .data(
             Some(&admin),

@@ -416,12 +416,8 @@ fn carts_stored_before_line_ids_get_stable_ids_when_read() {
 }
 
 fn catalog() -> HashMap<Sku, Product> {
-    let product = |s: &str, active, stock| Product {
-        sku: sku(s),
-        title: s.into(),
-        price: Money::from_minor(250),
-        stock,
-        active,
+    let product = |s: &str, active, stock| {
+        Product::new(sku(s), s.into(), Money::from_minor(250), stock, active)
     };
     [
         product("A", true, None),

@@ -63,7 +63,7 @@ async fn a_retry_is_answered_even_after_its_input_stopped_passing() {
     let admin = shop.viewer("ops", ViewerKind::Customer, &["admin"]);
     shop.data(
         Some(&admin),
-        "mutation { upsertProduct(input: {sku: \"MUG-LOGO\", active: false}) { userErrors { code } } }",
+        "mutation { updateVariant(input: {sku: \"MUG-LOGO\", active: false}) { userErrors { code } } }",
         Value::Null,
     )
     .await;

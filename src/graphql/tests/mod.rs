@@ -47,8 +47,11 @@ impl Shop {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SledStore::open(dir.path(), Durability::Relaxed).unwrap());
         let currency = Currency::parse("USD").unwrap();
-        let products = crate::catalog_file::parse(crate::catalog_file::DEMO, &currency).unwrap();
-        store.import_products(&products).await.unwrap();
+        let catalog = crate::catalog_file::parse(crate::catalog_file::DEMO, &currency).unwrap();
+        store
+            .import_catalog(&catalog.records, &catalog.variants)
+            .await
+            .unwrap();
         // Starts at the real time: tokens signed by the schema are checked
         // by jsonwebtoken against the system clock.
         let clock = TokioClock::starting_at(Utc::now());

@@ -32,7 +32,7 @@ async fn a_store_failure_is_logged_with_the_request_the_operation_and_the_step()
     let response = shop
         .run(
             None,
-            "query Catalogue { products { nodes { sku } } }",
+            "query Catalogue { variant(sku: \"BROKEN\") { sku } }",
             Value::Null,
         )
         .await;
@@ -48,7 +48,7 @@ async fn a_store_failure_is_logged_with_the_request_the_operation_and_the_step()
     for expected in [
         request_id,
         "operation{name=\"Catalogue\"}",
-        "store.products",
+        "store.product",
         "BROKEN",
     ] {
         assert!(line.contains(expected), "{expected} missing from {line}");

@@ -1,13 +1,18 @@
-//! [`CatalogStore`] for sled: products keyed by SKU (byte order is SKU
-//! order), the currency in `meta`.
+//! [`CatalogStore`] for sled: variants keyed by SKU in `products` (byte
+//! order is SKU order), products keyed by handle in `product_records`, the
+//! currency in `meta`.
 
 use super::codec::encode;
+use super::tx::{Abort, finish, reject, tx_get};
 use super::{SledStore, logged};
 use super::{cas, decode};
-use crate::domain::{Product, Sku};
-use crate::store::catalog::{CatalogStore, ProductUpdate};
+use crate::domain::catalog::ProductRecord;
+use crate::domain::{Handle, Product, Sku};
+use crate::store::catalog::{CatalogStore, ProductUpdate, ProductUpsert};
 use crate::store::{StoreError, UpdateError};
 use async_trait::async_trait;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionResult};
 use std::collections::HashMap;
 use std::ops::Bound;
 
@@ -71,14 +76,105 @@ impl CatalogStore for SledStore {
         )
     }
 
-    #[tracing::instrument(name = "store.import_products", level = "info", skip_all, err, fields(count = products.len()))]
-    async fn import_products(&self, products: &[Product]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for product in products {
-            batch.insert(product.sku.as_str().as_bytes(), encode(product));
-        }
-        self.products.apply_batch(batch)?;
+    #[tracing::instrument(name = "store.import_catalog", level = "info", skip_all, err, fields(count = variants.len()))]
+    async fn import_catalog(
+        &self,
+        records: &[ProductRecord],
+        variants: &[Product],
+    ) -> Result<(), StoreError> {
+        let trees = (&self.product_records, &self.products);
+        let result: TransactionResult<(), Abort> = trees.transaction(|(records_tree, products)| {
+            for record in records {
+                records_tree.insert(record.handle.as_str().as_bytes(), encode(record))?;
+            }
+            for variant in variants {
+                let key = variant.sku.as_str().as_bytes();
+                if let Some(stored) = tx_get::<Product>(products, key)?
+                    && stored.handle.is_some()
+                    && stored.handle != variant.handle
+                {
+                    return Err(ConflictableTransactionError::Abort(Abort::Store(
+                        StoreError::Open(format!(
+                            "{} is a variant of the product {} in the store; it cannot move to {}",
+                            variant.sku,
+                            stored.handle.as_ref().map_or("", |h| h.as_str()),
+                            variant.handle.as_ref().map_or("", |h| h.as_str()),
+                        )),
+                    )));
+                }
+                products.insert(key, encode(variant))?;
+            }
+            Ok(())
+        });
+        finish(result).map_err(|e| match e {
+            UpdateError::Store(e) => e,
+            UpdateError::Rejected(_) => StoreError::Open("catalog import refused".into()),
+        })?;
         self.durable().await
+    }
+
+    #[tracing::instrument(name = "store.product_record", level = "info", skip_all, err, fields(handle = %handle))]
+    async fn product_record(&self, handle: &Handle) -> Result<Option<ProductRecord>, StoreError> {
+        Self::get(&self.product_records, handle.as_str().as_bytes())
+    }
+
+    #[tracing::instrument(name = "store.product_records", level = "info", skip_all, err)]
+    async fn product_records(
+        &self,
+        after: Option<&Handle>,
+        limit: usize,
+    ) -> Result<Vec<ProductRecord>, StoreError> {
+        let start = match after {
+            Some(handle) => Bound::Excluded(handle.as_str().as_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
+        self.product_records
+            .range::<Vec<u8>, _>((start, Bound::Unbounded))
+            .take(limit)
+            .map(|entry| {
+                let (key, bytes) = entry?;
+                decode(&key, &bytes)
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(name = "store.upsert_product", level = "info", skip_all, fields(handle = %handle))]
+    async fn upsert_product(
+        &self,
+        handle: &Handle,
+        skus: &[Sku],
+        upsert: &ProductUpsert<'_>,
+    ) -> Result<(ProductRecord, Vec<Product>), UpdateError> {
+        logged(
+            async move {
+                let key = handle.as_str().as_bytes();
+                let trees = (&self.product_records, &self.products);
+                let result = trees.transaction(|(records, products)| {
+                    let existing: Option<ProductRecord> = tx_get(records, key)?;
+                    let mut stored = HashMap::new();
+                    let listed = existing.iter().flat_map(|r| r.variants.iter());
+                    for sku in skus.iter().chain(listed) {
+                        if let Some(variant) = tx_get::<Product>(products, sku.as_str().as_bytes())?
+                        {
+                            stored.insert(sku.clone(), variant);
+                        }
+                    }
+                    let (record, variants) = match upsert(existing.as_ref(), &stored) {
+                        Ok(written) => written,
+                        Err(rejection) => return reject(rejection),
+                    };
+                    records.insert(key, encode(&record))?;
+                    for variant in &variants {
+                        products.insert(variant.sku.as_str().as_bytes(), encode(variant))?;
+                    }
+                    Ok((record, variants))
+                });
+                let written = finish(result)?;
+                self.durable().await?;
+                Ok(written)
+            }
+            .await,
+        )
     }
 
     #[tracing::instrument(name = "store.pin_currency", level = "info", skip_all, err)]

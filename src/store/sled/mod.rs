@@ -4,7 +4,8 @@
 //!
 //! | tree       | key                   | value (see [`codec`])               |
 //! |------------|-----------------------|-------------------------------------|
-//! | `products` | SKU                   | `Product`                           |
+//! | `products` | SKU                   | `Product` (a variant)               |
+//! | `product_records` | handle         | `ProductRecord` (options, variant SKUs) |
 //! | `carts`    | owner key (`kind:id`) | `CartSet`: all carts of one owner   |
 //! | `meta`     | `currency`            | the shop currency code (a string)   |
 //! | `meta`     | `version_floor`       | versions new cart sets start above (`u64`) |
@@ -50,6 +51,7 @@ const VERSION_FLOOR: &[u8] = b"version_floor";
 pub struct SledStore {
     db: sled::Db,
     pub(super) products: sled::Tree,
+    pub(super) product_records: sled::Tree,
     pub(super) carts: sled::Tree,
     meta: sled::Tree,
     /// `meta/version_floor`, cached: the highest version of any cart set the
@@ -80,6 +82,7 @@ impl SledStore {
             .open()
             .map_err(|e| open_error(dir, e))?;
         let products = db.open_tree("products")?;
+        let product_records = db.open_tree("product_records")?;
         let carts = db.open_tree("carts")?;
         let meta = db.open_tree("meta")?;
         let orders = db.open_tree("orders")?;
@@ -90,6 +93,7 @@ impl SledStore {
         let valid_after = db.open_tree("valid_after")?;
         check_store_id(dir, &meta)?;
         index_order_owners(&orders, &order_owners)?;
+        adopt_loose_variants(&products, &product_records)?;
         let version_floor = AtomicU64::new(Self::get(&meta, VERSION_FLOOR)?.unwrap_or(0));
         let commit = match durability {
             Durability::Strict => Some(GroupCommit::start(db.clone())),
@@ -98,6 +102,7 @@ impl SledStore {
         Ok(SledStore {
             db,
             products,
+            product_records,
             carts,
             meta,
             version_floor,
@@ -192,6 +197,42 @@ impl From<sled::Error> for StoreError {
 /// truncated by sled's recovery after damage) is refused instead of silently
 /// starting empty.
 pub const STORE_ID_FILE: &str = "store-id";
+
+/// Gives every variant stored before products had handles a product of its
+/// own (handle from the SKU, no options), so the catalog reads as products.
+fn adopt_loose_variants(products: &sled::Tree, records: &sled::Tree) -> Result<(), StoreError> {
+    for entry in products.iter() {
+        let (key, bytes) = entry?;
+        let variant: crate::domain::Product = decode(&key, &bytes)?;
+        if variant.handle.is_some() {
+            continue;
+        }
+        let base = crate::domain::Handle::from_sku(&variant.sku);
+        let mut handle = base.clone();
+        let mut n = 2;
+        while records.contains_key(handle.as_str().as_bytes())? {
+            let text = format!("{}-{n}", &base.as_str()[..base.as_str().len().min(58)]);
+            handle = crate::domain::Handle::parse(&text).map_err(StoreError::Open)?;
+            n += 1;
+        }
+        let record = crate::domain::catalog::ProductRecord {
+            handle: handle.clone(),
+            title: variant.title.clone(),
+            description: String::new(),
+            options: Vec::new(),
+            variants: vec![variant.sku.clone()],
+            active: true,
+        };
+        let adopted = crate::domain::Product {
+            product_title: Some(variant.title.clone()),
+            handle: Some(handle.clone()),
+            ..variant
+        };
+        records.insert(handle.as_str().as_bytes(), encode(&record))?;
+        products.insert(&key, encode(&adopted))?;
+    }
+    Ok(())
+}
 
 /// Fills `order_owners` from `orders` when it is empty but orders exist (a
 /// data directory written before the index existed).
@@ -311,13 +352,13 @@ mod tests {
     use crate::store::{CartStore, CatalogStore};
 
     fn product(sku: &str) -> Product {
-        Product {
-            sku: Sku::parse(sku).unwrap(),
-            title: sku.into(),
-            price: Money::from_minor(100),
-            stock: Some(1),
-            active: true,
-        }
+        Product::new(
+            Sku::parse(sku).unwrap(),
+            sku.into(),
+            Money::from_minor(100),
+            Some(1),
+            true,
+        )
     }
 
     #[tokio::test]
@@ -325,7 +366,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path(), Durability::Strict).unwrap();
         store
-            .import_products(&[product("C"), product("A"), product("B")])
+            .import_catalog(&[], &[product("C"), product("A"), product("B")])
             .await
             .unwrap();
         let first = store.products(None, 2).await.unwrap();
@@ -358,13 +399,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn variants_stored_before_products_had_handles_get_a_product_each_at_open() {
+        let open = |dir: &Path| SledStore::open(dir, Durability::Relaxed);
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = open(dir.path()).unwrap();
+            store
+                .import_catalog(&[], &[product("MUG_1"), product("mug-1")])
+                .await
+                .unwrap();
+            store.close().await.unwrap();
+        }
+        let store = open(dir.path()).unwrap();
+        let records = store.product_records(None, 10).await.unwrap();
+        let handles: Vec<&str> = records.iter().map(|r| r.handle.as_str()).collect();
+        assert_eq!(handles, ["mug-1", "mug-1-2"]);
+        let variant = store
+            .product(&Sku::parse("MUG_1").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(variant.handle.as_ref().map(|h| h.as_str()), Some("mug-1"));
+        assert_eq!(variant.product_title.as_deref(), Some("MUG_1"));
+        store.close().await.unwrap();
+    }
+
+    #[tokio::test]
     async fn a_database_that_lost_its_records_is_refused_not_started_empty() {
         // Relaxed: no flusher task holds the database (and its lock) after a drop.
         let open = |dir: &Path| SledStore::open(dir, Durability::Relaxed);
         let dir = tempfile::tempdir().unwrap();
         {
             let store = open(dir.path()).unwrap();
-            store.import_products(&[product("A")]).await.unwrap();
+            store.import_catalog(&[], &[product("A")]).await.unwrap();
             store.close().await.unwrap();
         }
         drop(open(dir.path()).expect("a plain reopen works"));

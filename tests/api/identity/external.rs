@@ -276,7 +276,7 @@ async fn roles_come_only_from_the_configured_claim() {
         .data(Some(&token), "{ viewer { roles } }", json!({}))
         .await;
     assert_eq!(viewer["viewer"]["roles"], json!([]));
-    let upsert = "mutation { upsertProduct(input: {sku: \"NEW-1\", title: \"New\", price: \"1.00\"}) { userErrors { code } } }";
+    let upsert = "mutation { upsertProduct(input: {handle: \"new\", title: \"New\", variants: [{sku: \"NEW-1\", price: \"1.00\"}]}) { userErrors { code } } }";
     let body = server.gql(Some(&token), upsert, json!({})).await;
     assert_eq!(error_code(&body), "FORBIDDEN");
 }
