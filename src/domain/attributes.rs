@@ -81,11 +81,15 @@ pub fn check_attributes(
                 "value",
                 format!("a value has at most {} characters", limits.max_value_chars),
             ));
-        } else if key.chars().chain(value.chars()).any(char::is_control) {
+        } else if key
+            .chars()
+            .chain(value.chars())
+            .any(|c| c.is_control() || is_bidi_or_invisible(c))
+        {
             errors.push(at(
                 index,
                 "value",
-                "attributes may not contain control characters".into(),
+                "attributes may not contain control, bidirectional-override or zero-width characters".into(),
             ));
         } else if attributes.iter().any(|a| a.key == key) {
             errors.push(at(
@@ -128,6 +132,13 @@ pub fn check_note(note: &str, limits: &AttributeLimits) -> Result<Option<String>
         ));
     }
     Ok((!note.is_empty()).then(|| note.to_string()))
+}
+
+/// Bidirectional overrides and isolates (which can make text read other than
+/// it is stored, "Trojan source"), zero-width spaces and byte-order marks:
+/// refused in attributes, which shop staff read in admin tools.
+pub fn is_bidi_or_invisible(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200B}' | '\u{FEFF}')
 }
 
 /// Whether two attribute sets are the same set (order does not matter).

@@ -245,6 +245,8 @@ impl BuyerIdentityInput {
             });
             address
         });
+        // An address with nothing in it is no address.
+        let shipping_address = shipping_address.filter(|a| a != &Address::default());
         if errors.is_empty() {
             Ok(BuyerIdentity {
                 email,

@@ -503,7 +503,8 @@ fn update_lines(
             continue;
         };
         let variant = catalog.get(&line.sku);
-        let for_sale = variant.is_some_and(|v| v.for_sale());
+        // A line added after the catalog was read has no entry: not refused.
+        let for_sale = variant.is_none_or(|v| v.for_sale());
         if update.quantity > line.quantity && !for_sale {
             errors.push(at(
                 ErrorCode::ProductInactive,

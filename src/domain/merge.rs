@@ -107,7 +107,9 @@ pub fn merge_guest_carts(
         }
         let mine = next.cart(name, clock.now, clock.customer_lifetime);
         let (outcome, wanted) = match strategy {
-            _ if mine.is_blank() => (MergeOutcome::Moved, wanted(&theirs.lines)),
+            // The guest's lines move whenever the customer's cart has none
+            // (a note or a buyer alone does not keep them out).
+            _ if mine.lines.is_empty() => (MergeOutcome::Moved, wanted(&theirs.lines)),
             MergeStrategy::Combine => {
                 (MergeOutcome::Combined, combined(&mine.lines, &theirs.lines))
             }

@@ -72,6 +72,15 @@ pub struct OrderLine {
     /// The variant's option values at checkout.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub selected_options: Vec<SelectedOption>,
+    /// Whether checkout took these units from tracked stock (only those go
+    /// back when the order is cancelled with restock). Orders stored before
+    /// this was recorded read as taken.
+    #[serde(default = "taken")]
+    pub stock_taken: bool,
+}
+
+fn taken() -> bool {
+    true
 }
 
 /// Something that happened to an order.
@@ -311,6 +320,7 @@ pub fn place_order(
             attributes: line.attributes.clone(),
             product_title: product.product_title.clone(),
             selected_options: product.selected_options.clone(),
+            stock_taken: product.stock.is_some(),
         });
     }
     if !errors.is_empty() {
@@ -459,7 +469,7 @@ pub fn move_order(
             next.cancel_reason = reason.clone();
             if *give_back {
                 next.restocked = true;
-                for line in &order.lines {
+                for line in order.lines.iter().filter(|l| l.stock_taken) {
                     match restock.iter_mut().find(|(sku, _)| sku == &line.sku) {
                         Some((_, quantity)) => *quantity += line.quantity,
                         None => restock.push((line.sku.clone(), line.quantity)),
@@ -689,8 +699,11 @@ mod tests {
             panic!("nothing changed");
         };
         assert!(cancelled.restocked);
-        assert_eq!(restock.len(), 2);
-        assert_eq!(restock[0], (Sku::parse("A").unwrap(), 4));
+        assert_eq!(
+            restock,
+            [(Sku::parse("A").unwrap(), 4)],
+            "FREE was never taken from stock"
+        );
         assert_eq!(moved(&cancelled, cancel(true)).unwrap(), Moved::Already);
         let Moved::Changed(kept, restock) =
             moved(&after(&placed(), paid()), cancel(false)).unwrap()

@@ -1,7 +1,9 @@
 //! Products with options and variants, and the rules for writing one.
 //!
 //! A product (by handle) offers options (`Size`, `Colour`) and variants (by
-//! SKU), each variant one combination of option values. [`upsert`] checks a
+//! SKU), each variant one combination of option values. A SKU belongs to at
+//! most one product; one that its product stops listing is detached (still
+//! readable, not for sale) and may be listed by another. [`upsert`] checks a
 //! whole product as an admin sends it and turns it into the records to
 //! store: the product and every variant it touches. All problems are
 //! reported at once, each naming its field.
@@ -227,20 +229,27 @@ pub fn upsert(
         variants: variants.iter().map(|v| v.sku.clone()).collect(),
         active: input.active,
     };
-    // Variants the product no longer lists stay readable but are not for sale.
+    // Variants the product no longer lists are detached: still readable by
+    // SKU (carts and orders name them), not for sale, free for any product.
     if let Some(existing) = existing {
         for sku in &existing.variants {
             if !skus.contains(sku)
                 && let Some(old) = stored.get(sku)
             {
-                variants.push(Product {
-                    product_active: false,
-                    ..old.clone()
-                });
+                variants.push(detached(old));
             }
         }
     }
     Ok((record, variants))
+}
+
+/// A variant no product lists any more.
+pub fn detached(variant: &Product) -> Product {
+    Product {
+        handle: None,
+        product_active: false,
+        ..variant.clone()
+    }
 }
 
 /// The variant of `record` with exactly these option values, among `variants`.
@@ -625,6 +634,19 @@ mod tests {
         assert!(written[0].for_sale());
         assert_eq!(written[1].sku.as_str(), "B");
         assert!(!written[1].for_sale());
+        assert_eq!(written[1].handle, None);
+        // A detached SKU may be listed by another product.
+        stored.insert(written[1].sku.clone(), written[1].clone());
+        let (_, moved) = upsert(
+            &other,
+            &tee(vec![variant("B", "M", "Black")]),
+            None,
+            &stored,
+            &usd(),
+        )
+        .unwrap();
+        assert_eq!(moved[0].handle.as_ref(), Some(&other));
+        assert!(moved[0].for_sale());
     }
 
     #[test]

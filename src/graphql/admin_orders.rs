@@ -8,7 +8,7 @@
 //! no-op that returns the order.
 
 use super::error::ApiResult;
-use super::orders::{OrderStatusView, OrderView, view};
+use super::orders::{OrderStatusView, OrderView, admin_view};
 use super::pagination::PageRequest;
 use super::require_admin;
 use super::types::{UserErrorView, user_errors};
@@ -63,7 +63,7 @@ impl AdminOrderQuery {
                 // No order has a malformed e-mail.
                 Err(_) => {
                     let none: Vec<crate::domain::order::Order> = Vec::new();
-                    return Ok(page.connection(none, |o| (o.id.clone(), view(services, o))));
+                    return Ok(page.connection(none, |o| (o.id.clone(), admin_view(services, o))));
                 }
             },
         };
@@ -77,7 +77,7 @@ impl AdminOrderQuery {
             .store
             .all_orders(&filter, page.after.as_deref(), page.fetch())
             .await?;
-        Ok(page.connection(orders, |o| (o.id.clone(), view(services, o))))
+        Ok(page.connection(orders, |o| (o.id.clone(), admin_view(services, o))))
     }
 
     /// Admin only: any viewer's order by id, or `null`.
@@ -88,7 +88,7 @@ impl AdminOrderQuery {
             return Ok(None);
         };
         let found = services.store.order_by_id(&id.to_string()).await?;
-        Ok(found.map(|(_, order)| view(services, order)))
+        Ok(found.map(|(_, order)| admin_view(services, order)))
     }
 }
 
@@ -229,7 +229,7 @@ async fn run(
         Ok(Some(_)) => {
             let order = services.store.order_by_id(&id).await?;
             Ok(OrderPayload {
-                order: order.map(|(_, o)| view(services, o)),
+                order: order.map(|(_, o)| admin_view(services, o)),
                 user_errors: Vec::new(),
             })
         }
@@ -242,7 +242,7 @@ async fn run(
 async fn refused(services: &Services, id: &str, rejection: Rejection) -> ApiResult<OrderPayload> {
     let order = services.store.order_by_id(id).await?;
     Ok(OrderPayload {
-        order: order.map(|(_, o)| view(services, o)),
+        order: order.map(|(_, o)| admin_view(services, o)),
         user_errors: user_errors(rejection.into_user_errors()),
     })
 }

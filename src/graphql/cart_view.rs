@@ -181,6 +181,7 @@ impl CartView {
                 variant: VariantView {
                     product: p.product,
                     currency,
+                    parent: None,
                 },
             })
             .collect();

@@ -17,11 +17,14 @@ use crate::services::Services;
 use crate::store::UpdateError;
 use async_graphql::connection::Connection;
 use async_graphql::{Context, InputObject, MaybeUndefined, Object, SimpleObject};
+use std::sync::Arc;
 
 /// A variant (the unit carts and orders deal in) with prices in the shop currency.
 pub struct VariantView {
     pub(crate) product: Product,
     pub(crate) currency: Currency,
+    /// Its product when it was reached from that product (no second read).
+    pub(crate) parent: Option<Arc<ProductRecord>>,
 }
 
 #[Object(name = "ProductVariant")]
@@ -63,14 +66,24 @@ impl VariantView {
     async fn available_for_sale(&self) -> bool {
         self.product.available()
     }
-    /// The product it belongs to.
+    /// The product it belongs to; `null` for a variant no product lists any
+    /// more (still readable by SKU for the carts and orders that name it).
+    #[graphql(complexity = "super::complexity::RECORD_READ + child_complexity")]
     async fn product(&self, ctx: &Context<'_>) -> ApiResult<Option<ProductView>> {
         let Some(handle) = &self.product.handle else {
             return Ok(None);
         };
+        if let Some(parent) = &self.parent
+            && &parent.handle == handle
+        {
+            return Ok(Some(ProductView {
+                record: parent.clone(),
+                currency: self.currency,
+            }));
+        }
         let record = Services::of(ctx).store.product_record(handle).await?;
         Ok(record.map(|record| ProductView {
-            record,
+            record: Arc::new(record),
             currency: self.currency,
         }))
     }
@@ -78,7 +91,7 @@ impl VariantView {
 
 /// A product as a shopper browses it: options and the variants they pick.
 pub struct ProductView {
-    pub(crate) record: ProductRecord,
+    pub(crate) record: Arc<ProductRecord>,
     pub(crate) currency: Currency,
 }
 
@@ -92,7 +105,8 @@ impl ProductView {
     async fn title(&self) -> &str {
         &self.record.title
     }
-    /// Description (plain text).
+    /// Description (plain text, up to 5,000 characters).
+    #[graphql(complexity = "super::complexity::LONG_TEXT")]
     async fn description(&self) -> &str {
         &self.record.description
     }
@@ -127,6 +141,7 @@ impl ProductView {
             .map(|product| VariantView {
                 product: product.clone(),
                 currency: self.currency,
+                parent: Some(self.record.clone()),
             })
             .collect())
     }
@@ -137,13 +152,22 @@ impl ProductView {
 }
 
 /// One of a product's options and its values (`Size`: `S`, `M`, `L`).
-#[derive(SimpleObject)]
-#[graphql(name = "ProductOption")]
 pub struct ProductOptionView {
+    name: String,
+    values: Vec<String>,
+}
+
+#[Object(name = "ProductOption")]
+impl ProductOptionView {
     /// The option's name.
-    pub name: String,
-    /// Its values, in display order.
-    pub values: Vec<String>,
+    async fn name(&self) -> &str {
+        &self.name
+    }
+    /// Its values, in display order (up to 100).
+    #[graphql(complexity = "super::complexity::OPTION_VALUES")]
+    async fn values(&self) -> &[String] {
+        &self.values
+    }
 }
 
 /// A variant's value of one option.
@@ -247,12 +271,13 @@ fn view(ctx: &Context<'_>, product: Product) -> VariantView {
     VariantView {
         product,
         currency: Services::of(ctx).shop.currency,
+        parent: None,
     }
 }
 
 fn product_view(ctx: &Context<'_>, record: ProductRecord) -> ProductView {
     ProductView {
-        record,
+        record: Arc::new(record),
         currency: Services::of(ctx).shop.currency,
     }
 }

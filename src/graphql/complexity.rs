@@ -22,6 +22,16 @@ pub const VARIANTS: usize = crate::domain::product::MAX_VARIANTS;
 /// counted at the largest allowed).
 pub const ATTRIBUTES: usize = 50;
 
+/// What a field that reads another record from the store costs (a
+/// variant's product), besides what is selected in it.
+pub const RECORD_READ: usize = 5;
+
+/// What a long text (a product description, up to 5,000 characters) costs.
+pub const LONG_TEXT: usize = 5;
+
+/// What an option's values (up to 100 short strings) cost.
+pub const OPTION_VALUES: usize = 10;
+
 /// The size a page of `first` items counts as.
 pub fn page(first: i32) -> usize {
     first.clamp(0, 100) as usize

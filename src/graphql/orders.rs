@@ -48,6 +48,8 @@ pub enum OrderStatusView {
 pub struct OrderView {
     pub(crate) order: Order,
     pub(crate) currency: Currency,
+    /// Whether the shop is looking (admins see who moved the order).
+    pub(crate) for_admin: bool,
 }
 
 #[Object(name = "Order")]
@@ -133,7 +135,12 @@ impl OrderView {
             .map(|e| OrderEventView {
                 status: e.status.into(),
                 at: e.at,
-                by: e.by,
+                // The buyer sees "shop" for the shop's moves, not who did them.
+                by: if self.for_admin || e.status == DomainStatus::Placed {
+                    e.by
+                } else {
+                    "shop".into()
+                },
                 note: e.note,
             })
             .collect()
@@ -193,16 +200,27 @@ pub struct OrderEventView {
     pub status: OrderStatusView,
     /// When.
     pub at: DateTime<Utc>,
-    /// Who: the buyer for the placement, the admin (token subject) after.
+    /// Who: the buyer (owner key) for the placement; after it, the admin's
+    /// token subject as the shop sees it (`adminOrder(s)`), `shop` as the buyer does.
     pub by: String,
     /// What came with it: payment reference, tracking, reason.
     pub note: Option<String>,
 }
 
+/// The buyer's view of an order.
 pub(crate) fn view(services: &Services, order: Order) -> OrderView {
     OrderView {
         order,
         currency: services.shop.currency,
+        for_admin: false,
+    }
+}
+
+/// The shop's view of an order: with who moved it.
+pub(crate) fn admin_view(services: &Services, order: Order) -> OrderView {
+    OrderView {
+        for_admin: true,
+        ..view(services, order)
     }
 }
 

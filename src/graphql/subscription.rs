@@ -27,6 +27,9 @@ use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use std::collections::HashMap;
 
+/// Orders an `orderUpdated` without `id` watches: the newest.
+const WATCHED_ORDERS: usize = 20;
+
 /// Subscription fields.
 #[derive(Default)]
 pub struct SubscriptionRoot;
@@ -94,8 +97,9 @@ impl SubscriptionRoot {
     }
 
     /// The viewer's order `id` now and after every change of its status
-    /// (paid, fulfilled, cancelled); without `id`, each of the viewer's 50
-    /// newest orders when it changes. Only the viewer's own orders: another
+    /// (paid, fulfilled, cancelled); without `id`, each of the viewer's 20
+    /// newest orders when it is placed or changes. Only order changes wake it
+    /// (never cart writes). Only the viewer's own orders: another
     /// viewer's id reads as no order (`BAD_USER_INPUT`).
     async fn order_updated(
         &self,
@@ -122,10 +126,20 @@ impl SubscriptionRoot {
         {
             return Err(ApiError::BadUserInput("no such order".into()).into());
         }
-        let mut changes = services.store.cart_changes(&owner);
+        let mut changes = services.store.order_changes(&owner);
+        // How many events each order had when last looked at. Watching all,
+        // what is there when the subscription starts is the baseline (read
+        // here, as the subscribe message is handled, after listening began).
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        if id.is_none() {
+            let orders = services
+                .store
+                .orders(&owner, None, WATCHED_ORDERS)
+                .await
+                .map_err(ApiError::from)?;
+            seen.extend(orders.iter().map(|o| (o.id.clone(), o.history().len())));
+        }
         Ok(async_stream::stream! {
-            // How many events each order had when last looked at.
-            let mut seen: HashMap<String, usize> = HashMap::new();
             let mut first = true;
             loop {
                 match services.verifier.check_not_revoked(&viewer).await {
@@ -141,7 +155,7 @@ impl SubscriptionRoot {
                 }
                 let orders = match &id {
                     Some(id) => services.store.order(&owner, id).await.map(|o| o.into_iter().collect()),
-                    None => services.store.orders(&owner, None, 50).await,
+                    None => services.store.orders(&owner, None, WATCHED_ORDERS).await,
                 };
                 let orders: Vec<Order> = match orders {
                     Ok(orders) => orders,
@@ -166,7 +180,10 @@ impl SubscriptionRoot {
                 }
                 first = false;
                 match next_trigger(&mut changes, services.clock.now(), viewer.expires_at, None).await {
-                    Trigger::Changed | Trigger::Expired => {}
+                    Trigger::Changed => {
+                        tracing::trace!(owner = owner.as_str(), "order subscription woken by a change");
+                    }
+                    Trigger::Expired => {}
                     Trigger::TokenExpired => {
                         yield Err(ApiError::TokenExpired);
                         break;

@@ -178,6 +178,9 @@ pub trait OrderStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Order>, StoreError>;
 
+    /// Wakes when one of `owner`'s orders is placed or moved (any instance).
+    fn order_changes(&self, owner: &OwnerKey) -> super::CartChanges;
+
     /// Any owner's order by id (admin), with its owner.
     async fn order_by_id(&self, id: &str) -> Result<Option<(OwnerKey, Order)>, StoreError>;
 

@@ -370,3 +370,71 @@ async fn deactivating_a_product_keeps_it_in_carts_and_refuses_new_adds() {
         json!({"cart": {"lines": []}, "userErrors": []})
     );
 }
+
+#[tokio::test]
+async fn browsing_queries_fit_the_limits_and_amplifying_ones_do_not() {
+    let server = TestServer::spawn().await;
+    let storefront = "{ products(first: 20) { nodes { handle title description options { name values } variants { sku title price { amount } compareAtPrice { amount } availableForSale selectedOptions { name value } } } } }";
+    let body = server.gql(None, storefront, json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    for query in [
+        "{ products(first: 50) { nodes { variants { product { options { values } } } } } }",
+        "{ products(first: 100) { nodes { variants { product { description } } } } }",
+        "{ variant(sku: \"MUG-LOGO\") { product { variants { product { variants { product { handle } } } } } } }",
+    ] {
+        let body = server.gql(None, query, json!({})).await;
+        assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX", "{query}");
+    }
+}
+
+#[tokio::test]
+async fn a_variant_a_product_stops_listing_may_join_another_product() {
+    let server = TestServer::spawn().await;
+    let admin = admin();
+    let write = |handle: &str, skus: &[&str]| {
+        let variants: Vec<Value> = skus
+            .iter()
+            .zip(["S", "L"])
+            .map(|(sku, size)| json!({"sku": sku, "price": "5", "selectedOptions": [{"name": "Size", "value": size}]}))
+            .collect();
+        json!({"input": {"handle": handle, "title": handle, "options": [{"name": "Size", "values": ["S", "L"]}], "variants": variants}})
+    };
+    let first = server
+        .data(Some(&admin), UPSERT, write("w", &["W1", "W2"]))
+        .await["upsertProduct"]
+        .clone();
+    assert_eq!(codes(&first), Vec::<String>::new());
+    let taken = server
+        .data(Some(&admin), UPSERT, write("w-new", &["W2"]))
+        .await["upsertProduct"]
+        .clone();
+    assert_eq!(codes(&taken), ["DUPLICATE_SKU"]);
+    server.data(Some(&admin), UPSERT, write("w", &["W1"])).await;
+    let detached = server
+        .data(
+            None,
+            "{ variant(sku: \"W2\") { availableForSale product { handle } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        detached["variant"],
+        json!({"availableForSale": false, "product": null})
+    );
+    let moved = server
+        .data(Some(&admin), UPSERT, write("w-new", &["W2"]))
+        .await["upsertProduct"]
+        .clone();
+    assert_eq!(codes(&moved), Vec::<String>::new(), "{moved}");
+    let now = server
+        .data(
+            None,
+            "{ variant(sku: \"W2\") { availableForSale product { handle } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        now["variant"],
+        json!({"availableForSale": true, "product": {"handle": "w-new"}})
+    );
+}

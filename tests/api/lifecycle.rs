@@ -306,6 +306,11 @@ async fn import_catalog_loads_a_valid_file_and_refuses_a_bad_one_whole() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("imported 1 products (2 variants)"));
+    // Importing the product again without CUP-L detaches it (not for sale).
+    let fewer = dir.path().join("fewer.json");
+    std::fs::write(&fewer, r#"[{"handle": "cup", "title": "Cup", "options": [{"name": "Size", "values": ["S", "L"]}],
+        "variants": [{"sku": "CUP-S", "price": "3", "selectedOptions": [{"name": "Size", "value": "S"}]}]}]"#).unwrap();
+    assert!(import(&fewer).status.success());
     let moving = dir.path().join("moving.json");
     std::fs::write(
         &moving,
@@ -333,9 +338,20 @@ async fn import_catalog_loads_a_valid_file_and_refuses_a_bad_one_whole() {
         json!([
             {"handle": "a-1", "variants": [{"sku": "A-1"}]},
             {"handle": "b-1", "variants": [{"sku": "B-1"}]},
-            {"handle": "cup", "variants": [{"sku": "CUP-S"}, {"sku": "CUP-L"}]}
+            {"handle": "cup", "variants": [{"sku": "CUP-S"}]}
         ]),
         "--demo skips a non-empty catalog; C-1 and mug were never written"
+    );
+    let dropped = server
+        .data(
+            None,
+            "{ variant(sku: \"CUP-L\") { availableForSale product { handle } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        dropped["variant"],
+        json!({"availableForSale": false, "product": null})
     );
 }
 

@@ -336,6 +336,24 @@ async fn the_buyer_is_told_of_status_changes_of_their_own_orders_only() {
         json!({"type": "subscribe", "id": "all", "payload": {"query": watch}}),
     )
     .await;
+    // "all" sends nothing at first; once a new order reaches it, it listens.
+    let mut listening = false;
+    for n in 2..20 {
+        place(&server, &buyer, "STICKER-PACK", 1, &format!("k-{n}")).await;
+        if let Ok(Some(Ok(_))) = tokio::time::timeout(
+            std::time::Duration::from_millis(500),
+            futures_util::StreamExt::next(&mut socket),
+        )
+        .await
+        {
+            listening = true;
+            break;
+        }
+    }
+    assert!(
+        listening,
+        "the all-orders subscription never saw a placement"
+    );
     moved(&server, "markOrderPaid", json!({"orderId": id})).await;
     let mut got = Vec::new();
     for _ in 0..2 {
@@ -366,4 +384,110 @@ async fn the_buyer_is_told_of_status_changes_of_their_own_orders_only() {
         refused["payload"]["errors"][0]["extensions"]["code"],
         "BAD_USER_INPUT"
     );
+}
+
+#[tokio::test]
+async fn cart_writes_never_wake_order_subscriptions_and_a_placement_does() {
+    let server = crate::net::LoggedServer::spawn(
+        &["--checkout-email", "optional"],
+        "warn,cartql::graphql::subscription=trace",
+        None,
+    )
+    .await;
+    let buyer = customer("ann");
+    let mut socket =
+        crate::subscriptions::connect_at(&server.base, json!({ "token": buyer })).await;
+    let watch = "subscription { orderUpdated { id status } }";
+    send(
+        &mut socket,
+        json!({"type": "subscribe", "id": "all", "payload": {"query": watch}}),
+    )
+    .await;
+    // Placements until one reaches the subscription: then it listens.
+    let buy = |n: usize| {
+        format!(
+            "mutation {{ checkoutLines(input: {{lines: [{{sku: \"STICKER-PACK\", quantity: 1}}], idempotencyKey: \"k-{n}\"}}) {{ order {{ id }} userErrors {{ code }} }} }}"
+        )
+    };
+    let woken = || {
+        server
+            .log()
+            .lines()
+            .filter(|line| line.contains("order subscription woken by a change"))
+            .count()
+    };
+    let mut listening = false;
+    for n in 0..20 {
+        server.data(Some(&buyer), &buy(n)).await;
+        if let Ok(Some(Ok(_))) = tokio::time::timeout(
+            std::time::Duration::from_millis(500),
+            futures_util::StreamExt::next(&mut socket),
+        )
+        .await
+        {
+            listening = true;
+            break;
+        }
+    }
+    assert!(listening, "the subscription never saw a placement");
+    let before = woken();
+    for n in 0..20 {
+        let note = format!(
+            "mutation {{ updateCartNote(input: {{note: \"note {n}\"}}) {{ userErrors {{ code }} }} }}"
+        );
+        server.data(Some(&buyer), &note).await;
+    }
+    // A checkout of a client-held cart is placed: the subscription is told.
+    let placed = server.data(Some(&buyer), &buy(99)).await["checkoutLines"].clone();
+    let id = placed["order"]["id"].as_str().unwrap().to_string();
+    let pushed = next(&mut socket).await;
+    assert_eq!(
+        pushed["payload"]["data"]["orderUpdated"],
+        json!({"id": id, "status": "PLACED"})
+    );
+    assert_eq!(
+        woken() - before,
+        1,
+        "20 note changes woke nothing; the placement woke it once"
+    );
+}
+
+#[tokio::test]
+async fn a_cancel_returns_only_the_units_checkout_took() {
+    let server = TestServer::spawn().await;
+    let buyer = customer("ann");
+    // Bought while the stock was untracked, then the shop starts tracking it.
+    let id = place(&server, &buyer, "STICKER-PACK", 3, "k-1").await;
+    let update = "mutation { updateVariant(input: {sku: \"STICKER-PACK\", stock: 5}) { userErrors { code } } }";
+    server.data(Some(&admin()), update, json!({})).await;
+    let cancelled = moved(&server, "cancelOrder", json!({"orderId": id})).await;
+    assert_eq!(cancelled["order"]["status"], "CANCELLED");
+    assert_eq!(stock(&server, "STICKER-PACK").await, 5);
+}
+
+#[tokio::test]
+async fn the_buyer_sees_that_the_shop_moved_the_order_not_who() {
+    let server = TestServer::spawn().await;
+    let buyer = customer("ann");
+    let id = place(&server, &buyer, "MUG-LOGO", 1, "k-1").await;
+    moved(&server, "markOrderPaid", json!({"orderId": id})).await;
+    let mine = server
+        .data(
+            Some(&buyer),
+            "query($id: ID!) { order(id: $id) { events { status by } } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(
+        mine["order"]["events"],
+        json!([{"status": "PLACED", "by": "customer:ann"}, {"status": "PAID", "by": "shop"}])
+    );
+    let admins = server
+        .data(
+            Some(&admin()),
+            "query($id: ID!) { adminOrder(id: $id) { events { by } } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(admins["adminOrder"]["events"][1]["by"], "root");
 }

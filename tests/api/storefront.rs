@@ -118,6 +118,7 @@ async fn attributes_are_checked_against_the_configured_limits() {
             {"sku": "MUG-LOGO", "quantity": 1, "attributes": [{"key": "a", "value": "too long"}]},
             {"sku": "MUG-LOGO", "quantity": 1, "attributes": [{"key": "", "value": "x"}]},
             {"sku": "MUG-LOGO", "quantity": 1, "attributes": [{"key": "a\u{7}", "value": "x"}]},
+            {"sku": "MUG-LOGO", "quantity": 1, "attributes": [{"key": "a", "value": "\u{202e}gnp.exe"}]},
         ]),
     )
     .await;
@@ -142,7 +143,8 @@ async fn attributes_are_checked_against_the_configured_limits() {
             "lines.0.attributes",
             "lines.1.attributes.0.value",
             "lines.2.attributes.0.key",
-            "lines.3.attributes.0.value"
+            "lines.3.attributes.0.value",
+            "lines.4.attributes.0.value",
         ]
     );
     assert_eq!(payload["cart"]["version"], 0);

@@ -70,7 +70,7 @@ pub async fn connect(server: &TestServer, payload: Value) -> Socket {
     connect_at(&server.base, payload).await
 }
 
-async fn connect_at(base: &str, payload: Value) -> Socket {
+pub async fn connect_at(base: &str, payload: Value) -> Socket {
     let mut socket = open_at(base).await;
     send(
         &mut socket,

@@ -238,3 +238,29 @@ fn a_guest_cart_with_only_a_note_moves_too() {
         Some("wrap it")
     );
 }
+
+#[test]
+fn a_customer_cart_with_only_a_buyer_still_takes_the_guests_lines() {
+    let life = Duration::days(180);
+    let at = now() - Duration::days(1);
+    let mut customer = CartSet::default();
+    let buyer = crate::domain::buyer::BuyerIdentity {
+        phone: Some(crate::domain::buyer::Phone::parse("+15555550100").unwrap()),
+        ..Default::default()
+    };
+    customer
+        .apply(
+            &name("default"),
+            &CartChange::BuyerIdentity(buyer.clone()),
+            None,
+            &LIMITS,
+            at,
+            life,
+        )
+        .unwrap();
+    let mut guest = set(&[("default", &[("A", 2)])]);
+    let report = merge(&mut customer, &mut guest, MergeStrategy::KeepCustomer).unwrap();
+    assert_eq!(report.carts[0].outcome, MergeOutcome::Moved);
+    assert_eq!(lines(&customer, "default"), pairs(&[("A", 2)]));
+    assert_eq!(customer.carts[&name("default")].buyer_identity, buyer);
+}

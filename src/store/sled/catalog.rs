@@ -7,6 +7,7 @@ use super::tx::{Abort, finish, reject, tx_get};
 use super::{SledStore, logged};
 use super::{cas, decode};
 use crate::domain::catalog::ProductRecord;
+use crate::domain::product::detached;
 use crate::domain::{Handle, Product, Sku};
 use crate::store::catalog::{CatalogStore, ProductUpdate, ProductUpsert};
 use crate::store::{StoreError, UpdateError};
@@ -85,7 +86,17 @@ impl CatalogStore for SledStore {
         let trees = (&self.product_records, &self.products);
         let result: TransactionResult<(), Abort> = trees.transaction(|(records_tree, products)| {
             for record in records {
-                records_tree.insert(record.handle.as_str().as_bytes(), encode(record))?;
+                let key = record.handle.as_str().as_bytes();
+                // Variants the stored product lists and the file does not are detached.
+                if let Some(old) = tx_get::<ProductRecord>(records_tree, key)? {
+                    for sku in old.variants.iter().filter(|s| !record.variants.contains(s)) {
+                        let sku_key = sku.as_str().as_bytes();
+                        if let Some(variant) = tx_get::<Product>(products, sku_key)? {
+                            products.insert(sku_key, encode(&detached(&variant)))?;
+                        }
+                    }
+                }
+                records_tree.insert(key, encode(record))?;
             }
             for variant in variants {
                 let key = variant.sku.as_str().as_bytes();

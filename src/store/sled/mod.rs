@@ -9,6 +9,7 @@
 //! | `carts`    | owner key (`kind:id`) | `CartSet`: all carts of one owner   |
 //! | `meta`     | `currency`            | the shop currency code (a string)   |
 //! | `meta`     | `version_floor`       | versions new cart sets start above (`u64`) |
+//! | `meta`     | `variants_adopted`, `order_owners_indexed` | one-time upgrades done |
 //! | `orders`   | owner key, 0, order id| `Order` (ids are ULIDs: time order) |
 //! | `order_owners` | order id          | the owner key (admin look-ups; rebuilt at open if missing) |
 //! | `idempotency` | owner key, 0, key  | `IdempotencyRecord` (a version or order id, not a cart) |
@@ -32,7 +33,7 @@ mod orders;
 mod sweeper;
 mod tx;
 
-use super::notices::CartNotices;
+use super::notices::{CartChanges, CartNotices};
 use super::{Store, StoreError, UpdateError};
 use crate::domain::{CartSet, OwnerKey, Rejection};
 use async_trait::async_trait;
@@ -46,6 +47,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The `meta` key of the version floor.
 const VERSION_FLOOR: &[u8] = b"version_floor";
+/// Marks in `meta`: the one-time upgrades of older data directories are done.
+const VARIANTS_ADOPTED: &[u8] = b"variants_adopted";
+const ORDER_OWNERS_INDEXED: &[u8] = b"order_owners_indexed";
 
 /// A store in one data directory. Cheap to share behind an `Arc`.
 pub struct SledStore {
@@ -68,6 +72,9 @@ pub struct SledStore {
     pub(super) valid_after: sled::Tree,
     commit: Option<GroupCommit>,
     notices: CartNotices,
+    /// Order changes (placements and moves), per owner: kept apart from cart
+    /// changes so a cart write never wakes an order subscription.
+    order_notices: CartNotices,
     /// The background sweep, while it runs.
     sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -92,8 +99,8 @@ impl SledStore {
         let accounts = db.open_tree("accounts")?;
         let valid_after = db.open_tree("valid_after")?;
         check_store_id(dir, &meta)?;
-        index_order_owners(&orders, &order_owners)?;
-        adopt_loose_variants(&products, &product_records)?;
+        index_order_owners(&meta, &orders, &order_owners)?;
+        adopt_loose_variants(&meta, &products, &product_records)?;
         let version_floor = AtomicU64::new(Self::get(&meta, VERSION_FLOOR)?.unwrap_or(0));
         let commit = match durability {
             Durability::Strict => Some(GroupCommit::start(db.clone())),
@@ -114,11 +121,21 @@ impl SledStore {
             valid_after,
             commit,
             notices: CartNotices::default(),
+            order_notices: CartNotices::default(),
             sweeper: Mutex::new(None),
         })
     }
 
     /// Tells subscribers that `owner`'s carts changed (after the change is durable).
+    /// Tells order subscribers that one of `owner`'s orders was placed or moved.
+    pub(super) fn order_changed(&self, owner: &OwnerKey) {
+        self.order_notices.changed(owner);
+    }
+
+    pub(super) fn order_changes(&self, owner: &OwnerKey) -> CartChanges {
+        self.order_notices.subscribe(owner)
+    }
+
     pub(super) fn cart_changed(&self, owner: &OwnerKey) {
         self.notices.changed(owner);
     }
@@ -200,7 +217,18 @@ pub const STORE_ID_FILE: &str = "store-id";
 
 /// Gives every variant stored before products had handles a product of its
 /// own (handle from the SKU, no options), so the catalog reads as products.
-fn adopt_loose_variants(products: &sled::Tree, records: &sled::Tree) -> Result<(), StoreError> {
+/// Runs once per data directory (a mark in `meta` says it is done), each
+/// adoption one transaction, so a crash halfway resumes without doubles;
+/// after it, a variant without a handle is one its product stopped listing.
+fn adopt_loose_variants(
+    meta: &sled::Tree,
+    products: &sled::Tree,
+    records: &sled::Tree,
+) -> Result<(), StoreError> {
+    use sled::Transactional;
+    if meta.contains_key(VARIANTS_ADOPTED)? {
+        return Ok(());
+    }
     for entry in products.iter() {
         let (key, bytes) = entry?;
         let variant: crate::domain::Product = decode(&key, &bytes)?;
@@ -228,16 +256,27 @@ fn adopt_loose_variants(products: &sled::Tree, records: &sled::Tree) -> Result<(
             handle: Some(handle.clone()),
             ..variant
         };
-        records.insert(handle.as_str().as_bytes(), encode(&record))?;
-        products.insert(&key, encode(&adopted))?;
+        let result: sled::transaction::TransactionResult<(), ()> =
+            (records, products).transaction(|(records, products)| {
+                records.insert(handle.as_str().as_bytes(), encode(&record))?;
+                products.insert(&key, encode(&adopted))?;
+                Ok(())
+            });
+        result.map_err(|e| StoreError::Open(format!("adopting {}: {e:?}", key.escape_ascii())))?;
     }
+    meta.insert(VARIANTS_ADOPTED, &[1u8][..])?;
     Ok(())
 }
 
-/// Fills `order_owners` from `orders` when it is empty but orders exist (a
-/// data directory written before the index existed).
-fn index_order_owners(orders: &sled::Tree, owners: &sled::Tree) -> Result<(), StoreError> {
-    if !owners.is_empty() || orders.is_empty() {
+/// Fills `order_owners` from `orders` once per data directory (written
+/// before the index existed); re-run until its mark in `meta` is written, so
+/// a crash halfway is finished at the next start.
+fn index_order_owners(
+    meta: &sled::Tree,
+    orders: &sled::Tree,
+    owners: &sled::Tree,
+) -> Result<(), StoreError> {
+    if meta.contains_key(ORDER_OWNERS_INDEXED)? {
         return Ok(());
     }
     for entry in orders.iter() {
@@ -246,6 +285,7 @@ fn index_order_owners(orders: &sled::Tree, owners: &sled::Tree) -> Result<(), St
             owners.insert(&key[split + 1..], &key[..split])?;
         }
     }
+    meta.insert(ORDER_OWNERS_INDEXED, &[1u8][..])?;
     Ok(())
 }
 
@@ -408,6 +448,8 @@ mod tests {
                 .import_catalog(&[], &[product("MUG_1"), product("mug-1")])
                 .await
                 .unwrap();
+            // As a data directory written before products had handles.
+            store.meta.remove(VARIANTS_ADOPTED).unwrap();
             store.close().await.unwrap();
         }
         let store = open(dir.path()).unwrap();

@@ -12,7 +12,7 @@ use crate::domain::order::{Moved, Order, OrderFilter};
 use crate::domain::{CartSet, OwnerKey, Product, Sku};
 use crate::store::idempotency::{IdempotencyStore, Replayable};
 use crate::store::orders::{CheckoutRequest, CheckoutSource, OrderChange, OrderStore, restocked};
-use crate::store::{StoreError, UpdateError};
+use crate::store::{CartChanges, StoreError, UpdateError};
 use async_trait::async_trait;
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
@@ -98,6 +98,7 @@ impl OrderStore for SledStore {
                     if matches!(request.source, CheckoutSource::Cart { .. }) {
                         self.cart_changed(&request.owner);
                     }
+                    self.order_changed(&request.owner);
                 }
                 Ok(outcome)
             }
@@ -137,6 +138,10 @@ impl OrderStore for SledStore {
             .collect()
     }
 
+    fn order_changes(&self, owner: &OwnerKey) -> CartChanges {
+        SledStore::order_changes(self, owner)
+    }
+
     #[tracing::instrument(name = "store.order_by_id", level = "info", skip_all, err)]
     async fn order_by_id(&self, id: &str) -> Result<Option<(OwnerKey, Order)>, StoreError> {
         let Some(owner) = self.owner_of_order(id)? else {
@@ -153,9 +158,24 @@ impl OrderStore for SledStore {
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Order>, StoreError> {
-        let range = match before {
-            Some(id) => self.order_owners.range(..id.as_bytes()),
-            None => self.order_owners.range::<&[u8], _>(..),
+        // Ids are ULIDs, which start with their time: the placed-at range
+        // bounds the ids scanned.
+        let time_id = |t: chrono::DateTime<chrono::Utc>| {
+            let ms = u64::try_from(t.timestamp_millis()).unwrap_or(0);
+            ulid::Ulid::from_parts(ms.min((1 << 48) - 1), 0).to_string()
+        };
+        let mut upper = before.map(str::to_string);
+        if let Some(t) = filter.placed_before {
+            let bound = time_id(t);
+            upper = Some(upper.map_or(bound.clone(), |u| u.min(bound)));
+        }
+        let lower = filter.placed_after.map(time_id).unwrap_or_default();
+        if upper.as_ref().is_some_and(|u| lower >= *u) {
+            return Ok(Vec::new());
+        }
+        let range = match &upper {
+            Some(id) => self.order_owners.range(lower.as_bytes()..id.as_bytes()),
+            None => self.order_owners.range(lower.as_bytes()..),
         };
         let mut found = Vec::new();
         for entry in range.rev() {
@@ -215,7 +235,7 @@ impl OrderStore for SledStore {
                 };
                 if matches!(moved, Moved::Changed(..)) {
                     self.durable().await?;
-                    self.cart_changed(&owner);
+                    self.order_changed(&owner);
                 }
                 Ok(Some((owner, moved)))
             }
