@@ -18,10 +18,11 @@ function setup(thread)
   counter = counter + 1
 end
 
+-- Per-thread counters are globals: done() reads them with thread:get().
 local tokens = {}
-local n = 0
-local refused = 0
-local sample = nil
+n = 0
+refused = 0
+sample = nil
 
 function init(args)
   if token_file then
