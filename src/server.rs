@@ -148,6 +148,12 @@ impl Application {
         })
     }
 
+    /// The HTTP service without the listener, to drive in-process (the
+    /// instruction-count benchmark sends requests straight to it).
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
     /// The address the listener is bound to (the real port when 0 was asked for).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()

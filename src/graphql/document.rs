@@ -68,11 +68,58 @@ pub fn prepare(request: &mut Request, limits: &DocumentLimits) -> ServerResult<(
     {
         return Ok(());
     }
-    let document = parse(&request.query)?;
+    let document = match parsed::get(&request.query) {
+        Some(document) => document,
+        None => {
+            let document = parse(&request.query)?;
+            parsed::put(&request.query, &document);
+            document
+        }
+    };
     check_expanded_size(&document, limits)?;
     request.set_parsed_query(document);
     request.data.insert(Prepared);
     Ok(())
+}
+
+/// Documents already parsed, by their text: a storefront sends the same few
+/// queries over and over, and parsing is a fifth of a cart read's work
+/// (measured with `scripts/instructions`). Only documents that parsed are
+/// kept (the guard and the parser decide by the text alone; the size limit,
+/// which depends on settings, is checked on every request), only short ones,
+/// and only a few hundred: the worst case is a few MiB, and a client sending
+/// a new document each time pays a parse, as without the cache.
+mod parsed {
+    use async_graphql::parser::types::ExecutableDocument;
+    use std::num::NonZeroUsize;
+    use std::sync::{LazyLock, Mutex};
+
+    /// Documents kept.
+    const ENTRIES: usize = 256;
+    /// Longest document text kept, in bytes.
+    const MAX_TEXT: usize = 4096;
+
+    static CACHE: LazyLock<Mutex<lru::LruCache<Box<str>, ExecutableDocument>>> =
+        LazyLock::new(|| {
+            let entries = NonZeroUsize::new(ENTRIES).unwrap_or(NonZeroUsize::MIN);
+            Mutex::new(lru::LruCache::new(entries))
+        });
+
+    pub fn get(text: &str) -> Option<ExecutableDocument> {
+        if text.len() > MAX_TEXT {
+            return None;
+        }
+        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        cache.get(text).cloned()
+    }
+
+    pub fn put(text: &str, document: &ExecutableDocument) {
+        if text.len() > MAX_TEXT {
+            return;
+        }
+        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        cache.put(text.into(), document.clone());
+    }
 }
 
 /// Parses a document after the nesting guard, on a stack deep enough for it.

@@ -1,0 +1,135 @@
+//! The hot paths, in-process, for instruction counts (`scripts/instructions`
+//! runs this under `valgrind --tool=callgrind`). Builds the real application
+//! (router, auth, schema, sled store) on a temporary data directory, then
+//! sends one kind of request N times straight to the router: no sockets, so
+//! what is counted is cartql and its stack.
+//!
+//! ```sh
+//! cargo run --release --example instructions -- cart 1000
+//! ```
+//!
+//! Paths: `floor` (`{ __typename }`, no token), `verify` (the same with a
+//! bearer token: the floor plus token verification and the revocation
+//! read), `cart` (the cart query, 3 lines priced), `add` (`addCartLines`),
+//! `checkout` (`checkoutLines`, one line, a new key each time).
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use cartql::auth::token::Grant;
+use cartql::auth::{TokenKeys, ViewerKind};
+use cartql::config::ServeConfig;
+use cartql::server::Application;
+use clap::Parser;
+use std::net::SocketAddr;
+use tower::ServiceExt;
+
+const SECRET: &str = "instructions-secret-that-is-at-least-32-bytes";
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    serve: ServeConfig,
+}
+
+fn token(subject: &str) -> Result<String, String> {
+    let keys = TokenKeys::from_secret(SECRET.as_bytes())?;
+    let now = chrono::Utc::now().timestamp();
+    let grant = Grant {
+        subject,
+        kind: ViewerKind::Customer,
+        roles: &[],
+        issued_at: now,
+        now,
+        expires_at: now + 3600,
+        auth_time: now,
+        email: None,
+    };
+    keys.sign(&grant)
+        .map(|(token, _)| token)
+        .map_err(|e| e.to_string())
+}
+
+async fn post(router: &axum::Router, token: Option<&str>, query: &str) -> Result<String, String> {
+    let body = serde_json::json!({ "query": query }).to_string();
+    let mut request = axum::http::Request::post("/graphql")
+        .header("content-type", "application/json")
+        .header("accept", "application/json");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let mut request = request.body(Body::from(body)).map_err(|e| e.to_string())?;
+    let peer: SocketAddr = "127.0.0.1:40000".parse().map_err(|e| format!("{e}"))?;
+    request.extensions_mut().insert(ConnectInfo(peer));
+    let response = router
+        .clone()
+        .oneshot(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    if text.contains("\"errors\"")
+        || (text.contains("userErrors") && !text.contains("\"userErrors\":[]"))
+    {
+        return Err(format!("refused: {text}"));
+    }
+    Ok(text)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().collect();
+    let path = args.get(1).cloned().unwrap_or_else(|| "floor".into());
+    let count: usize = args
+        .get(2)
+        .map(|n| n.parse().map_err(|_| "the count is a number".to_string()))
+        .transpose()?
+        .unwrap_or(100);
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    let cli = Cli::try_parse_from([
+        "cartql",
+        "--listen",
+        "127.0.0.1:0",
+        "--demo",
+        "--durability",
+        "relaxed",
+        "--checkout-email",
+        "optional",
+        "--max-checkouts-per-client",
+        "1000000",
+        "--max-idempotency-keys-per-viewer",
+        "1000000",
+        "--jwt-secret",
+        SECRET,
+        "--data-dir",
+        data.to_str().ok_or("a UTF-8 temporary path")?,
+    ])
+    .map_err(|e| e.to_string())?;
+    let app = Application::build(&cli.serve).await.map_err(|e| e.0)?;
+    let router = app.router();
+    let buyer = token("bench-buyer")?;
+    let add = "mutation { addCartLines(input: {lines: [{sku: \"MUG-LOGO\", quantity: 1}]}) { cart { version } userErrors { code } } }";
+    // Setup, outside the counted part when the script subtracts a run of 0.
+    for sku in ["MUG-LOGO", "TEE-BLK-M", "STICKER-PACK"] {
+        let q = format!(
+            "mutation {{ addCartLines(input: {{lines: [{{sku: \"{sku}\", quantity: 1}}]}}) {{ userErrors {{ code }} }} }}"
+        );
+        post(&router, Some(&buyer), &q).await?;
+    }
+    for n in 0..count {
+        match path.as_str() {
+            "floor" => post(&router, None, "{ __typename }").await?,
+            "verify" => post(&router, Some(&buyer), "{ __typename }").await?,
+            "cart" => post(&router, Some(&buyer), "{ cart { version totalQuantity subtotal { amount } lines { id sku quantity unitPrice { amount } lineTotal { amount } } warnings { code } } }").await?,
+            "add" => post(&router, Some(&buyer), add).await?,
+            "checkout" => {
+                let q = format!("mutation {{ checkoutLines(input: {{lines: [{{sku: \"STICKER-PACK\", quantity: 1}}], idempotencyKey: \"k-{n}\"}}) {{ order {{ id }} userErrors {{ code }} }} }}");
+                post(&router, Some(&buyer), &q).await?
+            }
+            other => return Err(format!("unknown path {other}: floor, verify, cart, add, checkout")),
+        };
+    }
+    Ok(())
+}
