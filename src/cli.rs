@@ -8,7 +8,7 @@ use crate::store::sled::{Durability, SledStore};
 use crate::store::{CatalogStore, IdentityStore, Store};
 use clap::Parser;
 use clap::{Args, Subcommand};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -138,13 +138,21 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 fn serve(config: ServeConfig) -> Result<(), String> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CARTQL_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+    use tracing_subscriber::prelude::*;
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("CARTQL_LOG").unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        .with_filter(filter);
+    // Store timings for /metrics, whatever CARTQL_LOG lets through.
+    let timings = config
+        .metrics_listen
+        .is_some()
+        .then(crate::metrics::StoreTimings::layer);
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(timings)
         .init();
     runtime()?.block_on(async {
         let app = Application::build(&config).await.map_err(|e| e.to_string())?;
@@ -153,8 +161,14 @@ fn serve(config: ServeConfig) -> Result<(), String> {
         let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| format!("cannot watch for SIGTERM: {e}"))?;
         let addr = app.local_addr().map_err(|e| e.to_string())?;
-        // Tests and scripts read this line to find the port.
-        println!("cartql listening on http://{addr}");
+        // Tests and scripts read this line to find the port. Written, not
+        // printed: a closed stdout (`cartql | head -1`) must not stop the server.
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "cartql listening on http://{addr}");
+        if let Some(metrics) = app.metrics_addr() {
+            let _ = writeln!(out, "cartql metrics on http://{metrics}/metrics");
+        }
+        let _ = out.flush();
         tracing::info!(%addr, data_dir = %config.store.data_dir.display(), "serving; playground at /");
         app.run_until_stopped(shutdown_signal(terminate)).await.map_err(|e| e.to_string())
     })

@@ -133,6 +133,10 @@ pub struct ServeConfig {
     /// forward. Default: none (the TCP peer is the client).
     #[arg(long, env = "CARTQL_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network, value_name = "NETWORKS")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Serve Prometheus metrics at `GET /metrics` on this address (its own
+    /// listener, e.g. `127.0.0.1:9090`; port 0 picks a free one). Default: off.
+    #[arg(long, env = "CARTQL_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Load the demo catalog when the catalog is empty.
     #[arg(long, env = "CARTQL_DEMO")]
     pub demo: bool,

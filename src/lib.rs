@@ -28,6 +28,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod graphql;
+pub mod metrics;
 pub mod server;
 pub mod services;
 pub mod store;

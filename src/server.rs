@@ -71,6 +71,8 @@ struct AppState {
 /// A built, bound, not yet serving application.
 pub struct Application {
     listener: tokio::net::TcpListener,
+    /// `/metrics`, on its own listener when `--metrics-listen` is set.
+    metrics: Option<(tokio::net::TcpListener, Router)>,
     router: Router,
     store: Arc<dyn Store>,
     connections: ListenerSettings,
@@ -133,6 +135,17 @@ impl Application {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| StartError(format!("--listen {}: {e}", config.listen)))?;
+        let metrics = match config.metrics_listen {
+            None => None,
+            Some(addr) => {
+                let router = crate::metrics::router()
+                    .map_err(|e| StartError(format!("--metrics-listen: {e}")))?;
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| StartError(format!("--metrics-listen {addr}: {e}")))?;
+                Some((listener, router))
+            }
+        };
         let connections = ListenerSettings {
             max_connections: listener::fit_open_file_limit(config.max_connections as usize),
             header_read_timeout: config.header_read_timeout,
@@ -141,6 +154,7 @@ impl Application {
         };
         Ok(Application {
             listener,
+            metrics,
             router,
             store,
             connections,
@@ -152,6 +166,13 @@ impl Application {
     /// instruction-count benchmark sends requests straight to it).
     pub fn router(&self) -> Router {
         self.router.clone()
+    }
+
+    /// The address `/metrics` is served on, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     /// The address the listener is bound to (the real port when 0 was asked for).
@@ -166,6 +187,11 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        // A scrape is one small GET from the operator's network; the main
+        // listener's limits are for the internet.
+        let metrics = self.metrics.map(|(listener, router)| {
+            tokio::spawn(async move { axum::serve(listener, router).await })
+        });
         listener::serve(
             self.listener,
             self.router,
@@ -174,6 +200,9 @@ impl Application {
             shutdown,
         )
         .await;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         self.store.close().await.map_err(std::io::Error::other)
     }
 }

@@ -86,11 +86,34 @@ macro_rules! domain_error_codes {
         impl ErrorCode {
             /// Every code.
             pub const ALL: &[ErrorCode] = &[$(ErrorCode::$name,)*];
+
+            /// The code as clients see it (`INVALID_QUANTITY`).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$name => {
+                        static NAME: std::sync::LazyLock<String> =
+                            std::sync::LazyLock::new(|| screaming_snake(stringify!($name)));
+                        NAME.as_str()
+                    })*
+                }
+            }
         }
     };
 }
 
 with_error_codes!(domain_error_codes);
+
+/// `InvalidQuantity` → `INVALID_QUANTITY`.
+fn screaming_snake(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
 
 /// One business failure: code, the path of the input field, and a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -161,6 +184,26 @@ impl Rejection {
                 format!("the cart is at version {current}, not {expected}; reload it and retry"),
             )],
             Rejection::Invalid(errors) => errors,
+        }
+    }
+}
+
+#[cfg(test)]
+mod code_names {
+    use super::*;
+
+    #[test]
+    fn codes_read_as_clients_see_them() {
+        assert_eq!(ErrorCode::InvalidQuantity.as_str(), "INVALID_QUANTITY");
+        assert_eq!(ErrorCode::EmailRequired.as_str(), "EMAIL_REQUIRED");
+        let sdl = crate::graphql::sdl();
+        for code in ErrorCode::ALL {
+            let line = format!("\t{}\n", code.as_str());
+            assert!(
+                sdl.contains(&line),
+                "{} is not in the schema",
+                code.as_str()
+            );
         }
     }
 }

@@ -34,8 +34,8 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
 };
 use async_graphql::parser::types::{
-    BaseType, Directive, DocumentOperations, ExecutableDocument, OperationType, Selection,
-    SelectionSet, Type,
+    BaseType, Directive, DocumentOperations, ExecutableDocument, OperationDefinition,
+    OperationType, Selection, SelectionSet, Type,
 };
 use async_graphql::{Name, Positioned, Request, ServerError, ServerResult};
 // The parser's values (which may hold variables), not the resolved ones.
@@ -77,6 +77,9 @@ pub fn prepare(request: &mut Request, limits: &DocumentLimits) -> ServerResult<(
         }
     };
     check_expanded_size(&document, limits)?;
+    if let Some(label) = label(&document, request.operation_name.as_deref()) {
+        request.data.insert(label);
+    }
     request.set_parsed_query(document);
     request.data.insert(Prepared);
     Ok(())
@@ -280,15 +283,50 @@ pub fn operation_type(
     document: &ExecutableDocument,
     operation_name: Option<&str>,
 ) -> Option<OperationType> {
+    chosen_operation(document, operation_name).map(|op| op.ty)
+}
+
+/// The operation the executor will run, chosen as it chooses.
+fn chosen_operation<'a>(
+    document: &'a ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'a OperationDefinition> {
     match (&document.operations, operation_name) {
         (DocumentOperations::Single(_), Some(_)) => None,
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-        (DocumentOperations::Single(op), None) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
+        (DocumentOperations::Single(op), None) => Some(&op.node),
         (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.values().next().map(|op| op.node.ty)
+            ops.values().next().map(|op| &op.node)
         }
         (DocumentOperations::Multiple(_), None) => None,
     }
+}
+
+/// What an operation is, for metrics: its kind and its first root field as
+/// written (checked against the schema before it is used as a label).
+#[derive(Clone, Debug)]
+pub struct OperationLabel {
+    /// Query, mutation or subscription.
+    pub kind: OperationType,
+    /// The first root field selected, if the selection starts with a field.
+    pub field: Option<String>,
+}
+
+fn label(document: &ExecutableDocument, operation_name: Option<&str>) -> Option<OperationLabel> {
+    let operation = chosen_operation(document, operation_name)?;
+    let field = operation
+        .selection_set
+        .node
+        .items
+        .first()
+        .and_then(|item| match &item.node {
+            Selection::Field(field) => Some(field.node.name.node.to_string()),
+            _ => None,
+        });
+    Some(OperationLabel {
+        kind: operation.ty,
+        field,
+    })
 }
 
 /// The deepest nesting of brackets in a GraphQL document, outside comments

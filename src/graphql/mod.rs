@@ -29,6 +29,7 @@ pub mod error;
 pub mod identity;
 pub mod inputs;
 pub mod merge;
+pub mod observe;
 pub mod orders;
 pub mod pagination;
 pub mod subscription;
@@ -85,6 +86,7 @@ pub fn build_schema(services: Services, limits: QueryLimits) -> CartSchema {
     .data(services)
     .extension(error::ErrorPolicy)
     .extension(document::DocumentGuard(limits.document))
+    .extension(observe::OperationMetrics)
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
     .limit_recursive_depth(32)

@@ -20,8 +20,8 @@ use crate::domain::idempotency::{Fingerprint, IdempotencyKey, Outcome, key_reuse
 use crate::domain::order::{CheckoutDetails, Order, OrderStatus as DomainStatus};
 use crate::domain::{CartLine, CartName, Currency, ErrorCode, Rejection, UserError as DomainError};
 use crate::services::Services;
-use crate::store::UpdateError;
 use crate::store::orders::{CheckoutRequest, CheckoutSource};
+use crate::store::{Replayable, UpdateError};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -493,16 +493,30 @@ async fn look_up(
     let id = match services.store.recorded(&owner, key, fingerprint).await {
         Ok(None) => return Ok(Lookup::New),
         Ok(Some(Outcome::Order(id))) => id,
-        Ok(Some(_)) => return Ok(Lookup::Refused(key_reused())),
-        Err(UpdateError::Rejected(rejection)) => return Ok(Lookup::Refused(rejection)),
+        Ok(Some(_)) => {
+            count_checkout("refused");
+            return Ok(Lookup::Refused(key_reused()));
+        }
+        Err(UpdateError::Rejected(rejection)) => {
+            count_checkout("refused");
+            return Ok(Lookup::Refused(rejection));
+        }
         Err(UpdateError::Store(e)) => return Err(e.into()),
     };
     match services.store.order(&owner, &id).await? {
-        Some(order) => Ok(Lookup::Replay(Box::new(order))),
+        Some(order) => {
+            count_checkout("replayed");
+            Ok(Lookup::Replay(Box::new(order)))
+        }
         None => Err(ApiError::internal(format_args!(
             "idempotency record of {owner} names order {id}, which is missing"
         ))),
     }
+}
+
+/// `cartql_checkouts_total{outcome}`: placed, replayed or refused.
+fn count_checkout(outcome: &'static str) {
+    metrics::counter!("cartql_checkouts_total", "outcome" => outcome).increment(1);
 }
 
 fn failed(cart: Option<CartView>, errors: Vec<DomainError>) -> CheckoutPayload {
@@ -550,8 +564,16 @@ async fn run_checkout(
         email_required: services.shop.checkout_email.required_for(viewer.kind),
     };
     match services.store.checkout(&request).await {
-        Ok(outcome) => Ok(Ok(outcome.into_inner())),
+        Ok(Replayable::Applied(order)) => {
+            count_checkout("placed");
+            Ok(Ok(order))
+        }
+        Ok(Replayable::Replayed(order)) => {
+            count_checkout("replayed");
+            Ok(Ok(order))
+        }
         Err(UpdateError::Rejected(rejection)) => {
+            count_checkout("refused");
             services.throttle.give_back(&keys).await?;
             Ok(Err(rejection))
         }

@@ -87,7 +87,11 @@ impl From<domain::UserError> for UserErrorView {
 }
 
 /// Converts domain user errors for a payload.
+/// Each one is counted (`cartql_user_errors_total{code}`).
 pub fn user_errors(errors: Vec<domain::UserError>) -> Vec<UserErrorView> {
+    for error in &errors {
+        metrics::counter!("cartql_user_errors_total", "code" => error.code.as_str()).increment(1);
+    }
     errors.into_iter().map(UserErrorView::from).collect()
 }
 

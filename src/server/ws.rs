@@ -158,7 +158,9 @@ async fn serve(socket: WebSocket, state: AppState, client: Option<ClientAddress>
         data.insert(client);
     }
     // The engine answers the same connection_init with connection_ack.
+    let open = crate::metrics::Live::new("cartql_websockets_open");
     session::run(sink, incoming, first.into_data().as_ref(), data, state).await;
+    drop(open);
     drop(place);
 }
 

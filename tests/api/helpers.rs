@@ -54,6 +54,20 @@ impl TestServer {
 
     /// A server on an existing data directory (for restarts).
     pub async fn spawn_in(dir: &Path, args: &[&str]) -> TestServer {
+        Self::spawn_reading(dir, args, 0).await.0
+    }
+
+    /// A server with extra flags, and the `extra` stdout lines it prints
+    /// after its address (e.g. the metrics address).
+    pub async fn spawn_with_lines(args: &[&str], extra: usize) -> (TestServer, Vec<String>) {
+        let temp = private_tempdir();
+        let dir = temp.path().to_path_buf();
+        let (mut server, lines) = Self::spawn_reading(&dir, args, extra).await;
+        server._temp = Some(temp);
+        (server, lines)
+    }
+
+    async fn spawn_reading(dir: &Path, args: &[&str], extra: usize) -> (TestServer, Vec<String>) {
         crypto();
         let log = std::fs::File::create(dir.with_extension("log")).unwrap();
         let mut child = Command::new(binary())
@@ -81,13 +95,23 @@ impl TestServer {
             .strip_prefix("cartql listening on ")
             .expect("address line")
             .to_string();
-        TestServer {
+        let mut more = Vec::with_capacity(extra);
+        for _ in 0..extra {
+            let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+                .await
+                .expect("the server prints its lines within 10 s")
+                .unwrap()
+                .expect("one more line");
+            more.push(line);
+        }
+        let server = TestServer {
             child,
             base,
             dir: dir.to_path_buf(),
             _temp: None,
             client: reqwest::Client::new(),
-        }
+        };
+        (server, more)
     }
 
     /// The server's process id.

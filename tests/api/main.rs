@@ -12,6 +12,7 @@ mod http;
 mod identity;
 mod lifecycle;
 mod limits;
+mod metrics;
 mod net;
 mod order_life;
 mod storefront;

@@ -90,7 +90,10 @@ async fn flusher(db: sled::Db, shared: Arc<Shared>) {
             continue;
         }
         let db = db.clone();
+        let started = std::time::Instant::now();
         let result = tokio::task::spawn_blocking(move || db.flush()).await;
+        metrics::histogram!("cartql_store_flush_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
         let error = match result {
             Ok(Ok(_)) => None,
             Ok(Err(e)) => Some(e.to_string()),
