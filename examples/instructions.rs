@@ -11,7 +11,7 @@
 //! Paths: `floor` (`{ __typename }`, no token), `verify` (the same with a
 //! bearer token: the floor plus token verification and the revocation
 //! read), `cart` (the cart query, 3 lines priced), `add` (`addCartLines`),
-//! `checkout` (`checkoutLines`, one line, a new key each time).
+//! `checkout` (`checkoutLines`, one line, a new key each time, passed as a variable).
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -49,8 +49,13 @@ fn token(subject: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-async fn post(router: &axum::Router, token: Option<&str>, query: &str) -> Result<String, String> {
-    let body = serde_json::json!({ "query": query }).to_string();
+async fn post(
+    router: &axum::Router,
+    token: Option<&str>,
+    query: &str,
+    variables: serde_json::Value,
+) -> Result<String, String> {
+    let body = serde_json::json!({ "query": query, "variables": variables }).to_string();
     let mut request = axum::http::Request::post("/graphql")
         .header("content-type", "application/json")
         .header("accept", "application/json");
@@ -75,6 +80,10 @@ async fn post(router: &axum::Router, token: Option<&str>, query: &str) -> Result
         return Err(format!("refused: {text}"));
     }
     Ok(text)
+}
+
+fn none() -> serde_json::Value {
+    serde_json::Value::Null
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -116,17 +125,17 @@ async fn main() -> Result<(), String> {
         let q = format!(
             "mutation {{ addCartLines(input: {{lines: [{{sku: \"{sku}\", quantity: 1}}]}}) {{ userErrors {{ code }} }} }}"
         );
-        post(&router, Some(&buyer), &q).await?;
+        post(&router, Some(&buyer), &q, serde_json::Value::Null).await?;
     }
     for n in 0..count {
         match path.as_str() {
-            "floor" => post(&router, None, "{ __typename }").await?,
-            "verify" => post(&router, Some(&buyer), "{ __typename }").await?,
-            "cart" => post(&router, Some(&buyer), "{ cart { version totalQuantity subtotal { amount } lines { id sku quantity unitPrice { amount } lineTotal { amount } } warnings { code } } }").await?,
-            "add" => post(&router, Some(&buyer), add).await?,
+            "floor" => post(&router, None, "{ __typename }", none()).await?,
+            "verify" => post(&router, Some(&buyer), "{ __typename }", none()).await?,
+            "cart" => post(&router, Some(&buyer), "{ cart { version totalQuantity subtotal { amount } lines { id sku quantity unitPrice { amount } lineTotal { amount } } warnings { code } } }", none()).await?,
+            "add" => post(&router, Some(&buyer), add, none()).await?,
             "checkout" => {
-                let q = format!("mutation {{ checkoutLines(input: {{lines: [{{sku: \"STICKER-PACK\", quantity: 1}}], idempotencyKey: \"k-{n}\"}}) {{ order {{ id }} userErrors {{ code }} }} }}");
-                post(&router, Some(&buyer), &q).await?
+                let q = "mutation($key: String!) { checkoutLines(input: {lines: [{sku: \"STICKER-PACK\", quantity: 1}], idempotencyKey: $key}) { order { id } userErrors { code } } }";
+                post(&router, Some(&buyer), q, serde_json::json!({ "key": format!("k-{n}") })).await?
             }
             other => return Err(format!("unknown path {other}: floor, verify, cart, add, checkout")),
         };

@@ -37,17 +37,18 @@ end
 
 local CART = '{"query":"{ cart { version totalQuantity subtotal { amount } lines { sku quantity unitPrice { amount } lineTotal { amount } } } }"}'
 
+-- Values travel as variables, as a real client sends them: the document
+-- stays the same, so the server's parsed-document cache applies.
 local function add_body()
   local sku = math.random(0, skus - 1)
-  return '{"query":"mutation { addCartLines(input: {lines: [{sku: \\"SKU-' .. sku ..
-    '\\", quantity: 1}]}) { cart { version } userErrors { code } } }"}'
+  return '{"query":"mutation($sku: String!) { addCartLines(input: {lines: [{sku: $sku, quantity: 1}]}) { cart { version } userErrors { code } } }",' ..
+    '"variables":{"sku":"SKU-' .. sku .. '"}}'
 end
 
 local function checkout_body()
   local sku = math.random(0, skus - 1)
-  return '{"query":"mutation { checkoutLines(input: {lines: [{sku: \\"SKU-' .. sku ..
-    '\\", quantity: 1}], idempotencyKey: \\"k-' .. id .. '-' .. n ..
-    '\\", buyerIdentity: {email: \\"bench@example.com\\"}}) { order { id } userErrors { code } } }"}'
+  return '{"query":"mutation($sku: String!, $key: String!) { checkoutLines(input: {lines: [{sku: $sku, quantity: 1}], idempotencyKey: $key, buyerIdentity: {email: \\"bench@example.com\\"}}) { order { id } userErrors { code } } }",' ..
+    '"variables":{"sku":"SKU-' .. sku .. '","key":"k-' .. id .. '-' .. n .. '"}}'
 end
 
 function request()

@@ -1,0 +1,87 @@
+//! Fills a store with many carts for `scripts/bench --million`: N customers
+//! (`load-0` …), each with a default cart of three lines from the demo
+//! catalog, written through the store's own API (the same encoding and keys
+//! the server writes). The script then starts the server on it and measures
+//! time to ready, memory and disk.
+//!
+//! ```sh
+//! cargo run --release --example load_carts -- DATA_DIR 1000000
+//! ```
+
+use cartql::domain::{CartChange, CartName, Limits, NewLine, OwnerKey, Sku};
+use cartql::store::sled::{Durability, SledStore};
+use cartql::store::{CartStore, CatalogStore, Store};
+use chrono::Utc;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[tokio::main]
+async fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(dir), Some(count)) = (args.get(1), args.get(2)) else {
+        return Err("usage: load_carts DATA_DIR COUNT".into());
+    };
+    let count: usize = count.parse().map_err(|_| "COUNT is a number".to_string())?;
+    let dir = PathBuf::from(dir);
+    cartql::store::data_dir::prepare(&dir).map_err(|e| e.to_string())?;
+    let store = Arc::new(SledStore::open(&dir, Durability::Relaxed).map_err(|e| e.to_string())?);
+    store.pin_currency("USD").await.map_err(|e| e.to_string())?;
+    let currency = cartql::domain::Currency::parse("USD")?;
+    let catalog = cartql::catalog_file::parse(cartql::catalog_file::DEMO, &currency)?;
+    store
+        .import_catalog(&catalog.records, &catalog.variants)
+        .await
+        .map_err(|e| e.to_string())?;
+    let limits = Limits {
+        max_lines_per_cart: 100,
+        max_quantity_per_line: 999,
+        max_carts_per_viewer: 10,
+    };
+    let skus: Vec<Sku> = ["MUG-LOGO", "TEE-BLK-M", "STICKER-PACK"]
+        .iter()
+        .map(|s| Sku::parse(s))
+        .collect::<Result<_, _>>()?;
+    let change = CartChange::Add(
+        skus.iter()
+            .map(|sku| NewLine {
+                sku: sku.clone(),
+                quantity: 2,
+                attributes: Vec::new(),
+                unit_price: None,
+            })
+            .collect(),
+    );
+    let started = Instant::now();
+    let workers = 8;
+    let mut tasks = Vec::with_capacity(workers);
+    for worker in 0..workers {
+        let (store, change) = (store.clone(), change.clone());
+        tasks.push(tokio::spawn(async move {
+            let name = CartName::default_cart();
+            let lifetime = chrono::Duration::days(180);
+            for i in (worker..count).step_by(workers) {
+                let owner = OwnerKey::parse(&format!("customer:load-{i}"))
+                    .ok_or_else(|| format!("bad owner key load-{i}"))?;
+                let now = Utc::now();
+                store
+                    .update_cart_set(&owner, &|set| {
+                        set.apply(&name, &change, None, &limits, now, lifetime)
+                            .map(|_| ())
+                    })
+                    .await
+                    .map_err(|e| format!("{e:?}"))?;
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    for task in tasks {
+        task.await.map_err(|e| e.to_string())??;
+    }
+    store.close().await.map_err(|e| e.to_string())?;
+    println!(
+        "  loaded {count} carts in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
