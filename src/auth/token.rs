@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use std::sync::Mutex;
 
 /// The `iss` of tokens cartql signs itself.
 pub const ISSUER: &str = "cartql";
@@ -134,7 +135,18 @@ pub struct TokenKeys {
     /// The current key first, then the previous ones.
     keys: Vec<HmacKey>,
     validation: Validation,
+    /// Tokens whose signature and claims were verified, by their text: a
+    /// client sends the same token with every request, and checking it is a
+    /// sixth of a cart write's work (`scripts/instructions`). Only expiry is
+    /// checked again on a hit (a signature cannot change; the keys are fixed
+    /// for the process); revocation is the verifier's, checked every time.
+    verified: Mutex<lru::LruCache<Box<str>, Viewer>>,
 }
+
+/// Verified tokens kept.
+const VERIFIED_TOKENS: usize = 4096;
+/// Longest token kept, in bytes.
+const MAX_CACHED_TOKEN: usize = 2048;
 
 /// The key id of a secret: the first 8 bytes of its SHA-256, in hex.
 pub fn key_id(secret: &[u8]) -> String {
@@ -171,11 +183,14 @@ impl TokenKeys {
         validation.set_issuer(&[ISSUER]);
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECONDS;
+        let entries =
+            std::num::NonZeroUsize::new(VERIFIED_TOKENS).unwrap_or(std::num::NonZeroUsize::MIN);
         Ok(TokenKeys {
             kid: key_id(current),
             encoding: EncodingKey::from_secret(current).map_err(|e| e.to_string())?,
             keys,
             validation,
+            verified: Mutex::new(lru::LruCache::new(entries)),
         })
     }
 
@@ -239,6 +254,33 @@ impl TokenKeys {
 
     /// Verifies a token and returns who it speaks for.
     pub fn verify(&self, token: &str) -> Result<Viewer, TokenError> {
+        if token.len() <= MAX_CACHED_TOKEN {
+            let hit = self
+                .verified
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(token)
+                .cloned();
+            if let Some(viewer) = hit {
+                // As jsonwebtoken judges `exp`: expired once past it by more than the leeway.
+                let now = Utc::now().timestamp();
+                if viewer.expires_at.timestamp() + (LEEWAY_SECONDS as i64) < now {
+                    return Err(TokenError::Expired);
+                }
+                return Ok(viewer);
+            }
+        }
+        let viewer = self.verify_uncached(token)?;
+        if token.len() <= MAX_CACHED_TOKEN {
+            self.verified
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .put(token.into(), viewer.clone());
+        }
+        Ok(viewer)
+    }
+
+    fn verify_uncached(&self, token: &str) -> Result<Viewer, TokenError> {
         let header = jsonwebtoken::decode_header(token)?;
         let key = match &header.kid {
             Some(kid) => self
@@ -394,6 +436,34 @@ mod tests {
         let viewer = keys.verify(&keys.sign(&early).unwrap().0).unwrap();
         assert_eq!(viewer.issued_at, Some(now));
         assert_eq!(key_id(&[7u8; 32]).len(), 16);
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_until_it_expires() {
+        let keys = keys();
+        let (token, _) = keys
+            .issue("u1", ViewerKind::Customer, &[], Duration::hours(1))
+            .unwrap();
+        let first = keys.verify(&token).unwrap();
+        assert_eq!(
+            keys.verify(&token).unwrap(),
+            first,
+            "the second answer comes from the cache"
+        );
+        // A remembered token past its expiry (and the leeway) is refused.
+        let mut stale = first.clone();
+        stale.expires_at = Utc::now() - Duration::seconds(LEEWAY_SECONDS as i64 + 2);
+        keys.verified
+            .lock()
+            .unwrap()
+            .put(token.as_str().into(), stale);
+        assert_eq!(keys.verify(&token), Err(TokenError::Expired));
+        // A forged token is never remembered as valid.
+        let at = token.len() - 10;
+        let swapped = if &token[at..at + 1] == "A" { "B" } else { "A" };
+        let forged = format!("{}{swapped}{}", &token[..at], &token[at + 1..]);
+        assert!(keys.verify(&forged).is_err());
+        assert!(keys.verify(&forged).is_err());
     }
 
     #[test]
