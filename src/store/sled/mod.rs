@@ -27,6 +27,7 @@ pub mod codec;
 pub mod durability;
 mod identity;
 mod orders;
+mod snapshot;
 mod sweeper;
 mod tx;
 
