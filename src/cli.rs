@@ -228,6 +228,9 @@ fn revoke(args: RevokeArgs) -> Result<(), String> {
     };
     let owner = auth::owner_key(issuer, kind, &args.subject);
     let dir = &args.store.data_dir;
+    if args.store.database_url.is_none() {
+        crate::store::data_dir::prepare(dir).map_err(|e| format!("--data-dir: {e}"))?;
+    }
     if args.store.database_url.is_none() && !dir.join("db").exists() {
         return Err(format!(
             "--data-dir: {} holds no cartql database",

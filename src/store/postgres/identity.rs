@@ -48,8 +48,30 @@ impl IdentityStore for PgStore {
 
     #[tracing::instrument(name = "store.log_out_everywhere", level = "info", skip_all, err, fields(owner = %owner))]
     async fn log_out_everywhere(&self, owner: &OwnerKey, now: i64) -> Result<i64, StoreError> {
-        // next_valid_after in SQL: past both the stored time and now.
-        let next = retrying_store(|| async {
+        // A renewal takes its time, then reads this record, and is refused
+        // unless its token is newer than what it read. Its new token must
+        // not survive a log-out that commits after that read: so what is
+        // written must exceed every second up to the commit. A commit takes
+        // milliseconds here (in sled, microseconds), so the second is taken
+        // again after it, and should it have moved on, the record is moved
+        // past it too (next_valid_after once more).
+        let mut second = now.max(chrono::Utc::now().timestamp());
+        loop {
+            let next = self.write_valid_after(owner, second).await?;
+            let after = chrono::Utc::now().timestamp();
+            if after <= second {
+                self.cart_changed(owner);
+                return Ok(next);
+            }
+            second = after;
+        }
+    }
+}
+
+impl PgStore {
+    /// next_valid_after in SQL: past both the stored time and `now`.
+    async fn write_valid_after(&self, owner: &OwnerKey, now: i64) -> Result<i64, StoreError> {
+        retrying_store(|| async {
             let mut tx = self.begin().await?;
             let next: i64 = sqlx::query_scalar(
                 "INSERT INTO valid_after (owner, valid_after) VALUES ($1, $2 + 1)
@@ -66,8 +88,6 @@ impl IdentityStore for PgStore {
             tx.commit().await?;
             Ok(next)
         })
-        .await?;
-        self.cart_changed(owner);
-        Ok(next)
+        .await
     }
 }
