@@ -417,8 +417,16 @@ async fn sslmode_require_works_against_a_server_with_a_self_signed_certificate()
         encrypted >= 2,
         "the pool and the listener use TLS: {encrypted}"
     );
-    drop(server);
+    drop(conn);
+    assert_eq!(server.get("/readyz").await.status(), 200);
+    // The database goes away: the instance says it is not ready.
     drop(stop);
+    let status = tokio::time::timeout(Duration::from_secs(20), server.get("/readyz"))
+        .await
+        .expect("readiness answers while the database is down")
+        .status();
+    assert_eq!(status, 503);
+    drop(server);
 }
 
 /// Stops a throw-away cluster when dropped.

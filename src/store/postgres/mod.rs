@@ -386,10 +386,14 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[async_trait]
 impl Store for PgStore {
     async fn ready(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        // A health check must answer soon, also while connections time out.
+        tokio::time::timeout(
+            Duration::from_secs(3),
+            sqlx::query("SELECT 1").execute(&self.pool),
+        )
+        .await
+        .map_err(|_| StoreError::Backend("postgres: no answer within 3 s".into()))?
+        .map_err(backend)?;
         if !self.listening.load(Ordering::SeqCst) {
             return Err(StoreError::Backend(
                 "postgres: the change listener is not connected".into(),
