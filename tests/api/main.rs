@@ -14,5 +14,6 @@ mod identity;
 mod lifecycle;
 mod limits;
 mod net;
+mod pg_store;
 mod several;
 mod subscriptions;
