@@ -203,6 +203,11 @@ async fn shutdown_signal(mut terminate: tokio::signal::unix::Signal) {
 
 fn token(args: TokenArgs) -> Result<(), String> {
     auth::install_crypto();
+    if args.store.database_url.is_some() && args.store.jwt_secret.is_none() {
+        // The instances sign with CARTQL_JWT_SECRET; a key generated into
+        // the data directory here would sign tokens none of them accepts.
+        return Err("--database-url: set CARTQL_JWT_SECRET, the secret the instances use".into());
+    }
     let (secret, _) =
         auth::secret::resolve(args.store.jwt_secret.as_deref(), &args.store.data_dir)?;
     let keys = TokenKeys::from_secret(&secret)?;

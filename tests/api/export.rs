@@ -250,6 +250,18 @@ async fn hostile_input_to_export_and_import_gets_one_clear_line() {
         .output()
         .unwrap();
     assert!(error_line(&output).contains("CARTQL_JWT_SECRET"));
+    let output = std::process::Command::new(binary())
+        .args([
+            "token",
+            "--subject",
+            "ann",
+            "--database-url",
+            "postgres://u@h/db",
+        ])
+        .env_remove("CARTQL_JWT_SECRET")
+        .output()
+        .unwrap();
+    assert!(error_line(&output).contains("CARTQL_JWT_SECRET"));
     let line = error_line(&cartql(&[
         "export",
         "--output",

@@ -299,17 +299,21 @@ async fn killing_one_instance_during_checkouts_leaves_orders_whole(cluster: Clus
     for token in &tokens {
         add(&victim, token, "default", "MUG-LOGO", 1).await;
     }
+    let first_answer = Arc::new(tokio::sync::Notify::new());
     let checkouts: Vec<_> = tokens
         .iter()
         .map(|token| {
             let (victim, token) = (victim.clone(), token.clone());
+            let answered = first_answer.clone();
             tokio::spawn(async move {
                 let body = json!({ "query": "mutation { checkout(input: {cart: \"default\", idempotencyKey: \"crash\"}) { order { id } } }" });
                 let _ = victim.try_post(Some(&token), body).await;
+                answered.notify_one();
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    // Killed once the first checkout has answered: the others are in flight.
+    let _ = tokio::time::timeout(Duration::from_secs(10), first_answer.notified()).await;
     victim.send_kill();
     for task in checkouts {
         let _ = task.await;
