@@ -64,16 +64,6 @@ impl Backend {
         }
     }
 
-    /// Whether the store holds no data at all (what `import` requires).
-    pub async fn is_empty(&self) -> Result<bool, String> {
-        match self {
-            Backend::Sled(store) => Ok(store.is_empty()),
-            Backend::Postgres(store) => store.is_empty().await.map_err(|e| e.to_string()),
-        }
-    }
-}
-
-impl Backend {
     /// Writes the whole store to `out` as export lines (see
     /// [`snapshot`](super::snapshot)), from one consistent snapshot; returns
     /// the number of records.

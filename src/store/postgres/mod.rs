@@ -199,23 +199,6 @@ impl PgStore {
     pub(super) async fn begin(&self) -> Result<Transaction<'static, Postgres>, TxError> {
         Ok(self.pool.begin().await?)
     }
-
-    /// The database's size: rows in every table that holds data (import
-    /// refuses a store that has any).
-    pub async fn is_empty(&self) -> Result<bool, StoreError> {
-        let rows: i64 = sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM (SELECT 1 FROM variants LIMIT 1) a)
-                  + (SELECT count(*) FROM (SELECT 1 FROM carts LIMIT 1) b)
-                  + (SELECT count(*) FROM (SELECT 1 FROM orders LIMIT 1) c)
-                  + (SELECT count(*) FROM (SELECT 1 FROM accounts LIMIT 1) d)
-                  + (SELECT count(*) FROM (SELECT 1 FROM valid_after LIMIT 1) e)
-                  + (SELECT count(*) FROM (SELECT 1 FROM idempotency LIMIT 1) f)",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(rows == 0)
-    }
 }
 
 /// Parses `--database-url`, with a one-line error that does not repeat it
