@@ -384,6 +384,48 @@ async fn a_subscription_still_hears_of_changes_after_its_listener_connection_is_
     assert_eq!(b.get("/readyz").await.status(), 200);
 }
 
+/// Polls `/readyz` until it answers `status` (10 s at most).
+async fn readiness_becomes(server: &TestServer, status: u16) {
+    for _ in 0..200 {
+        if server.get("/readyz").await.status() == status {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("/readyz did not answer {status} within 10 s");
+}
+
+#[tokio::test]
+async fn while_the_listener_cannot_reconnect_the_instance_is_not_ready_and_then_catches_up() {
+    if !on_postgres() {
+        return;
+    }
+    let dir = private_tempdir();
+    let database = TestDatabase::of(dir.path()).await;
+    let a = TestServer::spawn_on(&database.url(), &[]).await;
+    let b = TestServer::spawn_on(&database.url(), &[]).await;
+    let token = customer("outage");
+    let (mut socket, _) = subscribed(&b.base, &token).await;
+    add(&a, &token, "default", "MUG-LOGO", 1).await;
+    assert_eq!(cart_of(&next(&mut socket).await)["version"], 1);
+
+    // No new connections (superusers included), then the listeners go.
+    let name = &database.name;
+    admin_sql(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await;
+    admin_sql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE application_name = 'cartql-listener' AND datname = '{name}'"
+    ))
+    .await;
+    readiness_becomes(&b, 503).await;
+    // A change B cannot be told about (A writes on a pooled connection).
+    add(&a, &token, "default", "MUG-LOGO", 1).await;
+    admin_sql(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).await;
+    // Once B listens again, every subscription re-reads: the change arrives.
+    assert_eq!(cart_of(&next(&mut socket).await)["version"], 2);
+    readiness_becomes(&b, 200).await;
+}
+
 #[tokio::test]
 async fn sslmode_require_works_against_a_server_with_a_self_signed_certificate() {
     if !on_postgres() {
