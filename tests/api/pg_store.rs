@@ -138,3 +138,36 @@ async fn swept_idempotency_records_give_their_owner_its_allowance_back() {
         write(format!("k{i}")).await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn skus_page_in_byte_order_whatever_the_database_collation() {
+    if !on_postgres() {
+        return;
+    }
+    // A database whose default collation sorts "a-1" before "B-2".
+    let name = format!("cartql_t_{}_icu", std::process::id());
+    admin_sql(&format!(
+        "CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+    ))
+    .await;
+    let database = TestDatabase { name };
+    let store = store(&database.url()).await;
+    use cartql::domain::{Money, Product};
+    use cartql::store::CatalogStore;
+    let product = |sku: &str| Product {
+        sku: Sku::parse(sku).unwrap(),
+        title: sku.into(),
+        price: Money::from_minor(100),
+        stock: None,
+        active: true,
+    };
+    let skus = ["a-1", "B-2", "_x", "A.1"];
+    let products: Vec<Product> = skus.iter().map(|s| product(s)).collect();
+    store.import_products(&products).await.unwrap();
+    let first = store.products(None, 2).await.unwrap();
+    let rest = store.products(Some(&first[1].sku), 10).await.unwrap();
+    let order: Vec<&str> = first.iter().chain(&rest).map(|p| p.sku.as_str()).collect();
+    let mut bytes = skus.to_vec();
+    bytes.sort();
+    assert_eq!(order, bytes, "sled's order: by bytes");
+}

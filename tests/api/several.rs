@@ -25,13 +25,12 @@ impl Cluster {
         let dir = private_tempdir();
         let database = TestDatabase::of(dir.path()).await;
         let url = database.url();
-        let mut instances = Vec::new();
-        for _ in 0..3 {
-            // Started one after the other: the first migrates the database.
-            let mut all = vec!["--trusted-proxies", "127.0.0.1"];
-            all.extend_from_slice(args);
-            instances.push(TestServer::spawn_on(&url, &all).await);
-        }
+        let mut all = vec!["--trusted-proxies", "127.0.0.1"];
+        all.extend_from_slice(args);
+        // Started at once on a new database: they migrate it together
+        // (under sqlx's advisory lock) and load the demo catalog together.
+        let instances =
+            futures_util::future::join_all((0..3).map(|_| TestServer::spawn_on(&url, &all))).await;
         let (balancer, nginx_dir) = nginx(&instances).await;
         Cluster {
             instances,
