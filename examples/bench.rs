@@ -4,8 +4,12 @@
 //! assertions: run it on a quiet machine and compare runs.
 //!
 //! ```sh
-//! cargo build --release && cargo run --release --example bench -- [--binary target/release/cartql] [--clients 64] [--requests 50]
+//! cargo build --release && cargo run --release --example bench -- [--binary target/release/cartql] [--clients 64] [--requests 50] [--database-url postgres://postgres@127.0.0.1:5432/postgres]
 //! ```
+//!
+//! With `--database-url` (a maintenance database such as `postgres`) the
+//! server runs on PostgreSQL instead of sled: the harness creates a fresh
+//! database beside it for the run and drops it afterwards.
 
 use serde_json::{Value, json};
 use std::process::Stdio;
@@ -19,6 +23,7 @@ struct Options {
     binary: String,
     clients: usize,
     requests: usize,
+    database_url: Option<String>,
 }
 
 fn options() -> Options {
@@ -26,6 +31,7 @@ fn options() -> Options {
         binary: "target/release/cartql".into(),
         clients: 64,
         requests: 50,
+        database_url: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -34,6 +40,7 @@ fn options() -> Options {
             "--binary" => options.binary = value,
             "--clients" => options.clients = value.parse().expect("--clients takes a number"),
             "--requests" => options.requests = value.parse().expect("--requests takes a number"),
+            "--database-url" => options.database_url = Some(value),
             other => panic!("unknown option {other}; see the doc comment"),
         }
     }
@@ -46,21 +53,65 @@ struct Server {
     _dir: tempfile::TempDir,
 }
 
-async fn start(binary: &str, durability: &str) -> Server {
+/// A fresh database beside the maintenance database `admin` names.
+async fn fresh_database(admin: &str) -> (String, String) {
+    use sqlx::Connection;
+    let name = format!("cartql_bench_{}", std::process::id());
+    let mut conn = sqlx::PgConnection::connect(admin)
+        .await
+        .expect("the --database-url server answers");
+    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("drop an old bench database");
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create the bench database");
+    let (base, query) = admin.split_once('?').unwrap_or((admin, ""));
+    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    (format!("{server}/{name}{query}"), name)
+}
+
+async fn drop_database(admin: &str, name: &str) {
+    use sqlx::Connection;
+    if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
+        let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+    }
+}
+
+async fn start(binary: &str, durability: &str, database_url: Option<&str>) -> Server {
     let dir = tempfile::tempdir().expect("a temporary directory");
     // cartql refuses a data directory other users can enter.
     let data = dir.path().join("data");
-    let mut child = tokio::process::Command::new(binary)
+    let mut command = tokio::process::Command::new(binary);
+    if let Some(url) = database_url {
+        command.args(["--database-url", url]);
+    }
+    let mut child = command
         .args([
             "--listen",
             "127.0.0.1:0",
             "--demo",
             "--durability",
-            durability,
+            if durability == "relaxed" {
+                "relaxed"
+            } else {
+                "strict"
+            },
             "--data-dir",
         ])
         .arg(&data)
         .args(["--max-quantity-per-line", "10000"])
+        // Every client is 127.0.0.1: per-address limits would stop the run.
+        .args(["--max-checkouts-per-client", "1000000"])
         .env("CARTQL_JWT_SECRET", SECRET)
         .env("CARTQL_LOG", "warn")
         .stdout(Stdio::piped())
@@ -201,8 +252,17 @@ async fn main() {
         "cartql load benchmark: {clients} concurrent clients x {requests} requests, binary {}",
         options.binary
     );
-    for durability in ["strict", "relaxed"] {
-        let server = start(&options.binary, durability).await;
+    let database = match &options.database_url {
+        Some(admin) => Some(fresh_database(admin).await),
+        None => None,
+    };
+    let modes: &[&str] = match database {
+        Some(_) => &["postgres"],
+        None => &["strict", "relaxed"],
+    };
+    for &durability in modes {
+        let url = database.as_ref().map(|(url, _)| url.as_str());
+        let server = start(&options.binary, durability, url).await;
         let base = Arc::new(server.base.clone());
 
         let own_cart = |i: usize| format!("own-{i}");
@@ -270,5 +330,8 @@ async fn main() {
             "[{durability}] {}",
             memory(server.child.id().expect("running"))
         );
+    }
+    if let (Some(admin), Some((_, name))) = (&options.database_url, &database) {
+        drop_database(admin, name).await;
     }
 }

@@ -4,8 +4,9 @@ use crate::auth::{self, TokenKeys, ViewerKind};
 use crate::config::{ServeConfig, StoreConfig, parse_lifetime};
 use crate::domain::Currency;
 use crate::server::Application;
-use crate::store::sled::{Durability, SledStore};
-use crate::store::{CatalogStore, IdentityStore, Store};
+use crate::store::backend::Backend;
+use crate::store::sled::Durability;
+
 use clap::Parser;
 use clap::{Args, Subcommand};
 use std::io::{IsTerminal, Write};
@@ -46,8 +47,35 @@ pub enum Command {
     /// stopped (sled allows one process); while it runs, use the
     /// `revokeTokens` admin mutation.
     Revoke(RevokeArgs),
-    /// Load products from a JSON file into the catalog (the server must be stopped).
+    /// Load products from a JSON file into the catalog (with sled the server
+    /// must be stopped).
     ImportCatalog(ImportArgs),
+    /// Write the whole store (catalog, carts, orders, accounts, revocation
+    /// and idempotency records) as JSON lines, one consistent snapshot: the
+    /// backup, and the way from one backend to the other. PostgreSQL may be
+    /// serving meanwhile; a sled data directory must not be (one process).
+    Export(ExportArgs),
+    /// Load an export into an empty store of either backend, all or nothing.
+    Import(ImportStoreArgs),
+}
+
+/// `cartql export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Write here (created private, replaced only once complete) instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreConfig,
+}
+
+/// `cartql import`.
+#[derive(Args, Debug)]
+pub struct ImportStoreArgs {
+    /// The export file (JSON lines from `cartql export`); `-` reads stdin.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub store: StoreConfig,
 }
 
 /// `cartql token`.
@@ -120,6 +148,8 @@ pub fn main() -> ExitCode {
         Some(Command::Token(args)) => token(args),
         Some(Command::Revoke(args)) => revoke(args),
         Some(Command::ImportCatalog(args)) => import_catalog(args),
+        Some(Command::Export(args)) => export(args),
+        Some(Command::Import(args)) => import(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -169,7 +199,10 @@ fn serve(config: ServeConfig) -> Result<(), String> {
             let _ = writeln!(out, "cartql metrics on http://{metrics}/metrics");
         }
         let _ = out.flush();
-        tracing::info!(%addr, data_dir = %config.store.data_dir.display(), "serving; playground at /");
+        match &config.store.database_url {
+            Some(_) => tracing::info!(%addr, "serving from PostgreSQL; playground at /"),
+            None => tracing::info!(%addr, data_dir = %config.store.data_dir.display(), "serving; playground at /"),
+        }
         app.run_until_stopped(shutdown_signal(terminate)).await.map_err(|e| e.to_string())
     })
 }
@@ -184,6 +217,11 @@ async fn shutdown_signal(mut terminate: tokio::signal::unix::Signal) {
 
 fn token(args: TokenArgs) -> Result<(), String> {
     auth::install_crypto();
+    if args.store.database_url.is_some() && args.store.jwt_secret.is_none() {
+        // The instances sign with CARTQL_JWT_SECRET; a key generated into
+        // the data directory here would sign tokens none of them accepts.
+        return Err("--database-url: set CARTQL_JWT_SECRET, the secret the instances use".into());
+    }
     let (secret, _) =
         auth::secret::resolve(args.store.jwt_secret.as_deref(), &args.store.data_dir)?;
     let keys = TokenKeys::from_secret(&secret)?;
@@ -209,23 +247,28 @@ fn revoke(args: RevokeArgs) -> Result<(), String> {
     };
     let owner = auth::owner_key(issuer, kind, &args.subject);
     let dir = &args.store.data_dir;
-    crate::store::data_dir::prepare(dir).map_err(|e| format!("--data-dir: {e}"))?;
-    if !dir.join("db").exists() {
+    if args.store.database_url.is_none() {
+        crate::store::data_dir::prepare(dir).map_err(|e| format!("--data-dir: {e}"))?;
+    }
+    if args.store.database_url.is_none() && !dir.join("db").exists() {
         return Err(format!(
             "--data-dir: {} holds no cartql database",
             dir.display()
         ));
     }
     let valid_after = runtime()?.block_on(async {
-        let store = SledStore::open(dir, Durability::Strict).map_err(|e| {
-            format!("--data-dir: {e} (while the server runs, use the revokeTokens admin mutation)")
-        })?;
+        let backend = Backend::open(&args.store, Durability::Strict, true)
+            .await
+            .map_err(|e| {
+                format!("{e} (while a sled server runs, use the revokeTokens admin mutation)")
+            })?;
         let now = chrono::Utc::now().timestamp();
-        let valid_after = store
+        let valid_after = backend
+            .store()
             .log_out_everywhere(&owner, now)
             .await
             .map_err(|e| e.to_string())?;
-        store.close().await.map_err(|e| e.to_string())?;
+        backend.close().await?;
         Ok::<_, String>(valid_after)
     })?;
     println!(
@@ -249,10 +292,8 @@ fn import_catalog(args: ImportArgs) -> Result<(), String> {
     let catalog =
         crate::catalog_file::parse(&text, &args.currency).map_err(|e| format!("{file}: {e}"))?;
     runtime()?.block_on(async {
-        crate::store::data_dir::prepare(&args.store.data_dir)
-            .map_err(|e| format!("--data-dir: {e}"))?;
-        let store = SledStore::open(&args.store.data_dir, Durability::Strict)
-            .map_err(|e| format!("--data-dir: {e}"))?;
+        let backend = Backend::open(&args.store, Durability::Strict, false).await?;
+        let store = backend.store();
         store
             .pin_currency(args.currency.code())
             .await
@@ -261,13 +302,72 @@ fn import_catalog(args: ImportArgs) -> Result<(), String> {
             .import_catalog(&catalog.records, &catalog.variants)
             .await
             .map_err(|e| e.to_string())?;
-        store.close().await.map_err(|e| e.to_string())
+        backend.close().await
     })?;
     println!(
         "imported {} products ({} variants) from {file}",
         catalog.records.len(),
         catalog.variants.len()
     );
+    Ok(())
+}
+
+fn export(args: ExportArgs) -> Result<(), String> {
+    let records = runtime()?.block_on(async {
+        let backend = Backend::open(&args.store, Durability::Strict, false).await?;
+        let records = match &args.output {
+            None => {
+                backend
+                    .export(std::io::BufWriter::new(std::io::stdout()))
+                    .await
+            }
+            Some(path) => export_to_file(&backend, path).await,
+        };
+        backend.close().await?;
+        records
+    })?;
+    eprintln!("exported {records} records");
+    Ok(())
+}
+
+/// Writes to `<path>.partial`, then renames: `path` is only ever complete.
+async fn export_to_file(backend: &Backend, path: &std::path::Path) -> Result<u64, String> {
+    let shown = path.display();
+    let partial = path.with_extension("partial");
+    let file = std::fs::File::create(&partial).map_err(|e| format!("--output {shown}: {e}"))?;
+    let mut out = std::io::BufWriter::new(file);
+    let records = match backend.export(&mut out).await {
+        Ok(records) => records,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    let file = out
+        .into_inner()
+        .map_err(|e| format!("--output {shown}: {}", e.error()))?;
+    file.sync_all()
+        .and_then(|()| std::fs::rename(&partial, path))
+        .map_err(|e| format!("--output {shown}: {e}"))?;
+    Ok(records)
+}
+
+fn import(args: ImportStoreArgs) -> Result<(), String> {
+    let shown = args.file.display().to_string();
+    let records = if shown == "-" {
+        crate::store::snapshot::read(std::io::stdin().lock())
+    } else {
+        let file = std::fs::File::open(&args.file).map_err(|e| format!("{shown}: {e}"))?;
+        crate::store::snapshot::read(std::io::BufReader::new(file))
+    }
+    .map_err(|e| format!("{shown}: {e}"))?;
+    runtime()?.block_on(async {
+        let backend = Backend::open(&args.store, Durability::Strict, false).await?;
+        let result = backend.import(&records).await;
+        backend.close().await?;
+        result
+    })?;
+    eprintln!("imported {} records from {shown}", records.len());
     Ok(())
 }
 

@@ -34,6 +34,20 @@ pub struct StoreConfig {
     /// generated on first start into <data-dir>/jwt-secret (mode 0600).
     #[arg(long, env = "CARTQL_JWT_SECRET", hide_env_values = true, value_name = "SECRET", value_parser = parse_secret)]
     pub jwt_secret: Option<String>,
+    /// PostgreSQL to keep the data in instead of sled in --data-dir, e.g.
+    /// `postgres://cartql@db.internal:5432/cartql?sslmode=require`; for
+    /// several instances behind a load balancer. Requires --jwt-secret.
+    #[arg(
+        long,
+        env = "CARTQL_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+    /// Connections to PostgreSQL one instance opens at most (1–1000), plus
+    /// one that listens for change notices.
+    #[arg(long, env = "CARTQL_DATABASE_MAX_CONNECTIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_max_connections: u32,
 }
 
 /// Settings of the server.

@@ -1,16 +1,16 @@
 //! cartql: a self-hosted shopping-cart service.
 //!
-//! One binary serves a GraphQL API over an embedded sled database and keeps no
-//! session state: every request carries a bearer JWT, and the viewer is
+//! One binary serves a GraphQL API over an embedded sled database (or
+//! PostgreSQL, for several instances) and keeps no session state: every request carries a bearer JWT, and the viewer is
 //! rebuilt from it each time. The cart is a resource the mutations change.
 //!
 //! Data flows one way: HTTP → auth (token → [`auth::Viewer`]) → GraphQL
-//! resolver → domain rule → store. Resolvers never touch sled; the store never
+//! resolver → domain rule → store. Resolvers never touch a database; the store never
 //! knows GraphQL.
 //!
 //! | module            | what lives there                                              |
 //! |-------------------|---------------------------------------------------------------|
-//! | [`cli`]           | the command line (`serve`, `schema`, `token`, `revoke`, `import-catalog`) |
+//! | [`cli`]           | the command line (`serve`, `schema`, `token`, `revoke`, `import-catalog`, `export`, `import`) |
 //! | [`config`]        | every setting: flag + `CARTQL_*` variable, validated at parse |
 //! | [`services`]      | what resolvers use: store, settings, keys, hashing, clock     |
 //! | [`clock`]         | the time, injectable in tests                                 |
@@ -18,7 +18,7 @@
 //! | [`auth`]          | claims, token issue/verify, keys, passwords, external issuer  |
 //! | [`graphql`]       | schema roots and GraphQL types; thin resolvers                |
 //! | [`domain`]        | money, names, catalog and cart rules: pure, unit-tested       |
-//! | [`store`]         | the only code that knows sled: keys, encoding, durability     |
+//! | [`store`]         | the only code that knows a database: sled or PostgreSQL       |
 //! | [`catalog_file`]  | reading catalog JSON files (`import-catalog`, `--demo`)        |
 
 pub mod auth;

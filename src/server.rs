@@ -18,7 +18,7 @@ pub mod playground;
 mod ws;
 
 use crate::auth::password::Passwords;
-use crate::auth::throttle::MemoryThrottle;
+use crate::auth::throttle::{MemoryThrottle, Throttle};
 use crate::auth::verifier::Verifier;
 use crate::auth::{self};
 use crate::clock::{Clock, SystemClock};
@@ -27,7 +27,8 @@ use crate::graphql::error::RequestCode;
 use crate::graphql::{self, CartSchema};
 use crate::services::Services;
 use crate::store::Store;
-use crate::store::sled::SledStore;
+use crate::store::backend::Backend;
+use crate::store::postgres::throttle::PgThrottle;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -85,19 +86,45 @@ impl Application {
     pub async fn build(config: &ServeConfig) -> Result<Application, StartError> {
         auth::install_crypto();
         let ws = ws_settings(config)?;
-        let dir = &config.store.data_dir;
-        crate::store::data_dir::prepare(dir).map_err(|e| StartError(format!("--data-dir: {e}")))?;
-        let (secret, source) = auth::secret::resolve(config.store.jwt_secret.as_deref(), dir)
-            .map_err(|e| StartError(format!("--data-dir / --jwt-secret: {e}")))?;
+        let (secret, source) = match &config.store.database_url {
+            // Several instances: the key must be the one every instance has.
+            Some(_) => config
+                .store
+                .jwt_secret
+                .as_deref()
+                .map(|s| auth::secret::check_configured(s).map(|s| (s, auth::secret::SecretSource::Configured)))
+                .transpose()
+                .map_err(|e| StartError(format!("--jwt-secret: {e}")))?
+                .ok_or_else(|| StartError(
+                    "--database-url needs CARTQL_JWT_SECRET, the same on every instance (a key generated per instance would not verify the others' tokens)".into(),
+                ))?,
+            None => {
+                let dir = &config.store.data_dir;
+                crate::store::data_dir::prepare(dir)
+                    .map_err(|e| StartError(format!("--data-dir: {e}")))?;
+                auth::secret::resolve(config.store.jwt_secret.as_deref(), dir)
+                    .map_err(|e| StartError(format!("--data-dir / --jwt-secret: {e}")))?
+            }
+        };
         tracing::info!(?source, "token signing key loaded");
         let authenticator = Arc::new(config.identity.authenticator(&secret).map_err(StartError)?);
-        let sled = Arc::new(
-            SledStore::open(dir, config.durability.into())
-                .map_err(|e| StartError(format!("--data-dir: {e}")))?,
-        );
+        let backend = Backend::open(&config.store, config.durability.into(), true)
+            .await
+            .map_err(StartError)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        sled.start_sweeping(config.retention(), clock.clone());
-        let store: Arc<dyn Store> = sled;
+        let rules = config.identity.throttle_rules();
+        let throttle: Arc<dyn Throttle> = match &backend {
+            Backend::Sled(sled) => {
+                sled.start_sweeping(config.retention(), clock.clone());
+                Arc::new(MemoryThrottle::new(rules))
+            }
+            Backend::Postgres(pg) => {
+                pg.start_listening().await;
+                pg.start_sweeping(config.retention(), clock.clone());
+                Arc::new(PgThrottle::new(pg, rules))
+            }
+        };
+        let store = backend.store();
         store
             .pin_currency(config.currency.code())
             .await
@@ -112,7 +139,7 @@ impl Application {
             shop: config.shop_settings(),
             verifier: Verifier::new(authenticator, store.clone()),
             passwords,
-            throttle: Arc::new(MemoryThrottle::new(config.identity.throttle_rules())),
+            throttle,
             lifetimes: config.identity.token_lifetimes(),
             clock,
             order_ids: Arc::default(),

@@ -17,9 +17,13 @@
 //! they must not have side effects.
 //!
 //! - [`sled`]: the embedded backend (one process, one data directory).
+//! - [`postgres`]: several instances on one PostgreSQL database.
+//! - [`backend`]: which of the two a configuration selects, opened.
+//! - [`snapshot`]: the whole store as JSON lines (`cartql export`/`import`).
 //! - [`notices`]: per-owner change notices that wake cart subscriptions.
 //! - [`data_dir`]: the data directory, private to its user.
 
+pub mod backend;
 pub mod carts;
 pub mod catalog;
 pub mod data_dir;
@@ -28,7 +32,9 @@ pub mod idempotency;
 pub mod identity;
 pub mod notices;
 pub mod orders;
+pub mod postgres;
 pub mod sled;
+pub mod snapshot;
 
 use async_trait::async_trait;
 

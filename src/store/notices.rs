@@ -46,11 +46,28 @@ impl CartNotices {
         }
     }
 
-    /// Wakes the subscriptions watching `owner`, if any.
-    pub fn changed(&self, owner: &OwnerKey) {
-        if let Some(sender) = lock(&self.channels).get(owner) {
+    /// Wakes the subscriptions watching `owner`, if any; whether there were.
+    pub fn changed(&self, owner: &OwnerKey) -> bool {
+        match lock(&self.channels).get(owner) {
+            Some(sender) => {
+                sender.send_modify(|count| *count = count.wrapping_add(1));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Wakes every subscription (a backend that may have missed changes,
+    /// e.g. while its listener reconnected, makes them all re-read).
+    pub fn changed_all(&self) {
+        for sender in lock(&self.channels).values() {
             sender.send_modify(|count| *count = count.wrapping_add(1));
         }
+    }
+
+    /// Whether someone watches `owner`.
+    pub fn is_watched(&self, owner: &OwnerKey) -> bool {
+        lock(&self.channels).contains_key(owner)
     }
 
     /// How many owners are being watched.

@@ -13,14 +13,14 @@ fn checkout_query() -> String {
     )
 }
 
-async fn checkout(server: &TestServer, token: &str, key: &str) -> Value {
+pub async fn checkout(server: &TestServer, token: &str, key: &str) -> Value {
     server
         .data(Some(token), &checkout_query(), json!({ "key": key }))
         .await["checkout"]
         .clone()
 }
 
-async fn stock(server: &TestServer, sku: &str) -> Value {
+pub async fn stock(server: &TestServer, sku: &str) -> Value {
     server
         .data(
             None,

@@ -1,4 +1,9 @@
 //! A real cartql process per test: port 0, a temporary data directory, HTTP.
+//!
+//! `CARTQL_TEST_BACKEND=postgres` runs every server on PostgreSQL instead:
+//! each data directory gets its own fresh database (created on the server
+//! `CARTQL_TEST_DATABASE_URL` names, dropped with the directory), so
+//! restarts on the same directory find their data again.
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -26,6 +31,140 @@ pub fn private_tempdir() -> TempDir {
     dir
 }
 
+/// Whether the tests run on PostgreSQL (`CARTQL_TEST_BACKEND=postgres`).
+pub fn on_postgres() -> bool {
+    match std::env::var("CARTQL_TEST_BACKEND").as_deref() {
+        Ok("postgres") => true,
+        Ok("sled") | Err(_) => false,
+        Ok(other) => panic!("CARTQL_TEST_BACKEND={other}: use sled or postgres"),
+    }
+}
+
+/// Whether a test of sled's own behaviour (the data directory's lock,
+/// store id, files on disk) should return at once: on PostgreSQL there is
+/// nothing of it to test.
+pub fn sled_only() -> bool {
+    on_postgres()
+}
+
+/// The URL of a database on the test PostgreSQL server.
+pub fn database_url(name: &str) -> String {
+    let admin = std::env::var("CARTQL_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let (base, query) = match admin.split_once('?') {
+        Some((base, query)) => (base.to_string(), format!("?{query}")),
+        None => (admin.clone(), String::new()),
+    };
+    let server = base
+        .rsplit_once('/')
+        .map_or(base.as_str(), |(server, _)| server);
+    format!("{server}/{name}{query}")
+}
+
+/// The database a data directory stands for on PostgreSQL: named after
+/// this test process, so a later run can tell a left-over one.
+fn database_name(dir: &Path) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(dir.as_os_str().as_encoded_bytes());
+    format!(
+        "cartql_t_{}_{}",
+        std::process::id(),
+        &hex::encode(digest)[..16]
+    )
+}
+
+/// Drops the test databases of test processes that are gone (killed runs,
+/// databases of directories a test made itself); once per process.
+async fn sweep_stale_databases(conn: &mut sqlx::PgConnection) {
+    static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    SWEPT
+        .get_or_init(|| async {
+            let names: Vec<String> = sqlx::query_scalar(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'cartql\\_t\\_%'",
+            )
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_default();
+            for name in names {
+                let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+                let alive = pid.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+                if !alive {
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::raw_sql(&sql).execute(&mut *conn).await;
+                }
+            }
+        })
+        .await;
+}
+
+/// Runs `sql` on the test server's maintenance database.
+pub async fn admin_sql(sql: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&database_url("postgres"))
+        .await
+        .expect("the test PostgreSQL server answers (CARTQL_TEST_DATABASE_URL)");
+    sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+    let _ = conn.close().await;
+}
+
+/// A fresh database, dropped with this value.
+pub struct TestDatabase {
+    /// Its name.
+    pub name: String,
+}
+
+impl TestDatabase {
+    /// Creates the database of `dir` unless it exists.
+    pub async fn of(dir: &Path) -> TestDatabase {
+        let name = database_name(dir);
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&database_url("postgres"))
+            .await
+            .expect("the test PostgreSQL server answers (CARTQL_TEST_DATABASE_URL)");
+        sweep_stale_databases(&mut conn).await;
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+                .bind(&name)
+                .fetch_optional(&mut conn)
+                .await
+                .unwrap();
+        if exists.is_none() {
+            sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        let _ = conn.close().await;
+        TestDatabase { name }
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        database_url(&self.name)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        // Drop may run inside a test's runtime: a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(admin_sql(&sql));
+        })
+        .join();
+    }
+}
+
+/// A test's data: the temporary directory and, on PostgreSQL, its database.
+pub struct TestData {
+    _temp: TempDir,
+    _database: Option<TestDatabase>,
+}
+
 /// A running server. Killed when dropped.
 pub struct TestServer {
     child: Child,
@@ -33,7 +172,9 @@ pub struct TestServer {
     pub base: String,
     /// The data directory (kept until the server value is dropped).
     pub dir: PathBuf,
-    _temp: Option<TempDir>,
+    /// On PostgreSQL, the database URL the server uses.
+    pub database_url: Option<String>,
+    _temp: Option<TestData>,
     client: reqwest::Client,
 }
 
@@ -47,14 +188,64 @@ impl TestServer {
     pub async fn spawn_with(args: &[&str]) -> TestServer {
         let temp = private_tempdir();
         let dir = temp.path().to_path_buf();
+        let database = match on_postgres() {
+            true => Some(TestDatabase::of(&dir).await),
+            false => None,
+        };
         let mut server = Self::spawn_in(&dir, args).await;
-        server._temp = Some(temp);
+        server._temp = Some(TestData {
+            _temp: temp,
+            _database: database,
+        });
         server
     }
 
     /// A server on an existing data directory (for restarts).
     pub async fn spawn_in(dir: &Path, args: &[&str]) -> TestServer {
-        Self::spawn_reading(dir, args, 0).await.0
+        // On PostgreSQL the directory stands for its database (made by
+        // `spawn_with`, or here for a directory a test made itself).
+        let database_url = match on_postgres() {
+            true => Some(database_url(&database_name(dir))),
+            false => None,
+        };
+        if on_postgres() {
+            // Exists already unless the test made the directory itself; then
+            // it is left for the next run's sweep (see `TestDatabase::of`).
+            std::mem::forget(TestDatabase::of(dir).await);
+        }
+        Self::spawn_process(dir, database_url, args).await
+    }
+
+    /// A server on the PostgreSQL database at `url` (several may share it).
+    pub async fn spawn_on(url: &str, args: &[&str]) -> TestServer {
+        let temp = private_tempdir();
+        let mut server = Self::spawn_process(temp.path(), Some(url.to_string()), args).await;
+        server._temp = Some(TestData {
+            _temp: temp,
+            _database: None,
+        });
+        server
+    }
+
+    /// A sled server in `dir`, whatever the test backend (exports from sled).
+    pub async fn spawn_process_sled(dir: &Path) -> TestServer {
+        Self::spawn_process(dir, None, &[]).await
+    }
+
+    /// Wraps another process that answers HTTP at `base` (a load balancer).
+    pub fn attach(child: Child, base: String) -> TestServer {
+        TestServer {
+            child,
+            base,
+            dir: PathBuf::new(),
+            database_url: None,
+            _temp: None,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    async fn spawn_process(dir: &Path, database_url: Option<String>, args: &[&str]) -> TestServer {
+        Self::spawn_reading(dir, database_url, args, 0).await.0
     }
 
     /// A server with extra flags, and the `extra` stdout lines it prints
@@ -62,17 +253,37 @@ impl TestServer {
     pub async fn spawn_with_lines(args: &[&str], extra: usize) -> (TestServer, Vec<String>) {
         let temp = private_tempdir();
         let dir = temp.path().to_path_buf();
-        let (mut server, lines) = Self::spawn_reading(&dir, args, extra).await;
-        server._temp = Some(temp);
+        let database = match on_postgres() {
+            true => Some(TestDatabase::of(&dir).await),
+            false => None,
+        };
+        let database_url = database
+            .is_some()
+            .then(|| database_url(&database_name(&dir)));
+        let (mut server, lines) = Self::spawn_reading(&dir, database_url, args, extra).await;
+        server._temp = Some(TestData {
+            _temp: temp,
+            _database: database,
+        });
         (server, lines)
     }
 
-    async fn spawn_reading(dir: &Path, args: &[&str], extra: usize) -> (TestServer, Vec<String>) {
+    async fn spawn_reading(
+        dir: &Path,
+        database_url: Option<String>,
+        args: &[&str],
+        extra: usize,
+    ) -> (TestServer, Vec<String>) {
         crypto();
         let log = std::fs::File::create(dir.with_extension("log")).unwrap();
-        let mut child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .args(["--listen", "127.0.0.1:0", "--demo", "--data-dir"])
-            .arg(dir)
+            .arg(dir);
+        if let Some(url) = &database_url {
+            command.args(["--database-url", url]);
+        }
+        let mut child = command
             .args(args)
             .env("CARTQL_JWT_SECRET", SECRET)
             .env("CARTQL_LOG", "warn")
@@ -108,6 +319,7 @@ impl TestServer {
             child,
             base,
             dir: dir.to_path_buf(),
+            database_url,
             _temp: None,
             client: reqwest::Client::new(),
         };
@@ -120,7 +332,7 @@ impl TestServer {
     }
 
     /// Stops the server with SIGKILL and waits for it; keeps the data directory.
-    pub async fn kill(mut self) -> Option<TempDir> {
+    pub async fn kill(mut self) -> Option<TestData> {
         // It may be dead already (see `send_kill`).
         let _ = self.child.start_kill();
         self.child.wait().await.unwrap();
@@ -138,7 +350,7 @@ impl TestServer {
     }
 
     /// Stops the server with SIGTERM (graceful) and waits for it to exit.
-    pub async fn terminate(mut self) -> Option<TempDir> {
+    pub async fn terminate(mut self) -> Option<TestData> {
         let pid = self.child.id().unwrap();
         std::process::Command::new("kill")
             .arg("-TERM")

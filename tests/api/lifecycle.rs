@@ -114,6 +114,9 @@ fn bad_settings_stop_the_start_with_one_line_naming_the_setting() {
 
 #[tokio::test]
 async fn a_data_directory_in_use_is_refused_clearly() {
+    if sled_only() {
+        return;
+    }
     let server = TestServer::spawn().await;
     let output = run(
         &[
@@ -136,18 +139,20 @@ async fn a_data_directory_in_use_is_refused_clearly() {
 async fn a_data_directory_keeps_its_currency() {
     let server = TestServer::spawn().await;
     let dir = server.dir.clone();
+    let url = server.database_url.clone();
     let _keep = server.terminate().await;
-    let output = run(
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--currency",
-            "JPY",
-        ],
-        &[("CARTQL_JWT_SECRET", SECRET)],
-    );
+    let mut args = vec![
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--currency",
+        "JPY",
+    ];
+    if let Some(url) = &url {
+        args.extend(["--database-url", url]);
+    }
+    let output = run(&args, &[("CARTQL_JWT_SECRET", SECRET)]);
     assert!(!output.status.success());
     let line = error_line(&output);
     assert!(
@@ -214,6 +219,9 @@ async fn an_acknowledged_write_survives_kill_9_in_strict_mode() {
 
 #[tokio::test]
 async fn import_catalog_loads_a_valid_file_and_refuses_a_bad_one_whole() {
+    if sled_only() {
+        return;
+    }
     let dir = private_tempdir();
     let data = dir.path().join("data");
     let good = dir.path().join("good.json");
@@ -357,6 +365,9 @@ async fn import_catalog_loads_a_valid_file_and_refuses_a_bad_one_whole() {
 
 #[tokio::test]
 async fn a_database_that_vanished_is_refused_instead_of_starting_empty() {
+    if sled_only() {
+        return;
+    }
     let server = TestServer::spawn().await;
     add(&server, &customer("ann"), "default", "MUG-LOGO", 1).await;
     let dir = server.dir.clone();
@@ -401,6 +412,9 @@ fn open_to_others(dir: &std::path::Path) -> Vec<String> {
 
 #[tokio::test]
 async fn the_data_directory_and_everything_in_it_is_private() {
+    if sled_only() {
+        return;
+    }
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("fresh");
     // No configured secret: the key file is generated into the directory too.
@@ -431,6 +445,9 @@ async fn the_data_directory_and_everything_in_it_is_private() {
 
 #[test]
 fn a_data_directory_others_can_read_is_refused_with_the_fix() {
+    if sled_only() {
+        return;
+    }
     use std::os::unix::fs::PermissionsExt;
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("shared");

@@ -19,7 +19,7 @@ async fn open(server: &TestServer) -> Socket {
 }
 
 /// A WebSocket to the server at `base` (`http://…`), graphql-transport-ws offered.
-async fn open_at(base: &str) -> Socket {
+pub async fn open_at(base: &str) -> Socket {
     let url = format!("{}/graphql/ws", base.replace("http://", "ws://"));
     let mut request = url.into_client_request().unwrap();
     request.headers_mut().insert(
@@ -81,7 +81,7 @@ pub async fn connect_at(base: &str, payload: Value) -> Socket {
     socket
 }
 
-async fn subscribe(socket: &mut Socket, id: &str, variables: Value) {
+pub async fn subscribe(socket: &mut Socket, id: &str, variables: Value) {
     send(socket, json!({ "type": "subscribe", "id": id, "payload": { "query": SUBSCRIBE, "variables": variables } })).await;
 }
 
@@ -106,7 +106,7 @@ pub async fn first_payload(server: &TestServer, token: &str, query: &str) -> Val
     message["payload"].clone()
 }
 
-fn cart_of(message: &Value) -> &Value {
+pub fn cart_of(message: &Value) -> &Value {
     assert_eq!(message["type"], "next", "{message}");
     &message["payload"]["data"]["cartUpdated"]
 }

@@ -30,6 +30,7 @@ pub mod codec;
 pub mod durability;
 mod identity;
 mod orders;
+mod snapshot;
 mod sweeper;
 mod tx;
 

@@ -155,9 +155,33 @@ async fn the_revoke_command_and_mutation_refuse_a_viewers_tokens() {
         .await;
     assert_eq!(error_code(&body), "FORBIDDEN");
 
-    // Offline: the CLI writes the same record (the server must be stopped).
     let guest_token = guest("g1");
     assert!(accepted(&server, &guest_token).await);
+    if let Some(url) = &server.database_url {
+        // PostgreSQL: the CLI works while servers run, effective at once.
+        let out = std::process::Command::new(binary())
+            .args([
+                "revoke",
+                "--subject",
+                "g1",
+                "--kind",
+                "guest",
+                "--database-url",
+                url,
+            ])
+            .env("CARTQL_JWT_SECRET", SECRET)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!accepted(&server, &guest_token).await);
+        assert!(accepted(&server, &guest("g2")).await);
+        return;
+    }
+    // Offline: the CLI writes the same record (the server must be stopped).
     let dir = server.dir.clone();
     let running = std::process::Command::new(binary())
         .args(["revoke", "--subject", "g1", "--kind", "guest", "--data-dir"])

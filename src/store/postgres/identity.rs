@@ -1,0 +1,93 @@
+//! [`IdentityStore`] for PostgreSQL: `accounts` (unique by normalised email)
+//! and `valid_after` (moved forward atomically by one upsert). A log-out
+//! everywhere is committed before it returns, so the very next request to
+//! any instance reads it (tokens are checked against the database each time).
+
+use super::{PgStore, backend, from_json, retrying_store, to_json};
+use crate::domain::OwnerKey;
+use crate::domain::account::{Account, Email};
+use crate::store::StoreError;
+use crate::store::identity::IdentityStore;
+use async_trait::async_trait;
+
+#[async_trait]
+impl IdentityStore for PgStore {
+    #[tracing::instrument(name = "store.account", level = "info", skip_all, err)]
+    async fn account(&self, email: &Email) -> Result<Option<Account>, StoreError> {
+        let row: Option<serde_json::Value> =
+            sqlx::query_scalar("SELECT data FROM accounts WHERE email = $1")
+                .bind(email.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        row.map(|value| from_json(format_args!("accounts/{}", email.as_str()), value))
+            .transpose()
+    }
+
+    #[tracing::instrument(name = "store.create_account", level = "info", skip_all, err)]
+    async fn create_account(&self, account: &Account) -> Result<bool, StoreError> {
+        let created = sqlx::query(
+            "INSERT INTO accounts (email, data) VALUES ($1, $2) ON CONFLICT (email) DO NOTHING",
+        )
+        .bind(account.email.as_str())
+        .bind(to_json(account))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(created.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(name = "store.valid_after", level = "info", skip_all, err, fields(owner = %owner))]
+    async fn valid_after(&self, owner: &OwnerKey) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar("SELECT valid_after FROM valid_after WHERE owner = $1")
+            .bind(owner.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
+    #[tracing::instrument(name = "store.log_out_everywhere", level = "info", skip_all, err, fields(owner = %owner))]
+    async fn log_out_everywhere(&self, owner: &OwnerKey, now: i64) -> Result<i64, StoreError> {
+        // A renewal takes its time, then reads this record, and is refused
+        // unless its token is newer than what it read. Its new token must
+        // not survive a log-out that commits after that read: so what is
+        // written must exceed every second up to the commit. A commit takes
+        // milliseconds here (in sled, microseconds), so the second is taken
+        // again after it, and should it have moved on, the record is moved
+        // past it too (next_valid_after once more).
+        let mut second = now.max(chrono::Utc::now().timestamp());
+        loop {
+            let next = self.write_valid_after(owner, second).await?;
+            let after = chrono::Utc::now().timestamp();
+            if after <= second {
+                self.cart_changed(owner);
+                return Ok(next);
+            }
+            second = after;
+        }
+    }
+}
+
+impl PgStore {
+    /// next_valid_after in SQL: past both the stored time and `now`.
+    async fn write_valid_after(&self, owner: &OwnerKey, now: i64) -> Result<i64, StoreError> {
+        retrying_store(|| async {
+            let mut tx = self.begin().await?;
+            let next: i64 = sqlx::query_scalar(
+                "INSERT INTO valid_after (owner, valid_after) VALUES ($1, $2 + 1)
+                 ON CONFLICT (owner) DO UPDATE
+                 SET valid_after = GREATEST(valid_after.valid_after, $2) + 1
+                 RETURNING valid_after",
+            )
+            .bind(owner.as_str())
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            // Wakes the owner's live subscriptions everywhere, so they re-check their token.
+            self.notify(&mut tx, owner).await?;
+            tx.commit().await?;
+            Ok(next)
+        })
+        .await
+    }
+}

@@ -1,0 +1,440 @@
+//! The PostgreSQL backend: several cartql instances on one database.
+//!
+//! Tables (see `migrations/`): `variants` (the SKU catalog: stock as a
+//! column, the rest as JSONB), `carts` (one row per owner holding its whole
+//! `CartSet` as JSONB), `orders`, `idempotency` (+ `idempotency_counts`),
+//! `accounts`, `valid_after`, `meta` (currency, version floor) and
+//! `throttle`. Domain values are the serde types the sled backend stores, as
+//! JSONB, so a new domain field needs no migration. Keys that are paged
+//! (SKUs, order ids, owners) are `COLLATE "C"`: they sort by bytes, exactly
+//! as sled's keys do, whatever the database's default collation.
+//!
+//! **Isolation and locking.** Every transaction runs at READ COMMITTED and
+//! takes row locks (`SELECT … FOR UPDATE`, or the implicit lock of an
+//! `INSERT … ON CONFLICT DO UPDATE`) on what it reads to decide a write, so
+//! a read-modify-write cannot lose an update and no transaction needs
+//! SERIALIZABLE's retries in the common case. Locks are always taken in one
+//! order, so transactions do not deadlock with each other:
+//!
+//! 1. the owner's `idempotency_counts` row (idempotent writes only; it is
+//!    also the per-owner lock that makes two requests with one key queue);
+//! 2. `carts` rows: one owner's, or for a merge both owners' in key order;
+//! 3. `variants` rows in SKU order (checkout), then the stock is decremented
+//!    with a conditional update (`stock >= n`) and `CHECK (stock >= 0)` is the
+//!    last line of defence against overselling.
+//!
+//! A new idempotency record is an `INSERT` against the `(owner, key)`
+//! primary key: should two requests with one key still race past the
+//! look-up, the second fails on the constraint and is retried, and then
+//! replays the first. Serialization failures and deadlocks (40001, 40P01),
+//! which PostgreSQL may still report (e.g. a lock timeout broken by the
+//! detector), are retried a bounded number of times ([`MAX_ATTEMPTS`]).
+//!
+//! **Version floor.** As in sled, `meta.version_floor` holds the highest
+//! version of any cart set the sweeper deleted, raised in the transaction
+//! that deletes; a set created for an owner without a row starts above it.
+//!
+//! **Change notices.** A write that changes an owner's carts sends
+//! `pg_notify('cartql_changes', tag)` inside its own transaction, so a
+//! rolled-back change never notifies. The tag is a keyed hash of the owner
+//! key ([`PgStore::tag`]): other database users who can `LISTEN` learn that
+//! *someone* changed, not who. Each instance's [`listener`] maps tags back
+//! to the owners its live subscriptions watch. Background work (the
+//! [`listener`] and the [`sweeper`]) is owned by the store and stopped by
+//! `close`.
+
+mod carts;
+mod catalog;
+mod idempotency;
+mod identity;
+pub mod listener;
+mod orders;
+pub mod snapshot;
+mod sweeper;
+pub mod throttle;
+
+use super::notices::CartNotices;
+use super::{Store, StoreError, UpdateError};
+use crate::domain::{OwnerKey, Rejection};
+use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// The channel change notices travel on.
+pub const CHANNEL: &str = "cartql_changes";
+/// The prefix of order-change notices (cart changes have none).
+pub const ORDER_PREFIX: &str = "o:";
+
+/// How often a transaction is tried before a serialization failure or
+/// deadlock is reported as an error.
+pub const MAX_ATTEMPTS: u32 = 8;
+
+/// The migrations this binary knows, embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// How to reach the database.
+#[derive(Clone, Debug)]
+pub struct PgSettings {
+    /// `postgres://…` (sslmode and the rest as libpq spells them).
+    pub url: String,
+    /// Connections this instance keeps at most (the listener has one more).
+    pub max_connections: u32,
+    /// Secret material the owner tags of change notices are keyed with; the
+    /// same on every instance (the signing secret is).
+    pub notice_secret: Vec<u8>,
+}
+
+/// A store in one PostgreSQL database. Cheap to share behind an `Arc`.
+pub struct PgStore {
+    pub(super) pool: PgPool,
+    options: PgConnectOptions,
+    notices: CartNotices,
+    /// Order changes (placements, moves), per owner, apart from cart changes.
+    order_notices: CartNotices,
+    /// Tags of the owners this instance's subscriptions watch → the owner.
+    tags: Mutex<HashMap<String, OwnerKey>>,
+    notice_key: [u8; 32],
+    /// Whether the listener is connected and listening (readiness).
+    listening: AtomicBool,
+    /// The listener and the sweeper, while they run.
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl PgStore {
+    /// Connects, applies the embedded migrations (under sqlx's advisory
+    /// lock, so several instances may start at once) and refuses a database
+    /// that a newer cartql has migrated. Errors are one line without the
+    /// password.
+    pub async fn connect(settings: &PgSettings) -> Result<PgStore, StoreError> {
+        let options = parse_url(&settings.url)?;
+        let unreachable = |e: sqlx::Error| {
+            StoreError::Open(format!(
+                "cannot connect to PostgreSQL at {}: {}",
+                describe(&options),
+                one_line(&e)
+            ))
+        };
+        // One connection first: its error says why (refused, auth, TLS, no
+        // such database), where a pool would only say it timed out.
+        let first = tokio::time::timeout(
+            Duration::from_secs(10),
+            sqlx::ConnectOptions::connect(&options),
+        )
+        .await
+        .map_err(|_| {
+            StoreError::Open(format!(
+                "cannot connect to PostgreSQL at {}: no answer within 10 s",
+                describe(&options)
+            ))
+        })?
+        .map_err(unreachable)?;
+        sqlx::Connection::close(first).await.map_err(unreachable)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| {
+                StoreError::Open(format!(
+                    "cannot connect to PostgreSQL at {}: {}",
+                    describe(&options),
+                    one_line(&e)
+                ))
+            })?;
+        migrate(&pool).await?;
+        let notice_key: [u8; 32] = Sha256::new()
+            .chain_update(b"cartql change notices\0")
+            .chain_update(&settings.notice_secret)
+            .finalize()
+            .into();
+        Ok(PgStore {
+            pool,
+            options,
+            notices: CartNotices::default(),
+            order_notices: CartNotices::default(),
+            tags: Mutex::new(HashMap::new()),
+            notice_key,
+            listening: AtomicBool::new(false),
+            tasks: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The opaque tag of `owner` in change notices.
+    pub fn tag(&self, owner: &OwnerKey) -> String {
+        let digest = Sha256::new()
+            .chain_update(self.notice_key)
+            .chain_update(owner.as_str().as_bytes())
+            .finalize();
+        hex::encode(&digest[..16])
+    }
+
+    /// Sends the change notice of `owner` inside `tx` (delivered at commit).
+    pub(super) async fn notify(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        owner: &OwnerKey,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(self.tag(owner))
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Wakes this instance's subscriptions of `owner` at once (the notice
+    /// from the database follows; notices coalesce).
+    pub(super) fn cart_changed(&self, owner: &OwnerKey) {
+        self.notices.changed(owner);
+    }
+
+    /// Sends the order-change notice of `owner` inside `tx`: the same
+    /// channel and tag as cart changes, prefixed `o:`.
+    pub(super) async fn notify_order(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        owner: &OwnerKey,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(format!("{ORDER_PREFIX}{}", self.tag(owner)))
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Wakes this instance's order subscriptions of `owner` at once.
+    pub(super) fn order_changed(&self, owner: &OwnerKey) {
+        self.order_notices.changed(owner);
+    }
+
+    pub(super) fn track(&self, task: tokio::task::JoinHandle<()>) {
+        lock(&self.tasks).push(task);
+    }
+
+    /// Starts a transaction.
+    pub(super) async fn begin(&self) -> Result<Transaction<'static, Postgres>, TxError> {
+        Ok(self.pool.begin().await?)
+    }
+}
+
+/// Parses `--database-url`, with a one-line error that does not repeat it
+/// (it may hold a password).
+pub fn parse_url(url: &str) -> Result<PgConnectOptions, StoreError> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(StoreError::Open(
+            "--database-url: not a PostgreSQL URL (postgres://user@host:port/database)".into(),
+        ));
+    }
+    PgConnectOptions::from_str(url)
+        .map(|o| o.application_name("cartql"))
+        .map_err(|e| StoreError::Open(format!("--database-url: {}", one_line(&e))))
+}
+
+/// `host:port/database` of a connection, for messages.
+fn describe(options: &PgConnectOptions) -> String {
+    format!(
+        "{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("(default)")
+    )
+}
+
+fn one_line(e: &dyn std::fmt::Display) -> String {
+    e.to_string().replace('\n', " ")
+}
+
+/// Applies the embedded migrations, after refusing a database that holds a
+/// migration this binary does not know (a newer cartql wrote it).
+async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    let applied: Vec<i64> = match sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
+        .fetch_all(pool)
+        .await
+    {
+        Ok(versions) => versions,
+        // 42P01: no such table yet (a new database).
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Vec::new(),
+        Err(e) => return Err(backend(e)),
+    };
+    newer_migration(&applied).map_or(Ok(()), |version| Err(too_new(version)))?;
+    MIGRATOR.run(pool).await.map_err(|e| match e {
+        sqlx::migrate::MigrateError::VersionMissing(version) => too_new(version),
+        e => StoreError::Open(format!("applying database migrations: {}", one_line(&e))),
+    })
+}
+
+/// The first applied migration this binary does not know.
+fn newer_migration(applied: &[i64]) -> Option<i64> {
+    applied
+        .iter()
+        .copied()
+        .find(|v| !MIGRATOR.iter().any(|m| m.version == *v))
+}
+
+fn too_new(version: i64) -> StoreError {
+    StoreError::Open(format!(
+        "the database was migrated by a newer cartql (migration {version} is unknown to this one); run that version or newer"
+    ))
+}
+
+/// A database failure as a store error.
+pub(super) fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(format!("postgres: {}", one_line(&e)))
+}
+
+/// Why one attempt at a transaction gave up.
+#[derive(Debug)]
+pub(super) enum TxError {
+    /// The domain refused; nothing was written.
+    Rejected(Rejection),
+    /// The store failed.
+    Store(StoreError),
+    /// A serialization failure, deadlock or lost race on a unique key: try again.
+    Retry(String),
+}
+
+impl From<sqlx::Error> for TxError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e
+            && matches!(db.code().as_deref(), Some("40001" | "40P01" | "23505"))
+        {
+            return TxError::Retry(one_line(&e));
+        }
+        TxError::Store(backend(e))
+    }
+}
+
+impl From<StoreError> for TxError {
+    fn from(e: StoreError) -> Self {
+        TxError::Store(e)
+    }
+}
+
+/// Runs `attempt` until it does not ask for a retry, at most [`MAX_ATTEMPTS`]
+/// times, with a short growing pause between.
+pub(super) async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, UpdateError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, TxError>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(TxError::Retry(reason)) if tries < MAX_ATTEMPTS => pause(tries, &reason).await,
+            result => return finish(result),
+        }
+    }
+}
+
+/// Waits a little (randomised, growing with `tries`) before a retry.
+pub(super) async fn pause(tries: u32, reason: &str) {
+    tracing::debug!(%reason, tries, "transaction retried");
+    let pause = rand::random_range(1..=(5u64 << tries.min(6)));
+    tokio::time::sleep(Duration::from_millis(pause)).await;
+}
+
+/// The result of a transaction's last attempt, as the store traits say it.
+pub(super) fn finish<T>(result: Result<T, TxError>) -> Result<T, UpdateError> {
+    let error = match result {
+        Ok(value) => return Ok(value),
+        Err(TxError::Rejected(r)) => return Err(UpdateError::Rejected(r)),
+        Err(TxError::Store(e)) => e,
+        Err(TxError::Retry(reason)) => StoreError::Backend(format!(
+            "postgres: gave up after {MAX_ATTEMPTS} attempts: {reason}"
+        )),
+    };
+    tracing::error!(error = %error, "store call failed");
+    Err(UpdateError::Store(error))
+}
+
+/// [`retrying`] for calls that cannot be refused.
+pub(super) async fn retrying_store<T, F, Fut>(attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, TxError>>,
+{
+    retrying(attempt).await.map_err(|e| match e {
+        UpdateError::Store(e) => e,
+        UpdateError::Rejected(r) => StoreError::Backend(format!("unexpected refusal: {r:?}")),
+    })
+}
+
+/// Decodes a JSONB value into a domain type, naming `key` in the error.
+pub(super) fn from_json<T: DeserializeOwned>(
+    key: impl std::fmt::Display,
+    value: serde_json::Value,
+) -> Result<T, StoreError> {
+    serde_json::from_value(value).map_err(|e| StoreError::Corrupt {
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Encodes a domain value as JSONB.
+pub(super) fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
+    // Our own plain data types always serialise.
+    serde_json::to_value(value).expect("domain values serialise to JSON")
+}
+
+/// The tasks' and tags' maps are consistent after every critical section.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ready(&self) -> Result<(), StoreError> {
+        // A health check must answer soon, also while connections time out.
+        tokio::time::timeout(
+            Duration::from_secs(3),
+            sqlx::query("SELECT 1").execute(&self.pool),
+        )
+        .await
+        .map_err(|_| StoreError::Backend("postgres: no answer within 3 s".into()))?
+        .map_err(backend)?;
+        if !self.listening.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend(
+                "postgres: the change listener is not connected".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        for task in lock(&self.tasks).drain(..) {
+            task.abort();
+        }
+        self.pool.close().await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_that_are_not_postgres_are_refused_without_echoing_them() {
+        let err = parse_url("mysql://u:secret@h/db").unwrap_err().to_string();
+        assert!(err.contains("not a PostgreSQL URL"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
+        assert!(parse_url("postgres://u@127.0.0.1:5432/db?sslmode=require").is_ok());
+        assert!(parse_url("postgres://u@h/db?sslmode=sometimes").is_err());
+    }
+
+    #[test]
+    fn a_database_with_an_unknown_migration_is_too_new() {
+        assert_eq!(newer_migration(&[1, 2]), None);
+        assert_eq!(newer_migration(&[1, 2, 99]), Some(99));
+    }
+}

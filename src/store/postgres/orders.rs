@@ -1,0 +1,328 @@
+//! [`OrderStore`] for PostgreSQL: the checkout transaction and order listing.
+//!
+//! Checkout locks, in the order of [`super`]'s module docs: the owner's
+//! idempotency count row, the cart row (a cart checkout), the variant rows in
+//! SKU order; then it decrements stock with conditional updates, writes the
+//! order, the record of the key and the cleared cart, and commits. A refused
+//! checkout rolls back: its key is not used and nothing is counted.
+
+use super::carts::{lock_set, write_set};
+use super::catalog::variant_from_row;
+use super::idempotency::{check_allowance, lock_owner, record_key, recorded_in};
+use super::{PgStore, TxError, backend, from_json, retrying, to_json};
+use crate::domain::idempotency::{Outcome, key_reused};
+use crate::domain::order::{Moved, Order, OrderFilter};
+use crate::domain::{CartSet, OwnerKey, Product, Sku};
+use crate::store::idempotency::Replayable;
+use crate::store::orders::{CheckoutRequest, CheckoutSource, OrderChange, OrderStore};
+use crate::store::{CartChanges, StoreError, UpdateError};
+use async_trait::async_trait;
+use std::collections::HashMap;
+
+#[async_trait]
+impl OrderStore for PgStore {
+    #[tracing::instrument(name = "store.checkout", level = "info", skip_all, fields(owner = %request.owner))]
+    async fn checkout(&self, request: &CheckoutRequest) -> Result<Replayable<Order>, UpdateError> {
+        let outcome = retrying(|| self.checkout_once(request)).await?;
+        if matches!(outcome, Replayable::Applied(_)) {
+            if matches!(request.source, CheckoutSource::Cart { .. }) {
+                self.cart_changed(&request.owner);
+            }
+            self.order_changed(&request.owner);
+        }
+        Ok(outcome)
+    }
+
+    #[tracing::instrument(name = "store.order", level = "info", skip_all, err, fields(owner = %owner))]
+    async fn order(&self, owner: &OwnerKey, id: &str) -> Result<Option<Order>, StoreError> {
+        let row: Option<serde_json::Value> =
+            sqlx::query_scalar("SELECT data FROM orders WHERE owner = $1 AND id = $2")
+                .bind(owner.as_str())
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        row.map(|value| from_json(format_args!("orders/{owner}/{id}"), value))
+            .transpose()
+    }
+
+    #[tracing::instrument(name = "store.orders", level = "info", skip_all, err, fields(owner = %owner))]
+    async fn orders(
+        &self,
+        owner: &OwnerKey,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
+            "SELECT id, data FROM orders
+             WHERE owner = $1 AND ($2::text IS NULL OR id < $2 COLLATE \"C\")
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(owner.as_str())
+        .bind(before)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.into_iter()
+            .map(|(id, value)| from_json(format_args!("orders/{owner}/{id}"), value))
+            .collect()
+    }
+
+    fn order_changes(&self, owner: &OwnerKey) -> CartChanges {
+        self.watch_orders(owner)
+    }
+
+    #[tracing::instrument(name = "store.order_by_id", level = "info", skip_all, err)]
+    async fn order_by_id(&self, id: &str) -> Result<Option<(OwnerKey, Order)>, StoreError> {
+        let row: Option<(String, serde_json::Value)> =
+            sqlx::query_as("SELECT owner, data FROM orders WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        row.map(|(owner, value)| owned_order(owner, id, value))
+            .transpose()
+    }
+
+    #[tracing::instrument(name = "store.all_orders", level = "info", skip_all, err)]
+    async fn all_orders(
+        &self,
+        filter: &OrderFilter,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        // Ids are ULIDs, which start with their time: the placed-at range
+        // bounds the ids read; the rest of the filter is the domain's.
+        let time_id = |t: chrono::DateTime<chrono::Utc>| {
+            let ms = u64::try_from(t.timestamp_millis()).unwrap_or(0);
+            ulid::Ulid::from_parts(ms.min((1 << 48) - 1), 0).to_string()
+        };
+        let mut upper = before.map(str::to_string);
+        if let Some(t) = filter.placed_before {
+            let bound = time_id(t);
+            upper = Some(upper.map_or(bound.clone(), |u| u.min(bound)));
+        }
+        let lower = filter.placed_after.map(time_id).unwrap_or_default();
+        let batch = limit.clamp(50, 500);
+        let mut found = Vec::new();
+        loop {
+            let rows: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
+                "SELECT owner, id, data FROM orders
+                 WHERE ($1::text IS NULL OR id < $1 COLLATE \"C\") AND id >= $2 COLLATE \"C\"
+                 ORDER BY id COLLATE \"C\" DESC LIMIT $3",
+            )
+            .bind(upper.as_deref())
+            .bind(&lower)
+            .bind(i64::try_from(batch).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+            let exhausted = rows.len() < batch;
+            for (owner, id, value) in rows {
+                upper = Some(id.clone());
+                let (_, order) = owned_order(owner, &id, value)?;
+                if filter.matches(&order) {
+                    found.push(order);
+                    if found.len() == limit {
+                        return Ok(found);
+                    }
+                }
+            }
+            if exhausted {
+                return Ok(found);
+            }
+        }
+    }
+
+    #[tracing::instrument(name = "store.move_order", level = "info", skip_all)]
+    async fn move_order(
+        &self,
+        id: &str,
+        change: &OrderChange<'_>,
+    ) -> Result<Option<(OwnerKey, Moved)>, UpdateError> {
+        let moved = retrying(|| self.move_order_once(id, change)).await?;
+        if let Some((owner, Moved::Changed(..))) = &moved {
+            self.order_changed(owner);
+        }
+        Ok(moved)
+    }
+}
+
+/// An order row with its owner, checked.
+fn owned_order(
+    owner: String,
+    id: &str,
+    value: serde_json::Value,
+) -> Result<(OwnerKey, Order), StoreError> {
+    let key = OwnerKey::parse(&owner).ok_or_else(|| StoreError::Corrupt {
+        key: format!("orders/{owner}/{id}"),
+        reason: format!("'{owner}' is not an owner key"),
+    })?;
+    let order = from_json(format_args!("orders/{owner}/{id}"), value)?;
+    Ok((key, order))
+}
+
+impl PgStore {
+    /// Locks the order row, runs the rule on it, returns the units to
+    /// tracked stock (variant rows locked in SKU order) and writes the order.
+    async fn move_order_once(
+        &self,
+        id: &str,
+        change: &OrderChange<'_>,
+    ) -> Result<Option<(OwnerKey, Moved)>, TxError> {
+        let mut tx = self.begin().await?;
+        let row: Option<(String, serde_json::Value)> =
+            sqlx::query_as("SELECT owner, data FROM orders WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((owner, value)) = row else {
+            return Ok(None);
+        };
+        let (owner, order) = owned_order(owner, id, value)?;
+        let moved = change(&order).map_err(TxError::Rejected)?;
+        if let Moved::Changed(next, restock) = &moved {
+            let mut restock: Vec<&(Sku, u32)> = restock.iter().collect();
+            restock.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+            for (sku, quantity) in restock {
+                sqlx::query(
+                    "UPDATE variants SET stock = LEAST(stock + $2, $3)
+                     WHERE sku = $1 AND stock IS NOT NULL",
+                )
+                .bind(sku.as_str())
+                .bind(i64::from(*quantity))
+                .bind(crate::domain::catalog::MAX_STOCK)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query("UPDATE orders SET data = $3 WHERE owner = $1 AND id = $2")
+                .bind(owner.as_str())
+                .bind(id)
+                .bind(to_json(next.as_ref()))
+                .execute(&mut *tx)
+                .await?;
+            self.notify_order(&mut tx, &owner).await?;
+        }
+        tx.commit().await?;
+        Ok(Some((owner, moved)))
+    }
+
+    async fn checkout_once(&self, request: &CheckoutRequest) -> Result<Replayable<Order>, TxError> {
+        let owner = &request.owner;
+        let mut tx = self.begin().await?;
+        let count = lock_owner(&mut tx, owner).await?;
+        if let Some(outcome) =
+            recorded_in(&mut tx, owner, &request.key, &request.fingerprint).await?
+        {
+            let Outcome::Order(id) = outcome else {
+                return Err(TxError::Rejected(key_reused()));
+            };
+            let order: Option<serde_json::Value> =
+                sqlx::query_scalar("SELECT data FROM orders WHERE owner = $1 AND id = $2")
+                    .bind(owner.as_str())
+                    .bind(&id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let key = format!("idempotency/{owner}/{}", request.key.as_str());
+            return match order {
+                Some(value) => Ok(Replayable::Replayed(from_json(key, value)?)),
+                None => Err(TxError::Store(StoreError::Corrupt {
+                    key,
+                    reason: format!("records order {id}, which is missing"),
+                })),
+            };
+        }
+        check_allowance(count, request.max_keys_per_owner)?;
+        // The rule both backends run (CheckoutRequest::lines, then ::place)
+        // on the cart row locked here, or on no cart for checkoutLines.
+        let mut locked = match &request.source {
+            CheckoutSource::Cart { .. } => Some(lock_set(&mut tx, owner).await?),
+            CheckoutSource::Lines { .. } => None,
+        };
+        let mut none = CartSet::default();
+        let set = match locked.as_mut() {
+            Some(locked) => &mut locked.set,
+            None => &mut none,
+        };
+        let lines = request.lines(set).map_err(TxError::Rejected)?;
+        let catalog = lock_variants(&mut tx, lines.iter().map(|l| &l.sku)).await?;
+        let placement = request
+            .place(set, &lines, &catalog)
+            .map_err(TxError::Rejected)?;
+        for product in &placement.stock_taken {
+            take_stock(&mut tx, &catalog, product).await?;
+        }
+        if let Some(locked) = locked.as_ref() {
+            write_set(&mut tx, owner, locked).await?;
+            self.notify(&mut tx, owner).await?;
+        }
+        let order = placement.order;
+        sqlx::query("INSERT INTO orders (owner, id, data) VALUES ($1, $2, $3)")
+            .bind(owner.as_str())
+            .bind(&order.id)
+            .bind(to_json(&order))
+            .execute(&mut *tx)
+            .await?;
+        let outcome = Outcome::Order(order.id.clone());
+        record_key(
+            &mut tx,
+            owner,
+            &request.key,
+            &request.fingerprint,
+            request.now,
+            outcome,
+        )
+        .await?;
+        self.notify_order(&mut tx, owner).await?;
+        tx.commit().await?;
+        Ok(Replayable::Applied(order))
+    }
+}
+
+/// Reads and locks the variants of `skus`, in SKU order (the lock order
+/// every checkout uses, so two checkouts never deadlock).
+async fn lock_variants<'a>(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    skus: impl Iterator<Item = &'a Sku>,
+) -> Result<HashMap<Sku, Product>, TxError> {
+    let mut keys: Vec<&str> = skus.map(Sku::as_str).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let rows = sqlx::query(
+        "SELECT sku, stock, data FROM variants WHERE sku = ANY($1) ORDER BY sku FOR UPDATE",
+    )
+    .bind(&keys)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut catalog = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let product = variant_from_row(row)?;
+        catalog.insert(product.sku.clone(), product);
+    }
+    Ok(catalog)
+}
+
+/// Decrements the stock of `product.sku` to `product.stock`, conditionally:
+/// the row is locked, so the condition only guards against a bug.
+async fn take_stock(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    catalog: &HashMap<Sku, Product>,
+    product: &Product,
+) -> Result<(), TxError> {
+    let before = catalog.get(&product.sku).and_then(|p| p.stock);
+    let (Some(before), Some(after)) = (before, product.stock) else {
+        return Ok(());
+    };
+    let taken = before - after;
+    let updated =
+        sqlx::query("UPDATE variants SET stock = stock - $2 WHERE sku = $1 AND stock >= $2")
+            .bind(product.sku.as_str())
+            .bind(taken)
+            .execute(&mut **tx)
+            .await?;
+    if updated.rows_affected() != 1 {
+        return Err(TxError::Retry(format!("stock of {} moved", product.sku)));
+    }
+    Ok(())
+}

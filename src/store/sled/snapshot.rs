@@ -1,0 +1,197 @@
+//! `cartql export` / `cartql import` for sled.
+//!
+//! An export is a consistent cut because it runs offline: the data
+//! directory's lock lets only one process open it, so no server writes while
+//! the trees are read. An import is one transaction over every tree.
+
+use super::SledStore;
+use super::codec::{decode, encode};
+use super::tx::scoped;
+use crate::store::StoreError;
+use crate::store::snapshot::Record;
+use sled::Transactional;
+use sled::transaction::TransactionError;
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+impl SledStore {
+    /// Whether the store holds no data (the currency and ids aside).
+    pub fn is_empty(&self) -> bool {
+        [
+            &self.products,
+            &self.product_records,
+            &self.carts,
+            &self.orders,
+            &self.accounts,
+            &self.valid_after,
+            &self.idempotency,
+        ]
+        .iter()
+        .all(|tree| tree.is_empty())
+    }
+
+    /// Hands every record to `sink`, tree by tree.
+    pub fn export_to(
+        &self,
+        sink: &mut dyn FnMut(Record) -> std::io::Result<()>,
+    ) -> Result<(), String> {
+        let fail = |e: StoreError| e.to_string();
+        let write = |e: std::io::Error| format!("writing the export: {e}");
+        if let Some(code) = Self::get::<String>(&self.meta, b"currency").map_err(fail)? {
+            sink(Record::Currency { code }).map_err(write)?;
+        }
+        let version = Self::get::<u64>(&self.meta, super::VERSION_FLOOR).map_err(fail)?;
+        sink(Record::VersionFloor {
+            version: version.unwrap_or(0),
+        })
+        .map_err(write)?;
+        for entry in self.products.iter() {
+            let (key, bytes) = entry.map_err(|e| fail(e.into()))?;
+            let product = decode(&key, &bytes).map_err(fail)?;
+            sink(Record::Product { product }).map_err(write)?;
+        }
+        for entry in self.product_records.iter() {
+            let (key, bytes) = entry.map_err(|e| fail(e.into()))?;
+            let record = decode(&key, &bytes).map_err(fail)?;
+            sink(Record::ProductRecord { record }).map_err(write)?;
+        }
+        for entry in self.carts.iter() {
+            let (key, bytes) = entry.map_err(|e| fail(e.into()))?;
+            let carts = decode(&key, &bytes).map_err(fail)?;
+            let owner = String::from_utf8_lossy(&key).into_owned();
+            sink(Record::Carts { owner, carts }).map_err(write)?;
+        }
+        for entry in self.orders.iter() {
+            let (key, bytes) = entry.map_err(|e| fail(e.into()))?;
+            let order = decode(&key, &bytes).map_err(fail)?;
+            let (owner, _) = split_scoped(&key);
+            sink(Record::Order { owner, order }).map_err(write)?;
+        }
+        for entry in self.accounts.iter() {
+            let (key, bytes) = entry.map_err(|e| fail(e.into()))?;
+            let account = decode(&key, &bytes).map_err(fail)?;
+            sink(Record::Account { account }).map_err(write)?;
+        }
+        for entry in self.valid_after.iter() {
+            let (key, bytes) = entry.map_err(|e| fail(e.into()))?;
+            let valid_after = decode(&key, &bytes).map_err(fail)?;
+            let owner = String::from_utf8_lossy(&key).into_owned();
+            sink(Record::ValidAfter { owner, valid_after }).map_err(write)?;
+        }
+        for entry in self.idempotency.iter() {
+            let (key, bytes) = entry.map_err(|e| fail(e.into()))?;
+            let record = decode(&key, &bytes).map_err(fail)?;
+            let (owner, key) = split_scoped(&key);
+            sink(Record::Idempotency { owner, key, record }).map_err(write)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `records` into this empty store in one transaction, counting
+    /// idempotency records per owner; refuses a store that holds data.
+    pub async fn import(&self, records: &[Record]) -> Result<(), String> {
+        if !self.is_empty() {
+            return Err("the store is not empty; import only into a new one".into());
+        }
+        let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut floor = 0;
+        for record in records {
+            match record {
+                Record::Idempotency { owner, .. } => *counts.entry(owner).or_default() += 1,
+                Record::VersionFloor { version } => floor = *version,
+                _ => {}
+            }
+        }
+        let trees = (
+            &self.products,
+            &self.carts,
+            &self.meta,
+            &self.orders,
+            &self.idempotency,
+            &self.idempotency_counts,
+            &self.accounts,
+            &self.valid_after,
+            &self.product_records,
+            &self.order_owners,
+        );
+        let result = trees.transaction(
+            |(
+                products,
+                carts,
+                meta,
+                orders,
+                idempotency,
+                idempotency_counts,
+                accounts,
+                valid_after,
+                product_records,
+                order_owners,
+            )| {
+                for record in records {
+                    match record {
+                        Record::Currency { code } => {
+                            meta.insert(&b"currency"[..], encode(code))?;
+                        }
+                        Record::VersionFloor { version } => {
+                            meta.insert(super::VERSION_FLOOR, encode(version))?;
+                        }
+                        Record::Product { product } => {
+                            products.insert(product.sku.as_str().as_bytes(), encode(product))?;
+                        }
+                        Record::Carts { owner, carts: set } => {
+                            carts.insert(owner.as_bytes(), encode(set))?;
+                        }
+                        Record::ProductRecord { record } => {
+                            product_records
+                                .insert(record.handle.as_str().as_bytes(), encode(record))?;
+                        }
+                        Record::Order { owner, order } => {
+                            orders.insert(scoped_raw(owner, &order.id), encode(order))?;
+                            order_owners.insert(order.id.as_bytes(), owner.as_bytes())?;
+                        }
+                        Record::Account { account } => {
+                            accounts.insert(account.email.as_str().as_bytes(), encode(account))?;
+                        }
+                        Record::ValidAfter {
+                            owner,
+                            valid_after: at,
+                        } => {
+                            valid_after.insert(owner.as_bytes(), encode(at))?;
+                        }
+                        Record::Idempotency { owner, key, record } => {
+                            idempotency.insert(scoped_raw(owner, key), encode(record))?;
+                        }
+                    }
+                }
+                for (owner, count) in &counts {
+                    idempotency_counts.insert(owner.as_bytes(), encode(count))?;
+                }
+                Ok(())
+            },
+        );
+        result.map_err(|e: TransactionError<()>| format!("sled: {e:?}"))?;
+        self.version_floor.fetch_max(floor, Ordering::SeqCst);
+        self.durable().await.map_err(|e| e.to_string())?;
+        self.db.flush_async().await.map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+/// `owner, 0, suffix` from text (see [`scoped`]).
+fn scoped_raw(owner: &str, suffix: &str) -> Vec<u8> {
+    match crate::domain::OwnerKey::parse(owner) {
+        Some(owner) => scoped(&owner, suffix),
+        None => [owner.as_bytes(), &[0], suffix.as_bytes()].concat(),
+    }
+}
+
+/// The owner and the rest of an `owner, 0, rest` key.
+fn split_scoped(key: &[u8]) -> (String, String) {
+    let mut parts = key.splitn(2, |b| *b == 0);
+    let owner = parts.next().unwrap_or_default();
+    let rest = parts.next().unwrap_or_default();
+    (
+        String::from_utf8_lossy(owner).into_owned(),
+        String::from_utf8_lossy(rest).into_owned(),
+    )
+}
