@@ -366,7 +366,36 @@ pub struct OrderFilter {
     pub email: Option<Email>,
 }
 
+/// The ids an admin listing may find: at least `lower`, below `upper` (if
+/// any); `None` when no id can match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdRange {
+    /// The smallest id that may match ("" for any).
+    pub lower: String,
+    /// Ids must be below this one.
+    pub upper: Option<String>,
+}
+
 impl OrderFilter {
+    /// The ids to scan below the cursor `before`: order ids are ULIDs, which
+    /// start with their time, so the placed-at range bounds them.
+    pub fn id_range(&self, before: Option<&str>) -> Option<IdRange> {
+        let time_id = |t: DateTime<Utc>| {
+            let ms = u64::try_from(t.timestamp_millis()).unwrap_or(0);
+            ulid::Ulid::from_parts(ms.min((1 << 48) - 1), 0).to_string()
+        };
+        let mut upper = before.map(str::to_string);
+        if let Some(t) = self.placed_before {
+            let bound = time_id(t);
+            upper = Some(upper.map_or(bound.clone(), |u| u.min(bound)));
+        }
+        let lower = self.placed_after.map(time_id).unwrap_or_default();
+        if upper.as_ref().is_some_and(|u| lower >= *u) {
+            return None;
+        }
+        Some(IdRange { lower, upper })
+    }
+
     /// Whether `order` is one of them.
     pub fn matches(&self, order: &Order) -> bool {
         self.status.is_none_or(|s| s == order.status)

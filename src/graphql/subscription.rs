@@ -52,16 +52,9 @@ impl SubscriptionRoot {
             // What was last pushed: a change bumps the version, expiry blanks the cart.
             let mut sent: Option<(u64, bool)> = None;
             loop {
-                match services.verifier.check_not_revoked(&viewer).await {
-                    Ok(()) => {}
-                    Err(VerifyError::Invalid(_)) => {
-                        yield Err(ApiError::TokenRevoked);
-                        break;
-                    }
-                    Err(VerifyError::Unavailable) => {
-                        yield Err(ApiError::Internal);
-                        break;
-                    }
+                if let Err(error) = still_valid(&services, &viewer).await {
+                    yield Err(error);
+                    break;
                 }
                 let set = match services.store.cart_set(&owner).await {
                     Ok(set) => set,
@@ -142,16 +135,9 @@ impl SubscriptionRoot {
         Ok(async_stream::stream! {
             let mut first = true;
             loop {
-                match services.verifier.check_not_revoked(&viewer).await {
-                    Ok(()) => {}
-                    Err(VerifyError::Invalid(_)) => {
-                        yield Err(ApiError::TokenRevoked);
-                        break;
-                    }
-                    Err(VerifyError::Unavailable) => {
-                        yield Err(ApiError::Internal);
-                        break;
-                    }
+                if let Err(error) = still_valid(&services, &viewer).await {
+                    yield Err(error);
+                    break;
                 }
                 let orders = match &id {
                     Some(id) => services.store.order(&owner, id).await.map(|o| o.into_iter().collect()),
@@ -192,6 +178,16 @@ impl SubscriptionRoot {
                 }
             }
         })
+    }
+}
+
+/// Whether the connection's token still holds (`logOutEverywhere` ends a
+/// subscription at its next wake).
+async fn still_valid(services: &Services, viewer: &crate::auth::Viewer) -> Result<(), ApiError> {
+    match services.verifier.check_not_revoked(viewer).await {
+        Ok(()) => Ok(()),
+        Err(VerifyError::Invalid(_)) => Err(ApiError::TokenRevoked),
+        Err(VerifyError::Unavailable) => Err(ApiError::Internal),
     }
 }
 

@@ -11,7 +11,7 @@ use super::catalog::variant_from_row;
 use super::idempotency::{check_allowance, lock_owner, record_key, recorded_in};
 use super::{PgStore, TxError, backend, from_json, retrying, to_json};
 use crate::domain::idempotency::{Outcome, key_reused};
-use crate::domain::order::{Moved, Order, OrderFilter};
+use crate::domain::order::{IdRange, Moved, Order, OrderFilter};
 use crate::domain::{CartSet, OwnerKey, Product, Sku};
 use crate::store::idempotency::Replayable;
 use crate::store::orders::{CheckoutRequest, CheckoutSource, OrderChange, OrderStore};
@@ -92,18 +92,9 @@ impl OrderStore for PgStore {
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Order>, StoreError> {
-        // Ids are ULIDs, which start with their time: the placed-at range
-        // bounds the ids read; the rest of the filter is the domain's.
-        let time_id = |t: chrono::DateTime<chrono::Utc>| {
-            let ms = u64::try_from(t.timestamp_millis()).unwrap_or(0);
-            ulid::Ulid::from_parts(ms.min((1 << 48) - 1), 0).to_string()
+        let Some(IdRange { lower, mut upper }) = filter.id_range(before) else {
+            return Ok(Vec::new());
         };
-        let mut upper = before.map(str::to_string);
-        if let Some(t) = filter.placed_before {
-            let bound = time_id(t);
-            upper = Some(upper.map_or(bound.clone(), |u| u.min(bound)));
-        }
-        let lower = filter.placed_after.map(time_id).unwrap_or_default();
         let batch = limit.clamp(50, 500);
         let mut found = Vec::new();
         loop {

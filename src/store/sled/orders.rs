@@ -8,7 +8,7 @@ use super::{SledStore, logged};
 use crate::domain::idempotency::{
     Fingerprint, IdempotencyKey, IdempotencyRecord, Outcome, key_reused,
 };
-use crate::domain::order::{Moved, Order, OrderFilter};
+use crate::domain::order::{IdRange, Moved, Order, OrderFilter};
 use crate::domain::{CartSet, OwnerKey, Product, Sku};
 use crate::store::idempotency::{IdempotencyStore, Replayable};
 use crate::store::orders::{CheckoutRequest, CheckoutSource, OrderChange, OrderStore, restocked};
@@ -158,21 +158,9 @@ impl OrderStore for SledStore {
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Order>, StoreError> {
-        // Ids are ULIDs, which start with their time: the placed-at range
-        // bounds the ids scanned.
-        let time_id = |t: chrono::DateTime<chrono::Utc>| {
-            let ms = u64::try_from(t.timestamp_millis()).unwrap_or(0);
-            ulid::Ulid::from_parts(ms.min((1 << 48) - 1), 0).to_string()
-        };
-        let mut upper = before.map(str::to_string);
-        if let Some(t) = filter.placed_before {
-            let bound = time_id(t);
-            upper = Some(upper.map_or(bound.clone(), |u| u.min(bound)));
-        }
-        let lower = filter.placed_after.map(time_id).unwrap_or_default();
-        if upper.as_ref().is_some_and(|u| lower >= *u) {
+        let Some(IdRange { lower, upper }) = filter.id_range(before) else {
             return Ok(Vec::new());
-        }
+        };
         let range = match &upper {
             Some(id) => self.order_owners.range(lower.as_bytes()..id.as_bytes()),
             None => self.order_owners.range(lower.as_bytes()..),
