@@ -36,6 +36,12 @@ const BUCKETS: &[f64] = &[
     5.0, 10.0,
 ];
 
+/// Whether metrics are recorded (`--metrics-listen` is set): without them,
+/// hot paths skip building labels.
+pub fn enabled() -> bool {
+    HANDLE.get().is_some()
+}
+
 /// Installs the process-wide recorder (once) and returns the `/metrics` router.
 pub fn router() -> Result<Router, String> {
     let handle = match HANDLE.get() {

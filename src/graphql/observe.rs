@@ -35,6 +35,9 @@ impl Extension for OperationMetricsExtension {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
+        if !crate::metrics::enabled() {
+            return next.run(ctx, operation_name).await;
+        }
         let started = Instant::now();
         let response = next.run(ctx, operation_name).await;
         let (kind, operation) = labels(ctx);
@@ -60,6 +63,9 @@ impl Extension for OperationMetricsExtension {
         stream: BoxStream<'s, Response>,
         next: NextSubscribe<'_>,
     ) -> BoxStream<'s, Response> {
+        if !crate::metrics::enabled() {
+            return next.run(ctx, stream);
+        }
         let live = Live::new("cartql_subscriptions_active");
         next.run(ctx, stream)
             .map(move |response| {

@@ -57,6 +57,16 @@ pub trait Store: CatalogStore + CartStore + OrderStore + IdentityStore + Idempot
     async fn close(&self) -> Result<(), StoreError>;
 }
 
+/// Logs one part of a background sweep: how many records it deleted, or why
+/// it failed (the next sweep tries again).
+pub(crate) fn report_sweep(what: &str, result: Result<usize, StoreError>) {
+    match result {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(count = n, "swept {what}"),
+        Err(e) => tracing::error!(error = %e, "sweeping {what} failed"),
+    }
+}
+
 /// How long expired data is kept, for a backend's background sweep.
 #[derive(Clone, Copy, Debug)]
 pub struct Retention {

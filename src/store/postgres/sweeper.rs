@@ -11,6 +11,7 @@
 use super::{PgStore, TxError, backend, from_json, retrying_store, to_json};
 use crate::clock::Clock;
 use crate::domain::{CartSet, OwnerKey};
+use crate::store::report_sweep;
 use crate::store::{Retention, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use std::sync::{Arc, Weak};
@@ -28,27 +29,16 @@ impl PgStore {
     /// One sweep at `now`.
     pub async fn sweep_once(&self, now: DateTime<Utc>, retention: &Retention) {
         let lifetime = |owner: &OwnerKey| retention.cart_lifetime(owner);
-        match self.sweep_carts(now, &lifetime).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(carts = n, "swept expired carts"),
-            Err(e) => tracing::error!(error = %e, "sweeping carts failed"),
-        }
-        match self
+        let carts = self.sweep_carts(now, &lifetime).await;
+        report_sweep("expired carts", carts);
+        let keys = self
             .sweep_idempotency(now - retention.idempotency_ttl)
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(records = n, "swept idempotency records"),
-            Err(e) => tracing::error!(error = %e, "sweeping idempotency records failed"),
-        }
-        match self
+            .await;
+        report_sweep("idempotency records", keys);
+        let revocations = self
             .sweep_revocations(now - retention.revocation_lifetime)
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(records = n, "swept revocation records"),
-            Err(e) => tracing::error!(error = %e, "sweeping revocation records failed"),
-        }
+            .await;
+        report_sweep("revocation records", revocations);
         // Throttle windows last at most a day (--login-failure-window).
         if let Err(e) = self.sweep_throttle(now - Duration::days(2)).await {
             tracing::error!(error = %e, "sweeping throttle windows failed");

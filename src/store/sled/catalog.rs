@@ -41,18 +41,7 @@ impl CatalogStore for SledStore {
         after: Option<&Sku>,
         limit: usize,
     ) -> Result<Vec<Product>, StoreError> {
-        let start = match after {
-            Some(sku) => Bound::Excluded(sku.as_str().as_bytes().to_vec()),
-            None => Bound::Unbounded,
-        };
-        self.products
-            .range::<Vec<u8>, _>((start, Bound::Unbounded))
-            .take(limit)
-            .map(|entry| {
-                let (key, bytes) = entry?;
-                decode(&key, &bytes)
-            })
-            .collect()
+        page(&self.products, after.map(Sku::as_str), limit)
     }
 
     async fn catalog_is_empty(&self) -> Result<bool, StoreError> {
@@ -135,18 +124,7 @@ impl CatalogStore for SledStore {
         after: Option<&Handle>,
         limit: usize,
     ) -> Result<Vec<ProductRecord>, StoreError> {
-        let start = match after {
-            Some(handle) => Bound::Excluded(handle.as_str().as_bytes().to_vec()),
-            None => Bound::Unbounded,
-        };
-        self.product_records
-            .range::<Vec<u8>, _>((start, Bound::Unbounded))
-            .take(limit)
-            .map(|entry| {
-                let (key, bytes) = entry?;
-                decode(&key, &bytes)
-            })
-            .collect()
+        page(&self.product_records, after.map(Handle::as_str), limit)
     }
 
     #[tracing::instrument(name = "store.upsert_product", level = "info", skip_all, fields(handle = %handle))]
@@ -208,4 +186,23 @@ impl CatalogStore for SledStore {
             }
         }
     }
+}
+
+/// Up to `limit` values of `tree` in key order, after the key `after`.
+fn page<T: serde::de::DeserializeOwned>(
+    tree: &sled::Tree,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<T>, StoreError> {
+    let start = match after {
+        Some(key) => Bound::Excluded(key.as_bytes().to_vec()),
+        None => Bound::Unbounded,
+    };
+    tree.range::<Vec<u8>, _>((start, Bound::Unbounded))
+        .take(limit)
+        .map(|entry| {
+            let (key, bytes) = entry?;
+            decode(&key, &bytes)
+        })
+        .collect()
 }

@@ -12,6 +12,7 @@ use super::tx::{finish, tx_get};
 use crate::clock::Clock;
 use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::{CartSet, Namespace, OwnerKey};
+use crate::store::report_sweep;
 use crate::store::{Retention, StoreError, UpdateError};
 use chrono::{DateTime, Duration, Utc};
 use sled::Transactional;
@@ -48,27 +49,16 @@ impl SledStore {
     /// One sweep at `now`.
     pub async fn sweep_once(&self, now: DateTime<Utc>, retention: &Retention) {
         let lifetime = |owner: &OwnerKey| retention.cart_lifetime(owner);
-        match self.sweep_carts(now, &lifetime).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(carts = n, "swept expired carts"),
-            Err(e) => tracing::error!(error = %e, "sweeping carts failed"),
-        }
-        match self
+        let carts = self.sweep_carts(now, &lifetime).await;
+        report_sweep("expired carts", carts);
+        let keys = self
             .sweep_idempotency(now - retention.idempotency_ttl)
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(records = n, "swept idempotency records"),
-            Err(e) => tracing::error!(error = %e, "sweeping idempotency records failed"),
-        }
-        match self
+            .await;
+        report_sweep("idempotency records", keys);
+        let revocations = self
             .sweep_revocations(now - retention.revocation_lifetime)
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(records = n, "swept revocation records"),
-            Err(e) => tracing::error!(error = %e, "sweeping revocation records failed"),
-        }
+            .await;
+        report_sweep("revocation records", revocations);
     }
 
     /// Deletes "valid after" records older than `cutoff` (seconds): every
