@@ -23,8 +23,8 @@ use crate::auth::verifier::Verifier;
 use crate::auth::{self};
 use crate::clock::{Clock, SystemClock};
 use crate::config::ServeConfig;
+use crate::graphql::engine::Engine;
 use crate::graphql::error::RequestCode;
-use crate::graphql::{self, CartSchema};
 use crate::services::Services;
 use crate::store::Store;
 use crate::store::backend::Backend;
@@ -52,11 +52,10 @@ pub struct StartError(pub String);
 /// Per-process state the handlers share. Cheap to clone.
 #[derive(Clone)]
 struct AppState {
-    schema: CartSchema,
+    /// Runs GraphQL requests.
+    engine: Engine,
     /// What resolvers use: the store (readiness), the token verifier.
     services: Services,
-    /// Limits on documents, checked before parsing (GET checks the operation type).
-    document_limits: crate::graphql::document::DocumentLimits,
     /// Whose `X-Forwarded-For` names the client.
     trusted_proxies: Arc<client_address::TrustedProxies>,
     /// WebSocket limits and timeouts.
@@ -147,9 +146,8 @@ impl Application {
         let limits = config.query_limits();
         let (lifecycle, watching) = watch::channel(Lifecycle::Serving);
         let state = AppState {
-            schema: graphql::build_schema(services.clone(), limits),
+            engine: Engine::new(services.clone(), limits),
             services,
-            document_limits: limits.document,
             trusted_proxies: Arc::new(client_address::TrustedProxies::new(
                 config.trusted_proxies.clone(),
             )),
@@ -327,7 +325,7 @@ fn router(state: AppState, config: &ServeConfig, cors: CorsLayer) -> Router {
         // per response only at debug.
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .make_span_with(DefaultMakeSpan::new().level(Level::DEBUG))
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
         )

@@ -30,9 +30,6 @@
 //! `BAD_USER_INPUT`) in `extensions.code`.
 
 use super::error::{RequestCode, with_code};
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
-};
 use async_graphql::parser::types::{
     BaseType, Directive, DocumentOperations, ExecutableDocument, OperationDefinition,
     OperationType, Selection, SelectionSet, Type,
@@ -41,7 +38,6 @@ use async_graphql::{Name, Positioned, Request, ServerError, ServerResult};
 // The parser's values (which may hold variables), not the resolved ones.
 use async_graphql_value::{ConstValue, Value};
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// The deepest nesting of `{`, `[` and `(` a document may have, and the
 /// longest chain of fragments spreading each other. GraphiQL's introspection
@@ -287,7 +283,7 @@ pub fn operation_type(
 }
 
 /// The operation the executor will run, chosen as it chooses.
-fn chosen_operation<'a>(
+pub(crate) fn chosen_operation<'a>(
     document: &'a ExecutableDocument,
     operation_name: Option<&str>,
 ) -> Option<&'a OperationDefinition> {
@@ -310,6 +306,8 @@ pub struct OperationLabel {
     pub kind: OperationType,
     /// The first root field selected, if the selection starts with a field.
     pub field: Option<String>,
+    /// The operation's name, if it has one.
+    pub name: Option<String>,
 }
 
 fn label(document: &ExecutableDocument, operation_name: Option<&str>) -> Option<OperationLabel> {
@@ -323,9 +321,15 @@ fn label(document: &ExecutableDocument, operation_name: Option<&str>) -> Option<
             Selection::Field(field) => Some(field.node.name.node.to_string()),
             _ => None,
         });
+    let name = match (&document.operations, operation_name) {
+        (DocumentOperations::Multiple(_), Some(name)) => Some(name.to_string()),
+        (DocumentOperations::Multiple(ops), None) => ops.keys().next().map(|n| n.to_string()),
+        (DocumentOperations::Single(_), _) => None,
+    };
     Some(OperationLabel {
         kind: operation.ty,
         field,
+        name,
     })
 }
 
@@ -554,31 +558,6 @@ fn too_complex(message: String) -> ServerError {
         ServerError::new(message, None),
         RequestCode::QueryTooComplex,
     )
-}
-
-/// The schema extension that runs [`prepare`] on every request the schema
-/// executes (HTTP and WebSocket), before async-graphql parses anything.
-pub struct DocumentGuard(pub DocumentLimits);
-
-impl ExtensionFactory for DocumentGuard {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DocumentGuardExtension(self.0))
-    }
-}
-
-struct DocumentGuardExtension(DocumentLimits);
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for DocumentGuardExtension {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        prepare(&mut request, &self.0)?;
-        next.run(ctx, request).await
-    }
 }
 
 #[cfg(test)]

@@ -19,19 +19,12 @@
 //! }
 //! ```
 //!
-//! As a last line, [`classify`] gives every error a code: a resolver error that
+//! As a last line, [`classify_response`] gives every error a code: a resolver error that
 //! somehow carries none answers `INTERNAL` with a generic message and a
 //! request id that the log line of the original message carries too.
 
 use crate::store::StoreError;
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextRequest, NextSubscribe,
-};
 use async_graphql::{Error, ErrorExtensions, Response, ServerError};
-use futures_util::StreamExt;
-use futures_util::stream::BoxStream;
-use std::sync::Arc;
-use tracing::Instrument;
 
 /// The codes of top-level errors (`extensions.code`), spelled here only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -237,11 +230,11 @@ fn error_code(error: &ServerError) -> Option<String> {
 
 /// The code of an error that has none. Without a path it is a request error
 /// from async-graphql (parse, validation, the shape limits set in
-/// `build_schema`); with a path it came from executing a field, where only an
+/// `Engine::new`); with a path it came from executing a field, where only an
 /// argument that fails to coerce is the client's doing.
 fn code_for_uncoded(error: &ServerError) -> RequestCode {
     // The beginnings of async-graphql 7.2's messages for the limits set in
-    // `build_schema` (depth, complexity, directives, recursion) and its parser's.
+    // `Engine::new` (depth, complexity, directives, recursion) and its parser's.
     const LIMIT_MESSAGES: [&str; 5] = [
         "Query is too complex",
         "Query is nested too deep",
@@ -249,72 +242,23 @@ fn code_for_uncoded(error: &ServerError) -> RequestCode {
         "The recursion depth of the query",
         "recursion limit exceeded",
     ];
-    // An argument that does not coerce: async-graphql's `InputValueError`.
-    const ARGUMENT_MESSAGE: &str = "Failed to parse \"";
+    // An argument that does not coerce: async-graphql's `InputValueError`
+    // (`custom` and `expected_type`; a variable left out whose place needs a
+    // value, say, reaches a resolver as null).
+    const ARGUMENT_MESSAGES: [&str; 2] = ["Failed to parse \"", "Expected input type \""];
     if error.path.is_empty() {
         if LIMIT_MESSAGES.iter().any(|m| error.message.starts_with(m)) {
             RequestCode::QueryTooComplex
         } else {
             RequestCode::BadUserInput
         }
-    } else if error.message.starts_with(ARGUMENT_MESSAGE) {
+    } else if ARGUMENT_MESSAGES
+        .iter()
+        .any(|m| error.message.starts_with(m))
+    {
         RequestCode::BadUserInput
     } else {
         RequestCode::Internal
-    }
-}
-
-/// The schema extension that gives each request an id and tracing spans
-/// (`graphql{request_id}`, then `operation{name}`, so a failure logged by a
-/// resolver or a store call names both), and classifies its responses ([`classify_response`]), subscriptions'
-/// included.
-pub struct ErrorPolicy;
-
-impl ExtensionFactory for ErrorPolicy {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorPolicyExtension {
-            request_id: ulid::Ulid::new().to_string(),
-        })
-    }
-}
-
-/// One per request (async-graphql creates extensions per request).
-struct ErrorPolicyExtension {
-    request_id: String,
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for ErrorPolicyExtension {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let span = tracing::info_span!("graphql", request_id = %self.request_id);
-        let mut response = next.run(ctx).instrument(span).await;
-        classify_response(&mut response, &self.request_id);
-        response
-    }
-
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let span = tracing::info_span!("operation", name = operation_name.unwrap_or("(anonymous)"));
-        next.run(ctx, operation_name).instrument(span).await
-    }
-
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        let request_id = self.request_id.clone();
-        next.run(ctx, stream)
-            .map(move |mut response| {
-                classify_response(&mut response, &request_id);
-                response
-            })
-            .boxed()
     }
 }
 
@@ -354,6 +298,10 @@ mod tests {
         let mut argument = ServerError::new("Failed to parse \"Int\": out of range", None);
         argument.path = vec![PathSegment::Field("cart".into())];
         assert_eq!(code_of(&classified(argument)), "BAD_USER_INPUT");
+        let message = "Expected input type \"String\", found null. (occurred while parsing \"AddCartLinesInput\")";
+        let mut null = ServerError::new(message, None);
+        null.path = vec![PathSegment::Field("addCartLines".into())];
+        assert_eq!(code_of(&classified(null)), "BAD_USER_INPUT");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The GraphQL schema, kept apart from HTTP: [`build_schema`] gives a schema
-//! that can be executed in a unit test without axum.
+//! The GraphQL schema, kept apart from HTTP: [`engine::Engine`] runs it, and
+//! can be executed in a unit test without axum.
 //!
 //! Resolvers are thin: they read the [`Viewer`](crate::auth::Viewer) the HTTP
 //! layer attached to the request, call a domain rule and the store, and turn
@@ -18,6 +18,9 @@
 //! - [`error`]: top-level error codes.
 //! - [`complexity`]: what list fields cost in a query's complexity.
 //! - [`document`]: checks every document (nesting, expanded size) before it is parsed and run.
+//! - [`engine`]: runs every request (ids, spans, document checks, error codes, metrics).
+//! - [`observe`]: metrics of operations.
+//! - [`variables`]: variable values checked against their declared types.
 
 pub mod admin_orders;
 pub mod cart;
@@ -25,6 +28,7 @@ pub mod cart_view;
 pub mod catalog;
 pub mod complexity;
 pub mod document;
+pub mod engine;
 pub mod error;
 pub mod identity;
 pub mod inputs;
@@ -34,6 +38,7 @@ pub mod orders;
 pub mod pagination;
 pub mod subscription;
 pub mod types;
+pub mod variables;
 pub mod viewer;
 
 use crate::auth::Viewer;
@@ -74,24 +79,6 @@ pub struct QueryLimits {
     pub max_complexity: usize,
     /// Limits checked on the document before it is parsed and validated.
     pub document: document::DocumentLimits,
-}
-
-/// Builds the schema over the services resolvers use.
-pub fn build_schema(services: Services, limits: QueryLimits) -> CartSchema {
-    Schema::build(
-        QueryRoot::default(),
-        MutationRoot::default(),
-        subscription::SubscriptionRoot,
-    )
-    .data(services)
-    .extension(error::ErrorPolicy)
-    .extension(document::DocumentGuard(limits.document))
-    .extension(observe::OperationMetrics)
-    .limit_depth(limits.max_depth)
-    .limit_complexity(limits.max_complexity)
-    .limit_recursive_depth(32)
-    .limit_directives(8)
-    .finish()
 }
 
 /// The SDL clients and `schema.graphql` rely on.

@@ -98,7 +98,7 @@ pub(super) async fn graphql_get(
     // (which then uses this parse), and the operation chosen exactly as the
     // executor will choose it.
     if !gql.query.trim().is_empty()
-        && let Err(error) = document::prepare(&mut gql, &state.document_limits)
+        && let Err(error) = document::prepare(&mut gql, state.engine.document_limits())
     {
         let mut response = async_graphql::Response::from_errors(vec![error]);
         crate::graphql::error::classify(&mut response);
@@ -153,8 +153,8 @@ async fn execute(
     if let Some(client) = client {
         request = request.data(client);
     }
-    // The schema's error policy has given every error its code.
-    let response = state.schema.execute(request).await;
+    // The engine has given every error its code.
+    let response = state.engine.execute(request).await;
     media.respond(response)
 }
 

@@ -19,7 +19,6 @@ use super::listener::{ConnectionSlot, Lifecycle, reached};
 use crate::auth::ClientAddress;
 use crate::auth::verifier::VerifyError;
 use crate::auth::{TokenError, Viewer, token::bearer_token};
-use crate::graphql::error::classify;
 use crate::graphql::error::{RequestCode, with_code};
 use async_graphql::{Data, Executor, Request, ServerError};
 use axum::Extension;
@@ -173,11 +172,7 @@ struct Classified(AppState);
 impl Executor for Classified {
     fn execute(&self, request: Request) -> impl Future<Output = async_graphql::Response> + Send {
         let state = self.0.clone();
-        async move {
-            let mut response = state.schema.execute(request).await;
-            classify(&mut response);
-            response
-        }
+        async move { state.engine.execute(request).await }
     }
 
     fn execute_stream(
@@ -211,9 +206,8 @@ impl Executor for Classified {
                     return;
                 }
             }
-            let mut responses = Executor::execute_stream(&state.schema, request, session_data);
-            while let Some(mut response) = responses.next().await {
-                classify(&mut response);
+            let mut responses = state.engine.execute_stream(request, session_data);
+            while let Some(response) = responses.next().await {
                 yield response;
             }
         })

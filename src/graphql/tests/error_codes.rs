@@ -109,3 +109,65 @@ async fn request_problems_are_top_level_errors_with_their_code() {
         .await;
     assert_eq!(error_code(&response), "BAD_USER_INPUT", "{response}");
 }
+
+/// A document is validated in full the first time; later requests with the
+/// same text skip that, and their variables are still checked before
+/// anything runs (engine.rs, variables.rs).
+#[tokio::test(start_paused = true)]
+async fn variables_are_checked_before_anything_runs_however_often_the_document_was_seen() {
+    let shop = Shop::open().await;
+    let ann = shop.viewer("ann", ViewerKind::Guest, &[]);
+    // Two mutations in one document run in order; the second's variable is
+    // the one that is wrong.
+    let two = "mutation($sku: String!, $q: Int!, $q2: Int!) { \
+        a: addCartLines(input: {lines: [{sku: $sku, quantity: $q}]}) { cart { version } } \
+        b: addCartLines(input: {lines: [{sku: $sku, quantity: $q2}]}) { cart { version } } }";
+    let good = serde_json::json!({ "sku": "MUG-LOGO", "q": 1, "q2": 1 });
+    for _ in 0..2 {
+        let response = shop.run(Some(&ann), two, good.clone()).await;
+        assert!(response["errors"].is_null(), "{response}");
+    }
+    let read = "{ cart { version } }";
+    let before = shop.data(Some(&ann), read, Value::Null).await;
+    for bad in [
+        serde_json::json!({ "sku": "MUG-LOGO", "q": 1 }),
+        serde_json::json!({ "sku": "MUG-LOGO", "q": 1, "q2": null }),
+        serde_json::json!({ "sku": "MUG-LOGO", "q": 1, "q2": "two" }),
+        serde_json::json!({ "sku": "MUG-LOGO", "q": 1, "q2": [1, 2] }),
+        serde_json::json!({ "sku": 7, "q": 1, "q2": 1 }),
+    ] {
+        let response = shop.run(Some(&ann), two, bad.clone()).await;
+        assert_eq!(error_code(&response), "BAD_USER_INPUT", "{bad}: {response}");
+        assert!(response["data"].is_null(), "nothing ran: {response}");
+    }
+    let after = shop.data(Some(&ann), read, Value::Null).await;
+    assert_eq!(after, before, "no mutation ran");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_document_that_failed_validation_fails_it_every_time() {
+    let shop = Shop::open().await;
+    let ann = shop.viewer("ann", ViewerKind::Guest, &[]);
+    // Valid until a variable is given: the literal `quantity: "x"` is wrong
+    // whatever $cart is.
+    let wrong = "mutation($cart: String) { addCartLines(input: {cart: $cart, lines: [{sku: \"MUG-LOGO\", quantity: \"x\"}]}) { cart { version } } }";
+    for variables in [
+        serde_json::json!({}),
+        serde_json::json!({ "cart": "default" }),
+        serde_json::json!({ "cart": "default" }),
+        serde_json::json!({}),
+    ] {
+        let response = shop.run(Some(&ann), wrong, variables.clone()).await;
+        assert_eq!(
+            error_code(&response),
+            "BAD_USER_INPUT",
+            "{variables}: {response}"
+        );
+        assert!(response["data"].is_null(), "{response}");
+    }
+    let unknown = "{ cart { version nope } }";
+    for _ in 0..2 {
+        let response = shop.run(Some(&ann), unknown, Value::Null).await;
+        assert_eq!(error_code(&response), "BAD_USER_INPUT", "{response}");
+    }
+}

@@ -84,7 +84,7 @@ async fn a_subscription_pushes_the_expiry_and_stays_quiet_about_the_sweep() {
     let guest = shop.viewer("g", ViewerKind::Guest, &[]);
     let request = Request::new("subscription { cartUpdated { version lines { sku quantity } } }")
         .data(guest.clone());
-    let mut stream = shop.schema.execute_stream(request);
+    let mut stream = shop.engine.execute_stream(request, None);
     let first = stream.next().await.unwrap();
     assert!(first.errors.is_empty(), "{:?}", first.errors);
     shop.data(Some(&guest), ADD, json!({ "sku": "MUG-LOGO", "q": 2 }))

@@ -10,7 +10,7 @@ mod idempotency;
 mod merge;
 mod traces;
 
-use super::{CartSchema, QueryLimits, build_schema, document::DocumentLimits};
+use super::{QueryLimits, document::DocumentLimits, engine::Engine};
 use crate::auth::password::Passwords;
 use crate::auth::throttle::{MemoryThrottle, ThrottleRules};
 use crate::auth::verifier::Verifier;
@@ -33,7 +33,7 @@ pub const IDEMPOTENCY_TTL: Duration = Duration::hours(24);
 
 /// A schema over its own store, at a time the test moves.
 pub struct Shop {
-    pub schema: CartSchema,
+    pub engine: Engine,
     pub services: Services,
     pub store: Arc<SledStore>,
     pub clock: TokioClock,
@@ -103,7 +103,7 @@ impl Shop {
             document: DocumentLimits { max_nodes: 2000 },
         };
         Shop {
-            schema: build_schema(services.clone(), limits),
+            engine: Engine::new(services.clone(), limits),
             services,
             store,
             clock,
@@ -117,7 +117,7 @@ impl Shop {
         if let Some(viewer) = viewer {
             request = request.data(viewer.clone());
         }
-        let response = self.schema.execute(request).await;
+        let response = self.engine.execute(request).await;
         serde_json::to_value(&response).unwrap()
     }
 

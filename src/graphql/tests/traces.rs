@@ -47,7 +47,7 @@ async fn a_store_failure_is_logged_with_the_request_the_operation_and_the_step()
         .unwrap_or_else(|| panic!("no store failure logged: {log}"));
     for expected in [
         request_id,
-        "operation{name=\"Catalogue\"}",
+        "operation=\"Catalogue\"",
         "store.product",
         "BROKEN",
     ] {

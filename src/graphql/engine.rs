@@ -1,0 +1,255 @@
+//! How every GraphQL request runs, over HTTP, over the WebSocket and in the
+//! in-process tests: [`Engine::execute`] and [`Engine::execute_stream`].
+//!
+//! Around the schema's own execution it
+//!
+//! 1. gives the request an id and one tracing span,
+//!    `graphql{request_id operation}`, so a failure a resolver or a store call
+//!    logs names both (one span, not two: a span costs a few thousand
+//!    instructions to open and close under the default `info` logs);
+//! 2. checks and parses the document ([`document::prepare`]) before
+//!    async-graphql sees it, and checks the variables' values against their
+//!    declared types ([`variables`](super::variables));
+//! 3. validates each document in full only the first time it is seen (see
+//!    [`Validated`]);
+//! 4. gives every error of the response its code ([`classify_response`]),
+//!    subscriptions' responses included;
+//! 5. counts the operation in the metrics ([`observe`]).
+//!
+//! These used to be three schema extensions. async-graphql resolves every
+//! field through the extension chain as soon as a schema has one extension
+//! (a registry lookup, a `ResolveInfo` and a boxed future per field and per
+//! list item), even when no extension looks at fields: measured with
+//! `scripts/instructions`, that chain was a third of a cart read. None of
+//! the four needs to see a field, so they run here, once per request, and
+//! the schema has no extension.
+
+use super::document::{self, DocumentLimits, OperationLabel};
+use super::error::classify_response;
+use super::observe::RootFields;
+use super::variables::InputTypes;
+use super::{CartSchema, MutationRoot, QueryLimits, QueryRoot, subscription};
+use crate::services::Services;
+use async_graphql::{
+    Data, Executor, Request, Response, Schema, ServerResult, ValidationMode, Variables,
+};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use tracing::Instrument;
+
+/// The schema and what runs around it. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    /// Validates every document in full (async-graphql's strict mode).
+    strict: CartSchema,
+    /// The same schema, validating only the limits: for documents the strict
+    /// one has validated before.
+    fast: CartSchema,
+    limits: DocumentLimits,
+    roots: Arc<RootFields>,
+    inputs: Arc<InputTypes>,
+    validated: Arc<Validated>,
+}
+
+impl Engine {
+    /// Builds the schema over the services resolvers use.
+    pub fn new(services: Services, limits: QueryLimits) -> Engine {
+        let schema = |mode| {
+            Schema::build(
+                QueryRoot::default(),
+                MutationRoot::default(),
+                subscription::SubscriptionRoot,
+            )
+            .data(services.clone())
+            .validation_mode(mode)
+            .limit_depth(limits.max_depth)
+            .limit_complexity(limits.max_complexity)
+            .limit_recursive_depth(32)
+            .limit_directives(8)
+            .finish()
+        };
+        let strict = schema(ValidationMode::Strict);
+        let roots = Arc::new(RootFields::of(&strict));
+        Engine {
+            fast: schema(ValidationMode::Fast),
+            strict,
+            limits: limits.document,
+            roots,
+            inputs: Arc::new(InputTypes::of_schema()),
+            validated: Arc::default(),
+        }
+    }
+
+    /// The limits documents are checked against.
+    pub fn document_limits(&self) -> &DocumentLimits {
+        &self.limits
+    }
+
+    /// Runs a query or a mutation.
+    pub async fn execute(&self, mut request: Request) -> Response {
+        let request_id = ulid::Ulid::new().to_string();
+        let (schema, learn) = match self.prepare(&mut request) {
+            Ok(chosen) => chosen,
+            Err(error) => {
+                let mut response = Response::from_errors(vec![error]);
+                classify_response(&mut response, &request_id);
+                return response;
+            }
+        };
+        let label = label_of(&request);
+        let span = tracing::info_span!(
+            "graphql",
+            request_id = %request_id,
+            operation = operation_name(&request, label.as_ref())
+        );
+        let measure = self.roots.measure(label.as_ref());
+        let mut response = schema.execute(request).instrument(span).await;
+        if let Some(key) = learn
+            && passed_validation(&response)
+        {
+            self.validated.insert(key);
+        }
+        measure.finish(&response);
+        classify_response(&mut response, &request_id);
+        response
+    }
+
+    /// Runs a subscription (or, over the WebSocket, any operation) as a
+    /// stream of responses.
+    pub fn execute_stream(
+        &self,
+        mut request: Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        let request_id = ulid::Ulid::new().to_string();
+        // A subscription runs on until its client ends it: its document is
+        // validated in full each time (no learning from its first response).
+        if let Err(error) = self.prepare(&mut request) {
+            let mut response = Response::from_errors(vec![error]);
+            classify_response(&mut response, &request_id);
+            return futures_util::stream::once(async move { response }).boxed();
+        }
+        let live = self.roots.live();
+        let responses = Executor::execute_stream(&self.strict, request, session_data);
+        responses
+            .map(move |mut response| {
+                let _running = &live;
+                classify_response(&mut response, &request_id);
+                response
+            })
+            .boxed()
+    }
+
+    /// Checks and parses the document and checks the variables. Chooses the
+    /// schema: the fast one for a document validated before, else the strict
+    /// one, with the key to remember the document by if it passes (only when
+    /// every variable was given, so validation judged every argument).
+    fn prepare(&self, request: &mut Request) -> ServerResult<(&CartSchema, Option<ValidatedKey>)> {
+        document::prepare(request, &self.limits)?;
+        let key = ValidatedKey::of(request);
+        let variables = std::mem::take(&mut request.variables);
+        let checked = self.check_variables(request, &variables);
+        request.variables = variables;
+        let Some(all_given) = checked? else {
+            // No such operation: the schema says so.
+            return Ok((&self.strict, None));
+        };
+        if key.as_ref().is_some_and(|key| self.validated.contains(key)) {
+            return Ok((&self.fast, None));
+        }
+        Ok((&self.strict, key.filter(|_| all_given)))
+    }
+}
+
+impl Engine {
+    /// The variables checked against the chosen operation's declarations;
+    /// whether every one was given. `None` when no operation is chosen.
+    fn check_variables(
+        &self,
+        request: &mut Request,
+        variables: &Variables,
+    ) -> ServerResult<Option<bool>> {
+        let operation_name = request.operation_name.clone();
+        let Ok(parsed) = request.parsed_query() else {
+            return Ok(None);
+        };
+        let Some(operation) = document::chosen_operation(parsed, operation_name.as_deref()) else {
+            return Ok(None);
+        };
+        self.inputs.check(operation, variables)?;
+        Ok(Some(InputTypes::all_given(operation, variables)))
+    }
+}
+
+/// Whether a response's request passed validation: every error it has, if
+/// any, is a field's (request errors, validation's among them, have no path).
+fn passed_validation(response: &Response) -> bool {
+    response.errors.iter().all(|error| !error.path.is_empty())
+}
+
+/// A document and the operation chosen in it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct ValidatedKey {
+    text: Box<str>,
+    operation: Option<Box<str>>,
+}
+
+impl ValidatedKey {
+    /// Only short documents are remembered.
+    fn of(request: &Request) -> Option<ValidatedKey> {
+        (request.query.len() <= Validated::MAX_TEXT).then(|| ValidatedKey {
+            text: request.query.as_str().into(),
+            operation: request.operation_name.as_deref().map(Into::into),
+        })
+    }
+}
+
+/// Documents (with the operation chosen) that passed async-graphql's full
+/// validation. Validation was a quarter of a cart read's instructions
+/// (`scripts/instructions`, callgrind), and all of it but the variables'
+/// values and the limits depends on the text alone: a storefront sends the
+/// same few documents over and over. For a document here the engine checks
+/// the variables itself ([`InputTypes::check`], on every request) and the
+/// fast schema checks the limits. Bounded like the parsed-document cache: a
+/// few hundred short documents.
+struct Validated(Mutex<lru::LruCache<ValidatedKey, ()>>);
+
+impl Validated {
+    const ENTRIES: usize = 256;
+    const MAX_TEXT: usize = 4096;
+
+    fn contains(&self, key: &ValidatedKey) -> bool {
+        let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        cache.get(key).is_some()
+    }
+
+    fn insert(&self, key: ValidatedKey) {
+        let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        cache.put(key, ());
+    }
+}
+
+impl Default for Validated {
+    fn default() -> Validated {
+        let entries = NonZeroUsize::new(Validated::ENTRIES).unwrap_or(NonZeroUsize::MIN);
+        Validated(Mutex::new(lru::LruCache::new(entries)))
+    }
+}
+
+fn label_of(request: &Request) -> Option<OperationLabel> {
+    request
+        .data
+        .get(&std::any::TypeId::of::<OperationLabel>())
+        .and_then(|any| any.downcast_ref::<OperationLabel>())
+        .cloned()
+}
+
+/// The name tracing shows: the operation's own name, else the requested one.
+fn operation_name<'a>(request: &'a Request, label: Option<&'a OperationLabel>) -> &'a str {
+    label
+        .and_then(|label| label.name.as_deref())
+        .or(request.operation_name.as_deref())
+        .unwrap_or("(anonymous)")
+}
