@@ -39,8 +39,10 @@ local CART = '{"query":"{ cart { version totalQuantity subtotal { amount } lines
 
 -- Values travel as variables, as a real client sends them: the document
 -- stays the same, so the server's parsed-document cache applies.
-local function add_body()
-  local sku = math.random(0, skus - 1)
+-- Viewer `index` (1-based, as in the token file) adds to one of its own
+-- three SKUs (fill.py put them in its cart), so carts keep three lines.
+local function add_body(index)
+  local sku = ((index - 1) * 3 + math.random(0, 2)) % skus
   return '{"query":"mutation($sku: String!) { addCartLines(input: {lines: [{sku: $sku, quantity: 1}]}) { cart { version } userErrors { code } } }",' ..
     '"variables":{"sku":"SKU-' .. sku .. '"}}'
 end
@@ -63,11 +65,11 @@ function request()
   if scenario == "cart" then
     body = CART
   elseif scenario == "add" then
-    body = add_body()
+    body = add_body(index)
   elseif scenario == "checkout" then
     body = checkout_body()
   elseif scenario == "mixed" then
-    if math.random() < 0.8 then body = CART else body = add_body() end
+    if math.random() < 0.8 then body = CART else body = add_body(index) end
   end
   return wrk.format(nil, nil, nil, body)
 end
