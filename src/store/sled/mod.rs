@@ -423,6 +423,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn values_an_earlier_release_wrote_as_json_are_read_and_rewritten_in_the_new_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), Durability::Strict).unwrap();
+        let old = product("OLD");
+        let mut json = vec![codec::FORMAT_V1];
+        json.extend(serde_json::to_vec(&old).unwrap());
+        store.put_raw_product("OLD", &json);
+        let sku = Sku::parse("OLD").unwrap();
+        assert_eq!(store.product(&sku).await.unwrap(), Some(old.clone()));
+        let found = store
+            .products_by_sku(std::slice::from_ref(&sku))
+            .await
+            .unwrap();
+        assert_eq!(found.get(&sku), Some(&old));
+        store
+            .update_product(&sku, &mut |p: Option<Product>| {
+                let mut p = p.expect("stored");
+                p.title = "New title".into();
+                Ok(p)
+            })
+            .await
+            .unwrap();
+        let stored = store.products.get("OLD").unwrap().unwrap();
+        assert_eq!(stored[0], codec::FORMAT_V2, "rewritten in the new format");
+        let read = store.product(&sku).await.unwrap().unwrap();
+        assert_eq!(read.title, "New title");
+    }
+
+    #[tokio::test]
     async fn a_damaged_value_on_disk_is_a_clear_error_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path(), Durability::Strict).unwrap();

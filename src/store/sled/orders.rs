@@ -54,8 +54,14 @@ impl OrderStore for SledStore {
                             };
                         }
                         count_new_key(counts, owner_key, request.max_keys_per_owner)?;
-                        let mut set: CartSet =
-                            tx_get(carts, owner_key)?.unwrap_or_else(|| self.fresh_set());
+                        // Lines sent whole need no stored cart: reading it
+                        // would only make the transaction longer.
+                        let mut set: CartSet = match request.source {
+                            CheckoutSource::Cart { .. } => {
+                                tx_get(carts, owner_key)?.unwrap_or_else(|| self.fresh_set())
+                            }
+                            CheckoutSource::Lines { .. } => CartSet::default(),
+                        };
                         let lines = match request.lines(&set) {
                             Ok(lines) => lines,
                             Err(rejection) => return reject(rejection),
