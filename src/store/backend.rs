@@ -49,8 +49,9 @@ impl Backend {
             None => {
                 let dir = &config.data_dir;
                 super::data_dir::prepare(dir).map_err(|e| format!("--data-dir: {e}"))?;
-                let store =
-                    SledStore::open(dir, durability).map_err(|e| format!("--data-dir: {e}"))?;
+                let cache = config.cache_mib.saturating_mul(1 << 20);
+                let store = SledStore::open_with_cache(dir, durability, cache)
+                    .map_err(|e| format!("--data-dir: {e}"))?;
                 Ok(Backend::Sled(Arc::new(store)))
             }
         }

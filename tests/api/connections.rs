@@ -255,6 +255,10 @@ fn connection_settings_out_of_range_stop_the_start_naming_the_setting() {
             vec!["--ws-ping-interval", "30s", "--ws-idle-timeout", "30s"],
             "--ws-idle-timeout",
         ),
+        (vec!["--cache-mib", "0"], "--cache-mib"),
+        (vec!["--cache-mib", "1000000"], "--cache-mib"),
+        (vec!["--cache-mib=-5"], "--cache-mib"),
+        (vec!["--cache-mib", "lots"], "--cache-mib"),
     ] {
         let output = std::process::Command::new(binary())
             .args(["--listen", "127.0.0.1:0", "--data-dir", data])
