@@ -95,12 +95,11 @@ impl SledStore {
         durability: Durability,
         cache_bytes: u64,
     ) -> Result<SledStore, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir.join("db"))
             .cache_capacity(cache_bytes)
-            .flush_every_ms(Some(500))
-            .open()
-            .map_err(|e| open_error(dir, e))?;
+            .flush_every_ms(Some(500));
+        let db = open_when_free(&config).map_err(|e| open_error(dir, e))?;
         let products = db.open_tree("products")?;
         let product_records = db.open_tree("product_records")?;
         let carts = db.open_tree("carts")?;
@@ -346,9 +345,33 @@ fn check_store_id(dir: &Path, meta: &sled::Tree) -> Result<(), StoreError> {
         .map_err(|e| StoreError::Open(format!("cannot write {}: {e}", path.display())))
 }
 
+/// Opens the database, waiting up to [`LOCK_WAIT`] for its lock. sled's own
+/// threads let go of a database a moment after its last handle is dropped,
+/// so an open right after a close in the same process (a restart, a test)
+/// could find it still locked; another process holding it is refused after
+/// the wait.
+fn open_when_free(config: &sled::Config) -> sled::Result<sled::Db> {
+    let started = std::time::Instant::now();
+    loop {
+        match config.open() {
+            Err(e) if is_locked(&e) && started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// How long an open waits for the database's lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn is_locked(e: &sled::Error) -> bool {
+    e.to_string().contains("could not acquire lock")
+}
+
 fn open_error(dir: &Path, e: sled::Error) -> StoreError {
     let text = e.to_string();
-    if text.contains("could not acquire lock") {
+    if is_locked(&e) {
         StoreError::Open(format!(
             "data directory {} is in use by another cartql process",
             dir.display()
