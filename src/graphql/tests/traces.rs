@@ -54,3 +54,42 @@ async fn a_store_failure_is_logged_with_the_request_the_operation_and_the_step()
         assert!(line.contains(expected), "{expected} missing from {line}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_write_is_logged_with_its_step_though_store_spans_are_debug() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("info")
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let shop = Shop::open().await;
+    shop.store.put_raw_product("BROKEN", b"\x01{\"sku\":");
+    let admin = shop.viewer("ops", ViewerKind::Customer, &["admin"]);
+    let response = shop
+        .run(
+            Some(&admin),
+            "mutation Restock { adjustStock(input: {sku: \"BROKEN\", delta: 1}) { userErrors { code } } }",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(error_code(&response), "INTERNAL");
+    let request_id = response["errors"][0]["extensions"]["requestId"]
+        .as_str()
+        .unwrap();
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("ERROR") && l.contains("store call failed"))
+        .unwrap_or_else(|| panic!("no store failure logged: {log}"));
+    for expected in [
+        request_id,
+        "operation=\"Restock\"",
+        "step=\"store.update_product\"",
+        "BROKEN",
+    ] {
+        assert!(line.contains(expected), "{expected} missing from {line}");
+    }
+}

@@ -91,7 +91,7 @@ pub(super) async fn write_set(
 
 #[async_trait]
 impl CartStore for PgStore {
-    #[tracing::instrument(name = "store.cart_set", level = "info", skip_all, err, fields(owner = %owner))]
+    #[tracing::instrument(name = "store.cart_set", target = "store.cart_set", level = "debug", skip_all, err, fields(owner = %owner))]
     async fn cart_set(&self, owner: &OwnerKey) -> Result<CartSet, StoreError> {
         let row: Option<serde_json::Value> =
             sqlx::query_scalar("SELECT data FROM carts WHERE owner = $1")
@@ -104,13 +104,13 @@ impl CartStore for PgStore {
             .map(Option::unwrap_or_default)
     }
 
-    #[tracing::instrument(name = "store.update_cart_set", level = "info", skip_all, fields(owner = %owner))]
+    #[tracing::instrument(name = "store.update_cart_set", target = "store.update_cart_set", level = "debug", skip_all, fields(owner = %owner))]
     async fn update_cart_set(
         &self,
         owner: &OwnerKey,
         update: &CartSetUpdate<'_>,
     ) -> Result<CartSet, UpdateError> {
-        let (set, written) = retrying(|| async {
+        let (set, written) = retrying("store.update_cart_set", || async {
             let mut tx = self.begin().await?;
             let mut locked = lock_set(&mut tx, owner).await?;
             update(&mut locked.set).map_err(TxError::Rejected)?;
@@ -130,7 +130,7 @@ impl CartStore for PgStore {
         Ok(set)
     }
 
-    #[tracing::instrument(name = "store.update_cart_set_once", level = "info", skip_all, fields(owner = %owner))]
+    #[tracing::instrument(name = "store.update_cart_set_once", target = "store.update_cart_set_once", level = "debug", skip_all, fields(owner = %owner))]
     async fn update_cart_set_once(
         &self,
         owner: &OwnerKey,
@@ -138,7 +138,7 @@ impl CartStore for PgStore {
         name: &CartName,
         update: &CartSetUpdate<'_>,
     ) -> Result<Replayable<CartSet>, UpdateError> {
-        let outcome = retrying(|| async {
+        let outcome = retrying("store.update_cart_set_once", || async {
             let mut tx = self.begin().await?;
             let count = lock_owner(&mut tx, owner).await?;
             if let Some(outcome) = recorded_in(&mut tx, owner, key.key, key.fingerprint).await? {
@@ -169,14 +169,14 @@ impl CartStore for PgStore {
         Ok(outcome)
     }
 
-    #[tracing::instrument(name = "store.merge_carts", level = "info", skip_all, fields(guest = %guest, customer = %customer))]
+    #[tracing::instrument(name = "store.merge_carts", target = "store.merge_carts", level = "debug", skip_all, fields(guest = %guest, customer = %customer))]
     async fn merge_carts(
         &self,
         guest: &OwnerKey,
         customer: &OwnerKey,
         merge: &CartMerge<'_>,
     ) -> Result<(MergeReport, CartSet), UpdateError> {
-        let (report, set, written) = retrying(|| async {
+        let (report, set, written) = retrying("store.merge_carts", || async {
             let mut tx = self.begin().await?;
             // Both rows, locked in key order so two merges never deadlock.
             let (mut guest_set, mut customer_set) = if guest.as_str() <= customer.as_str() {

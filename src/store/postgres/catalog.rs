@@ -55,7 +55,7 @@ pub(super) async fn put_variant(
 
 #[async_trait]
 impl CatalogStore for PgStore {
-    #[tracing::instrument(name = "store.product", level = "info", skip_all, err, fields(sku = %sku))]
+    #[tracing::instrument(name = "store.product", target = "store.product", level = "debug", skip_all, err, fields(sku = %sku))]
     async fn product(&self, sku: &Sku) -> Result<Option<Product>, StoreError> {
         let row = sqlx::query("SELECT sku, stock, data FROM variants WHERE sku = $1")
             .bind(sku.as_str())
@@ -65,7 +65,7 @@ impl CatalogStore for PgStore {
         row.as_ref().map(variant_from_row).transpose()
     }
 
-    #[tracing::instrument(name = "store.products_by_sku", level = "info", skip_all, err, fields(count = skus.len()))]
+    #[tracing::instrument(name = "store.products_by_sku", target = "store.products_by_sku", level = "debug", skip_all, err, fields(count = skus.len()))]
     async fn products_by_sku(&self, skus: &[Sku]) -> Result<HashMap<Sku, Product>, StoreError> {
         let keys: Vec<&str> = skus.iter().map(Sku::as_str).collect();
         let rows = sqlx::query("SELECT sku, stock, data FROM variants WHERE sku = ANY($1)")
@@ -78,7 +78,13 @@ impl CatalogStore for PgStore {
             .collect()
     }
 
-    #[tracing::instrument(name = "store.products", level = "info", skip_all, err)]
+    #[tracing::instrument(
+        name = "store.products",
+        target = "store.products",
+        level = "debug",
+        skip_all,
+        err
+    )]
     async fn products(
         &self,
         after: Option<&Sku>,
@@ -105,7 +111,7 @@ impl CatalogStore for PgStore {
         Ok(any.is_none())
     }
 
-    #[tracing::instrument(name = "store.update_product", level = "info", skip_all, fields(sku = %sku))]
+    #[tracing::instrument(name = "store.update_product", target = "store.update_product", level = "debug", skip_all, fields(sku = %sku))]
     async fn update_product(
         &self,
         sku: &Sku,
@@ -119,12 +125,12 @@ impl CatalogStore for PgStore {
                 Err(TxError::Retry(reason)) if tries < super::MAX_ATTEMPTS => {
                     super::pause(tries, &reason).await;
                 }
-                result => return super::finish(result),
+                result => return super::finish("store.update_product", result),
             }
         }
     }
 
-    #[tracing::instrument(name = "store.product_record", level = "info", skip_all, err, fields(handle = %handle))]
+    #[tracing::instrument(name = "store.product_record", target = "store.product_record", level = "debug", skip_all, err, fields(handle = %handle))]
     async fn product_record(&self, handle: &Handle) -> Result<Option<ProductRecord>, StoreError> {
         let row: Option<serde_json::Value> =
             sqlx::query_scalar("SELECT data FROM products WHERE handle = $1")
@@ -136,7 +142,13 @@ impl CatalogStore for PgStore {
             .transpose()
     }
 
-    #[tracing::instrument(name = "store.product_records", level = "info", skip_all, err)]
+    #[tracing::instrument(
+        name = "store.product_records",
+        target = "store.product_records",
+        level = "debug",
+        skip_all,
+        err
+    )]
     async fn product_records(
         &self,
         after: Option<&Handle>,
@@ -157,17 +169,20 @@ impl CatalogStore for PgStore {
             .collect()
     }
 
-    #[tracing::instrument(name = "store.upsert_product", level = "info", skip_all, fields(handle = %handle))]
+    #[tracing::instrument(name = "store.upsert_product", target = "store.upsert_product", level = "debug", skip_all, fields(handle = %handle))]
     async fn upsert_product(
         &self,
         handle: &Handle,
         skus: &[Sku],
         upsert: &ProductUpsert<'_>,
     ) -> Result<(ProductRecord, Vec<Product>), UpdateError> {
-        retrying(|| self.upsert_product_once(handle, skus, upsert)).await
+        retrying("store.upsert_product", || {
+            self.upsert_product_once(handle, skus, upsert)
+        })
+        .await
     }
 
-    #[tracing::instrument(name = "store.import_catalog", level = "info", skip_all, err, fields(count = variants.len()))]
+    #[tracing::instrument(name = "store.import_catalog", target = "store.import_catalog", level = "debug", skip_all, err, fields(count = variants.len()))]
     async fn import_catalog(
         &self,
         records: &[ProductRecord],
@@ -249,7 +264,13 @@ impl CatalogStore for PgStore {
         tx.commit().await.map_err(backend)
     }
 
-    #[tracing::instrument(name = "store.pin_currency", level = "info", skip_all, err)]
+    #[tracing::instrument(
+        name = "store.pin_currency",
+        target = "store.pin_currency",
+        level = "debug",
+        skip_all,
+        err
+    )]
     async fn pin_currency(&self, code: &str) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO meta (key, value) VALUES ('currency', $1) ON CONFLICT (key) DO NOTHING",

@@ -95,7 +95,7 @@ pub(super) async fn record_key(
 
 #[async_trait]
 impl IdempotencyStore for PgStore {
-    #[tracing::instrument(name = "store.recorded", level = "info", skip_all, fields(owner = %owner))]
+    #[tracing::instrument(name = "store.recorded", target = "store.recorded", level = "debug", skip_all, fields(owner = %owner))]
     async fn recorded(
         &self,
         owner: &OwnerKey,
@@ -107,6 +107,6 @@ impl IdempotencyStore for PgStore {
             recorded_in(&mut conn, owner, key, fingerprint).await
         }
         .await;
-        finish(result)
+        finish("store.recorded", result)
     }
 }

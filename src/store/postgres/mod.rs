@@ -320,8 +320,12 @@ impl From<StoreError> for TxError {
 }
 
 /// Runs `attempt` until it does not ask for a retry, at most [`MAX_ATTEMPTS`]
-/// times, with a short growing pause between.
-pub(super) async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, UpdateError>
+/// times, with a short growing pause between. `step` names the call in the
+/// log if it fails (the store's spans are `debug`).
+pub(super) async fn retrying<T, F, Fut>(
+    step: &'static str,
+    mut attempt: F,
+) -> Result<T, UpdateError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, TxError>>,
@@ -331,7 +335,7 @@ where
         tries += 1;
         match attempt().await {
             Err(TxError::Retry(reason)) if tries < MAX_ATTEMPTS => pause(tries, &reason).await,
-            result => return finish(result),
+            result => return finish(step, result),
         }
     }
 }
@@ -343,8 +347,9 @@ pub(super) async fn pause(tries: u32, reason: &str) {
     tokio::time::sleep(Duration::from_millis(pause)).await;
 }
 
-/// The result of a transaction's last attempt, as the store traits say it.
-pub(super) fn finish<T>(result: Result<T, TxError>) -> Result<T, UpdateError> {
+/// The result of a transaction's last attempt, as the store traits say it;
+/// a failure is logged naming `step`.
+pub(super) fn finish<T>(step: &'static str, result: Result<T, TxError>) -> Result<T, UpdateError> {
     let error = match result {
         Ok(value) => return Ok(value),
         Err(TxError::Rejected(r)) => return Err(UpdateError::Rejected(r)),
@@ -353,17 +358,20 @@ pub(super) fn finish<T>(result: Result<T, TxError>) -> Result<T, UpdateError> {
             "postgres: gave up after {MAX_ATTEMPTS} attempts: {reason}"
         )),
     };
-    tracing::error!(error = %error, "store call failed");
+    tracing::error!(step, error = %error, "store call failed");
     Err(UpdateError::Store(error))
 }
 
 /// [`retrying`] for calls that cannot be refused.
-pub(super) async fn retrying_store<T, F, Fut>(attempt: F) -> Result<T, StoreError>
+pub(super) async fn retrying_store<T, F, Fut>(
+    step: &'static str,
+    attempt: F,
+) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, TxError>>,
 {
-    retrying(attempt).await.map_err(|e| match e {
+    retrying(step, attempt).await.map_err(|e| match e {
         UpdateError::Store(e) => e,
         UpdateError::Rejected(r) => StoreError::Backend(format!("unexpected refusal: {r:?}")),
     })

@@ -21,9 +21,9 @@ use std::collections::HashMap;
 
 #[async_trait]
 impl OrderStore for PgStore {
-    #[tracing::instrument(name = "store.checkout", level = "info", skip_all, fields(owner = %request.owner))]
+    #[tracing::instrument(name = "store.checkout", target = "store.checkout", level = "debug", skip_all, fields(owner = %request.owner))]
     async fn checkout(&self, request: &CheckoutRequest) -> Result<Replayable<Order>, UpdateError> {
-        let outcome = retrying(|| self.checkout_once(request)).await?;
+        let outcome = retrying("store.checkout", || self.checkout_once(request)).await?;
         if matches!(outcome, Replayable::Applied(_)) {
             if matches!(request.source, CheckoutSource::Cart { .. }) {
                 self.cart_changed(&request.owner);
@@ -33,7 +33,7 @@ impl OrderStore for PgStore {
         Ok(outcome)
     }
 
-    #[tracing::instrument(name = "store.order", level = "info", skip_all, err, fields(owner = %owner))]
+    #[tracing::instrument(name = "store.order", target = "store.order", level = "debug", skip_all, err, fields(owner = %owner))]
     async fn order(&self, owner: &OwnerKey, id: &str) -> Result<Option<Order>, StoreError> {
         let row: Option<serde_json::Value> =
             sqlx::query_scalar("SELECT data FROM orders WHERE owner = $1 AND id = $2")
@@ -46,7 +46,7 @@ impl OrderStore for PgStore {
             .transpose()
     }
 
-    #[tracing::instrument(name = "store.orders", level = "info", skip_all, err, fields(owner = %owner))]
+    #[tracing::instrument(name = "store.orders", target = "store.orders", level = "debug", skip_all, err, fields(owner = %owner))]
     async fn orders(
         &self,
         owner: &OwnerKey,
@@ -73,7 +73,13 @@ impl OrderStore for PgStore {
         self.watch_orders(owner)
     }
 
-    #[tracing::instrument(name = "store.order_by_id", level = "info", skip_all, err)]
+    #[tracing::instrument(
+        name = "store.order_by_id",
+        target = "store.order_by_id",
+        level = "debug",
+        skip_all,
+        err
+    )]
     async fn order_by_id(&self, id: &str) -> Result<Option<(OwnerKey, Order)>, StoreError> {
         let row: Option<(String, serde_json::Value)> =
             sqlx::query_as("SELECT owner, data FROM orders WHERE id = $1")
@@ -85,7 +91,13 @@ impl OrderStore for PgStore {
             .transpose()
     }
 
-    #[tracing::instrument(name = "store.all_orders", level = "info", skip_all, err)]
+    #[tracing::instrument(
+        name = "store.all_orders",
+        target = "store.all_orders",
+        level = "debug",
+        skip_all,
+        err
+    )]
     async fn all_orders(
         &self,
         filter: &OrderFilter,
@@ -126,13 +138,18 @@ impl OrderStore for PgStore {
         }
     }
 
-    #[tracing::instrument(name = "store.move_order", level = "info", skip_all)]
+    #[tracing::instrument(
+        name = "store.move_order",
+        target = "store.move_order",
+        level = "debug",
+        skip_all
+    )]
     async fn move_order(
         &self,
         id: &str,
         change: &OrderChange<'_>,
     ) -> Result<Option<(OwnerKey, Moved)>, UpdateError> {
-        let moved = retrying(|| self.move_order_once(id, change)).await?;
+        let moved = retrying("store.move_order", || self.move_order_once(id, change)).await?;
         if let Some((owner, Moved::Changed(..))) = &moved {
             self.order_changed(owner);
         }

@@ -55,8 +55,10 @@ impl PgStore {
         let mut after = String::new();
         let mut swept = 0;
         loop {
-            let (dropped, last) =
-                retrying_store(|| self.sweep_cart_batch(now, lifetime, &after)).await?;
+            let (dropped, last) = retrying_store("store.sweep_carts", || {
+                self.sweep_cart_batch(now, lifetime, &after)
+            })
+            .await?;
             swept += dropped;
             match last {
                 Some(last) => after = last,
@@ -115,7 +117,7 @@ impl PgStore {
     pub async fn sweep_idempotency(&self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
         let mut swept = 0;
         loop {
-            let deleted = retrying_store(|| async {
+            let deleted = retrying_store("store.sweep_idempotency", || async {
                 let mut tx = self.begin().await?;
                 let mut owners: Vec<String> = sqlx::query_scalar(
                     "DELETE FROM idempotency WHERE (owner, key) IN (

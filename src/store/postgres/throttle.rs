@@ -113,7 +113,7 @@ impl Throttle for PgThrottle {
         now: DateTime<Utc>,
     ) -> Result<Result<(), DateTime<Utc>>, StoreError> {
         let keys = sorted(keys);
-        retrying_store(|| async {
+        retrying_store("store.throttle_reserve", || async {
             let mut tx = self.pool.begin().await?;
             let mut windows = Vec::with_capacity(keys.len());
             let mut blocked = None;
@@ -140,7 +140,7 @@ impl Throttle for PgThrottle {
 
     async fn give_back(&self, keys: &[(Subject, &str)]) -> Result<(), StoreError> {
         let keys = sorted(keys);
-        retrying_store(|| async {
+        retrying_store("store.throttle_give_back", || async {
             let mut tx = self.pool.begin().await?;
             for (name, _, key) in &keys {
                 if let Some(window) = lock_window(&mut tx, name, key).await? {

@@ -18,18 +18,19 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 #[async_trait]
 impl CartStore for SledStore {
-    #[tracing::instrument(name = "store.cart_set", level = "info", skip_all, err, fields(owner = %owner))]
+    #[tracing::instrument(name = "store.cart_set", target = "store.cart_set", level = "debug", skip_all, err, fields(owner = %owner))]
     async fn cart_set(&self, owner: &OwnerKey) -> Result<CartSet, StoreError> {
         Ok(Self::get(&self.carts, owner.as_str().as_bytes())?.unwrap_or_default())
     }
 
-    #[tracing::instrument(name = "store.update_cart_set", level = "info", skip_all, fields(owner = %owner))]
+    #[tracing::instrument(name = "store.update_cart_set", target = "store.update_cart_set", level = "debug", skip_all, fields(owner = %owner))]
     async fn update_cart_set(
         &self,
         owner: &OwnerKey,
         update: &CartSetUpdate<'_>,
     ) -> Result<CartSet, UpdateError> {
         logged(
+            "store.update_cart_set",
             async move {
                 let (set, written) = cas(
                     &self.carts,
@@ -50,7 +51,7 @@ impl CartStore for SledStore {
         )
     }
 
-    #[tracing::instrument(name = "store.update_cart_set_once", level = "info", skip_all, fields(owner = %owner))]
+    #[tracing::instrument(name = "store.update_cart_set_once", target = "store.update_cart_set_once", level = "debug", skip_all, fields(owner = %owner))]
     async fn update_cart_set_once(
         &self,
         owner: &OwnerKey,
@@ -59,6 +60,7 @@ impl CartStore for SledStore {
         update: &CartSetUpdate<'_>,
     ) -> Result<Replayable<CartSet>, UpdateError> {
         logged(
+            "store.update_cart_set_once",
             async move {
                 let owner_key = owner.as_str().as_bytes();
                 let idem_key = scoped(owner, key.key.as_str());
@@ -101,7 +103,7 @@ impl CartStore for SledStore {
         )
     }
 
-    #[tracing::instrument(name = "store.merge_carts", level = "info", skip_all, fields(guest = %guest, customer = %customer))]
+    #[tracing::instrument(name = "store.merge_carts", target = "store.merge_carts", level = "debug", skip_all, fields(guest = %guest, customer = %customer))]
     async fn merge_carts(
         &self,
         guest: &OwnerKey,
@@ -109,6 +111,7 @@ impl CartStore for SledStore {
         merge: &CartMerge<'_>,
     ) -> Result<(MergeReport, CartSet), UpdateError> {
         logged(
+            "store.merge_carts",
             async move {
                 let owners = (guest.clone(), customer.clone());
                 let (guest, customer) = (guest.as_str().as_bytes(), customer.as_str().as_bytes());

@@ -19,12 +19,12 @@ use std::ops::Bound;
 
 #[async_trait]
 impl CatalogStore for SledStore {
-    #[tracing::instrument(name = "store.product", level = "info", skip_all, err, fields(sku = %sku))]
+    #[tracing::instrument(name = "store.product", target = "store.product", level = "debug", skip_all, err, fields(sku = %sku))]
     async fn product(&self, sku: &Sku) -> Result<Option<Product>, StoreError> {
         Self::get(&self.products, sku.as_str().as_bytes())
     }
 
-    #[tracing::instrument(name = "store.products_by_sku", level = "info", skip_all, err, fields(count = skus.len()))]
+    #[tracing::instrument(name = "store.products_by_sku", target = "store.products_by_sku", level = "debug", skip_all, err, fields(count = skus.len()))]
     async fn products_by_sku(&self, skus: &[Sku]) -> Result<HashMap<Sku, Product>, StoreError> {
         let mut found = HashMap::with_capacity(skus.len());
         for sku in skus {
@@ -35,7 +35,13 @@ impl CatalogStore for SledStore {
         Ok(found)
     }
 
-    #[tracing::instrument(name = "store.products", level = "info", skip_all, err)]
+    #[tracing::instrument(
+        name = "store.products",
+        target = "store.products",
+        level = "debug",
+        skip_all,
+        err
+    )]
     async fn products(
         &self,
         after: Option<&Sku>,
@@ -48,13 +54,14 @@ impl CatalogStore for SledStore {
         Ok(self.products.is_empty())
     }
 
-    #[tracing::instrument(name = "store.update_product", level = "info", skip_all, fields(sku = %sku))]
+    #[tracing::instrument(name = "store.update_product", target = "store.update_product", level = "debug", skip_all, fields(sku = %sku))]
     async fn update_product(
         &self,
         sku: &Sku,
         update: &mut ProductUpdate<'_>,
     ) -> Result<Product, UpdateError> {
         logged(
+            "store.update_product",
             async move {
                 let (product, written) = cas(&self.products, sku.as_str().as_bytes(), update)?;
                 if written {
@@ -66,7 +73,7 @@ impl CatalogStore for SledStore {
         )
     }
 
-    #[tracing::instrument(name = "store.import_catalog", level = "info", skip_all, err, fields(count = variants.len()))]
+    #[tracing::instrument(name = "store.import_catalog", target = "store.import_catalog", level = "debug", skip_all, err, fields(count = variants.len()))]
     async fn import_catalog(
         &self,
         records: &[ProductRecord],
@@ -113,12 +120,18 @@ impl CatalogStore for SledStore {
         self.durable().await
     }
 
-    #[tracing::instrument(name = "store.product_record", level = "info", skip_all, err, fields(handle = %handle))]
+    #[tracing::instrument(name = "store.product_record", target = "store.product_record", level = "debug", skip_all, err, fields(handle = %handle))]
     async fn product_record(&self, handle: &Handle) -> Result<Option<ProductRecord>, StoreError> {
         Self::get(&self.product_records, handle.as_str().as_bytes())
     }
 
-    #[tracing::instrument(name = "store.product_records", level = "info", skip_all, err)]
+    #[tracing::instrument(
+        name = "store.product_records",
+        target = "store.product_records",
+        level = "debug",
+        skip_all,
+        err
+    )]
     async fn product_records(
         &self,
         after: Option<&Handle>,
@@ -127,7 +140,7 @@ impl CatalogStore for SledStore {
         page(&self.product_records, after.map(Handle::as_str), limit)
     }
 
-    #[tracing::instrument(name = "store.upsert_product", level = "info", skip_all, fields(handle = %handle))]
+    #[tracing::instrument(name = "store.upsert_product", target = "store.upsert_product", level = "debug", skip_all, fields(handle = %handle))]
     async fn upsert_product(
         &self,
         handle: &Handle,
@@ -135,6 +148,7 @@ impl CatalogStore for SledStore {
         upsert: &ProductUpsert<'_>,
     ) -> Result<(ProductRecord, Vec<Product>), UpdateError> {
         logged(
+            "store.upsert_product",
             async move {
                 let key = handle.as_str().as_bytes();
                 let trees = (&self.product_records, &self.products);
@@ -166,7 +180,13 @@ impl CatalogStore for SledStore {
         )
     }
 
-    #[tracing::instrument(name = "store.pin_currency", level = "info", skip_all, err)]
+    #[tracing::instrument(
+        name = "store.pin_currency",
+        target = "store.pin_currency",
+        level = "debug",
+        skip_all,
+        err
+    )]
     async fn pin_currency(&self, code: &str) -> Result<(), StoreError> {
         let key = b"currency";
         match self

@@ -206,11 +206,12 @@ impl SledStore {
     }
 }
 
-/// Logs a store failure inside the caller's span, so the log names the step
-/// (a rejection is not a failure and is not logged).
-fn logged<T>(result: Result<T, UpdateError>) -> Result<T, UpdateError> {
+/// Logs a store failure naming its step (`store.checkout`, …): the store's
+/// spans are `debug`, so at the default `info` the step is named here (a
+/// rejection is not a failure and is not logged).
+fn logged<T>(step: &'static str, result: Result<T, UpdateError>) -> Result<T, UpdateError> {
     if let Err(UpdateError::Store(e)) = &result {
-        tracing::error!(error = %e, "store call failed");
+        tracing::error!(step, error = %e, "store call failed");
     }
     result
 }

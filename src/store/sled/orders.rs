@@ -20,9 +20,10 @@ use std::collections::HashMap;
 
 #[async_trait]
 impl OrderStore for SledStore {
-    #[tracing::instrument(name = "store.checkout", level = "info", skip_all, fields(owner = %request.owner))]
+    #[tracing::instrument(name = "store.checkout", target = "store.checkout", level = "debug", skip_all, fields(owner = %request.owner))]
     async fn checkout(&self, request: &CheckoutRequest) -> Result<Replayable<Order>, UpdateError> {
         logged(
+            "store.checkout",
             async move {
                 let owner_key = request.owner.as_str().as_bytes();
                 let idem_key = scoped(&request.owner, request.key.as_str());
@@ -112,12 +113,12 @@ impl OrderStore for SledStore {
         )
     }
 
-    #[tracing::instrument(name = "store.order", level = "info", skip_all, err, fields(owner = %owner))]
+    #[tracing::instrument(name = "store.order", target = "store.order", level = "debug", skip_all, err, fields(owner = %owner))]
     async fn order(&self, owner: &OwnerKey, id: &str) -> Result<Option<Order>, StoreError> {
         SledStore::get(&self.orders, &scoped(owner, id))
     }
 
-    #[tracing::instrument(name = "store.orders", level = "info", skip_all, err, fields(owner = %owner))]
+    #[tracing::instrument(name = "store.orders", target = "store.orders", level = "debug", skip_all, err, fields(owner = %owner))]
     async fn orders(
         &self,
         owner: &OwnerKey,
@@ -148,7 +149,13 @@ impl OrderStore for SledStore {
         SledStore::order_changes(self, owner)
     }
 
-    #[tracing::instrument(name = "store.order_by_id", level = "info", skip_all, err)]
+    #[tracing::instrument(
+        name = "store.order_by_id",
+        target = "store.order_by_id",
+        level = "debug",
+        skip_all,
+        err
+    )]
     async fn order_by_id(&self, id: &str) -> Result<Option<(OwnerKey, Order)>, StoreError> {
         let Some(owner) = self.owner_of_order(id)? else {
             return Ok(None);
@@ -157,7 +164,13 @@ impl OrderStore for SledStore {
         Ok(order.map(|order| (owner, order)))
     }
 
-    #[tracing::instrument(name = "store.all_orders", level = "info", skip_all, err)]
+    #[tracing::instrument(
+        name = "store.all_orders",
+        target = "store.all_orders",
+        level = "debug",
+        skip_all,
+        err
+    )]
     async fn all_orders(
         &self,
         filter: &OrderFilter,
@@ -190,13 +203,19 @@ impl OrderStore for SledStore {
         Ok(found)
     }
 
-    #[tracing::instrument(name = "store.move_order", level = "info", skip_all)]
+    #[tracing::instrument(
+        name = "store.move_order",
+        target = "store.move_order",
+        level = "debug",
+        skip_all
+    )]
     async fn move_order(
         &self,
         id: &str,
         change: &OrderChange<'_>,
     ) -> Result<Option<(OwnerKey, Moved)>, UpdateError> {
         logged(
+            "store.move_order",
             async move {
                 let Some(owner) = self.owner_of_order(id)? else {
                     return Ok(None);
@@ -256,7 +275,7 @@ impl SledStore {
 
 #[async_trait]
 impl IdempotencyStore for SledStore {
-    #[tracing::instrument(name = "store.recorded", level = "info", skip_all, fields(owner = %owner))]
+    #[tracing::instrument(name = "store.recorded", target = "store.recorded", level = "debug", skip_all, fields(owner = %owner))]
     async fn recorded(
         &self,
         owner: &OwnerKey,
@@ -264,6 +283,7 @@ impl IdempotencyStore for SledStore {
         fingerprint: &Fingerprint,
     ) -> Result<Option<Outcome>, UpdateError> {
         logged(
+            "store.recorded",
             async move {
                 let record: Option<IdempotencyRecord> =
                     SledStore::get(&self.idempotency, &scoped(owner, key.as_str()))?;
