@@ -121,12 +121,12 @@ impl InputTypes {
         value: &ConstValue,
         path: &mut String,
     ) -> Option<String> {
-        let expected = || Some(format!("{path} is not a {name}"));
+        let expected = || Some(format!("{path} is not a valid {name}"));
         match ty {
             MetaType::Scalar {
                 is_valid: Some(is_valid),
                 ..
-            } => (!is_valid(value)).then(|| format!("{path} is not a {name}")),
+            } => (!is_valid(value)).then(|| format!("{path} is not a valid {name}")),
             MetaType::Enum { enum_values, .. } => match value {
                 ConstValue::Enum(v) if enum_values.contains_key(v.as_str()) => None,
                 ConstValue::String(v) if enum_values.contains_key(v.as_str()) => None,
@@ -217,7 +217,10 @@ mod tests {
     #[test]
     fn wrong_scalars_fields_and_enum_values_are_named_by_their_place() {
         let text = check(ADD, json!({ "lines": [{"sku": "MUG", "quantity": "2"}] })).unwrap_err();
-        assert!(text.contains("$lines[0].quantity is not a Int"), "{text}");
+        assert!(
+            text.contains("$lines[0].quantity is not a valid Int"),
+            "{text}"
+        );
         let unknown = check(
             ADD,
             json!({ "lines": [{"sku": "MUG", "quantity": 1, "x": 1}] }),
@@ -231,7 +234,7 @@ mod tests {
         );
         let not_object = check(ADD, json!({ "lines": ["MUG"] })).unwrap_err();
         assert!(
-            not_object.contains("$lines[0] is not a CartLineInput"),
+            not_object.contains("$lines[0] is not a valid CartLineInput"),
             "{not_object}"
         );
     }
