@@ -105,11 +105,14 @@ impl Engine {
             operation = operation_name(&request, label.as_ref())
         );
         let measure = self.roots.measure(label.as_ref());
+        // The text is kept only to remember a document that passes.
+        let (text, operation) = match learn {
+            true => (request.query.clone(), request.operation_name.clone()),
+            false => (String::new(), None),
+        };
         let mut response = schema.execute(request).instrument(span).await;
-        if let Some(key) = learn
-            && passed_validation(&response)
-        {
-            self.validated.insert(key);
+        if learn && passed_validation(&response) {
+            self.validated.insert(&text, operation.as_deref());
         }
         measure.finish(&response);
         classify_response(&mut response, &request_id);
@@ -144,26 +147,26 @@ impl Engine {
 
     /// Checks and parses the document and checks the variables. Chooses the
     /// schema: the fast one for a document validated before, else the strict
-    /// one, with the key to remember the document by if it passes (only when
-    /// every variable was given, so validation judged every argument).
-    fn prepare(&self, request: &mut Request) -> ServerResult<(&CartSchema, Option<ValidatedKey>)> {
+    /// one, and whether to remember the document if it passes (only a short
+    /// one, and only when every variable was given, so validation judged
+    /// every argument).
+    fn prepare(&self, request: &mut Request) -> ServerResult<(&CartSchema, bool)> {
         document::prepare(request, &self.limits)?;
-        let key = ValidatedKey::of(request);
         let variables = std::mem::take(&mut request.variables);
         let checked = self.check_variables(request, &variables);
         request.variables = variables;
         let Some(all_given) = checked? else {
             // No such operation: the schema says so.
-            return Ok((&self.strict, None));
+            return Ok((&self.strict, false));
         };
-        if key.as_ref().is_some_and(|key| self.validated.contains(key)) {
-            return Ok((&self.fast, None));
+        let operation = request.operation_name.as_deref();
+        if self.validated.contains(&request.query, operation) {
+            return Ok((&self.fast, false));
         }
-        Ok((&self.strict, key.filter(|_| all_given)))
+        let learn = all_given && request.query.len() <= Validated::MAX_TEXT;
+        Ok((&self.strict, learn))
     }
-}
 
-impl Engine {
     /// The variables checked against the chosen operation's declarations;
     /// whether every one was given. `None` when no operation is chosen.
     fn check_variables(
@@ -189,23 +192,6 @@ fn passed_validation(response: &Response) -> bool {
     response.errors.iter().all(|error| !error.path.is_empty())
 }
 
-/// A document and the operation chosen in it.
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct ValidatedKey {
-    text: Box<str>,
-    operation: Option<Box<str>>,
-}
-
-impl ValidatedKey {
-    /// Only short documents are remembered.
-    fn of(request: &Request) -> Option<ValidatedKey> {
-        (request.query.len() <= Validated::MAX_TEXT).then(|| ValidatedKey {
-            text: request.query.as_str().into(),
-            operation: request.operation_name.as_deref().map(Into::into),
-        })
-    }
-}
-
 /// Documents (with the operation chosen) that passed async-graphql's full
 /// validation. Validation was a quarter of a cart read's instructions
 /// (`scripts/instructions`, callgrind), and all of it but the variables'
@@ -214,20 +200,31 @@ impl ValidatedKey {
 /// the variables itself ([`InputTypes::check`], on every request) and the
 /// fast schema checks the limits. Bounded like the parsed-document cache: a
 /// few hundred short documents.
-struct Validated(Mutex<lru::LruCache<ValidatedKey, ()>>);
+///
+/// Keyed by the text (looked up without copying it), with the names of the
+/// operations validated in it (`None`: the document's only one).
+struct Validated(Mutex<lru::LruCache<Box<str>, Operations>>);
+
+/// The operations of one document that passed (`None`: its only one).
+type Operations = Vec<Option<Box<str>>>;
 
 impl Validated {
     const ENTRIES: usize = 256;
     const MAX_TEXT: usize = 4096;
 
-    fn contains(&self, key: &ValidatedKey) -> bool {
+    fn contains(&self, text: &str, operation: Option<&str>) -> bool {
         let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        cache.get(key).is_some()
+        cache
+            .get(text)
+            .is_some_and(|operations| operations.iter().any(|o| o.as_deref() == operation))
     }
 
-    fn insert(&self, key: ValidatedKey) {
+    fn insert(&self, text: &str, operation: Option<&str>) {
         let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        cache.put(key, ());
+        let operations = cache.get_or_insert_mut(text.into(), Vec::new);
+        if !operations.iter().any(|o| o.as_deref() == operation) {
+            operations.push(operation.map(Into::into));
+        }
     }
 }
 

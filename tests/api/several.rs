@@ -350,13 +350,13 @@ async fn a_subscription_still_hears_of_changes_after_its_listener_connection_is_
         return;
     }
     let dir = private_tempdir();
-    let database = TestDatabase::of(dir.path()).await;
-    let a = TestServer::spawn_on(&database.url(), &[]).await;
-    let b = TestServer::spawn_on(&database.url(), &[]).await;
-    let token = customer("listener");
-    let (mut socket, _) = subscribed(&b.base, &token).await;
-    add(&a, &token, "default", "MUG-LOGO", 1).await;
-    assert_eq!(cart_of(&next(&mut socket).await)["version"], 1);
+    let Listening {
+        database,
+        a,
+        b,
+        token,
+        mut socket,
+    } = listening(&dir, "listener").await;
 
     // Terminate every listening connection from the database side.
     admin_sql(&format!(
@@ -368,19 +368,48 @@ async fn a_subscription_still_hears_of_changes_after_its_listener_connection_is_
     add(&a, &token, "default", "MUG-LOGO", 1).await;
     // Delivered by the notice, or by the re-read every subscription does
     // once the listener is back: either way it arrives.
-    let mut seen = cart_of(&next(&mut socket).await)["version"].clone();
-    if seen == 1 {
-        seen = cart_of(&next(&mut socket).await)["version"].clone();
-    }
-    assert_eq!(seen, 2);
+    assert_eq!(version_after(&mut socket, 1).await, 2);
     // And the listener is back: the next change arrives as a notice.
     add(&a, &token, "default", "MUG-LOGO", 1).await;
-    let mut seen = cart_of(&next(&mut socket).await)["version"].clone();
-    if seen == 2 {
-        seen = cart_of(&next(&mut socket).await)["version"].clone();
-    }
-    assert_eq!(seen, 3);
+    assert_eq!(version_after(&mut socket, 2).await, 3);
     assert_eq!(b.get("/readyz").await.status(), 200);
+}
+
+/// Two instances on one fresh database, and a customer subscribed on the
+/// second who has seen a change made on the first (version 1).
+struct Listening {
+    database: TestDatabase,
+    a: TestServer,
+    b: TestServer,
+    token: String,
+    socket: Socket,
+}
+
+async fn listening(dir: &tempfile::TempDir, who: &str) -> Listening {
+    let database = TestDatabase::of(dir.path()).await;
+    let a = TestServer::spawn_on(&database.url(), &[]).await;
+    let b = TestServer::spawn_on(&database.url(), &[]).await;
+    let token = customer(who);
+    let (mut socket, _) = subscribed(&b.base, &token).await;
+    add(&a, &token, "default", "MUG-LOGO", 1).await;
+    assert_eq!(cart_of(&next(&mut socket).await)["version"], 1);
+    Listening {
+        database,
+        a,
+        b,
+        token,
+        socket,
+    }
+}
+
+/// The next pushed cart version that is not `seen` (a change may be pushed
+/// twice: by its notice and by the re-read after the listener reconnects).
+async fn version_after(socket: &mut Socket, seen: u64) -> Value {
+    let mut version = cart_of(&next(socket).await)["version"].clone();
+    if version == seen {
+        version = cart_of(&next(socket).await)["version"].clone();
+    }
+    version
 }
 
 /// Polls `/readyz` until it answers `status` (10 s at most).
@@ -400,13 +429,13 @@ async fn while_the_listener_cannot_reconnect_the_instance_is_not_ready_and_then_
         return;
     }
     let dir = private_tempdir();
-    let database = TestDatabase::of(dir.path()).await;
-    let a = TestServer::spawn_on(&database.url(), &[]).await;
-    let b = TestServer::spawn_on(&database.url(), &[]).await;
-    let token = customer("outage");
-    let (mut socket, _) = subscribed(&b.base, &token).await;
-    add(&a, &token, "default", "MUG-LOGO", 1).await;
-    assert_eq!(cart_of(&next(&mut socket).await)["version"], 1);
+    let Listening {
+        database,
+        a,
+        b,
+        token,
+        mut socket,
+    } = listening(&dir, "outage").await;
 
     // No new connections (superusers included), then the listeners go.
     let name = &database.name;

@@ -17,16 +17,28 @@ impl std::io::Write for Captured {
     }
 }
 
+impl Captured {
+    /// What the server logs by default (`info`), captured here while the
+    /// guard lives.
+    fn logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("info")
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_store_failure_is_logged_with_the_request_the_operation_and_the_step() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("info")
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::logs();
     let shop = Shop::open().await;
     shop.store.put_raw_product("BROKEN", b"\x01{\"sku\":");
     let response = shop
@@ -40,7 +52,7 @@ async fn a_store_failure_is_logged_with_the_request_the_operation_and_the_step()
     let request_id = response["errors"][0]["extensions"]["requestId"]
         .as_str()
         .unwrap();
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     let line = log
         .lines()
         .find(|l| l.contains("ERROR") && l.contains("store."))
@@ -57,14 +69,7 @@ async fn a_store_failure_is_logged_with_the_request_the_operation_and_the_step()
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_write_is_logged_with_its_step_though_store_spans_are_debug() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("info")
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::logs();
     let shop = Shop::open().await;
     shop.store.put_raw_product("BROKEN", b"\x01{\"sku\":");
     let admin = shop.viewer("ops", ViewerKind::Customer, &["admin"]);
@@ -79,7 +84,7 @@ async fn a_failed_write_is_logged_with_its_step_though_store_spans_are_debug() {
     let request_id = response["errors"][0]["extensions"]["requestId"]
         .as_str()
         .unwrap();
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     let line = log
         .lines()
         .find(|l| l.contains("ERROR") && l.contains("store call failed"))
