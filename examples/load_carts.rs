@@ -40,11 +40,7 @@ async fn main() -> Result<(), String> {
         .import_catalog(&catalog.records, &catalog.variants)
         .await
         .map_err(|e| e.to_string())?;
-    let limits = Limits {
-        max_lines_per_cart: 100,
-        max_quantity_per_line: 999,
-        max_carts_per_viewer: 10,
-    };
+    let limits = Limits::DEFAULT;
     let skus: Vec<Sku> = ["MUG-LOGO", "TEE-BLK-M", "STICKER-PACK"]
         .iter()
         .map(|s| Sku::parse(s))
@@ -72,9 +68,8 @@ async fn main() -> Result<(), String> {
                     .ok_or_else(|| format!("bad owner key load-{i}"))?;
                 let now = Utc::now();
                 store
-                    .update_cart_set(&owner, &|set| {
-                        set.apply(&name, &change, None, &limits, now, lifetime)
-                            .map(|_| ())
+                    .update_cart(&owner, &name, &|index, stored| {
+                        index.apply(stored, &name, &change, None, &limits, now, lifetime)
                     })
                     .await
                     .map_err(|e| format!("{e:?}"))?;

@@ -7,6 +7,7 @@ use crate::auth::throttle::ThrottleRules;
 use crate::auth::{Authenticator, TokenKeys, TokenLifetimes};
 use crate::domain::account::ThrottleRule;
 use crate::domain::attributes::AttributeLimits;
+use crate::domain::rate::{Rate, WriteRates};
 use crate::domain::shop::CheckoutEmail;
 use crate::domain::{Currency, Limits, ShopSettings};
 use crate::graphql::QueryLimits;
@@ -87,15 +88,40 @@ pub struct ServeConfig {
     /// Attributes on one line, and on one cart (0–50).
     #[arg(long, env = "CARTQL_MAX_ATTRIBUTES", default_value_t = 10, value_parser = clap::value_parser!(u16).range(0..=50))]
     pub max_attributes: u16,
-    /// Characters in an attribute key (1–256).
-    #[arg(long, env = "CARTQL_MAX_ATTRIBUTE_KEY_CHARS", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub max_attribute_key_chars: u16,
-    /// Characters in an attribute value (1–4096).
-    #[arg(long, env = "CARTQL_MAX_ATTRIBUTE_VALUE_CHARS", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=4096))]
-    pub max_attribute_value_chars: u16,
-    /// Characters in a cart note (0–10000).
-    #[arg(long, env = "CARTQL_MAX_NOTE_CHARS", default_value_t = 1000, value_parser = clap::value_parser!(u16).range(0..=10_000))]
-    pub max_note_chars: u16,
+    /// UTF-8 bytes in an attribute key (1–1024).
+    #[arg(long, env = "CARTQL_MAX_ATTRIBUTE_KEY_BYTES", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub max_attribute_key_bytes: u16,
+    /// UTF-8 bytes in an attribute value (1–16384).
+    #[arg(long, env = "CARTQL_MAX_ATTRIBUTE_VALUE_BYTES", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=16_384))]
+    pub max_attribute_value_bytes: u16,
+    /// UTF-8 bytes in a cart note (0–40000).
+    #[arg(long, env = "CARTQL_MAX_NOTE_BYTES", default_value_t = 1000, value_parser = clap::value_parser!(u16).range(0..=40_000))]
+    pub max_note_bytes: u16,
+    /// Bytes one cart may take as stored: lines, attributes, note, buyer
+    /// (1 KiB–16 MiB). A change that would make a cart bigger than this is
+    /// refused with `CART_LIMIT_EXCEEDED`.
+    #[arg(long, env = "CARTQL_MAX_CART_BYTES", default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(1024..=16 << 20))]
+    pub max_cart_bytes: u32,
+    /// Bytes all of one viewer's carts may take together (1 KiB–256 MiB).
+    #[arg(long, env = "CARTQL_MAX_OWNER_BYTES", default_value_t = 262_144, value_parser = clap::value_parser!(u32).range(1024..=256 << 20))]
+    pub max_owner_bytes: u32,
+    /// Bytes one order may take as stored when it is placed (1 KiB–64 MiB).
+    #[arg(long, env = "CARTQL_MAX_ORDER_BYTES", default_value_t = 131_072, value_parser = clap::value_parser!(u32).range(1024..=64 << 20))]
+    pub max_order_bytes: u32,
+    /// Writes (cart mutations, checkouts, merges) one viewer may make per
+    /// minute on average (1–60000); more are refused with `THROTTLED`.
+    #[arg(long, env = "CARTQL_VIEWER_WRITE_RATE", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=60_000))]
+    pub viewer_write_rate: u32,
+    /// Writes one viewer may make at once, above the rate (1–10000).
+    #[arg(long, env = "CARTQL_VIEWER_WRITE_BURST", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub viewer_write_burst: u32,
+    /// Writes one client address may make per minute on average, whatever
+    /// tokens it uses (1–600000).
+    #[arg(long, env = "CARTQL_CLIENT_WRITE_RATE", default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..=600_000))]
+    pub client_write_rate: u32,
+    /// Writes one client address may make at once, above the rate (1–100000).
+    #[arg(long, env = "CARTQL_CLIENT_WRITE_BURST", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub client_write_burst: u32,
     /// Who must give an e-mail before checkout: `guests` (a guest has no
     /// other contact), `all`, or `optional`. A customer's own e-mail counts.
     #[arg(
@@ -210,6 +236,9 @@ impl ServeConfig {
             max_lines_per_cart: usize::from(self.max_lines_per_cart),
             max_quantity_per_line: self.max_quantity_per_line,
             max_carts_per_viewer: usize::from(self.max_carts_per_viewer),
+            max_cart_bytes: self.max_cart_bytes as usize,
+            max_owner_bytes: self.max_owner_bytes as usize,
+            max_order_bytes: self.max_order_bytes as usize,
         }
     }
 
@@ -223,11 +252,21 @@ impl ServeConfig {
             max_idempotency_keys_per_viewer: self.max_idempotency_keys_per_viewer as usize,
             attribute_limits: AttributeLimits {
                 max_attributes: usize::from(self.max_attributes),
-                max_key_chars: usize::from(self.max_attribute_key_chars),
-                max_value_chars: usize::from(self.max_attribute_value_chars),
-                max_note_chars: usize::from(self.max_note_chars),
+                max_key_bytes: usize::from(self.max_attribute_key_bytes),
+                max_value_bytes: usize::from(self.max_attribute_value_bytes),
+                max_note_bytes: usize::from(self.max_note_bytes),
             },
             checkout_email: self.checkout_email,
+            write_rates: WriteRates {
+                viewer: Rate {
+                    per_minute: self.viewer_write_rate,
+                    burst: self.viewer_write_burst,
+                },
+                client: Rate {
+                    per_minute: self.client_write_rate,
+                    burst: self.client_write_burst,
+                },
+            },
         }
     }
 
@@ -332,7 +371,7 @@ pub struct IdentityConfig {
     pub signup_max_per_client: u32,
     /// Guest sessions (`startGuestSession`) one client address may start
     /// within the per-client window (1–1000000).
-    #[arg(long, env = "CARTQL_MAX_GUEST_SESSIONS_PER_CLIENT", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, env = "CARTQL_MAX_GUEST_SESSIONS_PER_CLIENT", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_guest_sessions_per_client: u32,
     /// Checkouts (`checkout`, `checkoutLines`) one client address may place
     /// within the per-client window (1–1000000).

@@ -20,6 +20,7 @@ mod ws;
 use crate::auth::password::Passwords;
 use crate::auth::throttle::{MemoryThrottle, Throttle};
 use crate::auth::verifier::Verifier;
+use crate::auth::write_rate::WriteLimiter;
 use crate::auth::{self};
 use crate::clock::{Clock, SystemClock};
 use crate::config::ServeConfig;
@@ -133,9 +134,11 @@ impl Application {
         }
         let passwords = Passwords::new(usize::from(config.identity.password_hash_concurrency))
             .map_err(|e| StartError(format!("--password-hash-concurrency: {e}")))?;
+        let shop = config.shop_settings();
         let services = Services {
             store: store.clone(),
-            shop: config.shop_settings(),
+            write_limiter: Arc::new(WriteLimiter::new(shop.write_rates)),
+            shop,
             verifier: Verifier::new(authenticator, store.clone()),
             passwords,
             throttle,

@@ -6,6 +6,7 @@
 use crate::auth::password::Passwords;
 use crate::auth::throttle::Throttle;
 use crate::auth::verifier::Verifier;
+use crate::auth::write_rate::WriteLimiter;
 use crate::auth::{TokenKeys, TokenLifetimes};
 use crate::clock::Clock;
 use crate::domain::ShopSettings;
@@ -25,6 +26,8 @@ pub struct Services {
     pub passwords: Passwords,
     /// Log-in and sign-up counters.
     pub throttle: Arc<dyn Throttle>,
+    /// Write rates per viewer and per client address.
+    pub write_limiter: Arc<WriteLimiter>,
     /// Lifetimes of the tokens the built-in issuer signs.
     pub lifetimes: TokenLifetimes,
     /// The time.

@@ -17,6 +17,7 @@ pub mod secret;
 pub mod throttle;
 pub mod token;
 pub mod verifier;
+pub mod write_rate;
 
 pub use crate::domain::owner::ViewerKind;
 use crate::domain::owner::{Namespace, OwnerKey};

@@ -1,5 +1,6 @@
 //! Attributes (key–value pairs a storefront attaches to a line or a cart:
-//! an engraving, a gift message) and cart notes, with their limits.
+//! an engraving, a gift message) and cart notes, with their limits. Lengths
+//! are UTF-8 bytes, never characters: what is stored is what is counted.
 
 use super::error::{ErrorCode, UserError};
 use serde::{Deserialize, Serialize};
@@ -18,28 +19,28 @@ pub struct Attribute {
 pub struct AttributeLimits {
     /// Attributes on one line, or on one cart.
     pub max_attributes: usize,
-    /// Characters in a key.
-    pub max_key_chars: usize,
-    /// Characters in a value.
-    pub max_value_chars: usize,
-    /// Characters in a cart note.
-    pub max_note_chars: usize,
+    /// UTF-8 bytes in a key.
+    pub max_key_bytes: usize,
+    /// UTF-8 bytes in a value.
+    pub max_value_bytes: usize,
+    /// UTF-8 bytes in a cart note.
+    pub max_note_bytes: usize,
 }
 
 impl Default for AttributeLimits {
     fn default() -> Self {
         AttributeLimits {
             max_attributes: 10,
-            max_key_chars: 64,
-            max_value_chars: 256,
-            max_note_chars: 1000,
+            max_key_bytes: 64,
+            max_value_bytes: 256,
+            max_note_bytes: 1000,
         }
     }
 }
 
 /// Checks attributes from input at `field` (e.g. `["lines", "0", "attributes"]`):
-/// 0 to `max_attributes`, keys 1 to `max_key_chars` characters and unique,
-/// values up to `max_value_chars`, no control characters. Keys and values are
+/// 0 to `max_attributes`, keys 1 to `max_key_bytes` UTF-8 bytes and unique,
+/// values up to `max_value_bytes`, no control characters. Keys and values are
 /// trimmed. All problems are reported.
 pub fn check_attributes(
     input: &[(String, String)],
@@ -68,18 +69,25 @@ pub fn check_attributes(
     let mut attributes: Vec<Attribute> = Vec::with_capacity(input.len());
     for (index, (key, value)) in input.iter().enumerate() {
         let (key, value) = (key.trim(), value.trim());
-        let key_chars = key.chars().count();
-        if key_chars == 0 || key_chars > limits.max_key_chars {
+        if key.is_empty() || key.len() > limits.max_key_bytes {
             errors.push(at(
                 index,
                 "key",
-                format!("a key has 1 to {} characters", limits.max_key_chars),
+                format!(
+                    "a key has 1 to {} bytes (UTF-8); this one has {}",
+                    limits.max_key_bytes,
+                    key.len()
+                ),
             ));
-        } else if value.chars().count() > limits.max_value_chars {
+        } else if value.len() > limits.max_value_bytes {
             errors.push(at(
                 index,
                 "value",
-                format!("a value has at most {} characters", limits.max_value_chars),
+                format!(
+                    "a value has at most {} bytes (UTF-8); this one has {}",
+                    limits.max_value_bytes,
+                    value.len()
+                ),
             ));
         } else if key
             .chars()
@@ -111,14 +119,19 @@ pub fn check_attributes(
     }
 }
 
-/// Checks a cart note: up to `max_note_chars`, trimmed; an empty note is none.
+/// Checks a cart note: up to `max_note_bytes` UTF-8 bytes, trimmed; an
+/// empty note is none.
 pub fn check_note(note: &str, limits: &AttributeLimits) -> Result<Option<String>, UserError> {
     let note = note.trim();
-    if note.chars().count() > limits.max_note_chars {
+    if note.len() > limits.max_note_bytes {
         return Err(UserError::new(
             ErrorCode::InvalidAttribute,
             &["note"],
-            format!("a note has at most {} characters", limits.max_note_chars),
+            format!(
+                "a note has at most {} bytes (UTF-8); this one has {}",
+                limits.max_note_bytes,
+                note.len()
+            ),
         ));
     }
     if note
@@ -192,6 +205,9 @@ mod tests {
                 "lines.0.attributes.4.value"
             ]
         );
+        let wide = input(&[("k", &"é".repeat(129))]);
+        let errors = check_attributes(&wide, &["attributes"], &limits).unwrap_err();
+        assert!(errors[0].message.contains("258"), "{}", errors[0].message);
         let many: Vec<(String, String)> = (0..11).map(|i| (format!("k{i}"), "v".into())).collect();
         assert_eq!(
             check_attributes(&many, &["attributes"], &limits)
@@ -210,6 +226,9 @@ mod tests {
         );
         assert_eq!(check_note("   ", &limits).unwrap(), None);
         assert!(check_note(&"x".repeat(1001), &limits).is_err());
+        // 250 four-byte characters are 1000 bytes: at the limit; one more is over.
+        assert!(check_note(&"𝄞".repeat(250), &limits).is_ok());
+        assert!(check_note(&"𝄞".repeat(251), &limits).is_err());
         assert!(check_note("bell\u{7}", &limits).is_err());
     }
 

@@ -1,9 +1,11 @@
 //! Carts: a viewer's named carts and the rules every change obeys.
 //!
-//! All of one viewer's carts live in one [`CartSet`], stored under one key, so
-//! a single atomic write covers a change and the per-viewer limits. Every
-//! change goes through [`CartSet::apply`]: it checks `expectedVersion`, the
-//! limits, and bumps the version only when the cart really changes.
+//! Each cart is stored on its own; what the rules need of an owner's other
+//! carts is in its [`CartIndex`] (see [`index`]). Every change goes through
+//! [`CartIndex::apply`]: it checks `expectedVersion`, the limits and the byte
+//! budgets, and bumps the version only when the cart really changes.
+//! [`CartSet`] is all of one owner's carts read whole (a merge, an export),
+//! and applies changes by the same rule.
 //!
 //! A line is a SKU with a set of attributes (an engraving, a gift message):
 //! adding a SKU with the same attributes adds to that line, other attributes
@@ -22,6 +24,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
+pub mod index;
+
+pub use index::{CartEntry, CartIndex, CartWrite, MAX_VERSION};
+
 /// Per-shop limits on carts, validated at start-up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -31,6 +37,24 @@ pub struct Limits {
     pub max_quantity_per_line: u32,
     /// Carts holding anything at once, per viewer.
     pub max_carts_per_viewer: usize,
+    /// Bytes one cart may take as stored ([`crate::domain::size`]).
+    pub max_cart_bytes: usize,
+    /// Bytes all of one owner's carts may take together.
+    pub max_owner_bytes: usize,
+    /// Bytes one order may take as stored.
+    pub max_order_bytes: usize,
+}
+
+impl Limits {
+    /// The defaults of the configuration.
+    pub const DEFAULT: Limits = Limits {
+        max_lines_per_cart: 100,
+        max_quantity_per_line: 999,
+        max_carts_per_viewer: 10,
+        max_cart_bytes: 64 << 10,
+        max_owner_bytes: 256 << 10,
+        max_order_bytes: 128 << 10,
+    };
 }
 
 /// One line of a cart: a SKU with its attributes, and how many. Prices are
@@ -175,6 +199,22 @@ impl Cart {
         }
     }
 
+    /// The cart `name` as a viewer sees it at `now`, from what is stored
+    /// under that name: empty (version 0) when nothing is, blank (its version
+    /// kept) when it expired.
+    pub fn as_seen(
+        stored: Option<Cart>,
+        name: &CartName,
+        now: DateTime<Utc>,
+        lifetime: Duration,
+    ) -> Cart {
+        match stored {
+            Some(cart) if cart.expires_at(lifetime) <= now && !cart.is_blank() => cart.blanked(),
+            Some(cart) => cart,
+            None => Cart::empty(name.clone(), now),
+        }
+    }
+
     /// Whether the cart holds nothing at all: no lines, note, attributes or buyer.
     pub fn is_blank(&self) -> bool {
         self.lines.is_empty()
@@ -283,8 +323,13 @@ impl CartSet {
         }
     }
 
-    /// Applies `change` to the cart `name`. Returns whether anything changed;
-    /// on `Err` the set is left as it was.
+    /// The index of the set ([`CartIndex`]).
+    pub fn index(&self) -> CartIndex {
+        CartIndex::of(self.carts.values(), self.retired_version)
+    }
+
+    /// Applies `change` to the cart `name` by [`CartIndex::apply`]. Returns
+    /// whether anything changed; on `Err` the set is left as it was.
     pub fn apply(
         &mut self,
         name: &CartName,
@@ -294,89 +339,37 @@ impl CartSet {
         now: DateTime<Utc>,
         lifetime: Duration,
     ) -> Result<bool, Rejection> {
-        let current = self.cart(name, now, lifetime);
-        if let Some(expected) = expected_version
-            && expected != current.version
-        {
-            return Err(Rejection::VersionConflict {
-                expected,
-                current: current.version,
-            });
-        }
-        let version = current.version.max(self.retired_version) + 1;
-        let mut next = current.clone();
-        change_cart(&mut next, change, version, limits)?;
-        if next.same_content(&current) {
+        let mut index = self.index();
+        let stored = self.carts.get(name);
+        let Some(write) = index.apply(
+            stored,
+            name,
+            change,
+            expected_version,
+            limits,
+            now,
+            lifetime,
+        )?
+        else {
             return Ok(false);
+        };
+        for dropped in &write.dropped {
+            self.carts.remove(dropped);
         }
-        if next.lines.len() > limits.max_lines_per_cart {
-            return Err(Rejection::one(UserError::new(
-                ErrorCode::CartLimitExceeded,
-                &["lines"],
-                format!(
-                    "a cart holds at most {} lines; this change would make {}",
-                    limits.max_lines_per_cart,
-                    next.lines.len()
-                ),
-            )));
-        }
-        if current.is_blank() && !next.is_blank() {
-            let others = self
-                .carts
-                .values()
-                .filter(|c| &c.name != name && !c.as_of(now, lifetime).is_blank())
-                .count();
-            if others >= limits.max_carts_per_viewer {
-                return Err(Rejection::one(UserError::new(
-                    ErrorCode::CartLimitExceeded,
-                    &["cart"],
-                    format!(
-                        "a viewer may fill at most {} carts at once; empty one of them first",
-                        limits.max_carts_per_viewer
-                    ),
-                )));
-            }
-        }
-        if !self.carts.contains_key(name) || current.is_blank() {
-            next.created_at = now;
-        }
-        next.version = version;
-        next.updated_at = now;
-        self.carts.insert(name.clone(), next);
-        self.prune_blank(name, limits.max_carts_per_viewer);
+        self.carts.insert(name.clone(), write.cart);
+        self.retired_version = index.retired_version;
         Ok(true)
     }
 
     /// Drops carts whose lifetime ran out before `now`; returns how many.
     pub fn drop_expired(&mut self, now: DateTime<Utc>, lifetime: Duration) -> usize {
-        let expired: Vec<(CartName, u64)> = self
-            .carts
-            .values()
-            .filter(|c| c.expires_at(lifetime) <= now)
-            .map(|c| (c.name.clone(), c.version))
-            .collect();
-        for (name, version) in &expired {
+        let mut index = self.index();
+        let expired = index.drop_expired(now, lifetime);
+        for name in &expired {
             self.carts.remove(name);
-            self.retired_version = self.retired_version.max(*version);
         }
+        self.retired_version = index.retired_version;
         expired.len()
-    }
-
-    /// Keeps at most `keep` blank carts besides `current`, dropping the
-    /// least recently changed, so clearing carts cannot grow the set forever.
-    fn prune_blank(&mut self, current: &CartName, keep: usize) {
-        let mut blank: Vec<(DateTime<Utc>, CartName, u64)> = self
-            .carts
-            .values()
-            .filter(|c| c.is_blank() && &c.name != current)
-            .map(|c| (c.updated_at, c.name.clone(), c.version))
-            .collect();
-        blank.sort();
-        let excess = blank.len().saturating_sub(keep);
-        for (_, name, version) in blank.into_iter().take(excess) {
-            self.carts.remove(&name);
-            self.retired_version = self.retired_version.max(version);
-        }
     }
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// The most units of stock one product may hold.
 pub const MAX_STOCK: i64 = 1_000_000_000;
 /// The longest product title, in characters.
-pub const MAX_TITLE_CHARS: usize = 200;
+pub const MAX_TITLE_BYTES: usize = 800;
 
 /// A variant as stored, by SKU: the unit carts, checkout and stock deal in.
 /// Price in minor units; `stock: None` means untracked. What it shares with
@@ -235,10 +235,10 @@ pub fn adjust_stock(product: &Product, delta: i64) -> Result<Product, Rejection>
 
 fn check_title(title: &str) -> Result<String, UserError> {
     let trimmed = title.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > MAX_TITLE_CHARS {
+    if trimmed.is_empty() || trimmed.len() > MAX_TITLE_BYTES {
         return Err(invalid(
             &["title"],
-            format!("a title has 1 to {MAX_TITLE_CHARS} characters"),
+            format!("a title has 1 to {MAX_TITLE_BYTES} bytes (UTF-8)"),
         ));
     }
     if trimmed.chars().any(char::is_control) {

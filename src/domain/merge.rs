@@ -143,7 +143,7 @@ pub fn merge_guest_carts(
             clock.now,
             clock.customer_lifetime,
         )
-        .map_err(|rejection| too_many_carts(rejection, limits))?;
+        .map_err(|rejection| refused(rejection, name, limits))?;
         report.carts.push(MergedCart {
             name: name.clone(),
             outcome,
@@ -234,24 +234,34 @@ fn clamp(
     lines
 }
 
-/// Rewords the cart-count rejection for a merge; other rejections pass through.
-fn too_many_carts(rejection: Rejection, limits: &Limits) -> Rejection {
+/// Rewords a limit the merge would break (the number of filled carts, a
+/// byte budget) for the guest token it came with; other rejections pass
+/// through.
+fn refused(rejection: Rejection, cart: &CartName, limits: &Limits) -> Rejection {
     let Rejection::Invalid(errors) = &rejection else {
         return rejection;
     };
-    if !errors
+    let Some(limit) = errors
         .iter()
-        .any(|e| e.code == ErrorCode::CartLimitExceeded)
-    {
+        .find(|e| e.code == ErrorCode::CartLimitExceeded)
+    else {
         return rejection;
-    }
-    Rejection::one(UserError::new(
-        ErrorCode::CartLimitExceeded,
-        &["guestToken"],
+    };
+    let message = if limit.message.contains("carts at once") {
         format!(
             "merging would leave more than {} carts with lines; empty one of the carts and merge again (nothing was changed)",
             limits.max_carts_per_viewer
-        ),
+        )
+    } else {
+        format!(
+            "merging the guest's cart '{cart}' would break a limit: {} (nothing was changed)",
+            limit.message
+        )
+    };
+    Rejection::one(UserError::new(
+        ErrorCode::CartLimitExceeded,
+        &["guestToken"],
+        message,
     ))
 }
 

@@ -13,7 +13,9 @@
 //! - [`account`]: email and password rules, the failed-log-in window.
 //! - [`merge`]: moving a guest's carts into a customer's at log-in.
 //! - [`owner`]: owner keys and viewer kinds: whose data a record is.
+//! - [`rate`]: write rates, a token bucket per viewer and per client address.
 //! - [`shop`]: the shop's currency, cart limits and lifetimes.
+//! - [`size`]: how many bytes a stored value takes (what byte budgets count).
 
 pub mod account;
 pub mod attributes;
@@ -28,11 +30,15 @@ pub mod names;
 pub mod order;
 pub mod owner;
 pub mod product;
+pub mod rate;
 pub mod shop;
+pub mod size;
 #[cfg(test)]
 mod testing;
 
-pub use cart::{Cart, CartChange, CartLine, CartSet, Limits, LineInput, NewLine};
+pub use cart::{
+    Cart, CartChange, CartIndex, CartLine, CartSet, CartWrite, Limits, LineInput, NewLine,
+};
 pub use catalog::{Patch, Product, ProductPatch};
 pub use error::{ErrorCode, Rejection, UserError};
 pub use money::{Currency, Money};

@@ -221,6 +221,8 @@ pub struct PlaceOrder<'a> {
     pub now: DateTime<Utc>,
     /// The cart it comes from, for `checkout`.
     pub source_cart: Option<(CartName, u64)>,
+    /// The most bytes the order may take as stored (`--max-order-bytes`).
+    pub max_bytes: usize,
 }
 
 /// Checks every line (the product exists, is active and has the stock — a
@@ -326,31 +328,47 @@ pub fn place_order(
     if !errors.is_empty() {
         return Err(Rejection::Invalid(errors));
     }
-    Ok(Placement {
-        order: Order {
-            id: place.id,
+    let field = if place.source_cart.is_some() {
+        "cart"
+    } else {
+        "lines"
+    };
+    let max_bytes = place.max_bytes;
+    let order = Order {
+        id: place.id,
+        status: OrderStatus::Placed,
+        lines: order_lines,
+        subtotal,
+        total: subtotal,
+        created_at: place.now,
+        source_cart: place.source_cart,
+        note: place.details.note,
+        attributes: place.details.attributes,
+        buyer_identity: place.details.buyer_identity,
+        payment_reference: None,
+        tracking: None,
+        cancel_reason: None,
+        restocked: false,
+        events: vec![OrderEvent {
             status: OrderStatus::Placed,
-            lines: order_lines,
-            subtotal,
-            total: subtotal,
-            created_at: place.now,
-            source_cart: place.source_cart,
-            note: place.details.note,
-            attributes: place.details.attributes,
-            buyer_identity: place.details.buyer_identity,
-            payment_reference: None,
-            tracking: None,
-            cancel_reason: None,
-            restocked: false,
-            events: vec![OrderEvent {
-                status: OrderStatus::Placed,
-                at: place.now,
-                by: place.by.to_string(),
-                note: None,
-            }],
-        },
-        stock_taken,
-    })
+            at: place.now,
+            by: place.by.to_string(),
+            note: None,
+        }],
+    };
+    let bytes = crate::domain::size::stored_bytes(&order);
+    if bytes > max_bytes {
+        return Err(Rejection::one(UserError::new(
+            ErrorCode::CartLimitExceeded,
+            &[field],
+            format!(
+                "an order may take at most {} (--max-order-bytes, counted in UTF-8 bytes as stored); this one would take {}: remove lines or shorten their attributes",
+                crate::domain::size::describe(max_bytes),
+                crate::domain::size::describe(bytes)
+            ),
+        )));
+    }
+    Ok(Placement { order, stock_taken })
 }
 
 /// Which orders an admin lists.
@@ -558,6 +576,14 @@ mod tests {
     }
 
     fn place(lines: &[CartLine], email_required: bool) -> Result<Placement, Rejection> {
+        place_within(lines, email_required, 128 << 10)
+    }
+
+    fn place_within(
+        lines: &[CartLine],
+        email_required: bool,
+        max_bytes: usize,
+    ) -> Result<Placement, Rejection> {
         place_order(
             lines,
             &catalog(),
@@ -568,8 +594,33 @@ mod tests {
                 by: "guest:g",
                 now: now(),
                 source_cart: None,
+                max_bytes,
             },
         )
+    }
+
+    #[test]
+    fn an_order_over_its_byte_budget_is_refused_naming_the_limit() {
+        let mut big = line("A", 1);
+        big.attributes = (0..10)
+            .map(|i| crate::domain::attributes::Attribute {
+                key: format!("k{i}"),
+                value: "𝄞".repeat(64),
+            })
+            .collect();
+        let lines = [big];
+        let size = crate::domain::size::stored_bytes(&place(&lines, false).unwrap().order);
+        assert!(size > 2560, "{size}");
+        assert!(place_within(&lines, false, size).is_ok());
+        let refused = place_within(&lines, false, size - 1).unwrap_err();
+        let errors = refused.into_user_errors();
+        assert_eq!(errors[0].code, ErrorCode::CartLimitExceeded);
+        assert_eq!(errors[0].field, ["lines"]);
+        assert!(
+            errors[0].message.contains("--max-order-bytes"),
+            "{}",
+            errors[0].message
+        );
     }
 
     #[test]

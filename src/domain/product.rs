@@ -9,7 +9,7 @@
 //! reported at once, each naming its field.
 
 use super::catalog::{
-    MAX_STOCK, MAX_TITLE_CHARS, Product, ProductOption, ProductRecord, SelectedOption,
+    MAX_STOCK, MAX_TITLE_BYTES, Product, ProductOption, ProductRecord, SelectedOption,
 };
 use super::error::{ErrorCode, Rejection, UserError};
 use super::money::{Currency, Money};
@@ -22,10 +22,10 @@ pub const MAX_OPTIONS: usize = 3;
 pub const MAX_OPTION_VALUES: usize = 100;
 /// Variants one product may have.
 pub const MAX_VARIANTS: usize = 100;
-/// Characters in an option name or value.
-pub const MAX_OPTION_CHARS: usize = 64;
-/// Characters in a description.
-pub const MAX_DESCRIPTION_CHARS: usize = 5000;
+/// UTF-8 bytes in an option name or value (64 characters of any script).
+pub const MAX_OPTION_BYTES: usize = 256;
+/// UTF-8 bytes in a description (5,000 characters of any script).
+pub const MAX_DESCRIPTION_BYTES: usize = 20_000;
 
 /// A product as an admin sends it (text, unchecked; the handle is checked).
 #[derive(Clone, Debug, Default)]
@@ -82,14 +82,14 @@ pub fn upsert(
         .unwrap_or("")
         .trim()
         .to_string();
-    if description.chars().count() > MAX_DESCRIPTION_CHARS
+    if description.len() > MAX_DESCRIPTION_BYTES
         || description
             .chars()
             .any(|c| c.is_control() && c != '\n' && c != '\t')
     {
         errors.push(invalid_product(
             &["description"],
-            format!("a description has at most {MAX_DESCRIPTION_CHARS} characters, no control characters but line breaks"),
+            format!("a description has at most {MAX_DESCRIPTION_BYTES} bytes (UTF-8), no control characters but line breaks"),
         ));
     }
     let options = checked_options(&input.options, &mut errors);
@@ -279,12 +279,12 @@ fn describe(selected: &[SelectedOption]) -> String {
 fn checked_title(text: &str, field: &[&str], errors: &mut Vec<UserError>) -> Option<String> {
     let trimmed = text.trim();
     if trimmed.is_empty()
-        || trimmed.chars().count() > MAX_TITLE_CHARS
+        || trimmed.len() > MAX_TITLE_BYTES
         || trimmed.chars().any(char::is_control)
     {
         errors.push(invalid_product(
             field,
-            format!("a title has 1 to {MAX_TITLE_CHARS} characters, no control characters"),
+            format!("a title has 1 to {MAX_TITLE_BYTES} bytes (UTF-8), no control characters"),
         ));
         return None;
     }
@@ -294,12 +294,12 @@ fn checked_title(text: &str, field: &[&str], errors: &mut Vec<UserError>) -> Opt
 fn checked_name(text: &str, field: &[&str], errors: &mut Vec<UserError>) -> Option<String> {
     let trimmed = text.trim();
     if trimmed.is_empty()
-        || trimmed.chars().count() > MAX_OPTION_CHARS
+        || trimmed.len() > MAX_OPTION_BYTES
         || trimmed.chars().any(char::is_control)
     {
         errors.push(variant_error(
             field,
-            format!("option names and values have 1 to {MAX_OPTION_CHARS} characters, no control characters"),
+            format!("option names and values have 1 to {MAX_OPTION_BYTES} bytes (UTF-8), no control characters"),
         ));
         return None;
     }
@@ -386,7 +386,7 @@ fn checked_selection(
                     &field,
                     format!(
                         "{} is not a value of {} (it offers {})",
-                        value.chars().take(MAX_OPTION_CHARS).collect::<String>(),
+                        value.chars().take(64).collect::<String>(),
                         option.name,
                         option.values.join(", ")
                     ),
@@ -417,7 +417,7 @@ fn checked_selection(
             &field,
             format!(
                 "the product has no option {}",
-                name.chars().take(MAX_OPTION_CHARS).collect::<String>()
+                name.chars().take(64).collect::<String>()
             ),
         ));
         return None;

@@ -5,6 +5,7 @@ use super::attributes::AttributeLimits;
 use super::cart::Limits;
 use super::money::Currency;
 use super::owner::ViewerKind;
+use super::rate::WriteRates;
 use chrono::Duration;
 
 /// Shop settings.
@@ -24,6 +25,8 @@ pub struct ShopSettings {
     pub attribute_limits: AttributeLimits,
     /// Who must give an e-mail before checkout.
     pub checkout_email: CheckoutEmail,
+    /// How often one viewer, and one client address, may write.
+    pub write_rates: WriteRates,
 }
 
 /// Who must give an e-mail before checkout (`--checkout-email`).

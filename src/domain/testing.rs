@@ -8,6 +8,7 @@ pub const LIMITS: Limits = Limits {
     max_lines_per_cart: 3,
     max_quantity_per_line: 10,
     max_carts_per_viewer: 2,
+    ..Limits::DEFAULT
 };
 
 /// A fixed "now".

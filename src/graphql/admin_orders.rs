@@ -21,10 +21,11 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-/// The longest payment reference, tracking number or cancel reason.
-const MAX_TEXT_CHARS: usize = 500;
-/// The longest tracking URL.
-const MAX_URL_CHARS: usize = 2000;
+/// The longest payment reference, tracking number or cancel reason, in
+/// UTF-8 bytes (500 characters of any script).
+const MAX_TEXT_BYTES: usize = 2000;
+/// The longest tracking URL, in bytes.
+const MAX_URL_BYTES: usize = 2000;
 
 /// Admin order queries.
 #[derive(Default)]
@@ -148,7 +149,7 @@ impl AdminOrderMutation {
         let reference = checked_text(
             input.payment_reference.as_deref(),
             "paymentReference",
-            MAX_TEXT_CHARS,
+            MAX_TEXT_BYTES,
         );
         let action = reference.map(|payment_reference| OrderMove::MarkPaid { payment_reference });
         run(ctx, &input.order_id, action).await
@@ -163,9 +164,9 @@ impl AdminOrderMutation {
         let number = checked_text(
             input.tracking_number.as_deref(),
             "trackingNumber",
-            MAX_TEXT_CHARS,
+            MAX_TEXT_BYTES,
         );
-        let url = checked_text(input.tracking_url.as_deref(), "trackingUrl", MAX_URL_CHARS)
+        let url = checked_text(input.tracking_url.as_deref(), "trackingUrl", MAX_URL_BYTES)
             .and_then(|url| match url {
                 Some(u) if !(u.starts_with("https://") || u.starts_with("http://")) => {
                     Err(invalid(
@@ -197,7 +198,7 @@ impl AdminOrderMutation {
         ctx: &Context<'_>,
         input: CancelOrderInput,
     ) -> ApiResult<OrderPayload> {
-        let reason = checked_text(input.reason.as_deref(), "reason", MAX_TEXT_CHARS);
+        let reason = checked_text(input.reason.as_deref(), "reason", MAX_TEXT_BYTES);
         let action = reason.map(|reason| OrderMove::Cancel {
             reason,
             restock: input.restock,
@@ -271,10 +272,10 @@ fn checked_text(text: Option<&str>, field: &str, max: usize) -> Result<Option<St
     let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    if text.chars().count() > max || text.chars().any(char::is_control) {
+    if text.len() > max || text.chars().any(char::is_control) {
         return Err(invalid(
             field,
-            &format!("at most {max} characters, no control characters"),
+            &format!("at most {max} bytes (UTF-8), no control characters"),
         ));
     }
     Ok(Some(text.to_string()))

@@ -7,14 +7,14 @@
 use super::cart_view::CartView;
 use super::error::{ApiError, ApiResult};
 use super::inputs::{CartLineInput, as_given, checked_lines};
-use super::require_viewer;
 use super::types::{AttributeView, BuyerIdentityInput, UserErrorView, user_errors};
+use super::{require_viewer, take_write};
 use crate::auth::Viewer;
 use crate::domain::attributes::{AttributeLimits, check_attributes, check_note};
 use crate::domain::cart::LineUpdate;
 use crate::domain::idempotency::{Fingerprint, IdempotencyKey, KeyUse, key_reused};
 use crate::domain::{
-    CartChange, CartName, CartSet, ErrorCode, Limits, OwnerKey, Rejection, Sku,
+    Cart, CartChange, CartIndex, CartName, ErrorCode, Limits, OwnerKey, Rejection, Sku,
     UserError as DomainError,
 };
 use crate::services::Services;
@@ -36,8 +36,8 @@ impl CartQuery {
         let services = Services::of(ctx);
         let viewer = require_viewer(ctx)?;
         let name = CartName::parse(&name).map_err(ApiError::BadUserInput)?;
-        let set = services.store.cart_set(&viewer.owner_key()).await?;
-        CartView::from_set(services, viewer, &set, &name).await
+        let stored = services.store.cart(&viewer.owner_key(), &name).await?;
+        CartView::from_stored(services, viewer, stored, &name).await
     }
 
     /// All of the viewer's stored carts, by name.
@@ -299,6 +299,9 @@ async fn change_cart(
         Ok(name) => name,
         Err(why) => return Ok(CartPayload::invalid_name(why)),
     };
+    if let Err(throttled) = take_write(ctx, viewer) {
+        return payload(services, viewer, &name, Some(throttled)).await;
+    }
     let owner = viewer.owner_key();
     if let Some((key, fingerprint)) = &once {
         match services.store.recorded(&owner, key, fingerprint).await {
@@ -320,14 +323,13 @@ async fn change_cart(
     let now = services.clock.now();
     let lifetime = services.shop.cart_lifetime(viewer.kind);
     let limits = services.shop.limits;
-    let apply = |set: &mut CartSet| {
-        set.apply(&name, &change, expected, &limits, now, lifetime)
-            .map(|_| ())
+    let apply = |index: &mut CartIndex, stored: Option<&Cart>| {
+        index.apply(stored, &name, &change, expected, &limits, now, lifetime)
     };
     let result = match &once {
         None => services
             .store
-            .update_cart_set(&owner, &apply)
+            .update_cart(&owner, &name, &apply)
             .await
             .map(Replayable::Applied),
         Some((key, fingerprint)) => {
@@ -339,13 +341,13 @@ async fn change_cart(
             };
             services
                 .store
-                .update_cart_set_once(&owner, &key, &name, &apply)
+                .update_cart_once(&owner, &key, &name, &apply)
                 .await
         }
     };
     match result {
-        Ok(set) => Ok(CartPayload {
-            cart: Some(CartView::from_set(services, viewer, &set.into_inner(), &name).await?),
+        Ok(stored) => Ok(CartPayload {
+            cart: Some(CartView::from_stored(services, viewer, stored.into_inner(), &name).await?),
             user_errors: Vec::new(),
         }),
         Err(UpdateError::Rejected(rejection)) => {
@@ -388,9 +390,9 @@ async fn checked_change(
             .map(CartChange::BuyerIdentity)
             .map_err(Rejection::Invalid),
         Edit::Update(updates) => {
-            let set = services.store.cart_set(owner).await?;
+            let stored = services.store.cart(owner, name).await?;
             let lifetime = services.shop.cart_lifetime(viewer.kind);
-            let cart = set.cart(name, services.clock.now(), lifetime);
+            let cart = Cart::as_seen(stored, name, services.clock.now(), lifetime);
             let skus: Vec<Sku> = cart.lines.iter().map(|l| l.sku.clone()).collect();
             let catalog = services.store.products_by_sku(&skus).await?;
             checked_updates(updates, &services.shop.limits, limits)
@@ -483,9 +485,9 @@ async fn payload(
     name: &CartName,
     rejection: Option<Rejection>,
 ) -> ApiResult<CartPayload> {
-    let set = services.store.cart_set(&viewer.owner_key()).await?;
+    let stored = services.store.cart(&viewer.owner_key(), name).await?;
     Ok(CartPayload {
-        cart: Some(CartView::from_set(services, viewer, &set, name).await?),
+        cart: Some(CartView::from_stored(services, viewer, stored, name).await?),
         user_errors: user_errors(
             rejection
                 .map(Rejection::into_user_errors)

@@ -145,6 +145,18 @@ pub struct CartLineView {
 }
 
 impl CartView {
+    /// The cart `name` as stored (`None`: nothing is), as it is now, priced for output.
+    pub(crate) async fn from_stored(
+        services: &Services,
+        viewer: &Viewer,
+        stored: Option<Cart>,
+        name: &CartName,
+    ) -> ApiResult<CartView> {
+        let lifetime = services.shop.cart_lifetime(viewer.kind);
+        let cart = Cart::as_seen(stored, name, services.clock.now(), lifetime);
+        CartView::priced(services, viewer, cart).await
+    }
+
     /// The cart `name` of `set`, as it is now, priced for output.
     pub(crate) async fn from_set(
         services: &Services,

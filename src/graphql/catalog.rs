@@ -263,6 +263,7 @@ impl CatalogQuery {
             currency: settings.currency,
             limits: settings.limits,
             attribute_limits: settings.attribute_limits,
+            write_rates: settings.write_rates,
         }
     }
 }

@@ -152,6 +152,9 @@ pub(crate) async fn merge_guest_into(
     strategy: MergeStrategy,
 ) -> ApiResult<Result<CartMergeResult, Vec<DomainError>>> {
     let services = Services::of(ctx);
+    if let Err(throttled) = super::take_write(ctx, customer) {
+        return Ok(Err(throttled.into_user_errors()));
+    }
     let settings = &services.shop;
     let limits = settings.limits;
     let clock = MergeClock {

@@ -8,10 +8,10 @@ use super::catalog::SelectedOptionView;
 use super::error::{ApiError, ApiResult};
 use super::inputs::{CartLineInput, as_given, checked_lines};
 use super::pagination::PageRequest;
-use super::require_viewer;
 use super::types::{
     AttributeView, BuyerIdentityInput, BuyerIdentityView, MoneyView, UserErrorView, user_errors,
 };
+use super::{require_viewer, take_write};
 use crate::auth::throttle::Subject;
 use crate::auth::{ClientAddress, Viewer};
 use crate::domain::attributes::{check_attributes, check_note};
@@ -339,22 +339,25 @@ impl OrderMutation {
             Err(e) => return Ok(failed(None, vec![e])),
         };
         let fingerprint = Fingerprint::of("checkout", &(name.as_str(), input.expected_version));
-        let result = match look_up(services, viewer, &key, &fingerprint).await? {
-            Lookup::Replay(order) => Ok(*order),
-            Lookup::Refused(rejection) => Err(rejection),
-            Lookup::New => {
-                let source = CheckoutSource::Cart {
-                    name: name.clone(),
-                    expected_version: input.expected_version,
-                    lifetime: services.shop.cart_lifetime(viewer.kind),
-                    limits: services.shop.limits,
-                };
-                let client = ctx.data_opt::<ClientAddress>();
-                run_checkout(services, viewer, client, key, fingerprint, source).await?
-            }
+        let result = match take_write(ctx, viewer) {
+            Err(throttled) => Err(throttled),
+            Ok(()) => match look_up(services, viewer, &key, &fingerprint).await? {
+                Lookup::Replay(order) => Ok(*order),
+                Lookup::Refused(rejection) => Err(rejection),
+                Lookup::New => {
+                    let source = CheckoutSource::Cart {
+                        name: name.clone(),
+                        expected_version: input.expected_version,
+                        lifetime: services.shop.cart_lifetime(viewer.kind),
+                        limits: services.shop.limits,
+                    };
+                    let client = ctx.data_opt::<ClientAddress>();
+                    run_checkout(services, viewer, client, key, fingerprint, source).await?
+                }
+            },
         };
-        let set = services.store.cart_set(&viewer.owner_key()).await?;
-        let cart = Some(CartView::from_set(services, viewer, &set, &name).await?);
+        let stored = services.store.cart(&viewer.owner_key(), &name).await?;
+        let cart = Some(CartView::from_stored(services, viewer, stored, &name).await?);
         Ok(match result {
             Ok(order) => CheckoutPayload {
                 order: Some(view(services, order)),
@@ -378,6 +381,9 @@ impl OrderMutation {
             Ok(key) => key,
             Err(e) => return Ok(failed(None, vec![e])),
         };
+        if let Err(throttled) = take_write(ctx, viewer) {
+            return Ok(failed(None, throttled.into_user_errors()));
+        }
         let buyer = input
             .buyer_identity
             .as_ref()
@@ -562,6 +568,7 @@ async fn run_checkout(
         source,
         default_email: viewer.email.clone(),
         email_required: services.shop.checkout_email.required_for(viewer.kind),
+        max_order_bytes: services.shop.limits.max_order_bytes,
     };
     match services.store.checkout(&request).await {
         Ok(Replayable::Applied(order)) => {

@@ -18,8 +18,8 @@ use super::orders::{OrderView, view as orders_view};
 use super::require_viewer;
 use crate::auth::verifier::VerifyError;
 use crate::clock::until;
-use crate::domain::CartName;
 use crate::domain::order::Order;
+use crate::domain::{Cart, CartName};
 use crate::services::Services;
 use crate::store::CartChanges;
 use async_graphql::{Context, ID, Subscription};
@@ -56,15 +56,15 @@ impl SubscriptionRoot {
                     yield Err(error);
                     break;
                 }
-                let set = match services.store.cart_set(&owner).await {
-                    Ok(set) => set,
+                let stored = match services.store.cart(&owner, &name).await {
+                    Ok(stored) => stored,
                     Err(e) => {
                         yield Err(ApiError::from(e));
                         break;
                     }
                 };
                 let now = services.clock.now();
-                let cart = set.cart(&name, now, lifetime);
+                let cart = Cart::as_seen(stored, &name, now, lifetime);
                 let seen = (cart.version, cart.is_blank());
                 let expires = (!cart.is_blank()).then(|| cart.expires_at(lifetime));
                 // An expired cart was pushed empty; the sweeper deleting it later

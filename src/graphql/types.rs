@@ -136,6 +136,8 @@ pub struct ShopView {
     pub limits: domain::Limits,
     /// Attribute and note limits.
     pub attribute_limits: domain::attributes::AttributeLimits,
+    /// Write rates.
+    pub write_rates: domain::rate::WriteRates,
 }
 
 #[Object(name = "Shop")]
@@ -146,14 +148,26 @@ impl ShopView {
     }
     /// Limits on carts.
     async fn limits(&self) -> ShopLimits {
+        let int = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+        let (attributes, rates) = (&self.attribute_limits, &self.write_rates);
         ShopLimits {
-            max_lines_per_cart: self.limits.max_lines_per_cart as i32,
-            max_quantity_per_line: self.limits.max_quantity_per_line as i32,
-            max_carts_per_viewer: self.limits.max_carts_per_viewer as i32,
-            max_attributes: self.attribute_limits.max_attributes as i32,
-            max_attribute_key_chars: self.attribute_limits.max_key_chars as i32,
-            max_attribute_value_chars: self.attribute_limits.max_value_chars as i32,
-            max_note_chars: self.attribute_limits.max_note_chars as i32,
+            max_lines_per_cart: int(self.limits.max_lines_per_cart),
+            max_quantity_per_line: int(self.limits.max_quantity_per_line as usize),
+            max_carts_per_viewer: int(self.limits.max_carts_per_viewer),
+            max_attributes: int(attributes.max_attributes),
+            max_attribute_key_bytes: int(attributes.max_key_bytes),
+            max_attribute_value_bytes: int(attributes.max_value_bytes),
+            max_note_bytes: int(attributes.max_note_bytes),
+            max_attribute_key_chars: int(attributes.max_key_bytes),
+            max_attribute_value_chars: int(attributes.max_value_bytes),
+            max_note_chars: int(attributes.max_note_bytes),
+            max_cart_bytes: int(self.limits.max_cart_bytes),
+            max_owner_bytes: int(self.limits.max_owner_bytes),
+            max_order_bytes: int(self.limits.max_order_bytes),
+            viewer_writes_per_minute: int(rates.viewer.per_minute as usize),
+            viewer_write_burst: int(rates.viewer.burst as usize),
+            client_writes_per_minute: int(rates.client.per_minute as usize),
+            client_write_burst: int(rates.client.burst as usize),
         }
     }
 }
@@ -169,12 +183,38 @@ pub struct ShopLimits {
     pub max_carts_per_viewer: i32,
     /// Attributes on one line, and on one cart.
     pub max_attributes: i32,
-    /// Characters in an attribute key.
+    /// UTF-8 bytes in an attribute key.
+    pub max_attribute_key_bytes: i32,
+    /// UTF-8 bytes in an attribute value.
+    pub max_attribute_value_bytes: i32,
+    /// UTF-8 bytes in a cart note.
+    pub max_note_bytes: i32,
+    /// The same as `maxAttributeKeyBytes`: lengths are counted in UTF-8 bytes.
+    #[graphql(deprecation = "lengths are counted in UTF-8 bytes: use maxAttributeKeyBytes")]
     pub max_attribute_key_chars: i32,
-    /// Characters in an attribute value.
+    /// The same as `maxAttributeValueBytes`.
+    #[graphql(deprecation = "lengths are counted in UTF-8 bytes: use maxAttributeValueBytes")]
     pub max_attribute_value_chars: i32,
-    /// Characters in a cart note.
+    /// The same as `maxNoteBytes`.
+    #[graphql(deprecation = "lengths are counted in UTF-8 bytes: use maxNoteBytes")]
     pub max_note_chars: i32,
+    /// Bytes one cart may take as stored (UTF-8 text plus a few bytes of
+    /// framing per field); a change that would exceed it is refused with
+    /// `CART_LIMIT_EXCEEDED`.
+    pub max_cart_bytes: i32,
+    /// Bytes all of a viewer's carts may take together.
+    pub max_owner_bytes: i32,
+    /// Bytes one order may take when it is placed.
+    pub max_order_bytes: i32,
+    /// Writes (cart mutations, checkouts, merges) one viewer may make per
+    /// minute on average; more are refused with `THROTTLED`.
+    pub viewer_writes_per_minute: i32,
+    /// Writes one viewer may make at once, above the rate.
+    pub viewer_write_burst: i32,
+    /// Writes one client address may make per minute, whatever its tokens.
+    pub client_writes_per_minute: i32,
+    /// Writes one client address may make at once, above the rate.
+    pub client_write_burst: i32,
 }
 
 /// A key–value pair on a line or a cart (an engraving, a gift message).

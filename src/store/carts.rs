@@ -1,17 +1,23 @@
-//! What carts need from a database: all of one owner's carts read and
-//! written as one value, atomically; idempotent writes; the guest → customer
-//! merge; and notices of changes for live subscriptions.
+//! What carts need from a database: each cart its own record, with one
+//! small [`CartIndex`] per owner beside them; a write reads the index and
+//! the one cart it changes and writes both atomically. Idempotent writes;
+//! the guest → customer merge; notices of changes for live subscriptions.
 
 use super::{CartChanges, UpdateError};
 use super::{StoreError, idempotency::Replayable};
 use crate::domain::idempotency::KeyUse;
 use crate::domain::merge::MergeReport;
-use crate::domain::{CartName, CartSet, OwnerKey, Rejection};
+use crate::domain::{Cart, CartIndex, CartName, CartSet, CartWrite, OwnerKey, Rejection};
 use async_trait::async_trait;
 
-/// A change to one owner's carts. It may run several times (the store
-/// retries on conflict), so no side effects.
-pub type CartSetUpdate<'a> = dyn Fn(&mut CartSet) -> Result<(), Rejection> + Send + Sync + 'a;
+/// A change to one cart: given the owner's index and the cart as stored,
+/// what to write (`None`: nothing changes). It updates the index it is
+/// given, which is written with the cart. It may run several times (a
+/// backend retries on conflict), so no side effects.
+pub type CartUpdate<'a> = dyn Fn(&mut CartIndex, Option<&Cart>) -> Result<Option<CartWrite>, Rejection>
+    + Send
+    + Sync
+    + 'a;
 
 /// A pure merge of a guest's carts (second) into a customer's (first). It may
 /// run several times, so no side effects.
@@ -20,35 +26,42 @@ pub type CartMerge<'a> =
 
 /// Owners' carts.
 ///
-/// A backend keeps versions from ever going backwards for an owner: a set
-/// that is created (no record under the owner, e.g. after its expired carts
-/// were swept) starts above every version it has deleted.
+/// Every write of an owner's carts is serialised with the owner's other
+/// writes and is atomic over the cart, the index and the carts it drops. A
+/// backend keeps versions from ever going backwards for an owner: an owner
+/// with no index (e.g. after its expired carts were swept) starts above
+/// every version the backend has deleted.
 #[async_trait]
 pub trait CartStore: Send + Sync + 'static {
-    /// All carts of one owner (empty if none are stored).
+    /// One cart as stored (`None` if nothing is stored under the name).
+    async fn cart(&self, owner: &OwnerKey, name: &CartName) -> Result<Option<Cart>, StoreError>;
+
+    /// All carts of one owner (empty if none are stored). Bounded by the
+    /// owner's byte budget.
     async fn cart_set(&self, owner: &OwnerKey) -> Result<CartSet, StoreError>;
 
-    /// Atomically changes one owner's carts; returns the set as written.
-    /// Acknowledged once durable; subscriptions are told afterwards.
-    async fn update_cart_set(
+    /// Atomically changes the cart `name`; returns the cart as stored
+    /// afterwards. Acknowledged once durable; subscriptions are told
+    /// afterwards.
+    async fn update_cart(
         &self,
         owner: &OwnerKey,
-        update: &CartSetUpdate<'_>,
-    ) -> Result<CartSet, UpdateError>;
+        name: &CartName,
+        update: &CartUpdate<'_>,
+    ) -> Result<Option<Cart>, UpdateError>;
 
-    /// [`update_cart_set`](Self::update_cart_set) at most once per key: in
-    /// the same transaction the key is looked up (a recorded outcome for the
-    /// same request replays: nothing is written and the carts are returned
-    /// as they are now; for another request, `IDEMPOTENCY_KEY_REUSED`),
-    /// counted against the owner's allowance, and recorded with the version
-    /// of the cart `name` the update made.
-    async fn update_cart_set_once(
+    /// [`update_cart`](Self::update_cart) at most once per key: in the same
+    /// transaction the key is looked up (a recorded outcome for the same
+    /// request replays: nothing is written and the cart is returned as it is
+    /// now; for another request, `IDEMPOTENCY_KEY_REUSED`), counted against
+    /// the owner's allowance, and recorded with the version the update made.
+    async fn update_cart_once(
         &self,
         owner: &OwnerKey,
         key: &KeyUse<'_>,
         name: &CartName,
-        update: &CartSetUpdate<'_>,
-    ) -> Result<Replayable<CartSet>, UpdateError>;
+        update: &CartUpdate<'_>,
+    ) -> Result<Replayable<Option<Cart>>, UpdateError>;
 
     /// Reads both owners' carts, applies `merge` (customer first, guest
     /// second) and writes both in one transaction, acknowledged once durable.

@@ -32,6 +32,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod notices;
 pub mod orders;
+pub mod owner_locks;
 pub mod postgres;
 pub mod sled;
 pub mod snapshot;

@@ -9,7 +9,8 @@ use crate::domain::order::{
     CheckoutDetails, Moved, Order, OrderFilter, PlaceOrder, Placement, place_order,
 };
 use crate::domain::{
-    CartChange, CartLine, CartName, CartSet, Limits, OwnerKey, Product, Rejection, Sku,
+    Cart, CartChange, CartIndex, CartLine, CartName, CartWrite, Limits, OwnerKey, Product,
+    Rejection, Sku,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -54,6 +55,8 @@ pub struct CheckoutRequest {
     pub default_email: Option<Email>,
     /// Whether checkout needs an e-mail (`--checkout-email`).
     pub email_required: bool,
+    /// The most bytes the order may take (`--max-order-bytes`).
+    pub max_order_bytes: usize,
 }
 
 /// What a checkout buys.
@@ -78,14 +81,15 @@ pub enum CheckoutSource {
 }
 
 /// The two steps every backend runs inside its checkout transaction, so the
-/// rule lives in one place: read the owner's carts, take [`lines`], read
-/// those SKUs' variants (locked), then [`place`] — and write what it changed.
+/// rule lives in one place: read the owner's index and the cart, take
+/// [`lines`], read those SKUs' variants (locked), then [`place`] — and
+/// write what it changed.
 ///
 /// [`lines`]: CheckoutRequest::lines
 /// [`place`]: CheckoutRequest::place
 impl CheckoutRequest {
     /// The lines to buy: the cart's (after checking `expectedVersion`) or the client's.
-    pub fn lines(&self, set: &CartSet) -> Result<Vec<CartLine>, Rejection> {
+    pub fn lines(&self, stored: Option<&Cart>) -> Result<Vec<CartLine>, Rejection> {
         match &self.source {
             CheckoutSource::Cart {
                 name,
@@ -93,7 +97,7 @@ impl CheckoutRequest {
                 lifetime,
                 ..
             } => {
-                let cart = set.cart(name, self.now, *lifetime);
+                let cart = Cart::as_seen(stored.cloned(), name, self.now, *lifetime);
                 if let Some(expected) = expected_version
                     && *expected != cart.version
                 {
@@ -108,18 +112,20 @@ impl CheckoutRequest {
         }
     }
 
-    /// Places the order with the variants as the transaction read them; for
-    /// a stored cart, empties it in `set` (write the set back). The variants
-    /// in [`Placement::stock_taken`] are to be written too.
+    /// Places the order with the variants as the transaction read them. For
+    /// a stored cart it also empties the cart: the returned write (and
+    /// `index`, updated) are to be stored with the order. The variants in
+    /// [`Placement::stock_taken`] are to be written too.
     pub fn place(
         &self,
-        set: &mut CartSet,
+        index: &mut CartIndex,
+        stored: Option<&Cart>,
         lines: &[CartLine],
         catalog: &HashMap<Sku, Product>,
-    ) -> Result<Placement, Rejection> {
+    ) -> Result<(Placement, Option<CartWrite>), Rejection> {
         let (details, source_cart) = match &self.source {
             CheckoutSource::Cart { name, lifetime, .. } => {
-                let cart = set.cart(name, self.now, *lifetime);
+                let cart = Cart::as_seen(stored.cloned(), name, self.now, *lifetime);
                 (
                     CheckoutDetails::of_cart(&cart, self.default_email.as_ref()),
                     Some((name.clone(), cart.version)),
@@ -143,18 +149,27 @@ impl CheckoutRequest {
                 by: self.owner.as_str(),
                 now: self.now,
                 source_cart,
+                max_bytes: self.max_order_bytes,
             },
         )?;
-        if let CheckoutSource::Cart {
-            name,
-            lifetime,
-            limits,
-            ..
-        } = &self.source
-        {
-            set.apply(name, &CartChange::Reset, None, limits, self.now, *lifetime)?;
-        }
-        Ok(placement)
+        let emptied = match &self.source {
+            CheckoutSource::Cart {
+                name,
+                lifetime,
+                limits,
+                ..
+            } => index.apply(
+                stored,
+                name,
+                &CartChange::Reset,
+                None,
+                limits,
+                self.now,
+                *lifetime,
+            )?,
+            CheckoutSource::Lines { .. } => None,
+        };
+        Ok((placement, emptied))
     }
 }
 

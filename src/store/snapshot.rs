@@ -10,6 +10,7 @@
 //! or nothing. Idempotency counts are not exported; they are recounted.
 
 use crate::domain::account::Account;
+use crate::domain::cart::MAX_VERSION;
 use crate::domain::catalog::ProductRecord;
 use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::order::Order;
@@ -117,6 +118,38 @@ impl Record {
     }
 }
 
+impl Record {
+    /// Checks what the domain types do not: the owner key, and that no
+    /// version is above [`MAX_VERSION`] (a cart there could never change,
+    /// and a larger one would not survive a JavaScript client).
+    pub fn check(&self) -> Result<(), String> {
+        self.owner()?;
+        let too_high = |what: &str, version: u64| {
+            if version > MAX_VERSION {
+                Err(format!(
+                    "{what} {version} is above the highest a version may be ({MAX_VERSION})"
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            Record::VersionFloor { version } => too_high("the version floor", *version),
+            Record::Carts { carts, .. } => {
+                too_high("the retired version", carts.retired_version)?;
+                for (name, cart) in &carts.carts {
+                    if *name != cart.name {
+                        return Err(format!("the cart under '{name}' is named '{}'", cart.name));
+                    }
+                    too_high(&format!("cart '{name}' has version"), cart.version)?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Writes records as export lines, counting them.
 pub struct Writer<W: std::io::Write> {
     out: W,
@@ -185,7 +218,7 @@ pub fn read(input: impl BufRead) -> Result<Vec<Record>, String> {
             }
             let record: Record = serde_json::from_value(value)
                 .map_err(|e| format!("line {number}: not an export record: {e}"))?;
-            record.owner().map_err(|e| format!("line {number}: {e}"))?;
+            record.check().map_err(|e| format!("line {number}: {e}"))?;
             records.push(record);
             continue;
         }
@@ -268,5 +301,33 @@ mod tests {
         }]);
         assert!(read(owner.as_bytes()).unwrap_err().contains("owner key"));
         assert!(read(&b"{\"type\":\"end\",\"records\":0}\n"[..]).is_err());
+    }
+
+    #[test]
+    fn versions_no_client_can_hold_are_refused_at_import() {
+        let floor = export(&[Record::VersionFloor { version: u64::MAX }]);
+        assert!(
+            read(floor.as_bytes())
+                .unwrap_err()
+                .contains("highest a version may be")
+        );
+        let cart = crate::domain::Cart {
+            version: MAX_VERSION + 1,
+            ..crate::domain::Cart::empty(
+                crate::domain::CartName::default_cart(),
+                chrono::Utc::now(),
+            )
+        };
+        let carts = CartSet {
+            carts: [(cart.name.clone(), cart)].into_iter().collect(),
+            retired_version: 0,
+        };
+        let file = export(&[Record::Carts {
+            owner: "guest:ann".into(),
+            carts,
+        }]);
+        let error = read(file.as_bytes()).unwrap_err();
+        assert!(error.starts_with("line 2:"), "{error}");
+        assert!(error.contains("cart 'default' has version"), "{error}");
     }
 }

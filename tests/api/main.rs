@@ -2,6 +2,7 @@
 //! temporary data directory and talks HTTP to it.
 
 mod auth;
+mod budgets;
 mod cart;
 mod catalog;
 mod checkout;

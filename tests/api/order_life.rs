@@ -146,7 +146,7 @@ async fn bad_input_and_unknown_orders_are_user_errors() {
     let long = moved(
         &server,
         "markOrderPaid",
-        json!({"orderId": id, "paymentReference": "x".repeat(501)}),
+        json!({"orderId": id, "paymentReference": "x".repeat(2001)}),
     )
     .await;
     assert_eq!(codes(&long), ["INVALID_ORDER_INPUT"]);

@@ -15,6 +15,7 @@ const LIMITS: Limits = Limits {
     max_lines_per_cart: 10,
     max_quantity_per_line: 99,
     max_carts_per_viewer: 5,
+    ..Limits::DEFAULT
 };
 
 async fn store(url: &str) -> Arc<PgStore> {
@@ -39,14 +40,21 @@ async fn add_one(store: &PgStore, who: &OwnerKey, now: chrono::DateTime<Utc>) ->
         unit_price: None,
     }]);
     let name = CartName::default_cart();
-    let set = store
-        .update_cart_set(who, &|set| {
-            set.apply(&name, &change, None, &LIMITS, now, Duration::hours(1))
-                .map(|_| ())
+    let cart = store
+        .update_cart(who, &name, &|index, stored| {
+            index.apply(
+                stored,
+                &name,
+                &change,
+                None,
+                &LIMITS,
+                now,
+                Duration::hours(1),
+            )
         })
         .await
         .unwrap();
-    set.carts[&name].version
+    cart.expect("written").version
 }
 
 fn an_hour(_: &OwnerKey) -> Duration {
@@ -106,16 +114,16 @@ async fn swept_idempotency_records_give_their_owner_its_allowance_back() {
                 max_per_owner: 10,
             };
             store
-                .update_cart_set_once(who, &use_, name, &|set| {
-                    set.apply(
-                        &CartName::default_cart(),
+                .update_cart_once(who, &use_, name, &|index, stored| {
+                    index.apply(
+                        stored,
+                        name,
                         &CartChange::Clear,
                         None,
                         &LIMITS,
                         now,
                         Duration::hours(1),
                     )
-                    .map(|_| ())
                 })
                 .await
         }
@@ -174,4 +182,73 @@ async fn skus_page_in_byte_order_whatever_the_database_collation() {
     let mut bytes = skus.to_vec();
     bytes.sort();
     assert_eq!(order, bytes, "sled's order: by bytes");
+}
+
+#[tokio::test]
+async fn carts_stored_one_row_per_owner_are_split_at_start_and_the_old_table_dropped() {
+    if !on_postgres() {
+        return;
+    }
+    let dir = private_tempdir();
+    let database = TestDatabase::of(dir.path()).await;
+    let first = store(&database.url()).await;
+    let now = Utc::now();
+    for i in 0..3 {
+        add_one(&first, &owner(&format!("guest:new{i}")), now).await;
+    }
+    cartql::store::Store::close(first.as_ref()).await.unwrap();
+    // As migration 4 leaves a database written before it: the old rows
+    // (one per owner, all its carts in one JSONB) renamed to cart_sets.
+    let old_set = serde_json::json!({
+        "carts": {
+            "default": {"name": "default", "version": 7, "lines": [{"id": "7-0", "sku": "MUG-LOGO", "quantity": 2}],
+                        "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"},
+            "wishlist": {"name": "wishlist", "version": 3, "lines": [],
+                         "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z", "note": "later"}
+        },
+        "retired_version": 5
+    });
+    let url = database.url();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TABLE cart_sets (owner text COLLATE \"C\" PRIMARY KEY, data jsonb NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    for i in 0..300 {
+        sqlx::query("INSERT INTO cart_sets (owner, data) VALUES ($1, $2)")
+            .bind(format!("customer:old{i:03}"))
+            .bind(&old_set)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    // Two instances start at once and share the work.
+    let (a, b) = tokio::join!(store(&url), store(&url));
+    let old = owner("customer:old123");
+    let set = a.cart_set(&old).await.unwrap();
+    assert_eq!(set.carts.len(), 2);
+    let default = &set.carts[&CartName::default_cart()];
+    assert_eq!((default.version, default.lines[0].quantity), (7, 2));
+    assert_eq!(
+        b.cart_set(&owner("customer:old000"))
+            .await
+            .unwrap()
+            .carts
+            .len(),
+        2
+    );
+    let left: Option<String> = sqlx::query_scalar("SELECT to_regclass('cart_sets')::text")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, None, "the old table is dropped");
+    // Versions go on from the stored ones; carts written before are there.
+    assert_eq!(add_one(&a, &old, now).await, 8);
+    assert_eq!(add_one(&b, &owner("guest:new1"), now).await, 2);
 }

@@ -100,22 +100,23 @@ async fn the_same_sku_with_other_attributes_is_another_line_and_lines_are_change
 #[tokio::test]
 async fn attributes_are_checked_against_the_configured_limits() {
     let server =
-        TestServer::spawn_with(&["--max-attributes", "1", "--max-attribute-value-chars", "5"])
+        TestServer::spawn_with(&["--max-attributes", "1", "--max-attribute-value-bytes", "5"])
             .await;
     let token = customer("ann");
     let limits = server
-        .data(None, "{ shop { limits { maxAttributes maxAttributeKeyChars maxAttributeValueChars maxNoteChars } } }", json!({}))
+        .data(None, "{ shop { limits { maxAttributes maxAttributeKeyBytes maxAttributeValueBytes maxNoteBytes maxAttributeValueChars } } }", json!({}))
         .await;
     assert_eq!(
         limits["shop"]["limits"],
-        json!({"maxAttributes": 1, "maxAttributeKeyChars": 64, "maxAttributeValueChars": 5, "maxNoteChars": 1000})
+        json!({"maxAttributes": 1, "maxAttributeKeyBytes": 64, "maxAttributeValueBytes": 5, "maxNoteBytes": 1000, "maxAttributeValueChars": 5})
     );
     let payload = add_with(
         &server,
         &token,
         json!([
             {"sku": "MUG-LOGO", "quantity": 1, "attributes": [{"key": "a", "value": "1"}, {"key": "b", "value": "2"}]},
-            {"sku": "MUG-LOGO", "quantity": 1, "attributes": [{"key": "a", "value": "too long"}]},
+            // Three characters, six bytes: over a limit of five bytes.
+            {"sku": "MUG-LOGO", "quantity": 1, "attributes": [{"key": "a", "value": "ééé"}]},
             {"sku": "MUG-LOGO", "quantity": 1, "attributes": [{"key": "", "value": "x"}]},
             {"sku": "MUG-LOGO", "quantity": 1, "attributes": [{"key": "a\u{7}", "value": "x"}]},
             {"sku": "MUG-LOGO", "quantity": 1, "attributes": [{"key": "a", "value": "\u{202e}gnp.exe"}]},
@@ -167,7 +168,7 @@ async fn note_attributes_and_buyer_identity_are_checked_field_by_field_and_bump_
         &token,
         "updateCartBuyerIdentity",
         json!({"buyerIdentity": {"email": "not-an-email", "phone": "0301234", "countryCode": "XX",
-            "shippingAddress": {"name": "x".repeat(201), "countryCode": "de", "phone": "+49 30 1234567"}}}),
+            "shippingAddress": {"name": "x".repeat(401), "countryCode": "de", "phone": "+49 30 1234567"}}}),
     )
     .await;
     let got: Vec<(String, String)> = bad["userErrors"]
@@ -237,10 +238,14 @@ async fn note_attributes_and_buyer_identity_are_checked_field_by_field_and_bump_
         &server,
         &token,
         "updateCartNote",
-        json!({"note": "n".repeat(1001)}),
+        json!({"note": "ñ".repeat(501)}),
     )
     .await;
-    assert_eq!(codes(&long), ["INVALID_ATTRIBUTE"]);
+    assert_eq!(
+        codes(&long),
+        ["INVALID_ATTRIBUTE"],
+        "501 characters, 1002 bytes"
+    );
     assert_eq!(long["userErrors"][0]["field"], json!(["note"]));
     let cleared = mutate(&server, &token, "updateCartNote", json!({"note": null})).await;
     assert_eq!(cleared["cart"]["note"], json!(null));

@@ -264,3 +264,33 @@ fn a_customer_cart_with_only_a_buyer_still_takes_the_guests_lines() {
     assert_eq!(lines(&customer, "default"), pairs(&[("A", 2)]));
     assert_eq!(customer.carts[&name("default")].buyer_identity, buyer);
 }
+
+#[test]
+fn a_merge_that_would_break_the_owner_byte_budget_refuses_whole_and_names_it() {
+    let mut customer = set(&[("default", &[("A", 1)])]);
+    let mut guest = set(&[("wishlist", &[("B", 1)])]);
+    let both = customer.index().total_bytes() + guest.index().total_bytes();
+    let tight = Limits {
+        max_owner_bytes: both as usize - 1,
+        ..LIMITS
+    };
+    let (customer_before, guest_before) = (customer.clone(), guest.clone());
+    let rejection = merge_guest_carts(
+        &mut customer,
+        &mut guest,
+        MergeStrategy::Combine,
+        &tight,
+        &clock(),
+    )
+    .unwrap_err();
+    let errors = rejection.into_user_errors();
+    assert_eq!(errors[0].code, ErrorCode::CartLimitExceeded);
+    assert_eq!(errors[0].field, ["guestToken"]);
+    assert!(
+        errors[0].message.contains("'wishlist'") && errors[0].message.contains("--max-owner-bytes"),
+        "{}",
+        errors[0].message
+    );
+    assert_eq!(customer, customer_before);
+    assert_eq!(guest, guest_before);
+}

@@ -14,9 +14,11 @@ use super::{QueryLimits, document::DocumentLimits, engine::Engine};
 use crate::auth::password::Passwords;
 use crate::auth::throttle::{MemoryThrottle, ThrottleRules};
 use crate::auth::verifier::Verifier;
+use crate::auth::write_rate::WriteLimiter;
 use crate::auth::{Authenticator, Issuer, TokenKeys, TokenLifetimes, Viewer};
 use crate::clock::{Clock, TokioClock};
 use crate::domain::account::ThrottleRule;
+use crate::domain::rate::WriteRates;
 use crate::domain::{Currency, Limits, ShopSettings, ViewerKind};
 use crate::services::Services;
 use crate::store::sled::{Durability, SledStore};
@@ -69,17 +71,15 @@ impl Shop {
             store: dyn_store.clone(),
             shop: ShopSettings {
                 currency,
-                limits: Limits {
-                    max_lines_per_cart: 100,
-                    max_quantity_per_line: 999,
-                    max_carts_per_viewer: 10,
-                },
+                limits: Limits::DEFAULT,
                 guest_cart_lifetime: GUEST_CART_LIFETIME,
                 customer_cart_lifetime: CUSTOMER_CART_LIFETIME,
                 max_idempotency_keys_per_viewer: 1000,
                 attribute_limits: Default::default(),
                 checkout_email: Default::default(),
+                write_rates: WriteRates::DEFAULT,
             },
+            write_limiter: Arc::new(WriteLimiter::new(WriteRates::DEFAULT)),
             verifier: Verifier::new(authenticator, dyn_store),
             passwords: Passwords::new(1).unwrap(),
             throttle: Arc::new(MemoryThrottle::new(ThrottleRules {

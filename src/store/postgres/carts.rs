@@ -1,172 +1,397 @@
-//! [`CartStore`] for PostgreSQL: one `carts` row per owner holding its
-//! `CartSet`, locked (`FOR UPDATE`) for every read-modify-write; a merge
-//! locks both owners' rows in key order. Each write that changes a set
-//! sends its owner's notice in the same transaction.
+//! [`CartStore`] for PostgreSQL: one `carts` row per cart, with the
+//! columns a rule needs of an owner's other carts beside its JSONB, and one
+//! `cart_owners` row per owner (its retired version) that every write of
+//! the owner's carts locks first (`FOR UPDATE`). A merge locks both owners'
+//! rows in key order. Each write that changes a cart sends its owner's
+//! notice in the same transaction.
+//!
+//! Before a write takes a pooled connection it takes the owner's turn in
+//! this instance ([`OwnerLocks`](crate::store::owner_locks)) and a write
+//! permit ([`PgStore::write_permit`]): one owner's concurrent writes queue
+//! without holding connections, and reads always find one free.
 
 use super::idempotency::{check_allowance, lock_owner, record_key, recorded_in};
 use super::{PgStore, TxError, backend, from_json, retrying, to_json};
+use crate::domain::cart::CartEntry;
 use crate::domain::idempotency::{KeyUse, Outcome, key_reused};
 use crate::domain::merge::MergeReport;
-use crate::domain::{CartName, CartSet, OwnerKey};
-use crate::store::carts::{CartMerge, CartSetUpdate, CartStore};
+use crate::domain::{Cart, CartIndex, CartName, CartSet, CartWrite, OwnerKey};
+use crate::store::carts::{CartMerge, CartStore, CartUpdate};
 use crate::store::idempotency::Replayable;
 use crate::store::{CartChanges, StoreError, UpdateError};
 use async_trait::async_trait;
-use sqlx::{Postgres, Transaction};
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, Postgres, Transaction};
 
-/// One owner's set as locked in a transaction.
-pub(super) struct LockedSet {
-    /// The set (a fresh one, above the version floor, when no row exists).
-    pub set: CartSet,
-    /// The stored set, if a row exists.
-    pub stored: Option<CartSet>,
+/// One owner's carts as locked in a transaction: the index, and the data of
+/// the carts that were asked for.
+pub(super) struct Locked {
+    /// The index as stored (a fresh one above the version floor for an
+    /// owner without a row).
+    pub index: CartIndex,
+    /// The retired version as stored (`None`: no `cart_owners` row yet).
+    stored_retired: Option<u64>,
+    /// The carts read whole, by name.
+    pub carts: Vec<Cart>,
 }
 
-impl LockedSet {
-    /// Whether `self.set` differs from what is stored.
-    pub fn changed(&self, fresh: &CartSet) -> bool {
-        match &self.stored {
-            Some(stored) => *stored != self.set,
-            None => self.set != *fresh,
+impl Locked {
+    /// The cart `name`, if it was read and is stored.
+    pub fn cart(&self, name: &CartName) -> Option<&Cart> {
+        self.carts.iter().find(|c| &c.name == name)
+    }
+
+    /// All carts read, as a set (the lock must have read them all).
+    pub fn set(&self) -> CartSet {
+        CartSet {
+            carts: self
+                .carts
+                .iter()
+                .map(|c| (c.name.clone(), c.clone()))
+                .collect(),
+            retired_version: self.index.retired_version,
         }
     }
 }
 
-/// The highest version of any swept cart set (see the module docs of [`super`]).
-pub(super) async fn version_floor(tx: &mut Transaction<'_, Postgres>) -> Result<u64, TxError> {
+/// Which carts' data a lock reads.
+pub(super) enum Read<'a> {
+    /// Only the index.
+    None,
+    /// The one cart.
+    One(&'a CartName),
+    /// Every cart.
+    All,
+}
+
+/// The highest version of any swept owner's carts (see the module docs of [`super`]).
+pub(super) async fn version_floor(conn: &mut PgConnection) -> Result<u64, TxError> {
     let value: Option<serde_json::Value> =
         sqlx::query_scalar("SELECT value FROM meta WHERE key = 'version_floor'")
-            .fetch_optional(&mut **tx)
+            .fetch_optional(conn)
             .await?;
     Ok(value.and_then(|v| v.as_u64()).unwrap_or(0))
 }
 
-/// An empty set whose versions start above the floor.
-pub(super) async fn fresh_set(tx: &mut Transaction<'_, Postgres>) -> Result<CartSet, TxError> {
-    Ok(CartSet {
-        retired_version: version_floor(tx).await?,
-        ..CartSet::default()
-    })
-}
+type CartRow = (
+    String,
+    i64,
+    DateTime<Utc>,
+    i64,
+    bool,
+    Option<serde_json::Value>,
+);
 
-/// Reads and locks `owner`'s row.
-pub(super) async fn lock_set(
+/// Locks `owner`'s `cart_owners` row, then reads its index (and the carts
+/// `read` asks for). Two statements: at READ COMMITTED a statement sees what
+/// was committed when it began, so the carts are read by a statement that
+/// begins once the lock is held — one that joined them to the locked row
+/// would see them as they were before the previous holder committed.
+pub(super) async fn lock_carts(
     tx: &mut Transaction<'_, Postgres>,
     owner: &OwnerKey,
-) -> Result<LockedSet, TxError> {
-    let row: Option<serde_json::Value> =
-        sqlx::query_scalar("SELECT data FROM carts WHERE owner = $1 FOR UPDATE")
+    read: Read<'_>,
+) -> Result<Locked, TxError> {
+    let (one, all) = match read {
+        Read::None => (None, false),
+        Read::One(name) => (Some(name.as_str()), false),
+        Read::All => (None, true),
+    };
+    let retired: Option<i64> =
+        sqlx::query_scalar("SELECT retired_version FROM cart_owners WHERE owner = $1 FOR UPDATE")
             .bind(owner.as_str())
             .fetch_optional(&mut **tx)
             .await?;
-    let stored: Option<CartSet> = row
-        .map(|value| from_json(format_args!("carts/{owner}"), value))
-        .transpose()?;
-    let set = match &stored {
-        Some(set) => set.clone(),
-        None => fresh_set(tx).await?,
+    let Some(retired) = retired else {
+        // No row: the owner has nothing stored. A concurrent first write
+        // inserts the row too, and one of the two fails on its key and is
+        // retried.
+        return Ok(Locked {
+            index: CartIndex::fresh(version_floor(tx).await?),
+            stored_retired: None,
+            carts: Vec::new(),
+        });
     };
-    Ok(LockedSet { set, stored })
+    let retired = stored_u64(owner, "retired_version", Some(retired))?;
+    let rows: Vec<CartRow> = sqlx::query_as(
+        "SELECT name, version, updated_at, bytes, blank, CASE WHEN $3 OR name = $2 THEN data END
+         FROM carts WHERE owner = $1",
+    )
+    .bind(owner.as_str())
+    .bind(one)
+    .bind(all)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut locked = Locked {
+        index: CartIndex::fresh(retired),
+        stored_retired: Some(retired),
+        carts: Vec::new(),
+    };
+    for (name, version, updated_at, bytes, blank, data) in rows {
+        let key = format!("carts/{owner}/{name}");
+        let name = CartName::parse(&name).map_err(|reason| corrupt(&key, reason))?;
+        let entry = CartEntry {
+            version: stored_u64(owner, "version", Some(version))?,
+            updated_at,
+            bytes: stored_u64(owner, "bytes", Some(bytes))?,
+            blank,
+        };
+        if let Some(value) = data {
+            locked.carts.push(from_json(&key, value)?);
+        }
+        locked.index.carts.insert(name, entry);
+    }
+    Ok(locked)
 }
 
-/// Writes a locked set back. An owner without a row gets one by `INSERT`: a
-/// concurrent first write for the same owner fails on the key and retries.
-pub(super) async fn write_set(
+fn stored_u64(owner: &OwnerKey, column: &str, value: Option<i64>) -> Result<u64, TxError> {
+    value
+        .and_then(|v| u64::try_from(v).ok())
+        .ok_or_else(|| corrupt(&format!("carts/{owner}"), format!("{column} {value:?}")))
+}
+
+fn corrupt(key: &str, reason: String) -> TxError {
+    TxError::Store(StoreError::Corrupt {
+        key: key.to_string(),
+        reason,
+    })
+}
+
+/// Writes what `write` changes of a locked owner, with `index` as `apply`
+/// left it, and sends the owner's notice.
+pub(super) async fn write_carts(
+    store: &PgStore,
     tx: &mut Transaction<'_, Postgres>,
     owner: &OwnerKey,
-    locked: &LockedSet,
+    locked: &Locked,
+    index: &CartIndex,
+    write: &CartWrite,
 ) -> Result<(), TxError> {
-    let query = if locked.stored.is_some() {
-        "UPDATE carts SET data = $2 WHERE owner = $1"
-    } else {
-        "INSERT INTO carts (owner, data) VALUES ($1, $2)"
+    put_owner(tx, owner, locked.stored_retired, index.retired_version).await?;
+    put_cart(tx, owner, &write.cart).await?;
+    delete_carts(tx, owner, write.dropped.iter()).await?;
+    store.notify(tx, owner).await?;
+    Ok(())
+}
+
+/// Deletes these carts of `owner` (none: no statement).
+pub(super) async fn delete_carts(
+    tx: &mut Transaction<'_, Postgres>,
+    owner: &OwnerKey,
+    names: impl Iterator<Item = &CartName>,
+) -> Result<(), TxError> {
+    let names: Vec<&str> = names.map(CartName::as_str).collect();
+    if !names.is_empty() {
+        sqlx::query("DELETE FROM carts WHERE owner = $1 AND name = ANY($2)")
+            .bind(owner.as_str())
+            .bind(&names)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Writes one cart row.
+pub(super) async fn put_cart(
+    tx: &mut Transaction<'_, Postgres>,
+    owner: &OwnerKey,
+    cart: &Cart,
+) -> Result<(), TxError> {
+    let entry = CartEntry::of(cart);
+    sqlx::query(
+        "INSERT INTO carts (owner, name, version, updated_at, bytes, blank, data)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (owner, name) DO UPDATE SET version = $3, updated_at = $4, bytes = $5,
+             blank = $6, data = $7",
+    )
+    .bind(owner.as_str())
+    .bind(cart.name.as_str())
+    .bind(as_i64(entry.version))
+    .bind(entry.updated_at)
+    .bind(as_i64(entry.bytes))
+    .bind(entry.blank)
+    .bind(to_json(cart))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Writes the owner's row when it is new or its retired version moved. A
+/// first write for an owner inserts it: a concurrent first write fails on
+/// the key and is retried (then it finds the row and locks it).
+pub(super) async fn put_owner(
+    tx: &mut Transaction<'_, Postgres>,
+    owner: &OwnerKey,
+    stored: Option<u64>,
+    retired: u64,
+) -> Result<(), TxError> {
+    let query = match stored {
+        Some(old) if old == retired => return Ok(()),
+        Some(_) => "UPDATE cart_owners SET retired_version = $2 WHERE owner = $1",
+        None => "INSERT INTO cart_owners (owner, retired_version) VALUES ($1, $2)",
     };
     sqlx::query(query)
         .bind(owner.as_str())
-        .bind(to_json(&locked.set))
+        .bind(as_i64(retired))
         .execute(&mut **tx)
         .await?;
     Ok(())
 }
 
-#[async_trait]
-impl CartStore for PgStore {
-    #[tracing::instrument(name = "store.cart_set", target = "store.cart_set", level = "debug", skip_all, err, fields(owner = %owner))]
-    async fn cart_set(&self, owner: &OwnerKey) -> Result<CartSet, StoreError> {
-        let row: Option<serde_json::Value> =
-            sqlx::query_scalar("SELECT data FROM carts WHERE owner = $1")
-                .bind(owner.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend)?;
-        row.map(|value| from_json(format_args!("carts/{owner}"), value))
-            .transpose()
-            .map(Option::unwrap_or_default)
-    }
+/// A stored number as a column (versions stay below 2^53, bytes far below).
+fn as_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
 
-    #[tracing::instrument(name = "store.update_cart_set", target = "store.update_cart_set", level = "debug", skip_all, fields(owner = %owner))]
-    async fn update_cart_set(
-        &self,
-        owner: &OwnerKey,
-        update: &CartSetUpdate<'_>,
-    ) -> Result<CartSet, UpdateError> {
-        let (set, written) = retrying("store.update_cart_set", || async {
-            let mut tx = self.begin().await?;
-            let mut locked = lock_set(&mut tx, owner).await?;
-            update(&mut locked.set).map_err(TxError::Rejected)?;
-            // As in sled: written unless it equals what is stored.
-            let written = locked.stored.as_ref() != Some(&locked.set);
-            if written {
-                write_set(&mut tx, owner, &locked).await?;
-                self.notify(&mut tx, owner).await?;
-            }
-            tx.commit().await?;
-            Ok((locked.set, written))
-        })
-        .await?;
-        if written {
-            self.cart_changed(owner);
+/// Writes `set` over what `locked` read (every cart): changed carts are
+/// written, carts no longer in the set deleted, the owner's row kept.
+pub(super) async fn write_set(
+    store: &PgStore,
+    tx: &mut Transaction<'_, Postgres>,
+    owner: &OwnerKey,
+    locked: &Locked,
+    set: &CartSet,
+) -> Result<bool, TxError> {
+    let old = locked.set();
+    if old == *set {
+        return Ok(false);
+    }
+    for cart in set.carts.values() {
+        if old.carts.get(&cart.name) != Some(cart) {
+            put_cart(tx, owner, cart).await?;
         }
-        Ok(set)
     }
+    let gone = old
+        .carts
+        .keys()
+        .filter(|name| !set.carts.contains_key(*name));
+    delete_carts(tx, owner, gone).await?;
+    put_owner(tx, owner, locked.stored_retired, set.retired_version).await?;
+    store.notify(tx, owner).await?;
+    Ok(true)
+}
 
-    #[tracing::instrument(name = "store.update_cart_set_once", target = "store.update_cart_set_once", level = "debug", skip_all, fields(owner = %owner))]
-    async fn update_cart_set_once(
+impl PgStore {
+    /// One attempt at a cart write: lock, decide, write.
+    async fn update_cart_attempt(
         &self,
         owner: &OwnerKey,
-        key: &KeyUse<'_>,
         name: &CartName,
-        update: &CartSetUpdate<'_>,
-    ) -> Result<Replayable<CartSet>, UpdateError> {
-        let outcome = retrying("store.update_cart_set_once", || async {
-            let mut tx = self.begin().await?;
+        update: &CartUpdate<'_>,
+        key: Option<&KeyUse<'_>>,
+    ) -> Result<Replayable<(Option<Cart>, bool)>, TxError> {
+        let mut tx = self.begin().await?;
+        if let Some(key) = key {
             let count = lock_owner(&mut tx, owner).await?;
             if let Some(outcome) = recorded_in(&mut tx, owner, key.key, key.fingerprint).await? {
                 if outcome.cart_version().is_none() {
                     return Err(TxError::Rejected(key_reused()));
                 }
-                let now = lock_set(&mut tx, owner).await?;
-                return Ok(Replayable::Replayed(now.stored.unwrap_or_default()));
+                let now = lock_carts(&mut tx, owner, Read::One(name)).await?;
+                return Ok(Replayable::Replayed((now.cart(name).cloned(), false)));
             }
             check_allowance(count, key.max_per_owner)?;
-            let mut locked = lock_set(&mut tx, owner).await?;
-            update(&mut locked.set).map_err(TxError::Rejected)?;
-            let version = locked.set.carts.get(name).map_or(0, |cart| cart.version);
-            write_set(&mut tx, owner, &locked).await?;
+        }
+        let locked = lock_carts(&mut tx, owner, Read::One(name)).await?;
+        let mut index = locked.index.clone();
+        let stored = locked.cart(name);
+        let write = update(&mut index, stored).map_err(TxError::Rejected)?;
+        if let Some(write) = &write {
+            write_carts(self, &mut tx, owner, &locked, &index, write).await?;
+        }
+        let written = write.is_some();
+        let cart = match write {
+            Some(write) => Some(write.cart),
+            None => stored.cloned(),
+        };
+        if let Some(key) = key {
             let outcome = Outcome::CartVersion {
                 name: name.clone(),
-                version,
+                version: cart.as_ref().map_or(0, |c| c.version),
             };
             record_key(&mut tx, owner, key.key, key.fingerprint, key.now, outcome).await?;
-            self.notify(&mut tx, owner).await?;
-            tx.commit().await?;
-            Ok(Replayable::Applied(locked.set))
+        } else if !written {
+            return Ok(Replayable::Applied((cart, false)));
+        }
+        tx.commit().await?;
+        Ok(Replayable::Applied((cart, written)))
+    }
+}
+
+#[async_trait]
+impl CartStore for PgStore {
+    #[tracing::instrument(name = "store.cart", target = "store.cart", level = "debug", skip_all, err, fields(owner = %owner))]
+    async fn cart(&self, owner: &OwnerKey, name: &CartName) -> Result<Option<Cart>, StoreError> {
+        let row: Option<serde_json::Value> =
+            sqlx::query_scalar("SELECT data FROM carts WHERE owner = $1 AND name = $2")
+                .bind(owner.as_str())
+                .bind(name.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        row.map(|value| from_json(format_args!("carts/{owner}/{name}"), value))
+            .transpose()
+    }
+
+    #[tracing::instrument(name = "store.cart_set", target = "store.cart_set", level = "debug", skip_all, err, fields(owner = %owner))]
+    async fn cart_set(&self, owner: &OwnerKey) -> Result<CartSet, StoreError> {
+        let rows: Vec<(String, serde_json::Value)> =
+            sqlx::query_as("SELECT name, data FROM carts WHERE owner = $1 ORDER BY name")
+                .bind(owner.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        let mut set = CartSet::default();
+        for (name, value) in rows {
+            let cart: Cart = from_json(format_args!("carts/{owner}/{name}"), value)?;
+            set.carts.insert(cart.name.clone(), cart);
+        }
+        Ok(set)
+    }
+
+    #[tracing::instrument(name = "store.update_cart", target = "store.update_cart", level = "debug", skip_all, fields(owner = %owner))]
+    async fn update_cart(
+        &self,
+        owner: &OwnerKey,
+        name: &CartName,
+        update: &CartUpdate<'_>,
+    ) -> Result<Option<Cart>, UpdateError> {
+        let _turn = self.owner_locks.lock(owner).await;
+        let _permit = self.write_permit().await?;
+        let (cart, written) = retrying("store.update_cart", || {
+            self.update_cart_attempt(owner, name, update, None)
         })
-        .await?;
-        if matches!(outcome, Replayable::Applied(_)) {
+        .await?
+        .into_inner();
+        if written {
             self.cart_changed(owner);
         }
-        Ok(outcome)
+        Ok(cart)
+    }
+
+    #[tracing::instrument(name = "store.update_cart_once", target = "store.update_cart_once", level = "debug", skip_all, fields(owner = %owner))]
+    async fn update_cart_once(
+        &self,
+        owner: &OwnerKey,
+        key: &KeyUse<'_>,
+        name: &CartName,
+        update: &CartUpdate<'_>,
+    ) -> Result<Replayable<Option<Cart>>, UpdateError> {
+        let _turn = self.owner_locks.lock(owner).await;
+        let _permit = self.write_permit().await?;
+        let outcome = retrying("store.update_cart_once", || {
+            self.update_cart_attempt(owner, name, update, Some(key))
+        })
+        .await?;
+        Ok(match outcome {
+            Replayable::Applied((cart, written)) => {
+                if written {
+                    self.cart_changed(owner);
+                }
+                Replayable::Applied(cart)
+            }
+            Replayable::Replayed((cart, _)) => Replayable::Replayed(cart),
+        })
     }
 
     #[tracing::instrument(name = "store.merge_carts", target = "store.merge_carts", level = "debug", skip_all, fields(guest = %guest, customer = %customer))]
@@ -176,29 +401,29 @@ impl CartStore for PgStore {
         customer: &OwnerKey,
         merge: &CartMerge<'_>,
     ) -> Result<(MergeReport, CartSet), UpdateError> {
+        let _turns = self.owner_locks.lock_both(guest, customer).await;
+        let _permit = self.write_permit().await?;
         let (report, set, written) = retrying("store.merge_carts", || async {
             let mut tx = self.begin().await?;
-            // Both rows, locked in key order so two merges never deadlock.
-            let (mut guest_set, mut customer_set) = if guest.as_str() <= customer.as_str() {
-                let g = lock_set(&mut tx, guest).await?;
-                (g, lock_set(&mut tx, customer).await?)
+            // Both owners' rows, locked in key order so two merges never deadlock.
+            let (guest_locked, customer_locked) = if guest.as_str() <= customer.as_str() {
+                let g = lock_carts(&mut tx, guest, Read::All).await?;
+                (g, lock_carts(&mut tx, customer, Read::All).await?)
             } else {
-                let c = lock_set(&mut tx, customer).await?;
-                (lock_set(&mut tx, guest).await?, c)
+                let c = lock_carts(&mut tx, customer, Read::All).await?;
+                (lock_carts(&mut tx, guest, Read::All).await?, c)
             };
-            let fresh = fresh_set(&mut tx).await?;
-            let report =
-                merge(&mut customer_set.set, &mut guest_set.set).map_err(TxError::Rejected)?;
+            let (mut guest_set, mut customer_set) = (guest_locked.set(), customer_locked.set());
+            let report = merge(&mut customer_set, &mut guest_set).map_err(TxError::Rejected)?;
             let mut written = false;
-            for (owner, locked) in [(guest, &guest_set), (customer, &customer_set)] {
-                if locked.changed(&fresh) {
-                    write_set(&mut tx, owner, locked).await?;
-                    self.notify(&mut tx, owner).await?;
-                    written = true;
-                }
+            for (owner, locked, set) in [
+                (guest, &guest_locked, &guest_set),
+                (customer, &customer_locked, &customer_set),
+            ] {
+                written |= write_set(self, &mut tx, owner, locked, set).await?;
             }
             tx.commit().await?;
-            Ok((report, customer_set.set, written))
+            Ok((report, customer_set, written))
         })
         .await?;
         if written {

@@ -1,8 +1,9 @@
 //! The PostgreSQL backend: several cartql instances on one database.
 //!
 //! Tables (see `migrations/`): `variants` (the SKU catalog: stock as a
-//! column, the rest as JSONB), `carts` (one row per owner holding its whole
-//! `CartSet` as JSONB), `orders`, `idempotency` (+ `idempotency_counts`),
+//! column, the rest as JSONB), `carts` (one row per cart: its JSONB and the
+//! columns a rule needs of it), `cart_owners` (one row per owner: its retired
+//! version, and the lock its writes take), `orders`, `idempotency` (+ `idempotency_counts`),
 //! `accounts`, `valid_after`, `meta` (currency, version floor) and
 //! `throttle`. Domain values are the serde types the sled backend stores, as
 //! JSONB, so a new domain field needs no migration. Keys that are paged
@@ -18,7 +19,8 @@
 //!
 //! 1. the owner's `idempotency_counts` row (idempotent writes only; it is
 //!    also the per-owner lock that makes two requests with one key queue);
-//! 2. `carts` rows: one owner's, or for a merge both owners' in key order;
+//! 2. `cart_owners` rows: one owner's, or for a merge both owners' in key
+//!    order (the owner's `carts` rows are written only under it);
 //! 3. `variants` rows in SKU order (checkout), then the stock is decremented
 //!    with a conditional update (`stock >= n`) and `CHECK (stock >= 0)` is the
 //!    last line of defence against overselling.
@@ -31,8 +33,17 @@
 //! detector), are retried a bounded number of times ([`MAX_ATTEMPTS`]).
 //!
 //! **Version floor.** As in sled, `meta.version_floor` holds the highest
-//! version of any cart set the sweeper deleted, raised in the transaction
-//! that deletes; a set created for an owner without a row starts above it.
+//! version of any owner's carts the sweeper deleted with its `cart_owners`
+//! row, raised in the transaction that deletes; an owner without a row
+//! starts above it.
+//!
+//! **Waiting without a connection.** A write first takes its owner's turn in
+//! this instance and a write permit ([`PgStore::write_permit`]), and only then
+//! a pooled connection, so one owner's concurrent writes never each hold a
+//! connection while they queue on that owner's row lock, and reads always
+//! find a connection. Row locks another instance holds are waited for at most
+//! [`LOCK_TIMEOUT`]; then the transaction is retried, its connection back in
+//! the pool meanwhile.
 //!
 //! **Change notices.** A write that changes an owner's carts sends
 //! `pg_notify('cartql_changes', tag)` inside its own transaction, so a
@@ -52,6 +63,7 @@ mod orders;
 pub mod snapshot;
 mod sweeper;
 pub mod throttle;
+mod upgrade;
 
 use super::notices::CartNotices;
 use super::{Store, StoreError, UpdateError};
@@ -73,9 +85,14 @@ pub const CHANNEL: &str = "cartql_changes";
 /// The prefix of order-change notices (cart changes have none).
 pub const ORDER_PREFIX: &str = "o:";
 
-/// How often a transaction is tried before a serialization failure or
-/// deadlock is reported as an error.
+/// How often a transaction is tried before a serialization failure,
+/// deadlock or lock timeout is reported as an error.
 pub const MAX_ATTEMPTS: u32 = 8;
+
+/// How long a statement waits for a row lock before it gives up (and its
+/// transaction is retried after the connection went back to the pool), so
+/// no connection waits long on a lock another instance holds.
+pub const LOCK_TIMEOUT: &str = "2s";
 
 /// The migrations this binary knows, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
@@ -106,6 +123,12 @@ pub struct PgStore {
     listening: AtomicBool,
     /// The listener and the sweeper, while they run.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// One cart write at a time per owner in this instance (see [`carts`]).
+    pub(super) owner_locks: crate::store::owner_locks::OwnerLocks,
+    /// Permits for write transactions: fewer than the pool's connections, so
+    /// reads (the revocation check every request makes, cart reads) always
+    /// find a connection however many writes wait.
+    writes: tokio::sync::Semaphore,
 }
 
 impl PgStore {
@@ -114,7 +137,7 @@ impl PgStore {
     /// that a newer cartql has migrated. Errors are one line without the
     /// password.
     pub async fn connect(settings: &PgSettings) -> Result<PgStore, StoreError> {
-        let options = parse_url(&settings.url)?;
+        let options = parse_url(&settings.url)?.options([("lock_timeout", LOCK_TIMEOUT)]);
         let unreachable = |e: sqlx::Error| {
             StoreError::Open(format!(
                 "cannot connect to PostgreSQL at {}: {}",
@@ -150,6 +173,7 @@ impl PgStore {
                 ))
             })?;
         migrate(&pool).await?;
+        upgrade::split_cart_sets(&pool).await?;
         let notice_key: [u8; 32] = Sha256::new()
             .chain_update(b"cartql change notices\0")
             .chain_update(&settings.notice_secret)
@@ -164,6 +188,8 @@ impl PgStore {
             notice_key,
             listening: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
+            owner_locks: Default::default(),
+            writes: tokio::sync::Semaphore::new(write_permits(settings.max_connections)),
         })
     }
 
@@ -224,6 +250,23 @@ impl PgStore {
     pub(super) async fn begin(&self) -> Result<Transaction<'static, Postgres>, TxError> {
         Ok(self.pool.begin().await?)
     }
+
+    /// Waits for a write permit (see [`PgStore::writes`]).
+    pub(super) async fn write_permit(
+        &self,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, StoreError> {
+        self.writes
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Backend("postgres: the store is closing".into()))
+    }
+}
+
+/// Write transactions one instance runs at once: a quarter of the pool is
+/// kept for reads (at least one connection, when the pool has two).
+pub fn write_permits(max_connections: u32) -> usize {
+    let max = max_connections as usize;
+    (max - max / 4).max(1).min(max.saturating_sub(1).max(1))
 }
 
 /// Parses `--database-url`, with a one-line error that does not repeat it
@@ -298,14 +341,18 @@ pub(super) enum TxError {
     Rejected(Rejection),
     /// The store failed.
     Store(StoreError),
-    /// A serialization failure, deadlock or lost race on a unique key: try again.
+    /// A serialization failure, deadlock, lock timeout or lost race on a
+    /// unique key: try again.
     Retry(String),
 }
 
 impl From<sqlx::Error> for TxError {
     fn from(e: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &e
-            && matches!(db.code().as_deref(), Some("40001" | "40P01" | "23505"))
+            && matches!(
+                db.code().as_deref(),
+                Some("40001" | "40P01" | "23505" | "55P03")
+            )
         {
             return TxError::Retry(one_line(&e));
         }
@@ -438,6 +485,15 @@ mod tests {
         assert!(!err.contains("secret"), "{err}");
         assert!(parse_url("postgres://u@127.0.0.1:5432/db?sslmode=require").is_ok());
         assert!(parse_url("postgres://u@h/db?sslmode=sometimes").is_err());
+    }
+
+    #[test]
+    fn writes_leave_connections_for_reads() {
+        assert_eq!(write_permits(1), 1);
+        assert_eq!(write_permits(2), 1);
+        assert_eq!(write_permits(4), 3);
+        assert_eq!(write_permits(10), 8);
+        assert_eq!(write_permits(1000), 750);
     }
 
     #[test]

@@ -1,18 +1,18 @@
 //! [`OrderStore`] for PostgreSQL: the checkout transaction and order listing.
 //!
 //! Checkout locks, in the order of [`super`]'s module docs: the owner's
-//! idempotency count row, the cart row (a cart checkout), the variant rows in
+//! idempotency count row, the owner's `cart_owners` row (a cart checkout), the variant rows in
 //! SKU order; then it decrements stock with conditional updates, writes the
 //! order, the record of the key and the cleared cart, and commits. A refused
 //! checkout rolls back: its key is not used and nothing is counted.
 
-use super::carts::{lock_set, write_set};
+use super::carts::{Read, lock_carts, write_carts};
 use super::catalog::variant_from_row;
 use super::idempotency::{check_allowance, lock_owner, record_key, recorded_in};
 use super::{PgStore, TxError, backend, from_json, retrying, to_json};
 use crate::domain::idempotency::{Outcome, key_reused};
 use crate::domain::order::{IdRange, Moved, Order, OrderFilter};
-use crate::domain::{CartSet, OwnerKey, Product, Sku};
+use crate::domain::{OwnerKey, Product, Sku};
 use crate::store::idempotency::Replayable;
 use crate::store::orders::{CheckoutRequest, CheckoutSource, OrderChange, OrderStore};
 use crate::store::{CartChanges, StoreError, UpdateError};
@@ -23,6 +23,8 @@ use std::collections::HashMap;
 impl OrderStore for PgStore {
     #[tracing::instrument(name = "store.checkout", target = "store.checkout", level = "debug", skip_all, fields(owner = %request.owner))]
     async fn checkout(&self, request: &CheckoutRequest) -> Result<Replayable<Order>, UpdateError> {
+        let _turn = self.owner_locks.lock(&request.owner).await;
+        let _permit = self.write_permit().await?;
         let outcome = retrying("store.checkout", || self.checkout_once(request)).await?;
         if matches!(outcome, Replayable::Applied(_)) {
             if matches!(request.source, CheckoutSource::Cart { .. }) {
@@ -243,27 +245,28 @@ impl PgStore {
         }
         check_allowance(count, request.max_keys_per_owner)?;
         // The rule both backends run (CheckoutRequest::lines, then ::place)
-        // on the cart row locked here, or on no cart for checkoutLines.
-        let mut locked = match &request.source {
-            CheckoutSource::Cart { .. } => Some(lock_set(&mut tx, owner).await?),
+        // on the cart locked here, or on no cart for checkoutLines.
+        let locked = match &request.source {
+            CheckoutSource::Cart { name, .. } => {
+                Some(lock_carts(&mut tx, owner, Read::One(name)).await?)
+            }
             CheckoutSource::Lines { .. } => None,
         };
-        let mut none = CartSet::default();
-        let set = match locked.as_mut() {
-            Some(locked) => &mut locked.set,
-            None => &mut none,
+        let stored = match (&locked, &request.source) {
+            (Some(locked), CheckoutSource::Cart { name, .. }) => locked.cart(name),
+            _ => None,
         };
-        let lines = request.lines(set).map_err(TxError::Rejected)?;
+        let lines = request.lines(stored).map_err(TxError::Rejected)?;
         let catalog = lock_variants(&mut tx, lines.iter().map(|l| &l.sku)).await?;
-        let placement = request
-            .place(set, &lines, &catalog)
+        let mut index = locked.as_ref().map(|l| l.index.clone()).unwrap_or_default();
+        let (placement, emptied) = request
+            .place(&mut index, stored, &lines, &catalog)
             .map_err(TxError::Rejected)?;
         for product in &placement.stock_taken {
             take_stock(&mut tx, &catalog, product).await?;
         }
-        if let Some(locked) = locked.as_ref() {
-            write_set(&mut tx, owner, locked).await?;
-            self.notify(&mut tx, owner).await?;
+        if let (Some(locked), Some(emptied)) = (&locked, &emptied) {
+            write_carts(self, &mut tx, owner, locked, &index, emptied).await?;
         }
         let order = placement.order;
         sqlx::query("INSERT INTO orders (owner, id, data) VALUES ($1, $2, $3)")

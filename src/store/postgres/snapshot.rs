@@ -6,14 +6,16 @@
 //! against writers, refuses them if they hold data, and writes everything in
 //! one transaction.
 
+use super::carts::{put_cart, put_owner};
 use super::catalog::{put_variant, variant_from_row};
 use super::{PgStore, backend, from_json, to_json};
+use crate::domain::{Cart, CartSet, OwnerKey};
 use crate::store::StoreError;
 use crate::store::snapshot::Record;
 use futures_util::StreamExt;
 use std::collections::BTreeMap;
 
-const TABLES: &str = "variants, products, carts, orders, accounts, valid_after, idempotency, idempotency_counts, meta";
+const TABLES: &str = "variants, products, cart_owners, carts, orders, accounts, valid_after, idempotency, idempotency_counts, meta";
 
 impl PgStore {
     /// Hands every record to `sink`, from one snapshot.
@@ -69,13 +71,34 @@ impl PgStore {
             }
         }
         {
-            let mut rows = sqlx::query_as::<_, (String, serde_json::Value)>(
-                "SELECT owner, data FROM carts ORDER BY owner",
-            )
-            .fetch(&mut *tx);
+            // Each owner's carts together, as one record (rows come in owner order).
+            let mut rows =
+                sqlx::query_as::<_, (String, i64, Option<String>, Option<serde_json::Value>)>(
+                    "SELECT o.owner, o.retired_version, c.name, c.data
+                 FROM cart_owners o LEFT JOIN carts c ON c.owner = o.owner
+                 ORDER BY o.owner, c.name",
+                )
+                .fetch(&mut *tx);
+            let mut current: Option<(String, CartSet)> = None;
             while let Some(row) = rows.next().await {
-                let (owner, value) = row.map_err(fail)?;
-                let carts = from_json(format_args!("carts/{owner}"), value).map_err(corrupt)?;
+                let (owner, retired, name, value) = row.map_err(fail)?;
+                if current.as_ref().is_none_or(|(o, _)| *o != owner) {
+                    if let Some((owner, carts)) = current.take() {
+                        sink(Record::Carts { owner, carts }).map_err(write)?;
+                    }
+                    let set = CartSet {
+                        retired_version: u64::try_from(retired).unwrap_or(0),
+                        ..CartSet::default()
+                    };
+                    current = Some((owner.clone(), set));
+                }
+                if let (Some(name), Some(value), Some((_, set))) = (name, value, current.as_mut()) {
+                    let cart: Cart =
+                        from_json(format_args!("carts/{owner}/{name}"), value).map_err(corrupt)?;
+                    set.carts.insert(cart.name.clone(), cart);
+                }
+            }
+            if let Some((owner, carts)) = current.take() {
                 sink(Record::Carts { owner, carts }).map_err(write)?;
             }
         }
@@ -138,7 +161,7 @@ impl PgStore {
             .await
             .map_err(fail)?;
         let any: Option<i32> = sqlx::query_scalar(
-            "SELECT 1 FROM variants UNION ALL SELECT 1 FROM products UNION ALL SELECT 1 FROM carts UNION ALL SELECT 1 FROM orders
+            "SELECT 1 FROM variants UNION ALL SELECT 1 FROM products UNION ALL SELECT 1 FROM cart_owners UNION ALL SELECT 1 FROM orders
              UNION ALL SELECT 1 FROM accounts UNION ALL SELECT 1 FROM valid_after
              UNION ALL SELECT 1 FROM idempotency LIMIT 1",
         )
@@ -171,9 +194,17 @@ impl PgStore {
                         .bind(to_json(record))
                 }
                 Record::Carts { owner, carts } => {
-                    sqlx::query("INSERT INTO carts (owner, data) VALUES ($1, $2)")
-                        .bind(owner)
-                        .bind(to_json(carts))
+                    let owner = OwnerKey::parse(owner)
+                        .ok_or_else(|| format!("'{owner}' is not an owner key"))?;
+                    put_owner(&mut tx, &owner, None, carts.retired_version)
+                        .await
+                        .map_err(|e| format!("importing a carts record: {e:?}"))?;
+                    for cart in carts.carts.values() {
+                        put_cart(&mut tx, &owner, cart)
+                            .await
+                            .map_err(|e| format!("importing a carts record: {e:?}"))?;
+                    }
+                    continue;
                 }
                 Record::Order { owner, order } => {
                     sqlx::query("INSERT INTO orders (owner, id, data) VALUES ($1, $2, $3)")

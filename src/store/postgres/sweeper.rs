@@ -6,11 +6,13 @@
 //! sweeping at once take different rows, a row a request is writing is left
 //! for the next sweep, and a row is re-read under its lock, so a second
 //! sweeper finds nothing left to do (no double deletion, no double count).
-//! The version floor is raised in the transaction that deletes a cart set.
+//! The version floor is raised in the transaction that deletes an owner's
+//! last row.
 
-use super::{PgStore, TxError, backend, from_json, retrying_store, to_json};
+use super::carts::{Read, delete_carts, lock_carts};
+use super::{PgStore, TxError, backend, retrying_store};
 use crate::clock::Clock;
-use crate::domain::{CartSet, OwnerKey};
+use crate::domain::OwnerKey;
 use crate::store::report_sweep;
 use crate::store::{Retention, StoreError};
 use chrono::{DateTime, Duration, Utc};
@@ -45,18 +47,27 @@ impl PgStore {
         }
     }
 
-    /// Drops expired carts; deletes sets left without carts. Returns the
-    /// number of carts dropped.
+    /// Drops expired carts and deletes the rows of owners left without
+    /// carts (raising the version floor). Returns the number of carts
+    /// dropped.
     pub async fn sweep_carts(
         &self,
         now: DateTime<Utc>,
         lifetime: &(dyn for<'k> Fn(&'k OwnerKey) -> Duration + Send + Sync),
     ) -> Result<usize, StoreError> {
+        // A cart may be expired if it is older than the shortest lifetime;
+        // each owner's own lifetime is applied under its lock.
+        let shortest = ["guest:x", "customer:x", "external:x"]
+            .into_iter()
+            .filter_map(OwnerKey::parse)
+            .map(|o| lifetime(&o))
+            .min()
+            .unwrap_or(Duration::zero());
         let mut after = String::new();
         let mut swept = 0;
         loop {
             let (dropped, last) = retrying_store("store.sweep_carts", || {
-                self.sweep_cart_batch(now, lifetime, &after)
+                self.sweep_cart_batch(now, now - shortest, lifetime, &after)
             })
             .await?;
             swept += dropped;
@@ -67,46 +78,60 @@ impl PgStore {
         }
     }
 
+    /// One batch of owners (in key order after `after`) with a cart older
+    /// than `cutoff`, or with no carts at all; each owner's row is locked
+    /// and skipped if a request holds it.
     async fn sweep_cart_batch(
         &self,
         now: DateTime<Utc>,
+        cutoff: DateTime<Utc>,
         lifetime: &(dyn for<'k> Fn(&'k OwnerKey) -> Duration + Send + Sync),
         after: &str,
     ) -> Result<(usize, Option<String>), TxError> {
         let mut tx = self.begin().await?;
-        let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
-            "SELECT owner, data FROM carts WHERE owner > $1 ORDER BY owner LIMIT $2
+        let owners: Vec<String> = sqlx::query_scalar(
+            "SELECT o.owner FROM cart_owners o
+             WHERE o.owner > $1
+               AND (EXISTS (SELECT 1 FROM carts c WHERE c.owner = o.owner AND c.updated_at <= $2)
+                    OR NOT EXISTS (SELECT 1 FROM carts c WHERE c.owner = o.owner))
+             ORDER BY o.owner LIMIT $3
              FOR UPDATE SKIP LOCKED",
         )
         .bind(after)
+        .bind(cutoff)
         .bind(BATCH)
         .fetch_all(&mut *tx)
         .await?;
-        let last = rows.last().map(|(owner, _)| owner.clone());
+        let last = owners.last().cloned();
         let mut swept = 0;
-        for (key, value) in rows {
+        for key in owners {
             let Some(owner) = OwnerKey::parse(&key) else {
-                tracing::warn!(%key, "a cart row under a key that names no owner; left alone");
+                tracing::warn!(%key, "a cart owner row under a key that names no owner; left alone");
                 continue;
             };
-            let mut set: CartSet = from_json(format_args!("carts/{key}"), value)?;
-            let dropped = set.drop_expired(now, lifetime(&owner));
-            if set.carts.is_empty() {
-                raise_version_floor(&mut tx, set.retired_version).await?;
-                sqlx::query("DELETE FROM carts WHERE owner = $1")
+            // Locked above (this transaction holds the row): read under it.
+            let locked = lock_carts(&mut tx, &owner, Read::None).await?;
+            let mut index = locked.index.clone();
+            let dropped = index.drop_expired(now, lifetime(&owner));
+            delete_carts(&mut tx, &owner, dropped.iter()).await?;
+            if index.carts.is_empty() {
+                // An owner left without carts loses its row; the floor
+                // keeps its versions retired.
+                raise_version_floor(&mut tx, index.retired_version).await?;
+                sqlx::query("DELETE FROM cart_owners WHERE owner = $1")
                     .bind(&key)
                     .execute(&mut *tx)
                     .await?;
-            } else if dropped > 0 {
-                sqlx::query("UPDATE carts SET data = $2 WHERE owner = $1")
+            } else if !dropped.is_empty() {
+                sqlx::query("UPDATE cart_owners SET retired_version = $2 WHERE owner = $1")
                     .bind(&key)
-                    .bind(to_json(&set))
+                    .bind(i64::try_from(index.retired_version).unwrap_or(i64::MAX))
                     .execute(&mut *tx)
                     .await?;
             }
-            if dropped > 0 {
+            if !dropped.is_empty() {
                 self.notify(&mut tx, &owner).await?;
-                swept += dropped;
+                swept += dropped.len();
             }
         }
         tx.commit().await?;

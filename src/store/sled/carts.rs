@@ -1,103 +1,255 @@
-//! [`CartStore`] for sled: all carts of one owner are one value under the
-//! owner key in `carts`, written by compare-and-swap; idempotent updates and
-//! the guest → customer merge are transactions (see [`tx`](super::tx)).
+//! [`CartStore`] for sled: each cart under `owner, 0, name` in `carts`, the
+//! owner's [`CartIndex`] under the owner key in `cart_index`.
+//!
+//! A write takes the owner's turn ([`OwnerLocks`](crate::store::owner_locks)),
+//! reads the index and the one cart with plain reads, lets the rule decide,
+//! and writes the cart, the index and the carts it drops in one short
+//! transaction that only writes (plus the idempotency record and count, for
+//! an idempotent write). No other write of the owner can come in between:
+//! every one holds the owner's turn. So a change rewrites only the cart it
+//! changes, and the decoding and encoding run outside sled's process-wide
+//! transaction lock.
 
 use super::codec::{decode, encode};
-use super::tx::{count_new_key, finish, record, recorded, reject, scoped, tx_get};
+use super::tx::{TxResult, count_new_key, finish, record, scoped};
 use super::{SledStore, logged};
-use super::{cas, tx::TxResult};
 use crate::domain::idempotency::{KeyUse, Outcome, key_reused};
 use crate::domain::merge::MergeReport;
-use crate::domain::{CartName, CartSet, OwnerKey};
-use crate::store::carts::{CartMerge, CartSetUpdate, CartStore};
+use crate::domain::{Cart, CartIndex, CartName, CartSet, CartWrite, OwnerKey};
+use crate::store::carts::{CartMerge, CartStore, CartUpdate};
 use crate::store::idempotency::Replayable;
 use crate::store::{CartChanges, StoreError, UpdateError};
 use async_trait::async_trait;
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::TransactionalTree;
+
+/// What one cart write changes, staged for a transaction.
+pub(super) struct Staged {
+    owner: OwnerKey,
+    index: Option<CartIndex>,
+    puts: Vec<(Vec<u8>, Vec<u8>)>,
+    deletes: Vec<Vec<u8>>,
+}
+
+impl Staged {
+    /// A write of `owner`'s carts: `write` and the index as `apply` left it.
+    pub(super) fn write(owner: &OwnerKey, index: &CartIndex, write: &CartWrite) -> Staged {
+        Staged {
+            owner: owner.clone(),
+            index: Some(index.clone()),
+            puts: vec![(cart_key(owner, &write.cart.name), encode(&write.cart))],
+            deletes: write.dropped.iter().map(|n| cart_key(owner, n)).collect(),
+        }
+    }
+
+    /// Every cart of `set` replaces what `old` had (carts `set` no longer
+    /// has are deleted), with the set's index (kept when the set is empty:
+    /// it holds the retired version until the sweeper raises the floor).
+    pub(super) fn set(owner: &OwnerKey, old: &CartSet, set: &CartSet) -> Staged {
+        let puts = set
+            .carts
+            .values()
+            .filter(|cart| old.carts.get(&cart.name) != Some(*cart))
+            .map(|cart| (cart_key(owner, &cart.name), encode(cart)))
+            .collect();
+        let deletes = old
+            .carts
+            .keys()
+            .filter(|name| !set.carts.contains_key(*name))
+            .map(|name| cart_key(owner, name))
+            .collect();
+        Staged {
+            owner: owner.clone(),
+            index: Some(set.index()),
+            puts,
+            deletes,
+        }
+    }
+
+    /// Applies the write inside a transaction over `carts` and `cart_index`.
+    pub(super) fn apply(
+        &self,
+        carts: &TransactionalTree,
+        index: &TransactionalTree,
+    ) -> TxResult<()> {
+        for key in &self.deletes {
+            carts.remove(key.as_slice())?;
+        }
+        for (key, bytes) in &self.puts {
+            carts.insert(key.as_slice(), bytes.as_slice())?;
+        }
+        let owner = self.owner.as_str().as_bytes();
+        match &self.index {
+            Some(value) => index.insert(owner, encode(value))?,
+            None => index.remove(owner)?,
+        };
+        Ok(())
+    }
+}
+
+/// The key of one cart: `owner, 0, name`.
+pub(super) fn cart_key(owner: &OwnerKey, name: &CartName) -> Vec<u8> {
+    scoped(owner, name.as_str())
+}
+
+impl SledStore {
+    /// The owner's index as stored, or a fresh one above the version floor.
+    pub(super) fn index_of(&self, owner: &OwnerKey) -> Result<CartIndex, StoreError> {
+        Ok(Self::get(&self.cart_index, owner.as_str().as_bytes())?
+            .unwrap_or_else(|| self.fresh_index()))
+    }
+
+    /// One cart as stored.
+    pub(super) fn stored_cart(
+        &self,
+        owner: &OwnerKey,
+        name: &CartName,
+    ) -> Result<Option<Cart>, StoreError> {
+        Self::get(&self.carts, &cart_key(owner, name))
+    }
+
+    /// All carts of an owner, with its retired version.
+    pub(super) fn stored_set(&self, owner: &OwnerKey) -> Result<CartSet, StoreError> {
+        let Some(index) = Self::get::<CartIndex>(&self.cart_index, owner.as_str().as_bytes())?
+        else {
+            return Ok(CartSet {
+                retired_version: self.fresh_index().retired_version,
+                ..CartSet::default()
+            });
+        };
+        let mut set = CartSet {
+            retired_version: index.retired_version,
+            ..CartSet::default()
+        };
+        for entry in self.carts.scan_prefix(scoped(owner, "")) {
+            let (key, bytes) = entry?;
+            let cart: Cart = decode(&key, &bytes)?;
+            set.carts.insert(cart.name.clone(), cart);
+        }
+        Ok(set)
+    }
+
+    /// Runs `update` on the owner's index and cart; the caller holds the
+    /// owner's turn. `None` when nothing changes.
+    fn decide(
+        &self,
+        owner: &OwnerKey,
+        name: &CartName,
+        update: &CartUpdate<'_>,
+    ) -> Result<(Option<Cart>, Option<Staged>), UpdateError> {
+        let mut index = self.index_of(owner)?;
+        let stored = self.stored_cart(owner, name)?;
+        match update(&mut index, stored.as_ref()).map_err(UpdateError::Rejected)? {
+            Some(write) => {
+                let staged = Staged::write(owner, &index, &write);
+                Ok((Some(write.cart), Some(staged)))
+            }
+            None => Ok((stored, None)),
+        }
+    }
+
+    /// Writes staged changes in one transaction.
+    pub(super) fn commit(&self, staged: &[&Staged]) -> Result<(), UpdateError> {
+        let result = (&self.carts, &self.cart_index).transaction(|(carts, index)| {
+            for write in staged {
+                write.apply(carts, index)?;
+            }
+            Ok(())
+        });
+        finish(result)
+    }
+}
 
 #[async_trait]
 impl CartStore for SledStore {
-    #[tracing::instrument(name = "store.cart_set", target = "store.cart_set", level = "debug", skip_all, err, fields(owner = %owner))]
-    async fn cart_set(&self, owner: &OwnerKey) -> Result<CartSet, StoreError> {
-        Ok(Self::get(&self.carts, owner.as_str().as_bytes())?.unwrap_or_default())
+    #[tracing::instrument(name = "store.cart", target = "store.cart", level = "debug", skip_all, err, fields(owner = %owner))]
+    async fn cart(&self, owner: &OwnerKey, name: &CartName) -> Result<Option<Cart>, StoreError> {
+        self.stored_cart(owner, name)
     }
 
-    #[tracing::instrument(name = "store.update_cart_set", target = "store.update_cart_set", level = "debug", skip_all, fields(owner = %owner))]
-    async fn update_cart_set(
+    #[tracing::instrument(name = "store.cart_set", target = "store.cart_set", level = "debug", skip_all, err, fields(owner = %owner))]
+    async fn cart_set(&self, owner: &OwnerKey) -> Result<CartSet, StoreError> {
+        self.stored_set(owner)
+    }
+
+    #[tracing::instrument(name = "store.update_cart", target = "store.update_cart", level = "debug", skip_all, fields(owner = %owner))]
+    async fn update_cart(
         &self,
         owner: &OwnerKey,
-        update: &CartSetUpdate<'_>,
-    ) -> Result<CartSet, UpdateError> {
+        name: &CartName,
+        update: &CartUpdate<'_>,
+    ) -> Result<Option<Cart>, UpdateError> {
         logged(
-            "store.update_cart_set",
+            "store.update_cart",
             async move {
-                let (set, written) = cas(
-                    &self.carts,
-                    owner.as_str().as_bytes(),
-                    |current: Option<CartSet>| {
-                        let mut set = current.unwrap_or_else(|| self.fresh_set());
-                        update(&mut set)?;
-                        Ok(set)
-                    },
-                )?;
-                if written {
-                    self.durable().await?;
-                    self.cart_changed(owner);
-                }
-                Ok(set)
+                let turn = self.owner_locks.lock(owner).await;
+                let (cart, staged) = self.decide(owner, name, update)?;
+                let Some(staged) = staged else {
+                    return Ok(cart);
+                };
+                self.commit(&[&staged])?;
+                drop(turn);
+                self.durable().await?;
+                self.cart_changed(owner);
+                Ok(cart)
             }
             .await,
         )
     }
 
-    #[tracing::instrument(name = "store.update_cart_set_once", target = "store.update_cart_set_once", level = "debug", skip_all, fields(owner = %owner))]
-    async fn update_cart_set_once(
+    #[tracing::instrument(name = "store.update_cart_once", target = "store.update_cart_once", level = "debug", skip_all, fields(owner = %owner))]
+    async fn update_cart_once(
         &self,
         owner: &OwnerKey,
         key: &KeyUse<'_>,
         name: &CartName,
-        update: &CartSetUpdate<'_>,
-    ) -> Result<Replayable<CartSet>, UpdateError> {
+        update: &CartUpdate<'_>,
+    ) -> Result<Replayable<Option<Cart>>, UpdateError> {
         logged(
-            "store.update_cart_set_once",
+            "store.update_cart_once",
             async move {
+                let turn = self.owner_locks.lock(owner).await;
+                // With the owner's turn no other write can record this key
+                // meanwhile, so a plain look-up is the answer.
+                match self.recorded_now(owner, key.key, key.fingerprint)? {
+                    Some(outcome) if outcome.cart_version().is_some() => {
+                        return Ok(Replayable::Replayed(self.stored_cart(owner, name)?));
+                    }
+                    Some(_) => return Err(UpdateError::Rejected(key_reused())),
+                    None => {}
+                }
+                let (cart, staged) = self.decide(owner, name, update)?;
                 let owner_key = owner.as_str().as_bytes();
                 let idem_key = scoped(owner, key.key.as_str());
-                let trees = (&self.carts, &self.idempotency, &self.idempotency_counts);
-                let result = trees.transaction(|(carts, idempotency, counts)| {
-                    let current = || -> TxResult<CartSet> {
-                        Ok(tx_get(carts, owner_key)?.unwrap_or_else(|| self.fresh_set()))
-                    };
-                    if let Some(outcome) = recorded(idempotency, &idem_key, key.fingerprint)? {
-                        return match outcome.cart_version() {
-                            Some(_) => Ok(Replayable::Replayed(current()?)),
-                            None => reject(key_reused()),
-                        };
-                    }
+                let outcome = Outcome::CartVersion {
+                    name: name.clone(),
+                    version: cart.as_ref().map_or(0, |c| c.version),
+                };
+                let trees = (
+                    &self.carts,
+                    &self.cart_index,
+                    &self.idempotency,
+                    &self.idempotency_counts,
+                );
+                let result = trees.transaction(|(carts, index, idempotency, counts)| {
+                    // Counted inside: the sweeper gives counts back meanwhile.
                     count_new_key(counts, owner_key, key.max_per_owner)?;
-                    let mut set = current()?;
-                    if let Err(rejection) = update(&mut set) {
-                        return reject(rejection);
+                    if let Some(staged) = &staged {
+                        staged.apply(carts, index)?;
                     }
-                    let version = set.carts.get(name).map_or(0, |cart| cart.version);
-                    carts.insert(owner_key, encode(&set))?;
-                    let outcome = Outcome::CartVersion {
-                        name: name.clone(),
-                        version,
-                    };
                     idempotency.insert(
                         idem_key.as_slice(),
-                        record(key.fingerprint, key.now, outcome),
+                        record(key.fingerprint, key.now, outcome.clone()),
                     )?;
-                    Ok(Replayable::Applied(set))
+                    Ok(())
                 });
-                let outcome = finish(result)?;
-                if matches!(outcome, Replayable::Applied(_)) {
-                    self.durable().await?;
+                finish(result)?;
+                drop(turn);
+                self.durable().await?;
+                if staged.is_some() {
                     self.cart_changed(owner);
                 }
-                Ok(outcome)
+                Ok(Replayable::Applied(cart))
             }
             .await,
         )
@@ -113,47 +265,30 @@ impl CartStore for SledStore {
         logged(
             "store.merge_carts",
             async move {
-                let owners = (guest.clone(), customer.clone());
-                let (guest, customer) = (guest.as_str().as_bytes(), customer.as_str().as_bytes());
-                let result = self.carts.transaction(|tx| {
-                    let abort = |e: UpdateError| ConflictableTransactionError::Abort(e);
-                    let guest_old = tx.get(guest)?;
-                    let customer_old = tx.get(customer)?;
-                    // What an owner without a record has; writing it back is no change.
-                    let fresh = self.fresh_set();
-                    let mut guest_set =
-                        read_set(guest, guest_old.as_deref(), &fresh).map_err(abort)?;
-                    let mut customer_set =
-                        read_set(customer, customer_old.as_deref(), &fresh).map_err(abort)?;
-                    let report = merge(&mut customer_set, &mut guest_set)
-                        .map_err(|r| abort(UpdateError::Rejected(r)))?;
-                    let mut written = false;
-                    for (key, old, set) in [
-                        (guest, &guest_old, &guest_set),
-                        (customer, &customer_old, &customer_set),
-                    ] {
-                        let new = encode(set);
-                        let changed = match old {
-                            Some(old) => old[..] != new[..],
-                            None => *set != fresh,
-                        };
-                        if changed {
-                            tx.insert(key, new)?;
-                            written = true;
-                        }
+                let turns = self.owner_locks.lock_both(guest, customer).await;
+                let guest_old = self.stored_set(guest)?;
+                let customer_old = self.stored_set(customer)?;
+                let (mut guest_set, mut customer_set) = (guest_old.clone(), customer_old.clone());
+                let report =
+                    merge(&mut customer_set, &mut guest_set).map_err(UpdateError::Rejected)?;
+                let mut staged = Vec::new();
+                for (owner, old, set) in [
+                    (guest, &guest_old, &guest_set),
+                    (customer, &customer_old, &customer_set),
+                ] {
+                    if old != set {
+                        staged.push(Staged::set(owner, old, set));
                     }
-                    Ok((report, customer_set, written))
-                });
-                let (report, set, written) = result.map_err(|e| match e {
-                    TransactionError::Abort(e) => e,
-                    TransactionError::Storage(e) => UpdateError::Store(StoreError::from(e)),
-                })?;
-                if written {
-                    self.durable().await?;
-                    self.cart_changed(&owners.0);
-                    self.cart_changed(&owners.1);
                 }
-                Ok((report, set))
+                if staged.is_empty() {
+                    return Ok((report, customer_set));
+                }
+                self.commit(&staged.iter().collect::<Vec<_>>())?;
+                drop(turns);
+                self.durable().await?;
+                self.cart_changed(guest);
+                self.cart_changed(customer);
+                Ok((report, customer_set))
             }
             .await,
         )
@@ -161,12 +296,5 @@ impl CartStore for SledStore {
 
     fn cart_changes(&self, owner: &OwnerKey) -> CartChanges {
         self.notices.subscribe(owner)
-    }
-}
-
-fn read_set(key: &[u8], bytes: Option<&[u8]>, fresh: &CartSet) -> Result<CartSet, UpdateError> {
-    match bytes {
-        Some(bytes) => Ok(decode(key, bytes)?),
-        None => Ok(fresh.clone()),
     }
 }

@@ -85,6 +85,7 @@ mod tests {
         max_lines_per_cart: 10,
         max_quantity_per_line: 99,
         max_carts_per_viewer: 5,
+        ..Limits::DEFAULT
     };
 
     fn owner(key: &str) -> OwnerKey {
@@ -98,17 +99,18 @@ mod tests {
             attributes: Vec::new(),
             unit_price: None,
         }]);
+        let name = CartName::default_cart();
         store
-            .update_cart_set(who, &|set| {
-                set.apply(
-                    &CartName::default_cart(),
+            .update_cart(who, &name, &|index, stored| {
+                index.apply(
+                    stored,
+                    &name,
                     &change,
                     None,
                     &LIMITS,
                     Utc::now(),
                     Duration::days(1),
                 )
-                .map(|_| ())
             })
             .await
             .unwrap();
@@ -140,13 +142,14 @@ mod tests {
         assert_eq!(report.carts.len(), 1);
         assert_eq!(set.carts[&CartName::default_cart()].lines[0].quantity, 3);
         assert!(store.cart_set(&guest).await.unwrap().carts.is_empty());
-        let before = store.carts.get(customer.as_str()).unwrap();
+        let before: Vec<_> = store.carts.iter().chain(store.cart_index.iter()).collect();
         let (report, _) = store
             .merge_carts(&guest, &customer, &combine)
             .await
             .unwrap();
         assert!(report.carts.is_empty());
-        assert_eq!(store.carts.get(customer.as_str()).unwrap(), before);
+        let after: Vec<_> = store.carts.iter().chain(store.cart_index.iter()).collect();
+        assert_eq!(after, before, "nothing was written");
     }
 
     #[tokio::test]
@@ -158,6 +161,7 @@ mod tests {
             .await
             .unwrap();
         assert!(store.carts.is_empty());
+        assert!(store.cart_index.is_empty());
     }
 
     #[tokio::test]

@@ -6,9 +6,10 @@
 //! |------------|-----------------------|-------------------------------------|
 //! | `products` | SKU                   | `Product` (a variant)               |
 //! | `product_records` | handle         | `ProductRecord` (options, variant SKUs) |
-//! | `carts`    | owner key (`kind:id`) | `CartSet`: all carts of one owner   |
+//! | `cart_records` | owner key, 0, cart name | `Cart`: one cart              |
+//! | `cart_index` | owner key (`kind:id`) | `CartIndex`: the owner's carts in brief (versions, bytes, which hold something) |
 //! | `meta`     | `currency`            | the shop currency code (a string)   |
-//! | `meta`     | `version_floor`       | versions new cart sets start above (`u64`) |
+//! | `meta`     | `version_floor`       | versions an owner without an index starts above (`u64`) |
 //! | `meta`     | `variants_adopted`, `order_owners_indexed` | one-time upgrades done |
 //! | `orders`   | owner key, 0, order id| `Order` (ids are ULIDs: time order) |
 //! | `order_owners` | order id          | the owner key (admin look-ups; rebuilt at open if missing) |
@@ -18,11 +19,19 @@
 //! Owner keys never contain a 0 byte (subjects are printable), so `owner, 0`
 //! is a prefix that belongs to one owner alone.
 //!
+//! Data directories from before carts were stored one by one have a `carts`
+//! tree (owner key → all carts of the owner): at open each such record is
+//! split into `cart_records` and `cart_index` (in batches, each one
+//! transaction that also deletes what it split, so a crash halfway resumes),
+//! and the emptied tree is dropped.
+//!
 //! Identity trees (`accounts`, `valid_after`) are described in [`identity`].
 //!
-//! Writes are compare-and-swap loops on one key (see [`cas`]); a write whose
-//! bytes equal what is stored is skipped. With [`Durability::Strict`] every
-//! acknowledged write has been flushed by the [`GroupCommit`] task.
+//! Cart writes take the owner's turn ([`OwnerLocks`]) and then write in a
+//! short transaction (see [`carts`]); other single-key writes are
+//! compare-and-swap loops (see [`cas`]); a write whose bytes equal what is
+//! stored is skipped. With [`Durability::Strict`] every acknowledged write
+//! has been flushed by the [`GroupCommit`] task.
 
 mod carts;
 mod catalog;
@@ -35,8 +44,9 @@ mod sweeper;
 mod tx;
 
 use super::notices::{CartChanges, CartNotices};
+use super::owner_locks::OwnerLocks;
 use super::{Store, StoreError, UpdateError};
-use crate::domain::{CartSet, OwnerKey, Rejection};
+use crate::domain::{CartIndex, CartSet, OwnerKey, Rejection};
 use async_trait::async_trait;
 use codec::{decode, encode};
 pub use durability::Durability;
@@ -57,13 +67,18 @@ pub struct SledStore {
     db: sled::Db,
     pub(super) products: sled::Tree,
     pub(super) product_records: sled::Tree,
+    /// One cart per key (`owner, 0, name`).
     pub(super) carts: sled::Tree,
+    /// One [`CartIndex`] per owner.
+    pub(super) cart_index: sled::Tree,
     meta: sled::Tree,
-    /// `meta/version_floor`, cached: the highest version of any cart set the
-    /// sweeper deleted. A set that is created (no record under its owner)
-    /// starts above it, so a cart's versions never repeat for an owner, even
-    /// after its record was swept. Only ever raised.
+    /// `meta/version_floor`, cached: the highest version of any owner's
+    /// carts the sweeper deleted with its index. An owner without an index
+    /// starts above it, so a cart's versions never repeat for an owner,
+    /// even after everything it had was swept. Only ever raised.
     version_floor: AtomicU64,
+    /// One write at a time per owner (see [`carts`]).
+    pub(super) owner_locks: OwnerLocks,
     pub(super) orders: sled::Tree,
     pub(super) order_owners: sled::Tree,
     pub(super) idempotency: sled::Tree,
@@ -102,7 +117,8 @@ impl SledStore {
         let db = open_when_free(&config).map_err(|e| open_error(dir, e))?;
         let products = db.open_tree("products")?;
         let product_records = db.open_tree("product_records")?;
-        let carts = db.open_tree("carts")?;
+        let carts = db.open_tree("cart_records")?;
+        let cart_index = db.open_tree("cart_index")?;
         let meta = db.open_tree("meta")?;
         let orders = db.open_tree("orders")?;
         let order_owners = db.open_tree("order_owners")?;
@@ -113,6 +129,7 @@ impl SledStore {
         check_store_id(dir, &meta)?;
         index_order_owners(&meta, &orders, &order_owners)?;
         adopt_loose_variants(&meta, &products, &product_records)?;
+        split_cart_sets(&db, &carts, &cart_index)?;
         let version_floor = AtomicU64::new(Self::get(&meta, VERSION_FLOOR)?.unwrap_or(0));
         let commit = match durability {
             Durability::Strict => Some(GroupCommit::start(db.clone())),
@@ -123,8 +140,10 @@ impl SledStore {
             products,
             product_records,
             carts,
+            cart_index,
             meta,
             version_floor,
+            owner_locks: OwnerLocks::default(),
             orders,
             order_owners,
             idempotency,
@@ -160,17 +179,13 @@ impl SledStore {
         }
     }
 
-    /// The cart set of an owner with no record: empty, with versions starting
-    /// above the floor.
-    pub(super) fn fresh_set(&self) -> CartSet {
-        CartSet {
-            retired_version: self.version_floor.load(Ordering::SeqCst),
-            ..CartSet::default()
-        }
+    /// The index of an owner with none stored: versions start above the floor.
+    pub(super) fn fresh_index(&self) -> CartIndex {
+        CartIndex::fresh(self.version_floor.load(Ordering::SeqCst))
     }
 
     /// Raises the version floor to at least `version` (in `meta`, then the
-    /// cache). Called before a cart set's record is deleted: sled writes in
+    /// cache). Called before an owner's index is deleted: sled writes in
     /// order, so the deletion is never on disk without the floor.
     pub(super) fn raise_version_floor(&self, version: u64) -> Result<(), StoreError> {
         if version <= self.version_floor.load(Ordering::SeqCst) {
@@ -302,6 +317,64 @@ fn index_order_owners(
         }
     }
     meta.insert(ORDER_OWNERS_INDEXED, &[1u8][..])?;
+    Ok(())
+}
+
+/// Owners whose carts one upgrade transaction splits.
+const SPLIT_BATCH: usize = 256;
+
+/// Splits the `carts` tree of older data directories (owner key → all its
+/// carts) into one record per cart and an index per owner, in batches, each
+/// one transaction that also deletes the records it split; then drops the
+/// emptied tree. A crash halfway leaves whole owners in one layout or the
+/// other, and the next open goes on.
+fn split_cart_sets(
+    db: &sled::Db,
+    carts: &sled::Tree,
+    index: &sled::Tree,
+) -> Result<(), StoreError> {
+    use sled::Transactional;
+    const OLD: &[u8] = b"carts";
+    if !db.tree_names().iter().any(|name| name == OLD) {
+        return Ok(());
+    }
+    let old = db.open_tree(OLD)?;
+    let mut split = 0usize;
+    loop {
+        let mut batch = Vec::with_capacity(SPLIT_BATCH);
+        for entry in old.iter().take(SPLIT_BATCH) {
+            let (key, bytes) = entry?;
+            let owner = std::str::from_utf8(&key).ok().and_then(OwnerKey::parse);
+            let Some(owner) = owner else {
+                return Err(StoreError::Open(format!(
+                    "upgrading carts: the record under '{}' names no owner; export what you can with an older cartql",
+                    key.escape_ascii()
+                )));
+            };
+            let set: CartSet = decode(&key, &bytes)?;
+            batch.push((key, carts::Staged::set(&owner, &CartSet::default(), &set)));
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let result = (carts, index, &old).transaction(|(carts, index, old)| {
+            for (key, staged) in &batch {
+                staged.apply(carts, index)?;
+                old.remove(key)?;
+            }
+            Ok(())
+        });
+        tx::finish(result).map_err(|e| StoreError::Open(format!("upgrading carts: {e:?}")))?;
+        split += batch.len();
+    }
+    db.flush()?;
+    db.drop_tree(OLD)?;
+    if split > 0 {
+        tracing::info!(
+            owners = split,
+            "stored each cart on its own (upgraded the data directory)"
+        );
+    }
     Ok(())
 }
 
@@ -560,6 +633,53 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn carts_stored_as_one_record_per_owner_are_split_once_at_open() {
+        use crate::domain::{Cart, CartName};
+        let dir = tempfile::tempdir().unwrap();
+        let now = chrono::Utc::now();
+        let cart = |name: &str, version: u64| Cart {
+            version,
+            note: Some(format!("note of {name}")),
+            ..Cart::empty(CartName::parse(name).unwrap(), now)
+        };
+        let set = CartSet {
+            carts: [cart("default", 7), cart("wishlist", 3)]
+                .into_iter()
+                .map(|c| (c.name.clone(), c))
+                .collect(),
+            retired_version: 5,
+        };
+        {
+            // As an older cartql left it: a `carts` tree, one value per owner.
+            let store = SledStore::open(dir.path(), Durability::Relaxed).unwrap();
+            let old = store.db.open_tree("carts").unwrap();
+            old.insert("guest:ann", encode(&set)).unwrap();
+            old.insert("customer:bob", encode(&CartSet::default()))
+                .unwrap();
+            store.close().await.unwrap();
+        }
+        let store = SledStore::open(dir.path(), Durability::Relaxed).unwrap();
+        let ann = OwnerKey::parse("guest:ann").unwrap();
+        assert_eq!(store.cart_set(&ann).await.unwrap(), set);
+        let wishlist = CartName::parse("wishlist").unwrap();
+        assert_eq!(
+            store.cart(&ann, &wishlist).await.unwrap(),
+            Some(cart("wishlist", 3))
+        );
+        assert_eq!(store.index_of(&ann).unwrap(), set.index());
+        assert!(
+            !store.db.tree_names().iter().any(|n| n == b"carts"),
+            "the old tree is gone"
+        );
+        // Versions go on from where they were.
+        assert_eq!(add_one(&store, &ann, now).await, 8);
+        store.close().await.unwrap();
+        drop(store);
+        let again = SledStore::open(dir.path(), Durability::Relaxed).unwrap();
+        assert_eq!(again.cart_set(&ann).await.unwrap().carts.len(), 2);
+    }
+
+    #[tokio::test]
     async fn a_second_open_of_the_same_directory_is_refused_clearly() {
         let dir = tempfile::tempdir().unwrap();
         let _first = SledStore::open(dir.path(), Durability::Relaxed).unwrap();
@@ -582,6 +702,7 @@ mod tests {
             max_lines_per_cart: 10,
             max_quantity_per_line: 99,
             max_carts_per_viewer: 5,
+            ..Limits::DEFAULT
         };
         let change = CartChange::Add(vec![NewLine {
             sku: Sku::parse("A").unwrap(),
@@ -590,9 +711,10 @@ mod tests {
             unit_price: None,
         }]);
         let name = CartName::default_cart();
-        let set = store
-            .update_cart_set(owner, &|set| {
-                set.apply(
+        let cart = store
+            .update_cart(owner, &name, &|index, stored| {
+                index.apply(
+                    stored,
                     &name,
                     &change,
                     None,
@@ -600,11 +722,10 @@ mod tests {
                     now,
                     chrono::Duration::hours(1),
                 )
-                .map(|_| ())
             })
             .await
             .unwrap();
-        set.carts[&name].version
+        cart.expect("written").version
     }
 
     #[tokio::test]
@@ -626,7 +747,8 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(swept, 1);
-            assert!(store.carts.is_empty(), "the record is deleted");
+            assert!(store.carts.is_empty(), "the cart is deleted");
+            assert!(store.cart_index.is_empty(), "and the index with it");
             store.close().await.unwrap();
         }
         let store = SledStore::open(dir.path(), Durability::Relaxed).unwrap();

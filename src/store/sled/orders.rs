@@ -2,20 +2,20 @@
 //! transaction over `carts`, `products`, `orders`, `idempotency` and
 //! `idempotency_counts`; order listing; the idempotency look-up.
 
+use super::carts::Staged;
 use super::codec::{decode, encode};
-use super::tx::{Abort, count_new_key, finish, record, recorded, reject, scoped, tx_get};
+use super::tx::{count_new_key, finish, record, reject, scoped, tx_get};
 use super::{SledStore, logged};
 use crate::domain::idempotency::{
     Fingerprint, IdempotencyKey, IdempotencyRecord, Outcome, key_reused,
 };
 use crate::domain::order::{IdRange, Moved, Order, OrderFilter};
-use crate::domain::{CartSet, OwnerKey, Product, Sku};
+use crate::domain::{CartIndex, OwnerKey, Product, Sku};
 use crate::store::idempotency::{IdempotencyStore, Replayable};
 use crate::store::orders::{CheckoutRequest, CheckoutSource, OrderChange, OrderStore, restocked};
 use crate::store::{CartChanges, StoreError, UpdateError};
 use async_trait::async_trait;
 use sled::Transactional;
-use sled::transaction::ConflictableTransactionError;
 use std::collections::HashMap;
 
 #[async_trait]
@@ -25,48 +25,51 @@ impl OrderStore for SledStore {
         logged(
             "store.checkout",
             async move {
-                let owner_key = request.owner.as_str().as_bytes();
-                let idem_key = scoped(&request.owner, request.key.as_str());
+                let owner = &request.owner;
+                let turn = self.owner_locks.lock(owner).await;
+                // With the owner's turn, no other write records a key or
+                // changes a cart of this owner meanwhile: the look-up and the
+                // cart are read plainly; stock is read and written in the
+                // transaction (other owners buy the same SKUs).
+                if let Some(outcome) =
+                    self.recorded_now(owner, &request.key, &request.fingerprint)?
+                {
+                    let Outcome::Order(id) = outcome else {
+                        return Err(UpdateError::Rejected(key_reused()));
+                    };
+                    return match SledStore::get::<Order>(&self.orders, &scoped(owner, &id))? {
+                        Some(order) => Ok(Replayable::Replayed(order)),
+                        None => Err(UpdateError::Store(StoreError::Corrupt {
+                            key: format!("idempotency/{owner}/{}", request.key.as_str()),
+                            reason: format!("records order {id}, which is missing"),
+                        })),
+                    };
+                }
+                let from_cart = matches!(request.source, CheckoutSource::Cart { .. });
+                // Lines sent whole need no stored cart.
+                let (index, stored) = match &request.source {
+                    CheckoutSource::Cart { name, .. } => {
+                        (self.index_of(owner)?, self.stored_cart(owner, name)?)
+                    }
+                    CheckoutSource::Lines { .. } => (CartIndex::default(), None),
+                };
+                let lines = request
+                    .lines(stored.as_ref())
+                    .map_err(UpdateError::Rejected)?;
+                let owner_key = owner.as_str().as_bytes();
+                let idem_key = scoped(owner, request.key.as_str());
                 let trees = (
                     &self.carts,
+                    &self.cart_index,
                     &self.products,
                     &self.orders,
                     &self.idempotency,
                     &self.idempotency_counts,
                     &self.order_owners,
                 );
-                let result =
-                    trees.transaction(|(carts, products, orders, idempotency, counts, owners)| {
-                        if let Some(outcome) =
-                            recorded(idempotency, &idem_key, &request.fingerprint)?
-                        {
-                            let Outcome::Order(id) = outcome else {
-                                return reject(key_reused());
-                            };
-                            let order = tx_get::<Order>(orders, &scoped(&request.owner, &id))?;
-                            return match order {
-                                Some(order) => Ok(Replayable::Replayed(order)),
-                                None => Err(ConflictableTransactionError::Abort(Abort::Store(
-                                    StoreError::Corrupt {
-                                        key: String::from_utf8_lossy(&idem_key).into_owned(),
-                                        reason: format!("records order {id}, which is missing"),
-                                    },
-                                ))),
-                            };
-                        }
+                let result = trees.transaction(
+                    |(carts, cart_index, products, orders, idempotency, counts, owners)| {
                         count_new_key(counts, owner_key, request.max_keys_per_owner)?;
-                        // Lines sent whole need no stored cart: reading it
-                        // would only make the transaction longer.
-                        let mut set: CartSet = match request.source {
-                            CheckoutSource::Cart { .. } => {
-                                tx_get(carts, owner_key)?.unwrap_or_else(|| self.fresh_set())
-                            }
-                            CheckoutSource::Lines { .. } => CartSet::default(),
-                        };
-                        let lines = match request.lines(&set) {
-                            Ok(lines) => lines,
-                            Err(rejection) => return reject(rejection),
-                        };
                         let mut catalog: HashMap<Sku, Product> =
                             HashMap::with_capacity(lines.len());
                         for line in &lines {
@@ -76,19 +79,21 @@ impl OrderStore for SledStore {
                                 catalog.insert(line.sku.clone(), product);
                             }
                         }
-                        let placement = match request.place(&mut set, &lines, &catalog) {
-                            Ok(placement) => placement,
-                            Err(rejection) => return reject(rejection),
-                        };
+                        let mut index = index.clone();
+                        let (placement, emptied) =
+                            match request.place(&mut index, stored.as_ref(), &lines, &catalog) {
+                                Ok(placed) => placed,
+                                Err(rejection) => return reject(rejection),
+                            };
                         for product in &placement.stock_taken {
                             products.insert(product.sku.as_str().as_bytes(), encode(product))?;
                         }
-                        if matches!(request.source, CheckoutSource::Cart { .. }) {
-                            carts.insert(owner_key, encode(&set))?;
+                        if let Some(emptied) = &emptied {
+                            Staged::write(owner, &index, emptied).apply(carts, cart_index)?;
                         }
                         let order = placement.order;
-                        orders.insert(scoped(&request.owner, &order.id), encode(&order))?;
-                        owners.insert(order.id.as_bytes(), request.owner.as_str().as_bytes())?;
+                        orders.insert(scoped(owner, &order.id), encode(&order))?;
+                        owners.insert(order.id.as_bytes(), owner_key)?;
                         idempotency.insert(
                             idem_key.as_slice(),
                             record(
@@ -97,17 +102,17 @@ impl OrderStore for SledStore {
                                 Outcome::Order(order.id.clone()),
                             ),
                         )?;
-                        Ok(Replayable::Applied(order))
-                    });
-                let outcome = finish(result)?;
-                if matches!(outcome, Replayable::Applied(_)) {
-                    self.durable().await?;
-                    if matches!(request.source, CheckoutSource::Cart { .. }) {
-                        self.cart_changed(&request.owner);
-                    }
-                    self.order_changed(&request.owner);
+                        Ok((order, emptied.is_some()))
+                    },
+                );
+                let (order, emptied) = finish(result)?;
+                drop(turn);
+                self.durable().await?;
+                if from_cart && emptied {
+                    self.cart_changed(owner);
                 }
-                Ok(outcome)
+                self.order_changed(owner);
+                Ok(Replayable::Applied(order))
             }
             .await,
         )
@@ -282,20 +287,27 @@ impl IdempotencyStore for SledStore {
         key: &IdempotencyKey,
         fingerprint: &Fingerprint,
     ) -> Result<Option<Outcome>, UpdateError> {
-        logged(
-            "store.recorded",
-            async move {
-                let record: Option<IdempotencyRecord> =
-                    SledStore::get(&self.idempotency, &scoped(owner, key.as_str()))?;
-                match record {
-                    Some(record) => match record.replay(fingerprint) {
-                        Ok(outcome) => Ok(Some(outcome.clone())),
-                        Err(rejection) => Err(UpdateError::Rejected(rejection)),
-                    },
-                    None => Ok(None),
-                }
-            }
-            .await,
-        )
+        logged("store.recorded", self.recorded_now(owner, key, fingerprint))
+    }
+}
+
+impl SledStore {
+    /// What the first request with `key` produced, if `fingerprint` is that
+    /// request; `IDEMPOTENCY_KEY_REUSED` if it is another; `None` for a new key.
+    pub(super) fn recorded_now(
+        &self,
+        owner: &OwnerKey,
+        key: &IdempotencyKey,
+        fingerprint: &Fingerprint,
+    ) -> Result<Option<Outcome>, UpdateError> {
+        let record: Option<IdempotencyRecord> =
+            SledStore::get(&self.idempotency, &scoped(owner, key.as_str()))?;
+        match record {
+            Some(record) => match record.replay(fingerprint) {
+                Ok(outcome) => Ok(Some(outcome.clone())),
+                Err(rejection) => Err(UpdateError::Rejected(rejection)),
+            },
+            None => Ok(None),
+        }
     }
 }

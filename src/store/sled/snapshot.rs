@@ -5,11 +5,14 @@
 //! the trees are read. An import is one transaction over every tree.
 
 use super::SledStore;
+use super::carts::Staged;
 use super::codec::{decode, encode};
 use super::tx::scoped;
+use crate::domain::CartSet;
 use crate::store::StoreError;
 use crate::store::snapshot::Record;
 use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
 use sled::transaction::TransactionError;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -21,6 +24,7 @@ impl SledStore {
             &self.products,
             &self.product_records,
             &self.carts,
+            &self.cart_index,
             &self.orders,
             &self.accounts,
             &self.valid_after,
@@ -55,11 +59,13 @@ impl SledStore {
             let record = decode(&key, &bytes).map_err(fail)?;
             sink(Record::ProductRecord { record }).map_err(write)?;
         }
-        for entry in self.carts.iter() {
-            let (key, bytes) = entry.map_err(|e| fail(e.into()))?;
-            let carts = decode(&key, &bytes).map_err(fail)?;
-            let owner = String::from_utf8_lossy(&key).into_owned();
-            sink(Record::Carts { owner, carts }).map_err(write)?;
+        for entry in self.cart_index.iter() {
+            let (key, _) = entry.map_err(|e| fail(e.into()))?;
+            let text = String::from_utf8_lossy(&key).into_owned();
+            let owner = crate::domain::OwnerKey::parse(&text)
+                .ok_or_else(|| format!("the cart index under '{text}' names no owner"))?;
+            let carts = self.stored_set(&owner).map_err(fail)?;
+            sink(Record::Carts { owner: text, carts }).map_err(write)?;
         }
         for entry in self.orders.iter() {
             let (key, bytes) = entry.map_err(|e| fail(e.into()))?;
@@ -102,9 +108,18 @@ impl SledStore {
                 _ => {}
             }
         }
+        let mut sets = Vec::new();
+        for record in records {
+            if let Record::Carts { owner, carts } = record {
+                let owner = crate::domain::OwnerKey::parse(owner)
+                    .ok_or_else(|| format!("'{owner}' is not an owner key"))?;
+                sets.push(Staged::set(&owner, &CartSet::default(), carts));
+            }
+        }
         let trees = (
             &self.products,
             &self.carts,
+            &self.cart_index,
             &self.meta,
             &self.orders,
             &self.idempotency,
@@ -118,6 +133,7 @@ impl SledStore {
             |(
                 products,
                 carts,
+                cart_index,
                 meta,
                 orders,
                 idempotency,
@@ -138,9 +154,8 @@ impl SledStore {
                         Record::Product { product } => {
                             products.insert(product.sku.as_str().as_bytes(), encode(product))?;
                         }
-                        Record::Carts { owner, carts: set } => {
-                            carts.insert(owner.as_bytes(), encode(set))?;
-                        }
+                        // Written from `sets` below.
+                        Record::Carts { .. } => {}
                         Record::ProductRecord { record } => {
                             product_records
                                 .insert(record.handle.as_str().as_bytes(), encode(record))?;
@@ -162,6 +177,11 @@ impl SledStore {
                             idempotency.insert(scoped_raw(owner, key), encode(record))?;
                         }
                     }
+                }
+                for staged in &sets {
+                    staged
+                        .apply(carts, cart_index)
+                        .map_err(|_| ConflictableTransactionError::Abort(()))?;
                 }
                 for (owner, count) in &counts {
                     idempotency_counts.insert(owner.as_bytes(), encode(count))?;

@@ -1,17 +1,19 @@
 //! The sled backend's background sweep: deletes expired carts and old
 //! idempotency records.
 //!
-//! Each deletion is its own small compare-and-swap (or a two-tree
-//! transaction for an idempotency record and its owner's count), so requests
-//! are never blocked behind a sweep. Before the last carts of an owner are
-//! deleted the version floor is raised, so versions never go backwards.
+//! Each deletion is its own small write (one owner's expired carts with its
+//! index in the owner's turn, or an idempotency record with its owner's
+//! count), so requests are never blocked behind a sweep. Before the index of
+//! an owner left without carts is deleted the version floor is raised, so
+//! versions never go backwards.
 
 use super::SledStore;
+use super::carts::cart_key;
 use super::codec::{decode, encode};
 use super::tx::{finish, tx_get};
 use crate::clock::Clock;
 use crate::domain::idempotency::IdempotencyRecord;
-use crate::domain::{CartSet, Namespace, OwnerKey};
+use crate::domain::{CartIndex, Namespace, OwnerKey};
 use crate::store::report_sweep;
 use crate::store::{Retention, StoreError, UpdateError};
 use chrono::{DateTime, Duration, Utc};
@@ -92,6 +94,11 @@ impl SledStore {
         Ok(swept)
     }
 
+    /// Drops expired carts, reading only owners' indexes (an entry says
+    /// when its cart last changed), and deletes indexes left without carts,
+    /// raising the version floor first. Each owner is swept in its turn and
+    /// one short transaction, so a write of the owner waits for at most one
+    /// owner's sweep. Returns the number of carts dropped.
     pub(super) async fn sweep_carts(
         &self,
         now: DateTime<Utc>,
@@ -99,38 +106,55 @@ impl SledStore {
     ) -> Result<usize, StoreError> {
         let mut swept = 0;
         let mut changed = Vec::new();
-        for (seen, entry) in self.carts.iter().enumerate() {
+        for (seen, entry) in self.cart_index.iter().enumerate() {
             yield_sometimes(seen).await;
-            let (key, _) = entry?;
+            let (key, bytes) = entry?;
             let Some(owner) = std::str::from_utf8(&key).ok().and_then(OwnerKey::parse) else {
-                tracing::warn!(key = %String::from_utf8_lossy(&key), "a cart record under a key that names no owner; left alone");
+                tracing::warn!(key = %String::from_utf8_lossy(&key), "a cart index under a key that names no owner; left alone");
                 continue;
             };
             let ttl = lifetime(&owner);
-            // A compare-and-swap per owner: a change racing the sweep wins or retries.
-            loop {
-                let Some(old) = self.carts.get(&key)? else {
-                    break;
-                };
-                let mut set: CartSet = decode(&key, &old)?;
-                let dropped = set.drop_expired(now, ttl);
-                // A set left without carts (all expired, or all merged into a
-                // customer's) is deleted; the floor keeps its versions retired.
-                let new = if set.carts.is_empty() {
-                    self.raise_version_floor(set.retired_version)?;
-                    None
-                } else if dropped > 0 {
-                    Some(encode(&set))
-                } else {
-                    break;
-                };
-                if self.carts.compare_and_swap(&key, Some(old), new)?.is_ok() {
-                    swept += dropped;
-                    if dropped > 0 {
-                        changed.push(owner.clone());
-                    }
-                    break;
+            let index: CartIndex = decode(&key, &bytes)?;
+            if !index.carts.values().any(|e| e.updated_at + ttl <= now) && !index.carts.is_empty() {
+                continue;
+            }
+            let turn = self.owner_locks.lock(&owner).await;
+            // Read again in the owner's turn: a write may have come first.
+            let Some(mut index) = Self::get::<CartIndex>(&self.cart_index, &key)? else {
+                continue;
+            };
+            let dropped = index.drop_expired(now, ttl);
+            if dropped.is_empty() && !index.carts.is_empty() {
+                continue;
+            }
+            let keep = !index.carts.is_empty();
+            if !keep {
+                // An owner left without carts (all expired, or all merged
+                // into a customer's) loses its index; the floor keeps its
+                // versions retired. sled writes in order, so the floor is
+                // never lost while the deletion is kept.
+                self.raise_version_floor(index.retired_version)?;
+            }
+            let result = (&self.carts, &self.cart_index).transaction(|(carts, indexes)| {
+                for name in &dropped {
+                    carts.remove(cart_key(&owner, name))?;
                 }
+                match keep {
+                    true => indexes.insert(&key, encode(&index))?,
+                    false => indexes.remove(&key)?,
+                };
+                Ok(())
+            });
+            finish::<()>(result).map_err(|e| match e {
+                UpdateError::Store(e) => e,
+                UpdateError::Rejected(r) => {
+                    StoreError::Backend(format!("unexpected refusal: {r:?}"))
+                }
+            })?;
+            drop(turn);
+            swept += dropped.len();
+            if !dropped.is_empty() {
+                changed.push(owner);
             }
         }
         if swept > 0 {

@@ -61,21 +61,6 @@ pub(super) fn scoped(owner: &OwnerKey, suffix: &str) -> Vec<u8> {
     key
 }
 
-/// Replays a recorded outcome or refuses a reused key; `None` if the key is new.
-pub(super) fn recorded(
-    idempotency: &TransactionalTree,
-    key: &[u8],
-    fingerprint: &Fingerprint,
-) -> TxResult<Option<Outcome>> {
-    match tx_get::<IdempotencyRecord>(idempotency, key)? {
-        Some(record) => match record.replay(fingerprint) {
-            Ok(outcome) => Ok(Some(outcome.clone())),
-            Err(rejection) => reject(rejection),
-        },
-        None => Ok(None),
-    }
-}
-
 /// Counts one more idempotency record for the owner, or refuses when it has
 /// `max` already. Inside the transaction that writes the record: a refused or
 /// rejected request writes neither.

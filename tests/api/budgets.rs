@@ -1,0 +1,324 @@
+//! What one viewer can store and how often it can write: byte budgets per
+//! cart, per owner and per order; write rates per viewer and per client
+//! address; each cart stored on its own, so a small change writes little;
+//! on PostgreSQL, one owner's writes queue without holding connections.
+
+use crate::helpers::*;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// `n` lines of one SKU told apart by a `line` attribute, each with nine
+/// attributes of 250 bytes of two-byte characters: about 2.5 KB a line.
+fn heavy_lines(n: usize, tag: &str) -> Value {
+    let lines: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut attributes = vec![json!({"key": "line", "value": format!("{tag}-{i}")})];
+            attributes
+                .extend((0..9).map(|k| json!({"key": format!("k{k}"), "value": "é".repeat(125)})));
+            json!({"sku": "STICKER-PACK", "quantity": 1, "attributes": attributes})
+        })
+        .collect();
+    Value::Array(lines)
+}
+
+const ADD: &str = "mutation($cart: String!, $lines: [CartLineInput!]!) { addCartLines(input: {cart: $cart, lines: $lines}) { cart { version lines { id } } userErrors { code field message } } }";
+
+async fn add_lines(server: &TestServer, token: &str, cart: &str, lines: Value) -> Value {
+    server
+        .data(Some(token), ADD, json!({"cart": cart, "lines": lines}))
+        .await["addCartLines"]
+        .clone()
+}
+
+async fn note(server: &TestServer, token: &str, cart: &str, text: &str) -> Value {
+    server
+        .data(
+            Some(token),
+            "mutation($cart: String!, $note: String) { updateCartNote(input: {cart: $cart, note: $note}) { cart { version } userErrors { code field message } } }",
+            json!({"cart": cart, "note": text}),
+        )
+        .await["updateCartNote"]
+        .clone()
+}
+
+fn message(payload: &Value) -> &str {
+    payload["userErrors"][0]["message"].as_str().unwrap_or("")
+}
+
+#[tokio::test]
+async fn one_viewer_cannot_store_more_than_its_byte_budgets_and_can_always_shrink() {
+    let server = TestServer::spawn().await;
+    let limits = server
+        .data(
+            None,
+            "{ shop { limits { maxCartBytes maxOwnerBytes maxOrderBytes } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        limits["shop"]["limits"],
+        json!({"maxCartBytes": 65536, "maxOwnerBytes": 262144, "maxOrderBytes": 131072})
+    );
+    let token = guest("budget");
+    // One cart: 30 heavy lines are about 75 KB, over the 64 KiB a cart may take.
+    let over = add_lines(&server, &token, "c0", heavy_lines(30, "c0")).await;
+    assert_eq!(codes(&over), ["CART_LIMIT_EXCEEDED"], "{over}");
+    assert!(message(&over).contains("--max-cart-bytes"), "{over}");
+    assert_eq!(over["cart"]["version"], 0, "nothing was written");
+    // Four carts of 22 heavy lines (about 56 KB each) fit; a fifth would
+    // take the viewer's carts past 256 KiB together.
+    for cart in ["c0", "c1", "c2", "c3"] {
+        let filled = add_lines(&server, &token, cart, heavy_lines(22, cart)).await;
+        assert_eq!(codes(&filled), Vec::<String>::new(), "{cart}: {filled}");
+    }
+    let fifth = add_lines(&server, &token, "c4", heavy_lines(22, "c4")).await;
+    assert_eq!(codes(&fifth), ["CART_LIMIT_EXCEEDED"], "{fifth}");
+    assert!(message(&fifth).contains("--max-owner-bytes"), "{fifth}");
+    assert_eq!(fifth["cart"]["version"], 0);
+    // A fifth cart of 8 lines fits (about 240 KB together); 10 more lines
+    // in it would not, though that cart alone would still be far below 64 KiB.
+    let some = add_lines(&server, &token, "c4", heavy_lines(8, "c4")).await;
+    assert_eq!(codes(&some), Vec::<String>::new(), "{some}");
+    let grow = add_lines(&server, &token, "c4", heavy_lines(10, "more")).await;
+    assert_eq!(codes(&grow), ["CART_LIMIT_EXCEEDED"], "{grow}");
+    assert!(message(&grow).contains("--max-owner-bytes"), "{grow}");
+    assert_eq!(grow["cart"]["version"], some["cart"]["version"]);
+    // A change that does not make a cart bigger is never refused for size,
+    // and what it frees can be used again.
+    let full = server
+        .data(
+            Some(&token),
+            "{ cart(name: \"c3\") { lines { id } } }",
+            json!({}),
+        )
+        .await;
+    let ids: Vec<Value> = full["cart"]["lines"].as_array().unwrap()[..5]
+        .iter()
+        .map(|l| l["id"].clone())
+        .collect();
+    let removed = server
+        .data(
+            Some(&token),
+            "mutation($ids: [ID!]!) { removeCartLines(input: {cart: \"c3\", lineIds: $ids}) { cart { version } userErrors { code } } }",
+            json!({"ids": ids}),
+        )
+        .await;
+    assert_eq!(codes(&removed["removeCartLines"]), Vec::<String>::new());
+    let again = add_lines(&server, &token, "c4", heavy_lines(4, "again")).await;
+    assert_eq!(codes(&again), Vec::<String>::new(), "{again}");
+    // What a read of all the viewer's carts answers stays near the budget.
+    let all = server
+        .gql(
+            Some(&token),
+            "{ carts { name lines { attributes { key value } } } }",
+            json!({}),
+        )
+        .await;
+    let answered = all.to_string().len();
+    assert!(answered < 300_000, "{answered} bytes answered");
+}
+
+#[tokio::test]
+async fn writes_above_the_viewer_rate_are_throttled_with_the_wait_and_change_nothing() {
+    let server =
+        TestServer::spawn_with(&["--viewer-write-burst", "3", "--viewer-write-rate", "6"]).await;
+    let ann = guest("ann-rate");
+    for _ in 0..3 {
+        assert_eq!(
+            codes(&add(&server, &ann, "default", "MUG-LOGO", 1).await),
+            Vec::<String>::new()
+        );
+    }
+    let refused = add(&server, &ann, "default", "MUG-LOGO", 1).await;
+    assert_eq!(codes(&refused), ["THROTTLED"], "{refused}");
+    assert!(message(&refused).contains("try again in 10 s"), "{refused}");
+    assert_eq!(
+        refused["cart"]["version"], 3,
+        "the refused write changed nothing"
+    );
+    let checkout = server
+        .data(
+            Some(&ann),
+            "mutation { checkout(input: {idempotencyKey: \"k1\"}) { order { id } userErrors { code } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        codes(&checkout["checkout"]),
+        ["THROTTLED"],
+        "checkouts count as writes"
+    );
+    let bob = guest("bob-rate");
+    assert_eq!(
+        codes(&add(&server, &bob, "default", "MUG-LOGO", 1).await),
+        Vec::<String>::new()
+    );
+    let read = server
+        .data(Some(&ann), "{ cart { version } }", json!({}))
+        .await;
+    assert_eq!(read["cart"]["version"], 3, "reads are not limited");
+}
+
+#[tokio::test]
+async fn one_client_address_is_limited_whatever_tokens_it_writes_with() {
+    let server =
+        TestServer::spawn_with(&["--client-write-burst", "4", "--client-write-rate", "1"]).await;
+    for i in 0..4 {
+        let token = guest(&format!("g{i}"));
+        assert_eq!(
+            codes(&add(&server, &token, "default", "MUG-LOGO", 1).await),
+            Vec::<String>::new()
+        );
+    }
+    let fifth = add(&server, &guest("g4"), "default", "MUG-LOGO", 1).await;
+    assert_eq!(codes(&fifth), ["THROTTLED"], "{fifth}");
+    assert!(
+        message(&fifth).contains("try again in 60 s"),
+        "a token a minute: {fifth}"
+    );
+}
+
+#[tokio::test]
+async fn an_order_over_the_order_budget_is_refused_and_takes_nothing() {
+    let server = TestServer::spawn_with(&["--max-order-bytes", "4096"]).await;
+    let token = customer("big-order");
+    let mut line = heavy_lines(1, "o")[0].clone();
+    line["sku"] = json!("MUG-LOGO");
+    let checkout = |lines: Value| {
+        let (server, token) = (&server, &token);
+        async move {
+            server
+                .data(
+                    Some(token),
+                    "mutation($lines: [CartLineInput!]!, $key: String!) { checkoutLines(input: {lines: $lines, idempotencyKey: $key, buyerIdentity: {email: \"a@example.com\"}}) { order { id } userErrors { code field message } } }",
+                    json!({"lines": lines, "key": ulid::Ulid::new().to_string()}),
+                )
+                .await["checkoutLines"]
+                .clone()
+        }
+    };
+    let mut second = line.clone();
+    second["attributes"][0]["value"] = json!("o-1");
+    // Two lines of about 2.5 KB each: over 4 KiB.
+    let refused = checkout(json!([line, second])).await;
+    assert_eq!(codes(&refused), ["CART_LIMIT_EXCEEDED"], "{refused}");
+    assert_eq!(refused["userErrors"][0]["field"], json!(["lines"]));
+    assert!(message(&refused).contains("--max-order-bytes"), "{refused}");
+    let stock = server
+        .data(None, "{ variant(sku: \"MUG-LOGO\") { stock } }", json!({}))
+        .await;
+    assert_eq!(stock["variant"]["stock"], 40, "no stock was taken");
+    let small = checkout(json!([{"sku": "MUG-LOGO", "quantity": 1}])).await;
+    assert_eq!(codes(&small), Vec::<String>::new(), "{small}");
+}
+
+#[tokio::test]
+async fn a_small_change_writes_about_the_changed_cart_not_all_of_the_viewer_s_carts() {
+    if !sled_only() {
+        return;
+    }
+    let server = TestServer::spawn_with(&["--viewer-write-burst", "1000"]).await;
+    let token = guest("writes");
+    for cart in ["c0", "c1", "c2", "c3"] {
+        let filled = add_lines(&server, &token, cart, heavy_lines(22, cart)).await;
+        assert_eq!(codes(&filled), Vec::<String>::new(), "{filled}");
+    }
+    // Bytes the server process has written (write and pwrite calls).
+    let written = || {
+        let io = std::fs::read_to_string(format!("/proc/{}/io", server.pid())).unwrap();
+        io.lines()
+            .find_map(|l| l.strip_prefix("wchar: "))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap()
+    };
+    let before = written();
+    let changes = 40;
+    for i in 0..changes {
+        let text = format!("note {}", i % 10);
+        assert_eq!(
+            codes(&note(&server, &token, "small", &text).await),
+            Vec::<String>::new()
+        );
+    }
+    let per_change = (written() - before) / changes;
+    // The viewer's carts take about 225 KB; one note change rewrote all of
+    // them when they were one record. Now it writes the small cart and the
+    // owner's index (a few hundred bytes) plus sled's framing.
+    assert!(
+        per_change < 16 * 1024,
+        "{per_change} bytes written per change"
+    );
+}
+
+#[tokio::test]
+async fn one_owner_s_writes_never_wait_on_its_row_lock_holding_a_pooled_connection() {
+    if !on_postgres() {
+        return;
+    }
+    let server = Arc::new(
+        TestServer::spawn_with(&[
+            "--database-max-connections",
+            "4",
+            "--viewer-write-burst",
+            "10000",
+            "--viewer-write-rate",
+            "60000",
+            "--client-write-burst",
+            "100000",
+            "--client-write-rate",
+            "600000",
+        ])
+        .await,
+    );
+    let url = server.database_url.clone().unwrap();
+    let token = guest("hammer");
+    let writers: Vec<_> = (0..16)
+        .map(|i| {
+            let (server, token) = (server.clone(), token.clone());
+            tokio::spawn(async move {
+                for n in 0..15 {
+                    let cart = format!("c{}", i % 4);
+                    let payload = note(&server, &token, &cart, &format!("{i}-{n}")).await;
+                    assert_eq!(codes(&payload), Vec::<String>::new(), "{payload}");
+                }
+            })
+        })
+        .collect();
+    // Meanwhile: does any cartql connection wait on a row lock (a tuple, or
+    // the transaction holding it: the lock NOTIFY takes at commit is shared
+    // by every database of the cluster, so other tests' commits are not
+    // counted), and does another visitor's read get an answer?
+    let watcher = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let other = customer("other-visitor");
+    let mut most_waiting = 0i64;
+    let mut reads = 0;
+    while writers.iter().any(|w| !w.is_finished()) {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = 'cartql'
+               AND wait_event_type = 'Lock' AND wait_event IN ('tuple', 'transactionid')",
+        )
+        .fetch_one(&watcher)
+        .await
+        .unwrap();
+        most_waiting = most_waiting.max(waiting);
+
+        let read = server
+            .gql(Some(&other), "{ cart { version } }", json!({}))
+            .await;
+        assert!(read.get("errors").is_none(), "{read}");
+        reads += 1;
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert!(reads > 0);
+    assert_eq!(
+        most_waiting, 0,
+        "no connection waited on one owner's row lock"
+    );
+}
