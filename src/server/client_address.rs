@@ -6,7 +6,10 @@
 //! the list is read from the right (the hop nearest to cartql), skipping
 //! trusted proxies, and the first address that is not one is the client. What
 //! a client writes into the header itself sits to the left of that and is
-//! never used. Without `--trusted-proxies` the header is ignored.
+//! never used. An entry that is not an address (any byte that is not visible
+//! ASCII makes it garbage) stops the reading: nothing left of it is believed,
+//! and the client is the last good hop, or the peer. Without
+//! `--trusted-proxies` the header is ignored.
 //!
 //! Every address is made canonical before it is compared or kept: on a
 //! dual-stack listener (`--listen [::]:8080`) Linux shows an IPv4 peer as
@@ -43,11 +46,13 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return ClientAddress::new(peer);
         }
+        // Entries are split from the raw bytes: a value with bytes that are
+        // not visible ASCII is not skipped as a whole (that would believe
+        // what the client wrote left of it); its bad entry is garbage.
         let hops = headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
+            .flat_map(|value| value.as_bytes().split(|byte| *byte == b','))
             .collect::<Vec<_>>();
         let mut client = peer;
         for hop in hops.iter().rev() {
@@ -79,8 +84,10 @@ pub fn canonical_network(net: IpNet) -> IpNet {
 }
 
 /// One `X-Forwarded-For` entry: an IPv4 or IPv6 address, possibly with a port
-/// (`1.2.3.4:5678`, `[::1]:5678`), made canonical.
-fn parse_hop(hop: &str) -> Option<IpAddr> {
+/// (`1.2.3.4:5678`, `[::1]:5678`), made canonical. `None` for anything else,
+/// bytes that are not visible ASCII included.
+fn parse_hop(hop: &[u8]) -> Option<IpAddr> {
+    let hop = std::str::from_utf8(hop).ok().filter(|hop| hop.is_ascii())?;
     let hop = hop.trim();
     let address = hop
         .parse::<IpAddr>()
@@ -98,6 +105,7 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
 mod tests {
     use super::*;
     use crate::config::parse_network;
+    use axum::http::HeaderValue;
 
     fn headers(forwarded: &[&str]) -> HeaderMap {
         let mut headers = HeaderMap::new();
@@ -154,6 +162,39 @@ mod tests {
         assert_eq!(
             proxies().client(ip("10.0.0.2"), &headers(&[])).ip(),
             ip("10.0.0.2")
+        );
+    }
+
+    #[test]
+    fn an_entry_that_is_not_visible_ascii_is_garbage_not_skipped() {
+        // The client sent "X-Forwarded-For: 6.6.6.6" and a second value with
+        // a byte that is not visible ASCII; the trusted proxy 10.1.1.1
+        // appended its own line. Skipping the bad value would have made
+        // 6.6.6.6 the client; reading stops at it instead.
+        let mut forwarded = headers(&["6.6.6.6"]);
+        let bad = HeaderValue::from_bytes(b"198.51.100.7\xff").unwrap();
+        forwarded.append("x-forwarded-for", bad);
+        forwarded.append("x-forwarded-for", "10.1.1.1".parse().unwrap());
+        assert_eq!(
+            proxies().client(ip("10.0.0.2"), &forwarded).ip(),
+            ip("10.1.1.1"),
+            "the last good hop"
+        );
+        // The same within one value: what the proxy appended right of the
+        // client's bytes is still read; nothing left of them is.
+        let mut one_value = HeaderMap::new();
+        let appended = HeaderValue::from_bytes(b"6.6.6.6, caf\xc3\xa9, 198.51.100.7").unwrap();
+        one_value.append("x-forwarded-for", appended);
+        assert_eq!(
+            proxies().client(ip("10.0.0.2"), &one_value).ip(),
+            ip("198.51.100.7")
+        );
+        let mut only_bad = HeaderMap::new();
+        let trusted_then_bad = HeaderValue::from_bytes(b"6.6.6.6, \x80, 10.1.1.1").unwrap();
+        only_bad.append("x-forwarded-for", trusted_then_bad);
+        assert_eq!(
+            proxies().client(ip("10.0.0.2"), &only_bad).ip(),
+            ip("10.1.1.1")
         );
     }
 

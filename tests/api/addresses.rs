@@ -105,17 +105,27 @@ impl DualStack {
     /// `startGuestSession` from `source` (connecting to the loopback address
     /// of its family), with an `X-Forwarded-For` header when given.
     async fn start_guest_session(&self, source: &str, forwarded: Option<&str>) -> Value {
+        let values: Vec<&[u8]> = forwarded.iter().map(|value| value.as_bytes()).collect();
+        self.start_guest_session_forwarding(source, &values).await
+    }
+
+    /// `startGuestSession` from `source` with these `X-Forwarded-For`
+    /// values, one header line each, sent as raw bytes.
+    async fn start_guest_session_forwarding(&self, source: &str, forwarded: &[&[u8]]) -> Value {
         let target = match source.parse::<IpAddr>().unwrap() {
             IpAddr::V4(_) => "127.0.0.1",
             IpAddr::V6(_) => "::1",
         };
-        let mut request = self
+        let mut headers = reqwest::header::HeaderMap::new();
+        for value in forwarded {
+            let value = reqwest::header::HeaderValue::from_bytes(value).unwrap();
+            headers.append("x-forwarded-for", value);
+        }
+        let request = self
             .from(source)
             .post(self.url(target, "/graphql"))
+            .headers(headers)
             .json(&json!({ "query": START }));
-        if let Some(forwarded) = forwarded {
-            request = request.header("x-forwarded-for", forwarded);
-        }
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.unwrap();
@@ -183,4 +193,34 @@ async fn on_a_dual_stack_listener_an_ipv4_trusted_proxy_is_recognised() {
         .start_guest_session("127.0.0.2", Some("203.0.113.10"))
         .await;
     assert_eq!(codes(&spoofer_again), ["THROTTLED"], "{spoofer_again}");
+}
+
+#[tokio::test]
+async fn a_forwarded_entry_that_is_not_visible_ascii_hides_nothing_left_of_it() {
+    // Two trusted hops (the peer 127.0.0.1 and 127.0.0.3, which it names);
+    // left of them the client wrote "203.0.113.77" and a line with a byte
+    // that is not visible ASCII. The bad line stops the reading: the client
+    // is the last good hop, 127.0.0.3, not the 203.0.113.77 it named. (The
+    // bad line used to be skipped, so 203.0.113.77 was believed and its
+    // allowance spent here.)
+    let dual = DualStack::spawn(&[
+        "--max-guest-sessions-per-client",
+        "1",
+        "--trusted-proxies",
+        "127.0.0.0/8",
+    ])
+    .await;
+    let hidden: &[&[u8]] = &[b"203.0.113.77", b"\xff", b"127.0.0.3"];
+    let first = dual
+        .start_guest_session_forwarding("127.0.0.1", hidden)
+        .await;
+    assert!(started(&first), "{first}");
+    let named = dual
+        .start_guest_session("127.0.0.1", Some("203.0.113.77"))
+        .await;
+    assert!(started(&named), "203.0.113.77 was not charged: {named}");
+    let last_good_hop = dual
+        .start_guest_session("127.0.0.1", Some("127.0.0.3"))
+        .await;
+    assert_eq!(codes(&last_good_hop), ["THROTTLED"], "{last_good_hop}");
 }
