@@ -174,8 +174,11 @@ pub struct ServeConfig {
     pub cors_origins: Vec<String>,
     /// Reverse proxies whose `X-Forwarded-For` is believed, comma-separated
     /// addresses or networks (e.g. `127.0.0.1,10.0.0.0/8`). Requests from them
-    /// are counted (log-in and sign-up limits) by the client address they
-    /// forward. Default: none (the TCP peer is the client).
+    /// are counted (every per-client limit) by the client address they
+    /// forward. Addresses are compared in IPv4 form when they are IPv4, also
+    /// on a dual-stack `[::]` listener: `127.0.0.1` matches the peer
+    /// `::ffff:127.0.0.1`, and `::ffff:10.0.0.0/104` means `10.0.0.0/8`.
+    /// Default: none (the TCP peer is the client).
     #[arg(long, env = "CARTQL_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network, value_name = "NETWORKS")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Serve Prometheus metrics at `GET /metrics` on this address (its own
@@ -584,11 +587,14 @@ fn parse_origin(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
-/// Parses one `--trusted-proxies` entry: an address or a network in CIDR form.
+/// Parses one `--trusted-proxies` entry: an address or a network in CIDR
+/// form, made canonical (`::ffff:10.0.0.0/104` is `10.0.0.0/8`), because
+/// client addresses are compared in canonical form.
 pub(crate) fn parse_network(text: &str) -> Result<IpNet, String> {
     let text = text.trim();
     text.parse::<IpNet>()
         .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map(crate::server::client_address::canonical_network)
         .map_err(|_| format!("'{text}' is not an IP address or a network like 10.0.0.0/8"))
 }
 

@@ -37,10 +37,26 @@ pub fn install_crypto() {
 
 /// The client's IP address (the TCP peer, or the address a trusted proxy
 /// forwarded), attached to each request by the server: throttling counts by it.
+///
+/// Always canonical: an IPv4 client seen as an IPv4-mapped IPv6 address
+/// (`::ffff:203.0.113.7`, how a dual-stack `[::]` listener sees every IPv4
+/// peer, and how some proxies write them) is held as the IPv4 address, so it
+/// is keyed, trusted and logged like the same client on an IPv4 listener.
+/// The field is private so that no address escapes [`ClientAddress::new`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClientAddress(pub std::net::IpAddr);
+pub struct ClientAddress(std::net::IpAddr);
 
 impl ClientAddress {
+    /// The client at `address`, made canonical (IPv4-mapped → IPv4).
+    pub fn new(address: std::net::IpAddr) -> ClientAddress {
+        ClientAddress(address.to_canonical())
+    }
+
+    /// The address (canonical).
+    pub fn ip(&self) -> std::net::IpAddr {
+        self.0
+    }
+
     /// The key per-address limits count by: the IPv4 address, or the /64 an
     /// IPv6 address is in (one subscriber usually holds a whole /64, so
     /// counting single IPv6 addresses would give each of them 2^64 budgets).
@@ -246,10 +262,25 @@ mod tests {
 
     #[test]
     fn per_address_limits_count_ipv6_by_its_64() {
-        let key = |text: &str| ClientAddress(text.parse().unwrap()).throttle_key();
+        let key = |text: &str| ClientAddress::new(text.parse().unwrap()).throttle_key();
         assert_eq!(key("203.0.113.7"), "203.0.113.7");
         assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::9"));
         assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+    }
+
+    #[test]
+    fn an_ipv4_client_on_a_dual_stack_listener_is_keyed_by_its_ipv4_address() {
+        let key = |text: &str| ClientAddress::new(text.parse().unwrap()).throttle_key();
+        // Two IPv4 clients seen as IPv4-mapped addresses are two clients,
+        // not one /64 ("0:0:0:0::/64").
+        assert_eq!(key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_ne!(key("::ffff:203.0.113.7"), key("::ffff:198.51.100.1"));
+        assert_eq!(key("::ffff:203.0.113.7"), key("203.0.113.7"));
+        let mapped = ClientAddress::new("::ffff:127.0.0.1".parse().unwrap());
+        assert_eq!(
+            mapped.ip(),
+            "127.0.0.1".parse::<std::net::IpAddr>().unwrap()
+        );
     }
 
     #[test]

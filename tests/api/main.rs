@@ -1,6 +1,7 @@
 //! Black-box tests: each starts the real `cartql` binary on port 0 with a
 //! temporary data directory and talks HTTP to it.
 
+mod addresses;
 mod auth;
 mod budgets;
 mod cart;
