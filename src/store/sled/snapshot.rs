@@ -215,3 +215,80 @@ fn split_scoped(key: &[u8]) -> (String, String) {
         String::from_utf8_lossy(rest).into_owned(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::attributes::Attribute;
+    use crate::domain::{CartChange, CartName, Limits, NewLine, OwnerKey, Sku};
+    use crate::store::CartStore;
+    use crate::store::sled::Durability;
+
+    /// Bytes the files under `dir` take.
+    fn size(dir: &std::path::Path) -> u64 {
+        let mut total = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            total += if meta.is_dir() {
+                size(&entry.path())
+            } else {
+                meta.len()
+            };
+        }
+        total
+    }
+
+    async fn rewrite(store: &SledStore, owner: &OwnerKey, cart: &str, salt: usize) {
+        let name = CartName::parse(cart).unwrap();
+        let lines = (0..20)
+            .map(|i| NewLine {
+                sku: Sku::parse("A").unwrap(),
+                quantity: 1,
+                attributes: vec![Attribute {
+                    key: "text".into(),
+                    value: format!("{}{}", i + salt, "é".repeat(120)),
+                }],
+                unit_price: None,
+            })
+            .collect();
+        let change = CartChange::Replace(lines);
+        let now = chrono::Utc::now();
+        store
+            .update_cart(owner, &name, &|index, stored| {
+                let life = chrono::Duration::days(30);
+                index.apply(stored, &name, &change, None, &Limits::DEFAULT, now, life)
+            })
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_export_imported_into_a_new_directory_gives_back_what_churn_left_behind() {
+        let (churned, fresh) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let store = SledStore::open(churned.path(), Durability::Relaxed).unwrap();
+        let owner = OwnerKey::parse("guest:churn").unwrap();
+        for salt in 0..600 {
+            rewrite(&store, &owner, &format!("c{}", salt % 3), salt).await;
+        }
+        store.db.flush_async().await.unwrap();
+        let mut records = Vec::new();
+        store
+            .export_to(&mut |record| {
+                records.push(record);
+                Ok(())
+            })
+            .unwrap();
+        let copy = SledStore::open(fresh.path(), Durability::Relaxed).unwrap();
+        copy.import(&records).await.unwrap();
+        assert_eq!(
+            copy.cart_set(&owner).await.unwrap(),
+            store.cart_set(&owner).await.unwrap()
+        );
+        let (before, after) = (size(churned.path()), size(fresh.path()));
+        assert!(
+            after * 4 < before,
+            "a fresh directory of the same data takes {after} bytes, the churned one {before}"
+        );
+    }
+}
