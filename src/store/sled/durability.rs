@@ -8,6 +8,12 @@
 //! every writer up to that ticket. Nothing is locked across an `.await`.
 
 use crate::store::StoreError;
+use crate::store::files;
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::sync::{Notify, watch};
@@ -121,6 +127,108 @@ async fn flusher(db: sled::Db, shared: Arc<Shared>) {
     }
 }
 
+/// sled's files, for making what sled has written durable.
+///
+/// sled 0.34.7 keeps a database in the directory it is given
+/// (`<data-dir>/db`):
+///
+/// | file          | holds                                                      |
+/// |---------------|------------------------------------------------------------|
+/// | `db`          | the log: every write, in segments of 512 KiB               |
+/// | `blobs/<lsn>` | one page (a node, or one update) too large for the log: over 131,020 bytes serialized (a segment / 4, less headers); the log holds a pointer to it |
+/// | `conf`        | the storage parameters, written at the first open           |
+/// | `snap.<lsn>`  | the page table, written at open (recovery) only: fsynced and renamed by sled, its directory never fsynced |
+///
+/// Acknowledged data lives in `db` and `blobs/`. sled's `flush` writes the
+/// log with `pwrite` and `sync_file_range`; its own `fsync` of the log runs
+/// only in its background thread (every `flush_every_ms`), and it never
+/// fsyncs a blob file or a directory. cartql's values can reach the blob
+/// size: a cart set of ten carts of 100 lines with attributes is a few
+/// hundred KiB, so blobs are synced too.
+///
+/// fsync acts on the file, not on the descriptor, so our own descriptor
+/// of `db` (opened after sled's, under sled's lock, and kept) makes sled's
+/// writes durable.
+pub(super) struct SledFiles {
+    log: File,
+    blobs: PathBuf,
+    /// Blob files synced, by name, with the length they had: a blob that
+    /// was still being written when the directory was read is synced again
+    /// at the next flush, once it has grown (sled never rewrites one).
+    synced_blobs: HashMap<OsString, u64>,
+}
+
+impl SledFiles {
+    /// Opens the log of the database in `db_dir` (read-only: only for fsync).
+    pub(super) fn open(db_dir: &Path) -> io::Result<SledFiles> {
+        Ok(SledFiles {
+            log: File::open(db_dir.join("db"))?,
+            blobs: db_dir.join("blobs"),
+            synced_blobs: HashMap::new(),
+        })
+    }
+
+    /// Makes everything sled wrote before the call durable: `fdatasync` of
+    /// each blob file not yet synced at its current length, `fsync` of the
+    /// blob directory when it gained a file, then `fdatasync` of the log.
+    /// Blobs first: a log record that points to a blob must not reach the
+    /// disk before the blob (sled's recovery stops at a blob it cannot read,
+    /// and the database may then not open at all).
+    pub(super) fn sync(&mut self) -> io::Result<()> {
+        self.sync_blobs()?;
+        self.log.sync_data()
+    }
+
+    fn sync_blobs(&mut self) -> io::Result<()> {
+        let mut new_names = false;
+        let mut present = Vec::new();
+        for entry in std::fs::read_dir(&self.blobs)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let len = match entry.metadata() {
+                Ok(meta) => meta.len(),
+                // Removed by sled meanwhile: an obsolete page.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            if self.synced_blobs.get(&name) != Some(&len) {
+                match File::open(entry.path()) {
+                    Ok(file) => file.sync_data()?,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                }
+                new_names |= self.synced_blobs.insert(name.clone(), len).is_none();
+            }
+            present.push(name);
+        }
+        if new_names {
+            files::sync_dir(&self.blobs)?;
+        }
+        if present.len() < self.synced_blobs.len() {
+            self.synced_blobs.retain(|name, _| present.contains(name));
+        }
+        Ok(())
+    }
+}
+
+/// Makes durable what sled wrote while opening the database in
+/// `<data_dir>/db`: the log (a first start creates it; a recovery may cut
+/// off a torn tail), `conf`, a new snapshot's rename, the blob directory,
+/// and the directory entries of `db/` itself. Runs at every open, in both
+/// durability modes: a power cut right after a start must not take back
+/// the database a `store-id` file was written for.
+pub(super) fn sync_at_open(data_dir: &Path) -> io::Result<()> {
+    let db_dir = data_dir.join("db");
+    SledFiles::open(&db_dir)?.sync()?;
+    match File::open(db_dir.join("conf")) {
+        Ok(conf) => conf.sync_all()?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    files::sync_dir(&db_dir)?;
+    files::sync_dir(data_dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +250,24 @@ mod tests {
             t.await.unwrap().unwrap();
         }
         assert_eq!(db.len(), 64);
+    }
+
+    /// A value over sled's blob size (a segment / 4) goes to `blobs/`, and
+    /// a flush syncs that file and its directory entry.
+    #[tokio::test]
+    async fn a_large_value_lands_in_a_blob_file_that_the_flush_syncs() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path().join("db")).unwrap();
+        let mut files = SledFiles::open(&dir.path().join("db")).unwrap();
+        db.insert(b"cart", vec![7u8; 200_000]).unwrap();
+        db.flush().unwrap();
+        files.sync().unwrap();
+        assert_eq!(files.synced_blobs.len(), 1, "{:?}", files.synced_blobs);
+        let (name, len) = files.synced_blobs.iter().next().unwrap();
+        assert!(*len > 200_000, "{name:?}: {len} bytes");
+        db.insert(b"small", &b"v"[..]).unwrap();
+        db.flush().unwrap();
+        files.sync().unwrap();
+        assert_eq!(files.synced_blobs.len(), 1, "nothing new to sync");
     }
 }
