@@ -117,7 +117,7 @@ impl SledStore {
         adopt_loose_variants(&meta, &products, &product_records)?;
         let version_floor = AtomicU64::new(Self::get(&meta, VERSION_FLOOR)?.unwrap_or(0));
         let commit = match durability {
-            Durability::Strict => Some(GroupCommit::start(db.clone())),
+            Durability::Strict => Some(GroupCommit::start(db.clone(), dir)?),
             Durability::Relaxed => None,
         };
         Ok(SledStore {
