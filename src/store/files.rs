@@ -40,7 +40,17 @@ pub fn partial_path(path: &Path) -> PathBuf {
 
 /// Makes a rename, creation or deletion in `dir` durable (fsync of the directory).
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    sync_dir_file(&File::open(dir)?)
+}
+
+/// An fsync of an open directory. Some filesystems cannot fsync a
+/// directory and say `EINVAL`; as PostgreSQL does, that is not an error
+/// (there is nothing more to do on them).
+fn sync_dir_file(dir: &File) -> io::Result<()> {
+    match dir.sync_all() {
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => Ok(()),
+        result => result,
+    }
 }
 
 /// A file being written under its temporary name; [`commit`](Self::commit)
@@ -92,7 +102,7 @@ impl AtomicFile {
         self.file.sync_all()?;
         fs::rename(&self.partial, &self.target)?;
         self.committed = true;
-        self.dir.sync_all()
+        sync_dir_file(&self.dir)
     }
 }
 
