@@ -330,25 +330,18 @@ fn export(args: ExportArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Writes to `<path>.partial`, then renames: `path` is only ever complete.
+/// Writes to `<path>.partial`, then renames (fsynced before and after, see
+/// [`crate::store::files`]): `path` is only ever complete, even after a
+/// power cut.
 async fn export_to_file(backend: &Backend, path: &std::path::Path) -> Result<u64, String> {
     let shown = path.display();
-    let partial = path.with_extension("partial");
-    let file = std::fs::File::create(&partial).map_err(|e| format!("--output {shown}: {e}"))?;
+    let failed = |e: std::io::Error| format!("--output {shown}: {e}");
+    let file = crate::store::files::AtomicFile::create(path).map_err(failed)?;
     let mut out = std::io::BufWriter::new(file);
-    let records = match backend.export(&mut out).await {
-        Ok(records) => records,
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            return Err(e);
-        }
-    };
-    let file = out
-        .into_inner()
-        .map_err(|e| format!("--output {shown}: {}", e.error()))?;
-    file.sync_all()
-        .and_then(|()| std::fs::rename(&partial, path))
-        .map_err(|e| format!("--output {shown}: {e}"))?;
+    // On an error the temporary file is dropped, which removes it.
+    let records = backend.export(&mut out).await?;
+    let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
+    file.commit().map_err(failed)?;
     Ok(records)
 }
 

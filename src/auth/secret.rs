@@ -1,9 +1,11 @@
 //! The built-in issuer's HMAC secret: from `CARTQL_JWT_SECRET`, or generated on
-//! first start into `<data-dir>/jwt-secret` (mode 0600) and reused after that.
+//! first start into `<data-dir>/jwt-secret` (mode 0600, crash-safe: see
+//! [`crate::store::files`]) and reused after that.
 
+use crate::store::files;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// The shortest secret accepted, in bytes (RFC 7518 §3.2: at least the hash size).
@@ -20,6 +22,9 @@ pub enum SecretSource {
     File(PathBuf),
     /// Generated now into this file.
     Generated(PathBuf),
+    /// Generated now into this file, which was empty: an older cartql was
+    /// stopped by a crash while writing it (before it signed anything).
+    Regenerated(PathBuf),
 }
 
 /// The secret to sign with: the configured one, else the data directory's
@@ -48,41 +53,69 @@ pub fn check_configured(secret: &str) -> Result<Vec<u8>, String> {
 
 /// Reads `<dir>/jwt-secret`, creating it with a fresh random secret if absent.
 /// Refuses a file that others can read, or one that is too short.
+///
+/// An empty file (or one of only blanks or NUL bytes) is replaced by a new
+/// secret: cartql writes the file whole (see [`crate::store::files`]), so
+/// only an older cartql stopped by a crash between creating the file and
+/// its fsync leaves one, and it had signed nothing with it yet.
 pub fn load_or_create(dir: &Path) -> Result<(Vec<u8>, SecretSource), String> {
     let path = dir.join(SECRET_FILE);
-    let shown = path.display();
-    match fs::metadata(&path) {
-        Ok(meta) => {
-            if !meta.is_file() {
-                return Err(format!("{shown} is not a regular file"));
-            }
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(format!(
-                    "{shown} is readable by other users (mode {mode:o}); run `chmod 600 {shown}`"
-                ));
-            }
-            let text =
-                fs::read_to_string(&path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-            let secret =
-                check_configured(text.trim()).map_err(|e| format!("{shown}: the secret {e}"))?;
-            Ok((secret, SecretSource::File(path)))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let secret = hex::encode(rand::random::<[u8; 32]>());
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .map_err(|e| format!("cannot create {shown}: {e}"))?;
-            writeln!(file, "{secret}")
-                .and_then(|_| file.sync_all())
-                .map_err(|e| format!("cannot write {shown}: {e}"))?;
-            Ok((secret.into_bytes(), SecretSource::Generated(path)))
-        }
-        Err(e) => Err(format!("cannot read {shown}: {e}")),
+    match read(&path)? {
+        Stored::Secret(secret) => Ok((secret, SecretSource::File(path))),
+        Stored::Missing | Stored::Blank => create(&path),
     }
+}
+
+/// What the secret file holds.
+enum Stored {
+    Missing,
+    /// Empty, or only blanks and NUL bytes: a write cut short.
+    Blank,
+    Secret(Vec<u8>),
+}
+
+fn read(path: &Path) -> Result<Stored, String> {
+    let shown = path.display();
+    let meta = match fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Stored::Missing),
+        Err(e) => return Err(format!("cannot read {shown}: {e}")),
+    };
+    if !meta.is_file() {
+        return Err(format!("{shown} is not a regular file"));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{shown} is readable by other users (mode {mode:o}); run `chmod 600 {shown}`"
+        ));
+    }
+    let bytes = fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if bytes.iter().all(|b| b.is_ascii_whitespace() || *b == 0) {
+        return Ok(Stored::Blank);
+    }
+    let text = String::from_utf8(bytes).map_err(|_| format!("{shown} is not text"))?;
+    let secret = check_configured(text.trim()).map_err(|e| format!("{shown}: the secret {e}"))?;
+    Ok(Stored::Secret(secret))
+}
+
+/// Writes a fresh secret, unless another cartql process wrote one first
+/// (checked under the directory lock [`files::AtomicFile`] holds): then
+/// that one is used.
+fn create(path: &Path) -> Result<(Vec<u8>, SecretSource), String> {
+    let shown = path.display();
+    let cannot_write = |e: std::io::Error| format!("cannot write {shown}: {e}");
+    let mut file = files::AtomicFile::create(path).map_err(cannot_write)?;
+    let source = match read(path)? {
+        Stored::Secret(secret) => return Ok((secret, SecretSource::File(path.to_path_buf()))),
+        Stored::Missing => SecretSource::Generated(path.to_path_buf()),
+        Stored::Blank => SecretSource::Regenerated(path.to_path_buf()),
+    };
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    writeln!(file, "{secret}")
+        .and_then(|()| file.commit())
+        .map_err(cannot_write)?;
+    Ok((secret.into_bytes(), source))
 }
 
 #[cfg(test)]
@@ -129,6 +162,32 @@ mod tests {
                 .unwrap_err()
                 .contains("not a regular file")
         );
+    }
+
+    #[test]
+    fn an_empty_secret_file_left_by_a_crash_is_replaced_by_a_new_secret() {
+        for torn in ["", "\n", "\0\0\0\0\0\0\0\0"] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(SECRET_FILE);
+            fs::write(&path, torn).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+            let (secret, source) = load_or_create(dir.path()).unwrap();
+            assert_eq!(source, SecretSource::Regenerated(path.clone()), "{torn:?}");
+            let stored = fs::read_to_string(&path).unwrap();
+            assert_eq!(stored.trim().as_bytes(), &secret[..]);
+            assert_eq!(load_or_create(dir.path()).unwrap().0, secret);
+        }
+    }
+
+    #[test]
+    fn a_temporary_file_left_by_a_crash_is_not_taken_for_the_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let leftover = files::partial_path(&dir.path().join(SECRET_FILE));
+        fs::write(&leftover, "k".repeat(64)).unwrap();
+        let (secret, source) = load_or_create(dir.path()).unwrap();
+        assert!(matches!(source, SecretSource::Generated(_)));
+        assert_ne!(secret, "k".repeat(64).into_bytes());
+        assert!(!leftover.exists());
     }
 
     #[test]

@@ -31,13 +31,36 @@ pub fn prepare(dir: &Path) -> Result<(), String> {
             }
             Ok(())
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| format!("cannot create {shown}: {e}")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            create(dir).map_err(|e| format!("cannot create {shown}: {e}"))
+        }
         Err(e) => Err(format!("cannot read {shown}: {e}")),
     }
+}
+
+/// Creates `dir` and its missing parents (mode 0700), and makes each new
+/// entry durable (an fsync of the directory that holds it): a power cut
+/// after the first start must not take the data directory back while
+/// files inside it were fsynced.
+fn create(dir: &Path) -> std::io::Result<()> {
+    let mut missing = Vec::new();
+    let mut next = Some(dir);
+    while let Some(path) = next.filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+        missing.push(path);
+        next = path.parent();
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    for created in missing.iter().rev() {
+        let parent = match created.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        super::files::sync_dir(parent)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

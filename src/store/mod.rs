@@ -22,12 +22,14 @@
 //! - [`snapshot`]: the whole store as JSON lines (`cartql export`/`import`).
 //! - [`notices`]: per-owner change notices that wake cart subscriptions.
 //! - [`data_dir`]: the data directory, private to its user.
+//! - [`files`]: files cartql writes itself, crash-safe (temporary name, fsync, rename).
 
 pub mod backend;
 pub mod carts;
 pub mod catalog;
 pub mod data_dir;
 mod error;
+pub mod files;
 pub mod idempotency;
 pub mod identity;
 pub mod notices;

@@ -40,6 +40,7 @@ pub mod durability;
 mod identity;
 mod orders;
 mod snapshot;
+mod store_id;
 mod sweeper;
 mod tx;
 
@@ -55,6 +56,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+pub use store_id::STORE_ID_FILE;
 
 /// The `meta` key of the version floor.
 const VERSION_FLOOR: &[u8] = b"version_floor";
@@ -126,13 +128,13 @@ impl SledStore {
         let idempotency_counts = db.open_tree("idempotency_counts")?;
         let accounts = db.open_tree("accounts")?;
         let valid_after = db.open_tree("valid_after")?;
-        check_store_id(dir, &meta)?;
+        store_id::check(dir, &meta)?;
         index_order_owners(&meta, &orders, &order_owners)?;
         adopt_loose_variants(&meta, &products, &product_records)?;
         split_cart_sets(&db, &carts, &cart_index)?;
         let version_floor = AtomicU64::new(Self::get(&meta, VERSION_FLOOR)?.unwrap_or(0));
         let commit = match durability {
-            Durability::Strict => Some(GroupCommit::start(db.clone())),
+            Durability::Strict => Some(GroupCommit::start(db.clone(), dir)?),
             Durability::Relaxed => None,
         };
         Ok(SledStore {
@@ -239,12 +241,6 @@ impl From<sled::Error> for StoreError {
 
 /// sled's cache when no size is given: `--cache-mib`'s default.
 pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
-
-/// The file beside the database that names it: written once the database has
-/// its id, so a database that later opens without one (deleted, replaced, or
-/// truncated by sled's recovery after damage) is refused instead of silently
-/// starting empty.
-pub const STORE_ID_FILE: &str = "store-id";
 
 /// Gives every variant stored before products had handles a product of its
 /// own (handle from the SKU, no options), so the catalog reads as products.
@@ -376,47 +372,6 @@ fn split_cart_sets(
         );
     }
     Ok(())
-}
-
-fn check_store_id(dir: &Path, meta: &sled::Tree) -> Result<(), StoreError> {
-    let path = dir.join(STORE_ID_FILE);
-    let stored: Option<String> = SledStore::get(meta, b"store_id")?;
-    let expected = match std::fs::read_to_string(&path) {
-        Ok(text) => Some(text.trim().to_string()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => {
-            return Err(StoreError::Open(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )));
-        }
-    };
-    let id = match (expected, stored) {
-        (Some(expected), Some(stored)) if expected == stored => return Ok(()),
-        (Some(expected), Some(stored)) => {
-            return Err(StoreError::Open(format!(
-                "the database in {} is not the one {} names (store {stored}, expected {expected}); was it replaced?",
-                dir.join("db").display(),
-                path.display()
-            )));
-        }
-        (Some(_), None) => {
-            return Err(StoreError::Open(format!(
-                "the database in {} lost its records (it opens empty, but {} says it held data): it may be damaged or deleted; restore it from a backup, or move the directory away to start afresh",
-                dir.join("db").display(),
-                path.display()
-            )));
-        }
-        (None, Some(stored)) => stored,
-        (None, None) => {
-            let id = ulid::Ulid::new().to_string();
-            meta.insert(b"store_id", encode(&id))?;
-            meta.flush()?;
-            id
-        }
-    };
-    std::fs::write(&path, format!("{id}\n"))
-        .map_err(|e| StoreError::Open(format!("cannot write {}: {e}", path.display())))
 }
 
 /// Opens the database, waiting up to [`LOCK_WAIT`] for its lock. sled's own
@@ -606,30 +561,6 @@ mod tests {
         assert_eq!(variant.handle.as_ref().map(|h| h.as_str()), Some("mug-1"));
         assert_eq!(variant.product_title.as_deref(), Some("MUG_1"));
         store.close().await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn a_database_that_lost_its_records_is_refused_not_started_empty() {
-        // Relaxed: no flusher task holds the database (and its lock) after a drop.
-        let open = |dir: &Path| SledStore::open(dir, Durability::Relaxed);
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let store = open(dir.path()).unwrap();
-            store.import_catalog(&[], &[product("A")]).await.unwrap();
-            store.close().await.unwrap();
-        }
-        drop(open(dir.path()).expect("a plain reopen works"));
-
-        std::fs::remove_dir_all(dir.path().join("db")).unwrap();
-        let err = open(dir.path()).err().unwrap();
-        assert!(err.to_string().contains("lost its records"), "{err}");
-
-        // A new database, then an id file that names another one.
-        std::fs::remove_file(dir.path().join(STORE_ID_FILE)).unwrap();
-        drop(open(dir.path()).unwrap());
-        std::fs::write(dir.path().join(STORE_ID_FILE), "another\n").unwrap();
-        let err = open(dir.path()).err().unwrap();
-        assert!(err.to_string().contains("was it replaced"), "{err}");
     }
 
     #[tokio::test]

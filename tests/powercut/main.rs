@@ -1,0 +1,533 @@
+//! Power cuts, simulated (issue 18): cartql with its data directory on a
+//! filesystem that forgets everything not fsynced ([`lazyfs`]), writers
+//! adding to carts, then the cut (SIGKILL, and the unsynced data dropped)
+//! and a restart on what survived. Every add the server acknowledged must
+//! still be there, and the data directory must start.
+//!
+//! Needs `/dev/fuse` and root (the filesystem is mounted with mount(2); no
+//! `fusermount3` needed), as CI has. Elsewhere the test fails and says
+//! why; `CARTQL_SKIP_FUSE_TESTS=1` skips it, saying so.
+//!
+//! `cargo test --test powercut -- --ignored --nocapture` runs the
+//! measurements behind the README's Durability section: relaxed, and
+//! process crashes without a power cut, each printing what was lost and
+//! how long before the crash the lost writes were acknowledged.
+//!
+//! To add a check (say, that a restarted store never hands out a version
+//! number it may already have acknowledged), read [`Round`]: every
+//! acknowledgement with its time and the cart it returned, and what each
+//! cart holds after the restart. [`Report::reissued`] counts versions
+//! acknowledged before a cut and again after it for other contents.
+
+mod lazyfs;
+
+use lazyfs::{DirEntries, LazyFs};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// How the machine stops.
+#[derive(Clone, Copy, Debug)]
+enum Crash {
+    /// SIGKILL, then everything not fsynced is dropped.
+    PowerCut(DirEntries),
+    /// SIGKILL alone: what the kernel was handed survives.
+    ProcessOnly,
+}
+
+struct Scenario {
+    durability: &'static str,
+    crash: Crash,
+    /// Rounds of writing and crashing, after a first crash right after the first start.
+    rounds: usize,
+    /// Writers at once.
+    writers: usize,
+    /// Whether one of the writers fills its cart with lines large enough
+    /// that sled keeps the cart in blob files (over ~128 KiB).
+    large_values: bool,
+    /// How long the writers write before each crash.
+    writing: Duration,
+}
+
+/// What a scenario saw, over all its rounds.
+#[derive(Debug, Default)]
+struct Report {
+    rounds: usize,
+    acknowledged: usize,
+    /// Acknowledged adds missing after a restart.
+    lost: usize,
+    /// How long before the crash the lost adds were acknowledged (least, most).
+    lost_ages: Option<(Duration, Duration)>,
+    /// Versions acknowledged before a crash and again after it, for other contents.
+    reissued: usize,
+    /// Restarts refused (each with the server's words).
+    refused: Vec<String>,
+    /// Guest tokens refused after a restart: the signing key was lost.
+    tokens_refused: usize,
+    /// Whether the blob directory held a file at a crash (the large cart).
+    blobs_seen: bool,
+    /// fsyncs of files and of directories the filesystem answered.
+    fsyncs: (u64, u64),
+}
+
+impl Report {
+    fn line(&self, scenario: &Scenario) -> String {
+        let ages = match self.lost_ages {
+            Some((least, most)) => format!(
+                ", acknowledged {}-{} ms before the crash",
+                least.as_millis(),
+                most.as_millis()
+            ),
+            None => String::new(),
+        };
+        format!(
+            "{} / {:?}{}: {} rounds, {} acknowledged, {} lost ({:.2} %){ages}, {} versions reissued, {} restarts refused, {} tokens refused, blob files {}, fsyncs {:?}",
+            scenario.durability,
+            scenario.crash,
+            if scenario.large_values {
+                ""
+            } else {
+                " / small values only"
+            },
+            self.rounds,
+            self.acknowledged,
+            self.lost,
+            100.0 * self.lost as f64 / self.acknowledged.max(1) as f64,
+            self.reissued,
+            self.refused.len(),
+            self.tokens_refused,
+            if self.blobs_seen { "seen" } else { "not seen" },
+            self.fsyncs,
+        )
+    }
+}
+
+/// One acknowledged add: when, and the cart it returned.
+#[derive(Clone, Copy, Debug)]
+struct Ack {
+    at: Instant,
+    version: u64,
+    quantity: u64,
+}
+
+/// A guest adding to its default cart.
+struct Viewer {
+    token: String,
+    /// Adds lines of ten 4,000-character attributes (a new line each time).
+    large: bool,
+    /// Acknowledged since the last restart.
+    acks: Vec<Ack>,
+    /// Every version acknowledged, with the total quantity it stood for.
+    versions: HashMap<u64, u64>,
+    added: u64,
+}
+
+/// What one round did: the acknowledgements, the crash, what survived.
+struct Round {
+    crashed_at: Instant,
+    /// Per viewer: its acknowledgements before the crash, and `(version,
+    /// total quantity)` of its cart after the restart.
+    carts: Vec<(Vec<Ack>, (u64, u64))>,
+    /// Adds after the restart that got a version acknowledged before the
+    /// crash for other contents.
+    reissued: usize,
+    /// Tokens refused after the restart (the signing key was lost).
+    tokens_refused: usize,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_mode_loses_no_acknowledged_write_to_a_power_cut() {
+    let scenario = Scenario {
+        durability: "strict",
+        crash: Crash::PowerCut(DirEntries::NeedFsync),
+        rounds: 4,
+        writers: 10,
+        large_values: true,
+        writing: Duration::from_millis(1500),
+    };
+    let Some(report) = run(&scenario).await else {
+        return;
+    };
+    println!("{}", report.line(&scenario));
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    assert!(report.acknowledged > 200, "{report:?}");
+    assert!(
+        report.blobs_seen,
+        "the large cart did not reach a blob file"
+    );
+    assert_eq!(report.lost, 0, "{report:?}");
+    assert_eq!(report.reissued, 0, "{report:?}");
+    assert_eq!(report.tokens_refused, 0, "{report:?}");
+}
+
+/// The measurements of the README's Durability section: prints one line
+/// per scenario; asserts only that strict always starts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: cargo test --test powercut -- --ignored --nocapture"]
+async fn measure_what_each_mode_keeps() {
+    let scenarios = [
+        ("strict", Crash::ProcessOnly, true),
+        ("relaxed", Crash::ProcessOnly, true),
+        ("strict", Crash::PowerCut(DirEntries::Immediate), true),
+        ("relaxed", Crash::PowerCut(DirEntries::Immediate), false),
+        ("relaxed", Crash::PowerCut(DirEntries::Immediate), true),
+        ("strict", Crash::PowerCut(DirEntries::NeedFsync), true),
+        ("relaxed", Crash::PowerCut(DirEntries::NeedFsync), false),
+        ("relaxed", Crash::PowerCut(DirEntries::NeedFsync), true),
+    ];
+    let (mut lines, mut refused) = (Vec::new(), Vec::new());
+    // CARTQL_POWERCUT_ONLY=relaxed (or strict) runs one mode's scenarios.
+    let only = std::env::var("CARTQL_POWERCUT_ONLY").ok();
+    for (durability, crash, large_values) in scenarios {
+        if only.as_deref().is_some_and(|only| only != durability) {
+            continue;
+        }
+        let scenario = Scenario {
+            durability,
+            crash,
+            rounds: 5,
+            writers: 12,
+            large_values,
+            writing: Duration::from_millis(2000),
+        };
+        let Some(report) = run(&scenario).await else {
+            return;
+        };
+        println!("{}", report.line(&scenario));
+        lines.push(report.line(&scenario));
+        if durability == "strict" {
+            refused.extend(report.refused);
+        }
+    }
+    println!("\n{}", lines.join("\n"));
+    // Relaxed with large values may leave a database sled cannot open (see
+    // the README); strict must always start again.
+    assert!(refused.is_empty(), "{refused:?}");
+}
+
+/// Runs a scenario; `None` when FUSE tests are skipped.
+async fn run(scenario: &Scenario) -> Option<Report> {
+    let temp = tempfile::tempdir().unwrap();
+    let mountpoint = temp.path().join("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+    let log = temp.path().join("cartql.log");
+    let mut fs = match scenario.crash {
+        Crash::PowerCut(entries) => match LazyFs::mount(&mountpoint, entries) {
+            Ok(fs) => Some(fs),
+            Err(e) if std::env::var_os("CARTQL_SKIP_FUSE_TESTS").is_some() => {
+                eprintln!(
+                    "SKIPPED: cannot mount the test filesystem ({e}); CARTQL_SKIP_FUSE_TESTS is set"
+                );
+                return None;
+            }
+            Err(e) => panic!(
+                "cannot mount the test filesystem: {e}. It needs /dev/fuse and root; set CARTQL_SKIP_FUSE_TESTS=1 to skip"
+            ),
+        },
+        Crash::ProcessOnly => None,
+    };
+    let data = mountpoint.join("data");
+    let mut report = Report::default();
+    let mut viewers: Vec<Viewer> = Vec::new();
+
+    // A crash right after the first start: the directory must start again.
+    let server = start(&data, scenario.durability, &log).await.unwrap();
+    crash(server, &mut fs, scenario.crash).await;
+    let mut server = match start(&data, scenario.durability, &log).await {
+        Ok(server) => server,
+        Err(e) => {
+            // Recorded; then, as the operator would, start afresh.
+            report.refused.push(e);
+            std::fs::remove_dir_all(&data).unwrap();
+            start(&data, scenario.durability, &log).await.unwrap()
+        }
+    };
+
+    for _ in 0..scenario.rounds {
+        for i in 0..scenario.writers {
+            viewers.push(Viewer {
+                token: guest(&server).await,
+                large: i == 0 && scenario.large_values,
+                acks: Vec::new(),
+                versions: HashMap::new(),
+                added: 0,
+            });
+        }
+        let writing = viewers.len() - scenario.writers..viewers.len();
+        let crashing = Arc::new(AtomicBool::new(false));
+        let tasks: Vec<_> = viewers
+            .drain(writing)
+            .map(|viewer| tokio::spawn(write(server.base.clone(), viewer, crashing.clone())))
+            .collect();
+        tokio::time::sleep(scenario.writing).await;
+        crashing.store(true, Ordering::SeqCst);
+        let crashed_at = Instant::now();
+        report.blobs_seen |= std::fs::read_dir(data.join("db/blobs"))
+            .map(|mut files| files.next().is_some())
+            .unwrap_or(false);
+        crash(server, &mut fs, scenario.crash).await;
+        for task in tasks {
+            viewers.push(task.await.unwrap());
+        }
+        server = match start(&data, scenario.durability, &log).await {
+            Ok(server) => server,
+            Err(e) => {
+                report.refused.push(e);
+                return Some(report);
+            }
+        };
+        let round = check(&server, &mut viewers, crashed_at).await;
+        report.add(&round);
+    }
+    if let Some(fs) = &fs {
+        report.fsyncs = fs.fsyncs();
+    }
+    server.stop().await;
+    Some(report)
+}
+
+impl Report {
+    fn add(&mut self, round: &Round) {
+        self.rounds += 1;
+        self.reissued += round.reissued;
+        self.tokens_refused += round.tokens_refused;
+        for (acks, (_, quantity)) in &round.carts {
+            self.acknowledged += acks.len();
+            for ack in acks.iter().filter(|a| a.quantity > *quantity) {
+                self.lost += 1;
+                let age = round.crashed_at.duration_since(ack.at);
+                self.lost_ages = Some(match self.lost_ages {
+                    None => (age, age),
+                    Some((least, most)) => (least.min(age), most.max(age)),
+                });
+            }
+        }
+    }
+}
+
+/// Reads every viewer's cart after a restart, then adds once more to each
+/// (two units: other contents than any add before the crash) to see
+/// whether a version acknowledged before the crash is handed out again.
+async fn check(server: &Server, viewers: &mut [Viewer], crashed_at: Instant) -> Round {
+    let mut carts = Vec::new();
+    let mut tokens_refused = 0;
+    for viewer in viewers.iter_mut() {
+        let query = "{ cart { version totalQuantity } }";
+        let restored = match server.try_data(&viewer.token, query, json!({})).await {
+            Ok(data) => (
+                number(&data["cart"]["version"]),
+                number(&data["cart"]["totalQuantity"]),
+            ),
+            // The signing key did not survive: the cart is out of reach.
+            Err(e) if e.status() == Some(reqwest::StatusCode::UNAUTHORIZED) => {
+                tokens_refused += 1;
+                viewer.token = guest(server).await;
+                viewer.versions.clear();
+                (0, 0)
+            }
+            Err(e) => panic!("reading a cart after the restart: {e}"),
+        };
+        carts.push((std::mem::take(&mut viewer.acks), restored));
+    }
+    let mut reissued = 0;
+    for viewer in viewers.iter_mut() {
+        let ack = add(server, viewer, 2)
+            .await
+            .expect("an add after the restart");
+        if viewer
+            .versions
+            .get(&ack.version)
+            .is_some_and(|q| *q != ack.quantity)
+        {
+            reissued += 1;
+        }
+        viewer.versions.insert(ack.version, ack.quantity);
+        viewer.acks.push(ack);
+    }
+    Round {
+        crashed_at,
+        carts,
+        reissued,
+        tokens_refused,
+    }
+}
+
+/// Adds until the crash; acknowledgements that arrive after the crash
+/// began are not counted (they may or may not have been made durable
+/// before it).
+async fn write(base: String, mut viewer: Viewer, crashing: Arc<AtomicBool>) -> Viewer {
+    let server = Server::client(base);
+    while !crashing.load(Ordering::SeqCst) {
+        let Ok(ack) = add(&server, &mut viewer, 1).await else {
+            break;
+        };
+        if crashing.load(Ordering::SeqCst) {
+            break;
+        }
+        viewer.versions.insert(ack.version, ack.quantity);
+        viewer.acks.push(ack);
+    }
+    viewer
+}
+
+const ADD: &str = "mutation($lines: [CartLineInput!]!) { addCartLines(input: {lines: $lines}) { cart { version totalQuantity } userErrors { code message } } }";
+
+/// Lines the large cart grows to (about 320 KB, over sled's blob size
+/// from the fourth); later adds add to the last of them.
+const LARGE_LINES: u64 = 8;
+
+/// One add of `quantity` units; `Err` when the server did not answer.
+async fn add(server: &Server, viewer: &mut Viewer, quantity: u64) -> Result<Ack, reqwest::Error> {
+    viewer.added += 1;
+    let attributes: Vec<Value> = match viewer.large {
+        true => (0..10)
+            .map(|k| json!({"key": format!("k{k}"), "value": format!("{:0>4000}", viewer.added.min(LARGE_LINES) * 10 + k)}))
+            .collect(),
+        false => Vec::new(),
+    };
+    let lines = json!([{"sku": "TEE-BLK-M", "quantity": quantity, "attributes": attributes}]);
+    let body = server
+        .try_data(&viewer.token, ADD, json!({ "lines": lines }))
+        .await?;
+    let payload = &body["addCartLines"];
+    assert_eq!(payload["userErrors"], json!([]), "{payload}");
+    Ok(Ack {
+        at: Instant::now(),
+        version: number(&payload["cart"]["version"]),
+        quantity: number(&payload["cart"]["totalQuantity"]),
+    })
+}
+
+fn number(value: &Value) -> u64 {
+    value
+        .as_u64()
+        .unwrap_or_else(|| panic!("a number: {value}"))
+}
+
+/// Stops the server with SIGKILL and, for a power cut, drops what was not fsynced.
+async fn crash(server: Server, fs: &mut Option<LazyFs>, crash: Crash) {
+    server.kill().await;
+    if let (Crash::PowerCut(_), Some(fs)) = (crash, fs) {
+        fs.power_cut()
+            .expect("the power cut (unmount, drop, mount)");
+    }
+}
+
+async fn guest(server: &Server) -> String {
+    let data = server
+        .data("", "mutation { startGuestSession { token } }", json!({}))
+        .await;
+    data["startGuestSession"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A cartql process (or, for writers, a client of one).
+struct Server {
+    child: Option<Child>,
+    base: String,
+    client: reqwest::Client,
+}
+
+/// Starts cartql on `dir`; `Err` with its log when it does not start.
+async fn start(dir: &Path, durability: &str, log: &Path) -> Result<Server, String> {
+    let logged = std::fs::read_to_string(log).map_or(0, |text| text.lines().count());
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cartql"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--demo",
+            "--durability",
+            durability,
+        ])
+        .args([
+            "--max-lines-per-cart",
+            "500",
+            "--max-quantity-per-line",
+            "10000",
+        ])
+        // Large lines: from the fourth on, the cart set is over sled's blob size.
+        .args(["--max-attribute-value-chars", "4096"])
+        .arg("--data-dir")
+        .arg(dir)
+        // The signing key is generated into the data directory: it must survive too.
+        .env_remove("CARTQL_JWT_SECRET")
+        .env("CARTQL_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(stderr))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the cartql binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("cartql prints its address or exits within 60 s")
+        .unwrap();
+    let Some(base) = line.and_then(|l| l.strip_prefix("cartql listening on ").map(String::from))
+    else {
+        let status = child.wait().await.unwrap();
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let said: Vec<&str> = text.lines().skip(logged).collect();
+        return Err(format!("{status}: {}", said.join("\n")));
+    };
+    Ok(Server {
+        child: Some(child),
+        base,
+        client: reqwest::Client::new(),
+    })
+}
+
+impl Server {
+    fn client(base: String) -> Server {
+        Server {
+            child: None,
+            base,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    async fn kill(mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.start_kill().unwrap();
+            child.wait().await.unwrap();
+        }
+    }
+
+    async fn stop(self) {
+        self.kill().await;
+    }
+
+    async fn try_data(
+        &self,
+        token: &str,
+        query: &str,
+        variables: Value,
+    ) -> Result<Value, reqwest::Error> {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .json(&json!({ "query": query, "variables": variables }));
+        if !token.is_empty() {
+            request = request.bearer_auth(token);
+        }
+        let body: Value = request.send().await?.error_for_status()?.json().await?;
+        assert!(body.get("errors").is_none(), "{body}");
+        Ok(body["data"].clone())
+    }
+
+    async fn data(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.try_data(token, query, variables).await.unwrap()
+    }
+}
