@@ -7,7 +7,7 @@
 //!    (`IDEMPOTENCY_KEY_REUSED`). A retry is answered even if its input would
 //!    no longer pass (a product went inactive since).
 //! 2. *Proceed*: otherwise the operation checks its input and runs its write.
-//! 3. *Record*: the write itself (`CartStore::update_cart_set_once`,
+//! 3. *Record*: the write itself (`CartStore::update_cart_once`,
 //!    `OrderStore::checkout`) looks the key up again, counts it against the
 //!    owner's allowance and records the outcome in the same transaction, so
 //!    two concurrent requests with one key make one change; a write that is

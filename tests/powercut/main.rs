@@ -379,7 +379,8 @@ async fn write(base: String, mut viewer: Viewer, crashing: Arc<AtomicBool>) -> V
 const ADD: &str = "mutation($lines: [CartLineInput!]!) { addCartLines(input: {lines: $lines}) { cart { version totalQuantity } userErrors { code message } } }";
 
 /// Lines the large cart grows to (about 320 KB, over sled's blob size
-/// from the fourth); later adds add to the last of them.
+/// from the fourth: each cart is its own sled value); later adds add to the
+/// last of them.
 const LARGE_LINES: u64 = 8;
 
 /// One add of `quantity` units; `Err` when the server did not answer.
@@ -458,8 +459,26 @@ async fn start(dir: &Path, durability: &str, log: &Path) -> Result<Server, Strin
             "--max-quantity-per-line",
             "10000",
         ])
-        // Large lines: from the fourth on, the cart set is over sled's blob size.
-        .args(["--max-attribute-value-chars", "4096"])
+        // Large lines: from the fourth on, the cart is over sled's blob size.
+        .args([
+            "--max-attribute-value-bytes",
+            "4096",
+            "--max-cart-bytes",
+            "1048576",
+            "--max-owner-bytes",
+            "4194304",
+        ])
+        // Writers write as fast as they are answered: no write rate.
+        .args([
+            "--viewer-write-rate",
+            "60000",
+            "--viewer-write-burst",
+            "10000",
+            "--client-write-rate",
+            "600000",
+            "--client-write-burst",
+            "100000",
+        ])
         .arg("--data-dir")
         .arg(dir)
         // The signing key is generated into the data directory: it must survive too.
