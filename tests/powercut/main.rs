@@ -166,6 +166,26 @@ async fn strict_mode_loses_no_acknowledged_write_to_a_power_cut() {
     assert_eq!(report.tokens_refused, 0, "{report:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relaxed_mode_may_lose_the_last_moments_but_never_hands_out_a_version_twice() {
+    let scenario = Scenario {
+        durability: "relaxed",
+        crash: Crash::PowerCut(DirEntries::NeedFsync),
+        rounds: 3,
+        writers: 8,
+        large_values: false,
+        writing: Duration::from_millis(1500),
+    };
+    let Some(report) = run(&scenario).await else {
+        return;
+    };
+    println!("{}", report.line(&scenario));
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    assert!(report.acknowledged > 200, "{report:?}");
+    assert_eq!(report.reissued, 0, "{report:?}");
+    assert_eq!(report.tokens_refused, 0, "{report:?}");
+}
+
 /// The measurements of the README's Durability section: prints one line
 /// per scenario; asserts only that strict always starts again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -129,18 +129,21 @@ impl SledStore {
         Ok(set)
     }
 
-    /// Runs `update` on the owner's index and cart; the caller holds the
-    /// owner's turn. `None` when nothing changes.
-    fn decide(
+    /// Runs `update` on the owner's index and cart, and leases the version
+    /// it makes; the caller holds the owner's turn. `None` when nothing
+    /// changes.
+    async fn decide(
         &self,
         owner: &OwnerKey,
         name: &CartName,
         update: &CartUpdate<'_>,
     ) -> Result<(Option<Cart>, Option<Staged>), UpdateError> {
         let mut index = self.index_of(owner)?;
+        self.versions_from(&mut index);
         let stored = self.stored_cart(owner, name)?;
         match update(&mut index, stored.as_ref()).map_err(UpdateError::Rejected)? {
             Some(write) => {
+                self.lease_versions(write.cart.version).await?;
                 let staged = Staged::write(owner, &index, &write);
                 Ok((Some(write.cart), Some(staged)))
             }
@@ -183,7 +186,7 @@ impl CartStore for SledStore {
             "store.update_cart",
             async move {
                 let turn = self.owner_locks.lock(owner).await;
-                let (cart, staged) = self.decide(owner, name, update)?;
+                let (cart, staged) = self.decide(owner, name, update).await?;
                 let Some(staged) = staged else {
                     return Ok(cart);
                 };
@@ -218,7 +221,7 @@ impl CartStore for SledStore {
                     Some(_) => return Err(UpdateError::Rejected(key_reused())),
                     None => {}
                 }
-                let (cart, staged) = self.decide(owner, name, update)?;
+                let (cart, staged) = self.decide(owner, name, update).await?;
                 let owner_key = owner.as_str().as_bytes();
                 let idem_key = scoped(owner, key.key.as_str());
                 let outcome = Outcome::CartVersion {
@@ -269,8 +272,17 @@ impl CartStore for SledStore {
                 let guest_old = self.stored_set(guest)?;
                 let customer_old = self.stored_set(customer)?;
                 let (mut guest_set, mut customer_set) = (guest_old.clone(), customer_old.clone());
+                for set in [&mut guest_set, &mut customer_set] {
+                    set.retired_version = set.retired_version.max(self.versions.floor);
+                }
                 let report =
                     merge(&mut customer_set, &mut guest_set).map_err(UpdateError::Rejected)?;
+                let highest = [&guest_set, &customer_set]
+                    .iter()
+                    .map(|set| set.index().highest_version())
+                    .max()
+                    .unwrap_or(0);
+                self.lease_versions(highest).await?;
                 let mut staged = Vec::new();
                 for (owner, old, set) in [
                     (guest, &guest_old, &guest_set),

@@ -30,11 +30,14 @@ use tokio::sync::{Notify, watch};
 pub enum Durability {
     /// After it is on disk: flushed and fsynced (default).
     Strict,
-    /// At once; sled flushes and fsyncs its log in the background every
-    /// 500 ms, so a crash or a power cut may lose the writes of the last
-    /// half second or so (see the README's Durability section).
+    /// At once; the group commit makes writes durable in the background
+    /// every [`RELAXED_FLUSH_EVERY`], so a crash or a power cut may lose the
+    /// writes of the last moments (see the README's Durability section).
     Relaxed,
 }
+
+/// How often relaxed mode makes what was written durable.
+pub const RELAXED_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 #[derive(Clone, Debug, Default)]
 struct Flushed {
@@ -54,26 +57,50 @@ struct Shared {
 /// One durability step: everything written before it began is on disk when it returns.
 type Step = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
+/// What a flush works on: the database and its files; taken away when the
+/// group commit is dropped, so the database's handle (and its lock) go at
+/// once, not when the flusher task next runs.
+type FlushTarget = Arc<Mutex<Option<(sled::Db, SledFiles)>>>;
+
 /// A handle writers use to wait for durability. Dropping the last handle stops the flusher.
 pub struct GroupCommit {
     shared: Arc<Shared>,
+    database: Option<FlushTarget>,
 }
 
 impl GroupCommit {
     /// Starts the flusher task for `db`, the database in `data_dir/db`, on
     /// the current tokio runtime. Opens sled's log file once, for every
-    /// fsync to come.
-    pub fn start(db: sled::Db, data_dir: &Path) -> Result<GroupCommit, StoreError> {
+    /// fsync to come. With `every`, it also makes everything durable that
+    /// often on its own (relaxed mode, where no writer waits).
+    pub fn start(
+        db: sled::Db,
+        data_dir: &Path,
+        every: Option<std::time::Duration>,
+    ) -> Result<GroupCommit, StoreError> {
         let db_dir = data_dir.join("db");
         let files = SledFiles::open(&db_dir).map_err(|e| {
             StoreError::Open(format!("cannot open {} for fsync: {e}", db_dir.display()))
         })?;
-        let files = Mutex::new(files);
-        Ok(GroupCommit::with_step(Arc::new(move || {
+        let database: FlushTarget = Arc::new(Mutex::new(Some((db, files))));
+        let flushed = database.clone();
+        let mut commit = GroupCommit::with_step(Arc::new(move || {
+            let mut guard = flushed.lock().unwrap_or_else(|e| e.into_inner());
+            let Some((db, files)) = guard.as_mut() else {
+                return Err("the store is closed".into());
+            };
+            // Blobs already written first, so that sled's flush cannot put a
+            // record on the disk whose blob is not there yet; then sled's
+            // flush, then what it wrote (blobs it made meanwhile, the log).
+            files.sync_blobs().map_err(|e| format!("fsync: {e}"))?;
             db.flush().map_err(|e| format!("sled: {e}"))?;
-            let mut files = files.lock().unwrap_or_else(|e| e.into_inner());
             files.sync().map_err(|e| format!("fsync: {e}"))
-        })))
+        }));
+        commit.database = Some(database);
+        if let Some(every) = every {
+            tokio::spawn(tick(Arc::downgrade(&commit.shared), every));
+        }
+        Ok(commit)
     }
 
     fn with_step(step: Step) -> GroupCommit {
@@ -84,13 +111,15 @@ impl GroupCommit {
             flushed: watch::Sender::new(Flushed::default()),
         });
         tokio::spawn(flusher(step, shared.clone()));
-        GroupCommit { shared }
+        GroupCommit {
+            shared,
+            database: None,
+        }
     }
 
     /// Waits until everything written before this call is on disk.
     pub async fn wait(&self) -> Result<(), StoreError> {
-        let ticket = self.shared.issued.fetch_add(1, Ordering::SeqCst) + 1;
-        self.shared.wake.notify_one();
+        let ticket = self.shared.ask();
         let mut rx = self.shared.flushed.subscribe();
         let flushed = rx
             .wait_for(|f| f.ticket >= ticket)
@@ -107,6 +136,33 @@ impl Drop for GroupCommit {
     fn drop(&mut self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
         self.shared.wake.notify_one();
+        if let Some(database) = &self.database {
+            drop(database.lock().unwrap_or_else(|e| e.into_inner()).take());
+        }
+    }
+}
+
+impl Shared {
+    /// Asks for a flush of everything written so far; returns its ticket.
+    fn ask(&self) -> u64 {
+        let ticket = self.issued.fetch_add(1, Ordering::SeqCst) + 1;
+        self.wake.notify_one();
+        ticket
+    }
+}
+
+/// Asks for a flush every `every` while the group commit lives.
+async fn tick(shared: std::sync::Weak<Shared>, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match shared.upgrade() {
+            Some(shared) if !shared.stopping.load(Ordering::SeqCst) => {
+                shared.ask();
+            }
+            _ => return,
+        }
     }
 }
 
@@ -216,7 +272,7 @@ impl SledFiles {
         self.log.sync_data()
     }
 
-    fn sync_blobs(&mut self) -> io::Result<()> {
+    pub(super) fn sync_blobs(&mut self) -> io::Result<()> {
         let mut new_names = false;
         let mut present = Vec::new();
         for entry in std::fs::read_dir(&self.blobs)? {
@@ -274,7 +330,7 @@ mod tests {
     async fn many_concurrent_writers_all_get_acknowledged() {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path().join("db")).unwrap();
-        let commit = Arc::new(GroupCommit::start(db.clone(), dir.path()).unwrap());
+        let commit = Arc::new(GroupCommit::start(db.clone(), dir.path(), None).unwrap());
         let mut tasks = Vec::new();
         for i in 0..64u32 {
             let (db, commit) = (db.clone(), commit.clone());

@@ -43,6 +43,7 @@ mod snapshot;
 mod store_id;
 mod sweeper;
 mod tx;
+mod versions;
 
 use super::notices::{CartChanges, CartNotices};
 use super::owner_locks::OwnerLocks;
@@ -88,7 +89,12 @@ pub struct SledStore {
     pub(super) idempotency_counts: sled::Tree,
     pub(super) accounts: sled::Tree,
     pub(super) valid_after: sled::Tree,
-    commit: Option<GroupCommit>,
+    /// Makes writes durable: every write waits for it in strict mode; in
+    /// relaxed mode it runs on its own every [`durability::RELAXED_FLUSH_EVERY`].
+    commit: GroupCommit,
+    durability: Durability,
+    /// Versions handed out are leased (see [`versions`]).
+    versions: versions::VersionLease,
     notices: CartNotices,
     /// Order changes (placements and moves), per owner: kept apart from cart
     /// changes so a cart write never wakes an order subscription.
@@ -133,10 +139,20 @@ impl SledStore {
         adopt_loose_variants(&meta, &products, &product_records)?;
         split_cart_sets(&db, &carts, &cart_index)?;
         let version_floor = AtomicU64::new(Self::get(&meta, VERSION_FLOOR)?.unwrap_or(0));
-        let commit = match durability {
-            Durability::Strict => Some(GroupCommit::start(db.clone(), dir)?),
-            Durability::Relaxed => None,
+        let (versions, was_clean) = versions::VersionLease::open(&meta)?;
+        if was_clean {
+            // The mark is gone for good before anything is served: a crash
+            // from here on is not a clean stop.
+            db.flush()?;
+            durability::sync_at_open(dir).map_err(|e| {
+                StoreError::Open(format!("cannot make the database durable (fsync): {e}"))
+            })?;
+        }
+        let every = match durability {
+            Durability::Strict => None,
+            Durability::Relaxed => Some(durability::RELAXED_FLUSH_EVERY),
         };
+        let commit = GroupCommit::start(db.clone(), dir, every)?;
         Ok(SledStore {
             db,
             products,
@@ -153,6 +169,8 @@ impl SledStore {
             accounts,
             valid_after,
             commit,
+            durability,
+            versions,
             notices: CartNotices::default(),
             order_notices: CartNotices::default(),
             sweeper: Mutex::new(None),
@@ -175,10 +193,29 @@ impl SledStore {
 
     /// Waits until earlier writes are on disk (strict durability) or returns at once.
     pub(super) async fn durable(&self) -> Result<(), StoreError> {
-        match &self.commit {
-            Some(commit) => commit.wait().await,
-            None => Ok(()),
+        match self.durability {
+            Durability::Strict => self.commit.wait().await,
+            Durability::Relaxed => Ok(()),
         }
+    }
+
+    /// Waits until earlier writes are on disk, in either mode.
+    pub(super) async fn sync_now(&self) -> Result<(), StoreError> {
+        self.commit.wait().await
+    }
+
+    /// Where an owner's next versions start: its index, raised above the
+    /// lease found at start after a stop that was not clean.
+    pub(super) fn versions_from(&self, index: &mut CartIndex) {
+        index.retired_version = index.retired_version.max(self.versions.floor);
+    }
+
+    /// Leases versions up to `version` before a write makes them visible
+    /// (see [`versions`]).
+    pub(super) async fn lease_versions(&self, version: u64) -> Result<(), StoreError> {
+        self.versions
+            .cover(version, &self.meta, async || self.sync_now().await)
+            .await
     }
 
     /// The index of an owner with none stored: versions start above the floor.
@@ -448,7 +485,9 @@ impl Store for SledStore {
 
     async fn close(&self) -> Result<(), StoreError> {
         self.stop_sweeping();
-        self.db.flush_async().await?;
+        self.sync_now().await?;
+        versions::VersionLease::mark_clean(&self.meta)?;
+        self.sync_now().await?;
         Ok(())
     }
 }
@@ -657,6 +696,37 @@ mod tests {
             .await
             .unwrap();
         cart.expect("written").version
+    }
+
+    #[tokio::test]
+    async fn after_a_stop_that_was_not_clean_versions_start_above_every_one_handed_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let ann = OwnerKey::parse("guest:ann").unwrap();
+        let now = chrono::Utc::now();
+        let before = {
+            let store = SledStore::open(dir.path(), Durability::Relaxed).unwrap();
+            for _ in 0..3 {
+                add_one(&store, &ann, now).await;
+            }
+            add_one(&store, &ann, now).await
+            // Dropped without close: a crash, as far as the store can tell.
+        };
+        assert_eq!(before, 4);
+        let store = SledStore::open(dir.path(), Durability::Relaxed).unwrap();
+        let after = add_one(&store, &ann, now).await;
+        assert!(
+            after > versions::LEASE_STEP,
+            "{after}: above the lease, not 5, which a crash may have handed out already"
+        );
+        // A clean close loses nothing: versions go on one by one.
+        store.close().await.unwrap();
+        drop(store);
+        let store = SledStore::open(dir.path(), Durability::Relaxed).unwrap();
+        assert_eq!(add_one(&store, &ann, now).await, after + 1);
+        assert_eq!(
+            add_one(&store, &OwnerKey::parse("guest:bob").unwrap(), now).await,
+            1
+        );
     }
 
     #[tokio::test]

@@ -49,7 +49,12 @@ impl OrderStore for SledStore {
                 // Lines sent whole need no stored cart.
                 let (index, stored) = match &request.source {
                     CheckoutSource::Cart { name, .. } => {
-                        (self.index_of(owner)?, self.stored_cart(owner, name)?)
+                        let mut index = self.index_of(owner)?;
+                        self.versions_from(&mut index);
+                        // Emptying the cart makes at most the next version.
+                        self.lease_versions(index.highest_version().saturating_add(1))
+                            .await?;
+                        (index, self.stored_cart(owner, name)?)
                     }
                     CheckoutSource::Lines { .. } => (CartIndex::default(), None),
                 };
