@@ -20,3 +20,4 @@ mod pg_store;
 mod several;
 mod storefront;
 mod subscriptions;
+mod ws_answers;
