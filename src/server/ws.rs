@@ -138,6 +138,10 @@ async fn serve(socket: Socket, state: AppState, client: Option<ClientAddress>) {
     let first = match first {
         Err(_) => return close(&mut sink, 4408, "Connection initialisation timeout").await,
         Ok(Some(Ok(message))) => message,
+        Ok(Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(_)))) => {
+            let (code, reason) = session::too_big(state.ws.max_message);
+            return close(&mut sink, code, reason).await;
+        }
         Ok(_) => return,
     };
     let viewer = match connection_init(&first) {

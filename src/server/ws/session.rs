@@ -41,13 +41,13 @@ use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 /// Close code for a socket that went quiet (IANA-registered "Timeout").
 const IDLE_CLOSE: u16 = 3008;
 /// How long a close frame may take to send before the socket is dropped.
 const CLOSE_SEND_LIMIT: Duration = Duration::from_secs(1);
-/// Close code for a message too big to send (RFC 6455 "Message Too Big").
+/// Close code for a message too big, either way (RFC 6455 "Message Too Big").
 const TOO_BIG_CLOSE: u16 = 1009;
 
 /// Runs the protocol on an initialised socket until either side ends it.
@@ -124,7 +124,14 @@ pub(super) async fn run(
                     Some(Ok(Message::Text(text))) => admit(&ids, text.as_bytes()),
                     Some(Ok(Message::Binary(bytes))) => admit(&ids, &bytes),
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
+                    Some(Ok(Message::Close(_))) => {
+                        // tungstenite has queued the answering close frame;
+                        // it leaves with a flush, not by itself.
+                        let _ = tokio::time::timeout(CLOSE_SEND_LIMIT, sink.flush()).await;
+                        break None;
+                    }
+                    Some(Err(WsError::Capacity(_))) => break Some(too_big(settings.max_message)),
+                    Some(Err(_)) | None => break None,
                 };
                 match message {
                     Admission::Forward(message) => pending.push_back(message),
@@ -196,6 +203,13 @@ fn too_many(id: &str, max: usize) -> String {
         }],
     })
     .to_string()
+}
+
+/// The close for a client message over `--max-ws-message-bytes` (1009,
+/// Message Too Big): a client that is told does not send it again.
+pub(super) fn too_big(max: usize) -> (u16, Cow<'static, str>) {
+    let reason = format!("A message over {max} bytes (--max-ws-message-bytes)");
+    (TOO_BIG_CLOSE, reason.into())
 }
 
 /// Sends one message, giving up after `limit` (a client that does not read).
