@@ -360,14 +360,14 @@ async fn fill(run: &Run) -> Vec<Cart> {
 struct Churn {
     carts: Arc<Vec<Cart>>,
     limits: Arc<Limits>,
-    end: Instant,
+    stop: Arc<AtomicBool>,
     accepted: Arc<AtomicU64>,
 }
 
-/// One connection's small mutations, cart after cart, until `end`.
+/// One connection's small mutations, cart after cart, until told to stop.
 async fn churner(api: Api, churn: Churn, k: usize) -> Counts {
     let mut counts = Counts::default();
-    for i in (0usize..).take_while(|_| Instant::now() < churn.end) {
+    for i in (0usize..).take_while(|_| !churn.stop.load(Relaxed)) {
         let cart = &churn.carts[(k + i) % churn.carts.len()];
         let outcome = if i.is_multiple_of(2) {
             let note = churn.limits.note(i / 2 + 1);
@@ -436,13 +436,14 @@ async fn churn(run: &Run, carts: Vec<Cart>) {
     let stop = Arc::new(AtomicBool::new(false));
     let probe = tokio::spawn(probe(run.guest.guest().await, stop.clone()));
     let start = Instant::now();
+    let end = start + Duration::from_secs(seconds);
     let shared = Churn {
         carts: Arc::new(carts),
         limits: run.limits.clone(),
-        end: start + Duration::from_secs(seconds),
+        stop: stop.clone(),
         accepted: Arc::new(AtomicU64::new(0)),
     };
-    let (end, accepted) = (shared.end, shared.accepted.clone());
+    let accepted = shared.accepted.clone();
     // The guest's token, each on a connection of its own.
     let api = |_| Api {
         http: Api::new(&run.guest.base).http,
@@ -452,16 +453,17 @@ async fn churn(run: &Run, carts: Vec<Cart>) {
         .map(|k| tokio::spawn(churner(api(k), shared.clone(), k)))
         .collect();
     let first = run.storage.bytes().await;
-    let mut last = first;
+    let (mut last, mut sampled) = (first, 0.0);
     while Instant::now() < end && last - first < STORE_CAP {
         tokio::time::sleep(SAMPLE_EVERY.min(end - Instant::now())).await;
-        last = run.storage.bytes().await;
-        let (t, size, grown) = (start.elapsed().as_secs_f64(), mib(last), mib(last - first));
+        (last, sampled) = (run.storage.bytes().await, start.elapsed().as_secs_f64());
+        let (t, size, grown) = (sampled, mib(last), mib(last - first));
         println!(
             "  t={t:>4.0} s  store {size:>11}  (+{grown})  accepted so far {}",
             accepted.load(Relaxed)
         );
     }
+    stop.store(true, Relaxed);
     let mut all = Counts::default();
     for worker in workers {
         let counts = worker.await.expect("a churning connection");
@@ -474,7 +476,6 @@ async fn churn(run: &Run, carts: Vec<Cart>) {
             .into_iter()
             .for_each(|(code, n)| *all.refused.entry(code).or_default() += n);
     }
-    stop.store(true, Relaxed);
     let [health, read] = probe.await.expect("the other visitor");
     let secs = start.elapsed().as_secs_f64();
     let Counts {
@@ -486,10 +487,10 @@ async fn churn(run: &Run, carts: Vec<Cart>) {
     println!(
         "  requests: {accepted} accepted ({rate:.0}/s), {throttled} THROTTLED, refused {refused:?}"
     );
-    let (grown, per_second) = (mib(last - first), (last - first) / secs);
+    let (grown, per_second) = (mib(last - first), (last - first) / sampled);
     let (per_second, per_hour) = (mib(per_second), gib(per_second * 3600.0));
     println!(
-        "  store growth: {grown} in {secs:.0} s = {per_second}/s, {per_hour:.1} GiB/hour extrapolated"
+        "  store growth: {grown} in {sampled:.0} s = {per_second}/s, {per_hour:.1} GiB/hour extrapolated"
     );
     print_latency("GET /healthz", health);
     print_latency("{ cart { version } }", read);
