@@ -392,20 +392,32 @@ async fn churner(api: Api, churn: Churn, k: usize) -> Counts {
 }
 
 /// Another visitor, every 100 ms until `stop`: `GET /healthz` and a small
-/// cart read with its own token. Latencies in ms and failures, of each.
+/// cart read with its own token, each sample started on time whether or not
+/// the one before has its answer. Latencies in ms and failures, of each.
 async fn probe(api: Api, stop: Arc<AtomicBool>) -> [(Vec<f64>, u64); 2] {
-    let mut seen = [(Vec::new(), 0), (Vec::new(), 0)];
+    let mut samples = tokio::task::JoinSet::new();
     let mut tick = tokio::time::interval(PROBE_EVERY);
     while !stop.load(Relaxed) {
         tick.tick().await;
-        let started = Instant::now();
-        let health = api.http.get(format!("{}/healthz", api.base)).send().await;
-        seen[0].0.push(started.elapsed().as_secs_f64() * 1000.0);
-        seen[0].1 += u64::from(!health.is_ok_and(|r| r.status().is_success()));
-        let started = Instant::now();
-        let read = api.send("{ cart { version } }", json!({})).await;
-        seen[1].0.push(started.elapsed().as_secs_f64() * 1000.0);
-        seen[1].1 += u64::from(read != Outcome::Accepted);
+        let api = api.clone();
+        samples.spawn(async move {
+            let started = Instant::now();
+            let health = api.http.get(format!("{}/healthz", api.base)).send().await;
+            let health = (
+                started.elapsed(),
+                health.is_ok_and(|r| r.status().is_success()),
+            );
+            let started = Instant::now();
+            let read = api.send("{ cart { version } }", json!({})).await;
+            [health, (started.elapsed(), read == Outcome::Accepted)]
+        });
+    }
+    let mut seen = [(Vec::new(), 0), (Vec::new(), 0)];
+    while let Some(Ok(sample)) = samples.join_next().await {
+        for ((ms, errors), (took, ok)) in seen.iter_mut().zip(sample) {
+            ms.push(took.as_secs_f64() * 1000.0);
+            *errors += u64::from(!ok);
+        }
     }
     seen
 }
