@@ -1,7 +1,15 @@
 //! Products (by handle) with their options and variants (by SKU), the shop,
 //! and the admin-only catalog mutations.
+//!
+//! A product that is not for sale (`active: false`) is hidden from the
+//! storefront, as Shopify hides an unpublished one: `product`, `products`,
+//! `variant` and `variantBySelectedOptions` answer it (or its variants) only
+//! to admins. Carts and orders that hold one of its SKUs still show their
+//! lines, each with its variant and that variant's product: those are reached
+//! from the line, not from the catalog.
 
 use super::error::{ApiError, ApiResult};
+use super::pagination::MAX_PAGE;
 use super::pagination::PageRequest;
 use super::require_admin;
 use super::types::{Decimal, MoneyView, ShopView, UserErrorView, user_errors};
@@ -186,16 +194,19 @@ pub struct CatalogQuery;
 
 #[Object]
 impl CatalogQuery {
-    /// One product by handle, or `null`.
+    /// One product by handle, or `null`. A product not for sale
+    /// (`active: false`) is `null` but to admins.
     async fn product(&self, ctx: &Context<'_>, handle: String) -> ApiResult<Option<ProductView>> {
         let Ok(handle) = Handle::parse(&handle) else {
             return Ok(None);
         };
         let record = Services::of(ctx).store.product_record(&handle).await?;
-        Ok(record.map(|record| product_view(ctx, record)))
+        let shown = record.filter(|record| record.active || sees_inactive(ctx));
+        Ok(shown.map(|record| product_view(ctx, record)))
     }
 
-    /// Products in handle order, as a cursor connection (`first` at most 100).
+    /// Products in handle order, as a cursor connection (`first` at most
+    /// 100). Products not for sale are left out but for admins.
     #[graphql(
         complexity = "super::complexity::list(super::complexity::page(first), child_complexity)"
     )]
@@ -206,24 +217,25 @@ impl CatalogQuery {
         after: Option<String>,
     ) -> ApiResult<Connection<String, ProductView>> {
         let page = PageRequest::parse(first, after, |cursor| Handle::parse(cursor).ok())?;
-        let records = Services::of(ctx)
-            .store
-            .product_records(page.after.as_ref(), page.fetch())
-            .await?;
+        let records = shown_records(ctx, &page).await?;
         Ok(page.connection(records, |r| (r.handle.to_string(), product_view(ctx, r))))
     }
 
-    /// One variant by SKU, or `null`.
+    /// One variant by SKU, or `null`. A variant of a product not for sale is
+    /// `null` but to admins (a cart line that holds it still shows it); one
+    /// that no product lists any more is shown, not for sale, `product: null`.
     async fn variant(&self, ctx: &Context<'_>, sku: String) -> ApiResult<Option<VariantView>> {
         let Ok(sku) = Sku::parse(&sku) else {
             return Ok(None);
         };
         let product = Services::of(ctx).store.product(&sku).await?;
-        Ok(product.map(|product| view(ctx, product)))
+        let shown = product.filter(|variant| !of_inactive_product(variant) || sees_inactive(ctx));
+        Ok(shown.map(|product| view(ctx, product)))
     }
 
     /// The variant of the product `handle` with exactly these option values
-    /// (an option picker), or `null` when no variant has them.
+    /// (an option picker), or `null` when no variant has them or (but to
+    /// admins) the product is not for sale.
     async fn variant_by_selected_options(
         &self,
         ctx: &Context<'_>,
@@ -234,16 +246,20 @@ impl CatalogQuery {
             return Ok(None);
         };
         let store = &Services::of(ctx).store;
+        let admin = sees_inactive(ctx);
         let Some(record) = store.product_record(&handle).await? else {
             return Ok(None);
         };
+        if !record.active && !admin {
+            return Ok(None);
+        }
         let variants: Vec<Product> = {
             let found = store.products_by_sku(&record.variants).await?;
             record
                 .variants
                 .iter()
                 .filter_map(|sku| found.get(sku).cloned())
-                .filter(|v| v.handle.as_ref() == Some(&handle) && v.product_active)
+                .filter(|v| v.handle.as_ref() == Some(&handle) && (v.product_active || admin))
                 .collect()
         };
         let selected: Vec<SelectedOption> = selected_options
@@ -265,6 +281,49 @@ impl CatalogQuery {
             attribute_limits: settings.attribute_limits,
             write_rates: settings.write_rates,
         }
+    }
+}
+
+/// Whether the viewer sees products that are not for sale: admins do.
+fn sees_inactive(ctx: &Context<'_>) -> bool {
+    require_admin(ctx).is_ok()
+}
+
+/// A variant of a product that is not for sale (a variant no product lists
+/// any more has no handle, and is not hidden).
+fn of_inactive_product(variant: &Product) -> bool {
+    variant.handle.is_some() && !variant.product_active
+}
+
+/// The page's products as the viewer may see them, one more than asked when
+/// there are more. For shoppers the store is read on past products not for
+/// sale until the page is full or the catalog ends, so a page is never short
+/// while more follow; the cost grows with the hidden products skipped, which
+/// only admins create.
+async fn shown_records(
+    ctx: &Context<'_>,
+    page: &PageRequest<Handle>,
+) -> ApiResult<Vec<ProductRecord>> {
+    let store = &Services::of(ctx).store;
+    if sees_inactive(ctx) {
+        return Ok(store
+            .product_records(page.after.as_ref(), page.fetch())
+            .await?);
+    }
+    let mut shown = Vec::new();
+    let mut after = page.after.clone();
+    let mut batch = page.fetch();
+    loop {
+        let records = store.product_records(after.as_ref(), batch).await?;
+        let more = records.len() == batch;
+        after = records.last().map(|r| r.handle.clone());
+        shown.extend(records.into_iter().filter(|r| r.active));
+        if shown.len() >= page.fetch() || !more {
+            shown.truncate(page.fetch());
+            return Ok(shown);
+        }
+        // Past the first read, read in the largest pages.
+        batch = MAX_PAGE as usize + 1;
     }
 }
 

@@ -9,10 +9,14 @@
 //! After that, [`session`] runs the protocol (operation ids and their limit,
 //! keep-alive, shutdown); every operation on the socket sees the connection's
 //! viewer, exactly as HTTP requests see theirs. [`limits`] counts operations
-//! per socket and sockets per viewer.
+//! per socket and sockets per viewer. [`upgrade`] does the handshake and
+//! [`outgoing`] bounds and frames what the server writes: answers up to
+//! 16 MiB, in 16 KiB frames; a larger one is an `error` for its operation.
 
 mod limits;
+mod outgoing;
 mod session;
+mod upgrade;
 
 use super::AppState;
 use super::listener::{ConnectionSlot, Lifecycle, reached};
@@ -23,7 +27,6 @@ use crate::graphql::error::{RequestCode, with_code};
 use async_graphql::{Data, Executor, Request, ServerError};
 use axum::Extension;
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use futures_util::stream::BoxStream;
@@ -35,13 +38,17 @@ use std::any::TypeId;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use upgrade::{Socket, Upgrade};
 
 /// WebSocket limits and timeouts.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct WsSettings {
     /// Time a client has to send `connection_init` (4408 after).
     pub init_timeout: Duration,
-    /// The largest message accepted (the HTTP body limit).
+    /// The largest message accepted from a client (`--max-ws-message-bytes`).
     pub max_message: usize,
     /// Operations in progress at once on one socket.
     pub max_operations: usize,
@@ -61,7 +68,7 @@ pub(super) async fn graphql_ws(
     slot: Option<Extension<ConnectionSlot>>,
     peer: Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Upgrade,
 ) -> Response {
     let offered = headers
         .get(header::SEC_WEBSOCKET_PROTOCOL)
@@ -89,21 +96,28 @@ pub(super) async fn graphql_ws(
         },
         None => None,
     };
-    // Small buffers and a bounded message size: graphql-transport-ws messages
-    // are small, and every open socket holds its buffers.
-    upgrade
-        .max_message_size(state.ws.max_message)
-        .max_frame_size(state.ws.max_message)
+    let config = socket_config(state.ws.max_message);
+    upgrade.on_upgrade(SUBPROTOCOL, config, move |socket| async move {
+        // The socket keeps its connection's place under the cap until it closes.
+        let _slot = slot;
+        let _client_place = client_place;
+        serve(socket, state, client).await
+    })
+}
+
+/// Small buffers: every open socket holds its own. What a client sends is
+/// bounded by `max_message` (tungstenite's size limits apply to reading
+/// only). Each write is flushed before the next is queued, and answers go out
+/// in frames of [`outgoing::FRAME_BYTES`], so the write buffer holds one
+/// frame and perhaps a pong or close: a frame larger than the bound below
+/// would fail the socket, which is why no message is ever written whole.
+fn socket_config(max_message: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message))
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
-        .max_write_buffer_size(state.ws.max_message.saturating_mul(4))
-        .protocols([SUBPROTOCOL])
-        .on_upgrade(move |socket| async move {
-            // The socket keeps its connection's place under the cap until it closes.
-            let _slot = slot;
-            let _client_place = client_place;
-            serve(socket, state, client).await
-        })
+        .max_write_buffer_size(2 * outgoing::FRAME_BYTES)
 }
 
 /// Bytes read from the socket at a time (tungstenite's default is 128 KiB).
@@ -112,7 +126,7 @@ const READ_BUFFER: usize = 8 * 1024;
 /// The one subprotocol served.
 const SUBPROTOCOL: &str = "graphql-transport-ws";
 
-async fn serve(socket: WebSocket, state: AppState, client: Option<ClientAddress>) {
+async fn serve(socket: Socket, state: AppState, client: Option<ClientAddress>) {
     let (mut sink, mut incoming) = socket.split();
     let mut lifecycle = state.lifecycle.clone();
     let first = tokio::select! {
@@ -124,6 +138,10 @@ async fn serve(socket: WebSocket, state: AppState, client: Option<ClientAddress>
     let first = match first {
         Err(_) => return close(&mut sink, 4408, "Connection initialisation timeout").await,
         Ok(Some(Ok(message))) => message,
+        Ok(Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(_)))) => {
+            let (code, reason) = session::too_big(state.ws.max_message);
+            return close(&mut sink, code, reason).await;
+        }
         Ok(_) => return,
     };
     let viewer = match connection_init(&first) {
@@ -274,7 +292,7 @@ where
     S: futures_util::Sink<Message> + Unpin,
 {
     let frame = CloseFrame {
-        code,
+        code: code.into(),
         reason: fit_close_reason(reason.into()).into(),
     };
     let _ = sink.send(Message::Close(Some(frame))).await;

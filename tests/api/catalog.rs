@@ -36,8 +36,11 @@ async fn anyone_can_browse_products_a_page_at_a_time() {
     let mut sorted = handles.clone();
     sorted.sort();
     assert_eq!(handles, sorted);
-    assert_eq!(handles.len(), 6);
-    assert_eq!(skus, 11);
+    // Six products with 11 SKUs; the retired poster (one SKU, not for sale)
+    // is only listed to admins.
+    assert_eq!(handles.len(), 5);
+    assert!(!handles.contains(&"poster-2019".to_string()));
+    assert_eq!(skus, 10);
 
     let one = server.data(None, "{ variant(sku: \"MUG-LOGO\") { title price { amount currencyCode } stock availableForSale product { handle title } } missing: variant(sku: \"NOPE\") { sku } bad: variant(sku: \"not a sku\") { sku } }", json!({})).await;
     assert_eq!(
@@ -436,5 +439,82 @@ async fn a_variant_a_product_stops_listing_may_join_another_product() {
     assert_eq!(
         now["variant"],
         json!({"availableForSale": true, "product": {"handle": "w-new"}})
+    );
+}
+
+/// Every product `token` sees, as `(handle, active)`, read in pages of one;
+/// each page holds one product and only the last says there is no next page.
+async fn products_page_by_page(server: &TestServer, token: Option<&str>) -> Vec<(String, bool)> {
+    let page = "query($after: String) { products(first: 1, after: $after) { pageInfo { hasNextPage endCursor } nodes { handle active } } }";
+    let mut products = Vec::new();
+    let mut after = json!(null);
+    loop {
+        let data = server.data(token, page, json!({ "after": after })).await;
+        let nodes = data["products"]["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), 1, "{data}");
+        let handle = nodes[0]["handle"].as_str().unwrap().to_string();
+        products.push((handle, nodes[0]["active"] == true));
+        if data["products"]["pageInfo"]["hasNextPage"] == false {
+            return products;
+        }
+        after = data["products"]["pageInfo"]["endCursor"].clone();
+    }
+}
+
+#[tokio::test]
+async fn a_product_not_for_sale_is_hidden_from_shoppers_but_not_from_admins_or_the_carts_holding_it()
+ {
+    let server = TestServer::spawn().await;
+    let (ann, gus, admin) = (customer("ann"), guest("gus"), admin());
+    add(&server, &ann, "default", "MUG-LOGO", 1).await;
+    let off = server
+        .data(
+            Some(&admin),
+            UPSERT,
+            json!({"input": {"handle": "logo-mug", "title": "Logo mug", "active": false,
+            "variants": [{"sku": "MUG-LOGO", "price": "9.50"}]}}),
+        )
+        .await;
+    assert_eq!(codes(&off["upsertProduct"]), Vec::<String>::new());
+
+    let lookups = "{ product(handle: \"logo-mug\") { handle active } variant(sku: \"MUG-LOGO\") { sku } variantBySelectedOptions(handle: \"logo-mug\", selectedOptions: []) { sku } }";
+    for token in [None, Some(ann.as_str()), Some(gus.as_str())] {
+        assert_eq!(
+            server.data(token, lookups, json!({})).await,
+            json!({"product": null, "variant": null, "variantBySelectedOptions": null}),
+            "{token:?}"
+        );
+    }
+    assert_eq!(
+        server.data(Some(&admin), lookups, json!({})).await,
+        json!({"product": {"handle": "logo-mug", "active": false},
+               "variant": {"sku": "MUG-LOGO"},
+               "variantBySelectedOptions": {"sku": "MUG-LOGO"}})
+    );
+
+    // Admins list every product; shoppers' pages close over the gaps (the
+    // test catalog has a product not for sale of its own).
+    let all = products_page_by_page(&server, Some(&admin)).await;
+    assert!(all.contains(&("logo-mug".to_string(), false)), "{all:?}");
+    let for_sale: Vec<(String, bool)> = all.iter().filter(|p| p.1).cloned().collect();
+    assert!(
+        !for_sale.is_empty() && for_sale.len() < all.len(),
+        "{all:?}"
+    );
+    assert_eq!(products_page_by_page(&server, None).await, for_sale);
+    assert_eq!(products_page_by_page(&server, Some(&gus)).await, for_sale);
+
+    // The cart that holds it still shows the line, its variant and product.
+    let cart = server
+        .data(
+            Some(&ann),
+            "{ cart { lines { sku variant { sku availableForSale product { handle title } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        cart["cart"]["lines"],
+        json!([{"sku": "MUG-LOGO", "variant": {"sku": "MUG-LOGO", "availableForSale": false,
+            "product": {"handle": "logo-mug", "title": "Logo mug"}}}])
     );
 }

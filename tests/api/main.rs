@@ -22,3 +22,4 @@ mod pg_store;
 mod several;
 mod storefront;
 mod subscriptions;
+mod ws_answers;

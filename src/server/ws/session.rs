@@ -15,43 +15,53 @@
 //!   closed with 3008. A send the client does not take within that time ends
 //!   the socket too.
 //! - **Shutdown.** When the server drains, the socket is closed with 1001.
+//! - **What is written** passes [`Answers`]: an answer over 16 MiB becomes
+//!   an `error` for its operation (`RESPONSE_TOO_LARGE`), which is then
+//!   stopped in the engine by a `complete` of our own; long messages are
+//!   written in frames ([`outgoing`](super::outgoing)).
 //!
 //! One task runs it all with `select!`: reading the socket, feeding admitted
 //! messages to the engine (one at a time, so a client that floods is read no
 //! faster than the engine takes), and writing what the engine answers.
 
 use super::limits::{OperationIds, Refused};
+use super::outgoing::{self, Answers, Outgoing};
+use super::upgrade::Socket;
 use super::{Classified, TicketSlot, close};
 use crate::graphql::error::RequestCode;
 use crate::server::AppState;
 use crate::server::listener::{Lifecycle, reached};
 use async_graphql::Data;
 use async_graphql::http::{ClientMessage, WebSocketProtocols, WsMessage};
-use axum::extract::ws::{Message, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt, stream};
 use serde_json::json;
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 /// Close code for a socket that went quiet (IANA-registered "Timeout").
 const IDLE_CLOSE: u16 = 3008;
 /// How long a close frame may take to send before the socket is dropped.
 const CLOSE_SEND_LIMIT: Duration = Duration::from_secs(1);
+/// Close code for a message too big, either way (RFC 6455 "Message Too Big").
+const TOO_BIG_CLOSE: u16 = 1009;
 
 /// Runs the protocol on an initialised socket until either side ends it.
 /// `init` is the client's `connection_init`, which the engine acknowledges.
 pub(super) async fn run(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut incoming: SplitStream<WebSocket>,
+    mut sink: SplitSink<Socket, Message>,
+    mut incoming: SplitStream<Socket>,
     init: &[u8],
     data: Data,
     state: AppState,
 ) {
     let settings = state.ws;
     let ids = OperationIds::new(settings.max_operations);
+    let mut answers = Answers::new(outgoing::MAX_ANSWER_BYTES);
     let mut lifecycle = state.lifecycle.clone();
     let (to_engine, mut engine_input) = mpsc::channel(1);
     let engine = async_graphql::http::WebSocket::from_message_stream(
@@ -61,7 +71,10 @@ pub(super) async fn run(
     )
     .on_connection_init(move |_| async move { Ok(data) });
     tokio::pin!(engine);
-    let mut pending = Some(ClientMessage::from_bytes(init));
+    // Messages for the engine, in order: the client's (one at a time: the
+    // socket is not read while one waits) and our `complete`s for operations
+    // stopped for an answer too large.
+    let mut pending = VecDeque::from([ClientMessage::from_bytes(init)]);
     let mut ping = tokio::time::interval_at(
         Instant::now() + settings.ping_interval,
         settings.ping_interval,
@@ -80,30 +93,50 @@ pub(super) async fn run(
                 break Some((IDLE_CLOSE, "No message or pong within the idle timeout".into()));
             }
             answer = engine.next() => match answer {
-                Some(WsMessage::Text(text)) => {
-                    if !send(&mut sink, Message::Text(text.into()), send_limit).await {
-                        break None;
+                Some(WsMessage::Text(text)) => match answers.check(text) {
+                    Outgoing::Send(text) => {
+                        if !send_text(&mut sink, text, send_limit).await {
+                            break None;
+                        }
                     }
-                }
+                    Outgoing::Drop => {}
+                    Outgoing::Refuse { id, error } => {
+                        // The client may use the id again at once; the
+                        // engine sees our `complete` before its `subscribe`.
+                        ids.complete(&id);
+                        pending.push_back(Ok(ClientMessage::Stop { id }));
+                        if !send_text(&mut sink, error, send_limit).await {
+                            break None;
+                        }
+                    }
+                    Outgoing::Close(reason) => break Some((TOO_BIG_CLOSE, reason.into())),
+                },
                 Some(WsMessage::Close(code, reason)) => break Some((code, reason.into())),
                 None => break None,
             },
-            permit = to_engine.reserve(), if pending.is_some() => match (permit, pending.take()) {
+            permit = to_engine.reserve(), if !pending.is_empty() => match (permit, pending.pop_front()) {
                 (Ok(permit), Some(message)) => permit.send(message),
                 _ => break None,
             },
-            frame = incoming.next(), if pending.is_none() => {
+            frame = incoming.next(), if pending.is_empty() => {
                 idle.as_mut().reset(Instant::now() + settings.idle_timeout);
                 let message = match frame {
                     Some(Ok(Message::Text(text))) => admit(&ids, text.as_bytes()),
                     Some(Ok(Message::Binary(bytes))) => admit(&ids, &bytes),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                    Some(Ok(Message::Close(_))) => {
+                        // tungstenite has queued the answering close frame;
+                        // it leaves with a flush, not by itself.
+                        let _ = tokio::time::timeout(CLOSE_SEND_LIMIT, sink.flush()).await;
+                        break None;
+                    }
+                    Some(Err(WsError::Capacity(_))) => break Some(too_big(settings.max_message)),
+                    Some(Err(_)) | None => break None,
                 };
                 match message {
-                    Admission::Forward(message) => pending = Some(message),
+                    Admission::Forward(message) => pending.push_back(message),
                     Admission::Reply(text) => {
-                        if !send(&mut sink, Message::Text(text.into()), send_limit).await {
+                        if !send_text(&mut sink, text, send_limit).await {
                             break None;
                         }
                     }
@@ -172,12 +205,32 @@ fn too_many(id: &str, max: usize) -> String {
     .to_string()
 }
 
+/// The close for a client message over `--max-ws-message-bytes` (1009,
+/// Message Too Big): a client that is told does not send it again.
+pub(super) fn too_big(max: usize) -> (u16, Cow<'static, str>) {
+    let reason = format!("A message over {max} bytes (--max-ws-message-bytes)");
+    (TOO_BIG_CLOSE, reason.into())
+}
+
 /// Sends one message, giving up after `limit` (a client that does not read).
-async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Message, limit: Duration) -> bool {
+async fn send(sink: &mut SplitSink<Socket, Message>, message: Message, limit: Duration) -> bool {
     matches!(
         tokio::time::timeout(limit, sink.send(message)).await,
         Ok(Ok(()))
     )
+}
+
+/// Sends a text message in frames of at most [`outgoing::FRAME_BYTES`], each
+/// flushed before the next; the whole message within `limit`.
+async fn send_text(sink: &mut SplitSink<Socket, Message>, text: String, limit: Duration) -> bool {
+    let frames = outgoing::frames(text, outgoing::FRAME_BYTES);
+    let all = async {
+        for frame in frames {
+            sink.send(Message::Frame(frame)).await?;
+        }
+        Ok::<(), tokio_tungstenite::tungstenite::Error>(())
+    };
+    matches!(tokio::time::timeout(limit, all).await, Ok(Ok(())))
 }
 
 #[cfg(test)]
