@@ -40,7 +40,7 @@ async fn write_note(server: &TestServer, token: &str, note: &str) {
 
 #[tokio::test]
 async fn a_cart_answer_larger_than_the_old_256_kib_write_bound_reaches_the_subscriber_whole() {
-    let server = TestServer::spawn_with(&["--max-note-chars", "10000"]).await;
+    let server = TestServer::spawn_with(&["--max-note-bytes", "40000"]).await;
     let token = customer("ann");
     let mut socket = connect(&server, json!({ "token": token })).await;
     subscribe_to(&mut socket, "big", &notes_subscription(10)).await;
@@ -65,7 +65,7 @@ async fn a_cart_answer_larger_than_the_old_256_kib_write_bound_reaches_the_subsc
 
 #[tokio::test]
 async fn an_answer_over_16_mib_is_an_error_for_its_operation_and_the_socket_stays_open() {
-    let server = TestServer::spawn_with(&["--max-note-chars", "10000"]).await;
+    let server = TestServer::spawn_with(&["--max-note-bytes", "40000"]).await;
     let token = customer("ann");
     write_note(&server, &token, &long_note()).await;
     let mut socket = connect(&server, json!({ "token": token })).await;
