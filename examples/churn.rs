@@ -53,7 +53,7 @@ const ADD: &str = "mutation($cart: String!, $lines: [CartLineInput!]!) { addCart
 const FIRST_LINE: &str = "mutation($cart: String!, $sku: String!) { addCartLines(input: {cart: $cart, lines: [{sku: $sku, quantity: 1}]}) { cart { lines { id } } userErrors { code } } }";
 const RESET: &str = "mutation($cart: String!, $id: ID!) { updateCartLines(input: {cart: $cart, lines: [{id: $id, quantity: 1}]}) { cart { version } userErrors { code } } }";
 const READ: &str = "query($cart: String!) { cart(name: $cart) { id name version totalQuantity note attributes { key value } lines { id sku quantity attributes { key value } } } }";
-const CHECKOUT: &str = "mutation($input: CheckoutLinesInput!) { checkoutLines(input: $input) { order { id } userErrors { code } } }";
+const CHECKOUT: &str = "mutation($input: CheckoutLinesInput!) { checkoutLines(input: $input) { order { id } userErrors { code message } } }";
 
 struct Options {
     base: String,
@@ -244,13 +244,23 @@ impl Limits {
     async fn of(api: &Api) -> Limits {
         let (_, body, _) = api.post(LIMITS, json!({})).await;
         let n = |f: &str| body["data"]["shop"]["limits"][f].as_u64().unwrap_or(1) as usize;
+        // Servers that count bytes say so with `maxAttributeValueBytes` (and
+        // their `…Chars` fields then hold bytes): four per padding character.
+        let (_, bytes, _) = api
+            .post("{ shop { limits { maxAttributeValueBytes } } }", json!({}))
+            .await;
+        let per_char = match bytes["data"]["shop"]["limits"]["maxAttributeValueBytes"].is_u64() {
+            true => 4,
+            false => 1,
+        };
+        let chars = |f: &str| (n(f) / per_char).max(1);
         Limits {
             carts: n("maxCartsPerViewer"),
             lines: n("maxLinesPerCart"),
             attributes: n("maxAttributes"),
-            key_chars: n("maxAttributeKeyChars"),
-            value_chars: n("maxAttributeValueChars"),
-            note_tail: pad("", n("maxNoteChars").saturating_sub(1)),
+            key_chars: chars("maxAttributeKeyChars"),
+            value_chars: chars("maxAttributeValueChars"),
+            note_tail: pad("", chars("maxNoteChars").saturating_sub(1)),
         }
     }
 
@@ -517,23 +527,39 @@ async fn orders(run: &Run) {
     let (mut lines, mut placed, mut sent, mut answered) = (limits.lines, 0u64, 0, 0);
     let mut counts = Counts::default();
     let before = run.storage.bytes().await;
+    // A guest of its own: the churn's guest has used up its write rate.
+    let buyer = run.guest.guest().await;
+    let mut waited = 0.0;
     for n in 0..tries {
         let input = json!({"input": {"lines": limits.lines("o", 0..lines), "note": limits.note(0),
             "attributes": limits.attributes("order-"), "buyerIdentity": {"email": "churn@example.com"},
             "idempotencyKey": format!("churn-{started}-{n}")}});
         let size = input.to_string().len();
-        let (outcome, _, bytes) = run.guest.post(CHECKOUT, input).await;
+        let (outcome, body, bytes) = buyer.post(CHECKOUT, input).await;
         match &outcome {
             Outcome::Accepted => (placed, sent, answered) = (placed + 1, size, bytes),
-            // Too large a body or too many lines: a smaller order next.
+            // Too large a body, too many lines or bytes: a smaller order next.
             Outcome::Refused(_) if placed == 0 && lines > 1 => lines = lines * 3 / 4,
             _ => {}
+        }
+        // A write rate (a wait in seconds) is waited out; the per-address
+        // checkout limit ends the scenario.
+        if let Some(wait) = write_rate_wait(&body) {
+            waited += wait;
+            tokio::time::sleep(std::time::Duration::from_secs_f64(wait)).await;
+            continue;
         }
         let throttled = outcome == Outcome::Throttled;
         counts.count(outcome);
         if throttled {
+            let payload = body["data"].as_object().and_then(|d| d.values().next());
+            let why = payload.map_or(&Value::Null, |p| &p["userErrors"][0]["message"]);
+            println!("  THROTTLED: {why}");
             break;
         }
+    }
+    if waited > 0.0 {
+        println!("  waited {waited:.0} s in all for the write rate");
     }
     let grown = run.storage.bytes().await - before;
     let Counts {
@@ -555,6 +581,16 @@ async fn orders(run: &Run) {
             ),
         }
     }
+}
+
+/// The wait a write-rate `THROTTLED` names ("… try again in 3 s"), if it is one.
+fn write_rate_wait(body: &Value) -> Option<f64> {
+    let payload = body["data"].as_object().and_then(|d| d.values().next())?;
+    let message = payload["userErrors"][0]["message"].as_str()?;
+    let wait = message.strip_prefix("too many changes in a short time; try again in ")?;
+    let (number, unit) = wait.split_once(' ')?;
+    let number: f64 = number.parse().ok()?;
+    Some(if unit.starts_with("min") { number * 60.0 } else { number })
 }
 
 #[tokio::main]

@@ -2,8 +2,9 @@
 //! backend can implement them without anything above noticing:
 //!
 //! - [`CatalogStore`] ([`catalog`]): products and the shop currency.
-//! - [`CartStore`] ([`carts`]): owners' carts — read, update, update once per
-//!   idempotency key, merge a guest's into a customer's, change notices.
+//! - [`CartStore`] ([`carts`]): owners' carts, each its own record beside a
+//!   small index per owner — read, update, update once per idempotency key,
+//!   merge a guest's into a customer's, change notices.
 //! - [`OrderStore`] ([`orders`]): the checkout transaction, orders.
 //! - [`IdentityStore`] ([`identity`]): accounts, revocation records.
 //! - [`IdempotencyStore`] ([`idempotency`]): the look-up step of every
@@ -23,6 +24,7 @@
 //! - [`notices`]: per-owner change notices that wake cart subscriptions.
 //! - [`data_dir`]: the data directory, private to its user.
 //! - [`files`]: files cartql writes itself, crash-safe (temporary name, fsync, rename).
+//! - [`owner_locks`]: one write at a time per owner in this process.
 
 pub mod backend;
 pub mod carts;
