@@ -590,7 +590,11 @@ fn write_rate_wait(body: &Value) -> Option<f64> {
     let wait = message.strip_prefix("too many changes in a short time; try again in ")?;
     let (number, unit) = wait.split_once(' ')?;
     let number: f64 = number.parse().ok()?;
-    Some(if unit.starts_with("min") { number * 60.0 } else { number })
+    Some(if unit.starts_with("min") {
+        number * 60.0
+    } else {
+        number
+    })
 }
 
 #[tokio::main]
