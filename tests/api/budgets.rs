@@ -214,7 +214,7 @@ async fn an_order_over_the_order_budget_is_refused_and_takes_nothing() {
 
 #[tokio::test]
 async fn a_small_change_writes_about_the_changed_cart_not_all_of_the_viewer_s_carts() {
-    if !sled_only() {
+    if on_postgres() {
         return;
     }
     let server = TestServer::spawn_with(&["--viewer-write-burst", "1000"]).await;
@@ -241,11 +241,13 @@ async fn a_small_change_writes_about_the_changed_cart_not_all_of_the_viewer_s_ca
         );
     }
     let per_change = (written() - before) / changes;
-    // The viewer's carts take about 225 KB; one note change rewrote all of
+    // The viewer's carts take about 225 KB; every note change rewrote all of
     // them when they were one record. Now it writes the small cart and the
-    // owner's index (a few hundred bytes) plus sled's framing.
+    // owner's index (a few hundred bytes), and sled rewrites the tree leaf
+    // they share (up to 16 records) every tenth change to it: about a tenth
+    // of the leaf on average (measured: 22.7 KB).
     assert!(
-        per_change < 16 * 1024,
+        per_change < 64 * 1024,
         "{per_change} bytes written per change"
     );
 }
