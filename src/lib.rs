@@ -5,8 +5,9 @@
 //! rebuilt from it each time. The cart is a resource the mutations change.
 //!
 //! Data flows one way: HTTP → auth (token → [`auth::Viewer`]) → GraphQL
-//! resolver → domain rule → store. Resolvers never touch a database; the store never
-//! knows GraphQL.
+//! resolver → use case ([`app`]) → domain rule → store. Resolvers parse input
+//! and shape answers; use cases own the steps of each operation; the store
+//! never knows GraphQL.
 //!
 //! | module            | what lives there                                              |
 //! |-------------------|---------------------------------------------------------------|
@@ -17,10 +18,12 @@
 //! | [`server`]        | axum router, layers, accept loop and its limits, shutdown     |
 //! | [`auth`]          | claims, token issue/verify, keys, passwords, external issuer  |
 //! | [`graphql`]       | schema roots and GraphQL types; thin resolvers                |
+//! | [`app`]           | use cases: one function per operation (write rates, throttles, idempotent replays, the catalog read checks and answers share) |
 //! | [`domain`]        | money, names, catalog and cart rules: pure, unit-tested       |
 //! | [`store`]         | the only code that knows a database: sled or PostgreSQL       |
 //! | [`catalog_file`]  | reading catalog JSON files (`import-catalog`, `--demo`)        |
 
+pub mod app;
 pub mod auth;
 pub mod catalog_file;
 pub mod cli;

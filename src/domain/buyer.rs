@@ -139,7 +139,8 @@ impl BuyerIdentity {
 }
 
 /// Buyer identity as a client sends it: text, unchecked.
-#[derive(Clone, Debug, Default)]
+/// (Serialised only to fingerprint an idempotent request.)
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct BuyerIdentityInput {
     /// E-mail.
     pub email: Option<String>,
@@ -152,7 +153,7 @@ pub struct BuyerIdentityInput {
 }
 
 /// An address as a client sends it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct AddressInput {
     /// The recipient.
     pub name: Option<String>,

@@ -582,87 +582,141 @@ pub fn check_lines(
     catalog: &HashMap<Sku, Product>,
 ) -> Result<Vec<NewLine>, Rejection> {
     let mut errors = Vec::new();
-    let mut lines: Vec<NewLine> = Vec::new();
-    let max = i64::from(limits.max_quantity_per_line);
+    let mut lines = Vec::with_capacity(input.len());
     for (index, given) in input.iter().enumerate() {
-        let at = |code, field, message: String| UserError::at(code, "lines", index, field, message);
-        let sku = match Sku::parse(&given.sku) {
-            Ok(sku) => sku,
-            Err(why) => {
-                errors.push(at(ErrorCode::UnknownSku, "sku", why));
-                continue;
-            }
-        };
-        if !(1..=max).contains(&given.quantity) {
-            errors.push(at(
-                ErrorCode::InvalidQuantity,
-                "quantity",
-                format!("quantity must be 1 to {max}, got {}", given.quantity),
-            ));
+        let Some(mut line) = checked_shape(index, given, limits, attribute_limits, &mut errors)
+        else {
             continue;
+        };
+        let at = |code, message: String| UserError::at(code, "lines", index, "sku", message);
+        match catalog.get(&line.sku) {
+            None => errors.push(at(
+                ErrorCode::UnknownSku,
+                format!("no product has SKU {}", line.sku),
+            )),
+            Some(product) if !product.for_sale() => errors.push(at(
+                ErrorCode::ProductInactive,
+                format!("{} is not for sale", line.sku),
+            )),
+            Some(product) => {
+                line.unit_price = Some(product.price);
+                lines.push((index, line));
+            }
         }
-        let index_text = index.to_string();
-        let attributes = match check_attributes(
-            &given.attributes,
-            &["lines", &index_text, "attributes"],
-            attribute_limits,
-        ) {
-            Ok(attributes) => attributes,
-            Err(mut why) => {
-                errors.append(&mut why);
-                continue;
-            }
-        };
-        let product = match catalog.get(&sku) {
-            None => {
-                errors.push(at(
-                    ErrorCode::UnknownSku,
-                    "sku",
-                    format!("no product has SKU {sku}"),
-                ));
-                continue;
-            }
-            Some(product) if !product.for_sale() => {
-                errors.push(at(
-                    ErrorCode::ProductInactive,
-                    "sku",
-                    format!("{sku} is not for sale"),
-                ));
-                continue;
-            }
-            Some(product) => product,
-        };
-        let quantity = given.quantity as u32;
-        match lines
+    }
+    let merged = merge_lines(lines, limits, &mut errors);
+    if errors.is_empty() {
+        Ok(merged.into_iter().map(|(_, line)| line).collect())
+    } else {
+        Err(Rejection::Invalid(errors))
+    }
+}
+
+/// Checks what client lines say without the catalog: SKUs well formed,
+/// quantities in range, attributes within their limits; a repeated SKU with
+/// the same attributes adds up. Each line comes with the input index of its
+/// first occurrence (to name it in the errors of later checks). Checkout of
+/// client-held lines checks the catalog inside its transaction.
+pub fn check_line_shapes(
+    input: &[LineInput],
+    limits: &Limits,
+    attribute_limits: &AttributeLimits,
+) -> Result<Vec<(usize, NewLine)>, Rejection> {
+    let mut errors = Vec::new();
+    let lines = input
+        .iter()
+        .enumerate()
+        .filter_map(|(index, given)| {
+            checked_shape(index, given, limits, attribute_limits, &mut errors)
+                .map(|line| (index, line))
+        })
+        .collect();
+    let merged = merge_lines(lines, limits, &mut errors);
+    if errors.is_empty() {
+        Ok(merged)
+    } else {
+        Err(Rejection::Invalid(errors))
+    }
+}
+
+/// One input line's SKU, quantity and attributes, checked; `None` (with
+/// its errors pushed) when any is wrong.
+fn checked_shape(
+    index: usize,
+    given: &LineInput,
+    limits: &Limits,
+    attribute_limits: &AttributeLimits,
+    errors: &mut Vec<UserError>,
+) -> Option<NewLine> {
+    let at = |code, field, message: String| UserError::at(code, "lines", index, field, message);
+    let sku = match Sku::parse(&given.sku) {
+        Ok(sku) => sku,
+        Err(why) => {
+            errors.push(at(ErrorCode::UnknownSku, "sku", why));
+            return None;
+        }
+    };
+    let max = i64::from(limits.max_quantity_per_line);
+    if !(1..=max).contains(&given.quantity) {
+        errors.push(at(
+            ErrorCode::InvalidQuantity,
+            "quantity",
+            format!("quantity must be 1 to {max}, got {}", given.quantity),
+        ));
+        return None;
+    }
+    let index_text = index.to_string();
+    match check_attributes(
+        &given.attributes,
+        &["lines", &index_text, "attributes"],
+        attribute_limits,
+    ) {
+        Ok(attributes) => Some(NewLine {
+            sku,
+            quantity: given.quantity as u32,
+            attributes,
+            unit_price: None,
+        }),
+        Err(mut why) => {
+            errors.append(&mut why);
+            None
+        }
+    }
+}
+
+/// Adds up lines of the same SKU with the same attributes (the first keeps
+/// its place), refusing a sum over the per-line limit at the later input.
+fn merge_lines(
+    lines: Vec<(usize, NewLine)>,
+    limits: &Limits,
+    errors: &mut Vec<UserError>,
+) -> Vec<(usize, NewLine)> {
+    let max = limits.max_quantity_per_line;
+    let mut merged: Vec<(usize, NewLine)> = Vec::with_capacity(lines.len());
+    for (index, line) in lines {
+        match merged
             .iter_mut()
-            .find(|l| l.sku == sku && same_attributes(&l.attributes, &attributes))
+            .find(|(_, l)| l.sku == line.sku && same_attributes(&l.attributes, &line.attributes))
         {
-            Some(existing) => {
-                existing.quantity = existing.quantity.saturating_add(quantity);
-                if existing.quantity > limits.max_quantity_per_line {
-                    errors.push(at(
+            Some((_, existing)) => {
+                existing.quantity = existing.quantity.saturating_add(line.quantity);
+                if existing.quantity > max {
+                    errors.push(UserError::at(
                         ErrorCode::InvalidQuantity,
+                        "lines",
+                        index,
                         "quantity",
                         format!(
-                            "{sku} adds up to {} here; at most {max} per line",
-                            existing.quantity
+                            "{} adds up to {} here; at most {max} per line",
+                            line.sku, existing.quantity
                         ),
                     ));
                 }
             }
-            None => lines.push(NewLine {
-                sku,
-                quantity,
-                attributes,
-                unit_price: Some(product.price),
-            }),
+            None => merged.push((index, line)),
         }
     }
-    if errors.is_empty() {
-        Ok(lines)
-    } else {
-        Err(Rejection::Invalid(errors))
-    }
+    merged
 }
 
 /// A cart line with its price from the catalog.

@@ -6,19 +6,15 @@
 
 use super::cart_view::CartView;
 use super::error::{ApiError, ApiResult};
-use super::inputs::{CartLineInput, as_given, checked_lines};
+use super::inputs::{CartLineInput, as_given, line_inputs};
+use super::require_viewer;
 use super::types::{AttributeView, BuyerIdentityInput, UserErrorView, user_errors};
-use super::{require_viewer, take_write};
-use crate::auth::Viewer;
-use crate::domain::attributes::{AttributeLimits, check_attributes, check_note};
-use crate::domain::cart::LineUpdate;
-use crate::domain::idempotency::{Fingerprint, IdempotencyKey, KeyUse, key_reused};
-use crate::domain::{
-    Cart, CartChange, CartIndex, CartName, ErrorCode, Limits, OwnerKey, Rejection, Sku,
-    UserError as DomainError,
-};
+use crate::app::carts::{self, CartEdit, LineUpdateInput};
+use crate::app::{Caller, Once};
+use crate::auth::ClientAddress;
+use crate::domain::idempotency::{Fingerprint, IdempotencyKey};
+use crate::domain::{CartName, ErrorCode, Rejection, UserError as DomainError};
 use crate::services::Services;
-use crate::store::{Replayable, UpdateError};
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 
 /// Cart queries; they need a token.
@@ -36,8 +32,8 @@ impl CartQuery {
         let services = Services::of(ctx);
         let viewer = require_viewer(ctx)?;
         let name = CartName::parse(&name).map_err(ApiError::BadUserInput)?;
-        let stored = services.store.cart(&viewer.owner_key(), &name).await?;
-        CartView::from_stored(services, viewer, stored, &name).await
+        let shown = carts::show(services, viewer, &name).await?;
+        Ok(CartView::new(services, viewer, shown))
     }
 
     /// All of the viewer's stored carts, by name.
@@ -45,12 +41,11 @@ impl CartQuery {
     async fn carts(&self, ctx: &Context<'_>) -> ApiResult<Vec<CartView>> {
         let services = Services::of(ctx);
         let viewer = require_viewer(ctx)?;
-        let set = services.store.cart_set(&viewer.owner_key()).await?;
-        let mut views = Vec::with_capacity(set.carts.len());
-        for name in set.carts.keys() {
-            views.push(CartView::from_set(services, viewer, &set, name).await?);
-        }
-        Ok(views)
+        let shown = carts::show_all(services, viewer).await?;
+        Ok(shown
+            .into_iter()
+            .map(|cart| CartView::new(services, viewer, cart))
+            .collect())
     }
 }
 
@@ -182,7 +177,7 @@ impl CartMutation {
         ctx: &Context<'_>,
         input: AddCartLinesInput,
     ) -> ApiResult<CartPayload> {
-        let edit = Edit::Add(&input.lines);
+        let edit = CartEdit::Add(line_inputs(&input.lines));
         let Some(key) = &input.idempotency_key else {
             return change_cart(ctx, &input.cart, input.expected_version, edit, None).await;
         };
@@ -198,7 +193,7 @@ impl CartMutation {
                 input.expected_version,
             ),
         );
-        let once = Some((key, fingerprint));
+        let once = Some(Once { key, fingerprint });
         change_cart(ctx, &input.cart, input.expected_version, edit, once).await
     }
 
@@ -210,7 +205,16 @@ impl CartMutation {
         ctx: &Context<'_>,
         input: UpdateCartLinesInput,
     ) -> ApiResult<CartPayload> {
-        let edit = Edit::Update(&input.lines);
+        let updates = input
+            .lines
+            .iter()
+            .map(|l| LineUpdateInput {
+                id: l.id.to_string(),
+                quantity: i64::from(l.quantity),
+                attributes: l.attributes.as_deref().map(AttributeView::pairs),
+            })
+            .collect();
+        let edit = CartEdit::Update(updates);
         change_cart(ctx, &input.cart, input.expected_version, edit, None).await
     }
 
@@ -220,7 +224,7 @@ impl CartMutation {
         ctx: &Context<'_>,
         input: RemoveCartLinesInput,
     ) -> ApiResult<CartPayload> {
-        let edit = Edit::Remove(&input.line_ids);
+        let edit = CartEdit::Remove(input.line_ids.iter().map(|id| id.to_string()).collect());
         change_cart(ctx, &input.cart, input.expected_version, edit, None).await
     }
 
@@ -230,7 +234,7 @@ impl CartMutation {
         ctx: &Context<'_>,
         input: UpdateCartNoteInput,
     ) -> ApiResult<CartPayload> {
-        let edit = Edit::Note(input.note.as_deref());
+        let edit = CartEdit::Note(input.note);
         change_cart(ctx, &input.cart, input.expected_version, edit, None).await
     }
 
@@ -240,7 +244,7 @@ impl CartMutation {
         ctx: &Context<'_>,
         input: UpdateCartAttributesInput,
     ) -> ApiResult<CartPayload> {
-        let edit = Edit::Attributes(&input.attributes);
+        let edit = CartEdit::Attributes(AttributeView::pairs(&input.attributes));
         change_cart(ctx, &input.cart, input.expected_version, edit, None).await
     }
 
@@ -251,13 +255,20 @@ impl CartMutation {
         ctx: &Context<'_>,
         input: UpdateCartBuyerIdentityInput,
     ) -> ApiResult<CartPayload> {
-        let edit = Edit::BuyerIdentity(&input.buyer_identity);
+        let edit = CartEdit::BuyerIdentity(Box::new(input.buyer_identity.to_domain()));
         change_cart(ctx, &input.cart, input.expected_version, edit, None).await
     }
 
     /// Removes every line. The cart keeps its name and version history.
     async fn clear_cart(&self, ctx: &Context<'_>, input: ClearCartInput) -> ApiResult<CartPayload> {
-        change_cart(ctx, &input.cart, input.expected_version, Edit::Clear, None).await
+        change_cart(
+            ctx,
+            &input.cart,
+            input.expected_version,
+            CartEdit::Clear,
+            None,
+        )
+        .await
     }
 
     /// Replaces the cart's lines with these (a repeated SKU adds up).
@@ -266,32 +277,18 @@ impl CartMutation {
         ctx: &Context<'_>,
         input: ReplaceCartInput,
     ) -> ApiResult<CartPayload> {
-        let edit = Edit::Replace(&input.lines);
+        let edit = CartEdit::Replace(line_inputs(&input.lines));
         change_cart(ctx, &input.cart, input.expected_version, edit, None).await
     }
 }
 
-/// What a cart mutation asks for, before it is checked.
-enum Edit<'a> {
-    Add(&'a [CartLineInput]),
-    Replace(&'a [CartLineInput]),
-    Update(&'a [CartLineUpdateInput]),
-    Remove(&'a [ID]),
-    Clear,
-    Note(Option<&'a str>),
-    Attributes(&'a [AttributeView]),
-    BuyerIdentity(&'a BuyerIdentityInput),
-}
-
-/// Runs a cart change: which cart, then (with an idempotency key) look the
-/// key up — a retry replays, whatever its input says now — then check the
-/// input, then one atomic write that applies it (and records the key).
+/// Parses the cart name and runs the edit ([`carts::edit`]).
 async fn change_cart(
     ctx: &Context<'_>,
     cart: &str,
     expected: Option<u64>,
-    edit: Edit<'_>,
-    once: Option<(IdempotencyKey, Fingerprint)>,
+    edit: CartEdit,
+    once: Option<Once>,
 ) -> ApiResult<CartPayload> {
     let services = Services::of(ctx);
     let viewer = require_viewer(ctx)?;
@@ -299,168 +296,20 @@ async fn change_cart(
         Ok(name) => name,
         Err(why) => return Ok(CartPayload::invalid_name(why)),
     };
-    if let Err(throttled) = take_write(ctx, viewer) {
-        return payload(services, viewer, &name, Some(throttled)).await;
-    }
-    let owner = viewer.owner_key();
-    if let Some((key, fingerprint)) = &once {
-        match services.store.recorded(&owner, key, fingerprint).await {
-            Ok(None) => {}
-            Ok(Some(outcome)) if outcome.cart_version().is_some() => {
-                return payload(services, viewer, &name, None).await;
-            }
-            Ok(Some(_)) => return payload(services, viewer, &name, Some(key_reused())).await,
-            Err(UpdateError::Rejected(reused)) => {
-                return payload(services, viewer, &name, Some(reused)).await;
-            }
-            Err(UpdateError::Store(e)) => return Err(e.into()),
-        }
-    }
-    let change = match checked_change(services, &owner, &name, viewer, edit).await? {
-        Ok(change) => change,
-        Err(rejection) => return payload(services, viewer, &name, Some(rejection)).await,
+    let caller = Caller {
+        viewer,
+        client: ctx.data_opt::<ClientAddress>(),
     };
-    let now = services.clock.now();
-    let lifetime = services.shop.cart_lifetime(viewer.kind);
-    let limits = services.shop.limits;
-    let apply = |index: &mut CartIndex, stored: Option<&Cart>| {
-        index.apply(stored, &name, &change, expected, &limits, now, lifetime)
-    };
-    let result = match &once {
-        None => services
-            .store
-            .update_cart(&owner, &name, &apply)
-            .await
-            .map(Replayable::Applied),
-        Some((key, fingerprint)) => {
-            let key = KeyUse {
-                key,
-                fingerprint,
-                now,
-                max_per_owner: services.shop.max_idempotency_keys_per_viewer,
-            };
-            services
-                .store
-                .update_cart_once(&owner, &key, &name, &apply)
-                .await
-        }
-    };
-    match result {
-        Ok(stored) => Ok(CartPayload {
-            cart: Some(CartView::from_stored(services, viewer, stored.into_inner(), &name).await?),
-            user_errors: Vec::new(),
-        }),
-        Err(UpdateError::Rejected(rejection)) => {
-            payload(services, viewer, &name, Some(rejection)).await
-        }
-        Err(UpdateError::Store(e)) => Err(e.into()),
-    }
-}
-
-/// Turns client input into a [`CartChange`], checking it (SKUs against the
-/// catalog, attributes, the note, the buyer identity).
-async fn checked_change(
-    services: &Services,
-    owner: &OwnerKey,
-    name: &CartName,
-    viewer: &Viewer,
-    edit: Edit<'_>,
-) -> ApiResult<Result<CartChange, Rejection>> {
-    let limits = &services.shop.attribute_limits;
-    Ok(match edit {
-        Edit::Clear => Ok(CartChange::Clear),
-        Edit::Remove(ids) => Ok(CartChange::Remove(
-            ids.iter().map(|id| id.to_string()).collect(),
-        )),
-        Edit::Add(lines) => checked_lines(services, lines).await?.map(CartChange::Add),
-        Edit::Replace(lines) => checked_lines(services, lines)
-            .await?
-            .map(CartChange::Replace),
-        Edit::Note(note) => check_note(note.unwrap_or(""), limits)
-            .map(CartChange::Note)
-            .map_err(Rejection::one),
-        Edit::Attributes(attributes) => {
-            check_attributes(&AttributeView::pairs(attributes), &["attributes"], limits)
-                .map(CartChange::Attributes)
-                .map_err(Rejection::Invalid)
-        }
-        Edit::BuyerIdentity(input) => input
-            .to_domain()
-            .check()
-            .map(CartChange::BuyerIdentity)
-            .map_err(Rejection::Invalid),
-        Edit::Update(updates) => {
-            let stored = services.store.cart(owner, name).await?;
-            let lifetime = services.shop.cart_lifetime(viewer.kind);
-            let cart = Cart::as_seen(stored, name, services.clock.now(), lifetime);
-            let skus: Vec<Sku> = cart.lines.iter().map(|l| l.sku.clone()).collect();
-            let catalog = services.store.products_by_sku(&skus).await?;
-            checked_updates(updates, &services.shop.limits, limits)
-                .map(|lines| CartChange::Update { lines, catalog })
-        }
+    let edited = carts::edit(services, caller, &name, edit, expected, once).await?;
+    Ok(CartPayload {
+        cart: Some(CartView::new(services, viewer, edited.cart)),
+        user_errors: user_errors(
+            edited
+                .refused
+                .map(Rejection::into_user_errors)
+                .unwrap_or_default(),
+        ),
     })
-}
-
-/// Checks line updates: quantities 0 to the per-line limit, attributes.
-fn checked_updates(
-    updates: &[CartLineUpdateInput],
-    limits: &Limits,
-    attribute_limits: &AttributeLimits,
-) -> Result<Vec<LineUpdate>, Rejection> {
-    let mut errors = Vec::new();
-    let mut checked = Vec::with_capacity(updates.len());
-    if updates.len() > limits.max_lines_per_cart {
-        return Err(Rejection::one(DomainError::new(
-            ErrorCode::CartLimitExceeded,
-            &["lines"],
-            format!(
-                "at most {} lines at once; got {}",
-                limits.max_lines_per_cart,
-                updates.len()
-            ),
-        )));
-    }
-    let max = i64::from(limits.max_quantity_per_line);
-    for (index, update) in updates.iter().enumerate() {
-        let quantity = i64::from(update.quantity);
-        if !(0..=max).contains(&quantity) {
-            errors.push(DomainError::at(
-                ErrorCode::InvalidQuantity,
-                "lines",
-                index,
-                "quantity",
-                format!("quantity must be 0 (remove) to {max}, got {quantity}"),
-            ));
-            continue;
-        }
-        let attributes = match &update.attributes {
-            None => None,
-            Some(given) => {
-                let index = index.to_string();
-                match check_attributes(
-                    &AttributeView::pairs(given),
-                    &["lines", &index, "attributes"],
-                    attribute_limits,
-                ) {
-                    Ok(attributes) => Some(attributes),
-                    Err(mut why) => {
-                        errors.append(&mut why);
-                        continue;
-                    }
-                }
-            }
-        };
-        checked.push(LineUpdate {
-            id: update.id.to_string(),
-            quantity: quantity as u32,
-            attributes,
-        });
-    }
-    if errors.is_empty() {
-        Ok(checked)
-    } else {
-        Err(Rejection::Invalid(errors))
-    }
 }
 
 /// A refusal found before the cart name was checked (a bad idempotency key):
@@ -472,27 +321,14 @@ async fn refused_before_name(
 ) -> ApiResult<CartPayload> {
     let services = Services::of(ctx);
     let viewer = require_viewer(ctx)?;
-    match CartName::parse(cart) {
-        Ok(name) => payload(services, viewer, &name, Some(rejection)).await,
-        Err(why) => Ok(CartPayload::invalid_name(why)),
-    }
-}
-
-/// The payload with the cart as it is now and, for a refused change, why.
-async fn payload(
-    services: &Services,
-    viewer: &Viewer,
-    name: &CartName,
-    rejection: Option<Rejection>,
-) -> ApiResult<CartPayload> {
-    let stored = services.store.cart(&viewer.owner_key(), name).await?;
+    let name = match CartName::parse(cart) {
+        Ok(name) => name,
+        Err(why) => return Ok(CartPayload::invalid_name(why)),
+    };
+    let shown = carts::show(services, viewer, &name).await?;
     Ok(CartPayload {
-        cart: Some(CartView::from_stored(services, viewer, stored, name).await?),
-        user_errors: user_errors(
-            rejection
-                .map(Rejection::into_user_errors)
-                .unwrap_or_default(),
-        ),
+        cart: Some(CartView::new(services, viewer, shown)),
+        user_errors: user_errors(rejection.into_user_errors()),
     })
 }
 

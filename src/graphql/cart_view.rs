@@ -2,13 +2,13 @@
 //! output, by resolvers and by subscriptions.
 
 use super::catalog::VariantView;
-use super::error::{ApiError, ApiResult};
 use super::types::MoneyView;
 use super::types::{AttributeView, BuyerIdentityView};
+use crate::app::carts::ShownCart;
 use crate::auth::Viewer;
 use crate::domain::account::Email;
-use crate::domain::cart::{Warning, price_lines};
-use crate::domain::{Cart, CartName, CartSet, Currency, Sku};
+use crate::domain::cart::Warning;
+use crate::domain::{Cart, Currency};
 use crate::services::Services;
 use async_graphql::{Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -145,41 +145,11 @@ pub struct CartLineView {
 }
 
 impl CartView {
-    /// The cart `name` as stored (`None`: nothing is), as it is now, priced for output.
-    pub(crate) async fn from_stored(
-        services: &Services,
-        viewer: &Viewer,
-        stored: Option<Cart>,
-        name: &CartName,
-    ) -> ApiResult<CartView> {
+    /// A cart a use case read and priced, for output.
+    pub(crate) fn new(services: &Services, viewer: &Viewer, shown: ShownCart) -> CartView {
         let lifetime = services.shop.cart_lifetime(viewer.kind);
-        let cart = Cart::as_seen(stored, name, services.clock.now(), lifetime);
-        CartView::priced(services, viewer, cart).await
-    }
-
-    /// The cart `name` of `set`, as it is now, priced for output.
-    pub(crate) async fn from_set(
-        services: &Services,
-        viewer: &Viewer,
-        set: &CartSet,
-        name: &CartName,
-    ) -> ApiResult<CartView> {
-        let lifetime = services.shop.cart_lifetime(viewer.kind);
-        let cart = set.cart(name, services.clock.now(), lifetime);
-        CartView::priced(services, viewer, cart).await
-    }
-
-    /// One cart (already as seen now), priced with the catalog for output.
-    pub(crate) async fn priced(
-        services: &Services,
-        viewer: &Viewer,
-        cart: Cart,
-    ) -> ApiResult<CartView> {
-        let lifetime = services.shop.cart_lifetime(viewer.kind);
-        let skus: Vec<Sku> = cart.lines.iter().map(|l| l.sku.clone()).collect();
-        let catalog = services.store.products_by_sku(&skus).await?;
         let currency: Currency = services.shop.currency;
-        let priced = price_lines(&cart.lines, &catalog, &currency).map_err(ApiError::internal)?;
+        let ShownCart { cart, priced } = shown;
         let lines = priced
             .lines
             .into_iter()
@@ -197,7 +167,7 @@ impl CartView {
                 },
             })
             .collect();
-        Ok(CartView {
+        CartView {
             id: format!("{}/{}", viewer.owner_key().as_str(), cart.name),
             expires_at: (!cart.is_blank()).then(|| cart.expires_at(lifetime)),
             warnings: priced.warnings,
@@ -206,6 +176,6 @@ impl CartView {
             lines,
             total_quantity: priced.total_quantity,
             subtotal: MoneyView::new(priced.subtotal, &currency),
-        })
+        }
     }
 }

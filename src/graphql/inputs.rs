@@ -1,10 +1,7 @@
 //! Input types more than one area takes, and the checks they share.
 
-use super::error::ApiResult;
 use super::types::AttributeView;
-use crate::domain::cart::check_lines;
-use crate::domain::{ErrorCode, LineInput, NewLine, Rejection, Sku, UserError};
-use crate::services::Services;
+use crate::domain::LineInput;
 use async_graphql::InputObject;
 
 /// A SKU, a quantity and the line's attributes.
@@ -20,45 +17,16 @@ pub struct CartLineInput {
     pub attributes: Vec<AttributeView>,
 }
 
-/// Checks client lines against the limits and the catalog (unknown SKUs,
-/// variants not for sale, quantities out of range, bad attributes): the
-/// lines to store, or every problem at once, by input index.
-pub async fn checked_lines(
-    services: &Services,
-    lines: &[CartLineInput],
-) -> ApiResult<Result<Vec<NewLine>, Rejection>> {
-    // No request needs more lines than a cart holds (checkoutLines included):
-    // refused before the catalog is read for them.
-    let max = services.shop.limits.max_lines_per_cart;
-    if lines.len() > max {
-        return Ok(Err(Rejection::one(UserError::new(
-            ErrorCode::CartLimitExceeded,
-            &["lines"],
-            format!(
-                "at most {max} lines at once (a cart holds at most {max} lines); got {}",
-                lines.len()
-            ),
-        ))));
-    }
-    let skus: Vec<Sku> = lines
-        .iter()
-        .filter_map(|l| Sku::parse(&l.sku).ok())
-        .collect();
-    let catalog = services.store.products_by_sku(&skus).await?;
-    let input: Vec<LineInput> = lines
+/// The lines as the use cases take them (parsed, not checked).
+pub fn line_inputs(lines: &[CartLineInput]) -> Vec<LineInput> {
+    lines
         .iter()
         .map(|l| LineInput {
             sku: l.sku.clone(),
             quantity: i64::from(l.quantity),
             attributes: AttributeView::pairs(&l.attributes),
         })
-        .collect();
-    Ok(check_lines(
-        &input,
-        &services.shop.limits,
-        &services.shop.attribute_limits,
-        &catalog,
-    ))
+        .collect()
 }
 
 /// A line as the client gave it: SKU, quantity, attributes.

@@ -10,12 +10,12 @@ use super::cart_view::CartView;
 use super::error::{ApiError, ApiResult};
 use super::require_viewer;
 use super::types::{UserErrorView, user_errors};
-use crate::auth::Viewer;
+use crate::app::{Caller, carts};
 use crate::auth::verifier::VerifyError;
-use crate::domain::merge::{MergeClock, MergeReport, MergeStrategy, merge_guest_carts};
-use crate::domain::{CartSet, ErrorCode, UserError as DomainError, ViewerKind};
+use crate::auth::{ClientAddress, Viewer};
+use crate::domain::merge::MergeStrategy;
+use crate::domain::{ErrorCode, UserError as DomainError, ViewerKind};
 use crate::services::Services;
-use crate::store::UpdateError;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 
 /// What to do when the guest and the customer both have lines in a cart of the same name.
@@ -143,8 +143,9 @@ impl MergeMutation {
     }
 }
 
-/// Merges `guest`'s carts into `customer`'s; a refusal (too many carts) is
-/// the inner `Err` and changes nothing.
+/// Merges `guest`'s carts into `customer`'s ([`carts::merge_guest`]); a
+/// refusal (a limit the merge would break) is the inner `Err` and changes
+/// nothing.
 pub(crate) async fn merge_guest_into(
     ctx: &Context<'_>,
     guest: &Viewer,
@@ -152,48 +153,36 @@ pub(crate) async fn merge_guest_into(
     strategy: MergeStrategy,
 ) -> ApiResult<Result<CartMergeResult, Vec<DomainError>>> {
     let services = Services::of(ctx);
-    if let Err(throttled) = super::take_write(ctx, customer) {
-        return Ok(Err(throttled.into_user_errors()));
-    }
-    let settings = &services.shop;
-    let limits = settings.limits;
-    let clock = MergeClock {
-        now: services.clock.now(),
-        guest_lifetime: settings.guest_cart_lifetime,
-        customer_lifetime: settings.customer_cart_lifetime,
+    let caller = Caller {
+        viewer: customer,
+        client: ctx.data_opt::<ClientAddress>(),
     };
-    let merge = move |mine: &mut CartSet, theirs: &mut CartSet| {
-        merge_guest_carts(mine, theirs, strategy, &limits, &clock)
-    };
-    let result = services
-        .store
-        .merge_carts(&guest.owner_key(), &customer.owner_key(), &merge)
-        .await;
-    match result {
-        Ok((report, set)) => Ok(Ok(
-            describe(services, customer, strategy, report, &set).await?
-        )),
-        Err(UpdateError::Rejected(rejection)) => Ok(Err(rejection.into_user_errors())),
-        Err(UpdateError::Store(e)) => Err(ApiError::from(e)),
-    }
+    Ok(
+        match carts::merge_guest(services, caller, guest, strategy).await? {
+            Ok(merged) => Ok(describe(services, customer, strategy, merged)),
+            Err(rejection) => Err(rejection.into_user_errors()),
+        },
+    )
 }
 
-async fn describe(
+fn describe(
     services: &Services,
     customer: &Viewer,
     strategy: MergeStrategy,
-    report: MergeReport,
-    set: &CartSet,
-) -> ApiResult<CartMergeResult> {
-    let mut carts = Vec::with_capacity(report.carts.len());
-    for merged in report.carts {
-        carts.push(MergedCartView {
+    merged: carts::Merged,
+) -> CartMergeResult {
+    let carts::Merged { report, carts } = merged;
+    let carts = report
+        .carts
+        .into_iter()
+        .zip(carts)
+        .map(|(merged, cart)| MergedCartView {
             name: merged.name.to_string(),
             outcome: merged.outcome.into(),
             guest_lines: u32::try_from(merged.guest_lines).unwrap_or(u32::MAX),
-            cart: CartView::from_set(services, customer, set, &merged.name).await?,
-        });
-    }
+            cart: CartView::new(services, customer, cart),
+        })
+        .collect();
     let adjustments = report
         .adjustments
         .into_iter()
@@ -205,11 +194,11 @@ async fn describe(
             message: a.reason,
         })
         .collect();
-    Ok(CartMergeResult {
+    CartMergeResult {
         strategy: strategy.into(),
         carts,
         adjustments,
-    })
+    }
 }
 
 /// The guest a `guestToken` speaks for: a valid, unrevoked built-in guest

@@ -108,34 +108,6 @@ pub(crate) fn require_viewer<'a>(ctx: &Context<'a>) -> ApiResult<&'a Viewer> {
     }
 }
 
-/// Takes one write from the viewer's write rate and its client address's
-/// (`--viewer-write-rate`, `--client-write-rate`); a refusal is `THROTTLED`
-/// saying how long to wait. Every cart mutation, checkout and merge asks
-/// first, before it reads anything.
-pub(crate) fn take_write(
-    ctx: &Context<'_>,
-    viewer: &Viewer,
-) -> Result<(), crate::domain::Rejection> {
-    let services = Services::of(ctx);
-    let client = ctx
-        .data_opt::<crate::auth::ClientAddress>()
-        .map(crate::auth::ClientAddress::throttle_key);
-    let owner = viewer.owner_key();
-    services
-        .write_limiter
-        .take(owner.as_str(), client.as_deref(), services.clock.now())
-        .map_err(|wait| {
-            crate::domain::Rejection::one(crate::domain::UserError::new(
-                crate::domain::ErrorCode::Throttled,
-                &[],
-                format!(
-                    "too many changes in a short time; try again in {}",
-                    crate::domain::rate::describe_wait(wait)
-                ),
-            ))
-        })
-}
-
 /// The request's viewer if it holds the `admin` role; `FORBIDDEN` otherwise.
 pub(crate) fn require_admin<'a>(ctx: &Context<'a>) -> ApiResult<&'a Viewer> {
     let viewer = require_viewer(ctx)?;

@@ -5,23 +5,20 @@
 
 use super::cart_view::CartView;
 use super::catalog::SelectedOptionView;
-use super::error::{ApiError, ApiResult};
-use super::inputs::{CartLineInput, as_given, checked_lines};
+use super::error::ApiResult;
+use super::inputs::{CartLineInput, as_given, line_inputs};
 use super::pagination::PageRequest;
+use super::require_viewer;
 use super::types::{
     AttributeView, BuyerIdentityInput, BuyerIdentityView, MoneyView, UserErrorView, user_errors,
 };
-use super::{require_viewer, take_write};
-use crate::auth::throttle::Subject;
-use crate::auth::{ClientAddress, Viewer};
-use crate::domain::attributes::{check_attributes, check_note};
-use crate::domain::buyer::BuyerIdentity;
-use crate::domain::idempotency::{Fingerprint, IdempotencyKey, Outcome, key_reused};
-use crate::domain::order::{CheckoutDetails, Order, OrderStatus as DomainStatus};
-use crate::domain::{CartLine, CartName, Currency, ErrorCode, Rejection, UserError as DomainError};
+use crate::app::checkout::{self, CheckoutFrom, LinesInput};
+use crate::app::{Caller, Once};
+use crate::auth::ClientAddress;
+use crate::domain::idempotency::{Fingerprint, IdempotencyKey};
+use crate::domain::order::{Order, OrderStatus as DomainStatus};
+use crate::domain::{CartName, Currency, ErrorCode, Rejection, UserError as DomainError};
 use crate::services::Services;
-use crate::store::orders::{CheckoutRequest, CheckoutSource};
-use crate::store::{Replayable, UpdateError};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -325,8 +322,6 @@ impl OrderMutation {
         ctx: &Context<'_>,
         input: CheckoutInput,
     ) -> ApiResult<CheckoutPayload> {
-        let services = Services::of(ctx);
-        let viewer = require_viewer(ctx)?;
         let name = match CartName::parse(&input.cart) {
             Ok(name) => name,
             Err(why) => {
@@ -339,33 +334,11 @@ impl OrderMutation {
             Err(e) => return Ok(failed(None, vec![e])),
         };
         let fingerprint = Fingerprint::of("checkout", &(name.as_str(), input.expected_version));
-        let result = match take_write(ctx, viewer) {
-            Err(throttled) => Err(throttled),
-            Ok(()) => match look_up(services, viewer, &key, &fingerprint).await? {
-                Lookup::Replay(order) => Ok(*order),
-                Lookup::Refused(rejection) => Err(rejection),
-                Lookup::New => {
-                    let source = CheckoutSource::Cart {
-                        name: name.clone(),
-                        expected_version: input.expected_version,
-                        lifetime: services.shop.cart_lifetime(viewer.kind),
-                        limits: services.shop.limits,
-                    };
-                    let client = ctx.data_opt::<ClientAddress>();
-                    run_checkout(services, viewer, client, key, fingerprint, source).await?
-                }
-            },
+        let from = CheckoutFrom::Cart {
+            name,
+            expected_version: input.expected_version,
         };
-        let stored = services.store.cart(&viewer.owner_key(), &name).await?;
-        let cart = Some(CartView::from_stored(services, viewer, stored, &name).await?);
-        Ok(match result {
-            Ok(order) => CheckoutPayload {
-                order: Some(view(services, order)),
-                cart,
-                user_errors: Vec::new(),
-            },
-            Err(rejection) => failed(cart, rejection.into_user_errors()),
-        })
+        run(ctx, from, Once { key, fingerprint }).await
     }
 
     /// Buys lines held by the client, with the same rules as `checkout`:
@@ -375,15 +348,10 @@ impl OrderMutation {
         ctx: &Context<'_>,
         input: CheckoutLinesInput,
     ) -> ApiResult<CheckoutPayload> {
-        let services = Services::of(ctx);
-        let viewer = require_viewer(ctx)?;
         let key = match IdempotencyKey::parse(&input.idempotency_key, "idempotencyKey") {
             Ok(key) => key,
             Err(e) => return Ok(failed(None, vec![e])),
         };
-        if let Err(throttled) = take_write(ctx, viewer) {
-            return Ok(failed(None, throttled.into_user_errors()));
-        }
         let buyer = input
             .buyer_identity
             .as_ref()
@@ -394,135 +362,41 @@ impl OrderMutation {
                 as_given(&input.lines),
                 input.note.as_deref(),
                 AttributeView::pairs(&input.attributes),
-                buyer.as_ref().map(|b| format!("{b:?}")),
+                // Its fields by name (JSON): a stable spelling, unlike Debug.
+                buyer.as_ref(),
             ),
         );
-        let result = match look_up(services, viewer, &key, &fingerprint).await? {
-            Lookup::Replay(order) => Ok(*order),
-            Lookup::Refused(rejection) => Err(rejection),
-            Lookup::New => match checked_checkout_lines(services, &input).await? {
-                Ok(source) => {
-                    let client = ctx.data_opt::<ClientAddress>();
-                    run_checkout(services, viewer, client, key, fingerprint, source).await?
-                }
-                Err(rejection) => Err(rejection),
-            },
-        };
-        Ok(match result {
-            Ok(order) => CheckoutPayload {
-                order: Some(view(services, order)),
-                cart: None,
-                user_errors: Vec::new(),
-            },
-            Err(rejection) => failed(None, rejection.into_user_errors()),
-        })
+        let from = CheckoutFrom::Lines(Box::new(LinesInput {
+            lines: line_inputs(&input.lines),
+            note: input.note.clone(),
+            attributes: AttributeView::pairs(&input.attributes),
+            buyer_identity: buyer,
+        }));
+        run(ctx, from, Once { key, fingerprint }).await
     }
 }
 
-/// Checks what `checkoutLines` was given: the lines against the catalog,
-/// the note, the attributes and the buyer identity, all errors at once.
-async fn checked_checkout_lines(
-    services: &Services,
-    input: &CheckoutLinesInput,
-) -> ApiResult<Result<CheckoutSource, Rejection>> {
-    let limits = &services.shop.attribute_limits;
-    let mut errors = Vec::new();
-    let lines = match checked_lines(services, &input.lines).await? {
-        Ok(lines) => lines,
-        Err(rejection) => {
-            errors.extend(rejection.into_user_errors());
-            Vec::new()
-        }
+/// Runs a checkout ([`checkout::checkout`]) for the request's viewer.
+async fn run(ctx: &Context<'_>, from: CheckoutFrom, once: Once) -> ApiResult<CheckoutPayload> {
+    let services = Services::of(ctx);
+    let viewer = require_viewer(ctx)?;
+    let caller = Caller {
+        viewer,
+        client: ctx.data_opt::<ClientAddress>(),
     };
-    let note = check_note(input.note.as_deref().unwrap_or(""), limits)
-        .map_err(|e| errors.push(e))
-        .ok()
-        .flatten();
-    let attributes = check_attributes(
-        &AttributeView::pairs(&input.attributes),
-        &["attributes"],
-        limits,
-    )
-    .map_err(|e| errors.extend(e))
-    .unwrap_or_default();
-    let buyer_identity = match &input.buyer_identity {
-        None => BuyerIdentity::default(),
-        Some(given) => given
-            .to_domain()
-            .check()
-            .map_err(|e| errors.extend(e))
-            .unwrap_or_default(),
-    };
-    if !errors.is_empty() {
-        return Ok(Err(Rejection::Invalid(errors)));
-    }
-    let lines = lines
-        .iter()
-        .enumerate()
-        .map(|(n, line)| CartLine {
-            id: format!("0-{n}"),
-            sku: line.sku.clone(),
-            quantity: line.quantity,
-            attributes: line.attributes.clone(),
-            unit_price: line.unit_price,
-        })
-        .collect();
-    Ok(Ok(CheckoutSource::Lines {
-        lines,
-        details: Box::new(CheckoutDetails {
-            note,
-            attributes,
-            buyer_identity,
-        }),
-    }))
-}
-
-/// What the idempotency key says before a checkout runs.
-enum Lookup {
-    /// The key is new: check the input and run the checkout.
-    New,
-    /// The same request placed this order: answer it again.
-    Replay(Box<Order>),
-    /// The key belongs to another request.
-    Refused(Rejection),
-}
-
-/// The look-up step (see [`crate::store::idempotency`]): a retry is answered
-/// with its first order even if its input would no longer pass.
-async fn look_up(
-    services: &Services,
-    viewer: &Viewer,
-    key: &IdempotencyKey,
-    fingerprint: &Fingerprint,
-) -> ApiResult<Lookup> {
-    let owner = viewer.owner_key();
-    let id = match services.store.recorded(&owner, key, fingerprint).await {
-        Ok(None) => return Ok(Lookup::New),
-        Ok(Some(Outcome::Order(id))) => id,
-        Ok(Some(_)) => {
-            count_checkout("refused");
-            return Ok(Lookup::Refused(key_reused()));
-        }
-        Err(UpdateError::Rejected(rejection)) => {
-            count_checkout("refused");
-            return Ok(Lookup::Refused(rejection));
-        }
-        Err(UpdateError::Store(e)) => return Err(e.into()),
-    };
-    match services.store.order(&owner, &id).await? {
-        Some(order) => {
-            count_checkout("replayed");
-            Ok(Lookup::Replay(Box::new(order)))
-        }
-        None => Err(ApiError::internal(format_args!(
-            "idempotency record of {owner} names order {id}, which is missing"
-        ))),
-    }
-}
-
-/// `cartql_checkouts_total{outcome}`: placed, replayed or refused.
-fn count_checkout(outcome: &'static str) {
-    metrics::counter!("cartql_checkouts_total", "outcome" => outcome).increment(1);
+    let done = checkout::checkout(services, caller, from, once).await?;
+    let cart = done.cart.map(|cart| CartView::new(services, viewer, cart));
+    Ok(match (done.order, done.refused) {
+        (Some(order), _) => CheckoutPayload {
+            order: Some(view(services, order)),
+            cart,
+            user_errors: Vec::new(),
+        },
+        (None, refused) => failed(
+            cart,
+            refused.map(Rejection::into_user_errors).unwrap_or_default(),
+        ),
+    })
 }
 
 fn failed(cart: Option<CartView>, errors: Vec<DomainError>) -> CheckoutPayload {
@@ -530,60 +404,5 @@ fn failed(cart: Option<CartView>, errors: Vec<DomainError>) -> CheckoutPayload {
         order: None,
         cart,
         user_errors: user_errors(errors),
-    }
-}
-
-/// The proceed-and-record step: one transaction (see
-/// [`OrderStore::checkout`](crate::store::OrderStore::checkout)), counted
-/// against the client address's checkouts (a refused one gives its count back).
-async fn run_checkout(
-    services: &Services,
-    viewer: &Viewer,
-    client: Option<&ClientAddress>,
-    key: IdempotencyKey,
-    fingerprint: Fingerprint,
-    source: CheckoutSource,
-) -> ApiResult<Result<Order, Rejection>> {
-    let now = services.clock.now();
-    let client = client.map(ClientAddress::throttle_key);
-    let keys: Vec<(Subject, &str)> = client
-        .iter()
-        .map(|c| (Subject::CheckoutClient, c.as_str()))
-        .collect();
-    if let Err(until) = services.throttle.reserve(&keys, now).await? {
-        let minutes = (until - now).num_minutes().max(1);
-        return Ok(Err(Rejection::one(DomainError::new(
-            ErrorCode::Throttled,
-            &[],
-            format!("too many checkouts from this address; try again in {minutes} min"),
-        ))));
-    }
-    let request = CheckoutRequest {
-        owner: viewer.owner_key(),
-        key,
-        fingerprint,
-        max_keys_per_owner: services.shop.max_idempotency_keys_per_viewer,
-        order_id: services.order_ids.next(now),
-        now,
-        source,
-        default_email: viewer.email.clone(),
-        email_required: services.shop.checkout_email.required_for(viewer.kind),
-        max_order_bytes: services.shop.limits.max_order_bytes,
-    };
-    match services.store.checkout(&request).await {
-        Ok(Replayable::Applied(order)) => {
-            count_checkout("placed");
-            Ok(Ok(order))
-        }
-        Ok(Replayable::Replayed(order)) => {
-            count_checkout("replayed");
-            Ok(Ok(order))
-        }
-        Err(UpdateError::Rejected(rejection)) => {
-            count_checkout("refused");
-            services.throttle.give_back(&keys).await?;
-            Ok(Err(rejection))
-        }
-        Err(UpdateError::Store(e)) => Err(e.into()),
     }
 }

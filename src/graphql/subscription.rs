@@ -16,10 +16,11 @@ use super::cart_view::CartView;
 use super::error::{ApiError, ApiResult};
 use super::orders::{OrderView, view as orders_view};
 use super::require_viewer;
+use crate::app::carts;
 use crate::auth::verifier::VerifyError;
 use crate::clock::until;
+use crate::domain::CartName;
 use crate::domain::order::Order;
-use crate::domain::{Cart, CartName};
 use crate::services::Services;
 use crate::store::CartChanges;
 use async_graphql::{Context, ID, Subscription};
@@ -56,15 +57,14 @@ impl SubscriptionRoot {
                     yield Err(error);
                     break;
                 }
-                let stored = match services.store.cart(&owner, &name).await {
-                    Ok(stored) => stored,
+                let cart = match carts::current(&services, &viewer, &name).await {
+                    Ok(cart) => cart,
                     Err(e) => {
                         yield Err(ApiError::from(e));
                         break;
                     }
                 };
                 let now = services.clock.now();
-                let cart = Cart::as_seen(stored, &name, now, lifetime);
                 let seen = (cart.version, cart.is_blank());
                 let expires = (!cart.is_blank()).then(|| cart.expires_at(lifetime));
                 // An expired cart was pushed empty; the sweeper deleting it later
@@ -72,7 +72,10 @@ impl SubscriptionRoot {
                 let swept = matches!(&sent, Some((v, blank)) if *blank && cart.is_blank() && cart.version < *v);
                 if sent.as_ref() != Some(&seen) && !swept {
                     sent = Some(seen);
-                    yield CartView::priced(&services, &viewer, cart).await;
+                    yield carts::price_seen(&services, cart, Default::default())
+                        .await
+                        .map(|shown| CartView::new(&services, &viewer, shown))
+                        .map_err(ApiError::from);
                 }
                 match next_trigger(&mut changes, now, viewer.expires_at, expires).await {
                     Trigger::Changed => {

@@ -8,6 +8,7 @@ mod error_codes;
 mod expiry;
 mod idempotency;
 mod merge;
+mod round_trips;
 mod traces;
 
 use super::{QueryLimits, document::DocumentLimits, engine::Engine};

@@ -1,0 +1,76 @@
+//! Use cases: one function per operation, between the schema and the stores.
+//!
+//! A use case takes the [`Services`](crate::services::Services), who is
+//! asking ([`Caller`]) and input the schema has only parsed, and returns what
+//! happened: the state to show and, when the operation was refused, why. A
+//! refusal is an outcome (it becomes `userErrors`), not an error; an
+//! [`AppError`] is a failure of the server (it becomes `INTERNAL`). A use
+//! case owns the steps around its store call: the write rate, throttles, the
+//! catalog read its checks and its answer share, and idempotent replays, so
+//! each rule is written once, for both backends and every entry point.
+//!
+//! - [`carts`]: reading carts, and every cart mutation.
+//! - [`checkout`]: checkout of a stored cart or of lines a client kept.
+
+pub mod carts;
+pub mod checkout;
+
+use crate::auth::{ClientAddress, Viewer};
+use crate::domain::idempotency::{Fingerprint, IdempotencyKey};
+use crate::domain::{ErrorCode, Rejection, UserError};
+use crate::services::Services;
+use crate::store::StoreError;
+
+/// Who asks: the viewer the token speaks for, and the client address the
+/// request came from (none in-process).
+#[derive(Clone, Copy, Debug)]
+pub struct Caller<'a> {
+    /// The viewer.
+    pub viewer: &'a Viewer,
+    /// The client address, for per-address limits.
+    pub client: Option<&'a ClientAddress>,
+}
+
+/// An idempotency key with the request it was sent with.
+#[derive(Clone, Debug)]
+pub struct Once {
+    /// The key, checked.
+    pub key: IdempotencyKey,
+    /// What "the same request" means for it.
+    pub fingerprint: Fingerprint,
+}
+
+/// A failure of the server, not of the request (which is a [`Rejection`]).
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The store failed.
+    #[error("store failed: {0}")]
+    Store(#[from] StoreError),
+    /// Stored data broke an invariant.
+    #[error("{0}")]
+    Broken(String),
+}
+
+impl Caller<'_> {
+    /// Takes one write from the viewer's write rate and its client
+    /// address's (`--viewer-write-rate`, `--client-write-rate`); a refusal is
+    /// `THROTTLED` saying how long to wait. Every cart mutation, checkout
+    /// and merge asks first, before it reads anything.
+    pub fn take_write(&self, services: &Services) -> Result<(), Rejection> {
+        let client = self.client.map(ClientAddress::throttle_key);
+        let owner = self.viewer.owner_key();
+        services
+            .write_limiter
+            .take(owner.as_str(), client.as_deref(), services.clock.now())
+            .map_err(|wait| {
+                Rejection::one(UserError::new(
+                    ErrorCode::Throttled,
+                    &[],
+                    format!(
+                        "too many changes in a short time; try again in {}",
+                        crate::domain::rate::describe_wait(wait)
+                    ),
+                ))
+            })
+    }
+}

@@ -1,0 +1,83 @@
+//! How often an operation goes to the store: counted from the store's own
+//! spans (`store.*`, one per call), not timed.
+
+use super::*;
+use std::sync::Mutex;
+use tracing_subscriber::layer::SubscriberExt;
+
+/// Records the name of every `store.*` span opened while it is installed.
+#[derive(Clone, Default)]
+struct StoreCalls(Arc<Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StoreCalls {
+    fn on_new_span(
+        &self,
+        attributes: &tracing::span::Attributes<'_>,
+        _: &tracing::span::Id,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let name = attributes.metadata().name();
+        if name.starts_with("store.") {
+            self.0.lock().unwrap().push(name.to_string());
+        }
+    }
+}
+
+impl StoreCalls {
+    fn install() -> (StoreCalls, tracing::subscriber::DefaultGuard) {
+        let calls = StoreCalls::default();
+        let subscriber = tracing_subscriber::registry().with(calls.clone());
+        (calls, tracing::subscriber::set_default(subscriber))
+    }
+
+    /// The calls made since the last `take`.
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.0.lock().unwrap())
+    }
+}
+
+const CHECKOUT_LINES: &str = "mutation($key: String!) { checkoutLines(input: {lines: [{sku: \"MUG-LOGO\", quantity: 1}, {sku: \"STICKER-PACK\", quantity: 2}], idempotencyKey: $key, buyerIdentity: {email: \"ann@example.com\"}}) { order { id total { amount } lines { sku } } userErrors { code } } }";
+
+#[tokio::test(start_paused = true)]
+async fn checkout_lines_goes_to_the_store_once_and_a_retry_once_too() {
+    let shop = Shop::open().await;
+    let ann = shop.viewer("ann", ViewerKind::Guest, &[]);
+    let (calls, _guard) = StoreCalls::install();
+    let placed = shop
+        .data(Some(&ann), CHECKOUT_LINES, serde_json::json!({"key": "k1"}))
+        .await;
+    assert_eq!(placed["checkoutLines"]["userErrors"], serde_json::json!([]));
+    // The key looked up, the variants read, checked and taken, the order
+    // and the key written: one transaction.
+    assert_eq!(calls.take(), ["store.checkout"]);
+    let again = shop
+        .data(Some(&ann), CHECKOUT_LINES, serde_json::json!({"key": "k1"}))
+        .await;
+    assert_eq!(again, placed);
+    assert_eq!(calls.take(), ["store.checkout"], "the replay too");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_add_reads_each_variant_once_its_check_and_its_answer_share_the_read() {
+    let shop = Shop::open().await;
+    let ann = shop.viewer("ann", ViewerKind::Guest, &[]);
+    let (calls, _guard) = StoreCalls::install();
+    let add = |sku: &str| serde_json::json!({"sku": sku, "q": 1});
+    shop.data(Some(&ann), ADD, add("MUG-LOGO")).await;
+    assert_eq!(
+        calls.take(),
+        ["store.products_by_sku", "store.update_cart"],
+        "one catalog read checks the line and prices the answer"
+    );
+    shop.data(Some(&ann), ADD, add("STICKER-PACK")).await;
+    // The answer also shows the mug, which this add did not name: the
+    // catalog is read again for it alone.
+    assert_eq!(
+        calls.take(),
+        [
+            "store.products_by_sku",
+            "store.update_cart",
+            "store.products_by_sku"
+        ]
+    );
+}
