@@ -9,10 +9,12 @@
 //! catalog read its checks and its answer share, and idempotent replays, so
 //! each rule is written once, for both backends and every entry point.
 //!
-//! - [`carts`]: reading carts, and every cart mutation.
+//! - [`carts`]: reading carts, and every cart mutation; the guest merge.
+//! - [`catalog`]: browsing the catalog (who sees what), admin product changes.
 //! - [`checkout`]: checkout of a stored cart or of lines a client kept.
 
 pub mod carts;
+pub mod catalog;
 pub mod checkout;
 
 use crate::auth::{ClientAddress, Viewer};

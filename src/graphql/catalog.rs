@@ -8,21 +8,18 @@
 //! lines, each with its variant and that variant's product: those are reached
 //! from the line, not from the catalog.
 
-use super::error::{ApiError, ApiResult};
+use super::error::ApiResult;
 use super::pagination::MAX_PAGE;
 use super::pagination::PageRequest;
 use super::require_admin;
 use super::types::{Decimal, MoneyView, ShopView, UserErrorView, user_errors};
-use crate::domain::catalog::{ProductRecord, SelectedOption, adjust_stock};
-use crate::domain::product::{
-    ProductInput, VariantInput as DomainVariantInput, upsert, variant_with,
-};
+use crate::app::catalog::{self, Sight};
+use crate::domain::catalog::{ProductRecord, SelectedOption};
+use crate::domain::product::{ProductInput, VariantInput as DomainVariantInput};
 use crate::domain::{
-    Currency, ErrorCode, Handle, Patch, Product, ProductPatch, Rejection, Sku,
-    UserError as DomainError,
+    Currency, ErrorCode, Handle, Patch, Product, Rejection, Sku, UserError as DomainError,
 };
 use crate::services::Services;
-use crate::store::UpdateError;
 use async_graphql::connection::Connection;
 use async_graphql::{Context, InputObject, MaybeUndefined, Object, SimpleObject};
 use std::sync::Arc;
@@ -89,7 +86,7 @@ impl VariantView {
                 currency: self.currency,
             }));
         }
-        let record = Services::of(ctx).store.product_record(handle).await?;
+        let record = catalog::parent(Services::of(ctx), handle).await?;
         Ok(record.map(|record| ProductView {
             record: Arc::new(record),
             currency: self.currency,
@@ -137,17 +134,11 @@ impl ProductView {
         complexity = "super::complexity::list(super::complexity::VARIANTS, child_complexity)"
     )]
     async fn variants(&self, ctx: &Context<'_>) -> ApiResult<Vec<VariantView>> {
-        let found = Services::of(ctx)
-            .store
-            .products_by_sku(&self.record.variants)
-            .await?;
-        Ok(self
-            .record
-            .variants
-            .iter()
-            .filter_map(|sku| found.get(sku))
+        let variants = catalog::variants_of(Services::of(ctx), &self.record).await?;
+        Ok(variants
+            .into_iter()
             .map(|product| VariantView {
-                product: product.clone(),
+                product,
                 currency: self.currency,
                 parent: Some(self.record.clone()),
             })
@@ -200,9 +191,8 @@ impl CatalogQuery {
         let Ok(handle) = Handle::parse(&handle) else {
             return Ok(None);
         };
-        let record = Services::of(ctx).store.product_record(&handle).await?;
-        let shown = record.filter(|record| record.active || sees_inactive(ctx));
-        Ok(shown.map(|record| product_view(ctx, record)))
+        let record = catalog::product(Services::of(ctx), sight(ctx), &handle).await?;
+        Ok(record.map(|record| product_view(ctx, record)))
     }
 
     /// Products in handle order, as a cursor connection (`first` at most
@@ -217,7 +207,14 @@ impl CatalogQuery {
         after: Option<String>,
     ) -> ApiResult<Connection<String, ProductView>> {
         let page = PageRequest::parse(first, after, |cursor| Handle::parse(cursor).ok())?;
-        let records = shown_records(ctx, &page).await?;
+        let records = catalog::products(
+            Services::of(ctx),
+            sight(ctx),
+            page.after.as_ref(),
+            page.fetch(),
+            MAX_PAGE as usize + 1,
+        )
+        .await?;
         Ok(page.connection(records, |r| (r.handle.to_string(), product_view(ctx, r))))
     }
 
@@ -228,9 +225,8 @@ impl CatalogQuery {
         let Ok(sku) = Sku::parse(&sku) else {
             return Ok(None);
         };
-        let product = Services::of(ctx).store.product(&sku).await?;
-        let shown = product.filter(|variant| !of_inactive_product(variant) || sees_inactive(ctx));
-        Ok(shown.map(|product| view(ctx, product)))
+        let variant = catalog::variant(Services::of(ctx), sight(ctx), &sku).await?;
+        Ok(variant.map(|product| view(ctx, product)))
     }
 
     /// The variant of the product `handle` with exactly these option values
@@ -245,23 +241,6 @@ impl CatalogQuery {
         let Ok(handle) = Handle::parse(&handle) else {
             return Ok(None);
         };
-        let store = &Services::of(ctx).store;
-        let admin = sees_inactive(ctx);
-        let Some(record) = store.product_record(&handle).await? else {
-            return Ok(None);
-        };
-        if !record.active && !admin {
-            return Ok(None);
-        }
-        let variants: Vec<Product> = {
-            let found = store.products_by_sku(&record.variants).await?;
-            record
-                .variants
-                .iter()
-                .filter_map(|sku| found.get(sku).cloned())
-                .filter(|v| v.handle.as_ref() == Some(&handle) && (v.product_active || admin))
-                .collect()
-        };
         let selected: Vec<SelectedOption> = selected_options
             .iter()
             .map(|s| SelectedOption {
@@ -269,7 +248,10 @@ impl CatalogQuery {
                 value: s.value.trim().to_string(),
             })
             .collect();
-        Ok(variant_with(&variants, &selected).map(|v| view(ctx, v.clone())))
+        let variant =
+            catalog::variant_by_selected_options(Services::of(ctx), sight(ctx), &handle, &selected)
+                .await?;
+        Ok(variant.map(|v| view(ctx, v)))
     }
 
     /// The shop's currency and limits.
@@ -284,47 +266,9 @@ impl CatalogQuery {
     }
 }
 
-/// Whether the viewer sees products that are not for sale: admins do.
-fn sees_inactive(ctx: &Context<'_>) -> bool {
-    require_admin(ctx).is_ok()
-}
-
-/// A variant of a product that is not for sale (a variant no product lists
-/// any more has no handle, and is not hidden).
-fn of_inactive_product(variant: &Product) -> bool {
-    variant.handle.is_some() && !variant.product_active
-}
-
-/// The page's products as the viewer may see them, one more than asked when
-/// there are more. For shoppers the store is read on past products not for
-/// sale until the page is full or the catalog ends, so a page is never short
-/// while more follow; the cost grows with the hidden products skipped, which
-/// only admins create.
-async fn shown_records(
-    ctx: &Context<'_>,
-    page: &PageRequest<Handle>,
-) -> ApiResult<Vec<ProductRecord>> {
-    let store = &Services::of(ctx).store;
-    if sees_inactive(ctx) {
-        return Ok(store
-            .product_records(page.after.as_ref(), page.fetch())
-            .await?);
-    }
-    let mut shown = Vec::new();
-    let mut after = page.after.clone();
-    let mut batch = page.fetch();
-    loop {
-        let records = store.product_records(after.as_ref(), batch).await?;
-        let more = records.len() == batch;
-        after = records.last().map(|r| r.handle.clone());
-        shown.extend(records.into_iter().filter(|r| r.active));
-        if shown.len() >= page.fetch() || !more {
-            shown.truncate(page.fetch());
-            return Ok(shown);
-        }
-        // Past the first read, read in the largest pages.
-        batch = MAX_PAGE as usize + 1;
-    }
+/// How much of the catalog the request's viewer sees.
+fn sight(ctx: &Context<'_>) -> Sight {
+    Sight::of(super::viewer(ctx))
 }
 
 fn view(ctx: &Context<'_>, product: Product) -> VariantView {
@@ -496,33 +440,16 @@ impl CatalogMutation {
                 .collect(),
             active: input.active,
         };
-        let skus: Vec<Sku> = product
-            .variants
-            .iter()
-            .take(crate::domain::product::MAX_VARIANTS)
-            .filter_map(|v| Sku::parse(&v.sku).ok())
-            .collect();
-        let currency = services.shop.currency;
-        let result = services
-            .store
-            .upsert_product(&handle, &skus, &|existing, stored| {
-                upsert(&handle, &product, existing, stored, &currency)
-            })
-            .await;
-        match result {
-            Ok((record, _)) => Ok(ProductPayload {
-                product: Some(product_view(ctx, record)),
-                user_errors: Vec::new(),
-            }),
-            Err(UpdateError::Rejected(rejection)) => {
-                let current = services.store.product_record(&handle).await?;
-                Ok(ProductPayload {
-                    product: current.map(|r| product_view(ctx, r)),
-                    user_errors: user_errors(rejection.into_user_errors()),
-                })
-            }
-            Err(UpdateError::Store(e)) => Err(ApiError::from(e)),
-        }
+        let changed = catalog::upsert_product(services, &handle, &product).await?;
+        Ok(ProductPayload {
+            product: changed.now.map(|r| product_view(ctx, r)),
+            user_errors: user_errors(
+                changed
+                    .refused
+                    .map(Rejection::into_user_errors)
+                    .unwrap_or_default(),
+            ),
+        })
     }
 
     /// Changes the fields given of one variant (price, stock, title, whether
@@ -536,25 +463,14 @@ impl CatalogMutation {
         let Ok(sku) = Sku::parse(&input.sku) else {
             return Ok(unknown(&input.sku));
         };
-        let patch = ProductPatch {
-            title: input.title.map_or(Patch::Keep, Patch::Set),
-            price: input.price.map_or(Patch::Keep, |d| Patch::Set(d.0)),
-            stock: match input.stock {
-                MaybeUndefined::Undefined => Patch::Keep,
-                MaybeUndefined::Null => Patch::Set(None),
-                MaybeUndefined::Value(n) => Patch::Set(Some(n)),
-            },
-            active: input.active.map_or(Patch::Keep, Patch::Set),
+        let stock = match input.stock {
+            MaybeUndefined::Undefined => Patch::Keep,
+            MaybeUndefined::Null => Patch::Set(None),
+            MaybeUndefined::Value(n) => Patch::Set(Some(n)),
         };
-        let currency = Services::of(ctx).shop.currency;
-        let result = Services::of(ctx)
-            .store
-            .update_product(&sku, &mut |existing| match existing {
-                Some(existing) => patch.apply(&sku, Some(existing), &currency),
-                None => Err(unknown_sku(&sku)),
-            })
-            .await;
-        variant_payload(ctx, &sku, result).await
+        let patch = catalog::patch(input.title, input.price.map(|d| d.0), stock, input.active);
+        let changed = catalog::update_variant(Services::of(ctx), &sku, &patch).await?;
+        Ok(variant_payload(ctx, changed))
     }
 
     /// Adds to or removes from a variant's tracked stock. Needs the `admin` role.
@@ -567,23 +483,9 @@ impl CatalogMutation {
         let Ok(sku) = Sku::parse(&input.sku) else {
             return Ok(unknown(&input.sku));
         };
-        let result = Services::of(ctx)
-            .store
-            .update_product(&sku, &mut |existing| match existing {
-                Some(product) => adjust_stock(&product, input.delta),
-                None => Err(unknown_sku(&sku)),
-            })
-            .await;
-        variant_payload(ctx, &sku, result).await
+        let changed = catalog::adjust_variant_stock(Services::of(ctx), &sku, input.delta).await?;
+        Ok(variant_payload(ctx, changed))
     }
-}
-
-fn unknown_sku(sku: &Sku) -> Rejection {
-    Rejection::one(DomainError::new(
-        ErrorCode::UnknownSku,
-        &["sku"],
-        format!("no variant has SKU {sku}"),
-    ))
 }
 
 fn unknown(text: &str) -> VariantPayload {
@@ -600,23 +502,14 @@ fn unknown(text: &str) -> VariantPayload {
     }
 }
 
-async fn variant_payload(
-    ctx: &Context<'_>,
-    sku: &Sku,
-    result: Result<Product, UpdateError>,
-) -> ApiResult<VariantPayload> {
-    match result {
-        Ok(product) => Ok(VariantPayload {
-            variant: Some(view(ctx, product)),
-            user_errors: Vec::new(),
-        }),
-        Err(UpdateError::Rejected(rejection)) => {
-            let current = Services::of(ctx).store.product(sku).await?;
-            Ok(VariantPayload {
-                variant: current.map(|p| view(ctx, p)),
-                user_errors: user_errors(rejection.into_user_errors()),
-            })
-        }
-        Err(UpdateError::Store(e)) => Err(ApiError::from(e)),
+fn variant_payload(ctx: &Context<'_>, changed: catalog::Changed<Product>) -> VariantPayload {
+    VariantPayload {
+        variant: changed.now.map(|p| view(ctx, p)),
+        user_errors: user_errors(
+            changed
+                .refused
+                .map(Rejection::into_user_errors)
+                .unwrap_or_default(),
+        ),
     }
 }
