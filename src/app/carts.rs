@@ -74,6 +74,12 @@ pub struct Edited {
     pub refused: Option<Rejection>,
 }
 
+/// Wakes after each change to the owner's carts (any mutation, checkout,
+/// merge, sweep), from this instance or another.
+pub fn watch(services: &Services, owner: &crate::domain::OwnerKey) -> crate::store::Changes {
+    services.store.cart_changes(owner)
+}
+
 /// The viewer's cart `name`, priced.
 pub async fn show(
     services: &Services,

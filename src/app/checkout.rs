@@ -19,6 +19,7 @@ use crate::domain::buyer::{BuyerIdentity, BuyerIdentityInput};
 use crate::domain::cart::check_line_shapes;
 use crate::domain::idempotency::{Outcome, key_reused};
 use crate::domain::order::{CheckoutDetails, Order};
+use crate::domain::rate::throttled;
 use crate::domain::{CartLine, CartName, ErrorCode, LineInput, Rejection, UserError};
 use crate::services::Services;
 use crate::store::orders::{CheckoutRequest, CheckoutSource};
@@ -127,12 +128,8 @@ async fn place(
         .map(|c| (Subject::CheckoutClient, c.as_str()))
         .collect();
     if let Err(until) = services.throttle.reserve(&keys, now).await? {
-        let minutes = (until - now).num_minutes().max(1);
-        return Ok(Err(Rejection::one(UserError::new(
-            ErrorCode::Throttled,
-            &[],
-            format!("too many checkouts from this address; try again in {minutes} min"),
-        ))));
+        let why = "too many checkouts from this address";
+        return Ok(Err(Rejection::one(throttled(why, until - now))));
     }
     let request = CheckoutRequest {
         owner: viewer.owner_key(),

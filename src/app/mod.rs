@@ -12,16 +12,24 @@
 //! - [`carts`]: reading carts, and every cart mutation; the guest merge.
 //! - [`catalog`]: browsing the catalog (who sees what), admin product changes.
 //! - [`checkout`]: checkout of a stored cart or of lines a client kept.
+//! - [`identity`]: guest sessions, sign-up, log-in, renewal, log-out.
+//! - [`orders`]: the buyer's orders, the shop's view and its moves.
 
 pub mod carts;
 pub mod catalog;
 pub mod checkout;
+pub mod identity;
+pub mod orders;
 
 use crate::auth::{ClientAddress, Viewer};
+use crate::domain::Rejection;
 use crate::domain::idempotency::{Fingerprint, IdempotencyKey};
-use crate::domain::{ErrorCode, Rejection, UserError};
 use crate::services::Services;
 use crate::store::StoreError;
+
+/// Wakes a live query after each change it watches ([`carts::watch`],
+/// [`orders::watch`]).
+pub use crate::store::Changes;
 
 /// Who asks: the viewer the token speaks for, and the client address the
 /// request came from (none in-process).
@@ -51,6 +59,15 @@ pub enum AppError {
     /// Stored data broke an invariant.
     #[error("{0}")]
     Broken(String),
+    /// Password hashing failed (not a full queue: that is a refusal).
+    #[error(transparent)]
+    Password(#[from] crate::auth::password::PasswordError),
+    /// A token could not be signed.
+    #[error("signing a token failed")]
+    Sign(#[source] crate::auth::TokenError),
+    /// A token's revocation record could not be read.
+    #[error("the revocation record could not be read")]
+    RevocationUnavailable,
 }
 
 impl Caller<'_> {
@@ -65,14 +82,8 @@ impl Caller<'_> {
             .write_limiter
             .take(owner.as_str(), client.as_deref(), services.clock.now())
             .map_err(|wait| {
-                Rejection::one(UserError::new(
-                    ErrorCode::Throttled,
-                    &[],
-                    format!(
-                        "too many changes in a short time; try again in {}",
-                        crate::domain::rate::describe_wait(wait)
-                    ),
-                ))
+                let why = "too many changes in a short time";
+                Rejection::one(crate::domain::rate::throttled(why, wait))
             })
     }
 }

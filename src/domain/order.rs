@@ -448,7 +448,53 @@ pub enum OrderMove {
     },
 }
 
+/// The longest payment reference, tracking number or cancel reason, in
+/// UTF-8 bytes (500 characters of any script).
+pub const MAX_MOVE_TEXT_BYTES: usize = 2000;
+/// The longest tracking URL, in bytes.
+pub const MAX_TRACKING_URL_BYTES: usize = 2000;
+
 impl OrderMove {
+    /// Records a payment; the reference is trimmed (blank is none) and
+    /// checked.
+    pub fn mark_paid(reference: Option<&str>) -> Result<OrderMove, Rejection> {
+        let payment_reference = move_text(reference, "paymentReference", MAX_MOVE_TEXT_BYTES)?;
+        Ok(OrderMove::MarkPaid { payment_reference })
+    }
+
+    /// Records a shipment; a tracking URL is `https://` or `http://`. Both
+    /// fields are checked, and both refusals are reported.
+    pub fn mark_fulfilled(number: Option<&str>, url: Option<&str>) -> Result<OrderMove, Rejection> {
+        let number = move_text(number, "trackingNumber", MAX_MOVE_TEXT_BYTES);
+        let url = move_text(url, "trackingUrl", MAX_TRACKING_URL_BYTES).and_then(|url| match url {
+            Some(u) if !(u.starts_with("https://") || u.starts_with("http://")) => {
+                Err(invalid_move(
+                    "trackingUrl",
+                    "a tracking URL starts with https:// or http://",
+                ))
+            }
+            other => Ok(other),
+        });
+        match (number, url) {
+            (Ok(number), Ok(url)) => Ok(OrderMove::MarkFulfilled {
+                tracking: Tracking { number, url },
+            }),
+            (Err(a), Err(b)) => Err(Rejection::Invalid(
+                a.into_user_errors()
+                    .into_iter()
+                    .chain(b.into_user_errors())
+                    .collect(),
+            )),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        }
+    }
+
+    /// Calls the order off, returning its units to tracked stock or not.
+    pub fn cancel(reason: Option<&str>, restock: bool) -> Result<OrderMove, Rejection> {
+        let reason = move_text(reason, "reason", MAX_MOVE_TEXT_BYTES)?;
+        Ok(OrderMove::Cancel { reason, restock })
+    }
+
     /// The status it leads to.
     pub fn target(&self) -> OrderStatus {
         match self {
@@ -457,6 +503,28 @@ impl OrderMove {
             OrderMove::Cancel { .. } => OrderStatus::Cancelled,
         }
     }
+}
+
+fn invalid_move(field: &str, message: &str) -> Rejection {
+    Rejection::one(UserError::new(
+        ErrorCode::InvalidOrderInput,
+        &[field],
+        message,
+    ))
+}
+
+/// Trims optional text and checks its length and characters; blank is none.
+fn move_text(text: Option<&str>, field: &str, max: usize) -> Result<Option<String>, Rejection> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if text.len() > max || text.chars().any(char::is_control) {
+        return Err(invalid_move(
+            field,
+            &format!("at most {max} bytes (UTF-8), no control characters"),
+        ));
+    }
+    Ok(Some(text.to_string()))
 }
 
 /// What a move does to an order.

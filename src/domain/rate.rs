@@ -83,6 +83,16 @@ pub fn describe_wait(wait: Duration) -> String {
     }
 }
 
+/// `THROTTLED`: what was refused and how long to wait, in one format for
+/// every limit (write rates, sign-ups, log-ins, guest sessions, checkouts).
+pub fn throttled(what: &str, wait: Duration) -> crate::domain::UserError {
+    crate::domain::UserError::new(
+        crate::domain::ErrorCode::Throttled,
+        &[],
+        format!("{what}; try again in {}", describe_wait(wait)),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,14 +7,14 @@
 //! hashing failure to `ApiError` is a `From` impl that logs the detail and
 //! answers `INTERNAL` with a generic message. async-graphql is built with its
 //! `custom-error-conversion` feature, which removes its blanket
-//! `From<impl Display> for Error`, so a bare `?` on a `StoreError` in a
+//! `From<impl Display> for Error`, so a bare `?` on an `AppError` in a
 //! resolver returning async-graphql's own `Result` does not compile either:
 //!
 //! ```compile_fail
 //! fn resolver() -> async_graphql::Result<()> {
-//!     let failure: Result<(), cartql::store::StoreError> =
-//!         Err(cartql::store::StoreError::Open("disk on fire".into()));
-//!     failure?; // error: no conversion from StoreError to async_graphql::Error
+//!     let failure: Result<(), cartql::app::AppError> =
+//!         Err(cartql::app::AppError::Broken("disk on fire".into()));
+//!     failure?; // error: no conversion from AppError to async_graphql::Error
 //!     Ok(())
 //! }
 //! ```
@@ -23,7 +23,6 @@
 //! somehow carries none answers `INTERNAL` with a generic message and a
 //! request id that the log line of the original message carries too.
 
-use crate::store::StoreError;
 use async_graphql::{Error, ErrorExtensions, Response, ServerError};
 
 /// The codes of top-level errors (`extensions.code`), spelled here only.
@@ -132,18 +131,6 @@ impl From<ApiError> for Error {
 
 impl From<crate::app::AppError> for ApiError {
     fn from(e: crate::app::AppError) -> Self {
-        ApiError::internal(e)
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        ApiError::internal(format_args!("store failed: {e}"))
-    }
-}
-
-impl From<crate::auth::password::PasswordError> for ApiError {
-    fn from(e: crate::auth::password::PasswordError) -> Self {
         ApiError::internal(e)
     }
 }

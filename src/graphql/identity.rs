@@ -6,16 +6,13 @@
 //! customer's carts at sign-up or log-in (see [`merge`](super::merge)).
 
 use super::error::{ApiError, ApiResult};
-use super::merge::{CartMergeResult, CartMergeStrategy, checked_guest, merge_guest_into};
+use super::merge::{CartMergeResult, CartMergeStrategy, describe};
 use super::types::{UserErrorView, ViewerView, user_errors};
 use super::{require_admin, require_viewer};
-use crate::auth::password::PasswordError;
-use crate::auth::throttle::Subject;
-use crate::auth::token::Grant;
-use crate::auth::{ClientAddress, Issuer, Viewer, ViewerKind};
-use crate::domain::account::{Account, Email, MAX_PASSWORD_CHARS, check_password};
+use crate::app::identity::{self, Credentials, LoggedIn, RenewRefused, Session};
+use crate::auth::{ClientAddress, Issuer, ViewerKind};
+use crate::domain::UserError as DomainError;
 use crate::domain::merge::MergeStrategy;
-use crate::domain::{ErrorCode, UserError as DomainError};
 use crate::services::Services;
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -42,6 +39,38 @@ impl AuthPayload {
             user_errors: user_errors(vec![error]),
             ..AuthPayload::default()
         }
+    }
+
+    fn session(session: Session) -> AuthPayload {
+        AuthPayload {
+            token: Some(session.token),
+            expires_at: Some(session.expires_at),
+            viewer: Some(ViewerView(session.viewer)),
+            ..AuthPayload::default()
+        }
+    }
+
+    /// A log-in's answer: the session and the merge, or why the merge was
+    /// refused (the log-in stands).
+    fn logged_in(
+        services: &Services,
+        answer: Result<LoggedIn, DomainError>,
+        strategy: MergeStrategy,
+    ) -> AuthPayload {
+        let LoggedIn { session, merged } = match answer {
+            Ok(logged_in) => logged_in,
+            Err(error) => return AuthPayload::refused(error),
+        };
+        let customer = session.viewer.clone();
+        let mut payload = AuthPayload::session(session);
+        match merged {
+            None => {}
+            Some(Ok(merged)) => {
+                payload.merge = Some(describe(services, &customer, strategy, merged));
+            }
+            Some(Err(rejection)) => payload.user_errors = user_errors(rejection.into_user_errors()),
+        }
+        payload
     }
 }
 
@@ -99,85 +128,35 @@ pub struct IdentityMutation;
 impl IdentityMutation {
     /// A new anonymous guest: a signed guest token with a fresh id. Its carts
     /// are resources like anyone's and move to an account at sign-up or log-in.
+    /// Guest sessions from one client address are limited per hour (`THROTTLED`).
     async fn start_guest_session(&self, ctx: &Context<'_>) -> ApiResult<AuthPayload> {
         let services = Services::of(ctx);
-        if let Some(client) = ctx.data_opt::<ClientAddress>() {
-            let key = client.throttle_key();
-            let now = services.clock.now();
-            let keys = [(Subject::GuestSessionClient, key.as_str())];
-            if let Err(until) = services.throttle.reserve(&keys, now).await? {
-                return Ok(AuthPayload::refused(throttled(
-                    "too many guest sessions from this address",
-                    until,
-                    now,
-                )));
-            }
-        }
-        let subject = ulid::Ulid::new().to_string();
-        start_session(ctx, &subject, ViewerKind::Guest, None).await
+        let client = ctx.data_opt::<ClientAddress>();
+        Ok(
+            match identity::start_guest_session(services, client).await? {
+                Ok(session) => AuthPayload::session(session),
+                Err(error) => AuthPayload::refused(error),
+            },
+        )
     }
 
     /// Creates an account and logs in; with `guestToken`, the guest's carts
     /// move in. Nothing is created when a `userError` is returned. Sign-ups
     /// from one client address are limited per hour (`THROTTLED`).
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> ApiResult<AuthPayload> {
-        let id = Services::of(ctx);
-        let email = match Email::parse(&input.email) {
-            Ok(email) => email,
-            Err(why) => {
-                let error = DomainError::new(ErrorCode::InvalidEmail, &["email"], why);
-                return Ok(AuthPayload::refused(error));
-            }
+        let services = Services::of(ctx);
+        let credentials = Credentials {
+            email: &input.email,
+            password: &input.password,
+            guest_token: input.guest_token.as_deref(),
         };
-        if let Err(error) = check_password(&input.password, &email) {
-            return Ok(AuthPayload::refused(error));
-        }
-        let guest = match checked_guest(ctx, input.guest_token.as_deref()).await? {
-            Ok(guest) => guest,
-            Err(error) => return Ok(AuthPayload::refused(error)),
-        };
-        let taken = || {
-            let message = "an account with this email exists; log in instead";
-            AuthPayload::refused(DomainError::new(ErrorCode::EmailTaken, &["email"], message))
-        };
-        // Counted before the email is looked up: EMAIL_TAKEN answers are
-        // limited too (they tell which emails have accounts).
-        let client = ctx
-            .data_opt::<ClientAddress>()
-            .map(ClientAddress::throttle_key);
-        let keys: Vec<(Subject, &str)> = client
-            .iter()
-            .map(|c| (Subject::SignUpClient, c.as_str()))
-            .collect();
-        if let Err(until) = id.throttle.reserve(&keys, id.clock.now()).await? {
-            return Ok(AuthPayload::refused(throttled(
-                "too many sign-ups from this address",
-                until,
-                id.clock.now(),
-            )));
-        }
-        if id.store.account(&email).await?.is_some() {
-            return Ok(taken());
-        }
-        let password_hash = match id.passwords.hash(input.password).await {
-            Ok(hash) => hash,
-            Err(PasswordError::Busy) => {
-                // Never tried: the attempt is not held against the address.
-                id.throttle.give_back(&keys).await?;
-                return Ok(AuthPayload::refused(busy()));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let account = Account {
-            id: ulid::Ulid::new().to_string(),
-            email,
-            password_hash,
-            created_at: id.clock.now(),
-        };
-        if !id.store.create_account(&account).await? {
-            return Ok(taken());
-        }
-        log_in_as(ctx, &account, guest, MergeStrategy::Combine).await
+        let client = ctx.data_opt::<ClientAddress>();
+        let answer = identity::sign_up(services, client, credentials).await?;
+        Ok(AuthPayload::logged_in(
+            services,
+            answer,
+            MergeStrategy::Combine,
+        ))
     }
 
     /// Logs in; with `guestToken`, the guest's carts move in by `merge`.
@@ -186,54 +165,16 @@ impl IdentityMutation {
     /// (`THROTTLED`); an attempt counts before its password is checked, so
     /// attempts sent all at once are throttled like attempts one by one.
     async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> ApiResult<AuthPayload> {
-        let id = Services::of(ctx);
-        let email_key = throttle_key(&input.email);
-        let client = ctx
-            .data_opt::<ClientAddress>()
-            .map(ClientAddress::throttle_key);
-        let client_keys: Vec<(Subject, &str)> = client
-            .iter()
-            .map(|c| (Subject::Client, c.as_str()))
-            .collect();
-        let mut keys = vec![(Subject::Email, email_key.as_str())];
-        keys.extend(&client_keys);
-        let guest = match checked_guest(ctx, input.guest_token.as_deref()).await? {
-            Ok(guest) => guest,
-            Err(error) => return Ok(AuthPayload::refused(error)),
+        let services = Services::of(ctx);
+        let credentials = Credentials {
+            email: &input.email,
+            password: &input.password,
+            guest_token: input.guest_token.as_deref(),
         };
-        if let Err(until) = id.throttle.reserve(&keys, id.clock.now()).await? {
-            return Ok(AuthPayload::refused(throttled(
-                "too many failed log-ins for this email or from this address",
-                until,
-                id.clock.now(),
-            )));
-        }
-        let account = match Email::parse(&input.email) {
-            Ok(email) => id.store.account(&email).await?,
-            Err(_) => None,
-        };
-        // No account can have a longer password, so this leaks nothing; it
-        // keeps hostile input from reaching the hasher.
-        let plausible = input.password.chars().count() <= MAX_PASSWORD_CHARS;
-        let stored = account.as_ref().map(|a| a.password_hash.clone());
-        let matches = plausible
-            && match id.passwords.verify(input.password, stored).await {
-                Ok(matches) => matches,
-                Err(PasswordError::Busy) => {
-                    // Never tried: the attempt is not held against anyone.
-                    id.throttle.give_back(&keys).await?;
-                    return Ok(AuthPayload::refused(busy()));
-                }
-                Err(e) => return Err(e.into()),
-            };
-        let Some(account) = account.filter(|_| matches) else {
-            let message = "the email or the password is wrong";
-            let error = DomainError::new(ErrorCode::InvalidCredentials, &[], message);
-            return Ok(AuthPayload::refused(error));
-        };
-        id.throttle.clear(Subject::Email, &email_key).await?;
-        id.throttle.give_back(&client_keys).await?;
-        log_in_as(ctx, &account, guest, input.merge.into()).await
+        let strategy = input.merge.into();
+        let client = ctx.data_opt::<ClientAddress>();
+        let answer = identity::log_in(services, client, credentials, strategy).await?;
+        Ok(AuthPayload::logged_in(services, answer, strategy))
     }
 
     /// A fresh token for the viewer of a valid built-in token: same subject,
@@ -243,32 +184,15 @@ impl IdentityMutation {
     /// outlives a `logOutEverywhere` that finished before it answered.
     async fn renew_token(&self, ctx: &Context<'_>) -> ApiResult<AuthPayload> {
         let viewer = require_viewer(ctx)?;
-        if viewer.issuer == Issuer::External {
-            let why = "tokens of the external identity provider are renewed there";
-            return Err(ApiError::BadUserInput(why.into()));
+        match identity::renew(Services::of(ctx), viewer).await? {
+            Ok(session) => Ok(AuthPayload::session(session)),
+            Err(RenewRefused::External) => {
+                let why = "tokens of the external identity provider are renewed there";
+                Err(ApiError::BadUserInput(why.into()))
+            }
+            Err(RenewRefused::Revoked) => Err(ApiError::TokenRevoked),
+            Err(RenewRefused::TooOld) => Err(ApiError::SessionTooOld),
         }
-        let id = Services::of(ctx);
-        // The time is taken before the revocation record is read: a log-out
-        // that writes after the read writes a later time than this `iat`.
-        let now = id.clock.now().timestamp();
-        let valid_after = id.store.valid_after(&viewer.owner_key()).await?;
-        if valid_after.is_some_and(|after| viewer.is_revoked_by(after)) {
-            return Err(ApiError::TokenRevoked);
-        }
-        let Some(expires_at) = id.lifetimes.renewal_expiry(viewer, now) else {
-            return Err(ApiError::SessionTooOld);
-        };
-        let grant = Grant {
-            subject: &viewer.id,
-            kind: viewer.kind,
-            roles: &viewer.roles,
-            issued_at: valid_after.unwrap_or(now).max(now),
-            now,
-            expires_at,
-            auth_time: viewer.auth_time.unwrap_or(now),
-            email: viewer.email.as_ref(),
-        };
-        signed(id, &grant)
     }
 
     /// Admin only: makes every token issued until now to the viewer `subject`
@@ -284,11 +208,7 @@ impl IdentityMutation {
             TokenOwnerKind::External => (Issuer::External, ViewerKind::Customer),
         };
         let owner = crate::auth::owner_key(issuer, kind, &input.subject);
-        let services = Services::of(ctx);
-        services
-            .store
-            .log_out_everywhere(&owner, services.clock.now().timestamp())
-            .await?;
+        identity::log_out_everywhere(Services::of(ctx), &owner).await?;
         Ok(true)
     }
 
@@ -297,102 +217,7 @@ impl IdentityMutation {
     /// Log in again for a new token.
     async fn log_out_everywhere(&self, ctx: &Context<'_>) -> ApiResult<bool> {
         let viewer = require_viewer(ctx)?;
-        let services = Services::of(ctx);
-        services
-            .store
-            .log_out_everywhere(&viewer.owner_key(), services.clock.now().timestamp())
-            .await?;
+        identity::log_out_everywhere(Services::of(ctx), &viewer.owner_key()).await?;
         Ok(true)
     }
-}
-
-/// `THROTTLED`, saying for how long.
-fn throttled(what: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> DomainError {
-    let seconds = (until - now).num_seconds().max(1);
-    let message = format!("{what}; try again in {seconds} s");
-    DomainError::new(ErrorCode::Throttled, &[], message)
-}
-
-/// `THROTTLED` when the password hashing queue is full.
-fn busy() -> DomainError {
-    let message = "the server is busy checking passwords; try again in a few seconds";
-    DomainError::new(ErrorCode::Throttled, &[], message)
-}
-
-/// Issues a customer token for `subject` (a new session) and merges the
-/// guest's carts, if any.
-async fn log_in_as(
-    ctx: &Context<'_>,
-    account: &Account,
-    guest: Option<Viewer>,
-    strategy: MergeStrategy,
-) -> ApiResult<AuthPayload> {
-    let mut payload =
-        start_session(ctx, &account.id, ViewerKind::Customer, Some(&account.email)).await?;
-    if let (Some(guest), Some(customer)) = (guest, &payload.viewer) {
-        match merge_guest_into(ctx, &guest, &customer.0, strategy).await? {
-            Ok(result) => payload.merge = Some(result),
-            Err(errors) => payload.user_errors = user_errors(errors),
-        }
-    }
-    Ok(payload)
-}
-
-/// Signs the first token of a session for `subject`. Its `iat` is no earlier
-/// than the subject's revocation time, so a log-in right after a
-/// `logOutEverywhere` in the same second is not refused.
-async fn start_session(
-    ctx: &Context<'_>,
-    subject: &str,
-    kind: ViewerKind,
-    email: Option<&Email>,
-) -> ApiResult<AuthPayload> {
-    let id = Services::of(ctx);
-    let now = id.clock.now().timestamp();
-    let owner = crate::auth::owner_key(Issuer::BuiltIn, kind, subject);
-    let valid_after = id.store.valid_after(&owner).await?;
-    let grant = Grant {
-        subject,
-        kind,
-        roles: &[],
-        issued_at: valid_after.unwrap_or(now).max(now),
-        now,
-        expires_at: now.saturating_add(id.lifetimes.of(kind).num_seconds()),
-        auth_time: now,
-        email,
-    };
-    signed(id, &grant)
-}
-
-/// Signs `grant` and describes the token (the viewer it speaks for is what
-/// the grant says, as verifying the token would read it back).
-fn signed(id: &Services, grant: &Grant<'_>) -> ApiResult<AuthPayload> {
-    let (token, expires_at) = id.keys().sign(grant).map_err(ApiError::internal)?;
-    let viewer = Viewer {
-        id: grant.subject.to_string(),
-        kind: grant.kind,
-        roles: grant.roles.to_vec(),
-        expires_at,
-        issued_at: Some(grant.issued_at.max(grant.now)),
-        auth_time: Some(grant.auth_time),
-        issuer: Issuer::BuiltIn,
-        email: grant.email.cloned(),
-    };
-    Ok(AuthPayload {
-        token: Some(token),
-        expires_at: Some(expires_at),
-        viewer: Some(ViewerView(viewer)),
-        ..AuthPayload::default()
-    })
-}
-
-/// The email as throttling counts it: normalised like [`Email::parse`] does,
-/// and bounded so hostile input cannot grow the counters.
-fn throttle_key(email: &str) -> String {
-    email
-        .trim()
-        .to_lowercase()
-        .chars()
-        .take(Email::MAX_LEN + 1)
-        .collect()
 }

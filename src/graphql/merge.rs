@@ -10,11 +10,10 @@ use super::cart_view::CartView;
 use super::error::{ApiError, ApiResult};
 use super::require_viewer;
 use super::types::{UserErrorView, user_errors};
-use crate::app::{Caller, carts};
-use crate::auth::verifier::VerifyError;
+use crate::app::{Caller, carts, identity};
 use crate::auth::{ClientAddress, Viewer};
+use crate::domain::ViewerKind;
 use crate::domain::merge::MergeStrategy;
-use crate::domain::{ErrorCode, UserError as DomainError, ViewerKind};
 use crate::services::Services;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 
@@ -126,46 +125,31 @@ impl MergeMutation {
             merge: None,
             user_errors: user_errors(errors),
         };
-        let guest = match checked_guest(ctx, Some(&input.guest_token)).await? {
+        let services = Services::of(ctx);
+        let guest = match identity::checked_guest(services, Some(&input.guest_token)).await? {
             Ok(Some(guest)) => guest,
             Ok(None) => return Ok(refused(Vec::new())),
             Err(error) => return Ok(refused(vec![error])),
         };
+        let caller = Caller {
+            viewer: customer,
+            client: ctx.data_opt::<ClientAddress>(),
+        };
+        let strategy = input.merge.into();
         Ok(
-            match merge_guest_into(ctx, &guest, customer, input.merge.into()).await? {
-                Ok(result) => MergeGuestCartPayload {
-                    merge: Some(result),
+            match carts::merge_guest(services, caller, &guest, strategy).await? {
+                Ok(merged) => MergeGuestCartPayload {
+                    merge: Some(describe(services, customer, strategy, merged)),
                     user_errors: Vec::new(),
                 },
-                Err(errors) => refused(errors),
+                Err(rejection) => refused(rejection.into_user_errors()),
             },
         )
     }
 }
 
-/// Merges `guest`'s carts into `customer`'s ([`carts::merge_guest`]); a
-/// refusal (a limit the merge would break) is the inner `Err` and changes
-/// nothing.
-pub(crate) async fn merge_guest_into(
-    ctx: &Context<'_>,
-    guest: &Viewer,
-    customer: &Viewer,
-    strategy: MergeStrategy,
-) -> ApiResult<Result<CartMergeResult, Vec<DomainError>>> {
-    let services = Services::of(ctx);
-    let caller = Caller {
-        viewer: customer,
-        client: ctx.data_opt::<ClientAddress>(),
-    };
-    Ok(
-        match carts::merge_guest(services, caller, guest, strategy).await? {
-            Ok(merged) => Ok(describe(services, customer, strategy, merged)),
-            Err(rejection) => Err(rejection.into_user_errors()),
-        },
-    )
-}
-
-fn describe(
+/// The schema's account of a merge.
+pub(crate) fn describe(
     services: &Services,
     customer: &Viewer,
     strategy: MergeStrategy,
@@ -198,25 +182,5 @@ fn describe(
         strategy: strategy.into(),
         carts,
         adjustments,
-    }
-}
-
-/// The guest a `guestToken` speaks for: a valid, unrevoked built-in guest
-/// token, or `INVALID_GUEST_TOKEN` (the inner `Err`).
-pub(crate) async fn checked_guest(
-    ctx: &Context<'_>,
-    token: Option<&str>,
-) -> ApiResult<Result<Option<Viewer>, DomainError>> {
-    let Some(token) = token else {
-        return Ok(Ok(None));
-    };
-    match Services::of(ctx).verifier.verify_guest(token).await {
-        Ok(guest) => Ok(Ok(Some(guest))),
-        Err(VerifyError::Invalid(why)) => Ok(Err(DomainError::new(
-            ErrorCode::InvalidGuestToken,
-            &["guestToken"],
-            format!("the guest token cannot be used: {why}"),
-        ))),
-        Err(VerifyError::Unavailable) => Err(ApiError::Internal),
     }
 }

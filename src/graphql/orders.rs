@@ -1,6 +1,6 @@
 //! Checkout and orders: `checkout`, `checkoutLines`, `order`, `orders`.
 //!
-//! A checkout is one store transaction (see [`OrderStore::checkout`](crate::store::OrderStore::checkout)); the
+//! A checkout is one store transaction (see [`app::checkout`](crate::app::checkout)); the
 //! idempotency key makes a retry return the first order instead of a second.
 
 use super::cart_view::CartView;
@@ -231,14 +231,7 @@ impl OrderQuery {
     async fn order(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<OrderView>> {
         let services = Services::of(ctx);
         let viewer = require_viewer(ctx)?;
-        // Ids are stored in the canonical (upper-case) spelling.
-        let Ok(id) = ulid::Ulid::from_string(&id) else {
-            return Ok(None);
-        };
-        let order = services
-            .store
-            .order(&viewer.owner_key(), &id.to_string())
-            .await?;
+        let order = crate::app::orders::order(services, viewer, &id).await?;
         Ok(order.map(|o| view(services, o)))
     }
 
@@ -257,15 +250,14 @@ impl OrderQuery {
         // A cursor is an order id; ULIDs read in any case, but the store
         // compares the canonical spelling ("01h…" would sort after "01H…"
         // and return the cursor's own order again).
-        let page = PageRequest::parse(first, after, |cursor| {
-            ulid::Ulid::from_string(cursor)
-                .ok()
-                .map(|id| id.to_string())
-        })?;
-        let orders = services
-            .store
-            .orders(&viewer.owner_key(), page.after.as_deref(), page.fetch())
-            .await?;
+        let page = PageRequest::parse(first, after, crate::app::orders::order_id)?;
+        let orders = crate::app::orders::orders(
+            services,
+            &viewer.owner_key(),
+            page.after.as_deref(),
+            page.fetch(),
+        )
+        .await?;
         Ok(page.connection(orders, |o| (o.id.clone(), view(services, o))))
     }
 }

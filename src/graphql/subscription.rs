@@ -8,21 +8,19 @@
 //! `logOutEverywhere` revokes it (which wakes the subscription at once).
 //!
 //! It sleeps until the store reports a change to the viewer's own carts
-//! ([`CartStore::cart_changes`](crate::store::CartStore::cart_changes)): other viewers'
-//! writes never wake it. Each wake is logged at `trace` level (target
+//! ([`carts::watch`]): other viewers' writes never wake it. Each wake is logged at `trace` level (target
 //! `cartql::graphql::subscription`), which is how the tests count them.
 
 use super::cart_view::CartView;
 use super::error::{ApiError, ApiResult};
 use super::orders::{OrderView, view as orders_view};
 use super::require_viewer;
-use crate::app::carts;
+use crate::app::{Changes, carts, orders};
 use crate::auth::verifier::VerifyError;
 use crate::clock::until;
 use crate::domain::CartName;
 use crate::domain::order::Order;
 use crate::services::Services;
-use crate::store::CartChanges;
 use async_graphql::{Context, ID, Subscription};
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
@@ -47,7 +45,7 @@ impl SubscriptionRoot {
         let name = CartName::parse(&cart).map_err(ApiError::BadUserInput)?;
         let services = Services::of(ctx).clone();
         let owner = viewer.owner_key();
-        let mut changes = services.store.cart_changes(&owner);
+        let mut changes = carts::watch(&services, &owner);
         let lifetime = services.shop.cart_lifetime(viewer.kind);
         Ok(async_stream::stream! {
             // What was last pushed: a change bumps the version, expiry blanks the cart.
@@ -105,35 +103,27 @@ impl SubscriptionRoot {
         let viewer = require_viewer(ctx)?.clone();
         let services = Services::of(ctx).clone();
         let owner = viewer.owner_key();
+        let no_such_order = || ApiError::BadUserInput("no such order".into());
         let id = match id {
             None => None,
-            Some(id) => match ulid::Ulid::from_string(&id) {
-                Ok(id) => Some(id.to_string()),
-                Err(_) => return Err(ApiError::BadUserInput("no such order".into()).into()),
-            },
-        };
-        if let Some(id) = &id
-            && services
-                .store
-                .order(&owner, id)
+            Some(id) => match orders::order(&services, &viewer, &id)
                 .await
                 .map_err(ApiError::from)?
-                .is_none()
-        {
-            return Err(ApiError::BadUserInput("no such order".into()).into());
-        }
-        let mut changes = services.store.order_changes(&owner);
+            {
+                Some(order) => Some(order.id),
+                None => return Err(no_such_order().into()),
+            },
+        };
+        let mut changes = orders::watch(&services, &owner);
         // How many events each order had when last looked at. Watching all,
         // what is there when the subscription starts is the baseline (read
         // here, as the subscribe message is handled, after listening began).
         let mut seen: HashMap<String, usize> = HashMap::new();
         if id.is_none() {
-            let orders = services
-                .store
-                .orders(&owner, None, WATCHED_ORDERS)
+            let newest = orders::orders(&services, &owner, None, WATCHED_ORDERS)
                 .await
                 .map_err(ApiError::from)?;
-            seen.extend(orders.iter().map(|o| (o.id.clone(), o.history().len())));
+            seen.extend(newest.iter().map(|o| (o.id.clone(), o.history().len())));
         }
         Ok(async_stream::stream! {
             let mut first = true;
@@ -142,18 +132,18 @@ impl SubscriptionRoot {
                     yield Err(error);
                     break;
                 }
-                let orders = match &id {
-                    Some(id) => services.store.order(&owner, id).await.map(|o| o.into_iter().collect()),
-                    None => services.store.orders(&owner, None, WATCHED_ORDERS).await,
+                let found = match &id {
+                    Some(id) => orders::order(&services, &viewer, id).await.map(|o| o.into_iter().collect()),
+                    None => orders::orders(&services, &owner, None, WATCHED_ORDERS).await,
                 };
-                let orders: Vec<Order> = match orders {
+                let found: Vec<Order> = match found {
                     Ok(orders) => orders,
                     Err(e) => {
                         yield Err(ApiError::from(e));
                         break;
                     }
                 };
-                for order in orders.into_iter().rev() {
+                for order in found.into_iter().rev() {
                     let events = order.history().len();
                     let before = seen.insert(order.id.clone(), events);
                     // The watched order is sent as it is at first; after
@@ -208,7 +198,7 @@ enum Trigger {
 
 /// Waits for a change to the owner's carts, the cart's expiry or the token's.
 async fn next_trigger(
-    changes: &mut CartChanges,
+    changes: &mut Changes,
     now: DateTime<Utc>,
     token_expires: DateTime<Utc>,
     cart_expires: Option<DateTime<Utc>>,

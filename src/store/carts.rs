@@ -3,7 +3,7 @@
 //! the one cart it changes and writes both atomically. Idempotent writes;
 //! the guest → customer merge; notices of changes for live subscriptions.
 
-use super::{CartChanges, UpdateError};
+use super::{Changes, UpdateError};
 use super::{StoreError, idempotency::Replayable};
 use crate::domain::idempotency::KeyUse;
 use crate::domain::merge::MergeReport;
@@ -76,5 +76,5 @@ pub trait CartStore: Send + Sync + 'static {
 
     /// Notices of changes to `owner`'s carts (any write, a merge, a sweep, a
     /// log-out everywhere), sent once the change is durable.
-    fn cart_changes(&self, owner: &OwnerKey) -> CartChanges;
+    fn cart_changes(&self, owner: &OwnerKey) -> Changes;
 }

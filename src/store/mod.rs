@@ -48,7 +48,7 @@ pub use catalog::CatalogStore;
 pub use error::{StoreError, UpdateError};
 pub use idempotency::{IdempotencyStore, Replayable};
 pub use identity::IdentityStore;
-pub use notices::CartChanges;
+pub use notices::Changes;
 pub use orders::OrderStore;
 
 /// Everything cartql keeps, in one backend.

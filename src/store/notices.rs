@@ -4,7 +4,7 @@
 //! every change (one global channel) let one viewer with thousands of
 //! subscriptions make everyone else's writes expensive, so each owner that
 //! someone is watching has its own [`watch`] channel, created by the first
-//! [`CartNotices::subscribe`] and removed when its last [`CartChanges`] is
+//! [`Notices::subscribe`] and removed when its last [`Changes`] is
 //! dropped. A change to an owner nobody watches costs one map look-up.
 //!
 //! The channel holds a counter, not the change: notices coalesce, and a woken
@@ -22,14 +22,14 @@ type Channels = Mutex<HashMap<OwnerKey, watch::Sender<u64>>>;
 /// The registry of watched owners. Owned by a store, which calls
 /// [`changed`](Self::changed) once a write to an owner's carts is durable.
 #[derive(Default)]
-pub struct CartNotices {
+pub struct Notices {
     channels: Arc<Channels>,
 }
 
-impl CartNotices {
-    /// Starts watching `owner`: [`CartChanges::changed`] resolves after the
+impl Notices {
+    /// Starts watching `owner`: [`Changes::changed`] resolves after the
     /// next [`changed`](Self::changed) call for this owner.
-    pub fn subscribe(&self, owner: &OwnerKey) -> CartChanges {
+    pub fn subscribe(&self, owner: &OwnerKey) -> Changes {
         let mut channels = lock(&self.channels);
         let receiver = match channels.get(owner) {
             Some(sender) => sender.subscribe(),
@@ -39,7 +39,7 @@ impl CartNotices {
                 receiver
             }
         };
-        CartChanges {
+        Changes {
             receiver,
             owner: owner.clone(),
             channels: Arc::downgrade(&self.channels),
@@ -79,13 +79,13 @@ impl CartNotices {
 /// One subscription's view of one owner's changes. Not `Clone`: each
 /// subscription asks the registry for its own, so dropping the last one
 /// removes the owner's entry.
-pub struct CartChanges {
+pub struct Changes {
     receiver: watch::Receiver<u64>,
     owner: OwnerKey,
     channels: Weak<Channels>,
 }
 
-impl CartChanges {
+impl Changes {
     /// Waits for the next change to the owner's carts (several changes since
     /// the last call count as one). `Err` when the store has gone away.
     pub async fn changed(&mut self) -> Result<(), StoreClosed> {
@@ -93,7 +93,7 @@ impl CartChanges {
     }
 }
 
-impl Drop for CartChanges {
+impl Drop for Changes {
     fn drop(&mut self) {
         let Some(channels) = self.channels.upgrade() else {
             return;
@@ -131,7 +131,7 @@ mod tests {
 
     #[test]
     fn a_change_wakes_only_that_owners_subscriptions() {
-        let notices = CartNotices::default();
+        let notices = Notices::default();
         let mut ann = notices.subscribe(&owner("ann"));
         let mut bob = notices.subscribe(&owner("bob"));
         notices.changed(&owner("ann"));
@@ -142,7 +142,7 @@ mod tests {
 
     #[test]
     fn changes_coalesce_until_the_subscription_looks() {
-        let notices = CartNotices::default();
+        let notices = Notices::default();
         let mut ann = notices.subscribe(&owner("ann"));
         notices.changed(&owner("ann"));
         notices.changed(&owner("ann"));
@@ -152,7 +152,7 @@ mod tests {
 
     #[test]
     fn an_owner_is_forgotten_when_its_last_subscription_ends() {
-        let notices = CartNotices::default();
+        let notices = Notices::default();
         let first = notices.subscribe(&owner("ann"));
         let second = notices.subscribe(&owner("ann"));
         assert_eq!(notices.watched_owners(), 1);
@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn subscriptions_end_when_the_store_goes_away() {
-        let notices = CartNotices::default();
+        let notices = Notices::default();
         let mut ann = notices.subscribe(&owner("ann"));
         drop(notices);
         assert_eq!(ann.changed().now_or_never(), Some(Err(StoreClosed)));

@@ -194,7 +194,7 @@ pub trait OrderStore: Send + Sync + 'static {
     ) -> Result<Vec<Order>, StoreError>;
 
     /// Wakes when one of `owner`'s orders is placed or moved (any instance).
-    fn order_changes(&self, owner: &OwnerKey) -> super::CartChanges;
+    fn order_changes(&self, owner: &OwnerKey) -> super::Changes;
 
     /// Any owner's order by id (admin), with its owner.
     async fn order_by_id(&self, id: &str) -> Result<Option<(OwnerKey, Order)>, StoreError>;

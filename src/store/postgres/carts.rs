@@ -18,7 +18,7 @@ use crate::domain::merge::MergeReport;
 use crate::domain::{Cart, CartIndex, CartName, CartSet, CartWrite, OwnerKey};
 use crate::store::carts::{CartMerge, CartStore, CartUpdate};
 use crate::store::idempotency::Replayable;
-use crate::store::{CartChanges, StoreError, UpdateError};
+use crate::store::{Changes, StoreError, UpdateError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, Transaction};
@@ -433,7 +433,7 @@ impl CartStore for PgStore {
         Ok((report, set))
     }
 
-    fn cart_changes(&self, owner: &OwnerKey) -> CartChanges {
+    fn cart_changes(&self, owner: &OwnerKey) -> Changes {
         self.watch(owner)
     }
 }

@@ -13,7 +13,7 @@
 
 use super::{PgStore, lock};
 use crate::domain::OwnerKey;
-use crate::store::CartChanges;
+use crate::store::Changes;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -25,14 +25,14 @@ pub const LISTENER_APPLICATION_NAME: &str = "cartql-listener";
 
 impl PgStore {
     /// A subscription to `owner`'s changes, from this instance or any other.
-    pub(super) fn watch(&self, owner: &OwnerKey) -> CartChanges {
+    pub(super) fn watch(&self, owner: &OwnerKey) -> Changes {
         let changes = self.notices.subscribe(owner);
         self.remember_tag(owner);
         changes
     }
 
     /// A subscription to `owner`'s order changes, from any instance.
-    pub(super) fn watch_orders(&self, owner: &OwnerKey) -> CartChanges {
+    pub(super) fn watch_orders(&self, owner: &OwnerKey) -> Changes {
         let changes = self.order_notices.subscribe(owner);
         self.remember_tag(owner);
         changes

@@ -65,7 +65,7 @@ mod sweeper;
 pub mod throttle;
 mod upgrade;
 
-use super::notices::CartNotices;
+use super::notices::Notices;
 use super::{Store, StoreError, UpdateError};
 use crate::domain::{OwnerKey, Rejection};
 use async_trait::async_trait;
@@ -113,9 +113,9 @@ pub struct PgSettings {
 pub struct PgStore {
     pub(super) pool: PgPool,
     options: PgConnectOptions,
-    notices: CartNotices,
+    notices: Notices,
     /// Order changes (placements, moves), per owner, apart from cart changes.
-    order_notices: CartNotices,
+    order_notices: Notices,
     /// Tags of the owners this instance's subscriptions watch → the owner.
     tags: Mutex<HashMap<String, OwnerKey>>,
     notice_key: [u8; 32],
@@ -182,8 +182,8 @@ impl PgStore {
         Ok(PgStore {
             pool,
             options,
-            notices: CartNotices::default(),
-            order_notices: CartNotices::default(),
+            notices: Notices::default(),
+            order_notices: Notices::default(),
             tags: Mutex::new(HashMap::new()),
             notice_key,
             listening: AtomicBool::new(false),

@@ -15,7 +15,7 @@ use crate::domain::order::{IdRange, Moved, Order, OrderFilter};
 use crate::domain::{OwnerKey, Product, Sku};
 use crate::store::idempotency::Replayable;
 use crate::store::orders::{CheckoutRequest, CheckoutSource, OrderChange, OrderStore};
-use crate::store::{CartChanges, StoreError, UpdateError};
+use crate::store::{Changes, StoreError, UpdateError};
 use async_trait::async_trait;
 use std::collections::HashMap;
 
@@ -71,7 +71,7 @@ impl OrderStore for PgStore {
             .collect()
     }
 
-    fn order_changes(&self, owner: &OwnerKey) -> CartChanges {
+    fn order_changes(&self, owner: &OwnerKey) -> Changes {
         self.watch_orders(owner)
     }
 

@@ -19,7 +19,7 @@ use crate::domain::merge::MergeReport;
 use crate::domain::{Cart, CartIndex, CartName, CartSet, CartWrite, OwnerKey};
 use crate::store::carts::{CartMerge, CartStore, CartUpdate};
 use crate::store::idempotency::Replayable;
-use crate::store::{CartChanges, StoreError, UpdateError};
+use crate::store::{Changes, StoreError, UpdateError};
 use async_trait::async_trait;
 use sled::Transactional;
 use sled::transaction::TransactionalTree;
@@ -334,7 +334,7 @@ impl CartStore for SledStore {
         )
     }
 
-    fn cart_changes(&self, owner: &OwnerKey) -> CartChanges {
+    fn cart_changes(&self, owner: &OwnerKey) -> Changes {
         self.notices.subscribe(owner)
     }
 }

@@ -45,7 +45,7 @@ mod sweeper;
 mod tx;
 mod versions;
 
-use super::notices::{CartChanges, CartNotices};
+use super::notices::{Changes, Notices};
 use super::owner_locks::OwnerLocks;
 use super::{Store, StoreError, UpdateError};
 use crate::domain::{CartIndex, CartSet, OwnerKey, Rejection};
@@ -95,10 +95,10 @@ pub struct SledStore {
     durability: Durability,
     /// Versions handed out are leased (see [`versions`]).
     versions: versions::VersionLease,
-    notices: CartNotices,
+    notices: Notices,
     /// Order changes (placements and moves), per owner: kept apart from cart
     /// changes so a cart write never wakes an order subscription.
-    order_notices: CartNotices,
+    order_notices: Notices,
     /// The background sweep, while it runs.
     sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -171,8 +171,8 @@ impl SledStore {
             commit,
             durability,
             versions,
-            notices: CartNotices::default(),
-            order_notices: CartNotices::default(),
+            notices: Notices::default(),
+            order_notices: Notices::default(),
             sweeper: Mutex::new(None),
         })
     }
@@ -183,7 +183,7 @@ impl SledStore {
         self.order_notices.changed(owner);
     }
 
-    pub(super) fn order_changes(&self, owner: &OwnerKey) -> CartChanges {
+    pub(super) fn order_changes(&self, owner: &OwnerKey) -> Changes {
         self.order_notices.subscribe(owner)
     }
 

@@ -13,7 +13,7 @@ use crate::domain::order::{IdRange, Moved, Order, OrderFilter};
 use crate::domain::{CartIndex, OwnerKey, Product, Sku};
 use crate::store::idempotency::{IdempotencyStore, Replayable};
 use crate::store::orders::{CheckoutRequest, CheckoutSource, OrderChange, OrderStore, restocked};
-use crate::store::{CartChanges, StoreError, UpdateError};
+use crate::store::{Changes, StoreError, UpdateError};
 use async_trait::async_trait;
 use sled::Transactional;
 use std::collections::HashMap;
@@ -155,7 +155,7 @@ impl OrderStore for SledStore {
             .collect()
     }
 
-    fn order_changes(&self, owner: &OwnerKey) -> CartChanges {
+    fn order_changes(&self, owner: &OwnerKey) -> Changes {
         SledStore::order_changes(self, owner)
     }
 
