@@ -217,13 +217,9 @@ async fn shutdown_signal(mut terminate: tokio::signal::unix::Signal) {
 
 fn token(args: TokenArgs) -> Result<(), String> {
     auth::install_crypto();
-    if args.store.database_url.is_some() && args.store.jwt_secret.is_none() {
-        // The instances sign with CARTQL_JWT_SECRET; a key generated into
-        // the data directory here would sign tokens none of them accepts.
-        return Err("--database-url: set CARTQL_JWT_SECRET, the secret the instances use".into());
-    }
-    let (secret, _) =
-        auth::secret::resolve(args.store.jwt_secret.as_deref(), &args.store.data_dir)?;
+    // With --database-url the instances sign with CARTQL_JWT_SECRET; a key
+    // generated into the data directory here would sign tokens none accepts.
+    let (secret, _) = crate::start::signing_secret(&args.store)?;
     let keys = TokenKeys::from_secret(&secret)?;
     let kind = if args.guest {
         ViewerKind::Guest
@@ -246,10 +242,8 @@ fn revoke(args: RevokeArgs) -> Result<(), String> {
         RevokeKind::External => (auth::Issuer::External, ViewerKind::Customer),
     };
     let owner = auth::owner_key(issuer, kind, &args.subject);
+    let location = crate::start::location(&args.store, Durability::Strict, true)?;
     let dir = &args.store.data_dir;
-    if args.store.database_url.is_none() {
-        crate::store::data_dir::prepare(dir).map_err(|e| format!("--data-dir: {e}"))?;
-    }
     if args.store.database_url.is_none() && !dir.join("db").exists() {
         return Err(format!(
             "--data-dir: {} holds no cartql database",
@@ -257,11 +251,9 @@ fn revoke(args: RevokeArgs) -> Result<(), String> {
         ));
     }
     let valid_after = runtime()?.block_on(async {
-        let backend = Backend::open(&args.store, Durability::Strict, true)
-            .await
-            .map_err(|e| {
-                format!("{e} (while a sled server runs, use the revokeTokens admin mutation)")
-            })?;
+        let backend = Backend::open(&location).await.map_err(|e| {
+            format!("{e} (while a sled server runs, use the revokeTokens admin mutation)")
+        })?;
         let now = chrono::Utc::now().timestamp();
         let valid_after = backend
             .store()
@@ -292,7 +284,7 @@ fn import_catalog(args: ImportArgs) -> Result<(), String> {
     let catalog =
         crate::catalog_file::parse(&text, &args.currency).map_err(|e| format!("{file}: {e}"))?;
     runtime()?.block_on(async {
-        let backend = Backend::open(&args.store, Durability::Strict, false).await?;
+        let backend = crate::start::open_store(&args.store, Durability::Strict, false).await?;
         let store = backend.store();
         store
             .pin_currency(args.currency.code())
@@ -314,7 +306,7 @@ fn import_catalog(args: ImportArgs) -> Result<(), String> {
 
 fn export(args: ExportArgs) -> Result<(), String> {
     let records = runtime()?.block_on(async {
-        let backend = Backend::open(&args.store, Durability::Strict, false).await?;
+        let backend = crate::start::open_store(&args.store, Durability::Strict, false).await?;
         let records = match &args.output {
             None => {
                 backend
@@ -355,7 +347,7 @@ fn import(args: ImportStoreArgs) -> Result<(), String> {
     }
     .map_err(|e| format!("{shown}: {e}"))?;
     runtime()?.block_on(async {
-        let backend = Backend::open(&args.store, Durability::Strict, false).await?;
+        let backend = crate::start::open_store(&args.store, Durability::Strict, false).await?;
         let result = backend.import(&records).await;
         backend.close().await?;
         result

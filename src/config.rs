@@ -3,7 +3,6 @@
 //! value stops the start with one line that names the setting.
 
 use crate::auth::external::{ExternalAlgorithm, ExternalIssuer, ExternalSettings, KeySource};
-use crate::auth::throttle::ThrottleRules;
 use crate::auth::{Authenticator, TokenKeys, TokenLifetimes};
 use crate::domain::account::ThrottleRule;
 use crate::domain::attributes::AttributeLimits;
@@ -14,6 +13,7 @@ use crate::graphql::QueryLimits;
 use crate::graphql::document::DocumentLimits;
 use crate::store::Retention;
 use crate::store::sled::Durability;
+use crate::store::throttle::ThrottleRules;
 use clap::Args;
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
@@ -130,7 +130,7 @@ pub struct ServeConfig {
         value_enum,
         default_value = "guests"
     )]
-    pub checkout_email: CheckoutEmail,
+    pub checkout_email: CheckoutEmailArg,
     /// How long a guest's cart lives after its last change, e.g. `30d`.
     #[arg(long, env = "CARTQL_GUEST_CART_TTL", default_value = "30d", value_parser = parse_lifetime)]
     pub guest_cart_ttl: Duration,
@@ -259,7 +259,7 @@ impl ServeConfig {
                 max_value_bytes: usize::from(self.max_attribute_value_bytes),
                 max_note_bytes: usize::from(self.max_note_bytes),
             },
-            checkout_email: self.checkout_email,
+            checkout_email: self.checkout_email.into(),
             write_rates: WriteRates {
                 viewer: Rate {
                     per_minute: self.viewer_write_rate,
@@ -322,6 +322,27 @@ impl From<ExternalAlgorithmArg> for ExternalAlgorithm {
             ExternalAlgorithmArg::Rs256 => ExternalAlgorithm::Rs256,
             ExternalAlgorithmArg::Es256 => ExternalAlgorithm::Es256,
             ExternalAlgorithmArg::EdDsa => ExternalAlgorithm::EdDsa,
+        }
+    }
+}
+
+/// `--checkout-email`: who must give an e-mail before checkout.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckoutEmailArg {
+    /// Guests (a guest has no other contact); customers have their account's.
+    Guests,
+    /// Everyone.
+    All,
+    /// No one.
+    Optional,
+}
+
+impl From<CheckoutEmailArg> for CheckoutEmail {
+    fn from(arg: CheckoutEmailArg) -> CheckoutEmail {
+        match arg {
+            CheckoutEmailArg::Guests => CheckoutEmail::Guests,
+            CheckoutEmailArg::All => CheckoutEmail::All,
+            CheckoutEmailArg::Optional => CheckoutEmail::Optional,
         }
     }
 }
@@ -594,7 +615,7 @@ pub(crate) fn parse_network(text: &str) -> Result<IpNet, String> {
     let text = text.trim();
     text.parse::<IpNet>()
         .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-        .map(crate::server::client_address::canonical_network)
+        .map(crate::auth::canonical_network)
         .map_err(|_| format!("'{text}' is not an IP address or a network like 10.0.0.0/8"))
 }
 

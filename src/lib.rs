@@ -13,6 +13,7 @@
 //! |-------------------|---------------------------------------------------------------|
 //! | [`cli`]           | the command line (`serve`, `schema`, `token`, `revoke`, `import-catalog`, `export`, `import`) |
 //! | [`config`]        | every setting: flag + `CARTQL_*` variable, validated at parse |
+//! | [`start`]         | start-up in one place: the signing key, where the store is, `Services::build` |
 //! | [`services`]      | what resolvers use: store, settings, keys, hashing, clock     |
 //! | [`clock`]         | the time, injectable in tests                                 |
 //! | [`server`]        | axum router, layers, accept loop and its limits, shutdown     |
@@ -20,7 +21,7 @@
 //! | [`graphql`]       | schema roots and GraphQL types; thin resolvers                |
 //! | [`app`]           | use cases: one function per operation (write rates, throttles, idempotent replays, the catalog read checks and answers share) |
 //! | [`domain`]        | money, names, catalog and cart rules: pure, unit-tested       |
-//! | [`store`]         | the only code that knows a database: sled or PostgreSQL       |
+//! | [`store`]         | the only code that knows a database: sled or PostgreSQL; each backend starts and stops its own background work and throttle |
 //! | [`catalog_file`]  | reading catalog JSON files (`import-catalog`, `--demo`)        |
 
 pub mod app;
@@ -34,6 +35,7 @@ pub mod graphql;
 pub mod metrics;
 pub mod server;
 pub mod services;
+pub mod start;
 pub mod store;
 
 /// The allocator: mimalloc. A cart read allocates a few hundred small blocks

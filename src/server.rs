@@ -17,19 +17,13 @@ mod media;
 pub mod playground;
 mod ws;
 
-use crate::auth::password::Passwords;
-use crate::auth::throttle::{MemoryThrottle, Throttle};
-use crate::auth::verifier::Verifier;
-use crate::auth::write_rate::WriteLimiter;
-use crate::auth::{self};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::SystemClock;
 use crate::config::ServeConfig;
 use crate::graphql::engine::Engine;
 use crate::graphql::error::RequestCode;
 use crate::services::Services;
-use crate::store::Store;
-use crate::store::backend::Backend;
-use crate::store::postgres::throttle::PgThrottle;
+use crate::start::{StartError, Started};
+use crate::store::backend::{Background, Running};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -44,11 +38,6 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
-
-/// A start-up failure, as one line for the operator.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StartError(pub String);
 
 /// Per-process state the handlers share. Cheap to clone.
 #[derive(Clone)]
@@ -75,7 +64,7 @@ pub struct Application {
     /// `/metrics`, on its own listener when `--metrics-listen` is set.
     metrics: Option<(tokio::net::TcpListener, Router)>,
     router: Router,
-    store: Arc<dyn Store>,
+    store: Running,
     connections: ListenerSettings,
     lifecycle: watch::Sender<Lifecycle>,
 }
@@ -84,68 +73,9 @@ impl Application {
     /// Opens the data directory and the store, loads the keys, binds the
     /// listener: wiring only; every setting converts itself (see [`config`](crate::config)).
     pub async fn build(config: &ServeConfig) -> Result<Application, StartError> {
-        auth::install_crypto();
         let ws = ws_settings(config)?;
-        let (secret, source) = match &config.store.database_url {
-            // Several instances: the key must be the one every instance has.
-            Some(_) => config
-                .store
-                .jwt_secret
-                .as_deref()
-                .map(|s| auth::secret::check_configured(s).map(|s| (s, auth::secret::SecretSource::Configured)))
-                .transpose()
-                .map_err(|e| StartError(format!("--jwt-secret: {e}")))?
-                .ok_or_else(|| StartError(
-                    "--database-url needs CARTQL_JWT_SECRET, the same on every instance (a key generated per instance would not verify the others' tokens)".into(),
-                ))?,
-            None => {
-                let dir = &config.store.data_dir;
-                crate::store::data_dir::prepare(dir)
-                    .map_err(|e| StartError(format!("--data-dir: {e}")))?;
-                auth::secret::resolve(config.store.jwt_secret.as_deref(), dir)
-                    .map_err(|e| StartError(format!("--data-dir / --jwt-secret: {e}")))?
-            }
-        };
-        tracing::info!(?source, "token signing key loaded");
-        let authenticator = Arc::new(config.identity.authenticator(&secret).map_err(StartError)?);
-        let backend = Backend::open(&config.store, config.durability.into(), true)
-            .await
-            .map_err(StartError)?;
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let rules = config.identity.throttle_rules();
-        let throttle: Arc<dyn Throttle> = match &backend {
-            Backend::Sled(sled) => {
-                sled.start_sweeping(config.retention(), clock.clone());
-                Arc::new(MemoryThrottle::new(rules))
-            }
-            Backend::Postgres(pg) => {
-                pg.start_listening().await;
-                pg.start_sweeping(config.retention(), clock.clone());
-                Arc::new(PgThrottle::new(pg, rules))
-            }
-        };
-        let store = backend.store();
-        store
-            .pin_currency(config.currency.code())
-            .await
-            .map_err(|e| StartError(format!("--currency: {e}")))?;
-        if config.demo {
-            load_demo_catalog(store.as_ref(), config).await?;
-        }
-        let passwords = Passwords::new(usize::from(config.identity.password_hash_concurrency))
-            .map_err(|e| StartError(format!("--password-hash-concurrency: {e}")))?;
-        let shop = config.shop_settings();
-        let services = Services {
-            store: store.clone(),
-            write_limiter: Arc::new(WriteLimiter::new(shop.write_rates)),
-            shop,
-            verifier: Verifier::new(authenticator, store.clone()),
-            passwords,
-            throttle,
-            lifetimes: config.identity.token_lifetimes(),
-            clock,
-            order_ids: Arc::default(),
-        };
+        let Started { services, running } =
+            Services::build(config, Arc::new(SystemClock), Background::Run).await?;
         let limits = config.query_limits();
         let (lifecycle, watching) = watch::channel(Lifecycle::Serving);
         let state = AppState {
@@ -184,7 +114,7 @@ impl Application {
             listener,
             metrics,
             router,
-            store,
+            store: running,
             connections,
             lifecycle,
         })
@@ -231,7 +161,11 @@ impl Application {
         if let Some(metrics) = metrics {
             metrics.abort();
         }
-        self.store.close().await.map_err(std::io::Error::other)
+        self.store
+            .backend
+            .close()
+            .await
+            .map_err(std::io::Error::other)
     }
 }
 
@@ -253,29 +187,6 @@ fn ws_settings(config: &ServeConfig) -> Result<ws::WsSettings, StartError> {
         ping_interval: config.ws_ping_interval,
         idle_timeout: config.ws_idle_timeout,
     })
-}
-
-async fn load_demo_catalog(store: &dyn Store, config: &ServeConfig) -> Result<(), StartError> {
-    let fail = |e: String| StartError(format!("--demo: {e}"));
-    if !store
-        .catalog_is_empty()
-        .await
-        .map_err(|e| fail(e.to_string()))?
-    {
-        return Ok(());
-    }
-    let catalog =
-        crate::catalog_file::parse(crate::catalog_file::DEMO, &config.currency).map_err(fail)?;
-    store
-        .import_catalog(&catalog.records, &catalog.variants)
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    tracing::info!(
-        products = catalog.records.len(),
-        variants = catalog.variants.len(),
-        "demo catalog loaded"
-    );
-    Ok(())
 }
 
 /// CORS for browser clients on other origins: only those configured; the

@@ -4,13 +4,13 @@
 //! the schema; a resolver reads it once with [`Services::of`].
 
 use crate::auth::password::Passwords;
-use crate::auth::throttle::Throttle;
 use crate::auth::verifier::Verifier;
 use crate::auth::write_rate::WriteLimiter;
 use crate::auth::{TokenKeys, TokenLifetimes};
 use crate::clock::Clock;
 use crate::domain::ShopSettings;
 use crate::store::Store;
+use crate::store::throttle::Throttle;
 use std::sync::{Arc, Mutex};
 
 /// Everything a resolver may use. Cheap to clone.

@@ -13,7 +13,6 @@
 
 use super::carts::{ShownCart, show};
 use super::{AppError, Caller, Once};
-use crate::auth::throttle::Subject;
 use crate::domain::attributes::{check_attributes, check_note};
 use crate::domain::buyer::{BuyerIdentity, BuyerIdentityInput};
 use crate::domain::cart::check_line_shapes;
@@ -23,6 +22,7 @@ use crate::domain::rate::throttled;
 use crate::domain::{CartLine, CartName, ErrorCode, LineInput, Rejection, UserError};
 use crate::services::Services;
 use crate::store::orders::{CheckoutRequest, CheckoutSource};
+use crate::store::throttle::Subject;
 use crate::store::{Replayable, UpdateError};
 
 /// What to buy.

@@ -10,7 +10,6 @@
 use super::carts::{self, Merged};
 use super::{AppError, Caller};
 use crate::auth::password::PasswordError;
-use crate::auth::throttle::Subject;
 use crate::auth::token::Grant;
 use crate::auth::verifier::VerifyError;
 use crate::auth::{ClientAddress, Issuer, Viewer, ViewerKind};
@@ -19,6 +18,7 @@ use crate::domain::merge::MergeStrategy;
 use crate::domain::rate::throttled;
 use crate::domain::{ErrorCode, OwnerKey, Rejection, UserError};
 use crate::services::Services;
+use crate::store::throttle::Subject;
 use chrono::{DateTime, Utc};
 
 /// A signed token and who it speaks for.

@@ -8,13 +8,11 @@
 //! - [`token`]: claims, issuing and verifying tokens, key rotation by `kid`.
 //! - [`external`]: tokens of an external identity provider (JWKS or PEM).
 //! - [`password`]: argon2id hashing off the async runtime.
-//! - [`throttle`]: counting log-ins and sign-ups per email and client address.
 //! - [`verifier`]: the one place a token is accepted (claims, then revocation).
 
 pub mod external;
 pub mod password;
 pub mod secret;
-pub mod throttle;
 pub mod token;
 pub mod verifier;
 pub mod write_rate;
@@ -68,6 +66,19 @@ impl ClientAddress {
                 format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
         }
+    }
+}
+
+/// `net` with an IPv4-mapped network written as the IPv4 network it stands
+/// for (`::ffff:10.0.0.0/104` is `10.0.0.0/8`), since addresses are compared
+/// in canonical form. Other networks are returned as they are.
+pub fn canonical_network(net: ipnet::IpNet) -> ipnet::IpNet {
+    match net {
+        ipnet::IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, ipnet::IpNet::V4),
+            None => net,
+        },
+        _ => net,
     }
 }
 

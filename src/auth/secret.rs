@@ -28,7 +28,8 @@ pub enum SecretSource {
 }
 
 /// The secret to sign with: the configured one, else the data directory's
-/// (created on first use, together with the directory).
+/// (created on first use). The caller has prepared the directory
+/// ([`start::signing_secret`](crate::start::signing_secret) does).
 pub fn resolve(
     configured: Option<&str>,
     data_dir: &Path,
@@ -36,7 +37,6 @@ pub fn resolve(
     if let Some(secret) = configured {
         return check_configured(secret).map(|s| (s, SecretSource::Configured));
     }
-    crate::store::data_dir::prepare(data_dir)?;
     load_or_create(data_dir)
 }
 

@@ -30,7 +30,7 @@ pub struct ShopSettings {
 }
 
 /// Who must give an e-mail before checkout (`--checkout-email`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CheckoutEmail {
     /// Guests (a guest has no other contact); customers have their account's.
     #[default]

@@ -4,10 +4,10 @@
 //! The moves and their rules are [`app::orders`](crate::app::orders); here
 //! they are parsed and shown.
 
+use super::access::require_admin;
 use super::error::ApiResult;
 use super::orders::{OrderStatusView, OrderView, admin_view};
 use super::pagination::PageRequest;
-use super::require_admin;
 use super::types::{UserErrorView, user_errors};
 use crate::app::orders;
 use crate::domain::Rejection;

@@ -4,10 +4,10 @@
 //! which cart (a valid name), check the input lines against the catalog, then
 //! one atomic store update that applies a [`CartChange`] and bumps the version.
 
+use super::access::require_viewer;
 use super::cart_view::CartView;
 use super::error::{ApiError, ApiResult};
 use super::inputs::{CartLineInput, as_given, line_inputs};
-use super::require_viewer;
 use super::types::{AttributeView, BuyerIdentityInput, UserErrorView, user_errors};
 use crate::app::carts::{self, CartEdit, LineUpdateInput};
 use crate::app::{Caller, Once};

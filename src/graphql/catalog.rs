@@ -8,10 +8,10 @@
 //! lines, each with its variant and that variant's product: those are reached
 //! from the line, not from the catalog.
 
+use super::access::require_admin;
 use super::error::ApiResult;
 use super::pagination::MAX_PAGE;
 use super::pagination::PageRequest;
-use super::require_admin;
 use super::types::{Decimal, MoneyView, ShopView, UserErrorView, user_errors};
 use crate::app::catalog::{self, Sight};
 use crate::domain::catalog::{ProductRecord, SelectedOption};
@@ -268,7 +268,7 @@ impl CatalogQuery {
 
 /// How much of the catalog the request's viewer sees.
 fn sight(ctx: &Context<'_>) -> Sight {
-    Sight::of(super::viewer(ctx))
+    Sight::of(super::access::viewer(ctx))
 }
 
 fn view(ctx: &Context<'_>, product: Product) -> VariantView {

@@ -27,8 +27,9 @@
 use super::document::{self, DocumentLimits, OperationLabel};
 use super::error::classify_response;
 use super::observe::RootFields;
+use super::schema::{CartSchema, MutationRoot, QueryRoot};
+use super::subscription;
 use super::variables::InputTypes;
-use super::{CartSchema, MutationRoot, QueryLimits, QueryRoot, subscription};
 use crate::services::Services;
 use async_graphql::{
     Data, Executor, Request, Response, Schema, ServerResult, ValidationMode, Variables,
@@ -38,6 +39,17 @@ use futures_util::stream::BoxStream;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use tracing::Instrument;
+
+/// Limits on the shape of a query.
+#[derive(Clone, Copy, Debug)]
+pub struct QueryLimits {
+    /// Maximum selection depth.
+    pub max_depth: usize,
+    /// Maximum complexity (roughly, fields resolved).
+    pub max_complexity: usize,
+    /// Limits checked on the document before it is parsed and validated.
+    pub document: super::document::DocumentLimits,
+}
 
 /// The schema and what runs around it. Cheap to clone.
 #[derive(Clone)]

@@ -5,10 +5,10 @@
 //! accounts and each owner's "valid after" time. Guest carts move into the
 //! customer's carts at sign-up or log-in (see [`merge`](super::merge)).
 
+use super::access::{require_admin, require_viewer};
 use super::error::{ApiError, ApiResult};
 use super::merge::{CartMergeResult, CartMergeStrategy, describe};
 use super::types::{UserErrorView, ViewerView, user_errors};
-use super::{require_admin, require_viewer};
 use crate::app::identity::{self, Credentials, LoggedIn, RenewRefused, Session};
 use crate::auth::{ClientAddress, Issuer, ViewerKind};
 use crate::domain::UserError as DomainError;

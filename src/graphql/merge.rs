@@ -6,9 +6,9 @@
 //! cart lands either before the merge (and is merged) or after it (and stays
 //! in the guest's carts): nothing is lost.
 
+use super::access::require_viewer;
 use super::cart_view::CartView;
 use super::error::{ApiError, ApiResult};
-use super::require_viewer;
 use super::types::{UserErrorView, user_errors};
 use crate::app::{Caller, carts, identity};
 use crate::auth::{ClientAddress, Viewer};

@@ -3,12 +3,12 @@
 //! A checkout is one store transaction (see [`app::checkout`](crate::app::checkout)); the
 //! idempotency key makes a retry return the first order instead of a second.
 
+use super::access::require_viewer;
 use super::cart_view::CartView;
 use super::catalog::SelectedOptionView;
 use super::error::ApiResult;
 use super::inputs::{CartLineInput, as_given, line_inputs};
 use super::pagination::PageRequest;
-use super::require_viewer;
 use super::types::{
     AttributeView, BuyerIdentityInput, BuyerIdentityView, MoneyView, UserErrorView, user_errors,
 };

@@ -11,10 +11,10 @@
 //! ([`carts::watch`]): other viewers' writes never wake it. Each wake is logged at `trace` level (target
 //! `cartql::graphql::subscription`), which is how the tests count them.
 
+use super::access::require_viewer;
 use super::cart_view::CartView;
 use super::error::{ApiError, ApiResult};
 use super::orders::{OrderView, view as orders_view};
-use super::require_viewer;
 use crate::app::{Changes, carts, orders};
 use crate::auth::verifier::VerifyError;
 use crate::clock::until;

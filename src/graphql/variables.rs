@@ -23,7 +23,8 @@ use async_graphql::{OutputType, ServerError, Variables};
 use async_graphql_value::ConstValue;
 use std::fmt::Write;
 
-use super::{MutationRoot, QueryRoot, subscription::SubscriptionRoot};
+use super::schema::{MutationRoot, QueryRoot};
+use super::subscription::SubscriptionRoot;
 
 /// The schema's input types (scalars, enums, input objects), to judge
 /// variable values with.

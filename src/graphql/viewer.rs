@@ -11,6 +11,6 @@ pub struct ViewerQuery;
 impl ViewerQuery {
     /// The viewer behind the bearer token; `null` without a token.
     async fn viewer(&self, ctx: &Context<'_>) -> Option<ViewerView> {
-        super::viewer(ctx).cloned().map(ViewerView)
+        super::access::viewer(ctx).cloned().map(ViewerView)
     }
 }

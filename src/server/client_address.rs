@@ -22,7 +22,7 @@
 
 use crate::auth::ClientAddress;
 use axum::http::HeaderMap;
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::IpNet;
 use std::net::IpAddr;
 
 /// The proxies whose `X-Forwarded-For` is believed.
@@ -32,7 +32,12 @@ pub struct TrustedProxies(Vec<IpNet>);
 impl TrustedProxies {
     /// These networks (a single address is a /32 or /128), made canonical.
     pub fn new(networks: Vec<IpNet>) -> TrustedProxies {
-        TrustedProxies(networks.into_iter().map(canonical_network).collect())
+        TrustedProxies(
+            networks
+                .into_iter()
+                .map(crate::auth::canonical_network)
+                .collect(),
+        )
     }
 
     /// Whether `address` (canonical) is one of the trusted proxies.
@@ -67,19 +72,6 @@ impl TrustedProxies {
             }
         }
         ClientAddress::new(client)
-    }
-}
-
-/// `net` with an IPv4-mapped network written as the IPv4 network it stands
-/// for (`::ffff:10.0.0.0/104` is `10.0.0.0/8`), since addresses are compared
-/// in canonical form. Other networks are returned as they are.
-pub fn canonical_network(net: IpNet) -> IpNet {
-    match net {
-        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
-            Some(v4) => Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),
-            None => net,
-        },
-        _ => net,
     }
 }
 

@@ -1,12 +1,32 @@
-//! Which backend a configuration selects: PostgreSQL with `--database-url`,
-//! else sled in `--data-dir`; opened, with its background work started by
-//! the server only.
+//! The two backends behind one type: where a store's data is
+//! ([`Location`]), opened for a command ([`Backend::open`]) or started for
+//! serving with its throttle and background work ([`Backend::start`]),
+//! stopped by [`Backend::close`].
 
-use super::Store;
+use super::postgres::throttle::PgThrottle;
 use super::postgres::{PgSettings, PgStore};
 use super::sled::{Durability, SledStore};
-use crate::config::StoreConfig;
+use super::throttle::{MemoryThrottle, Throttle, ThrottleRules};
+use super::{Retention, Store};
+use crate::clock::Clock;
+use std::path::PathBuf;
 use std::sync::Arc;
+
+/// Where a store's data is, and how to open it.
+#[derive(Clone)]
+pub enum Location {
+    /// sled in a data directory (prepared: it exists and is private).
+    Sled {
+        /// The data directory.
+        dir: PathBuf,
+        /// When a write is acknowledged.
+        durability: Durability,
+        /// Memory sled may use as a cache, in bytes.
+        cache_bytes: u64,
+    },
+    /// A PostgreSQL database.
+    Postgres(PgSettings),
+}
 
 /// An opened store of either kind.
 #[derive(Clone)]
@@ -17,44 +37,85 @@ pub enum Backend {
     Postgres(Arc<PgStore>),
 }
 
+/// Whether a started store works in the background.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Background {
+    /// The sweep of expired data and (PostgreSQL) the listener for other
+    /// instances' change notices run until the store closes.
+    Run,
+    /// Nothing runs in the background: an in-process test sweeps by hand,
+    /// at times it chooses on a clock it moves.
+    Manual,
+}
+
+/// A store started for serving: the store, and the throttle that counts
+/// log-ins and sign-ups where this backend can (in the database for
+/// PostgreSQL, so every instance counts together; in memory for sled).
+#[derive(Clone)]
+pub struct Running {
+    /// The backend, to close.
+    pub backend: Backend,
+    /// The store behind the traits.
+    pub store: Arc<dyn Store>,
+    /// Log-in, sign-up, guest-session and checkout counters.
+    pub throttle: Arc<dyn Throttle>,
+}
+
 impl Backend {
-    /// Opens the store `config` names. Errors are one line naming the setting.
-    /// Without the shared secret (`export`, `import`: nothing they write
-    /// needs it), change notices would not reach live subscriptions; commands
-    /// that change what a subscription shows pass `needs_secret`.
-    pub async fn open(
-        config: &StoreConfig,
-        durability: Durability,
-        needs_secret: bool,
-    ) -> Result<Backend, String> {
-        match &config.database_url {
-            Some(url) => {
-                let secret = match (config.jwt_secret.as_deref(), needs_secret) {
-                    (Some(secret), _) => secret,
-                    (None, false) => "",
-                    (None, true) => return Err(
-                        "--database-url: set CARTQL_JWT_SECRET (the same on every instance); a key generated per instance would not verify the others' tokens".into(),
-                    ),
-                };
-                let settings = PgSettings {
-                    url: url.clone(),
-                    max_connections: config.database_max_connections,
-                    notice_secret: secret.as_bytes().to_vec(),
-                };
-                let store = PgStore::connect(&settings)
+    /// Opens the store at `location`, without background work (commands
+    /// such as `export` and `import`). Errors are one line naming the setting.
+    pub async fn open(location: &Location) -> Result<Backend, String> {
+        match location {
+            Location::Postgres(settings) => {
+                let store = PgStore::connect(settings)
                     .await
                     .map_err(|e| e.to_string())?;
                 Ok(Backend::Postgres(Arc::new(store)))
             }
-            None => {
-                let dir = &config.data_dir;
-                super::data_dir::prepare(dir).map_err(|e| format!("--data-dir: {e}"))?;
-                let cache = config.cache_mib.saturating_mul(1 << 20);
-                let store = SledStore::open_with_cache(dir, durability, cache)
+            Location::Sled {
+                dir,
+                durability,
+                cache_bytes,
+            } => {
+                let store = SledStore::open_with_cache(dir, *durability, *cache_bytes)
                     .map_err(|e| format!("--data-dir: {e}"))?;
                 Ok(Backend::Sled(Arc::new(store)))
             }
         }
+    }
+
+    /// Opens the store at `location` for serving: its background work runs
+    /// (the sweep of expired data by `retention`; on PostgreSQL, the
+    /// listener for other instances' change notices) until [`close`](Self::close).
+    pub async fn start(
+        location: &Location,
+        retention: Retention,
+        rules: ThrottleRules,
+        clock: Arc<dyn Clock>,
+        background: Background,
+    ) -> Result<Running, String> {
+        let backend = Backend::open(location).await?;
+        let run = background == Background::Run;
+        let throttle: Arc<dyn Throttle> = match &backend {
+            Backend::Sled(sled) => {
+                if run {
+                    sled.start_sweeping(retention, clock);
+                }
+                Arc::new(MemoryThrottle::new(rules))
+            }
+            Backend::Postgres(pg) => {
+                if run {
+                    pg.start_listening().await;
+                    pg.start_sweeping(retention, clock);
+                }
+                Arc::new(PgThrottle::new(pg, rules))
+            }
+        };
+        Ok(Running {
+            store: backend.store(),
+            backend,
+            throttle,
+        })
     }
 
     /// The store behind the traits.

@@ -40,6 +40,7 @@ pub mod owner_locks;
 pub mod postgres;
 pub mod sled;
 pub mod snapshot;
+pub mod throttle;
 
 use async_trait::async_trait;
 

@@ -11,21 +11,18 @@ mod merge;
 mod round_trips;
 mod traces;
 
-use super::{QueryLimits, document::DocumentLimits, engine::Engine};
-use crate::auth::password::Passwords;
-use crate::auth::throttle::{MemoryThrottle, ThrottleRules};
-use crate::auth::verifier::Verifier;
-use crate::auth::write_rate::WriteLimiter;
-use crate::auth::{Authenticator, Issuer, TokenKeys, TokenLifetimes, Viewer};
+use super::engine::Engine;
+use crate::auth::{Issuer, Viewer};
 use crate::clock::{Clock, TokioClock};
-use crate::domain::account::ThrottleRule;
-use crate::domain::rate::WriteRates;
-use crate::domain::{Currency, Limits, ShopSettings, ViewerKind};
+use crate::config::ServeConfig;
+use crate::domain::ViewerKind;
 use crate::services::Services;
-use crate::store::sled::{Durability, SledStore};
-use crate::store::{CatalogStore, Retention, Store};
+use crate::start::Started;
+use crate::store::backend::{Backend, Background};
+use crate::store::sled::SledStore;
 use async_graphql::{Request, Variables};
 use chrono::{Duration, Utc};
+use clap::Parser;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -40,74 +37,82 @@ pub struct Shop {
     pub services: Services,
     pub store: Arc<SledStore>,
     pub clock: TokioClock,
+    config: ServeConfig,
     _dir: tempfile::TempDir,
 }
 
+/// The server's own settings, parsed from flags as `cartql serve` would.
+#[derive(Parser)]
+struct Flags {
+    #[command(flatten)]
+    serve: ServeConfig,
+}
+
 impl Shop {
-    /// A shop with the demo catalog. Call inside `#[tokio::test(start_paused = true)]`.
+    /// A shop with the demo catalog, assembled by [`Services::build`] as the
+    /// server assembles its own, with nothing in the background (the tests
+    /// sweep by hand). Call inside `#[tokio::test(start_paused = true)]`.
     pub async fn open() -> Shop {
-        crate::auth::install_crypto();
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SledStore::open(dir.path(), Durability::Relaxed).unwrap());
-        let currency = Currency::parse("USD").unwrap();
-        let catalog = crate::catalog_file::parse(crate::catalog_file::DEMO, &currency).unwrap();
-        store
-            .import_catalog(&catalog.records, &catalog.variants)
-            .await
-            .unwrap();
+        let data_dir = dir.path().join("data");
+        let hours = |d: Duration| format!("{}h", d.num_hours());
+        let (guest, customer, idempotency) = (
+            hours(GUEST_CART_LIFETIME),
+            hours(CUSTOMER_CART_LIFETIME),
+            hours(IDEMPOTENCY_TTL),
+        );
+        let flags = Flags::try_parse_from([
+            "cartql",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--jwt-secret",
+            "in-process-tests-sign-with-this-32-byte-secret",
+            "--durability",
+            "relaxed",
+            "--demo",
+            "--currency",
+            "USD",
+            "--guest-cart-ttl",
+            &guest,
+            "--customer-cart-ttl",
+            &customer,
+            "--idempotency-ttl",
+            &idempotency,
+            "--login-max-failures",
+            "3",
+            "--guest-token-ttl",
+            "30d",
+            "--customer-token-ttl",
+            "7d",
+            "--max-session-age",
+            "90d",
+            "--max-query-depth",
+            "16",
+            "--max-query-complexity",
+            "25000",
+            "--max-query-nodes",
+            "2000",
+            "--password-hash-concurrency",
+            "1",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let config = flags.serve;
         // Starts at the real time: tokens signed by the schema are checked
         // by jsonwebtoken against the system clock.
         let clock = TokioClock::starting_at(Utc::now());
-        let dyn_store: Arc<dyn Store> = store.clone();
-        let keys = TokenKeys::from_secret(&[7u8; 32]).unwrap();
-        let authenticator = Arc::new(Authenticator {
-            keys,
-            external: None,
-        });
-        let rule = |max_failures| ThrottleRule {
-            max_failures,
-            window: Duration::minutes(15),
-        };
-        let services = Services {
-            store: dyn_store.clone(),
-            shop: ShopSettings {
-                currency,
-                limits: Limits::DEFAULT,
-                guest_cart_lifetime: GUEST_CART_LIFETIME,
-                customer_cart_lifetime: CUSTOMER_CART_LIFETIME,
-                max_idempotency_keys_per_viewer: 1000,
-                attribute_limits: Default::default(),
-                checkout_email: Default::default(),
-                write_rates: WriteRates::DEFAULT,
-            },
-            write_limiter: Arc::new(WriteLimiter::new(WriteRates::DEFAULT)),
-            verifier: Verifier::new(authenticator, dyn_store),
-            passwords: Passwords::new(1).unwrap(),
-            throttle: Arc::new(MemoryThrottle::new(ThrottleRules {
-                per_email: rule(3),
-                per_client: rule(50),
-                sign_ups_per_client: rule(20),
-                guest_sessions_per_client: rule(1000),
-                checkouts_per_client: rule(200),
-            })),
-            lifetimes: TokenLifetimes {
-                guest: Duration::days(30),
-                customer: Duration::days(7),
-                max_session_age: Duration::days(90),
-            },
-            clock: Arc::new(clock),
-            order_ids: Arc::default(),
-        };
-        let limits = QueryLimits {
-            max_depth: 16,
-            max_complexity: 25_000,
-            document: DocumentLimits { max_nodes: 2000 },
+        let Started { services, running } =
+            Services::build(&config, Arc::new(clock), Background::Manual)
+                .await
+                .unwrap();
+        let Backend::Sled(store) = running.backend else {
+            panic!("the in-process tests run on sled")
         };
         Shop {
-            engine: Engine::new(services.clone(), limits),
+            engine: Engine::new(services.clone(), config.query_limits()),
             services,
             store,
             clock,
+            config,
             _dir: dir,
         }
     }
@@ -167,13 +172,7 @@ impl Shop {
 
     /// One run of the store's background sweep, now.
     pub async fn sweep(&self) {
-        let retention = Retention {
-            guest_cart_lifetime: GUEST_CART_LIFETIME,
-            customer_cart_lifetime: CUSTOMER_CART_LIFETIME,
-            idempotency_ttl: IDEMPOTENCY_TTL,
-            revocation_lifetime: Duration::days(366),
-            sweep_interval: std::time::Duration::from_secs(300),
-        };
+        let retention = self.config.retention();
         self.store.sweep_once(self.clock.now(), &retention).await;
     }
 }

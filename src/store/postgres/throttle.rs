@@ -6,9 +6,9 @@
 //! in one transaction: check and count stay one step across instances.
 
 use super::{TxError, backend, retrying_store};
-use crate::auth::throttle::{Subject, Throttle, ThrottleRules};
 use crate::domain::account::FailureWindow;
 use crate::store::StoreError;
+use crate::store::throttle::{Subject, Throttle, ThrottleRules};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;

@@ -25,8 +25,8 @@
 //! blocked, until the first of them ends: a flood can make new keys wait,
 //! but never lifts a lock-out.
 
+use super::StoreError;
 use crate::domain::account::{FailureWindow, ThrottleRule};
-use crate::store::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeSet, HashMap};

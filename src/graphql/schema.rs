@@ -1,0 +1,40 @@
+//! The schema's roots: every query, mutation and subscription field,
+//! merged from the area files, and the SDL they make.
+
+use super::{admin_orders, cart, catalog, identity, merge, orders, subscription, viewer};
+use async_graphql::{MergedObject, Schema};
+
+/// The schema type.
+pub type CartSchema = Schema<QueryRoot, MutationRoot, subscription::SubscriptionRoot>;
+
+/// Every query field, merged from the area files.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(
+    catalog::CatalogQuery,
+    cart::CartQuery,
+    orders::OrderQuery,
+    admin_orders::AdminOrderQuery,
+    viewer::ViewerQuery,
+);
+
+/// Every mutation field, merged from the area files.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(
+    catalog::CatalogMutation,
+    cart::CartMutation,
+    orders::OrderMutation,
+    admin_orders::AdminOrderMutation,
+    identity::IdentityMutation,
+    merge::MergeMutation,
+);
+
+/// The SDL clients and `schema.graphql` rely on.
+pub fn sdl() -> String {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        subscription::SubscriptionRoot,
+    )
+    .finish()
+    .sdl()
+}

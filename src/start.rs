@@ -1,0 +1,176 @@
+//! Start-up, in one place: what every start needs (the key tokens are
+//! signed with, a prepared data directory, a PostgreSQL secret shared by the
+//! instances) is checked here once, for the server and for every command;
+//! [`location`] says where the store is; [`Services::build`] assembles what
+//! resolvers use, for the server and for the in-process tests alike.
+
+use crate::auth::secret::{self, SecretSource};
+use crate::auth::verifier::Verifier;
+use crate::auth::write_rate::WriteLimiter;
+use crate::auth::{self, password::Passwords};
+use crate::clock::Clock;
+use crate::config::{ServeConfig, StoreConfig};
+use crate::services::Services;
+use crate::store::Store;
+use crate::store::backend::{Backend, Background, Location, Running};
+use crate::store::postgres::PgSettings;
+use crate::store::sled::Durability;
+use std::sync::Arc;
+
+/// A start-up failure, as one line for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(pub String);
+
+/// Services assembled over a started store.
+pub struct Started {
+    /// What resolvers use.
+    pub services: Services,
+    /// The store, to close when serving ends.
+    pub running: Running,
+}
+
+/// The key the built-in issuer signs with. Several instances on PostgreSQL
+/// must all have the configured one (a key generated per instance would
+/// not verify the others' tokens); with sled, one is generated into the
+/// data directory on first start when none is configured.
+pub fn signing_secret(config: &StoreConfig) -> Result<(Vec<u8>, SecretSource), String> {
+    match (&config.database_url, config.jwt_secret.as_deref()) {
+        (Some(_), None) => Err(
+            "--database-url needs CARTQL_JWT_SECRET, the same on every instance (a key generated per instance would not verify the others' tokens)".into(),
+        ),
+        (Some(_), Some(configured)) => secret::check_configured(configured)
+            .map(|s| (s, SecretSource::Configured))
+            .map_err(|e| format!("--jwt-secret: {e}")),
+        (None, configured) => secret::resolve(configured, prepared_data_dir(config)?)
+            .map_err(|e| format!("--data-dir / --jwt-secret: {e}")),
+    }
+}
+
+/// Where `config` keeps the store; a sled data directory is created and
+/// made private here. A command that changes what live subscriptions show
+/// (the server, `revoke`) passes `notifies`: on PostgreSQL its change
+/// notices are keyed with the shared secret, which it then requires.
+pub fn location(
+    config: &StoreConfig,
+    durability: Durability,
+    notifies: bool,
+) -> Result<Location, String> {
+    match &config.database_url {
+        Some(url) => {
+            let secret = match (config.jwt_secret.as_deref(), notifies) {
+                (Some(secret), _) => secret,
+                (None, false) => "",
+                (None, true) => return Err(
+                    "--database-url: set CARTQL_JWT_SECRET (the same on every instance); a key generated per instance would not verify the others' tokens".into(),
+                ),
+            };
+            Ok(Location::Postgres(PgSettings {
+                url: url.clone(),
+                max_connections: config.database_max_connections,
+                notice_secret: secret.as_bytes().to_vec(),
+            }))
+        }
+        None => {
+            let dir = prepared_data_dir(config)?;
+            Ok(Location::Sled {
+                dir: dir.to_path_buf(),
+                durability,
+                cache_bytes: config.cache_mib.saturating_mul(1 << 20),
+            })
+        }
+    }
+}
+
+/// The sled data directory, created private (mode 0700) if it is not
+/// there; refused if others may read it.
+fn prepared_data_dir(config: &StoreConfig) -> Result<&std::path::Path, String> {
+    let dir = &config.data_dir;
+    crate::store::data_dir::prepare(dir).map_err(|e| format!("--data-dir: {e}"))?;
+    Ok(dir)
+}
+
+/// Opens the store `config` names for a command (no background work).
+pub async fn open_store(
+    config: &StoreConfig,
+    durability: Durability,
+    notifies: bool,
+) -> Result<Backend, String> {
+    Backend::open(&location(config, durability, notifies)?).await
+}
+
+impl Services {
+    /// Everything resolvers use, from the server's settings: the signing
+    /// key, the store started with its throttle and (with
+    /// [`Background::Run`]) its background work, the shop currency pinned,
+    /// the demo catalog with `--demo`, password hashing, write rates.
+    pub async fn build(
+        config: &ServeConfig,
+        clock: Arc<dyn Clock>,
+        background: Background,
+    ) -> Result<Started, StartError> {
+        auth::install_crypto();
+        let (secret, source) = signing_secret(&config.store).map_err(StartError)?;
+        tracing::info!(?source, "token signing key loaded");
+        let authenticator = Arc::new(config.identity.authenticator(&secret).map_err(StartError)?);
+        let location =
+            location(&config.store, config.durability.into(), true).map_err(StartError)?;
+        let running = Backend::start(
+            &location,
+            config.retention(),
+            config.identity.throttle_rules(),
+            clock.clone(),
+            background,
+        )
+        .await
+        .map_err(StartError)?;
+        let store = running.store.clone();
+        store
+            .pin_currency(config.currency.code())
+            .await
+            .map_err(|e| StartError(format!("--currency: {e}")))?;
+        if config.demo {
+            load_demo_catalog(store.as_ref(), config).await?;
+        }
+        let passwords = Passwords::new(usize::from(config.identity.password_hash_concurrency))
+            .map_err(|e| StartError(format!("--password-hash-concurrency: {e}")))?;
+        let shop = config.shop_settings();
+        let services = Services {
+            store: store.clone(),
+            write_limiter: Arc::new(WriteLimiter::new(shop.write_rates)),
+            shop,
+            verifier: Verifier::new(authenticator, store),
+            passwords,
+            throttle: running.throttle.clone(),
+            lifetimes: config.identity.token_lifetimes(),
+            clock,
+            order_ids: Arc::default(),
+        };
+        Ok(Started { services, running })
+    }
+}
+
+/// With `--demo`, the demo catalog goes into an empty catalog (never over
+/// the shop's own).
+async fn load_demo_catalog(store: &dyn Store, config: &ServeConfig) -> Result<(), StartError> {
+    let fail = |e: String| StartError(format!("--demo: {e}"));
+    if !store
+        .catalog_is_empty()
+        .await
+        .map_err(|e| fail(e.to_string()))?
+    {
+        return Ok(());
+    }
+    let catalog =
+        crate::catalog_file::parse(crate::catalog_file::DEMO, &config.currency).map_err(fail)?;
+    store
+        .import_catalog(&catalog.records, &catalog.variants)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    tracing::info!(
+        products = catalog.records.len(),
+        variants = catalog.variants.len(),
+        "demo catalog loaded"
+    );
+    Ok(())
+}
