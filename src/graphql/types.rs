@@ -248,63 +248,80 @@ impl AttributeView {
     }
 }
 
+/// A postal address (the view of a stored one).
+#[derive(Default)]
+pub struct AddressView(domain::buyer::Address);
+
 /// A postal address.
-#[derive(SimpleObject, Default)]
-#[graphql(name = "Address")]
-pub struct AddressView {
+#[Object(name = "Address")]
+impl AddressView {
     /// The recipient.
-    pub name: Option<String>,
+    async fn name(&self) -> Option<&str> {
+        self.0.name.as_deref()
+    }
     /// Their company.
-    pub company: Option<String>,
+    async fn company(&self) -> Option<&str> {
+        self.0.company.as_deref()
+    }
     /// Street and number.
-    pub address1: Option<String>,
+    async fn address1(&self) -> Option<&str> {
+        self.0.address1.as_deref()
+    }
     /// More of it.
-    pub address2: Option<String>,
+    async fn address2(&self) -> Option<&str> {
+        self.0.address2.as_deref()
+    }
     /// City.
-    pub city: Option<String>,
+    async fn city(&self) -> Option<&str> {
+        self.0.city.as_deref()
+    }
     /// State, province or region.
-    pub province: Option<String>,
+    async fn province(&self) -> Option<&str> {
+        self.0.province.as_deref()
+    }
     /// Postal code.
-    pub postal_code: Option<String>,
+    async fn postal_code(&self) -> Option<&str> {
+        self.0.postal_code.as_deref()
+    }
     /// ISO 3166-1 alpha-2 country code.
-    pub country_code: Option<String>,
+    async fn country_code(&self) -> Option<&str> {
+        self.0.country_code.as_ref().map(|c| c.as_str())
+    }
     /// Phone at the address, E.164.
-    pub phone: Option<String>,
+    async fn phone(&self) -> Option<&str> {
+        self.0.phone.as_ref().map(|p| p.as_str())
+    }
 }
 
+/// Who buys (the view of a stored buyer identity).
+#[derive(Default)]
+pub struct BuyerIdentityView(domain::buyer::BuyerIdentity);
+
 /// Who buys: where the receipt goes and where the order goes.
-#[derive(SimpleObject, Default)]
-#[graphql(name = "BuyerIdentity")]
-pub struct BuyerIdentityView {
+#[Object(name = "BuyerIdentity")]
+impl BuyerIdentityView {
     /// E-mail for the receipt.
-    pub email: Option<String>,
+    async fn email(&self) -> Option<&str> {
+        self.0.email.as_ref().map(|e| e.as_str())
+    }
     /// Phone, E.164 (`+4915112345678`).
-    pub phone: Option<String>,
+    async fn phone(&self) -> Option<&str> {
+        self.0.phone.as_ref().map(|p| p.as_str())
+    }
     /// ISO 3166-1 alpha-2 country code.
-    pub country_code: Option<String>,
+    async fn country_code(&self) -> Option<&str> {
+        self.0.country_code.as_ref().map(|c| c.as_str())
+    }
     /// Where to ship.
-    pub shipping_address: Option<AddressView>,
+    async fn shipping_address(&self) -> Option<AddressView> {
+        self.0.shipping_address.clone().map(AddressView)
+    }
 }
 
 impl BuyerIdentityView {
     /// The view of a stored identity.
     pub fn new(buyer: &domain::buyer::BuyerIdentity) -> BuyerIdentityView {
-        BuyerIdentityView {
-            email: buyer.email.as_ref().map(|e| e.as_str().to_string()),
-            phone: buyer.phone.as_ref().map(|p| p.as_str().to_string()),
-            country_code: buyer.country_code.as_ref().map(|c| c.as_str().to_string()),
-            shipping_address: buyer.shipping_address.as_ref().map(|a| AddressView {
-                name: a.name.clone(),
-                company: a.company.clone(),
-                address1: a.address1.clone(),
-                address2: a.address2.clone(),
-                city: a.city.clone(),
-                province: a.province.clone(),
-                postal_code: a.postal_code.clone(),
-                country_code: a.country_code.as_ref().map(|c| c.as_str().to_string()),
-                phone: a.phone.as_ref().map(|p| p.as_str().to_string()),
-            }),
-        }
+        BuyerIdentityView(buyer.clone())
     }
 }
 
