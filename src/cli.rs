@@ -228,7 +228,13 @@ fn token(args: TokenArgs) -> Result<(), String> {
     };
     let ttl = chrono::Duration::from_std(args.ttl).map_err(|e| format!("--ttl: {e}"))?;
     let (token, _) = keys
-        .issue(&args.subject, kind, &args.roles, ttl)
+        .issue(
+            &args.subject,
+            kind,
+            &args.roles,
+            ttl,
+            chrono::Utc::now().timestamp(),
+        )
         .map_err(|e| format!("--subject/--ttl: {e}"))?;
     println!("{token}");
     Ok(())

@@ -139,7 +139,7 @@ impl Services {
             store: store.clone(),
             write_limiter: Arc::new(WriteLimiter::new(shop.write_rates)),
             shop,
-            verifier: Verifier::new(authenticator, store),
+            verifier: Verifier::new(authenticator, store, clock.clone()),
             passwords,
             throttle: running.throttle.clone(),
             lifetimes: config.identity.token_lifetimes(),

@@ -53,8 +53,8 @@ pub struct Once {
 /// A failure of the server, not of the request (which is a [`Rejection`]).
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// The store failed.
-    #[error("store failed: {0}")]
+    /// The store failed (the cause is the source).
+    #[error("the store failed")]
     Store(#[from] StoreError),
     /// Stored data broke an invariant.
     #[error("{0}")]

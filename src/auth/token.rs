@@ -181,7 +181,9 @@ impl TokenKeys {
         validation.algorithms = vec![Algorithm::HS256];
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
         validation.set_issuer(&[ISSUER]);
-        validation.validate_nbf = true;
+        // `exp` and `nbf` are checked against the injected clock in `verify`.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.leeway = LEEWAY_SECONDS;
         let entries =
             std::num::NonZeroUsize::new(VERIFIED_TOKENS).unwrap_or(std::num::NonZeroUsize::MIN);
@@ -199,15 +201,16 @@ impl TokenKeys {
         &self.kid
     }
 
-    /// Signs a token for `subject` valid for `ttl` from now, starting a session.
+    /// Signs a token for `subject` valid for `ttl` from `now` (Unix
+    /// seconds), starting a session.
     pub fn issue(
         &self,
         subject: &str,
         kind: ViewerKind,
         roles: &[String],
         ttl: Duration,
+        now: i64,
     ) -> Result<(String, DateTime<Utc>), TokenError> {
-        let now = Utc::now().timestamp();
         self.sign(&Grant {
             subject,
             kind,
@@ -252,8 +255,9 @@ impl TokenKeys {
         Ok((token, expires_at))
     }
 
-    /// Verifies a token and returns who it speaks for.
-    pub fn verify(&self, token: &str) -> Result<Viewer, TokenError> {
+    /// Verifies a token at `now` (Unix seconds, from the injected clock)
+    /// and returns who it speaks for.
+    pub fn verify(&self, token: &str, now: i64) -> Result<Viewer, TokenError> {
         if token.len() <= MAX_CACHED_TOKEN {
             let hit = self
                 .verified
@@ -262,15 +266,13 @@ impl TokenKeys {
                 .get(token)
                 .cloned();
             if let Some(viewer) = hit {
-                // As jsonwebtoken judges `exp`: expired once past it by more than the leeway.
-                let now = Utc::now().timestamp();
-                if viewer.expires_at.timestamp() + (LEEWAY_SECONDS as i64) < now {
+                if expired(viewer.expires_at.timestamp(), now) {
                     return Err(TokenError::Expired);
                 }
                 return Ok(viewer);
             }
         }
-        let viewer = self.verify_uncached(token)?;
+        let viewer = self.verify_uncached(token, now)?;
         if token.len() <= MAX_CACHED_TOKEN {
             self.verified
                 .lock()
@@ -280,7 +282,7 @@ impl TokenKeys {
         Ok(viewer)
     }
 
-    fn verify_uncached(&self, token: &str) -> Result<Viewer, TokenError> {
+    fn verify_uncached(&self, token: &str, now: i64) -> Result<Viewer, TokenError> {
         let header = jsonwebtoken::decode_header(token)?;
         let key = match &header.kid {
             Some(kid) => self
@@ -292,6 +294,14 @@ impl TokenKeys {
         };
         let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)?;
         let claims = data.claims;
+        // Times are judged here, on the injected clock (jsonwebtoken would
+        // read the system's), with the same leeway.
+        if expired(claims.exp, now) {
+            return Err(TokenError::Expired);
+        }
+        if claims.nbf.saturating_sub(LEEWAY_SECONDS as i64) > now {
+            return Err(TokenError::NotYetValid);
+        }
         check_subject(&claims.sub)?;
         let expires_at = Utc
             .timestamp_opt(claims.exp, 0)
@@ -308,6 +318,12 @@ impl TokenKeys {
             email: claims.email.as_deref().and_then(|e| Email::parse(e).ok()),
         })
     }
+}
+
+/// Whether a token with this `exp` is expired at `now`: past it by more than
+/// the leeway (as jsonwebtoken judges it).
+fn expired(exp: i64, now: i64) -> bool {
+    exp.saturating_add(LEEWAY_SECONDS as i64) < now
 }
 
 /// Refuses an empty, overlong or unprintable `sub`.
@@ -335,6 +351,10 @@ pub fn bearer_token(header: &str) -> Result<&str, TokenError> {
 mod tests {
     use super::*;
 
+    fn now() -> i64 {
+        Utc::now().timestamp()
+    }
+
     fn keys() -> TokenKeys {
         super::super::install_crypto();
         TokenKeys::from_secret(&[7u8; 32]).unwrap()
@@ -349,9 +369,10 @@ mod tests {
                 ViewerKind::Customer,
                 &["admin".into()],
                 Duration::hours(1),
+                now(),
             )
             .unwrap();
-        let viewer = keys.verify(&token).unwrap();
+        let viewer = keys.verify(&token, now()).unwrap();
         assert_eq!(viewer.id, "u1");
         assert!(viewer.is_admin());
         assert_eq!(viewer.expires_at, expires_at);
@@ -360,23 +381,23 @@ mod tests {
     #[test]
     fn a_token_from_another_key_is_refused() {
         let (token, _) = keys()
-            .issue("u1", ViewerKind::Guest, &[], Duration::hours(1))
+            .issue("u1", ViewerKind::Guest, &[], Duration::hours(1), now())
             .unwrap();
         let other = TokenKeys::from_secret(&[8u8; 32]).unwrap();
-        assert_eq!(other.verify(&token), Err(TokenError::UnknownKey));
+        assert_eq!(other.verify(&token, now()), Err(TokenError::UnknownKey));
     }
 
     #[test]
     fn a_rotated_key_verifies_old_tokens_by_kid_until_removed() {
         let old = keys();
         let (token, _) = old
-            .issue("u1", ViewerKind::Customer, &[], Duration::hours(1))
+            .issue("u1", ViewerKind::Customer, &[], Duration::hours(1), now())
             .unwrap();
         let rotated = TokenKeys::with_previous(&[9u8; 32], &[vec![7u8; 32]]).unwrap();
-        assert_eq!(rotated.verify(&token).unwrap().id, "u1");
+        assert_eq!(rotated.verify(&token, now()).unwrap().id, "u1");
         assert_ne!(rotated.current_kid(), old.current_kid());
         let removed = TokenKeys::from_secret(&[9u8; 32]).unwrap();
-        assert_eq!(removed.verify(&token), Err(TokenError::UnknownKey));
+        assert_eq!(removed.verify(&token, now()), Err(TokenError::UnknownKey));
     }
 
     #[test]
@@ -404,9 +425,9 @@ mod tests {
             super::super::install_crypto();
             TokenKeys::with_previous(&[9u8; 32], &[vec![7u8; 32]]).unwrap()
         };
-        assert!(rotated.verify(&sign(&[9u8; 32])).is_ok());
+        assert!(rotated.verify(&sign(&[9u8; 32]), now()).is_ok());
         assert_eq!(
-            rotated.verify(&sign(&[7u8; 32])),
+            rotated.verify(&sign(&[7u8; 32]), now()),
             Err(TokenError::BadSignature)
         );
     }
@@ -425,7 +446,7 @@ mod tests {
             auth_time: now - 600,
             email: None,
         };
-        let viewer = keys.verify(&keys.sign(&grant).unwrap().0).unwrap();
+        let viewer = keys.verify(&keys.sign(&grant).unwrap().0, now).unwrap();
         assert_eq!(viewer.issued_at, Some(now + 1));
         assert_eq!(viewer.auth_time, Some(now - 600));
         assert_eq!(viewer.expires_at.timestamp(), now + 60);
@@ -433,7 +454,7 @@ mod tests {
             issued_at: now - 100,
             ..grant
         };
-        let viewer = keys.verify(&keys.sign(&early).unwrap().0).unwrap();
+        let viewer = keys.verify(&keys.sign(&early).unwrap().0, now).unwrap();
         assert_eq!(viewer.issued_at, Some(now));
         assert_eq!(key_id(&[7u8; 32]).len(), 16);
     }
@@ -442,11 +463,11 @@ mod tests {
     fn a_verified_token_is_remembered_until_it_expires() {
         let keys = keys();
         let (token, _) = keys
-            .issue("u1", ViewerKind::Customer, &[], Duration::hours(1))
+            .issue("u1", ViewerKind::Customer, &[], Duration::hours(1), now())
             .unwrap();
-        let first = keys.verify(&token).unwrap();
+        let first = keys.verify(&token, now()).unwrap();
         assert_eq!(
-            keys.verify(&token).unwrap(),
+            keys.verify(&token, now()).unwrap(),
             first,
             "the second answer comes from the cache"
         );
@@ -457,13 +478,40 @@ mod tests {
             .lock()
             .unwrap()
             .put(token.as_str().into(), stale);
-        assert_eq!(keys.verify(&token), Err(TokenError::Expired));
+        assert_eq!(keys.verify(&token, now()), Err(TokenError::Expired));
         // A forged token is never remembered as valid.
         let at = token.len() - 10;
         let swapped = if &token[at..at + 1] == "A" { "B" } else { "A" };
         let forged = format!("{}{swapped}{}", &token[..at], &token[at + 1..]);
-        assert!(keys.verify(&forged).is_err());
-        assert!(keys.verify(&forged).is_err());
+        assert!(keys.verify(&forged, now()).is_err());
+        assert!(keys.verify(&forged, now()).is_err());
+    }
+
+    #[test]
+    fn expiry_and_nbf_are_judged_on_the_clock_given_not_the_system_one() {
+        let keys = keys();
+        // Issued a year from now, as a test clock moved forward would.
+        let later = now() + 365 * 86_400;
+        let (token, _) = keys
+            .issue("u1", ViewerKind::Guest, &[], Duration::hours(1), later)
+            .unwrap();
+        assert_eq!(keys.verify(&token, now()), Err(TokenError::NotYetValid));
+        assert_eq!(keys.verify(&token, later).unwrap().id, "u1");
+        let leeway = LEEWAY_SECONDS as i64;
+        assert!(keys.verify(&token, later + 3600 + leeway).is_ok());
+        assert_eq!(
+            keys.verify(&token, later + 3600 + leeway + 1),
+            Err(TokenError::Expired),
+            "past exp by more than the leeway (the remembered token too)"
+        );
+        let (fresh, _) = keys
+            .issue("u2", ViewerKind::Guest, &[], Duration::hours(1), later)
+            .unwrap();
+        assert_eq!(
+            keys.verify(&fresh, later + 3600 + leeway + 1),
+            Err(TokenError::Expired),
+            "past exp, verified for the first time"
+        );
     }
 
     #[test]
@@ -479,19 +527,19 @@ mod tests {
     fn lifetimes_and_subjects_are_bounded() {
         let keys = keys();
         assert!(
-            keys.issue("u", ViewerKind::Guest, &[], Duration::zero())
+            keys.issue("u", ViewerKind::Guest, &[], Duration::zero(), now())
                 .is_err()
         );
         assert!(
-            keys.issue("u", ViewerKind::Guest, &[], Duration::days(400))
+            keys.issue("u", ViewerKind::Guest, &[], Duration::days(400), now())
                 .is_err()
         );
         assert!(
-            keys.issue("", ViewerKind::Guest, &[], Duration::hours(1))
+            keys.issue("", ViewerKind::Guest, &[], Duration::hours(1), now())
                 .is_err()
         );
         assert!(
-            keys.issue("a\nb", ViewerKind::Guest, &[], Duration::hours(1))
+            keys.issue("a\nb", ViewerKind::Guest, &[], Duration::hours(1), now())
                 .is_err()
         );
     }

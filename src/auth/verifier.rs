@@ -4,6 +4,7 @@
 //! their operations, and `guestToken` inputs all go through it.
 
 use super::{Authenticator, Issuer, TokenError, Viewer};
+use crate::clock::Clock;
 use crate::domain::ViewerKind;
 use crate::store::IdentityStore;
 use std::sync::Arc;
@@ -23,14 +24,21 @@ pub struct Verifier {
     /// Keys and issuers.
     pub authenticator: Arc<Authenticator>,
     store: Arc<dyn IdentityStore>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Verifier {
-    /// A verifier reading revocation records from `store`.
-    pub fn new(authenticator: Arc<Authenticator>, store: Arc<dyn IdentityStore>) -> Verifier {
+    /// A verifier reading revocation records from `store`, judging expiry
+    /// on `clock`.
+    pub fn new(
+        authenticator: Arc<Authenticator>,
+        store: Arc<dyn IdentityStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Verifier {
         Verifier {
             authenticator,
             store,
+            clock,
         }
     }
 
@@ -38,7 +46,7 @@ impl Verifier {
     pub async fn verify(&self, token: &str) -> Result<Viewer, VerifyError> {
         let viewer = self
             .authenticator
-            .verify(token)
+            .verify(token, self.clock.now().timestamp())
             .map_err(VerifyError::Invalid)?;
         self.check_not_revoked(&viewer).await?;
         Ok(viewer)
@@ -49,7 +57,7 @@ impl Verifier {
         let viewer = self
             .authenticator
             .keys
-            .verify(token.trim())
+            .verify(token.trim(), self.clock.now().timestamp())
             .map_err(VerifyError::Invalid)?;
         if viewer.kind != ViewerKind::Guest || viewer.issuer != Issuer::BuiltIn {
             return Err(VerifyError::Invalid(TokenError::BadClaims(

@@ -129,9 +129,31 @@ impl From<ApiError> for Error {
     }
 }
 
+/// A server failure is logged here, once, with its whole chain of causes
+/// (inside the request's span, so with its request id).
 impl From<crate::app::AppError> for ApiError {
     fn from(e: crate::app::AppError) -> Self {
-        ApiError::internal(e)
+        ApiError::internal(Chain(&e))
+    }
+}
+
+/// An error and its causes on one line: `the store failed: store.checkout:
+/// postgres: pool timed out`.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut next = Some(self.0);
+        let mut first = true;
+        while let Some(error) = next {
+            if !first {
+                f.write_str(": ")?;
+            }
+            first = false;
+            f.write_str(&error.to_string().replace('\n', " "))?;
+            next = error.source();
+        }
+        Ok(())
     }
 }
 
@@ -269,6 +291,23 @@ mod tests {
 
     fn code_of(error: &ServerError) -> String {
         error_code(error).expect("a code")
+    }
+
+    #[test]
+    fn a_server_failure_is_logged_with_every_cause_on_one_line() {
+        let disk = std::io::Error::other("disk on fire\nsector 7");
+        let failure = crate::app::AppError::Store(
+            crate::store::StoreError::caused("sled", disk).at("store.checkout"),
+        );
+        assert_eq!(
+            Chain(&failure).to_string(),
+            "the store failed: store.checkout: sled: disk on fire sector 7"
+        );
+        // The client sees none of it.
+        assert_eq!(
+            ApiError::from(failure).to_string(),
+            ApiError::Internal.to_string()
+        );
     }
 
     #[test]

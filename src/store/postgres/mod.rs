@@ -258,7 +258,7 @@ impl PgStore {
         self.writes
             .acquire()
             .await
-            .map_err(|_| StoreError::Backend("postgres: the store is closing".into()))
+            .map_err(|_| StoreError::backend("postgres: the store is closing"))
     }
 }
 
@@ -331,7 +331,7 @@ fn too_new(version: i64) -> StoreError {
 
 /// A database failure as a store error.
 pub(super) fn backend(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(format!("postgres: {}", one_line(&e)))
+    StoreError::caused("postgres", e)
 }
 
 /// Why one attempt at a transaction gave up.
@@ -401,12 +401,11 @@ pub(super) fn finish<T>(step: &'static str, result: Result<T, TxError>) -> Resul
         Ok(value) => return Ok(value),
         Err(TxError::Rejected(r)) => return Err(UpdateError::Rejected(r)),
         Err(TxError::Store(e)) => e,
-        Err(TxError::Retry(reason)) => StoreError::Backend(format!(
+        Err(TxError::Retry(reason)) => StoreError::backend(format!(
             "postgres: gave up after {MAX_ATTEMPTS} attempts: {reason}"
         )),
     };
-    tracing::error!(step, error = %error, "store call failed");
-    Err(UpdateError::Store(error))
+    Err(UpdateError::Store(error.at(step)))
 }
 
 /// [`retrying`] for calls that cannot be refused.
@@ -420,7 +419,7 @@ where
 {
     retrying(step, attempt).await.map_err(|e| match e {
         UpdateError::Store(e) => e,
-        UpdateError::Rejected(r) => StoreError::Backend(format!("unexpected refusal: {r:?}")),
+        UpdateError::Rejected(r) => StoreError::backend(format!("unexpected refusal: {r:?}")),
     })
 }
 
@@ -455,11 +454,11 @@ impl Store for PgStore {
             sqlx::query("SELECT 1").execute(&self.pool),
         )
         .await
-        .map_err(|_| StoreError::Backend("postgres: no answer within 3 s".into()))?
+        .map_err(|_| StoreError::backend("postgres: no answer within 3 s"))?
         .map_err(backend)?;
         if !self.listening.load(Ordering::SeqCst) {
-            return Err(StoreError::Backend(
-                "postgres: the change listener is not connected".into(),
+            return Err(StoreError::backend(
+                "postgres: the change listener is not connected",
             ));
         }
         Ok(())

@@ -124,9 +124,9 @@ impl GroupCommit {
         let flushed = rx
             .wait_for(|f| f.ticket >= ticket)
             .await
-            .map_err(|_| StoreError::Backend("the flusher stopped".into()))?;
+            .map_err(|_| StoreError::backend("the flusher stopped"))?;
         match &flushed.error {
-            Some(e) => Err(StoreError::Backend(format!("flushing to disk failed: {e}"))),
+            Some(e) => Err(StoreError::backend(format!("flushing to disk failed: {e}"))),
             None => Ok(()),
         }
     }

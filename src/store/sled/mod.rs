@@ -260,19 +260,19 @@ impl SledStore {
     }
 }
 
-/// Logs a store failure naming its step (`store.checkout`, …): the store's
-/// spans are `debug`, so at the default `info` the step is named here (a
-/// rejection is not a failure and is not logged).
+/// A store failure names its step (`store.checkout`, …): the store's spans
+/// are `debug`, so at the default `info` the edge that logs it (once) names
+/// the step from the error.
 fn logged<T>(step: &'static str, result: Result<T, UpdateError>) -> Result<T, UpdateError> {
-    if let Err(UpdateError::Store(e)) = &result {
-        tracing::error!(step, error = %e, "store call failed");
-    }
-    result
+    result.map_err(|e| match e {
+        UpdateError::Store(e) => UpdateError::Store(e.at(step)),
+        rejected => rejected,
+    })
 }
 
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
-        StoreError::Backend(format!("sled: {e}"))
+        StoreError::caused("sled", e)
     }
 }
 

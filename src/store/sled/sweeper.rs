@@ -148,7 +148,7 @@ impl SledStore {
             finish::<()>(result).map_err(|e| match e {
                 UpdateError::Store(e) => e,
                 UpdateError::Rejected(r) => {
-                    StoreError::Backend(format!("unexpected refusal: {r:?}"))
+                    StoreError::backend(format!("unexpected refusal: {r:?}"))
                 }
             })?;
             drop(turn);
