@@ -4,42 +4,9 @@
 //! on PostgreSQL, one owner's writes queue without holding connections.
 
 use crate::helpers::*;
+use crate::shop::{add_lines, heavy_lines, note};
 use serde_json::{Value, json};
 use std::sync::Arc;
-
-/// `n` lines of one SKU told apart by a `line` attribute, each with nine
-/// attributes of 250 bytes of two-byte characters: about 2.5 KB a line.
-fn heavy_lines(n: usize, tag: &str) -> Value {
-    let lines: Vec<Value> = (0..n)
-        .map(|i| {
-            let mut attributes = vec![json!({"key": "line", "value": format!("{tag}-{i}")})];
-            attributes
-                .extend((0..9).map(|k| json!({"key": format!("k{k}"), "value": "é".repeat(125)})));
-            json!({"sku": "STICKER-PACK", "quantity": 1, "attributes": attributes})
-        })
-        .collect();
-    Value::Array(lines)
-}
-
-const ADD: &str = "mutation($cart: String!, $lines: [CartLineInput!]!) { addCartLines(input: {cart: $cart, lines: $lines}) { cart { version lines { id } } userErrors { code field message } } }";
-
-async fn add_lines(server: &TestServer, token: &str, cart: &str, lines: Value) -> Value {
-    server
-        .data(Some(token), ADD, json!({"cart": cart, "lines": lines}))
-        .await["addCartLines"]
-        .clone()
-}
-
-async fn note(server: &TestServer, token: &str, cart: &str, text: &str) -> Value {
-    server
-        .data(
-            Some(token),
-            "mutation($cart: String!, $note: String) { updateCartNote(input: {cart: $cart, note: $note}) { cart { version } userErrors { code field message } } }",
-            json!({"cart": cart, "note": text}),
-        )
-        .await["updateCartNote"]
-        .clone()
-}
 
 fn message(payload: &Value) -> &str {
     payload["userErrors"][0]["message"].as_str().unwrap_or("")

@@ -1,47 +1,15 @@
 //! `cartql export` and `cartql import`: the whole store as JSON lines, from
 //! and into either backend; hostile input to them and to `--database-url`.
 
-use crate::checkout::checkout;
+use crate::commands::{cartql, error_line, ok, path};
 use crate::helpers::*;
+use crate::shop::{checkout, customer_account};
 use serde_json::json;
-use std::path::Path;
-use std::process::Output;
-
-fn cartql(args: &[&str]) -> Output {
-    std::process::Command::new(binary())
-        .args(args)
-        .env("CARTQL_JWT_SECRET", SECRET)
-        .env_remove("CARTQL_DATABASE_URL")
-        .output()
-        .unwrap()
-}
-
-/// The command succeeded; its stderr otherwise.
-fn ok(output: &Output) {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// The one `error:` line of a failed command.
-fn error_line(output: &Output) -> String {
-    assert!(!output.status.success(), "expected a failure");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(lines.len(), 1, "{stderr}");
-    lines[0].to_string()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// A store with something of every kind in it; returns a token that a
 /// log-out everywhere revoked.
 async fn fill(server: &TestServer) -> String {
-    let ann = crate::identity::customer_account(server, "ann@example.com").await;
+    let ann = customer_account(server, "ann@example.com").await;
     add(server, &ann, "default", "MUG-LOGO", 2).await;
     checkout(server, &ann, "ann-1").await;
     add(server, &ann, "wishlist", "HOODIE-GRY-M", 1).await;

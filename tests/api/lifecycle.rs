@@ -1,25 +1,8 @@
 //! Start-up, configuration errors, restarts, crashes and catalog files.
 
+use crate::commands::{error_line, run};
 use crate::helpers::*;
 use serde_json::json;
-use std::process::{Command, Output};
-
-fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(binary());
-    command.args(args).env_remove("CARTQL_JWT_SECRET");
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    command.output().unwrap()
-}
-
-/// The line that says what is wrong (log lines may come before it).
-fn error_line(output: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "exactly one error line: {stderr}");
-    errors[0].to_string()
-}
 
 #[test]
 fn bad_settings_stop_the_start_with_one_line_naming_the_setting() {

@@ -3,10 +3,9 @@
 //! when the listening connection or the network path to the database is
 //! lost. These tests run in the PostgreSQL pass only (`scripts/test`).
 
-use crate::checkout::{checkout, stock};
 use crate::helpers::*;
-use crate::identity::{log_in, sign_up};
-use crate::subscriptions::{Socket, cart_of, connect_at, next, subscribe};
+use crate::shop::{PASSWORD, checkout, log_in, sign_up, stock, token_of};
+use crate::sockets::{Socket, cart_of, connect_at, next, subscribe};
 use serde_json::{Value, json};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -235,14 +234,8 @@ async fn a_subscription_through_the_balancer_sees_every_instance(cluster: &Clust
 }
 
 async fn log_out_everywhere_on_one_ends_the_others_subscriptions(cluster: &Cluster) {
-    let account = sign_up(
-        &cluster.balancer,
-        "leaver@example.com",
-        crate::identity::PASSWORD,
-        None,
-    )
-    .await;
-    let token = crate::identity::token_of(&account);
+    let account = sign_up(&cluster.balancer, "leaver@example.com", PASSWORD, None).await;
+    let token = token_of(&account);
     let (mut on_b, _) = subscribed(&cluster.instances[1].base, &token).await;
     let (mut on_c, _) = subscribed(&cluster.instances[2].base, &token).await;
     let out = cluster.instances[0]
@@ -267,13 +260,7 @@ async fn log_out_everywhere_on_one_ends_the_others_subscriptions(cluster: &Clust
 
 async fn failed_log_ins_count_across_instances(cluster: &Cluster) {
     let email = "target@example.com";
-    sign_up(
-        &cluster.instances[0],
-        email,
-        crate::identity::PASSWORD,
-        None,
-    )
-    .await;
+    sign_up(&cluster.instances[0], email, PASSWORD, None).await;
     // --login-max-failures 3: three failures, one on each instance…
     for instance in &cluster.instances {
         let payload = log_in(instance, email, "wrong password!", None, None).await;
@@ -281,7 +268,7 @@ async fn failed_log_ins_count_across_instances(cluster: &Cluster) {
     }
     // …and the fourth attempt is refused, whichever instance gets it.
     for instance in &cluster.instances {
-        let payload = log_in(instance, email, crate::identity::PASSWORD, None, None).await;
+        let payload = log_in(instance, email, PASSWORD, None, None).await;
         assert_eq!(codes(&payload), ["THROTTLED"], "{payload}");
     }
 }
