@@ -34,8 +34,6 @@ mod limits;
 mod metrics;
 mod net;
 mod order_life;
-mod pg_store;
-mod several;
 mod storefront;
 mod subscriptions;
 mod ws_answers;

@@ -1,7 +1,7 @@
 //! Several instances on one PostgreSQL database, behind a real load balancer
 //! (nginx, round-robin, WebSocket upgrade passed through), and what happens
 //! when the listening connection or the network path to the database is
-//! lost. These tests run in the PostgreSQL pass only (`scripts/test`).
+//! lost.
 
 use crate::helpers::*;
 use crate::shop::{PASSWORD, checkout, log_in, sign_up, stock, token_of};
@@ -128,9 +128,6 @@ http {{
 
 #[tokio::test]
 async fn three_instances_behind_nginx_keep_every_guarantee() {
-    if !on_postgres() {
-        return;
-    }
     let cluster = Cluster::start(&["--login-max-failures", "3"]).await;
     thirty_buyers_for_ten_units_make_ten_orders(&cluster).await;
     one_key_fifteen_times_makes_one_order(&cluster).await;
@@ -333,9 +330,6 @@ async fn killing_one_instance_during_checkouts_leaves_orders_whole(cluster: Clus
 
 #[tokio::test]
 async fn a_subscription_still_hears_of_changes_after_its_listener_connection_is_killed() {
-    if !on_postgres() {
-        return;
-    }
     let dir = private_tempdir();
     let Listening {
         database,
@@ -412,9 +406,6 @@ async fn readiness_becomes(server: &TestServer, status: u16) {
 
 #[tokio::test]
 async fn while_the_listener_cannot_reconnect_the_instance_is_not_ready_and_then_catches_up() {
-    if !on_postgres() {
-        return;
-    }
     let dir = private_tempdir();
     let Listening {
         database,
@@ -443,9 +434,6 @@ async fn while_the_listener_cannot_reconnect_the_instance_is_not_ready_and_then_
 
 #[tokio::test]
 async fn sslmode_require_works_against_a_server_with_a_self_signed_certificate() {
-    if !on_postgres() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cluster_dir = dir.path().join("cluster");
