@@ -1,11 +1,11 @@
 //! What one viewer can store and how often it can write: byte budgets per
 //! cart, per owner and per order; write rates per viewer and per client
-//! address; each cart stored on its own, so a small change writes little.
-//! That one owner's writes queue without holding connections on PostgreSQL
-//! is in tests/postgres.
+//! address. How little a small change writes (sled) and one owner's writes
+//! queueing without holding connections (PostgreSQL) are in tests/sled and
+//! tests/postgres.
 
 use crate::helpers::*;
-use crate::shop::{add_lines, heavy_lines, note};
+use crate::shop::{add_lines, heavy_lines};
 use serde_json::{Value, json};
 
 fn message(payload: &Value) -> &str {
@@ -177,44 +177,4 @@ async fn an_order_over_the_order_budget_is_refused_and_takes_nothing() {
     assert_eq!(stock["variant"]["stock"], 40, "no stock was taken");
     let small = checkout(json!([{"sku": "MUG-LOGO", "quantity": 1}])).await;
     assert_eq!(codes(&small), Vec::<String>::new(), "{small}");
-}
-
-#[tokio::test]
-async fn a_small_change_writes_about_the_changed_cart_not_all_of_the_viewer_s_carts() {
-    if on_postgres() {
-        return;
-    }
-    let server = TestServer::spawn_with(&["--viewer-write-burst", "1000"]).await;
-    let token = guest("writes");
-    for cart in ["c0", "c1", "c2", "c3"] {
-        let filled = add_lines(&server, &token, cart, heavy_lines(22, cart)).await;
-        assert_eq!(codes(&filled), Vec::<String>::new(), "{filled}");
-    }
-    // Bytes the server process has written (write and pwrite calls).
-    let written = || {
-        let io = std::fs::read_to_string(format!("/proc/{}/io", server.pid())).unwrap();
-        io.lines()
-            .find_map(|l| l.strip_prefix("wchar: "))
-            .and_then(|n| n.trim().parse::<u64>().ok())
-            .unwrap()
-    };
-    let before = written();
-    let changes = 40;
-    for i in 0..changes {
-        let text = format!("note {}", i % 10);
-        assert_eq!(
-            codes(&note(&server, &token, "small", &text).await),
-            Vec::<String>::new()
-        );
-    }
-    let per_change = (written() - before) / changes;
-    // The viewer's carts take about 225 KB; every note change rewrote all of
-    // them when they were one record. Now it writes the small cart and the
-    // owner's index (a few hundred bytes), and sled rewrites the tree leaf
-    // they share (up to 16 records) every tenth change to it: about a tenth
-    // of the leaf on average (measured: 22.7 KB).
-    assert!(
-        per_change < 64 * 1024,
-        "{per_change} bytes written per change"
-    );
 }

@@ -59,13 +59,6 @@ pub fn on_postgres() -> bool {
     }
 }
 
-/// Whether a test of sled's own behaviour (the data directory's lock,
-/// store id, files on disk) should return at once: on PostgreSQL there is
-/// nothing of it to test.
-pub fn sled_only() -> bool {
-    on_postgres()
-}
-
 /// The URL of a database on the test PostgreSQL server.
 pub fn database_url(name: &str) -> String {
     let admin = std::env::var("CARTQL_TEST_DATABASE_URL")
