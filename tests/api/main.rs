@@ -1,5 +1,10 @@
 //! Black-box tests: each starts the real `cartql` binary on port 0 with a
 //! temporary data directory and talks HTTP to it.
+//!
+//! They hold on either backend and run on both: on sled, and on PostgreSQL
+//! with `CARTQL_TEST_BACKEND=postgres` (`scripts/test` does both). A test of
+//! one backend only goes into `tests/sled` or `tests/postgres`, which always
+//! run on theirs, not here behind an early `return`.
 
 // Shared with other test targets; each uses part of them.
 #[allow(dead_code)]
