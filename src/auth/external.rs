@@ -222,7 +222,7 @@ fn jwks_keys(text: &str) -> Result<Vec<ExternalKey>, String> {
             tracing::warn!(key = %name, "skipping a JWKS key of an unsupported algorithm");
             continue;
         };
-        let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("{name}: {e}"))?;
+        let key = jwk_decoding_key(jwk).map_err(|e| format!("{name}: {e}"))?;
         keys.push(ExternalKey {
             kid: jwk.common.key_id.clone(),
             algorithm,
@@ -246,24 +246,30 @@ fn jwks_keys(text: &str) -> Result<Vec<ExternalKey>, String> {
 fn jwk_algorithm(jwk: &Jwk) -> Result<Option<Algorithm>, String> {
     let derived = match &jwk.algorithm {
         AlgorithmParameters::RSA(rsa) => {
-            let bits = b64_len(&rsa.n, "n")? * 8;
+            // A modulus may carry leading zero bytes: count the rest.
+            let n = b64_decode(&rsa.n, "n")?;
+            let bits = (n.len() - n.iter().take_while(|b| **b == 0).count()) * 8;
             if bits < MIN_RSA_BITS {
                 return Err(format!(
                     "an RSA key of {bits} bits; at least {MIN_RSA_BITS} are required"
                 ));
             }
-            b64_len(&rsa.e, "e")?;
+            b64_decode(&rsa.e, "e")?;
             Some(Algorithm::RS256)
         }
         AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
-            if b64_len(&ec.x, "x")? != 32 || b64_len(&ec.y, "y")? != 32 {
-                return Err("a P-256 key needs 32-byte 'x' and 'y'".into());
-            }
+            p256_coordinate(&ec.x, "x")?;
+            p256_coordinate(&ec.y, "y")?;
             Some(Algorithm::ES256)
         }
         AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
-            if b64_len(&okp.x, "x")? != 32 {
-                return Err("an Ed25519 key needs a 32-byte 'x'".into());
+            // Exactly 32 bytes, a leading zero byte included: an Ed25519 key
+            // is a byte string, not a number, so a shorter one cannot be padded.
+            let len = b64_decode(&okp.x, "x")?.len();
+            if len != 32 {
+                return Err(format!(
+                    "an Ed25519 key needs a 32-byte 'x', not {len} bytes"
+                ));
             }
             Some(Algorithm::EdDSA)
         }
@@ -284,14 +290,46 @@ fn jwk_algorithm(jwk: &Jwk) -> Result<Option<Algorithm>, String> {
     }
 }
 
-fn b64_len(value: &str, field: &str) -> Result<usize, String> {
+/// The verifying key of a JWK whose algorithm `jwk_algorithm` accepted.
+/// A P-256 key is rebuilt from its coordinates padded to 32 bytes, which
+/// jsonwebtoken would otherwise join as they come (a short one makes a point
+/// no signature verifies against).
+fn jwk_decoding_key(jwk: &Jwk) -> Result<DecodingKey, String> {
+    match &jwk.algorithm {
+        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
+            let b64 = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            let x = b64.encode(p256_coordinate(&ec.x, "x")?);
+            let y = b64.encode(p256_coordinate(&ec.y, "y")?);
+            let key = DecodingKey::from_ec_components(&x, &y).map_err(|e| e.to_string())?;
+            // Checking an empty signature parses the point: a key that is not
+            // one is refused here rather than failing every token later.
+            jsonwebtoken::crypto::verify("", b"", &key, Algorithm::ES256)
+                .map_err(|_| "'x' and 'y' are not a point on P-256".to_string())?;
+            Ok(key)
+        }
+        _ => DecodingKey::from_jwk(jwk).map_err(|e| e.to_string()),
+    }
+}
+
+/// A P-256 coordinate as the 32 bytes RFC 7518 §6.2.1.2 requires. Some
+/// encoders drop leading zero bytes (a coordinate of 31 bytes or fewer, one
+/// key in about 128): those are padded back, since the number is the same.
+fn p256_coordinate(value: &str, field: &str) -> Result<[u8; 32], String> {
+    let bytes = b64_decode(value, field)?;
+    if bytes.is_empty() || bytes.len() > 32 {
+        return Err(format!(
+            "a P-256 key needs a '{field}' of 32 bytes (1 to 32 with leading zeros dropped), not {}",
+            bytes.len()
+        ));
+    }
+    let mut coordinate = [0u8; 32];
+    coordinate[32 - bytes.len()..].copy_from_slice(&bytes);
+    Ok(coordinate)
+}
+
+fn b64_decode(value: &str, field: &str) -> Result<Vec<u8>, String> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(value.trim_end_matches('='))
-        .map(|bytes| {
-            // An RSA modulus may carry a leading zero byte.
-            let leading = bytes.iter().take_while(|b| **b == 0).count();
-            bytes.len() - leading
-        })
         .map_err(|_| format!("'{field}' is not base64url"))
 }
 
@@ -316,64 +354,4 @@ fn pem_key(text: &str, algorithm: ExternalAlgorithm) -> Result<ExternalKey, Stri
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(json: &str) -> Result<usize, String> {
-        super::super::install_crypto();
-        jwks_keys(json).map(|keys| keys.len())
-    }
-
-    const EC: &str = r#"{"kty":"EC","crv":"P-256","kid":"ec","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
-
-    #[test]
-    fn malformed_jwks_documents_are_refused_with_a_reason() {
-        for (json, why) in [
-            ("", "not a JWKS document"),
-            ("[]", "not a JWKS document"),
-            (r#"{"keys": []}"#, "no RS256, ES256 or EdDSA"),
-            (r#"{"keys": [{"kty":"oct","k":"c2VjcmV0"}]}"#, "no RS256"),
-            (
-                r#"{"keys": [{"kty":"RSA","n":"AQAB","e":"AQAB"}]}"#,
-                "at least 2048",
-            ),
-            (
-                r#"{"keys": [{"kty":"EC","crv":"P-256","x":"AQAB","y":"AQAB"}]}"#,
-                "32-byte",
-            ),
-            (
-                r#"{"keys": [{"kty":"EC","crv":"P-256","x":"***","y":"AQAB"}]}"#,
-                "base64url",
-            ),
-        ] {
-            let err = parse(json).unwrap_err();
-            assert!(err.contains(why), "{json}: {err}");
-        }
-        let mismatched = EC.replace("\"kid\":\"ec\"", "\"kid\":\"ec\",\"alg\":\"RS256\"");
-        let err = parse(&format!(r#"{{"keys": [{mismatched}]}}"#)).unwrap_err();
-        assert!(err.contains("not a RS256 key"), "{err}");
-        let twice = format!(r#"{{"keys": [{EC}, {EC}]}}"#);
-        assert!(parse(&twice).unwrap_err().contains("distinct 'kid'"));
-    }
-
-    #[test]
-    fn encryption_keys_and_other_algorithms_are_skipped() {
-        let enc = EC.replace("\"kid\":\"ec\"", "\"kid\":\"enc\",\"use\":\"enc\"");
-        let ps = EC.replace("\"kid\":\"ec\"", "\"kid\":\"ps\",\"alg\":\"ES384\"");
-        let json = format!(r#"{{"keys": [{EC}, {enc}, {ps}]}}"#);
-        assert_eq!(parse(&json), Ok(1));
-    }
-
-    #[test]
-    fn a_pem_that_is_not_a_key_of_the_configured_algorithm_is_refused() {
-        super::super::install_crypto();
-        let err = pem_key(
-            "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
-            ExternalAlgorithm::Rs256,
-        )
-        .err()
-        .unwrap();
-        assert!(err.contains("not a RS256 public key"), "{err}");
-        assert!(pem_key("garbage", ExternalAlgorithm::EdDsa).is_err());
-    }
-}
+mod tests;

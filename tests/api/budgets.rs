@@ -1,45 +1,12 @@
 //! What one viewer can store and how often it can write: byte budgets per
 //! cart, per owner and per order; write rates per viewer and per client
-//! address; each cart stored on its own, so a small change writes little;
-//! on PostgreSQL, one owner's writes queue without holding connections.
+//! address. How little a small change writes (sled) and one owner's writes
+//! queueing without holding connections (PostgreSQL) are in tests/sled and
+//! tests/postgres.
 
 use crate::helpers::*;
+use crate::shop::{add_lines, heavy_lines};
 use serde_json::{Value, json};
-use std::sync::Arc;
-
-/// `n` lines of one SKU told apart by a `line` attribute, each with nine
-/// attributes of 250 bytes of two-byte characters: about 2.5 KB a line.
-fn heavy_lines(n: usize, tag: &str) -> Value {
-    let lines: Vec<Value> = (0..n)
-        .map(|i| {
-            let mut attributes = vec![json!({"key": "line", "value": format!("{tag}-{i}")})];
-            attributes
-                .extend((0..9).map(|k| json!({"key": format!("k{k}"), "value": "é".repeat(125)})));
-            json!({"sku": "STICKER-PACK", "quantity": 1, "attributes": attributes})
-        })
-        .collect();
-    Value::Array(lines)
-}
-
-const ADD: &str = "mutation($cart: String!, $lines: [CartLineInput!]!) { addCartLines(input: {cart: $cart, lines: $lines}) { cart { version lines { id } } userErrors { code field message } } }";
-
-async fn add_lines(server: &TestServer, token: &str, cart: &str, lines: Value) -> Value {
-    server
-        .data(Some(token), ADD, json!({"cart": cart, "lines": lines}))
-        .await["addCartLines"]
-        .clone()
-}
-
-async fn note(server: &TestServer, token: &str, cart: &str, text: &str) -> Value {
-    server
-        .data(
-            Some(token),
-            "mutation($cart: String!, $note: String) { updateCartNote(input: {cart: $cart, note: $note}) { cart { version } userErrors { code field message } } }",
-            json!({"cart": cart, "note": text}),
-        )
-        .await["updateCartNote"]
-        .clone()
-}
 
 fn message(payload: &Value) -> &str {
     payload["userErrors"][0]["message"].as_str().unwrap_or("")
@@ -210,117 +177,4 @@ async fn an_order_over_the_order_budget_is_refused_and_takes_nothing() {
     assert_eq!(stock["variant"]["stock"], 40, "no stock was taken");
     let small = checkout(json!([{"sku": "MUG-LOGO", "quantity": 1}])).await;
     assert_eq!(codes(&small), Vec::<String>::new(), "{small}");
-}
-
-#[tokio::test]
-async fn a_small_change_writes_about_the_changed_cart_not_all_of_the_viewer_s_carts() {
-    if on_postgres() {
-        return;
-    }
-    let server = TestServer::spawn_with(&["--viewer-write-burst", "1000"]).await;
-    let token = guest("writes");
-    for cart in ["c0", "c1", "c2", "c3"] {
-        let filled = add_lines(&server, &token, cart, heavy_lines(22, cart)).await;
-        assert_eq!(codes(&filled), Vec::<String>::new(), "{filled}");
-    }
-    // Bytes the server process has written (write and pwrite calls).
-    let written = || {
-        let io = std::fs::read_to_string(format!("/proc/{}/io", server.pid())).unwrap();
-        io.lines()
-            .find_map(|l| l.strip_prefix("wchar: "))
-            .and_then(|n| n.trim().parse::<u64>().ok())
-            .unwrap()
-    };
-    let before = written();
-    let changes = 40;
-    for i in 0..changes {
-        let text = format!("note {}", i % 10);
-        assert_eq!(
-            codes(&note(&server, &token, "small", &text).await),
-            Vec::<String>::new()
-        );
-    }
-    let per_change = (written() - before) / changes;
-    // The viewer's carts take about 225 KB; every note change rewrote all of
-    // them when they were one record. Now it writes the small cart and the
-    // owner's index (a few hundred bytes), and sled rewrites the tree leaf
-    // they share (up to 16 records) every tenth change to it: about a tenth
-    // of the leaf on average (measured: 22.7 KB).
-    assert!(
-        per_change < 64 * 1024,
-        "{per_change} bytes written per change"
-    );
-}
-
-#[tokio::test]
-async fn one_owner_s_writes_never_wait_on_its_row_lock_holding_a_pooled_connection() {
-    if !on_postgres() {
-        return;
-    }
-    let server = Arc::new(
-        TestServer::spawn_with(&[
-            "--database-max-connections",
-            "4",
-            "--viewer-write-burst",
-            "10000",
-            "--viewer-write-rate",
-            "60000",
-            "--client-write-burst",
-            "100000",
-            "--client-write-rate",
-            "600000",
-        ])
-        .await,
-    );
-    let url = server.database_url.clone().unwrap();
-    let token = guest("hammer");
-    let writers: Vec<_> = (0..16)
-        .map(|i| {
-            let (server, token) = (server.clone(), token.clone());
-            tokio::spawn(async move {
-                for n in 0..15 {
-                    let cart = format!("c{}", i % 4);
-                    let payload = note(&server, &token, &cart, &format!("{i}-{n}")).await;
-                    assert_eq!(codes(&payload), Vec::<String>::new(), "{payload}");
-                }
-            })
-        })
-        .collect();
-    // Meanwhile: does any cartql connection wait on a row lock (a tuple, or
-    // the transaction holding it: the lock NOTIFY takes at commit is shared
-    // by every database of the cluster, so other tests' commits are not
-    // counted), and does another visitor's read get an answer?
-    let watcher = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .unwrap();
-    let other = customer("other-visitor");
-    let mut most_waiting = 0i64;
-    let mut reads = 0;
-    while writers.iter().any(|w| !w.is_finished()) {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND application_name = 'cartql'
-               AND wait_event_type = 'Lock' AND wait_event IN ('tuple', 'transactionid')",
-        )
-        .fetch_one(&watcher)
-        .await
-        .unwrap();
-        most_waiting = most_waiting.max(waiting);
-
-        let read = server
-            .gql(Some(&other), "{ cart { version } }", json!({}))
-            .await;
-        assert!(read.get("errors").is_none(), "{read}");
-        reads += 1;
-    }
-    for writer in writers {
-        writer.await.unwrap();
-    }
-    assert!(reads > 0);
-    assert_eq!(
-        most_waiting, 0,
-        "no connection waited on one owner's row lock"
-    );
 }

@@ -2,34 +2,9 @@
 //! crashes and expiry.
 
 use crate::helpers::*;
+use crate::shop::{ORDER, checkout, checkout_query, stock};
 use serde_json::{Value, json};
 use std::sync::Arc;
-
-const ORDER: &str = "id status lines { sku title quantity unitPrice { amount } lineTotal { amount } } subtotal { amount currencyCode } total { amount } createdAt cartName cartVersion";
-
-fn checkout_query() -> String {
-    format!(
-        "mutation($cart: String! = \"default\", $key: String!, $v: Int) {{ checkout(input: {{cart: $cart, idempotencyKey: $key, expectedVersion: $v}}) {{ order {{ {ORDER} }} cart {{ version lines {{ sku quantity }} }} userErrors {{ code field message }} }} }}"
-    )
-}
-
-pub async fn checkout(server: &TestServer, token: &str, key: &str) -> Value {
-    server
-        .data(Some(token), &checkout_query(), json!({ "key": key }))
-        .await["checkout"]
-        .clone()
-}
-
-pub async fn stock(server: &TestServer, sku: &str) -> Value {
-    server
-        .data(
-            None,
-            "query($sku: String!) { variant(sku: $sku) { stock } }",
-            json!({ "sku": sku }),
-        )
-        .await["variant"]["stock"]
-        .clone()
-}
 
 async fn create_product(server: &TestServer, sku: &str, stock: i64) {
     let query = "mutation($handle: String!, $sku: String!, $stock: Int) { upsertProduct(input: {handle: $handle, title: \"Limited\", variants: [{sku: $sku, price: \"5.00\", stock: $stock}]}) { userErrors { code } } }";

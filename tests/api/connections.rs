@@ -146,7 +146,7 @@ async fn over_the_connection_cap_a_new_connection_is_closed_at_once() {
 async fn a_websocket_keeps_its_connection_slot_until_it_closes() {
     let server =
         TestServer::spawn_with(&["--max-connections", "2", "--header-read-timeout", "60s"]).await;
-    let ws = crate::subscriptions::live_subscription(&server, &customer("ann")).await;
+    let ws = crate::sockets::live_subscription(&server, &customer("ann")).await;
     let _idle = raw_socket(&server.base).await;
     let mut extra = raw_socket(&server.base).await;
     assert!(
@@ -211,10 +211,10 @@ async fn sigterm_stops_the_server_despite_open_sockets_and_a_restart_on_its_data
     let _silent = raw_socket(&server.base).await;
     let mut slow = raw_socket(&server.base).await;
     slow.write_all(HALF_A_HEADER).await.unwrap();
-    let mut ws = crate::subscriptions::live_subscription(&server, &customer("ann")).await;
+    let mut ws = crate::sockets::live_subscription(&server, &customer("ann")).await;
     let token = customer("ann");
     add(&server, &token, "default", "MUG-LOGO", 1).await;
-    let pushed = crate::subscriptions::next(&mut ws).await;
+    let pushed = crate::sockets::next(&mut ws).await;
     assert_eq!(pushed["payload"]["data"]["cartUpdated"]["version"], 1);
 
     let started = Instant::now();
@@ -226,7 +226,7 @@ async fn sigterm_stops_the_server_despite_open_sockets_and_a_restart_on_its_data
         started.elapsed()
     );
     assert_eq!(
-        crate::subscriptions::next(&mut ws).await,
+        crate::sockets::next(&mut ws).await,
         json!({ "close": 1001 }),
         "the WebSocket was told the server is going away"
     );

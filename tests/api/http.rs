@@ -203,7 +203,7 @@ async fn every_playground_example_is_valid_against_the_schema() {
             customer("ann")
         };
         let body = if source.lines().any(|l| l.starts_with("subscription")) {
-            crate::subscriptions::first_payload(&server, &token, &source).await
+            crate::sockets::first_payload(&server, &token, &source).await
         } else {
             server.gql(Some(&token), &source, json!({})).await
         };

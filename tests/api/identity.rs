@@ -9,10 +9,8 @@ mod races;
 mod tokens;
 
 use crate::helpers::*;
+use crate::shop::{AUTH, PASSWORD, customer_account, log_in, sign_up, token_of};
 use serde_json::{Value, json};
-
-/// Every field of an `AuthPayload`.
-pub const AUTH: &str = "token expiresAt viewer { id kind roles expiresAt } merge { strategy carts { name outcome guestLines cart { name version lines { sku quantity } } } adjustments { cart sku wanted kept message } } userErrors { code field message }";
 
 /// A fresh guest token.
 pub async fn start_guest(server: &TestServer) -> String {
@@ -23,52 +21,6 @@ pub async fn start_guest(server: &TestServer) -> String {
         .expect("a guest token")
         .to_string()
 }
-
-/// `signUp`; returns the payload.
-pub async fn sign_up(
-    server: &TestServer,
-    email: &str,
-    password: &str,
-    guest: Option<&str>,
-) -> Value {
-    let query = format!("mutation($input: SignUpInput!) {{ signUp(input: $input) {{ {AUTH} }} }}");
-    let input = json!({ "email": email, "password": password, "guestToken": guest });
-    server.data(None, &query, json!({ "input": input })).await["signUp"].clone()
-}
-
-/// `logIn` with an optional guest token and strategy; returns the payload.
-pub async fn log_in(
-    server: &TestServer,
-    email: &str,
-    password: &str,
-    guest: Option<&str>,
-    merge: Option<&str>,
-) -> Value {
-    let query = format!("mutation($input: LogInInput!) {{ logIn(input: $input) {{ {AUTH} }} }}");
-    let mut input = json!({ "email": email, "password": password, "guestToken": guest });
-    if let Some(merge) = merge {
-        input["merge"] = json!(merge);
-    }
-    server.data(None, &query, json!({ "input": input })).await["logIn"].clone()
-}
-
-/// The token of a payload that must have one.
-pub fn token_of(payload: &Value) -> String {
-    payload["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no token in {payload}"))
-        .to_string()
-}
-
-/// A signed-up customer's token.
-pub async fn customer_account(server: &TestServer, email: &str) -> String {
-    let payload = sign_up(server, email, PASSWORD, None).await;
-    assert_eq!(codes(&payload), Vec::<String>::new(), "{payload}");
-    token_of(&payload)
-}
-
-/// A password that follows the rule.
-pub const PASSWORD: &str = "correct horse battery";
 
 /// Every cart of a token's viewer as `{name: [(sku, quantity)]}`.
 pub async fn carts_of(server: &TestServer, token: &str) -> Value {

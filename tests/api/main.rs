@@ -1,5 +1,27 @@
 //! Black-box tests: each starts the real `cartql` binary on port 0 with a
 //! temporary data directory and talks HTTP to it.
+//!
+//! They hold on either backend and run on both: on sled, and on PostgreSQL
+//! with `CARTQL_TEST_BACKEND=postgres` (`scripts/test` does both). A test of
+//! one backend only goes into `tests/sled` or `tests/postgres`, which always
+//! run on theirs, not here behind an early `return`.
+
+// Shared with other test targets; each uses part of them.
+#[allow(dead_code)]
+#[path = "../common/commands.rs"]
+mod commands;
+#[allow(dead_code)]
+#[path = "../common/helpers.rs"]
+mod helpers;
+#[allow(dead_code)]
+#[path = "../common/shop.rs"]
+mod shop;
+#[allow(dead_code)]
+#[path = "../common/sockets.rs"]
+mod sockets;
+
+/// Sled, or PostgreSQL when `CARTQL_TEST_BACKEND=postgres`.
+const BACKEND: helpers::Backend = helpers::Backend::FromEnvironment;
 
 mod addresses;
 mod auth;
@@ -9,7 +31,6 @@ mod catalog;
 mod checkout;
 mod connections;
 mod export;
-mod helpers;
 mod hostile;
 mod http;
 mod identity;
@@ -18,8 +39,6 @@ mod limits;
 mod metrics;
 mod net;
 mod order_life;
-mod pg_store;
-mod several;
 mod storefront;
 mod subscriptions;
 mod ws_answers;

@@ -99,7 +99,7 @@ async fn a_scrape_counts_operations_user_errors_checkouts_store_work_and_sockets
     for name in ["made_up_1", "made_up_2"] {
         server.gql(None, &format!("{{ {name} }}"), json!({})).await;
     }
-    let socket = crate::subscriptions::live_subscription(&server, &customer("bob")).await;
+    let socket = crate::sockets::live_subscription(&server, &customer("bob")).await;
     let samples = scrape(&url).await;
     let get = |series: &str| {
         samples

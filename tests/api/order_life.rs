@@ -2,7 +2,7 @@
 //! returned once, the shop's admin-only view, and the buyer's live updates.
 
 use crate::helpers::*;
-use crate::subscriptions::{connect, next, send};
+use crate::sockets::{connect, next, send};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -395,8 +395,7 @@ async fn cart_writes_never_wake_order_subscriptions_and_a_placement_does() {
     )
     .await;
     let buyer = customer("ann");
-    let mut socket =
-        crate::subscriptions::connect_at(&server.base, json!({ "token": buyer })).await;
+    let mut socket = crate::sockets::connect_at(&server.base, json!({ "token": buyer })).await;
     let watch = "subscription { orderUpdated { id status } }";
     send(
         &mut socket,

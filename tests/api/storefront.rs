@@ -2,7 +2,8 @@
 //! attributes and buyer identity, warnings, the e-mail rule at checkout.
 
 use crate::helpers::*;
-use crate::identity::{PASSWORD, log_in, sign_up, start_guest, token_of};
+use crate::identity::start_guest;
+use crate::shop::{PASSWORD, log_in, sign_up, token_of};
 use serde_json::{Value, json};
 
 const LINES: &str =

@@ -2,61 +2,15 @@
 
 use crate::helpers::*;
 use crate::net::LoggedServer;
+use crate::sockets::*;
 use futures_util::{SinkExt, StreamExt};
 use jsonwebtoken::Algorithm;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-pub type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-const SUBSCRIBE: &str = "subscription($cart: String! = \"default\") { cartUpdated(cart: $cart) { name version totalQuantity lines { sku quantity } } }";
 
 async fn open(server: &TestServer) -> Socket {
     open_at(&server.base).await
-}
-
-/// A WebSocket to the server at `base` (`http://…`), graphql-transport-ws offered.
-pub async fn open_at(base: &str) -> Socket {
-    let url = format!("{}/graphql/ws", base.replace("http://", "ws://"));
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
-    assert_eq!(
-        response.headers()["sec-websocket-protocol"],
-        "graphql-transport-ws"
-    );
-    socket
-}
-
-pub async fn send(socket: &mut Socket, message: Value) {
-    socket
-        .send(Message::Text(message.to_string().into()))
-        .await
-        .unwrap();
-}
-
-/// The next protocol message, or the close frame as `{"close": code}`.
-pub async fn next(socket: &mut Socket) -> Value {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a message within 10 s");
-        match message {
-            Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).unwrap(),
-            Some(Ok(Message::Close(frame))) => {
-                return json!({ "close": frame.map(|f| u16::from(f.code)) });
-            }
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return json!({ "error": e.to_string() }),
-            None => return json!({ "close": null }),
-        }
-    }
 }
 
 /// Nothing arrives within `wait`.
@@ -64,51 +18,6 @@ async fn silent(socket: &mut Socket, wait: Duration) {
     if let Ok(message) = tokio::time::timeout(wait, socket.next()).await {
         panic!("expected silence, got {message:?}");
     }
-}
-
-pub async fn connect(server: &TestServer, payload: Value) -> Socket {
-    connect_at(&server.base, payload).await
-}
-
-pub async fn connect_at(base: &str, payload: Value) -> Socket {
-    let mut socket = open_at(base).await;
-    send(
-        &mut socket,
-        json!({ "type": "connection_init", "payload": payload }),
-    )
-    .await;
-    assert_eq!(next(&mut socket).await["type"], "connection_ack");
-    socket
-}
-
-pub async fn subscribe(socket: &mut Socket, id: &str, variables: Value) {
-    send(socket, json!({ "type": "subscribe", "id": id, "payload": { "query": SUBSCRIBE, "variables": variables } })).await;
-}
-
-/// A socket with `token`'s default cart subscribed (id "live") and its first payload read.
-pub async fn live_subscription(server: &TestServer, token: &str) -> Socket {
-    let mut socket = connect(server, json!({ "token": token })).await;
-    subscribe(&mut socket, "live", json!({})).await;
-    assert_eq!(cart_of(&next(&mut socket).await)["version"], 0);
-    socket
-}
-
-/// Runs `query` as a subscription for `token` and returns its first payload.
-pub async fn first_payload(server: &TestServer, token: &str, query: &str) -> Value {
-    let mut socket = connect(server, json!({ "token": token })).await;
-    send(
-        &mut socket,
-        json!({ "type": "subscribe", "id": "1", "payload": { "query": query } }),
-    )
-    .await;
-    let message = next(&mut socket).await;
-    assert_eq!(message["type"], "next", "{message}");
-    message["payload"].clone()
-}
-
-pub fn cart_of(message: &Value) -> &Value {
-    assert_eq!(message["type"], "next", "{message}");
-    &message["payload"]["data"]["cartUpdated"]
 }
 
 #[tokio::test]
@@ -264,7 +173,7 @@ async fn a_merge_at_log_in_is_pushed_too() {
     // Expiry and the sweep are tested in-process, on a clock the test moves
     // (src/graphql/tests/expiry.rs).
     let server = TestServer::spawn().await;
-    let customer = crate::identity::customer_account(&server, "live@example.com").await;
+    let customer = crate::shop::customer_account(&server, "live@example.com").await;
     let mut watcher = connect(&server, json!({ "token": customer })).await;
     subscribe(&mut watcher, "c", json!({})).await;
     assert_eq!(cart_of(&next(&mut watcher).await)["version"], 0);
@@ -282,10 +191,10 @@ async fn a_merge_at_log_in_is_pushed_too() {
 
     let fresh_guest = crate::identity::start_guest(&server).await;
     add(&server, &fresh_guest, "default", "TEE-BLK-M", 1).await;
-    let payload = crate::identity::log_in(
+    let payload = crate::shop::log_in(
         &server,
         "live@example.com",
-        crate::identity::PASSWORD,
+        crate::shop::PASSWORD,
         Some(&fresh_guest),
         None,
     )
@@ -375,7 +284,7 @@ async fn a_message_over_the_message_limit_closes_the_socket_with_1009() {
 #[tokio::test]
 async fn log_out_everywhere_ends_live_subscriptions_and_refuses_the_socket() {
     let server = TestServer::spawn().await;
-    let token = crate::identity::customer_account(&server, "socket@example.com").await;
+    let token = crate::shop::customer_account(&server, "socket@example.com").await;
     let mut socket = connect(&server, json!({ "token": token })).await;
     subscribe(&mut socket, "live", json!({})).await;
     assert_eq!(cart_of(&next(&mut socket).await)["version"], 0);

@@ -2,7 +2,7 @@
 //! what cannot be sent is said, never dropped with the socket.
 
 use crate::helpers::*;
-use crate::subscriptions::{Socket, connect, next, send};
+use crate::sockets::{Socket, connect, next, send};
 use serde_json::{Value, json};
 
 /// A note of 10,000 four-byte characters: 40,000 bytes.

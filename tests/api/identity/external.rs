@@ -59,30 +59,14 @@ impl Provider {
             "rsa",
             &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
         );
-        // jsonwebtoken's Jwk::from_encoding_key drops leading zero bytes of a
-        // coordinate (one key in 128 or so), which RFC 7518 forbids and the
-        // server refuses: draw again until both are 32 bytes.
-        let ec_pem = loop {
-            let pem = generate(
-                dir.path(),
-                "ec",
-                &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
-            );
-            let key = EncodingKey::from_ec_pem(&pem).unwrap();
-            let jwk = serde_json::to_value(Jwk::from_encoding_key(&key, Algorithm::ES256).unwrap())
-                .unwrap();
-            let full = |c: &str| {
-                use base64::Engine;
-                base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(jwk[c].as_str().unwrap())
-                    .unwrap()
-                    .len()
-                    == 32
-            };
-            if full("x") && full("y") {
-                break pem;
-            }
-        };
+        // Any key: Jwk::from_encoding_key writes both coordinates in full, 32
+        // bytes even when the first is zero (one key in about 128), and the
+        // server takes that as well as the shortened form some encoders write.
+        let ec_pem = generate(
+            dir.path(),
+            "ec",
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        );
         let ed_pem = generate(dir.path(), "ed", &["-algorithm", "ed25519"]);
         let rsa = EncodingKey::from_rsa_pem(&rsa_pem).unwrap();
         let ec = EncodingKey::from_ec_pem(&ec_pem).unwrap();

@@ -1,9 +1,10 @@
 //! A real cartql process per test: port 0, a temporary data directory, HTTP.
+//! Shared by the test targets `api`, `sled` and `postgres`.
 //!
-//! `CARTQL_TEST_BACKEND=postgres` runs every server on PostgreSQL instead:
-//! each data directory gets its own fresh database (created on the server
-//! `CARTQL_TEST_DATABASE_URL` names, dropped with the directory), so
-//! restarts on the same directory find their data again.
+//! On PostgreSQL (see [`Backend`]) each data directory gets its own fresh
+//! database (created on the server `CARTQL_TEST_DATABASE_URL` names, dropped
+//! with the directory), so restarts on the same directory find their data
+//! again.
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -31,20 +32,31 @@ pub fn private_tempdir() -> TempDir {
     dir
 }
 
-/// Whether the tests run on PostgreSQL (`CARTQL_TEST_BACKEND=postgres`).
-pub fn on_postgres() -> bool {
-    match std::env::var("CARTQL_TEST_BACKEND").as_deref() {
-        Ok("postgres") => true,
-        Ok("sled") | Err(_) => false,
-        Ok(other) => panic!("CARTQL_TEST_BACKEND={other}: use sled or postgres"),
-    }
+/// Where a test target's servers keep their data: each target's `main.rs`
+/// names its own (`const BACKEND`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// `CARTQL_TEST_BACKEND`: sled unless it says `postgres` (`tests/api`,
+    /// whose tests hold on both and run on each).
+    FromEnvironment,
+    /// Always sled (`tests/sled`).
+    Sled,
+    /// Always PostgreSQL (`tests/postgres`), on the server
+    /// `CARTQL_TEST_DATABASE_URL` names, else the one on 127.0.0.1:5432.
+    Postgres,
 }
 
-/// Whether a test of sled's own behaviour (the data directory's lock,
-/// store id, files on disk) should return at once: on PostgreSQL there is
-/// nothing of it to test.
-pub fn sled_only() -> bool {
-    on_postgres()
+/// Whether this test target's servers run on PostgreSQL.
+pub fn on_postgres() -> bool {
+    match crate::BACKEND {
+        Backend::Sled => false,
+        Backend::Postgres => true,
+        Backend::FromEnvironment => match std::env::var("CARTQL_TEST_BACKEND").as_deref() {
+            Ok("postgres") => true,
+            Ok("sled") | Err(_) => false,
+            Ok(other) => panic!("CARTQL_TEST_BACKEND={other}: use sled or postgres"),
+        },
+    }
 }
 
 /// The URL of a database on the test PostgreSQL server.

@@ -1,7 +1,7 @@
 //! The PostgreSQL store's background work, driven directly (the sweeps run
 //! every few minutes in a server): versions never go backwards after a
 //! sweep, two instances sweeping at once do the work once, and idempotency
-//! records leave with their counts. PostgreSQL pass only.
+//! records leave with their counts.
 
 use crate::helpers::*;
 use cartql::domain::idempotency::{Fingerprint, IdempotencyKey, KeyUse};
@@ -63,9 +63,6 @@ fn an_hour(_: &OwnerKey) -> Duration {
 
 #[tokio::test]
 async fn swept_carts_raise_the_version_floor_and_two_sweepers_do_the_work_once() {
-    if !on_postgres() {
-        return;
-    }
     let dir = private_tempdir();
     let database = TestDatabase::of(dir.path()).await;
     let (a, b) = (store(&database.url()).await, store(&database.url()).await);
@@ -93,9 +90,6 @@ async fn swept_carts_raise_the_version_floor_and_two_sweepers_do_the_work_once()
 
 #[tokio::test]
 async fn swept_idempotency_records_give_their_owner_its_allowance_back() {
-    if !on_postgres() {
-        return;
-    }
     let dir = private_tempdir();
     let database = TestDatabase::of(dir.path()).await;
     let store = store(&database.url()).await;
@@ -151,9 +145,6 @@ async fn swept_idempotency_records_give_their_owner_its_allowance_back() {
 
 #[tokio::test]
 async fn skus_page_in_byte_order_whatever_the_database_collation() {
-    if !on_postgres() {
-        return;
-    }
     // A database whose default collation sorts "a-1" before "B-2".
     let name = format!("cartql_t_{}_icu", std::process::id());
     admin_sql(&format!(
@@ -186,9 +177,6 @@ async fn skus_page_in_byte_order_whatever_the_database_collation() {
 
 #[tokio::test]
 async fn carts_stored_one_row_per_owner_are_split_at_start_and_the_old_table_dropped() {
-    if !on_postgres() {
-        return;
-    }
     let dir = private_tempdir();
     let database = TestDatabase::of(dir.path()).await;
     let first = store(&database.url()).await;

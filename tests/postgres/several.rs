@@ -1,12 +1,11 @@
 //! Several instances on one PostgreSQL database, behind a real load balancer
 //! (nginx, round-robin, WebSocket upgrade passed through), and what happens
 //! when the listening connection or the network path to the database is
-//! lost. These tests run in the PostgreSQL pass only (`scripts/test`).
+//! lost.
 
-use crate::checkout::{checkout, stock};
 use crate::helpers::*;
-use crate::identity::{log_in, sign_up};
-use crate::subscriptions::{Socket, cart_of, connect_at, next, subscribe};
+use crate::shop::{PASSWORD, checkout, log_in, sign_up, stock, token_of};
+use crate::sockets::{Socket, cart_of, connect_at, next, subscribe};
 use serde_json::{Value, json};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -129,9 +128,6 @@ http {{
 
 #[tokio::test]
 async fn three_instances_behind_nginx_keep_every_guarantee() {
-    if !on_postgres() {
-        return;
-    }
     let cluster = Cluster::start(&["--login-max-failures", "3"]).await;
     thirty_buyers_for_ten_units_make_ten_orders(&cluster).await;
     one_key_fifteen_times_makes_one_order(&cluster).await;
@@ -235,14 +231,8 @@ async fn a_subscription_through_the_balancer_sees_every_instance(cluster: &Clust
 }
 
 async fn log_out_everywhere_on_one_ends_the_others_subscriptions(cluster: &Cluster) {
-    let account = sign_up(
-        &cluster.balancer,
-        "leaver@example.com",
-        crate::identity::PASSWORD,
-        None,
-    )
-    .await;
-    let token = crate::identity::token_of(&account);
+    let account = sign_up(&cluster.balancer, "leaver@example.com", PASSWORD, None).await;
+    let token = token_of(&account);
     let (mut on_b, _) = subscribed(&cluster.instances[1].base, &token).await;
     let (mut on_c, _) = subscribed(&cluster.instances[2].base, &token).await;
     let out = cluster.instances[0]
@@ -267,13 +257,7 @@ async fn log_out_everywhere_on_one_ends_the_others_subscriptions(cluster: &Clust
 
 async fn failed_log_ins_count_across_instances(cluster: &Cluster) {
     let email = "target@example.com";
-    sign_up(
-        &cluster.instances[0],
-        email,
-        crate::identity::PASSWORD,
-        None,
-    )
-    .await;
+    sign_up(&cluster.instances[0], email, PASSWORD, None).await;
     // --login-max-failures 3: three failures, one on each instance…
     for instance in &cluster.instances {
         let payload = log_in(instance, email, "wrong password!", None, None).await;
@@ -281,7 +265,7 @@ async fn failed_log_ins_count_across_instances(cluster: &Cluster) {
     }
     // …and the fourth attempt is refused, whichever instance gets it.
     for instance in &cluster.instances {
-        let payload = log_in(instance, email, crate::identity::PASSWORD, None, None).await;
+        let payload = log_in(instance, email, PASSWORD, None, None).await;
         assert_eq!(codes(&payload), ["THROTTLED"], "{payload}");
     }
 }
@@ -346,9 +330,6 @@ async fn killing_one_instance_during_checkouts_leaves_orders_whole(cluster: Clus
 
 #[tokio::test]
 async fn a_subscription_still_hears_of_changes_after_its_listener_connection_is_killed() {
-    if !on_postgres() {
-        return;
-    }
     let dir = private_tempdir();
     let Listening {
         database,
@@ -425,9 +406,6 @@ async fn readiness_becomes(server: &TestServer, status: u16) {
 
 #[tokio::test]
 async fn while_the_listener_cannot_reconnect_the_instance_is_not_ready_and_then_catches_up() {
-    if !on_postgres() {
-        return;
-    }
     let dir = private_tempdir();
     let Listening {
         database,
@@ -456,9 +434,6 @@ async fn while_the_listener_cannot_reconnect_the_instance_is_not_ready_and_then_
 
 #[tokio::test]
 async fn sslmode_require_works_against_a_server_with_a_self_signed_certificate() {
-    if !on_postgres() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cluster_dir = dir.path().join("cluster");

@@ -1,0 +1,159 @@
+//! `cartql export` and `cartql import` through PostgreSQL: sled to
+//! PostgreSQL and back with nothing lost, a snapshot of a serving database,
+//! and a database a newer cartql migrated.
+
+use crate::commands::{cartql, error_line, ok, path};
+use crate::helpers::*;
+use crate::shop::{checkout, customer_account};
+use serde_json::json;
+
+/// A store with something of every kind in it; returns a token that a
+/// log-out everywhere revoked.
+async fn fill(server: &TestServer) -> String {
+    let ann = customer_account(server, "ann@example.com").await;
+    add(server, &ann, "default", "MUG-LOGO", 2).await;
+    checkout(server, &ann, "ann-1").await;
+    add(server, &ann, "wishlist", "HOODIE-GRY-M", 1).await;
+    let guest = guest("g1");
+    add(server, &guest, "default", "STICKER-PACK", 3).await;
+    let bob = customer("bob");
+    add(server, &bob, "default", "MUG-LOGO", 1).await;
+    server
+        .data(Some(&bob), "mutation { logOutEverywhere }", json!({}))
+        .await;
+    bob
+}
+
+#[tokio::test]
+async fn sled_to_postgres_to_sled_round_trips_with_nothing_lost() {
+    // A sled store with data, stopped.
+    let sled_dir = private_tempdir();
+    let server = TestServer::spawn_process_sled(sled_dir.path()).await;
+    let revoked = fill(&server).await;
+    let token = customer("bob2");
+    add(&server, &token, "default", "MUG-LOGO", 1).await;
+    drop(server.terminate().await);
+
+    let files = tempfile::tempdir().unwrap();
+    let first = files.path().join("first.jsonl");
+    ok(&cartql(&[
+        "export",
+        "--data-dir",
+        path(sled_dir.path()),
+        "--output",
+        path(&first),
+    ]));
+
+    let database = TestDatabase::of(files.path()).await;
+    let url = database.url();
+    ok(&cartql(&["import", path(&first), "--database-url", &url]));
+    let second = files.path().join("second.jsonl");
+    ok(&cartql(&[
+        "export",
+        "--database-url",
+        &url,
+        "--output",
+        path(&second),
+    ]));
+
+    let back = private_tempdir();
+    ok(&cartql(&[
+        "import",
+        path(&second),
+        "--data-dir",
+        path(back.path()),
+    ]));
+    let third = files.path().join("third.jsonl");
+    ok(&cartql(&[
+        "export",
+        "--data-dir",
+        path(back.path()),
+        "--output",
+        path(&third),
+    ]));
+
+    let (first, second, third) = (
+        std::fs::read_to_string(first).unwrap(),
+        std::fs::read_to_string(second).unwrap(),
+        std::fs::read_to_string(third).unwrap(),
+    );
+    for kind in [
+        "product",
+        "carts",
+        "order",
+        "account",
+        "valid_after",
+        "idempotency",
+        "currency",
+    ] {
+        assert!(
+            first.contains(&format!("\"type\":\"{kind}\"")),
+            "{kind} exported"
+        );
+    }
+    assert_eq!(first, second, "sled → PostgreSQL loses nothing");
+    assert_eq!(first, third, "PostgreSQL → sled loses nothing");
+
+    // The imported database serves what the sled store held.
+    let server = TestServer::spawn_on(&url, &[]).await;
+    let data = server
+        .data(
+            Some(&token),
+            "{ cart { version lines { sku quantity } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["cart"],
+        json!({"version": 1, "lines": [{"sku": "MUG-LOGO", "quantity": 1}]})
+    );
+    // The revocation came along: bob's old tokens stay refused.
+    let refused = server
+        .post(Some(&revoked), json!({ "query": "{ cart { version } }" }))
+        .await;
+    assert_eq!(refused.status(), 401);
+}
+
+#[tokio::test]
+async fn export_from_a_serving_postgres_store_is_one_snapshot_and_import_refuses_a_store_with_data()
+{
+    let server = TestServer::spawn().await;
+    fill(&server).await;
+    let url = server.database_url.clone().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let file = files.path().join("live.jsonl");
+    ok(&cartql(&[
+        "export",
+        "--database-url",
+        &url,
+        "--output",
+        path(&file),
+    ]));
+    let line = error_line(&cartql(&["import", path(&file), "--database-url", &url]));
+    assert!(line.contains("not empty"), "{line}");
+}
+
+#[tokio::test]
+async fn a_database_migrated_by_a_newer_cartql_is_refused_with_one_line() {
+    let server = TestServer::spawn().await;
+    let url = server.database_url.clone().unwrap();
+    let _database = server.terminate().await;
+    let name = url.rsplit('/').next().unwrap().to_string();
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (9999, 'from the future', true, '\\x00', 0)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let line = error_line(&cartql(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &url,
+    ]));
+    assert!(
+        line.contains("newer cartql") && line.contains("9999"),
+        "{name}: {line}"
+    );
+}
