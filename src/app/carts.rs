@@ -12,7 +12,7 @@ use super::{AppError, Caller, Once};
 use crate::auth::Viewer;
 use crate::domain::attributes::{AttributeLimits, check_attributes, check_note};
 use crate::domain::buyer::BuyerIdentityInput;
-use crate::domain::cart::{LineUpdate, PricedCart, check_lines, price_lines};
+use crate::domain::cart::{LineUpdate, PricedCart, Quantity, Zero, check_lines, price_lines};
 use crate::domain::idempotency::{KeyUse, key_reused};
 use crate::domain::merge::{MergeClock, MergeReport, MergeStrategy, merge_guest_carts};
 use crate::domain::{
@@ -288,16 +288,7 @@ pub async fn checked_lines(
 > {
     // No request needs more lines than a cart holds (checkoutLines
     // included): refused before the catalog is read for them.
-    let max = services.shop.limits.max_lines_per_cart;
-    if lines.len() > max {
-        let refused = Rejection::one(UserError::new(
-            ErrorCode::CartLimitExceeded,
-            &["lines"],
-            format!(
-                "at most {max} lines at once (a cart holds at most {max} lines); got {}",
-                lines.len()
-            ),
-        ));
+    if let Err(refused) = services.shop.limits.check_line_count(lines.len()) {
         return Ok((Err(refused), HashMap::new()));
     }
     let skus: Vec<Sku> = lines
@@ -320,34 +311,18 @@ fn checked_updates(
     limits: &Limits,
     attribute_limits: &AttributeLimits,
 ) -> Result<Vec<LineUpdate>, Rejection> {
-    if updates.len() > limits.max_lines_per_cart {
-        return Err(Rejection::one(UserError::new(
-            ErrorCode::CartLimitExceeded,
-            &["lines"],
-            format!(
-                "at most {} lines at once; got {}",
-                limits.max_lines_per_cart,
-                updates.len()
-            ),
-        )));
-    }
+    limits.check_line_count(updates.len())?;
     let mut errors = Vec::new();
     let mut checked = Vec::with_capacity(updates.len());
-    let max = i64::from(limits.max_quantity_per_line);
     for (index, update) in updates.iter().enumerate() {
-        if !(0..=max).contains(&update.quantity) {
-            errors.push(UserError::at(
-                ErrorCode::InvalidQuantity,
-                "lines",
-                index,
-                "quantity",
-                format!(
-                    "quantity must be 0 (remove) to {max}, got {}",
-                    update.quantity
-                ),
-            ));
-            continue;
-        }
+        let quantity = match Quantity::parse(update.quantity, Zero::Removes, limits) {
+            Ok(quantity) => quantity,
+            Err(why) => {
+                let at = UserError::at(ErrorCode::InvalidQuantity, "lines", index, "quantity", why);
+                errors.push(at);
+                continue;
+            }
+        };
         let attributes = match &update.attributes {
             None => None,
             Some(given) => {
@@ -363,7 +338,7 @@ fn checked_updates(
         };
         checked.push(LineUpdate {
             id: update.id.clone(),
-            quantity: update.quantity as u32,
+            quantity: quantity.get(),
             attributes,
         });
     }

@@ -19,7 +19,7 @@ use crate::domain::cart::check_line_shapes;
 use crate::domain::idempotency::{Outcome, key_reused};
 use crate::domain::order::{CheckoutDetails, Order};
 use crate::domain::rate::throttled;
-use crate::domain::{CartLine, CartName, ErrorCode, LineInput, Rejection, UserError};
+use crate::domain::{CartLine, CartName, LineInput, Rejection};
 use crate::services::Services;
 use crate::store::orders::{CheckoutRequest, CheckoutSource};
 use crate::store::throttle::Subject;
@@ -206,16 +206,8 @@ async fn checked_lines(
     let limits = &services.shop.limits;
     let attribute_limits = &services.shop.attribute_limits;
     let mut errors = Vec::new();
-    if input.lines.len() > limits.max_lines_per_cart {
-        return Ok(Err(Rejection::one(UserError::new(
-            ErrorCode::CartLimitExceeded,
-            &["lines"],
-            format!(
-                "at most {max} lines at once (a cart holds at most {max} lines); got {}",
-                input.lines.len(),
-                max = limits.max_lines_per_cart
-            ),
-        ))));
+    if let Err(refused) = limits.check_line_count(input.lines.len()) {
+        return Ok(Err(refused));
     }
     let lines = match check_line_shapes(&input.lines, limits, attribute_limits) {
         Ok(lines) => lines,

@@ -2,8 +2,8 @@
 //! and the shop's moves (paid, fulfilled, cancelled).
 //!
 //! Order ids are ULIDs: they read in any case and are stored in the
-//! canonical (upper-case) spelling, so every id from a client is
-//! canonicalised here; one that is not a ULID names no order.
+//! canonical (upper-case) spelling, so every id from a client is read as an
+//! [`OrderId`] here; one that is not a ULID names no order.
 //!
 //! Each move is one store transaction: the rule
 //! ([`move_order`](crate::domain::order::move_order)) decides from the order
@@ -12,14 +12,16 @@
 
 use super::AppError;
 use crate::auth::Viewer;
+use crate::domain::names::OrderId;
 use crate::domain::order::{Moved, Order, OrderFilter, OrderMove, move_order};
 use crate::domain::{ErrorCode, OwnerKey, Rejection, UserError};
 use crate::services::Services;
 use crate::store::{Changes, UpdateError};
 
-/// The canonical spelling of an order id, or `None` when it is not one.
+/// The canonical spelling of an order id ([`OrderId`]), or `None` when it
+/// is not one (a cursor, say).
 pub fn order_id(text: &str) -> Option<String> {
-    ulid::Ulid::from_string(text).ok().map(|id| id.to_string())
+    OrderId::parse(text).map(OrderId::into_string)
 }
 
 /// The viewer's order `id`; `None` if the viewer has no order with this id.
@@ -28,10 +30,13 @@ pub async fn order(
     viewer: &Viewer,
     id: &str,
 ) -> Result<Option<Order>, AppError> {
-    let Some(id) = order_id(id) else {
+    let Some(id) = OrderId::parse(id) else {
         return Ok(None);
     };
-    Ok(services.store.order(&viewer.owner_key(), &id).await?)
+    Ok(services
+        .store
+        .order(&viewer.owner_key(), id.as_str())
+        .await?)
 }
 
 /// Up to `limit` of the owner's orders, newest first, older than the order

@@ -45,7 +45,57 @@ pub struct Limits {
     pub max_order_bytes: usize,
 }
 
+/// Units on one line: 1 to the shop's per-line limit, or 0 where 0 removes
+/// the line ([`Zero::Removes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quantity(u32);
+
+/// What a quantity of 0 means where it is given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Zero {
+    /// Nothing: a line holds at least one unit (adding, replacing).
+    Refused,
+    /// The line goes (updating a line).
+    Removes,
+}
+
+impl Quantity {
+    /// A quantity as the client gave it, checked against `limits`; the
+    /// refusal says the range.
+    pub fn parse(given: i64, zero: Zero, limits: &Limits) -> Result<Quantity, String> {
+        let max = limits.max_quantity_per_line;
+        let (min, from) = match zero {
+            Zero::Refused => (1, "1"),
+            Zero::Removes => (0, "0 (remove)"),
+        };
+        match u32::try_from(given) {
+            Ok(units) if units >= min && units <= max => Ok(Quantity(units)),
+            _ => Err(format!("quantity must be {from} to {max}, got {given}")),
+        }
+    }
+
+    /// The units.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
 impl Limits {
+    /// Refuses a request naming more lines than a cart holds
+    /// (`CART_LIMIT_EXCEEDED`): no request needs more, `checkoutLines`
+    /// included, so it is refused before anything is read for them.
+    pub fn check_line_count(&self, given: usize) -> Result<(), Rejection> {
+        let max = self.max_lines_per_cart;
+        if given <= max {
+            return Ok(());
+        }
+        Err(Rejection::one(UserError::new(
+            ErrorCode::CartLimitExceeded,
+            &["lines"],
+            format!("at most {max} lines at once (a cart holds at most {max} lines); got {given}"),
+        )))
+    }
+
     /// The defaults of the configuration.
     pub const DEFAULT: Limits = Limits {
         max_lines_per_cart: 100,
@@ -656,15 +706,13 @@ fn checked_shape(
             return None;
         }
     };
-    let max = i64::from(limits.max_quantity_per_line);
-    if !(1..=max).contains(&given.quantity) {
-        errors.push(at(
-            ErrorCode::InvalidQuantity,
-            "quantity",
-            format!("quantity must be 1 to {max}, got {}", given.quantity),
-        ));
-        return None;
-    }
+    let quantity = match Quantity::parse(given.quantity, Zero::Refused, limits) {
+        Ok(quantity) => quantity,
+        Err(why) => {
+            errors.push(at(ErrorCode::InvalidQuantity, "quantity", why));
+            return None;
+        }
+    };
     let index_text = index.to_string();
     match check_attributes(
         &given.attributes,
@@ -673,7 +721,7 @@ fn checked_shape(
     ) {
         Ok(attributes) => Some(NewLine {
             sku,
-            quantity: given.quantity as u32,
+            quantity: quantity.get(),
             attributes,
             unit_price: None,
         }),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// The most units of stock one product may hold.
 pub const MAX_STOCK: i64 = 1_000_000_000;
 /// The longest product title, in characters.
-pub const MAX_TITLE_BYTES: usize = 800;
+pub use super::names::MAX_TITLE_BYTES;
 
 /// A variant as stored, by SKU: the unit carts, checkout and stock deal in.
 /// Price in minor units; `stock: None` means untracked. What it shares with
@@ -234,20 +234,9 @@ pub fn adjust_stock(product: &Product, delta: i64) -> Result<Product, Rejection>
 }
 
 fn check_title(title: &str) -> Result<String, UserError> {
-    let trimmed = title.trim();
-    if trimmed.is_empty() || trimmed.len() > MAX_TITLE_BYTES {
-        return Err(invalid(
-            &["title"],
-            format!("a title has 1 to {MAX_TITLE_BYTES} bytes (UTF-8)"),
-        ));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err(invalid(
-            &["title"],
-            "a title may not contain control characters",
-        ));
-    }
-    Ok(trimmed.to_string())
+    super::names::Title::parse(title)
+        .map(super::names::Title::into_string)
+        .map_err(|why| invalid(&["title"], why))
 }
 
 fn check_stock(stock: Option<i64>) -> Result<Option<i64>, UserError> {

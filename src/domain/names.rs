@@ -1,8 +1,67 @@
-//! Validated names: SKUs and cart names. Both can only hold valid values, so
-//! code that has one never checks it again (parse, don't validate).
+//! Validated names: SKUs, cart names, titles and order ids. Each can only
+//! hold valid values, so code that has one never checks it again (parse,
+//! don't validate).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+
+/// The longest title of a product or a variant, in UTF-8 bytes.
+pub const MAX_TITLE_BYTES: usize = 800;
+
+/// A product's or a variant's title: trimmed, 1 to [`MAX_TITLE_BYTES`]
+/// bytes (UTF-8), no control characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Title(String);
+
+impl Title {
+    /// Parses a title, saying what is wrong with a bad one.
+    pub fn parse(text: &str) -> Result<Title, String> {
+        let trimmed = text.trim();
+        if trimmed.is_empty()
+            || trimmed.len() > MAX_TITLE_BYTES
+            || trimmed.chars().any(char::is_control)
+        {
+            return Err(format!(
+                "a title has 1 to {MAX_TITLE_BYTES} bytes (UTF-8), no control characters"
+            ));
+        }
+        Ok(Title(trimmed.to_string()))
+    }
+
+    /// The title as text.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// An order's id: a ULID, in its canonical (upper-case) spelling, which is
+/// how orders are stored and sorted ("01h…" would sort after "01H…").
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OrderId(String);
+
+impl OrderId {
+    /// An id as a client sends it, in any case; `None` when it is not a
+    /// ULID (then it names no order). A ULID's first character is at most
+    /// `7` (128 bits); the decoder would wrap a larger one onto another id.
+    pub fn parse(text: &str) -> Option<OrderId> {
+        if !matches!(text.as_bytes().first(), Some(b'0'..=b'7')) {
+            return None;
+        }
+        ulid::Ulid::from_string(text)
+            .ok()
+            .map(|id| OrderId(id.to_string()))
+    }
+
+    /// The canonical spelling.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The canonical spelling, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
 
 /// A stock-keeping unit: 1–64 characters of `A–Z a–z 0–9 . _ -`, case-sensitive.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -195,6 +254,28 @@ impl fmt::Display for CartName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn titles_are_trimmed_and_bounded_in_bytes_not_characters() {
+        assert_eq!(Title::parse("  Mug  ").unwrap().into_string(), "Mug");
+        // 200 four-byte characters are 800 bytes: the most a title holds.
+        assert!(Title::parse(&"😀".repeat(200)).is_ok());
+        for bad in ["", "   ", "a\u{7}b", "tab\there", &"😀".repeat(201)] {
+            let why = Title::parse(bad).unwrap_err();
+            assert!(why.contains("800 bytes"), "{bad:?}: {why}");
+        }
+    }
+
+    #[test]
+    fn order_ids_read_in_any_case_and_are_kept_canonical() {
+        let id = ulid::Ulid::new().to_string();
+        let lower = OrderId::parse(&id.to_lowercase()).unwrap();
+        assert_eq!(lower.as_str(), id);
+        assert_eq!(OrderId::parse(&id), Some(lower));
+        for bad in ["", "not-an-id", "01H", &"Z".repeat(26), &format!("{id}0")] {
+            assert_eq!(OrderId::parse(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn skus_accept_the_documented_alphabet() {

@@ -8,9 +8,7 @@
 //! store: the product and every variant it touches. All problems are
 //! reported at once, each naming its field.
 
-use super::catalog::{
-    MAX_STOCK, MAX_TITLE_BYTES, Product, ProductOption, ProductRecord, SelectedOption,
-};
+use super::catalog::{MAX_STOCK, Product, ProductOption, ProductRecord, SelectedOption};
 use super::error::{ErrorCode, Rejection, UserError};
 use super::money::{Currency, Money};
 use super::names::{Handle, Sku};
@@ -277,18 +275,13 @@ fn describe(selected: &[SelectedOption]) -> String {
 }
 
 fn checked_title(text: &str, field: &[&str], errors: &mut Vec<UserError>) -> Option<String> {
-    let trimmed = text.trim();
-    if trimmed.is_empty()
-        || trimmed.len() > MAX_TITLE_BYTES
-        || trimmed.chars().any(char::is_control)
-    {
-        errors.push(invalid_product(
-            field,
-            format!("a title has 1 to {MAX_TITLE_BYTES} bytes (UTF-8), no control characters"),
-        ));
-        return None;
+    match super::names::Title::parse(text) {
+        Ok(title) => Some(title.into_string()),
+        Err(why) => {
+            errors.push(invalid_product(field, why));
+            None
+        }
     }
-    Some(trimmed.to_string())
 }
 
 fn checked_name(text: &str, field: &[&str], errors: &mut Vec<UserError>) -> Option<String> {

@@ -576,3 +576,34 @@ fn sweeping_drops_only_expired_carts_and_remembers_their_versions() {
     assert_eq!(set.retired_version, 1);
     assert_eq!(set.drop_expired(now(), life()), 0);
 }
+
+#[test]
+fn a_quantity_is_one_to_the_limit_or_zero_where_zero_removes() {
+    let max = i64::from(LIMITS.max_quantity_per_line);
+    assert_eq!(Quantity::parse(1, Zero::Refused, &LIMITS).unwrap().get(), 1);
+    assert_eq!(
+        Quantity::parse(max, Zero::Refused, &LIMITS).unwrap().get(),
+        LIMITS.max_quantity_per_line
+    );
+    assert_eq!(Quantity::parse(0, Zero::Removes, &LIMITS).unwrap().get(), 0);
+    assert_eq!(
+        Quantity::parse(0, Zero::Refused, &LIMITS).unwrap_err(),
+        format!("quantity must be 1 to {max}, got 0")
+    );
+    for bad in [max + 1, -1, i64::MIN, i64::MAX, i64::from(u32::MAX) + 1] {
+        for zero in [Zero::Refused, Zero::Removes] {
+            assert!(Quantity::parse(bad, zero, &LIMITS).is_err(), "{bad}");
+        }
+    }
+}
+
+#[test]
+fn no_request_names_more_lines_than_a_cart_holds() {
+    assert!(LIMITS.check_line_count(LIMITS.max_lines_per_cart).is_ok());
+    let refused = LIMITS
+        .check_line_count(LIMITS.max_lines_per_cart + 1)
+        .unwrap_err()
+        .into_user_errors();
+    assert_eq!(refused[0].code, ErrorCode::CartLimitExceeded);
+    assert_eq!(refused[0].field, vec!["lines".to_string()]);
+}
