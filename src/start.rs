@@ -174,3 +174,42 @@ async fn load_demo_catalog(store: &dyn Store, config: &ServeConfig) -> Result<()
     );
     Ok(())
 }
+
+/// Settings for in-process tests, parsed from flags as `cartql serve`
+/// parses them, so the tests assemble their services the server's way.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::config::ServeConfig;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        serve: ServeConfig,
+    }
+
+    /// A sled store in `data_dir` with the demo catalog, relaxed
+    /// durability (a test needs no fsync), a fixed signing secret, one
+    /// password hasher; `extra` flags after those.
+    pub(crate) fn config(data_dir: &std::path::Path, extra: &[&str]) -> ServeConfig {
+        let data_dir = data_dir.to_str().expect("a UTF-8 temporary path");
+        let mut args = vec![
+            "cartql",
+            "--data-dir",
+            data_dir,
+            "--jwt-secret",
+            "in-process-tests-sign-with-this-32-byte-secret",
+            "--durability",
+            "relaxed",
+            "--demo",
+            "--currency",
+            "USD",
+            "--password-hash-concurrency",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        Flags::try_parse_from(args)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .serve
+    }
+}

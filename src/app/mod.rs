@@ -87,3 +87,6 @@ impl Caller<'_> {
             })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -22,7 +22,6 @@ use crate::store::backend::{Backend, Background};
 use crate::store::sled::SledStore;
 use async_graphql::{Request, Variables};
 use chrono::{Duration, Utc};
-use clap::Parser;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -41,13 +40,6 @@ pub struct Shop {
     _dir: tempfile::TempDir,
 }
 
-/// The server's own settings, parsed from flags as `cartql serve` would.
-#[derive(Parser)]
-struct Flags {
-    #[command(flatten)]
-    serve: ServeConfig,
-}
-
 impl Shop {
     /// A shop with the demo catalog, assembled by [`Services::build`] as the
     /// server assembles its own, with nothing in the background (the tests
@@ -61,42 +53,25 @@ impl Shop {
             hours(CUSTOMER_CART_LIFETIME),
             hours(IDEMPOTENCY_TTL),
         );
-        let flags = Flags::try_parse_from([
-            "cartql",
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-            "--jwt-secret",
-            "in-process-tests-sign-with-this-32-byte-secret",
-            "--durability",
-            "relaxed",
-            "--demo",
-            "--currency",
-            "USD",
-            "--guest-cart-ttl",
-            &guest,
-            "--customer-cart-ttl",
-            &customer,
-            "--idempotency-ttl",
-            &idempotency,
-            "--login-max-failures",
-            "3",
-            "--guest-token-ttl",
-            "30d",
-            "--customer-token-ttl",
-            "7d",
-            "--max-session-age",
-            "90d",
-            "--max-query-depth",
-            "16",
-            "--max-query-complexity",
-            "25000",
-            "--max-query-nodes",
-            "2000",
-            "--password-hash-concurrency",
-            "1",
-        ])
-        .unwrap_or_else(|e| panic!("{e}"));
-        let config = flags.serve;
+        let config = crate::start::testing::config(
+            &data_dir,
+            &[
+                "--guest-cart-ttl",
+                &guest,
+                "--customer-cart-ttl",
+                &customer,
+                "--idempotency-ttl",
+                &idempotency,
+                "--login-max-failures",
+                "3",
+                "--max-query-depth",
+                "16",
+                "--max-query-complexity",
+                "25000",
+                "--max-query-nodes",
+                "2000",
+            ],
+        );
         // Starts at the real time: tokens signed by the schema are checked
         // by jsonwebtoken against the system clock.
         let clock = TokioClock::starting_at(Utc::now());
