@@ -35,16 +35,21 @@ pub struct Started {
 /// not verify the others' tokens); with sled, one is generated into the
 /// data directory on first start when none is configured.
 pub fn signing_secret(config: &StoreConfig) -> Result<(Vec<u8>, SecretSource), String> {
-    match (&config.database_url, config.jwt_secret.as_deref()) {
-        (Some(_), None) => Err(
-            "--database-url needs CARTQL_JWT_SECRET, the same on every instance (a key generated per instance would not verify the others' tokens)".into(),
-        ),
-        (Some(_), Some(configured)) => secret::check_configured(configured)
+    match &config.database_url {
+        Some(_) => secret::check_configured(shared_secret(config)?)
             .map(|s| (s, SecretSource::Configured))
             .map_err(|e| format!("--jwt-secret: {e}")),
-        (None, configured) => secret::resolve(configured, prepared_data_dir(config)?)
+        None => secret::resolve(config.jwt_secret.as_deref(), prepared_data_dir(config)?)
             .map_err(|e| format!("--data-dir / --jwt-secret: {e}")),
     }
+}
+
+/// The secret every instance on one PostgreSQL database has: tokens are
+/// signed with it, and change notices keyed with it.
+fn shared_secret(config: &StoreConfig) -> Result<&str, String> {
+    config.jwt_secret.as_deref().ok_or_else(|| {
+        "--database-url needs CARTQL_JWT_SECRET, the same on every instance (a key generated per instance would not verify the others' tokens)".into()
+    })
 }
 
 /// Where `config` keeps the store; a sled data directory is created and
@@ -58,12 +63,9 @@ pub fn location(
 ) -> Result<Location, String> {
     match &config.database_url {
         Some(url) => {
-            let secret = match (config.jwt_secret.as_deref(), notifies) {
-                (Some(secret), _) => secret,
-                (None, false) => "",
-                (None, true) => return Err(
-                    "--database-url: set CARTQL_JWT_SECRET (the same on every instance); a key generated per instance would not verify the others' tokens".into(),
-                ),
+            let secret = match notifies {
+                true => shared_secret(config)?,
+                false => config.jwt_secret.as_deref().unwrap_or_default(),
             };
             Ok(Location::Postgres(PgSettings {
                 url: url.clone(),
