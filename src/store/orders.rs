@@ -19,20 +19,6 @@ use std::collections::HashMap;
 /// Decides an order's move from the order as stored (may run several times).
 pub type OrderChange<'a> = dyn Fn(&Order) -> Result<Moved, Rejection> + Send + Sync + 'a;
 
-/// Tracked stock after `quantity` units come back; stock never passes
-/// [`MAX_STOCK`](crate::domain::catalog::MAX_STOCK). `None` when untracked.
-pub fn restocked(product: &Product, quantity: u32) -> Option<Product> {
-    let stock = product.stock?;
-    Some(Product {
-        stock: Some(
-            stock
-                .saturating_add(i64::from(quantity))
-                .min(crate::domain::catalog::MAX_STOCK),
-        ),
-        ..product.clone()
-    })
-}
-
 /// A checkout to run as one transaction.
 #[derive(Clone, Debug)]
 pub struct CheckoutRequest {

@@ -23,7 +23,10 @@
 //!    order (the owner's `carts` rows are written only under it);
 //! 3. `variants` rows in SKU order (checkout), then the stock is decremented
 //!    with a conditional update (`stock >= n`) and `CHECK (stock >= 0)` is the
-//!    last line of defence against overselling.
+//!    last line of defence against overselling. An order move locks its
+//!    `orders` row first (no other transaction locks order rows), then the
+//!    variants it restocks in SKU order; the new stock is computed in Rust
+//!    (`Moved::restocked`), as sled does, and written under those locks.
 //!
 //! A new idempotency record is an `INSERT` against the `(owner, key)`
 //! primary key: should two requests with one key still race past the

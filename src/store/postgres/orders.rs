@@ -175,7 +175,8 @@ fn owned_order(
 
 impl PgStore {
     /// Locks the order row, runs the rule on it, returns the units to
-    /// tracked stock (variant rows locked in SKU order) and writes the order.
+    /// tracked stock (the variant rows read locked, in SKU order, and written
+    /// as [`Moved::restocked`] says) and writes the order.
     async fn move_order_once(
         &self,
         id: &str,
@@ -192,19 +193,15 @@ impl PgStore {
         };
         let (owner, order) = owned_order(owner, id, value)?;
         let moved = change(&order).map_err(TxError::Rejected)?;
-        if let Moved::Changed(next, restock) = &moved {
-            let mut restock: Vec<&(Sku, u32)> = restock.iter().collect();
-            restock.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-            for (sku, quantity) in restock {
-                sqlx::query(
-                    "UPDATE variants SET stock = LEAST(stock + $2, $3)
-                     WHERE sku = $1 AND stock IS NOT NULL",
-                )
-                .bind(sku.as_str())
-                .bind(i64::from(*quantity))
-                .bind(crate::domain::catalog::MAX_STOCK)
-                .execute(&mut *tx)
-                .await?;
+        if let Moved::Changed(next, _) = &moved {
+            // Read under the order's lock, so two cancels restock once.
+            let catalog = lock_variants(&mut tx, moved.restock_skus()).await?;
+            for product in moved.restocked(&catalog) {
+                sqlx::query("UPDATE variants SET stock = $2 WHERE sku = $1")
+                    .bind(product.sku.as_str())
+                    .bind(product.stock)
+                    .execute(&mut *tx)
+                    .await?;
             }
             sqlx::query("UPDATE orders SET data = $3 WHERE owner = $1 AND id = $2")
                 .bind(owner.as_str())

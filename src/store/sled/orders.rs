@@ -12,7 +12,7 @@ use crate::domain::idempotency::{
 use crate::domain::order::{IdRange, Moved, Order, OrderFilter};
 use crate::domain::{CartIndex, OwnerKey, Product, Sku};
 use crate::store::idempotency::{IdempotencyStore, Replayable};
-use crate::store::orders::{CheckoutRequest, CheckoutSource, OrderChange, OrderStore, restocked};
+use crate::store::orders::{CheckoutRequest, CheckoutSource, OrderChange, OrderStore};
 use crate::store::{Changes, StoreError, UpdateError};
 use async_trait::async_trait;
 use sled::Transactional;
@@ -240,14 +240,15 @@ impl OrderStore for SledStore {
                         Ok(moved) => moved,
                         Err(rejection) => return reject(rejection),
                     };
-                    if let Moved::Changed(next, restock) = &moved {
-                        for (sku, quantity) in restock {
-                            let sku_key = sku.as_str().as_bytes();
-                            if let Some(product) = tx_get::<Product>(products, sku_key)?
-                                && let Some(back) = restocked(&product, *quantity)
-                            {
-                                products.insert(sku_key, encode(&back))?;
+                    if let Moved::Changed(next, _) = &moved {
+                        let mut catalog = HashMap::new();
+                        for sku in moved.restock_skus() {
+                            if let Some(product) = tx_get(products, sku.as_str().as_bytes())? {
+                                catalog.insert(sku.clone(), product);
                             }
+                        }
+                        for product in moved.restocked(&catalog) {
+                            products.insert(product.sku.as_str().as_bytes(), encode(&product))?;
                         }
                         orders.insert(key.as_slice(), encode(next.as_ref()))?;
                     }
