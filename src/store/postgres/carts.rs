@@ -10,10 +10,10 @@
 //! permit ([`PgStore::write_permit`]): one owner's concurrent writes queue
 //! without holding connections, and reads always find one free.
 
-use super::idempotency::{check_allowance, lock_owner, record_key, recorded_in};
+use super::idempotency::{check_allowance, lock_owner, record_in, record_key};
 use super::{PgStore, TxError, backend, from_json, retrying, to_json};
 use crate::domain::cart::CartEntry;
-use crate::domain::idempotency::{KeyUse, Outcome, key_reused};
+use crate::domain::idempotency::{KeyUse, Outcome, cart_to_replay};
 use crate::domain::merge::MergeReport;
 use crate::domain::{Cart, CartIndex, CartName, CartSet, CartWrite, OwnerKey};
 use crate::store::carts::{CartMerge, CartStore, CartUpdate};
@@ -283,10 +283,11 @@ impl PgStore {
         let mut tx = self.begin().await?;
         if let Some(key) = key {
             let count = lock_owner(&mut tx, owner).await?;
-            if let Some(outcome) = recorded_in(&mut tx, owner, key.key, key.fingerprint).await? {
-                if outcome.cart_version().is_none() {
-                    return Err(TxError::Rejected(key_reused()));
-                }
+            let record = record_in(&mut tx, owner, key.key).await?;
+            if cart_to_replay(record.as_ref(), key.fingerprint)
+                .map_err(TxError::Rejected)?
+                .is_some()
+            {
                 let now = lock_carts(&mut tx, owner, Read::One(name)).await?;
                 return Ok(Replayable::Replayed((now.cart(name).cloned(), false)));
             }

@@ -8,12 +8,12 @@
 
 use super::carts::{Read, lock_carts, write_carts};
 use super::catalog::variant_from_row;
-use super::idempotency::{check_allowance, lock_owner, record_key, recorded_in};
+use super::idempotency::{check_allowance, lock_owner, record_in, record_key};
 use super::{PgStore, TxError, backend, from_json, retrying, to_json};
-use crate::domain::idempotency::{Outcome, key_reused};
+use crate::domain::idempotency::{Outcome, order_to_replay};
 use crate::domain::order::{IdRange, Moved, Order, OrderFilter};
 use crate::domain::{OwnerKey, Product, Sku};
-use crate::store::idempotency::Replayable;
+use crate::store::idempotency::{Replayable, replayed_order};
 use crate::store::orders::{CheckoutRequest, CheckoutSource, OrderChange, OrderStore};
 use crate::store::{Changes, StoreError, UpdateError};
 use async_trait::async_trait;
@@ -219,26 +219,20 @@ impl PgStore {
         let owner = &request.owner;
         let mut tx = self.begin().await?;
         let count = lock_owner(&mut tx, owner).await?;
-        if let Some(outcome) =
-            recorded_in(&mut tx, owner, &request.key, &request.fingerprint).await?
+        let record = record_in(&mut tx, owner, &request.key).await?;
+        if let Some(id) =
+            order_to_replay(record.as_ref(), &request.fingerprint).map_err(TxError::Rejected)?
         {
-            let Outcome::Order(id) = outcome else {
-                return Err(TxError::Rejected(key_reused()));
-            };
             let order: Option<serde_json::Value> =
                 sqlx::query_scalar("SELECT data FROM orders WHERE owner = $1 AND id = $2")
                     .bind(owner.as_str())
-                    .bind(&id)
+                    .bind(id)
                     .fetch_optional(&mut *tx)
                     .await?;
-            let key = format!("idempotency/{owner}/{}", request.key.as_str());
-            return match order {
-                Some(value) => Ok(Replayable::Replayed(from_json(key, value)?)),
-                None => Err(TxError::Store(StoreError::Corrupt {
-                    key,
-                    reason: format!("records order {id}, which is missing"),
-                })),
-            };
+            let order = order
+                .map(|value| from_json(format_args!("orders/{owner}/{id}"), value))
+                .transpose()?;
+            return Ok(replayed_order(owner, &request.key, id, order)?);
         }
         check_allowance(count, request.max_keys_per_owner)?;
         // The rule both backends run (CheckoutRequest::lines, then ::place)

@@ -14,7 +14,7 @@
 use super::codec::{decode, encode};
 use super::tx::{TxResult, count_new_key, finish, record, scoped};
 use super::{SledStore, logged};
-use crate::domain::idempotency::{KeyUse, Outcome, key_reused};
+use crate::domain::idempotency::{KeyUse, Outcome, cart_to_replay};
 use crate::domain::merge::MergeReport;
 use crate::domain::{Cart, CartIndex, CartName, CartSet, CartWrite, OwnerKey};
 use crate::store::carts::{CartMerge, CartStore, CartUpdate};
@@ -242,12 +242,12 @@ impl CartStore for SledStore {
                 let turn = self.owner_locks.lock(owner).await;
                 // With the owner's turn no other write can record this key
                 // meanwhile, so a plain look-up is the answer.
-                match self.recorded_now(owner, key.key, key.fingerprint)? {
-                    Some(outcome) if outcome.cart_version().is_some() => {
-                        return Ok(Replayable::Replayed(self.stored_cart(owner, name)?));
-                    }
-                    Some(_) => return Err(UpdateError::Rejected(key_reused())),
-                    None => {}
+                let stored = self.record_of(owner, key.key)?;
+                if cart_to_replay(stored.as_ref(), key.fingerprint)
+                    .map_err(UpdateError::Rejected)?
+                    .is_some()
+                {
+                    return Ok(Replayable::Replayed(self.stored_cart(owner, name)?));
                 }
                 let (cart, staged) = self.decide(owner, name, update).await?;
                 let owner_key = owner.as_str().as_bytes();

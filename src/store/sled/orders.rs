@@ -7,11 +7,11 @@ use super::codec::{decode, encode};
 use super::tx::{count_new_key, finish, record, reject, scoped, tx_get};
 use super::{SledStore, logged};
 use crate::domain::idempotency::{
-    Fingerprint, IdempotencyKey, IdempotencyRecord, Outcome, key_reused,
+    Fingerprint, IdempotencyKey, IdempotencyRecord, Outcome, order_to_replay, recorded,
 };
 use crate::domain::order::{IdRange, Moved, Order, OrderFilter};
 use crate::domain::{CartIndex, OwnerKey, Product, Sku};
-use crate::store::idempotency::{IdempotencyStore, Replayable};
+use crate::store::idempotency::{IdempotencyStore, Replayable, replayed_order};
 use crate::store::orders::{CheckoutRequest, CheckoutSource, OrderChange, OrderStore};
 use crate::store::{Changes, StoreError, UpdateError};
 use async_trait::async_trait;
@@ -31,19 +31,12 @@ impl OrderStore for SledStore {
                 // changes a cart of this owner meanwhile: the look-up and the
                 // cart are read plainly; stock is read and written in the
                 // transaction (other owners buy the same SKUs).
-                if let Some(outcome) =
-                    self.recorded_now(owner, &request.key, &request.fingerprint)?
+                let stored = self.record_of(owner, &request.key)?;
+                if let Some(id) = order_to_replay(stored.as_ref(), &request.fingerprint)
+                    .map_err(UpdateError::Rejected)?
                 {
-                    let Outcome::Order(id) = outcome else {
-                        return Err(UpdateError::Rejected(key_reused()));
-                    };
-                    return match SledStore::get::<Order>(&self.orders, &scoped(owner, &id))? {
-                        Some(order) => Ok(Replayable::Replayed(order)),
-                        None => Err(UpdateError::Store(StoreError::Corrupt {
-                            key: format!("idempotency/{owner}/{}", request.key.as_str()),
-                            reason: format!("records order {id}, which is missing"),
-                        })),
-                    };
+                    let order = SledStore::get(&self.orders, &scoped(owner, id))?;
+                    return Ok(replayed_order(owner, &request.key, id, order)?);
                 }
                 let from_cart = matches!(request.source, CheckoutSource::Cart { .. });
                 // Lines sent whole need no stored cart.
@@ -293,27 +286,22 @@ impl IdempotencyStore for SledStore {
         key: &IdempotencyKey,
         fingerprint: &Fingerprint,
     ) -> Result<Option<Outcome>, UpdateError> {
-        logged("store.recorded", self.recorded_now(owner, key, fingerprint))
+        let looked_up = self.record_of(owner, key).map_err(UpdateError::Store);
+        let decided = looked_up.and_then(|record| {
+            let outcome = recorded(record.as_ref(), fingerprint).map_err(UpdateError::Rejected)?;
+            Ok(outcome.cloned())
+        });
+        logged("store.recorded", decided)
     }
 }
 
 impl SledStore {
-    /// What the first request with `key` produced, if `fingerprint` is that
-    /// request; `IDEMPOTENCY_KEY_REUSED` if it is another; `None` for a new key.
-    pub(super) fn recorded_now(
+    /// The record of `key`, as stored (the decision is the domain's).
+    pub(super) fn record_of(
         &self,
         owner: &OwnerKey,
         key: &IdempotencyKey,
-        fingerprint: &Fingerprint,
-    ) -> Result<Option<Outcome>, UpdateError> {
-        let record: Option<IdempotencyRecord> =
-            SledStore::get(&self.idempotency, &scoped(owner, key.as_str()))?;
-        match record {
-            Some(record) => match record.replay(fingerprint) {
-                Ok(outcome) => Ok(Some(outcome.clone())),
-                Err(rejection) => Err(UpdateError::Rejected(rejection)),
-            },
-            None => Ok(None),
-        }
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        SledStore::get(&self.idempotency, &scoped(owner, key.as_str()))
     }
 }
