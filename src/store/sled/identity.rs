@@ -191,6 +191,8 @@ mod tests {
 
     #[tokio::test]
     async fn revocation_records_go_once_every_token_they_refuse_has_expired() {
+        use crate::domain::expiry::{Due, Lifetimes};
+        use crate::store::sweeper::Sweep;
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path(), Durability::Relaxed).unwrap();
         let (old, new, external) = (
@@ -201,8 +203,10 @@ mod tests {
         store.log_out_everywhere(&old, 100).await.unwrap();
         store.log_out_everywhere(&new, 1_000).await.unwrap();
         store.log_out_everywhere(&external, 100).await.unwrap();
-        let cutoff = chrono::DateTime::from_timestamp(500, 0).unwrap();
-        assert_eq!(store.sweep_revocations(cutoff).await.unwrap(), 1);
+        // Every token is kept as long as it lives; a sweep at second 500.
+        let at = chrono::DateTime::from_timestamp(500, 0).unwrap();
+        let due = Due::at(at, Lifetimes::uniform(chrono::Duration::zero()));
+        assert_eq!(store.sweep_revocations(&due).await.unwrap(), 1);
         assert_eq!(store.valid_after(&old).await.unwrap(), None);
         assert_eq!(store.valid_after(&new).await.unwrap(), Some(1_001));
         assert_eq!(store.valid_after(&external).await.unwrap(), Some(101));

@@ -731,6 +731,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_swept_cart_set_raises_the_floor_new_carts_start_above_even_after_a_restart() {
+        use crate::domain::expiry::{Due, Lifetimes};
+        use crate::store::sweeper::Sweep;
         let dir = tempfile::tempdir().unwrap();
         let (ann, bob) = (
             OwnerKey::parse("guest:ann").unwrap(),
@@ -744,7 +746,10 @@ mod tests {
             }
             let later = now + chrono::Duration::days(1);
             let swept = store
-                .sweep_carts(later, &|_| chrono::Duration::hours(1))
+                .sweep_carts(&Due::at(
+                    later,
+                    Lifetimes::uniform(chrono::Duration::hours(1)),
+                ))
                 .await
                 .unwrap();
             assert_eq!(swept, 1);
