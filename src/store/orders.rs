@@ -2,6 +2,7 @@
 //! and reading an owner's orders.
 
 use super::idempotency::Replayable;
+use super::notices::Touched;
 use super::{StoreError, UpdateError};
 use crate::domain::account::Email;
 use crate::domain::idempotency::{Fingerprint, IdempotencyKey};
@@ -98,6 +99,16 @@ impl CheckoutRequest {
         }
     }
 
+    /// Whom the committed checkout tells: the owner's order subscriptions,
+    /// and its cart subscriptions when the checkout emptied a cart.
+    pub fn touched(&self, emptied_cart: bool) -> Touched {
+        let orders = Touched::orders_of(&self.owner);
+        match emptied_cart {
+            true => orders.and_carts_of(&self.owner),
+            false => orders,
+        }
+    }
+
     /// Places the order with the variants as the transaction read them. For
     /// a stored cart it also empties the cart: the returned write (and
     /// `index`, updated) are to be stored with the order. The variants in
@@ -156,6 +167,15 @@ impl CheckoutRequest {
             CheckoutSource::Lines { .. } => None,
         };
         Ok((placement, emptied))
+    }
+}
+
+/// Whom a committed order move tells: the owner's order subscriptions, if
+/// the order changed.
+pub fn touched_by_move(owner: &OwnerKey, moved: &Moved) -> Touched {
+    match moved {
+        Moved::Changed(..) => Touched::orders_of(owner),
+        Moved::Already => Touched::default(),
     }
 }
 

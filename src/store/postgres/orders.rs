@@ -14,7 +14,10 @@ use crate::domain::idempotency::{Outcome, order_to_replay};
 use crate::domain::order::{IdRange, Moved, Order, OrderFilter};
 use crate::domain::{OwnerKey, Product, Sku};
 use crate::store::idempotency::{Replayable, replayed_order};
-use crate::store::orders::{CheckoutRequest, CheckoutSource, OrderChange, OrderStore};
+use crate::store::notices::Touched;
+use crate::store::orders::{
+    CheckoutRequest, CheckoutSource, OrderChange, OrderStore, touched_by_move,
+};
 use crate::store::{Changes, StoreError, UpdateError};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -25,13 +28,8 @@ impl OrderStore for PgStore {
     async fn checkout(&self, request: &CheckoutRequest) -> Result<Replayable<Order>, UpdateError> {
         let _turn = self.owner_locks.lock(&request.owner).await;
         let _permit = self.write_permit().await?;
-        let outcome = retrying("store.checkout", || self.checkout_once(request)).await?;
-        if matches!(outcome, Replayable::Applied(_)) {
-            if matches!(request.source, CheckoutSource::Cart { .. }) {
-                self.cart_changed(&request.owner);
-            }
-            self.order_changed(&request.owner);
-        }
+        let (outcome, touched) = retrying("store.checkout", || self.checkout_once(request)).await?;
+        self.committed(&touched);
         Ok(outcome)
     }
 
@@ -152,8 +150,8 @@ impl OrderStore for PgStore {
         change: &OrderChange<'_>,
     ) -> Result<Option<(OwnerKey, Moved)>, UpdateError> {
         let moved = retrying("store.move_order", || self.move_order_once(id, change)).await?;
-        if let Some((owner, Moved::Changed(..))) = &moved {
-            self.order_changed(owner);
+        if let Some((owner, moved)) = &moved {
+            self.committed(&touched_by_move(owner, moved));
         }
         Ok(moved)
     }
@@ -209,13 +207,18 @@ impl PgStore {
                 .bind(to_json(next.as_ref()))
                 .execute(&mut *tx)
                 .await?;
-            self.notify_order(&mut tx, &owner).await?;
         }
+        self.announce(&mut tx, &touched_by_move(&owner, &moved))
+            .await?;
         tx.commit().await?;
         Ok(Some((owner, moved)))
     }
 
-    async fn checkout_once(&self, request: &CheckoutRequest) -> Result<Replayable<Order>, TxError> {
+    /// One attempt at a checkout; with whom to tell once it committed.
+    async fn checkout_once(
+        &self,
+        request: &CheckoutRequest,
+    ) -> Result<(Replayable<Order>, Touched), TxError> {
         let owner = &request.owner;
         let mut tx = self.begin().await?;
         let count = lock_owner(&mut tx, owner).await?;
@@ -232,7 +235,8 @@ impl PgStore {
             let order = order
                 .map(|value| from_json(format_args!("orders/{owner}/{id}"), value))
                 .transpose()?;
-            return Ok(replayed_order(owner, &request.key, id, order)?);
+            let replayed = replayed_order(owner, &request.key, id, order)?;
+            return Ok((replayed, Touched::default()));
         }
         check_allowance(count, request.max_keys_per_owner)?;
         // The rule both backends run (CheckoutRequest::lines, then ::place)
@@ -257,7 +261,7 @@ impl PgStore {
             take_stock(&mut tx, &catalog, product).await?;
         }
         if let (Some(locked), Some(emptied)) = (&locked, &emptied) {
-            write_carts(self, &mut tx, owner, locked, &index, emptied).await?;
+            write_carts(&mut tx, owner, locked, &index, emptied).await?;
         }
         let order = placement.order;
         sqlx::query("INSERT INTO orders (owner, id, data) VALUES ($1, $2, $3)")
@@ -276,9 +280,10 @@ impl PgStore {
             outcome,
         )
         .await?;
-        self.notify_order(&mut tx, owner).await?;
+        let touched = request.touched(emptied.is_some());
+        self.announce(&mut tx, &touched).await?;
         tx.commit().await?;
-        Ok(Replayable::Applied(order))
+        Ok((Replayable::Applied(order), touched))
     }
 }
 

@@ -17,6 +17,7 @@ use super::{PgStore, TxError, backend, retrying_store};
 use crate::clock::Clock;
 use crate::domain::OwnerKey;
 use crate::domain::expiry::{Due, REVOCATIONS_KEPT};
+use crate::store::notices::Touched;
 use crate::store::sweeper::{self, Sweep};
 use crate::store::{Retention, StoreError};
 use async_trait::async_trait;
@@ -48,8 +49,9 @@ impl Sweep for PgStore {
         let mut after = String::new();
         let mut swept = 0;
         loop {
-            let (dropped, last) =
+            let (dropped, last, touched) =
                 retrying_store("store.sweep_carts", || self.sweep_cart_batch(due, &after)).await?;
+            self.committed(&touched);
             swept += dropped;
             match last {
                 Some(last) => after = last,
@@ -139,7 +141,7 @@ impl PgStore {
         &self,
         due: &Due,
         after: &str,
-    ) -> Result<(usize, Option<String>), TxError> {
+    ) -> Result<(usize, Option<String>, Touched), TxError> {
         let mut tx = self.begin().await?;
         let owners: Vec<String> = sqlx::query_scalar(
             "SELECT o.owner FROM cart_owners o
@@ -156,6 +158,7 @@ impl PgStore {
         .await?;
         let last = owners.last().cloned();
         let mut swept = 0;
+        let mut touched = Touched::default();
         for key in owners {
             let Some(owner) = OwnerKey::parse(&key) else {
                 tracing::warn!(%key, "a cart owner row under a key that names no owner; left alone");
@@ -185,12 +188,13 @@ impl PgStore {
                     .await?;
             }
             if !dropped.is_empty() {
-                self.notify(&mut tx, &owner).await?;
+                touched = touched.and_carts_of(&owner);
                 swept += dropped.len();
             }
         }
+        self.announce(&mut tx, &touched).await?;
         tx.commit().await?;
-        Ok((swept, last))
+        Ok((swept, last, touched))
     }
 }
 

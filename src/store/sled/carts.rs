@@ -17,8 +17,9 @@ use super::{SledStore, logged};
 use crate::domain::idempotency::{KeyUse, Outcome, cart_to_replay};
 use crate::domain::merge::MergeReport;
 use crate::domain::{Cart, CartIndex, CartName, CartSet, CartWrite, OwnerKey};
-use crate::store::carts::{CartMerge, CartStore, CartUpdate};
+use crate::store::carts::{CartMerge, CartStore, CartUpdate, touched_by_merge};
 use crate::store::idempotency::Replayable;
+use crate::store::notices::Touched;
 use crate::store::{Changes, StoreError, UpdateError};
 use async_trait::async_trait;
 use sled::Transactional;
@@ -221,7 +222,7 @@ impl CartStore for SledStore {
                 self.commit_one(&staged)?;
                 drop(turn);
                 self.durable().await?;
-                self.cart_changed(owner);
+                self.subscribers.committed(&Touched::carts_of(owner));
                 Ok(cart)
             }
             .await,
@@ -278,7 +279,7 @@ impl CartStore for SledStore {
                 drop(turn);
                 self.durable().await?;
                 if staged.is_some() {
-                    self.cart_changed(owner);
+                    self.subscribers.committed(&Touched::carts_of(owner));
                 }
                 Ok(Replayable::Applied(cart))
             }
@@ -326,8 +327,8 @@ impl CartStore for SledStore {
                 self.commit(&staged.iter().collect::<Vec<_>>())?;
                 drop(turns);
                 self.durable().await?;
-                self.cart_changed(guest);
-                self.cart_changed(customer);
+                self.subscribers
+                    .committed(&touched_by_merge(guest, customer));
                 Ok((report, customer_set))
             }
             .await,
@@ -335,6 +336,6 @@ impl CartStore for SledStore {
     }
 
     fn cart_changes(&self, owner: &OwnerKey) -> Changes {
-        self.notices.subscribe(owner)
+        self.subscribers.watch_carts(owner)
     }
 }

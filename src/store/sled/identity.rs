@@ -11,6 +11,7 @@ use crate::domain::OwnerKey;
 use crate::domain::account::{Account, Email, next_valid_after};
 use crate::store::StoreError;
 use crate::store::identity::IdentityStore;
+use crate::store::notices::Touched;
 use async_trait::async_trait;
 
 #[async_trait]
@@ -63,7 +64,7 @@ impl IdentityStore for SledStore {
             if swapped.is_ok() {
                 self.durable().await?;
                 // Wakes the owner's live subscriptions so they re-check their token.
-                self.cart_changed(owner);
+                self.subscribers.committed(&Touched::carts_of(owner));
                 return Ok(next);
             }
         }

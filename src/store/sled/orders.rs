@@ -12,7 +12,9 @@ use crate::domain::idempotency::{
 use crate::domain::order::{IdRange, Moved, Order, OrderFilter};
 use crate::domain::{CartIndex, OwnerKey, Product, Sku};
 use crate::store::idempotency::{IdempotencyStore, Replayable, replayed_order};
-use crate::store::orders::{CheckoutRequest, CheckoutSource, OrderChange, OrderStore};
+use crate::store::orders::{
+    CheckoutRequest, CheckoutSource, OrderChange, OrderStore, touched_by_move,
+};
 use crate::store::{Changes, StoreError, UpdateError};
 use async_trait::async_trait;
 use sled::Transactional;
@@ -38,7 +40,6 @@ impl OrderStore for SledStore {
                     let order = SledStore::get(&self.orders, &scoped(owner, id))?;
                     return Ok(replayed_order(owner, &request.key, id, order)?);
                 }
-                let from_cart = matches!(request.source, CheckoutSource::Cart { .. });
                 // Lines sent whole need no stored cart.
                 let (index, stored) = match &request.source {
                     CheckoutSource::Cart { name, .. } => {
@@ -106,10 +107,7 @@ impl OrderStore for SledStore {
                 let (order, emptied) = finish(result)?;
                 drop(turn);
                 self.durable().await?;
-                if from_cart && emptied {
-                    self.cart_changed(owner);
-                }
-                self.order_changed(owner);
+                self.subscribers.committed(&request.touched(emptied));
                 Ok(Replayable::Applied(order))
             }
             .await,
@@ -149,7 +147,7 @@ impl OrderStore for SledStore {
     }
 
     fn order_changes(&self, owner: &OwnerKey) -> Changes {
-        SledStore::order_changes(self, owner)
+        self.subscribers.watch_orders(owner)
     }
 
     #[tracing::instrument(
@@ -252,7 +250,7 @@ impl OrderStore for SledStore {
                 };
                 if matches!(moved, Moved::Changed(..)) {
                     self.durable().await?;
-                    self.order_changed(&owner);
+                    self.subscribers.committed(&touched_by_move(&owner, &moved));
                 }
                 Ok(Some((owner, moved)))
             }

@@ -16,6 +16,7 @@ use crate::clock::Clock;
 use crate::domain::expiry::Due;
 use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::{CartIndex, OwnerKey};
+use crate::store::notices::Touched;
 use crate::store::sweeper::{self, Sweep};
 use crate::store::{Retention, StoreError, UpdateError};
 use async_trait::async_trait;
@@ -91,7 +92,7 @@ impl Sweep for SledStore {
     /// owner's sweep. Returns the number of carts dropped.
     async fn sweep_carts(&self, due: &Due) -> Result<usize, StoreError> {
         let mut swept = 0;
-        let mut changed = Vec::new();
+        let mut touched = Touched::default();
         for (seen, entry) in self.cart_index.iter().enumerate() {
             yield_sometimes(seen).await;
             let (key, bytes) = entry?;
@@ -139,15 +140,13 @@ impl Sweep for SledStore {
             drop(turn);
             swept += dropped.len();
             if !dropped.is_empty() {
-                changed.push(owner);
+                touched = touched.and_carts_of(&owner);
             }
         }
         if swept > 0 {
             self.durable().await?;
         }
-        for owner in &changed {
-            self.cart_changed(owner);
-        }
+        self.subscribers.committed(&touched);
         Ok(swept)
     }
 
