@@ -7,7 +7,7 @@ use super::{StoreError, UpdateError};
 use crate::domain::account::Email;
 use crate::domain::idempotency::{Fingerprint, IdempotencyKey};
 use crate::domain::order::{
-    CheckoutDetails, Moved, Order, OrderFilter, PlaceOrder, Placement, place_order,
+    CheckoutDetails, IdRange, Moved, Order, OrderFilter, PlaceOrder, Placement, place_order,
 };
 use crate::domain::{
     Cart, CartChange, CartIndex, CartLine, CartName, CartWrite, Limits, OwnerKey, Product,
@@ -206,11 +206,52 @@ pub trait OrderStore: Send + Sync + 'static {
     async fn order_by_id(&self, id: &str) -> Result<Option<(OwnerKey, Order)>, StoreError>;
 
     /// Every owner's orders that match `filter`, newest first, ids below
-    /// `before` (admin). A backend may look at more orders than it returns.
+    /// `before` (admin). Written once for every backend: it reads pages of
+    /// [`orders_in`](Self::orders_in) down the id range the filter allows
+    /// until `limit` orders match or the range is exhausted, so it may look
+    /// at more orders than it returns.
+    #[tracing::instrument(
+        name = "store.all_orders",
+        target = "store.all_orders",
+        level = "debug",
+        skip_all,
+        err
+    )]
     async fn all_orders(
         &self,
         filter: &OrderFilter,
         before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        let Some(IdRange { lower, mut upper }) = filter.id_range(before) else {
+            return Ok(Vec::new());
+        };
+        let page = limit.clamp(50, 500);
+        let mut found = Vec::new();
+        while found.len() < limit {
+            let orders = self.orders_in(&lower, upper.as_deref(), page).await?;
+            let exhausted = orders.len() < page;
+            for order in orders {
+                upper = Some(order.id.clone());
+                if found.len() < limit && filter.matches(&order) {
+                    found.push(order);
+                }
+            }
+            if exhausted {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Up to `limit` orders of any owner, newest first, with ids from
+    /// `lower` (included) up to `upper` (excluded; `None`: no bound), fewer
+    /// only when the range holds no more: the backend's read behind
+    /// [`all_orders`](Self::all_orders).
+    async fn orders_in(
+        &self,
+        lower: &str,
+        upper: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Order>, StoreError>;
 

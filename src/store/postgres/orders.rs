@@ -11,7 +11,7 @@ use super::catalog::variant_from_row;
 use super::idempotency::{check_allowance, lock_owner, record_in, record_key};
 use super::{PgStore, TxError, backend, from_json, retrying, to_json};
 use crate::domain::idempotency::{Outcome, order_to_replay};
-use crate::domain::order::{IdRange, Moved, Order, OrderFilter};
+use crate::domain::order::{Moved, Order};
 use crate::domain::{OwnerKey, Product, Sku};
 use crate::store::idempotency::{Replayable, replayed_order};
 use crate::store::notices::Touched;
@@ -91,51 +91,26 @@ impl OrderStore for PgStore {
             .transpose()
     }
 
-    #[tracing::instrument(
-        name = "store.all_orders",
-        target = "store.all_orders",
-        level = "debug",
-        skip_all,
-        err
-    )]
-    async fn all_orders(
+    async fn orders_in(
         &self,
-        filter: &OrderFilter,
-        before: Option<&str>,
+        lower: &str,
+        upper: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Order>, StoreError> {
-        let Some(IdRange { lower, mut upper }) = filter.id_range(before) else {
-            return Ok(Vec::new());
-        };
-        let batch = limit.clamp(50, 500);
-        let mut found = Vec::new();
-        loop {
-            let rows: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
-                "SELECT owner, id, data FROM orders
-                 WHERE ($1::text IS NULL OR id < $1 COLLATE \"C\") AND id >= $2 COLLATE \"C\"
-                 ORDER BY id COLLATE \"C\" DESC LIMIT $3",
-            )
-            .bind(upper.as_deref())
-            .bind(&lower)
-            .bind(i64::try_from(batch).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-            let exhausted = rows.len() < batch;
-            for (owner, id, value) in rows {
-                upper = Some(id.clone());
-                let (_, order) = owned_order(owner, &id, value)?;
-                if filter.matches(&order) {
-                    found.push(order);
-                    if found.len() == limit {
-                        return Ok(found);
-                    }
-                }
-            }
-            if exhausted {
-                return Ok(found);
-            }
-        }
+        let rows: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
+            "SELECT owner, id, data FROM orders
+             WHERE ($1::text IS NULL OR id < $1 COLLATE \"C\") AND id >= $2 COLLATE \"C\"
+             ORDER BY id COLLATE \"C\" DESC LIMIT $3",
+        )
+        .bind(upper)
+        .bind(lower)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.into_iter()
+            .map(|(owner, id, value)| Ok(owned_order(owner, &id, value)?.1))
+            .collect()
     }
 
     #[tracing::instrument(

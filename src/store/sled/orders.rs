@@ -9,7 +9,7 @@ use super::{SledStore, logged};
 use crate::domain::idempotency::{
     Fingerprint, IdempotencyKey, IdempotencyRecord, Outcome, order_to_replay, recorded,
 };
-use crate::domain::order::{IdRange, Moved, Order, OrderFilter};
+use crate::domain::order::{Moved, Order};
 use crate::domain::{CartIndex, OwnerKey, Product, Sku};
 use crate::store::idempotency::{IdempotencyStore, Replayable, replayed_order};
 use crate::store::orders::{
@@ -165,23 +165,13 @@ impl OrderStore for SledStore {
         Ok(order.map(|order| (owner, order)))
     }
 
-    #[tracing::instrument(
-        name = "store.all_orders",
-        target = "store.all_orders",
-        level = "debug",
-        skip_all,
-        err
-    )]
-    async fn all_orders(
+    async fn orders_in(
         &self,
-        filter: &OrderFilter,
-        before: Option<&str>,
+        lower: &str,
+        upper: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Order>, StoreError> {
-        let Some(IdRange { lower, upper }) = filter.id_range(before) else {
-            return Ok(Vec::new());
-        };
-        let range = match &upper {
+        let range = match upper {
             Some(id) => self.order_owners.range(lower.as_bytes()..id.as_bytes()),
             None => self.order_owners.range(lower.as_bytes()..),
         };
@@ -195,10 +185,7 @@ impl OrderStore for SledStore {
             key.push(0);
             key.extend_from_slice(&id);
             if let Some(bytes) = self.orders.get(&key)? {
-                let order: Order = decode(&key, &bytes)?;
-                if filter.matches(&order) {
-                    found.push(order);
-                }
+                found.push(decode(&key, &bytes)?);
             }
         }
         Ok(found)
@@ -301,5 +288,97 @@ impl SledStore {
         key: &IdempotencyKey,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
         SledStore::get(&self.idempotency, &scoped(owner, key.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Money;
+    use crate::domain::order::{OrderFilter, OrderStatus};
+    use crate::store::sled::Durability;
+
+    /// Stores `count` orders of two owners directly; every third is paid.
+    /// Ids are ULIDs of consecutive milliseconds, so id order is time order.
+    fn stored(store: &SledStore, count: u64) -> Vec<Order> {
+        let start = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        (0..count)
+            .map(|n| {
+                let created_at = start + chrono::Duration::milliseconds(n as i64);
+                let ms = created_at.timestamp_millis() as u64;
+                let order = Order {
+                    id: ulid::Ulid::from_parts(ms, 1).to_string(),
+                    status: match n % 3 {
+                        0 => OrderStatus::Paid,
+                        _ => OrderStatus::Placed,
+                    },
+                    lines: Vec::new(),
+                    subtotal: Money::ZERO,
+                    total: Money::ZERO,
+                    created_at,
+                    source_cart: None,
+                    note: None,
+                    attributes: Vec::new(),
+                    buyer_identity: Default::default(),
+                    payment_reference: None,
+                    tracking: None,
+                    cancel_reason: None,
+                    restocked: false,
+                    events: Vec::new(),
+                };
+                let owner = OwnerKey::parse(["guest:ann", "customer:bob"][n as usize % 2]).unwrap();
+                let key = scoped(&owner, &order.id);
+                store.orders.insert(key, encode(&order)).unwrap();
+                store
+                    .order_owners
+                    .insert(order.id.as_bytes(), owner.as_str().as_bytes())
+                    .unwrap();
+                order
+            })
+            .collect()
+    }
+
+    fn ids(orders: &[Order]) -> Vec<&str> {
+        orders.iter().map(|o| o.id.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn the_admin_listing_pages_through_every_owner_newest_first_until_enough_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), Durability::Relaxed).unwrap();
+        let all = stored(&store, 400);
+        let paid = OrderFilter {
+            status: Some(OrderStatus::Paid),
+            ..OrderFilter::default()
+        };
+        let expected: Vec<&Order> = all.iter().rev().filter(|o| paid.matches(o)).collect();
+        // 120 matches spread over 360 orders: more than one page of 50.
+        let first = store.all_orders(&paid, None, 120).await.unwrap();
+        assert_eq!(
+            ids(&first),
+            expected[..120]
+                .iter()
+                .map(|o| o.id.as_str())
+                .collect::<Vec<_>>()
+        );
+        let last = first.last().unwrap().id.as_str();
+        let rest = store.all_orders(&paid, Some(last), 500).await.unwrap();
+        assert_eq!(
+            rest.len(),
+            expected.len() - 120,
+            "the rest, then the range ends"
+        );
+        assert!(store.all_orders(&paid, None, 0).await.unwrap().is_empty());
+        let nobody = OrderFilter {
+            email: Some(crate::domain::account::Email::parse("x@example.com").unwrap()),
+            ..OrderFilter::default()
+        };
+        assert!(
+            store
+                .all_orders(&nobody, None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }
