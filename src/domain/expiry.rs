@@ -9,6 +9,8 @@
 //! | an idempotency record | created more than the TTL before: `created_at < now - ttl`, so a record is kept at least the TTL |
 //! | a "valid after" record | its second is before `now - lifetime`, the longest a token lives: every token it refuses has expired; external issuers' are kept ([`REVOCATIONS_KEPT`]) |
 //! | a throttle window | started before `now -` [`THROTTLE_WINDOWS_KEPT`] |
+//!
+//! Orders and accounts are never swept: an order is the record of a sale.
 
 use super::cart::CartIndex;
 use super::names::CartName;
