@@ -233,6 +233,23 @@ pub fn adjust_stock(product: &Product, delta: i64) -> Result<Product, Rejection>
     }
 }
 
+/// Tracked stock after `units` come back to `stock`: never above `cap`, and
+/// no overflow at any input (a stock above the cap comes down to it). The
+/// one restock rule: both backends return a cancelled order's units with it.
+pub fn restock_bound(stock: i64, units: u32, cap: i64) -> i64 {
+    stock.saturating_add(i64::from(units)).min(cap)
+}
+
+/// The variant with `units` back in its tracked stock, bounded by
+/// [`MAX_STOCK`]; `None` when its stock is not tracked (nothing to write).
+pub fn restocked(product: &Product, units: u32) -> Option<Product> {
+    let stock = product.stock?;
+    Some(Product {
+        stock: Some(restock_bound(stock, units, MAX_STOCK)),
+        ..product.clone()
+    })
+}
+
 fn check_title(title: &str) -> Result<String, UserError> {
     super::names::Title::parse(title)
         .map(super::names::Title::into_string)
@@ -322,6 +339,58 @@ mod tests {
             .into_user_errors();
         let fields: Vec<_> = errors.iter().map(|e| e.field[0].as_str()).collect();
         assert_eq!(fields, ["title", "price", "stock"]);
+    }
+
+    #[test]
+    fn restocking_adds_the_units_up_to_the_cap() {
+        assert_eq!(restock_bound(3, 2, 10), 5);
+        assert_eq!(restock_bound(8, 2, 10), 10, "exactly at the cap");
+        assert_eq!(restock_bound(9, 2, 10), 10, "one past it stops there");
+        assert_eq!(
+            restock_bound(12, 1, 10),
+            10,
+            "above the cap comes down to it"
+        );
+        assert_eq!(restock_bound(0, 0, 10), 0);
+    }
+
+    #[test]
+    fn restocking_never_overflows() {
+        assert_eq!(restock_bound(i64::MAX, u32::MAX, i64::MAX), i64::MAX);
+        assert_eq!(restock_bound(i64::MAX - 1, 1, i64::MAX), i64::MAX);
+        assert_eq!(
+            restock_bound(MAX_STOCK, u32::MAX, MAX_STOCK),
+            MAX_STOCK,
+            "the largest return on a full shelf"
+        );
+        assert_eq!(restock_bound(0, u32::MAX, i64::MAX), i64::from(u32::MAX));
+        assert_eq!(
+            restock_bound(i64::MIN, u32::MAX, 10),
+            i64::MIN + i64::from(u32::MAX)
+        );
+    }
+
+    #[test]
+    fn a_restocked_variant_keeps_everything_but_its_stock_and_untracked_stock_stays_untracked() {
+        let product = full_patch().apply(&sku(), None, &usd()).unwrap();
+        let back = restocked(&product, 4).unwrap();
+        assert_eq!(
+            back,
+            Product {
+                stock: Some(7),
+                ..product.clone()
+            }
+        );
+        let full = Product {
+            stock: Some(MAX_STOCK - 1),
+            ..product.clone()
+        };
+        assert_eq!(restocked(&full, 5).unwrap().stock, Some(MAX_STOCK));
+        let untracked = Product {
+            stock: None,
+            ..product
+        };
+        assert_eq!(restocked(&untracked, 4), None);
     }
 
     #[test]

@@ -75,6 +75,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The order a checkout placed, if this is one.
+    pub fn order_id(&self) -> Option<&str> {
+        match self {
+            Outcome::Order(id) => Some(id),
+            Outcome::CartVersion { .. } | Outcome::Cart(_) => None,
+        }
+    }
+
     /// The cart and version a cart mutation made, if this is one.
     pub fn cart_version(&self) -> Option<(&CartName, u64)> {
         match self {
@@ -133,6 +141,44 @@ impl IdempotencyRecord {
     }
 }
 
+/// The look-up step of every idempotent write, decided from its key's
+/// record as the store read it: `None` for a new key (check, write, record);
+/// the first request's outcome when `fingerprint` is that request;
+/// `IDEMPOTENCY_KEY_REUSED` for another request.
+pub fn recorded<'a>(
+    record: Option<&'a IdempotencyRecord>,
+    fingerprint: &Fingerprint,
+) -> Result<Option<&'a Outcome>, Rejection> {
+    record.map(|record| record.replay(fingerprint)).transpose()
+}
+
+/// What a checkout with a key replays: `None` for a new key; the id of the
+/// order the same request placed; `IDEMPOTENCY_KEY_REUSED` for another
+/// request, or for a key whose record is not an order's.
+pub fn order_to_replay<'a>(
+    record: Option<&'a IdempotencyRecord>,
+    fingerprint: &Fingerprint,
+) -> Result<Option<&'a str>, Rejection> {
+    match recorded(record, fingerprint)? {
+        None => Ok(None),
+        Some(outcome) => outcome.order_id().map(Some).ok_or_else(key_reused),
+    }
+}
+
+/// What a cart mutation with a key replays: `None` for a new key; the cart
+/// and version the same request made (the store answers with the cart as
+/// it is now); `IDEMPOTENCY_KEY_REUSED` for another request, or for a key
+/// whose record is not a cart mutation's.
+pub fn cart_to_replay<'a>(
+    record: Option<&'a IdempotencyRecord>,
+    fingerprint: &Fingerprint,
+) -> Result<Option<(&'a CartName, u64)>, Rejection> {
+    match recorded(record, fingerprint)? {
+        None => Ok(None),
+        Some(outcome) => outcome.cart_version().map(Some).ok_or_else(key_reused),
+    }
+}
+
 /// `IDEMPOTENCY_KEY_REUSED`: the key belongs to another request. (The
 /// fingerprint names the operation, so a record of another operation's
 /// outcome is refused by [`IdempotencyRecord::replay`] already; callers that
@@ -174,6 +220,60 @@ mod tests {
         let errors = record.replay(&other).unwrap_err().into_user_errors();
         assert_eq!(errors[0].code, ErrorCode::IdempotencyKeyReused);
         assert_ne!(Fingerprint::of("a", &1), Fingerprint::of("b", &1));
+    }
+
+    fn record_of(operation: &str, outcome: Outcome) -> (IdempotencyRecord, Fingerprint) {
+        let fingerprint = Fingerprint::of(operation, &("default", 1));
+        let record = IdempotencyRecord {
+            fingerprint: fingerprint.clone(),
+            created_at: Utc::now(),
+            outcome,
+        };
+        (record, fingerprint)
+    }
+
+    fn reused<T: std::fmt::Debug>(decided: Result<T, Rejection>) -> bool {
+        let errors = decided.unwrap_err().into_user_errors();
+        errors.len() == 1 && errors[0].code == ErrorCode::IdempotencyKeyReused
+    }
+
+    #[test]
+    fn a_new_key_proceeds() {
+        let fingerprint = Fingerprint::of("checkout", &1);
+        assert_eq!(recorded(None, &fingerprint), Ok(None));
+        assert_eq!(order_to_replay(None, &fingerprint), Ok(None));
+        assert_eq!(cart_to_replay(None, &fingerprint), Ok(None));
+    }
+
+    #[test]
+    fn a_checkout_replays_its_order_for_the_same_fingerprint_only() {
+        let (record, same) = record_of("checkout", Outcome::Order("o1".into()));
+        assert_eq!(order_to_replay(Some(&record), &same), Ok(Some("o1")));
+        let other = Fingerprint::of("checkout", &("wishlist", 1));
+        assert!(reused(order_to_replay(Some(&record), &other)));
+        assert!(reused(recorded(Some(&record), &other)));
+    }
+
+    #[test]
+    fn a_cart_mutation_replays_its_version_for_the_same_fingerprint_only() {
+        let name = CartName::parse("default").unwrap();
+        let outcome = Outcome::CartVersion {
+            name: name.clone(),
+            version: 3,
+        };
+        let (record, same) = record_of("addCartLines", outcome);
+        assert_eq!(cart_to_replay(Some(&record), &same), Ok(Some((&name, 3))));
+        let other = Fingerprint::of("addCartLines", &("default", 2));
+        assert!(reused(cart_to_replay(Some(&record), &other)));
+    }
+
+    #[test]
+    fn a_key_recorded_by_another_kind_of_operation_is_reused() {
+        let (order, fingerprint) = record_of("x", Outcome::Order("o1".into()));
+        assert!(reused(cart_to_replay(Some(&order), &fingerprint)));
+        let name = CartName::parse("default").unwrap();
+        let (cart, fingerprint) = record_of("x", Outcome::CartVersion { name, version: 1 });
+        assert!(reused(order_to_replay(Some(&cart), &fingerprint)));
     }
 
     #[test]

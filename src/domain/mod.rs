@@ -7,6 +7,7 @@
 //! - [`cart`]: a viewer's carts, the changes mutations make, and pricing.
 //! - [`order`]: orders and the checkout rule.
 //! - [`idempotency`]: request fingerprints and idempotency keys.
+//! - [`expiry`]: what the background sweep deletes, and when.
 //! - [`error`]: business failures (`userErrors`) and rejections.
 //! - [`attributes`]: attributes on lines and carts, notes, and their limits.
 //! - [`buyer`]: the buyer's e-mail, phone, country and address, checked.
@@ -23,6 +24,7 @@ pub mod buyer;
 pub mod cart;
 pub mod catalog;
 pub mod error;
+pub mod expiry;
 pub mod idempotency;
 pub mod merge;
 pub mod money;

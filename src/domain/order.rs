@@ -6,7 +6,7 @@ use super::account::Email;
 use super::attributes::Attribute;
 use super::buyer::BuyerIdentity;
 use super::cart::{Cart, CartLine};
-use super::catalog::{Product, SelectedOption};
+use super::catalog::{Product, SelectedOption, restocked};
 use super::error::{ErrorCode, Rejection, UserError};
 use super::money::Money;
 use super::names::{CartName, Sku};
@@ -537,6 +537,32 @@ pub enum Moved {
     Changed(Box<Order>, Vec<(Sku, u32)>),
 }
 
+impl Moved {
+    /// The SKUs this move returns units to: read them (locked, or in the
+    /// move's transaction) for [`Moved::restocked`].
+    pub fn restock_skus(&self) -> impl Iterator<Item = &Sku> {
+        let restock = match self {
+            Moved::Changed(_, restock) => restock.as_slice(),
+            Moved::Already => &[],
+        };
+        restock.iter().map(|(sku, _)| sku)
+    }
+
+    /// The variants to write once this move returns its units: each
+    /// tracked variant of `catalog` (as the move's transaction read it) with
+    /// its units back, bounded by [`MAX_STOCK`](super::catalog::MAX_STOCK).
+    /// Untracked and unknown SKUs have nothing to write.
+    pub fn restocked(&self, catalog: &HashMap<Sku, Product>) -> Vec<Product> {
+        let Moved::Changed(_, restock) = self else {
+            return Vec::new();
+        };
+        restock
+            .iter()
+            .filter_map(|(sku, units)| restocked(catalog.get(sku)?, *units))
+            .collect()
+    }
+}
+
 /// Applies `action` to `order` by `by` at `now`: the moves allowed are
 /// placed → paid → fulfilled, placed → cancelled and paid → cancelled;
 /// repeating the move the order already made is a no-op; any other is
@@ -859,6 +885,27 @@ mod tests {
             panic!("nothing changed");
         };
         assert!(restock.is_empty() && !kept.restocked);
+    }
+
+    #[test]
+    fn a_cancel_writes_back_tracked_stock_only_bounded_by_the_cap() {
+        let mut order = placed();
+        let mut gone = order.lines[0].clone();
+        gone.sku = Sku::parse("GONE").unwrap();
+        order.lines.push(gone);
+        let cancelled = moved(&order, cancel(true)).unwrap();
+        let skus: Vec<&str> = cancelled.restock_skus().map(Sku::as_str).collect();
+        assert_eq!(skus, ["A", "GONE"]);
+        let mut shelf = catalog();
+        let written = cancelled.restocked(&shelf);
+        assert_eq!(written.len(), 1, "GONE is not in the catalog any more");
+        assert_eq!((written[0].sku.as_str(), written[0].stock), ("A", Some(5)));
+        let max = super::super::catalog::MAX_STOCK;
+        shelf.get_mut(&Sku::parse("A").unwrap()).unwrap().stock = Some(max - 1);
+        assert_eq!(cancelled.restocked(&shelf)[0].stock, Some(max));
+        let kept = moved(&placed(), cancel(false)).unwrap();
+        assert!(kept.restocked(&shelf).is_empty());
+        assert_eq!(Moved::Already.restock_skus().count(), 0);
     }
 
     #[test]

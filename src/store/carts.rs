@@ -3,6 +3,7 @@
 //! the one cart it changes and writes both atomically. Idempotent writes;
 //! the guest → customer merge; notices of changes for live subscriptions.
 
+use super::notices::Touched;
 use super::{Changes, UpdateError};
 use super::{StoreError, idempotency::Replayable};
 use crate::domain::idempotency::KeyUse;
@@ -23,6 +24,12 @@ pub type CartUpdate<'a> = dyn Fn(&mut CartIndex, Option<&Cart>) -> Result<Option
 /// run several times, so no side effects.
 pub type CartMerge<'a> =
     dyn Fn(&mut CartSet, &mut CartSet) -> Result<MergeReport, Rejection> + Send + Sync + 'a;
+
+/// Whom a committed merge that wrote anything tells: both owners' cart
+/// subscriptions (the guest's carts went, the customer's changed).
+pub fn touched_by_merge(guest: &OwnerKey, customer: &OwnerKey) -> Touched {
+    Touched::carts_of(guest).and_carts_of(customer)
+}
 
 /// Owners' carts.
 ///

@@ -13,9 +13,10 @@
 //!    two concurrent requests with one key make one change; a write that is
 //!    refused records nothing (a failed checkout does not use its key).
 
-use super::UpdateError;
+use super::{StoreError, UpdateError};
 use crate::domain::OwnerKey;
 use crate::domain::idempotency::{Fingerprint, IdempotencyKey, Outcome};
+use crate::domain::order::Order;
 use async_trait::async_trait;
 
 /// What an idempotent write did.
@@ -49,4 +50,22 @@ pub trait IdempotencyStore: Send + Sync + 'static {
         key: &IdempotencyKey,
         fingerprint: &Fingerprint,
     ) -> Result<Option<Outcome>, UpdateError>;
+}
+
+/// The replay of a checkout (the key's record named order `id`, see
+/// [`order_to_replay`](crate::domain::idempotency::order_to_replay)), from
+/// the order as the store read it: a record naming an order that is not
+/// stored is damage.
+pub(crate) fn replayed_order(
+    owner: &OwnerKey,
+    key: &IdempotencyKey,
+    id: &str,
+    order: Option<Order>,
+) -> Result<Replayable<Order>, StoreError> {
+    order
+        .map(Replayable::Replayed)
+        .ok_or_else(|| StoreError::Corrupt {
+            key: format!("idempotency/{owner}/{}", key.as_str()),
+            reason: format!("records order {id}, which is missing"),
+        })
 }

@@ -25,6 +25,8 @@
 //! - [`data_dir`]: the data directory, private to its user.
 //! - [`files`]: files cartql writes itself, crash-safe (temporary name, fsync, rename).
 //! - [`owner_locks`]: one write at a time per owner in this process.
+//! - [`sweeper`]: the background sweep's loop; each backend implements its
+//!   reads and deletes ([`sweeper::Sweep`]), the policy is the domain's.
 
 pub mod backend;
 pub mod carts;
@@ -40,8 +42,10 @@ pub mod owner_locks;
 pub mod postgres;
 pub mod sled;
 pub mod snapshot;
+pub mod sweeper;
 pub mod throttle;
 
+use crate::domain::expiry::{Due, Lifetimes};
 use async_trait::async_trait;
 
 pub use carts::CartStore;
@@ -63,16 +67,6 @@ pub trait Store: CatalogStore + CartStore + OrderStore + IdentityStore + Idempot
     async fn close(&self) -> Result<(), StoreError>;
 }
 
-/// Logs one part of a background sweep: how many records it deleted, or why
-/// it failed (the next sweep tries again).
-pub(crate) fn report_sweep(what: &str, result: Result<usize, StoreError>) {
-    match result {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(count = n, "swept {what}"),
-        Err(e) => tracing::error!(error = %e, "sweeping {what} failed"),
-    }
-}
-
 /// How long expired data is kept, for a backend's background sweep.
 #[derive(Clone, Copy, Debug)]
 pub struct Retention {
@@ -91,11 +85,18 @@ pub struct Retention {
 }
 
 impl Retention {
-    /// How long an untouched cart of `owner` lives.
-    pub fn cart_lifetime(&self, owner: &crate::domain::OwnerKey) -> chrono::Duration {
-        match owner.kind() {
-            crate::domain::ViewerKind::Guest => self.guest_cart_lifetime,
-            crate::domain::ViewerKind::Customer => self.customer_cart_lifetime,
+    /// How long each kind of record is kept.
+    pub fn lifetimes(&self) -> Lifetimes {
+        Lifetimes {
+            guest_cart: self.guest_cart_lifetime,
+            customer_cart: self.customer_cart_lifetime,
+            idempotency_record: self.idempotency_ttl,
+            revocation: self.revocation_lifetime,
         }
+    }
+
+    /// What a sweep at `now` deletes (the policy is [`Due`]'s).
+    pub fn due_at(&self, now: chrono::DateTime<chrono::Utc>) -> Due {
+        Due::at(now, self.lifetimes())
     }
 }

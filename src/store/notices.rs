@@ -11,6 +11,10 @@
 //! subscription re-reads the carts (their `version` tells the client what it
 //! missed). The map's lock is held only to look up, insert or remove an entry,
 //! never across an `.await`.
+//!
+//! A store keeps two registries, carts and orders apart, as [`Subscribers`],
+//! and tells them one rule for every write: once the write is committed
+//! (durable), wake whoever watches what it [`Touched`].
 
 use crate::domain::OwnerKey;
 use std::collections::HashMap;
@@ -73,6 +77,105 @@ impl Notices {
     /// How many owners are being watched.
     pub fn watched_owners(&self) -> usize {
         lock(&self.channels).len()
+    }
+}
+
+/// Whose carts and whose orders a write changed: whom to tell once it is
+/// committed. Each owner is named once per kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Touched {
+    carts: Vec<OwnerKey>,
+    orders: Vec<OwnerKey>,
+}
+
+impl Touched {
+    /// `owner`'s carts.
+    pub fn carts_of(owner: &OwnerKey) -> Touched {
+        Touched::default().and_carts_of(owner)
+    }
+
+    /// `owner`'s orders.
+    pub fn orders_of(owner: &OwnerKey) -> Touched {
+        Touched::default().and_orders_of(owner)
+    }
+
+    /// These, and `owner`'s carts.
+    pub fn and_carts_of(mut self, owner: &OwnerKey) -> Touched {
+        if !self.carts.contains(owner) {
+            self.carts.push(owner.clone());
+        }
+        self
+    }
+
+    /// These, and `owner`'s orders.
+    pub fn and_orders_of(mut self, owner: &OwnerKey) -> Touched {
+        if !self.orders.contains(owner) {
+            self.orders.push(owner.clone());
+        }
+        self
+    }
+
+    /// The owners whose carts changed.
+    pub fn carts(&self) -> &[OwnerKey] {
+        &self.carts
+    }
+
+    /// The owners whose orders changed.
+    pub fn orders(&self) -> &[OwnerKey] {
+        &self.orders
+    }
+
+    /// Whether nothing changed (nobody to tell).
+    pub fn is_empty(&self) -> bool {
+        self.carts.is_empty() && self.orders.is_empty()
+    }
+}
+
+/// A store's subscriptions: to carts and to orders, apart, so a cart write
+/// never wakes an order subscription.
+#[derive(Default)]
+pub struct Subscribers {
+    carts: Notices,
+    orders: Notices,
+}
+
+impl Subscribers {
+    /// Starts watching `owner`'s carts.
+    pub fn watch_carts(&self, owner: &OwnerKey) -> Changes {
+        self.carts.subscribe(owner)
+    }
+
+    /// Starts watching `owner`'s orders.
+    pub fn watch_orders(&self, owner: &OwnerKey) -> Changes {
+        self.orders.subscribe(owner)
+    }
+
+    /// Wakes the subscriptions watching what `touched` names. Called once
+    /// the write is committed (durable), never before: a woken subscription
+    /// re-reads, and must find the change.
+    pub fn committed(&self, touched: &Touched) {
+        for owner in &touched.carts {
+            self.carts.changed(owner);
+        }
+        for owner in &touched.orders {
+            self.orders.changed(owner);
+        }
+    }
+
+    /// Wakes every subscription (see [`Notices::changed_all`]).
+    pub fn changed_all(&self) {
+        self.carts.changed_all();
+        self.orders.changed_all();
+    }
+
+    /// Whether someone watches `owner`'s carts or orders.
+    pub fn is_watched(&self, owner: &OwnerKey) -> bool {
+        self.carts.is_watched(owner) || self.orders.is_watched(owner)
+    }
+
+    /// How many (owner, kind) pairs are being watched.
+    pub fn watched(&self) -> usize {
+        self.carts.watched_owners() + self.orders.watched_owners()
     }
 }
 
@@ -163,6 +266,39 @@ mod tests {
         notices.changed(&owner("ann")); // nobody watching: nothing to do
         let mut again = notices.subscribe(&owner("ann"));
         assert_eq!(again.changed().now_or_never(), None);
+    }
+
+    #[test]
+    fn a_commit_wakes_the_carts_and_orders_it_touched_and_no_others() {
+        let subscribers = Subscribers::default();
+        let mut ann_carts = subscribers.watch_carts(&owner("ann"));
+        let mut ann_orders = subscribers.watch_orders(&owner("ann"));
+        let mut bob_carts = subscribers.watch_carts(&owner("bob"));
+        subscribers.committed(&Touched::orders_of(&owner("ann")));
+        assert_eq!(ann_orders.changed().now_or_never(), Some(Ok(())));
+        assert_eq!(
+            ann_carts.changed().now_or_never(),
+            None,
+            "an order is not a cart"
+        );
+        let both = Touched::carts_of(&owner("ann")).and_carts_of(&owner("bob"));
+        subscribers.committed(&both);
+        assert_eq!(ann_carts.changed().now_or_never(), Some(Ok(())));
+        assert_eq!(bob_carts.changed().now_or_never(), Some(Ok(())));
+        assert_eq!(ann_orders.changed().now_or_never(), None);
+        assert!(subscribers.is_watched(&owner("bob")));
+        assert_eq!(subscribers.watched(), 3);
+    }
+
+    #[test]
+    fn touched_names_each_owner_once_per_kind() {
+        let touched = Touched::carts_of(&owner("ann"))
+            .and_carts_of(&owner("ann"))
+            .and_orders_of(&owner("ann"));
+        assert_eq!(touched.carts(), [owner("ann")]);
+        assert_eq!(touched.orders(), [owner("ann")]);
+        assert!(!touched.is_empty());
+        assert!(Touched::default().is_empty());
     }
 
     #[test]

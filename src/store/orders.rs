@@ -2,11 +2,12 @@
 //! and reading an owner's orders.
 
 use super::idempotency::Replayable;
+use super::notices::Touched;
 use super::{StoreError, UpdateError};
 use crate::domain::account::Email;
 use crate::domain::idempotency::{Fingerprint, IdempotencyKey};
 use crate::domain::order::{
-    CheckoutDetails, Moved, Order, OrderFilter, PlaceOrder, Placement, place_order,
+    CheckoutDetails, IdRange, Moved, Order, OrderFilter, PlaceOrder, Placement, place_order,
 };
 use crate::domain::{
     Cart, CartChange, CartIndex, CartLine, CartName, CartWrite, Limits, OwnerKey, Product,
@@ -18,20 +19,6 @@ use std::collections::HashMap;
 
 /// Decides an order's move from the order as stored (may run several times).
 pub type OrderChange<'a> = dyn Fn(&Order) -> Result<Moved, Rejection> + Send + Sync + 'a;
-
-/// Tracked stock after `quantity` units come back; stock never passes
-/// [`MAX_STOCK`](crate::domain::catalog::MAX_STOCK). `None` when untracked.
-pub fn restocked(product: &Product, quantity: u32) -> Option<Product> {
-    let stock = product.stock?;
-    Some(Product {
-        stock: Some(
-            stock
-                .saturating_add(i64::from(quantity))
-                .min(crate::domain::catalog::MAX_STOCK),
-        ),
-        ..product.clone()
-    })
-}
 
 /// A checkout to run as one transaction.
 #[derive(Clone, Debug)]
@@ -112,6 +99,16 @@ impl CheckoutRequest {
         }
     }
 
+    /// Whom the committed checkout tells: the owner's order subscriptions,
+    /// and its cart subscriptions when the checkout emptied a cart.
+    pub fn touched(&self, emptied_cart: bool) -> Touched {
+        let orders = Touched::orders_of(&self.owner);
+        match emptied_cart {
+            true => orders.and_carts_of(&self.owner),
+            false => orders,
+        }
+    }
+
     /// Places the order with the variants as the transaction read them. For
     /// a stored cart it also empties the cart: the returned write (and
     /// `index`, updated) are to be stored with the order. The variants in
@@ -173,6 +170,15 @@ impl CheckoutRequest {
     }
 }
 
+/// Whom a committed order move tells: the owner's order subscriptions, if
+/// the order changed.
+pub fn touched_by_move(owner: &OwnerKey, moved: &Moved) -> Touched {
+    match moved {
+        Moved::Changed(..) => Touched::orders_of(owner),
+        Moved::Already => Touched::default(),
+    }
+}
+
 /// Orders.
 #[async_trait]
 pub trait OrderStore: Send + Sync + 'static {
@@ -200,11 +206,52 @@ pub trait OrderStore: Send + Sync + 'static {
     async fn order_by_id(&self, id: &str) -> Result<Option<(OwnerKey, Order)>, StoreError>;
 
     /// Every owner's orders that match `filter`, newest first, ids below
-    /// `before` (admin). A backend may look at more orders than it returns.
+    /// `before` (admin). Written once for every backend: it reads pages of
+    /// [`orders_in`](Self::orders_in) down the id range the filter allows
+    /// until `limit` orders match or the range is exhausted, so it may look
+    /// at more orders than it returns.
+    #[tracing::instrument(
+        name = "store.all_orders",
+        target = "store.all_orders",
+        level = "debug",
+        skip_all,
+        err
+    )]
     async fn all_orders(
         &self,
         filter: &OrderFilter,
         before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        let Some(IdRange { lower, mut upper }) = filter.id_range(before) else {
+            return Ok(Vec::new());
+        };
+        let page = limit.clamp(50, 500);
+        let mut found = Vec::new();
+        while found.len() < limit {
+            let orders = self.orders_in(&lower, upper.as_deref(), page).await?;
+            let exhausted = orders.len() < page;
+            for order in orders {
+                upper = Some(order.id.clone());
+                if found.len() < limit && filter.matches(&order) {
+                    found.push(order);
+                }
+            }
+            if exhausted {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Up to `limit` orders of any owner, newest first, with ids from
+    /// `lower` (included) up to `upper` (excluded; `None`: no bound), fewer
+    /// only when the range holds no more: the backend's read behind
+    /// [`all_orders`](Self::all_orders).
+    async fn orders_in(
+        &self,
+        lower: &str,
+        upper: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Order>, StoreError>;
 

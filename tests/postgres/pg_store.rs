@@ -1,13 +1,16 @@
 //! The PostgreSQL store's background work, driven directly (the sweeps run
 //! every few minutes in a server): versions never go backwards after a
-//! sweep, two instances sweeping at once do the work once, and idempotency
-//! records leave with their counts.
+//! sweep, two instances sweeping at once do the work once, idempotency
+//! records leave with their counts, and revocation records go by the same
+//! policy as in sled.
 
 use crate::helpers::*;
+use cartql::domain::expiry::{Due, Lifetimes};
 use cartql::domain::idempotency::{Fingerprint, IdempotencyKey, KeyUse};
 use cartql::domain::{CartChange, CartName, Limits, NewLine, OwnerKey, Sku};
 use cartql::store::CartStore;
 use cartql::store::postgres::{PgSettings, PgStore};
+use cartql::store::sweeper::Sweep;
 use chrono::{Duration, Utc};
 use std::sync::Arc;
 
@@ -57,8 +60,9 @@ async fn add_one(store: &PgStore, who: &OwnerKey, now: chrono::DateTime<Utc>) ->
     cart.expect("written").version
 }
 
-fn an_hour(_: &OwnerKey) -> Duration {
-    Duration::hours(1)
+/// What is due at `now` when every cart lives an hour.
+fn an_hour(now: chrono::DateTime<Utc>) -> Due {
+    Due::at(now, Lifetimes::uniform(Duration::hours(1)))
 }
 
 #[tokio::test]
@@ -75,16 +79,14 @@ async fn swept_carts_raise_the_version_floor_and_two_sweepers_do_the_work_once()
         add_one(&b, &owner(&format!("guest:g{i}")), now).await;
     }
     let later = now + Duration::days(1);
-    let (swept_a, swept_b) = tokio::join!(
-        a.sweep_carts(later, &an_hour),
-        b.sweep_carts(later, &an_hour)
-    );
+    let due = an_hour(later);
+    let (swept_a, swept_b) = tokio::join!(a.sweep_carts(&due), b.sweep_carts(&due));
     assert_eq!(swept_a.unwrap() + swept_b.unwrap(), 301, "every cart once");
     assert!(a.cart_set(&ann).await.unwrap().carts.is_empty());
     // New carts start above every swept version, whoever owns them.
     assert_eq!(add_one(&b, &ann, later).await, 4);
     assert_eq!(add_one(&a, &owner("guest:new"), later).await, 4);
-    a.sweep_carts(later, &an_hour).await.unwrap();
+    a.sweep_carts(&due).await.unwrap();
     assert_eq!(add_one(&a, &ann, later).await, 5, "the live cart was kept");
 }
 
@@ -134,13 +136,43 @@ async fn swept_idempotency_records_give_their_owner_its_allowance_back() {
         "a replay is not a new key"
     );
     let swept = store
-        .sweep_idempotency(now + Duration::seconds(1))
+        .sweep_idempotency(&Due::at(
+            now + Duration::seconds(1),
+            Lifetimes::uniform(Duration::zero()),
+        ))
         .await
         .unwrap();
     assert_eq!(swept, 10);
     for i in 10..20 {
         write(format!("k{i}")).await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn swept_revocations_go_once_their_tokens_expired_but_external_ones_stay() {
+    use cartql::store::IdentityStore;
+    let dir = private_tempdir();
+    let database = TestDatabase::of(dir.path()).await;
+    let store = store(&database.url()).await;
+    let (guest, external) = (owner("guest:old"), owner("external:far"));
+    let now = Utc::now();
+    store
+        .log_out_everywhere(&guest, now.timestamp())
+        .await
+        .unwrap();
+    store
+        .log_out_everywhere(&external, now.timestamp())
+        .await
+        .unwrap();
+    let kept = Due::at(now, Lifetimes::uniform(Duration::days(1)));
+    assert_eq!(store.sweep_revocations(&kept).await.unwrap(), 0);
+    let later = Due::at(
+        now + Duration::days(2),
+        Lifetimes::uniform(Duration::days(1)),
+    );
+    assert_eq!(store.sweep_revocations(&later).await.unwrap(), 1);
+    assert_eq!(store.valid_after(&guest).await.unwrap(), None);
+    assert!(store.valid_after(&external).await.unwrap().is_some());
 }
 
 #[tokio::test]

@@ -58,7 +58,8 @@ impl CartEntry {
         }
     }
 
-    fn expired(&self, now: DateTime<Utc>, lifetime: Duration) -> bool {
+    /// Whether its cart has expired at `now` (see [`crate::domain::expiry`]).
+    pub fn expired(&self, now: DateTime<Utc>, lifetime: Duration) -> bool {
         self.updated_at + lifetime <= now
     }
 }

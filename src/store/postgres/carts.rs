@@ -10,14 +10,15 @@
 //! permit ([`PgStore::write_permit`]): one owner's concurrent writes queue
 //! without holding connections, and reads always find one free.
 
-use super::idempotency::{check_allowance, lock_owner, record_key, recorded_in};
+use super::idempotency::{check_allowance, lock_owner, record_in, record_key};
 use super::{PgStore, TxError, backend, from_json, retrying, to_json};
 use crate::domain::cart::CartEntry;
-use crate::domain::idempotency::{KeyUse, Outcome, key_reused};
+use crate::domain::idempotency::{KeyUse, Outcome, cart_to_replay};
 use crate::domain::merge::MergeReport;
 use crate::domain::{Cart, CartIndex, CartName, CartSet, CartWrite, OwnerKey};
-use crate::store::carts::{CartMerge, CartStore, CartUpdate};
+use crate::store::carts::{CartMerge, CartStore, CartUpdate, touched_by_merge};
 use crate::store::idempotency::Replayable;
+use crate::store::notices::Touched;
 use crate::store::{Changes, StoreError, UpdateError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -158,9 +159,8 @@ fn corrupt(key: &str, reason: String) -> TxError {
 }
 
 /// Writes what `write` changes of a locked owner, with `index` as `apply`
-/// left it, and sends the owner's notice.
+/// left it (the caller announces the change).
 pub(super) async fn write_carts(
-    store: &PgStore,
     tx: &mut Transaction<'_, Postgres>,
     owner: &OwnerKey,
     locked: &Locked,
@@ -170,7 +170,6 @@ pub(super) async fn write_carts(
     put_owner(tx, owner, locked.stored_retired, index.retired_version).await?;
     put_cart(tx, owner, &write.cart).await?;
     delete_carts(tx, owner, write.dropped.iter()).await?;
-    store.notify(tx, owner).await?;
     Ok(())
 }
 
@@ -245,8 +244,8 @@ fn as_i64(value: u64) -> i64 {
 
 /// Writes `set` over what `locked` read (every cart): changed carts are
 /// written, carts no longer in the set deleted, the owner's row kept.
+/// Whether anything was written (the caller announces the change).
 pub(super) async fn write_set(
-    store: &PgStore,
     tx: &mut Transaction<'_, Postgres>,
     owner: &OwnerKey,
     locked: &Locked,
@@ -267,7 +266,6 @@ pub(super) async fn write_set(
         .filter(|name| !set.carts.contains_key(*name));
     delete_carts(tx, owner, gone).await?;
     put_owner(tx, owner, locked.stored_retired, set.retired_version).await?;
-    store.notify(tx, owner).await?;
     Ok(true)
 }
 
@@ -279,16 +277,20 @@ impl PgStore {
         name: &CartName,
         update: &CartUpdate<'_>,
         key: Option<&KeyUse<'_>>,
-    ) -> Result<Replayable<(Option<Cart>, bool)>, TxError> {
+    ) -> Result<Replayable<(Option<Cart>, Touched)>, TxError> {
         let mut tx = self.begin().await?;
         if let Some(key) = key {
             let count = lock_owner(&mut tx, owner).await?;
-            if let Some(outcome) = recorded_in(&mut tx, owner, key.key, key.fingerprint).await? {
-                if outcome.cart_version().is_none() {
-                    return Err(TxError::Rejected(key_reused()));
-                }
+            let record = record_in(&mut tx, owner, key.key).await?;
+            if cart_to_replay(record.as_ref(), key.fingerprint)
+                .map_err(TxError::Rejected)?
+                .is_some()
+            {
                 let now = lock_carts(&mut tx, owner, Read::One(name)).await?;
-                return Ok(Replayable::Replayed((now.cart(name).cloned(), false)));
+                return Ok(Replayable::Replayed((
+                    now.cart(name).cloned(),
+                    Touched::default(),
+                )));
             }
             check_allowance(count, key.max_per_owner)?;
         }
@@ -296,10 +298,11 @@ impl PgStore {
         let mut index = locked.index.clone();
         let stored = locked.cart(name);
         let write = update(&mut index, stored).map_err(TxError::Rejected)?;
+        let mut touched = Touched::default();
         if let Some(write) = &write {
-            write_carts(self, &mut tx, owner, &locked, &index, write).await?;
+            write_carts(&mut tx, owner, &locked, &index, write).await?;
+            touched = Touched::carts_of(owner);
         }
-        let written = write.is_some();
         let cart = match write {
             Some(write) => Some(write.cart),
             None => stored.cloned(),
@@ -310,11 +313,12 @@ impl PgStore {
                 version: cart.as_ref().map_or(0, |c| c.version),
             };
             record_key(&mut tx, owner, key.key, key.fingerprint, key.now, outcome).await?;
-        } else if !written {
-            return Ok(Replayable::Applied((cart, false)));
+        } else if touched.is_empty() {
+            return Ok(Replayable::Applied((cart, touched)));
         }
+        self.announce(&mut tx, &touched).await?;
         tx.commit().await?;
-        Ok(Replayable::Applied((cart, written)))
+        Ok(Replayable::Applied((cart, touched)))
     }
 }
 
@@ -358,14 +362,12 @@ impl CartStore for PgStore {
     ) -> Result<Option<Cart>, UpdateError> {
         let _turn = self.owner_locks.lock(owner).await;
         let _permit = self.write_permit().await?;
-        let (cart, written) = retrying("store.update_cart", || {
+        let (cart, touched) = retrying("store.update_cart", || {
             self.update_cart_attempt(owner, name, update, None)
         })
         .await?
         .into_inner();
-        if written {
-            self.cart_changed(owner);
-        }
+        self.committed(&touched);
         Ok(cart)
     }
 
@@ -384,10 +386,8 @@ impl CartStore for PgStore {
         })
         .await?;
         Ok(match outcome {
-            Replayable::Applied((cart, written)) => {
-                if written {
-                    self.cart_changed(owner);
-                }
+            Replayable::Applied((cart, touched)) => {
+                self.committed(&touched);
                 Replayable::Applied(cart)
             }
             Replayable::Replayed((cart, _)) => Replayable::Replayed(cart),
@@ -403,7 +403,7 @@ impl CartStore for PgStore {
     ) -> Result<(MergeReport, CartSet), UpdateError> {
         let _turns = self.owner_locks.lock_both(guest, customer).await;
         let _permit = self.write_permit().await?;
-        let (report, set, written) = retrying("store.merge_carts", || async {
+        let (report, set, touched) = retrying("store.merge_carts", || async {
             let mut tx = self.begin().await?;
             // Both owners' rows, locked in key order so two merges never deadlock.
             let (guest_locked, customer_locked) = if guest.as_str() <= customer.as_str() {
@@ -420,16 +420,18 @@ impl CartStore for PgStore {
                 (guest, &guest_locked, &guest_set),
                 (customer, &customer_locked, &customer_set),
             ] {
-                written |= write_set(self, &mut tx, owner, locked, set).await?;
+                written |= write_set(&mut tx, owner, locked, set).await?;
             }
+            let touched = match written {
+                true => touched_by_merge(guest, customer),
+                false => Touched::default(),
+            };
+            self.announce(&mut tx, &touched).await?;
             tx.commit().await?;
-            Ok((report, customer_set, written))
+            Ok((report, customer_set, touched))
         })
         .await?;
-        if written {
-            self.cart_changed(guest);
-            self.cart_changed(customer);
-        }
+        self.committed(&touched);
         Ok((report, set))
     }
 

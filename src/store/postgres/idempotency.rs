@@ -9,7 +9,7 @@
 use super::{PgStore, TxError, finish, from_json, to_json};
 use crate::domain::OwnerKey;
 use crate::domain::idempotency::{
-    Fingerprint, IdempotencyKey, IdempotencyRecord, Outcome, too_many_keys,
+    Fingerprint, IdempotencyKey, IdempotencyRecord, Outcome, recorded, too_many_keys,
 };
 use crate::store::UpdateError;
 use crate::store::idempotency::IdempotencyStore;
@@ -32,27 +32,20 @@ pub(super) async fn lock_owner(
     .await?)
 }
 
-/// The recorded outcome of `key` if `fingerprint` is its request,
-/// `IDEMPOTENCY_KEY_REUSED` if another, `None` if the key is new.
-pub(super) async fn recorded_in(
+/// The record of `key`, as stored (the decision is the domain's).
+pub(super) async fn record_in(
     conn: &mut PgConnection,
     owner: &OwnerKey,
     key: &IdempotencyKey,
-    fingerprint: &Fingerprint,
-) -> Result<Option<Outcome>, TxError> {
+) -> Result<Option<IdempotencyRecord>, TxError> {
     let row: Option<serde_json::Value> =
         sqlx::query_scalar("SELECT record FROM idempotency WHERE owner = $1 AND key = $2")
             .bind(owner.as_str())
             .bind(key.as_str())
             .fetch_optional(conn)
             .await?;
-    let Some(value) = row else { return Ok(None) };
-    let record: IdempotencyRecord =
-        from_json(format_args!("idempotency/{owner}/{}", key.as_str()), value)?;
-    match record.replay(fingerprint) {
-        Ok(outcome) => Ok(Some(outcome.clone())),
-        Err(rejection) => Err(TxError::Rejected(rejection)),
-    }
+    let key = format!("idempotency/{owner}/{}", key.as_str());
+    Ok(row.map(|value| from_json(key, value)).transpose()?)
 }
 
 /// Refuses a new key when the owner has `max` records (`count`, read by
@@ -104,7 +97,9 @@ impl IdempotencyStore for PgStore {
     ) -> Result<Option<Outcome>, UpdateError> {
         let result = async {
             let mut conn = self.pool.acquire().await?;
-            recorded_in(&mut conn, owner, key, fingerprint).await
+            let record = record_in(&mut conn, owner, key).await?;
+            let outcome = recorded(record.as_ref(), fingerprint).map_err(TxError::Rejected)?;
+            Ok(outcome.cloned())
         }
         .await;
         finish("store.recorded", result)

@@ -8,6 +8,7 @@ use crate::domain::OwnerKey;
 use crate::domain::account::{Account, Email};
 use crate::store::StoreError;
 use crate::store::identity::IdentityStore;
+use crate::store::notices::Touched;
 use async_trait::async_trait;
 
 #[async_trait]
@@ -72,7 +73,7 @@ impl IdentityStore for PgStore {
             let next = self.write_valid_after(owner, second).await?;
             let after = chrono::Utc::now().timestamp();
             if after <= second {
-                self.cart_changed(owner);
+                self.committed(&Touched::carts_of(owner));
                 return Ok(next);
             }
             second = after;
@@ -96,7 +97,7 @@ impl PgStore {
             .fetch_one(&mut *tx)
             .await?;
             // Wakes the owner's live subscriptions everywhere, so they re-check their token.
-            self.notify(&mut tx, owner).await?;
+            self.announce(&mut tx, &Touched::carts_of(owner)).await?;
             tx.commit().await?;
             Ok(next)
         })

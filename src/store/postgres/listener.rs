@@ -14,6 +14,7 @@
 use super::{PgStore, lock};
 use crate::domain::OwnerKey;
 use crate::store::Changes;
+use crate::store::notices::Touched;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -26,26 +27,23 @@ pub const LISTENER_APPLICATION_NAME: &str = "cartql-listener";
 impl PgStore {
     /// A subscription to `owner`'s changes, from this instance or any other.
     pub(super) fn watch(&self, owner: &OwnerKey) -> Changes {
-        let changes = self.notices.subscribe(owner);
+        let changes = self.subscribers.watch_carts(owner);
         self.remember_tag(owner);
         changes
     }
 
     /// A subscription to `owner`'s order changes, from any instance.
     pub(super) fn watch_orders(&self, owner: &OwnerKey) -> Changes {
-        let changes = self.order_notices.subscribe(owner);
+        let changes = self.subscribers.watch_orders(owner);
         self.remember_tag(owner);
         changes
     }
 
     fn remember_tag(&self, owner: &OwnerKey) {
-        let watched = |owner: &OwnerKey| {
-            self.notices.is_watched(owner) || self.order_notices.is_watched(owner)
-        };
         let mut tags = lock(&self.tags);
-        let live = self.notices.watched_owners() + self.order_notices.watched_owners();
+        let live = self.subscribers.watched();
         if tags.len() > 1024 && tags.len() > 2 * live {
-            tags.retain(|_, owner| watched(owner));
+            tags.retain(|_, owner| self.subscribers.is_watched(owner));
         }
         tags.insert(self.tag(owner), owner.clone());
     }
@@ -63,15 +61,19 @@ impl PgStore {
         self.track(task);
     }
 
+    /// Wakes the subscriptions a notice names (see [`PgStore::announce`]).
     fn deliver(&self, payload: &str) {
-        let (notices, tag) = match payload.strip_prefix(super::ORDER_PREFIX) {
-            Some(tag) => (&self.order_notices, tag),
-            None => (&self.notices, payload),
+        let (orders, tag) = match payload.strip_prefix(super::ORDER_PREFIX) {
+            Some(tag) => (true, tag),
+            None => (false, payload),
         };
         let owner = lock(&self.tags).get(tag).cloned();
         if let Some(owner) = owner {
-            notices.changed(&owner);
-            if !self.notices.is_watched(&owner) && !self.order_notices.is_watched(&owner) {
+            self.committed(&match orders {
+                true => Touched::orders_of(&owner),
+                false => Touched::carts_of(&owner),
+            });
+            if !self.subscribers.is_watched(&owner) {
                 lock(&self.tags).remove(tag);
             }
         }
@@ -103,8 +105,7 @@ async fn listen_forever(store: Weak<PgStore>, mut listener: Option<PgListener>) 
                     failures = 0;
                     store.listening.store(true, Ordering::SeqCst);
                     tracing::info!("the change listener is back; live subscriptions re-read");
-                    store.notices.changed_all();
-                    store.order_notices.changed_all();
+                    store.subscribers.changed_all();
                 }
                 Err(e) => {
                     failures += 1;

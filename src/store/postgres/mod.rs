@@ -23,7 +23,10 @@
 //!    order (the owner's `carts` rows are written only under it);
 //! 3. `variants` rows in SKU order (checkout), then the stock is decremented
 //!    with a conditional update (`stock >= n`) and `CHECK (stock >= 0)` is the
-//!    last line of defence against overselling.
+//!    last line of defence against overselling. An order move locks its
+//!    `orders` row first (no other transaction locks order rows), then the
+//!    variants it restocks in SKU order; the new stock is computed in Rust
+//!    (`Moved::restocked`), as sled does, and written under those locks.
 //!
 //! A new idempotency record is an `INSERT` against the `(owner, key)`
 //! primary key: should two requests with one key still race past the
@@ -45,11 +48,13 @@
 //! [`LOCK_TIMEOUT`]; then the transaction is retried, its connection back in
 //! the pool meanwhile.
 //!
-//! **Change notices.** A write that changes an owner's carts sends
-//! `pg_notify('cartql_changes', tag)` inside its own transaction, so a
-//! rolled-back change never notifies. The tag is a keyed hash of the owner
-//! key ([`PgStore::tag`]): other database users who can `LISTEN` learn that
-//! *someone* changed, not who. Each instance's [`listener`] maps tags back
+//! **Change notices.** A write that changes an owner's carts or orders
+//! sends `pg_notify('cartql_changes', tag)` for what it touched inside its
+//! own transaction ([`PgStore::announce`]), so a rolled-back change never
+//! notifies, and wakes this instance's subscriptions once it committed
+//! ([`PgStore::committed`]): one [`Touched`] for both. The tag is a keyed
+//! hash of the owner key ([`PgStore::tag`]): other database users who can
+//! `LISTEN` learn that *someone* changed, not who. Each instance's [`listener`] maps tags back
 //! to the owners its live subscriptions watch. Background work (the
 //! [`listener`] and the [`sweeper`]) is owned by the store and stopped by
 //! `close`.
@@ -65,7 +70,7 @@ mod sweeper;
 pub mod throttle;
 mod upgrade;
 
-use super::notices::Notices;
+use super::notices::{Subscribers, Touched};
 use super::{Store, StoreError, UpdateError};
 use crate::domain::{OwnerKey, Rejection};
 use async_trait::async_trait;
@@ -113,9 +118,8 @@ pub struct PgSettings {
 pub struct PgStore {
     pub(super) pool: PgPool,
     options: PgConnectOptions,
-    notices: Notices,
-    /// Order changes (placements, moves), per owner, apart from cart changes.
-    order_notices: Notices,
+    /// This instance's live subscriptions to carts and to orders.
+    subscribers: Subscribers,
     /// Tags of the owners this instance's subscriptions watch → the owner.
     tags: Mutex<HashMap<String, OwnerKey>>,
     notice_key: [u8; 32],
@@ -182,8 +186,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             options,
-            notices: Notices::default(),
-            order_notices: Notices::default(),
+            subscribers: Subscribers::default(),
             tags: Mutex::new(HashMap::new()),
             notice_key,
             listening: AtomicBool::new(false),
@@ -202,44 +205,36 @@ impl PgStore {
         hex::encode(&digest[..16])
     }
 
-    /// Sends the change notice of `owner` inside `tx` (delivered at commit).
-    pub(super) async fn notify(
+    /// Sends the change notices of what `touched` names inside `tx`, to be
+    /// delivered at commit to every instance's listener (a rolled-back
+    /// change never notifies): an owner's tag for its carts, the tag
+    /// prefixed [`ORDER_PREFIX`] for its orders. After the commit,
+    /// [`PgStore::committed`] wakes this instance's subscriptions at once.
+    pub(super) async fn announce(
         &self,
         tx: &mut Transaction<'_, Postgres>,
-        owner: &OwnerKey,
+        touched: &Touched,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT pg_notify($1, $2)")
+        if touched.is_empty() {
+            return Ok(());
+        }
+        let carts = touched.carts().iter().map(|owner| self.tag(owner));
+        let orders = touched.orders().iter();
+        let orders = orders.map(|owner| format!("{ORDER_PREFIX}{}", self.tag(owner)));
+        let tags: Vec<String> = carts.chain(orders).collect();
+        sqlx::query("SELECT pg_notify($1, tag) FROM unnest($2::text[]) AS tag")
             .bind(CHANNEL)
-            .bind(self.tag(owner))
+            .bind(&tags)
             .execute(&mut **tx)
             .await?;
         Ok(())
     }
 
-    /// Wakes this instance's subscriptions of `owner` at once (the notice
-    /// from the database follows; notices coalesce).
-    pub(super) fn cart_changed(&self, owner: &OwnerKey) {
-        self.notices.changed(owner);
-    }
-
-    /// Sends the order-change notice of `owner` inside `tx`: the same
-    /// channel and tag as cart changes, prefixed `o:`.
-    pub(super) async fn notify_order(
-        &self,
-        tx: &mut Transaction<'_, Postgres>,
-        owner: &OwnerKey,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(format!("{ORDER_PREFIX}{}", self.tag(owner)))
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }
-
-    /// Wakes this instance's order subscriptions of `owner` at once.
-    pub(super) fn order_changed(&self, owner: &OwnerKey) {
-        self.order_notices.changed(owner);
+    /// Wakes this instance's subscriptions to what `touched` names, once its
+    /// transaction committed (the notices from the database follow; notices
+    /// coalesce).
+    pub(super) fn committed(&self, touched: &Touched) {
+        self.subscribers.committed(touched);
     }
 
     pub(super) fn track(&self, task: tokio::task::JoinHandle<()>) {

@@ -8,13 +8,16 @@
 
 use super::carts::{Read, lock_carts, write_carts};
 use super::catalog::variant_from_row;
-use super::idempotency::{check_allowance, lock_owner, record_key, recorded_in};
+use super::idempotency::{check_allowance, lock_owner, record_in, record_key};
 use super::{PgStore, TxError, backend, from_json, retrying, to_json};
-use crate::domain::idempotency::{Outcome, key_reused};
-use crate::domain::order::{IdRange, Moved, Order, OrderFilter};
+use crate::domain::idempotency::{Outcome, order_to_replay};
+use crate::domain::order::{Moved, Order};
 use crate::domain::{OwnerKey, Product, Sku};
-use crate::store::idempotency::Replayable;
-use crate::store::orders::{CheckoutRequest, CheckoutSource, OrderChange, OrderStore};
+use crate::store::idempotency::{Replayable, replayed_order};
+use crate::store::notices::Touched;
+use crate::store::orders::{
+    CheckoutRequest, CheckoutSource, OrderChange, OrderStore, touched_by_move,
+};
 use crate::store::{Changes, StoreError, UpdateError};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -25,13 +28,8 @@ impl OrderStore for PgStore {
     async fn checkout(&self, request: &CheckoutRequest) -> Result<Replayable<Order>, UpdateError> {
         let _turn = self.owner_locks.lock(&request.owner).await;
         let _permit = self.write_permit().await?;
-        let outcome = retrying("store.checkout", || self.checkout_once(request)).await?;
-        if matches!(outcome, Replayable::Applied(_)) {
-            if matches!(request.source, CheckoutSource::Cart { .. }) {
-                self.cart_changed(&request.owner);
-            }
-            self.order_changed(&request.owner);
-        }
+        let (outcome, touched) = retrying("store.checkout", || self.checkout_once(request)).await?;
+        self.committed(&touched);
         Ok(outcome)
     }
 
@@ -93,51 +91,26 @@ impl OrderStore for PgStore {
             .transpose()
     }
 
-    #[tracing::instrument(
-        name = "store.all_orders",
-        target = "store.all_orders",
-        level = "debug",
-        skip_all,
-        err
-    )]
-    async fn all_orders(
+    async fn orders_in(
         &self,
-        filter: &OrderFilter,
-        before: Option<&str>,
+        lower: &str,
+        upper: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Order>, StoreError> {
-        let Some(IdRange { lower, mut upper }) = filter.id_range(before) else {
-            return Ok(Vec::new());
-        };
-        let batch = limit.clamp(50, 500);
-        let mut found = Vec::new();
-        loop {
-            let rows: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
-                "SELECT owner, id, data FROM orders
-                 WHERE ($1::text IS NULL OR id < $1 COLLATE \"C\") AND id >= $2 COLLATE \"C\"
-                 ORDER BY id COLLATE \"C\" DESC LIMIT $3",
-            )
-            .bind(upper.as_deref())
-            .bind(&lower)
-            .bind(i64::try_from(batch).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-            let exhausted = rows.len() < batch;
-            for (owner, id, value) in rows {
-                upper = Some(id.clone());
-                let (_, order) = owned_order(owner, &id, value)?;
-                if filter.matches(&order) {
-                    found.push(order);
-                    if found.len() == limit {
-                        return Ok(found);
-                    }
-                }
-            }
-            if exhausted {
-                return Ok(found);
-            }
-        }
+        let rows: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
+            "SELECT owner, id, data FROM orders
+             WHERE ($1::text IS NULL OR id < $1 COLLATE \"C\") AND id >= $2 COLLATE \"C\"
+             ORDER BY id COLLATE \"C\" DESC LIMIT $3",
+        )
+        .bind(upper)
+        .bind(lower)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.into_iter()
+            .map(|(owner, id, value)| Ok(owned_order(owner, &id, value)?.1))
+            .collect()
     }
 
     #[tracing::instrument(
@@ -152,8 +125,8 @@ impl OrderStore for PgStore {
         change: &OrderChange<'_>,
     ) -> Result<Option<(OwnerKey, Moved)>, UpdateError> {
         let moved = retrying("store.move_order", || self.move_order_once(id, change)).await?;
-        if let Some((owner, Moved::Changed(..))) = &moved {
-            self.order_changed(owner);
+        if let Some((owner, moved)) = &moved {
+            self.committed(&touched_by_move(owner, moved));
         }
         Ok(moved)
     }
@@ -175,7 +148,8 @@ fn owned_order(
 
 impl PgStore {
     /// Locks the order row, runs the rule on it, returns the units to
-    /// tracked stock (variant rows locked in SKU order) and writes the order.
+    /// tracked stock (the variant rows read locked, in SKU order, and written
+    /// as [`Moved::restocked`] says) and writes the order.
     async fn move_order_once(
         &self,
         id: &str,
@@ -192,19 +166,15 @@ impl PgStore {
         };
         let (owner, order) = owned_order(owner, id, value)?;
         let moved = change(&order).map_err(TxError::Rejected)?;
-        if let Moved::Changed(next, restock) = &moved {
-            let mut restock: Vec<&(Sku, u32)> = restock.iter().collect();
-            restock.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-            for (sku, quantity) in restock {
-                sqlx::query(
-                    "UPDATE variants SET stock = LEAST(stock + $2, $3)
-                     WHERE sku = $1 AND stock IS NOT NULL",
-                )
-                .bind(sku.as_str())
-                .bind(i64::from(*quantity))
-                .bind(crate::domain::catalog::MAX_STOCK)
-                .execute(&mut *tx)
-                .await?;
+        if let Moved::Changed(next, _) = &moved {
+            // Read under the order's lock, so two cancels restock once.
+            let catalog = lock_variants(&mut tx, moved.restock_skus()).await?;
+            for product in moved.restocked(&catalog) {
+                sqlx::query("UPDATE variants SET stock = $2 WHERE sku = $1")
+                    .bind(product.sku.as_str())
+                    .bind(product.stock)
+                    .execute(&mut *tx)
+                    .await?;
             }
             sqlx::query("UPDATE orders SET data = $3 WHERE owner = $1 AND id = $2")
                 .bind(owner.as_str())
@@ -212,36 +182,36 @@ impl PgStore {
                 .bind(to_json(next.as_ref()))
                 .execute(&mut *tx)
                 .await?;
-            self.notify_order(&mut tx, &owner).await?;
         }
+        self.announce(&mut tx, &touched_by_move(&owner, &moved))
+            .await?;
         tx.commit().await?;
         Ok(Some((owner, moved)))
     }
 
-    async fn checkout_once(&self, request: &CheckoutRequest) -> Result<Replayable<Order>, TxError> {
+    /// One attempt at a checkout; with whom to tell once it committed.
+    async fn checkout_once(
+        &self,
+        request: &CheckoutRequest,
+    ) -> Result<(Replayable<Order>, Touched), TxError> {
         let owner = &request.owner;
         let mut tx = self.begin().await?;
         let count = lock_owner(&mut tx, owner).await?;
-        if let Some(outcome) =
-            recorded_in(&mut tx, owner, &request.key, &request.fingerprint).await?
+        let record = record_in(&mut tx, owner, &request.key).await?;
+        if let Some(id) =
+            order_to_replay(record.as_ref(), &request.fingerprint).map_err(TxError::Rejected)?
         {
-            let Outcome::Order(id) = outcome else {
-                return Err(TxError::Rejected(key_reused()));
-            };
             let order: Option<serde_json::Value> =
                 sqlx::query_scalar("SELECT data FROM orders WHERE owner = $1 AND id = $2")
                     .bind(owner.as_str())
-                    .bind(&id)
+                    .bind(id)
                     .fetch_optional(&mut *tx)
                     .await?;
-            let key = format!("idempotency/{owner}/{}", request.key.as_str());
-            return match order {
-                Some(value) => Ok(Replayable::Replayed(from_json(key, value)?)),
-                None => Err(TxError::Store(StoreError::Corrupt {
-                    key,
-                    reason: format!("records order {id}, which is missing"),
-                })),
-            };
+            let order = order
+                .map(|value| from_json(format_args!("orders/{owner}/{id}"), value))
+                .transpose()?;
+            let replayed = replayed_order(owner, &request.key, id, order)?;
+            return Ok((replayed, Touched::default()));
         }
         check_allowance(count, request.max_keys_per_owner)?;
         // The rule both backends run (CheckoutRequest::lines, then ::place)
@@ -266,7 +236,7 @@ impl PgStore {
             take_stock(&mut tx, &catalog, product).await?;
         }
         if let (Some(locked), Some(emptied)) = (&locked, &emptied) {
-            write_carts(self, &mut tx, owner, locked, &index, emptied).await?;
+            write_carts(&mut tx, owner, locked, &index, emptied).await?;
         }
         let order = placement.order;
         sqlx::query("INSERT INTO orders (owner, id, data) VALUES ($1, $2, $3)")
@@ -285,9 +255,10 @@ impl PgStore {
             outcome,
         )
         .await?;
-        self.notify_order(&mut tx, owner).await?;
+        let touched = request.touched(emptied.is_some());
+        self.announce(&mut tx, &touched).await?;
         tx.commit().await?;
-        Ok(Replayable::Applied(order))
+        Ok((Replayable::Applied(order), touched))
     }
 }
 

@@ -1,5 +1,7 @@
-//! The PostgreSQL backend's background sweep: expired carts, old
-//! idempotency records, revocation records and throttle windows.
+//! The PostgreSQL backend's part of the background sweep ([`Sweep`]):
+//! expired carts, old idempotency records, revocation records and throttle
+//! windows, as the policy ([`Due`]) says; the loop is
+//! [`crate::store::sweeper`]'s.
 //!
 //! Every instance runs it. Work is taken in small batches with
 //! `FOR UPDATE SKIP LOCKED`, each in its own transaction: two instances
@@ -7,16 +9,20 @@
 //! for the next sweep, and a row is re-read under its lock, so a second
 //! sweeper finds nothing left to do (no double deletion, no double count).
 //! The version floor is raised in the transaction that deletes an owner's
-//! last row.
+//! last row. Where a query filters by time it compares with the cutoff the
+//! policy gives, as the policy does (`<`, or `<=` for carts).
 
 use super::carts::{Read, delete_carts, lock_carts};
 use super::{PgStore, TxError, backend, retrying_store};
 use crate::clock::Clock;
 use crate::domain::OwnerKey;
-use crate::store::report_sweep;
+use crate::domain::expiry::{Due, REVOCATIONS_KEPT};
+use crate::store::notices::Touched;
+use crate::store::sweeper::{self, Sweep};
 use crate::store::{Retention, StoreError};
-use chrono::{DateTime, Duration, Utc};
-use std::sync::{Arc, Weak};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 /// Rows one sweep transaction takes.
 const BATCH: i64 = 256;
@@ -24,52 +30,28 @@ const BATCH: i64 = 256;
 impl PgStore {
     /// Starts sweeping by `retention` in the background, until `close`.
     pub fn start_sweeping(self: &Arc<Self>, retention: Retention, clock: Arc<dyn Clock>) {
-        let task = tokio::spawn(sweep_forever(Arc::downgrade(self), retention, clock));
+        let task = sweeper::start(Arc::downgrade(self), retention, clock);
         self.track(task);
     }
 
     /// One sweep at `now`.
     pub async fn sweep_once(&self, now: DateTime<Utc>, retention: &Retention) {
-        let lifetime = |owner: &OwnerKey| retention.cart_lifetime(owner);
-        let carts = self.sweep_carts(now, &lifetime).await;
-        report_sweep("expired carts", carts);
-        let keys = self
-            .sweep_idempotency(now - retention.idempotency_ttl)
-            .await;
-        report_sweep("idempotency records", keys);
-        let revocations = self
-            .sweep_revocations(now - retention.revocation_lifetime)
-            .await;
-        report_sweep("revocation records", revocations);
-        // Throttle windows last at most a day (--login-failure-window).
-        if let Err(e) = self.sweep_throttle(now - Duration::days(2)).await {
-            tracing::error!(error = %e, "sweeping throttle windows failed");
-        }
+        sweeper::sweep_once(self, &retention.due_at(now)).await;
     }
+}
 
+#[async_trait]
+impl Sweep for PgStore {
     /// Drops expired carts and deletes the rows of owners left without
     /// carts (raising the version floor). Returns the number of carts
     /// dropped.
-    pub async fn sweep_carts(
-        &self,
-        now: DateTime<Utc>,
-        lifetime: &(dyn for<'k> Fn(&'k OwnerKey) -> Duration + Send + Sync),
-    ) -> Result<usize, StoreError> {
-        // A cart may be expired if it is older than the shortest lifetime;
-        // each owner's own lifetime is applied under its lock.
-        let shortest = ["guest:x", "customer:x", "external:x"]
-            .into_iter()
-            .filter_map(OwnerKey::parse)
-            .map(|o| lifetime(&o))
-            .min()
-            .unwrap_or(Duration::zero());
+    async fn sweep_carts(&self, due: &Due) -> Result<usize, StoreError> {
         let mut after = String::new();
         let mut swept = 0;
         loop {
-            let (dropped, last) = retrying_store("store.sweep_carts", || {
-                self.sweep_cart_batch(now, now - shortest, lifetime, &after)
-            })
-            .await?;
+            let (dropped, last, touched) =
+                retrying_store("store.sweep_carts", || self.sweep_cart_batch(due, &after)).await?;
+            self.committed(&touched);
             swept += dropped;
             match last {
                 Some(last) => after = last,
@@ -78,68 +60,9 @@ impl PgStore {
         }
     }
 
-    /// One batch of owners (in key order after `after`) with a cart older
-    /// than `cutoff`, or with no carts at all; each owner's row is locked
-    /// and skipped if a request holds it.
-    async fn sweep_cart_batch(
-        &self,
-        now: DateTime<Utc>,
-        cutoff: DateTime<Utc>,
-        lifetime: &(dyn for<'k> Fn(&'k OwnerKey) -> Duration + Send + Sync),
-        after: &str,
-    ) -> Result<(usize, Option<String>), TxError> {
-        let mut tx = self.begin().await?;
-        let owners: Vec<String> = sqlx::query_scalar(
-            "SELECT o.owner FROM cart_owners o
-             WHERE o.owner > $1
-               AND (EXISTS (SELECT 1 FROM carts c WHERE c.owner = o.owner AND c.updated_at <= $2)
-                    OR NOT EXISTS (SELECT 1 FROM carts c WHERE c.owner = o.owner))
-             ORDER BY o.owner LIMIT $3
-             FOR UPDATE SKIP LOCKED",
-        )
-        .bind(after)
-        .bind(cutoff)
-        .bind(BATCH)
-        .fetch_all(&mut *tx)
-        .await?;
-        let last = owners.last().cloned();
-        let mut swept = 0;
-        for key in owners {
-            let Some(owner) = OwnerKey::parse(&key) else {
-                tracing::warn!(%key, "a cart owner row under a key that names no owner; left alone");
-                continue;
-            };
-            // Locked above (this transaction holds the row): read under it.
-            let locked = lock_carts(&mut tx, &owner, Read::None).await?;
-            let mut index = locked.index.clone();
-            let dropped = index.drop_expired(now, lifetime(&owner));
-            delete_carts(&mut tx, &owner, dropped.iter()).await?;
-            if index.carts.is_empty() {
-                // An owner left without carts loses its row; the floor
-                // keeps its versions retired.
-                raise_version_floor(&mut tx, index.retired_version).await?;
-                sqlx::query("DELETE FROM cart_owners WHERE owner = $1")
-                    .bind(&key)
-                    .execute(&mut *tx)
-                    .await?;
-            } else if !dropped.is_empty() {
-                sqlx::query("UPDATE cart_owners SET retired_version = $2 WHERE owner = $1")
-                    .bind(&key)
-                    .bind(i64::try_from(index.retired_version).unwrap_or(i64::MAX))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            if !dropped.is_empty() {
-                self.notify(&mut tx, &owner).await?;
-                swept += dropped.len();
-            }
-        }
-        tx.commit().await?;
-        Ok((swept, last))
-    }
-
-    /// Deletes idempotency records created before `cutoff`, with their counts.
-    pub async fn sweep_idempotency(&self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
+    /// Deletes the idempotency records due, with their counts.
+    async fn sweep_idempotency(&self, due: &Due) -> Result<usize, StoreError> {
+        let cutoff = due.idempotency_cutoff();
         let mut swept = 0;
         loop {
             let deleted = retrying_store("store.sweep_idempotency", || async {
@@ -182,26 +105,96 @@ impl PgStore {
         }
     }
 
-    /// Deletes "valid after" records older than `cutoff`, except the
-    /// external issuer's (see the sled sweeper).
-    pub async fn sweep_revocations(&self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
+    /// Deletes the "valid after" records due ([`Due::revocation`]: before
+    /// the cutoff, in a namespace that is not kept).
+    async fn sweep_revocations(&self, due: &Due) -> Result<usize, StoreError> {
+        let kept: Vec<String> = REVOCATIONS_KEPT
+            .iter()
+            .map(|namespace| format!("{}%", OwnerKey::new(*namespace, "").as_str()))
+            .collect();
         let deleted = sqlx::query(
-            "DELETE FROM valid_after WHERE valid_after < $1 AND owner NOT LIKE 'external:%'",
+            "DELETE FROM valid_after WHERE valid_after < $1 AND NOT (owner LIKE ANY($2))",
         )
-        .bind(cutoff.timestamp())
+        .bind(due.revocation_cutoff())
+        .bind(&kept)
         .execute(&self.pool)
         .await
         .map_err(backend)?;
         Ok(deleted.rows_affected() as usize)
     }
 
-    async fn sweep_throttle(&self, cutoff: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM throttle WHERE started_at < $1")
-            .bind(cutoff)
+    async fn sweep_throttle(&self, due: &Due) -> Result<usize, StoreError> {
+        let deleted = sqlx::query("DELETE FROM throttle WHERE started_at < $1")
+            .bind(due.throttle_cutoff())
             .execute(&self.pool)
             .await
             .map_err(backend)?;
-        Ok(())
+        Ok(deleted.rows_affected() as usize)
+    }
+}
+
+impl PgStore {
+    /// One batch of owners (in key order after `after`) with a cart
+    /// changed by [`Due::carts_changed_by`], or with no carts at all; each
+    /// owner's row is locked and skipped if a request holds it.
+    async fn sweep_cart_batch(
+        &self,
+        due: &Due,
+        after: &str,
+    ) -> Result<(usize, Option<String>, Touched), TxError> {
+        let mut tx = self.begin().await?;
+        let owners: Vec<String> = sqlx::query_scalar(
+            "SELECT o.owner FROM cart_owners o
+             WHERE o.owner > $1
+               AND (EXISTS (SELECT 1 FROM carts c WHERE c.owner = o.owner AND c.updated_at <= $2)
+                    OR NOT EXISTS (SELECT 1 FROM carts c WHERE c.owner = o.owner))
+             ORDER BY o.owner LIMIT $3
+             FOR UPDATE SKIP LOCKED",
+        )
+        .bind(after)
+        .bind(due.carts_changed_by())
+        .bind(BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        let last = owners.last().cloned();
+        let mut swept = 0;
+        let mut touched = Touched::default();
+        for key in owners {
+            let Some(owner) = OwnerKey::parse(&key) else {
+                tracing::warn!(%key, "a cart owner row under a key that names no owner; left alone");
+                continue;
+            };
+            // Locked above (this transaction holds the row): read under it.
+            let locked = lock_carts(&mut tx, &owner, Read::None).await?;
+            let mut index = locked.index.clone();
+            let Some(swept_carts) = due.sweep_carts(&owner, &mut index) else {
+                continue;
+            };
+            let dropped = swept_carts.dropped;
+            delete_carts(&mut tx, &owner, dropped.iter()).await?;
+            if swept_carts.forget_owner {
+                // An owner left without carts loses its row; the floor
+                // keeps its versions retired.
+                raise_version_floor(&mut tx, index.retired_version).await?;
+                sqlx::query("DELETE FROM cart_owners WHERE owner = $1")
+                    .bind(&key)
+                    .execute(&mut *tx)
+                    .await?;
+            } else {
+                sqlx::query("UPDATE cart_owners SET retired_version = $2 WHERE owner = $1")
+                    .bind(&key)
+                    .bind(i64::try_from(index.retired_version).unwrap_or(i64::MAX))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if !dropped.is_empty() {
+                touched = touched.and_carts_of(&owner);
+                swept += dropped.len();
+            }
+        }
+        self.announce(&mut tx, &touched).await?;
+        tx.commit().await?;
+        Ok((swept, last, touched))
     }
 }
 
@@ -220,15 +213,4 @@ async fn raise_version_floor(
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-/// Sweeps every `sweep_interval` while the store lives.
-async fn sweep_forever(store: Weak<PgStore>, retention: Retention, clock: Arc<dyn Clock>) {
-    let mut ticks = tokio::time::interval(retention.sweep_interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        let Some(store) = store.upgrade() else { return };
-        store.sweep_once(clock.now(), &retention).await;
-    }
 }

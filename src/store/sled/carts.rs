@@ -14,11 +14,12 @@
 use super::codec::{decode, encode};
 use super::tx::{TxResult, count_new_key, finish, record, scoped};
 use super::{SledStore, logged};
-use crate::domain::idempotency::{KeyUse, Outcome, key_reused};
+use crate::domain::idempotency::{KeyUse, Outcome, cart_to_replay};
 use crate::domain::merge::MergeReport;
 use crate::domain::{Cart, CartIndex, CartName, CartSet, CartWrite, OwnerKey};
-use crate::store::carts::{CartMerge, CartStore, CartUpdate};
+use crate::store::carts::{CartMerge, CartStore, CartUpdate, touched_by_merge};
 use crate::store::idempotency::Replayable;
+use crate::store::notices::Touched;
 use crate::store::{Changes, StoreError, UpdateError};
 use async_trait::async_trait;
 use sled::Transactional;
@@ -221,7 +222,7 @@ impl CartStore for SledStore {
                 self.commit_one(&staged)?;
                 drop(turn);
                 self.durable().await?;
-                self.cart_changed(owner);
+                self.subscribers.committed(&Touched::carts_of(owner));
                 Ok(cart)
             }
             .await,
@@ -242,12 +243,12 @@ impl CartStore for SledStore {
                 let turn = self.owner_locks.lock(owner).await;
                 // With the owner's turn no other write can record this key
                 // meanwhile, so a plain look-up is the answer.
-                match self.recorded_now(owner, key.key, key.fingerprint)? {
-                    Some(outcome) if outcome.cart_version().is_some() => {
-                        return Ok(Replayable::Replayed(self.stored_cart(owner, name)?));
-                    }
-                    Some(_) => return Err(UpdateError::Rejected(key_reused())),
-                    None => {}
+                let stored = self.record_of(owner, key.key)?;
+                if cart_to_replay(stored.as_ref(), key.fingerprint)
+                    .map_err(UpdateError::Rejected)?
+                    .is_some()
+                {
+                    return Ok(Replayable::Replayed(self.stored_cart(owner, name)?));
                 }
                 let (cart, staged) = self.decide(owner, name, update).await?;
                 let owner_key = owner.as_str().as_bytes();
@@ -278,7 +279,7 @@ impl CartStore for SledStore {
                 drop(turn);
                 self.durable().await?;
                 if staged.is_some() {
-                    self.cart_changed(owner);
+                    self.subscribers.committed(&Touched::carts_of(owner));
                 }
                 Ok(Replayable::Applied(cart))
             }
@@ -326,8 +327,8 @@ impl CartStore for SledStore {
                 self.commit(&staged.iter().collect::<Vec<_>>())?;
                 drop(turns);
                 self.durable().await?;
-                self.cart_changed(guest);
-                self.cart_changed(customer);
+                self.subscribers
+                    .committed(&touched_by_merge(guest, customer));
                 Ok((report, customer_set))
             }
             .await,
@@ -335,6 +336,6 @@ impl CartStore for SledStore {
     }
 
     fn cart_changes(&self, owner: &OwnerKey) -> Changes {
-        self.notices.subscribe(owner)
+        self.subscribers.watch_carts(owner)
     }
 }

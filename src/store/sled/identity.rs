@@ -11,6 +11,7 @@ use crate::domain::OwnerKey;
 use crate::domain::account::{Account, Email, next_valid_after};
 use crate::store::StoreError;
 use crate::store::identity::IdentityStore;
+use crate::store::notices::Touched;
 use async_trait::async_trait;
 
 #[async_trait]
@@ -63,7 +64,7 @@ impl IdentityStore for SledStore {
             if swapped.is_ok() {
                 self.durable().await?;
                 // Wakes the owner's live subscriptions so they re-check their token.
-                self.cart_changed(owner);
+                self.subscribers.committed(&Touched::carts_of(owner));
                 return Ok(next);
             }
         }
@@ -191,6 +192,8 @@ mod tests {
 
     #[tokio::test]
     async fn revocation_records_go_once_every_token_they_refuse_has_expired() {
+        use crate::domain::expiry::{Due, Lifetimes};
+        use crate::store::sweeper::Sweep;
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path(), Durability::Relaxed).unwrap();
         let (old, new, external) = (
@@ -201,8 +204,10 @@ mod tests {
         store.log_out_everywhere(&old, 100).await.unwrap();
         store.log_out_everywhere(&new, 1_000).await.unwrap();
         store.log_out_everywhere(&external, 100).await.unwrap();
-        let cutoff = chrono::DateTime::from_timestamp(500, 0).unwrap();
-        assert_eq!(store.sweep_revocations(cutoff).await.unwrap(), 1);
+        // Every token is kept as long as it lives; a sweep at second 500.
+        let at = chrono::DateTime::from_timestamp(500, 0).unwrap();
+        let due = Due::at(at, Lifetimes::uniform(chrono::Duration::zero()));
+        assert_eq!(store.sweep_revocations(&due).await.unwrap(), 1);
         assert_eq!(store.valid_after(&old).await.unwrap(), None);
         assert_eq!(store.valid_after(&new).await.unwrap(), Some(1_001));
         assert_eq!(store.valid_after(&external).await.unwrap(), Some(101));

@@ -45,7 +45,7 @@ mod sweeper;
 mod tx;
 mod versions;
 
-use super::notices::{Changes, Notices};
+use super::notices::Subscribers;
 use super::owner_locks::OwnerLocks;
 use super::{Store, StoreError, UpdateError};
 use crate::domain::{CartIndex, CartSet, OwnerKey, Rejection};
@@ -95,10 +95,8 @@ pub struct SledStore {
     durability: Durability,
     /// Versions handed out are leased (see [`versions`]).
     versions: versions::VersionLease,
-    notices: Notices,
-    /// Order changes (placements and moves), per owner: kept apart from cart
-    /// changes so a cart write never wakes an order subscription.
-    order_notices: Notices,
+    /// Live subscriptions to carts and to orders, told once a write is durable.
+    pub(super) subscribers: Subscribers,
     /// The background sweep, while it runs.
     sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -171,24 +169,9 @@ impl SledStore {
             commit,
             durability,
             versions,
-            notices: Notices::default(),
-            order_notices: Notices::default(),
+            subscribers: Subscribers::default(),
             sweeper: Mutex::new(None),
         })
-    }
-
-    /// Tells subscribers that `owner`'s carts changed (after the change is durable).
-    /// Tells order subscribers that one of `owner`'s orders was placed or moved.
-    pub(super) fn order_changed(&self, owner: &OwnerKey) {
-        self.order_notices.changed(owner);
-    }
-
-    pub(super) fn order_changes(&self, owner: &OwnerKey) -> Changes {
-        self.order_notices.subscribe(owner)
-    }
-
-    pub(super) fn cart_changed(&self, owner: &OwnerKey) {
-        self.notices.changed(owner);
     }
 
     /// Waits until earlier writes are on disk (strict durability) or returns at once.
@@ -731,6 +714,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_swept_cart_set_raises_the_floor_new_carts_start_above_even_after_a_restart() {
+        use crate::domain::expiry::{Due, Lifetimes};
+        use crate::store::sweeper::Sweep;
         let dir = tempfile::tempdir().unwrap();
         let (ann, bob) = (
             OwnerKey::parse("guest:ann").unwrap(),
@@ -744,7 +729,10 @@ mod tests {
             }
             let later = now + chrono::Duration::days(1);
             let swept = store
-                .sweep_carts(later, &|_| chrono::Duration::hours(1))
+                .sweep_carts(&Due::at(
+                    later,
+                    Lifetimes::uniform(chrono::Duration::hours(1)),
+                ))
                 .await
                 .unwrap();
             assert_eq!(swept, 1);

@@ -7,12 +7,14 @@ use super::codec::{decode, encode};
 use super::tx::{count_new_key, finish, record, reject, scoped, tx_get};
 use super::{SledStore, logged};
 use crate::domain::idempotency::{
-    Fingerprint, IdempotencyKey, IdempotencyRecord, Outcome, key_reused,
+    Fingerprint, IdempotencyKey, IdempotencyRecord, Outcome, order_to_replay, recorded,
 };
-use crate::domain::order::{IdRange, Moved, Order, OrderFilter};
+use crate::domain::order::{Moved, Order};
 use crate::domain::{CartIndex, OwnerKey, Product, Sku};
-use crate::store::idempotency::{IdempotencyStore, Replayable};
-use crate::store::orders::{CheckoutRequest, CheckoutSource, OrderChange, OrderStore, restocked};
+use crate::store::idempotency::{IdempotencyStore, Replayable, replayed_order};
+use crate::store::orders::{
+    CheckoutRequest, CheckoutSource, OrderChange, OrderStore, touched_by_move,
+};
 use crate::store::{Changes, StoreError, UpdateError};
 use async_trait::async_trait;
 use sled::Transactional;
@@ -31,21 +33,13 @@ impl OrderStore for SledStore {
                 // changes a cart of this owner meanwhile: the look-up and the
                 // cart are read plainly; stock is read and written in the
                 // transaction (other owners buy the same SKUs).
-                if let Some(outcome) =
-                    self.recorded_now(owner, &request.key, &request.fingerprint)?
+                let stored = self.record_of(owner, &request.key)?;
+                if let Some(id) = order_to_replay(stored.as_ref(), &request.fingerprint)
+                    .map_err(UpdateError::Rejected)?
                 {
-                    let Outcome::Order(id) = outcome else {
-                        return Err(UpdateError::Rejected(key_reused()));
-                    };
-                    return match SledStore::get::<Order>(&self.orders, &scoped(owner, &id))? {
-                        Some(order) => Ok(Replayable::Replayed(order)),
-                        None => Err(UpdateError::Store(StoreError::Corrupt {
-                            key: format!("idempotency/{owner}/{}", request.key.as_str()),
-                            reason: format!("records order {id}, which is missing"),
-                        })),
-                    };
+                    let order = SledStore::get(&self.orders, &scoped(owner, id))?;
+                    return Ok(replayed_order(owner, &request.key, id, order)?);
                 }
-                let from_cart = matches!(request.source, CheckoutSource::Cart { .. });
                 // Lines sent whole need no stored cart.
                 let (index, stored) = match &request.source {
                     CheckoutSource::Cart { name, .. } => {
@@ -113,10 +107,7 @@ impl OrderStore for SledStore {
                 let (order, emptied) = finish(result)?;
                 drop(turn);
                 self.durable().await?;
-                if from_cart && emptied {
-                    self.cart_changed(owner);
-                }
-                self.order_changed(owner);
+                self.subscribers.committed(&request.touched(emptied));
                 Ok(Replayable::Applied(order))
             }
             .await,
@@ -156,7 +147,7 @@ impl OrderStore for SledStore {
     }
 
     fn order_changes(&self, owner: &OwnerKey) -> Changes {
-        SledStore::order_changes(self, owner)
+        self.subscribers.watch_orders(owner)
     }
 
     #[tracing::instrument(
@@ -174,23 +165,13 @@ impl OrderStore for SledStore {
         Ok(order.map(|order| (owner, order)))
     }
 
-    #[tracing::instrument(
-        name = "store.all_orders",
-        target = "store.all_orders",
-        level = "debug",
-        skip_all,
-        err
-    )]
-    async fn all_orders(
+    async fn orders_in(
         &self,
-        filter: &OrderFilter,
-        before: Option<&str>,
+        lower: &str,
+        upper: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Order>, StoreError> {
-        let Some(IdRange { lower, upper }) = filter.id_range(before) else {
-            return Ok(Vec::new());
-        };
-        let range = match &upper {
+        let range = match upper {
             Some(id) => self.order_owners.range(lower.as_bytes()..id.as_bytes()),
             None => self.order_owners.range(lower.as_bytes()..),
         };
@@ -204,10 +185,7 @@ impl OrderStore for SledStore {
             key.push(0);
             key.extend_from_slice(&id);
             if let Some(bytes) = self.orders.get(&key)? {
-                let order: Order = decode(&key, &bytes)?;
-                if filter.matches(&order) {
-                    found.push(order);
-                }
+                found.push(decode(&key, &bytes)?);
             }
         }
         Ok(found)
@@ -240,14 +218,15 @@ impl OrderStore for SledStore {
                         Ok(moved) => moved,
                         Err(rejection) => return reject(rejection),
                     };
-                    if let Moved::Changed(next, restock) = &moved {
-                        for (sku, quantity) in restock {
-                            let sku_key = sku.as_str().as_bytes();
-                            if let Some(product) = tx_get::<Product>(products, sku_key)?
-                                && let Some(back) = restocked(&product, *quantity)
-                            {
-                                products.insert(sku_key, encode(&back))?;
+                    if let Moved::Changed(next, _) = &moved {
+                        let mut catalog = HashMap::new();
+                        for sku in moved.restock_skus() {
+                            if let Some(product) = tx_get(products, sku.as_str().as_bytes())? {
+                                catalog.insert(sku.clone(), product);
                             }
+                        }
+                        for product in moved.restocked(&catalog) {
+                            products.insert(product.sku.as_str().as_bytes(), encode(&product))?;
                         }
                         orders.insert(key.as_slice(), encode(next.as_ref()))?;
                     }
@@ -258,7 +237,7 @@ impl OrderStore for SledStore {
                 };
                 if matches!(moved, Moved::Changed(..)) {
                     self.durable().await?;
-                    self.order_changed(&owner);
+                    self.subscribers.committed(&touched_by_move(&owner, &moved));
                 }
                 Ok(Some((owner, moved)))
             }
@@ -292,27 +271,114 @@ impl IdempotencyStore for SledStore {
         key: &IdempotencyKey,
         fingerprint: &Fingerprint,
     ) -> Result<Option<Outcome>, UpdateError> {
-        logged("store.recorded", self.recorded_now(owner, key, fingerprint))
+        let looked_up = self.record_of(owner, key).map_err(UpdateError::Store);
+        let decided = looked_up.and_then(|record| {
+            let outcome = recorded(record.as_ref(), fingerprint).map_err(UpdateError::Rejected)?;
+            Ok(outcome.cloned())
+        });
+        logged("store.recorded", decided)
     }
 }
 
 impl SledStore {
-    /// What the first request with `key` produced, if `fingerprint` is that
-    /// request; `IDEMPOTENCY_KEY_REUSED` if it is another; `None` for a new key.
-    pub(super) fn recorded_now(
+    /// The record of `key`, as stored (the decision is the domain's).
+    pub(super) fn record_of(
         &self,
         owner: &OwnerKey,
         key: &IdempotencyKey,
-        fingerprint: &Fingerprint,
-    ) -> Result<Option<Outcome>, UpdateError> {
-        let record: Option<IdempotencyRecord> =
-            SledStore::get(&self.idempotency, &scoped(owner, key.as_str()))?;
-        match record {
-            Some(record) => match record.replay(fingerprint) {
-                Ok(outcome) => Ok(Some(outcome.clone())),
-                Err(rejection) => Err(UpdateError::Rejected(rejection)),
-            },
-            None => Ok(None),
-        }
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        SledStore::get(&self.idempotency, &scoped(owner, key.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Money;
+    use crate::domain::order::{OrderFilter, OrderStatus};
+    use crate::store::sled::Durability;
+
+    /// Stores `count` orders of two owners directly; every third is paid.
+    /// Ids are ULIDs of consecutive milliseconds, so id order is time order.
+    fn stored(store: &SledStore, count: u64) -> Vec<Order> {
+        let start = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        (0..count)
+            .map(|n| {
+                let created_at = start + chrono::Duration::milliseconds(n as i64);
+                let ms = created_at.timestamp_millis() as u64;
+                let order = Order {
+                    id: ulid::Ulid::from_parts(ms, 1).to_string(),
+                    status: match n % 3 {
+                        0 => OrderStatus::Paid,
+                        _ => OrderStatus::Placed,
+                    },
+                    lines: Vec::new(),
+                    subtotal: Money::ZERO,
+                    total: Money::ZERO,
+                    created_at,
+                    source_cart: None,
+                    note: None,
+                    attributes: Vec::new(),
+                    buyer_identity: Default::default(),
+                    payment_reference: None,
+                    tracking: None,
+                    cancel_reason: None,
+                    restocked: false,
+                    events: Vec::new(),
+                };
+                let owner = OwnerKey::parse(["guest:ann", "customer:bob"][n as usize % 2]).unwrap();
+                let key = scoped(&owner, &order.id);
+                store.orders.insert(key, encode(&order)).unwrap();
+                store
+                    .order_owners
+                    .insert(order.id.as_bytes(), owner.as_str().as_bytes())
+                    .unwrap();
+                order
+            })
+            .collect()
+    }
+
+    fn ids(orders: &[Order]) -> Vec<&str> {
+        orders.iter().map(|o| o.id.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn the_admin_listing_pages_through_every_owner_newest_first_until_enough_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), Durability::Relaxed).unwrap();
+        let all = stored(&store, 400);
+        let paid = OrderFilter {
+            status: Some(OrderStatus::Paid),
+            ..OrderFilter::default()
+        };
+        let expected: Vec<&Order> = all.iter().rev().filter(|o| paid.matches(o)).collect();
+        // 120 matches spread over 360 orders: more than one page of 50.
+        let first = store.all_orders(&paid, None, 120).await.unwrap();
+        assert_eq!(
+            ids(&first),
+            expected[..120]
+                .iter()
+                .map(|o| o.id.as_str())
+                .collect::<Vec<_>>()
+        );
+        let last = first.last().unwrap().id.as_str();
+        let rest = store.all_orders(&paid, Some(last), 500).await.unwrap();
+        assert_eq!(
+            rest.len(),
+            expected.len() - 120,
+            "the rest, then the range ends"
+        );
+        assert!(store.all_orders(&paid, None, 0).await.unwrap().is_empty());
+        let nobody = OrderFilter {
+            email: Some(crate::domain::account::Email::parse("x@example.com").unwrap()),
+            ..OrderFilter::default()
+        };
+        assert!(
+            store
+                .all_orders(&nobody, None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }

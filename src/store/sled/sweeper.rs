@@ -1,5 +1,6 @@
-//! The sled backend's background sweep: deletes expired carts and old
-//! idempotency records.
+//! The sled backend's part of the background sweep ([`Sweep`]): reads what
+//! may be due and deletes what the policy ([`Due`]) says is; the loop is
+//! [`crate::store::sweeper`]'s.
 //!
 //! Each deletion is its own small write (one owner's expired carts with its
 //! index in the owner's turn, or an idempotency record with its owner's
@@ -12,20 +13,22 @@ use super::carts::cart_key;
 use super::codec::{decode, encode};
 use super::tx::{finish, tx_get};
 use crate::clock::Clock;
+use crate::domain::expiry::Due;
 use crate::domain::idempotency::IdempotencyRecord;
-use crate::domain::{CartIndex, Namespace, OwnerKey};
-use crate::store::report_sweep;
+use crate::domain::{CartIndex, OwnerKey};
+use crate::store::notices::Touched;
+use crate::store::sweeper::{self, Sweep};
 use crate::store::{Retention, StoreError, UpdateError};
-use chrono::{DateTime, Duration, Utc};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sled::Transactional;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 impl SledStore {
     /// Starts sweeping by `retention` in the background, until
     /// [`close`](crate::store::Store::close) or the store is dropped.
     pub fn start_sweeping(self: &Arc<Self>, retention: Retention, clock: Arc<dyn Clock>) {
-        let store = Arc::downgrade(self);
-        let task = tokio::spawn(sweep_forever(store, retention, clock));
+        let task = sweeper::start(Arc::downgrade(self), retention, clock);
         if let Some(old) = self
             .sweeper
             .lock()
@@ -50,36 +53,24 @@ impl SledStore {
 
     /// One sweep at `now`.
     pub async fn sweep_once(&self, now: DateTime<Utc>, retention: &Retention) {
-        let lifetime = |owner: &OwnerKey| retention.cart_lifetime(owner);
-        let carts = self.sweep_carts(now, &lifetime).await;
-        report_sweep("expired carts", carts);
-        let keys = self
-            .sweep_idempotency(now - retention.idempotency_ttl)
-            .await;
-        report_sweep("idempotency records", keys);
-        let revocations = self
-            .sweep_revocations(now - retention.revocation_lifetime)
-            .await;
-        report_sweep("revocation records", revocations);
+        sweeper::sweep_once(self, &retention.due_at(now)).await;
     }
+}
 
-    /// Deletes "valid after" records older than `cutoff` (seconds): every
-    /// token they refuse has expired since. External issuers' records are
-    /// kept (their tokens' lifetimes are not ours to know).
-    pub(super) async fn sweep_revocations(
-        &self,
-        cutoff: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
+#[async_trait]
+impl Sweep for SledStore {
+    /// Deletes the "valid after" records due: every token they refuse has
+    /// expired since.
+    async fn sweep_revocations(&self, due: &Due) -> Result<usize, StoreError> {
         let mut swept = 0;
         for (seen, entry) in self.valid_after.iter().enumerate() {
             yield_sometimes(seen).await;
             let (key, bytes) = entry?;
-            let owner = std::str::from_utf8(&key).ok().and_then(OwnerKey::parse);
-            if owner.is_none_or(|o| o.namespace() == Namespace::External) {
+            let Some(owner) = std::str::from_utf8(&key).ok().and_then(OwnerKey::parse) else {
                 continue;
-            }
+            };
             let valid_after: i64 = decode(&key, &bytes)?;
-            if valid_after < cutoff.timestamp()
+            if due.revocation(&owner, valid_after)
                 && self
                     .valid_after
                     .compare_and_swap(&key, Some(bytes), None::<Vec<u8>>)?
@@ -99,13 +90,9 @@ impl SledStore {
     /// raising the version floor first. Each owner is swept in its turn and
     /// one short transaction, so a write of the owner waits for at most one
     /// owner's sweep. Returns the number of carts dropped.
-    pub(super) async fn sweep_carts(
-        &self,
-        now: DateTime<Utc>,
-        lifetime: &(dyn for<'k> Fn(&'k OwnerKey) -> Duration + Send + Sync),
-    ) -> Result<usize, StoreError> {
+    async fn sweep_carts(&self, due: &Due) -> Result<usize, StoreError> {
         let mut swept = 0;
-        let mut changed = Vec::new();
+        let mut touched = Touched::default();
         for (seen, entry) in self.cart_index.iter().enumerate() {
             yield_sometimes(seen).await;
             let (key, bytes) = entry?;
@@ -113,9 +100,8 @@ impl SledStore {
                 tracing::warn!(key = %String::from_utf8_lossy(&key), "a cart index under a key that names no owner; left alone");
                 continue;
             };
-            let ttl = lifetime(&owner);
             let index: CartIndex = decode(&key, &bytes)?;
-            if !index.carts.values().any(|e| e.updated_at + ttl <= now) && !index.carts.is_empty() {
+            if !due.owner_due(&owner, &index) {
                 continue;
             }
             let turn = self.owner_locks.lock(&owner).await;
@@ -123,11 +109,11 @@ impl SledStore {
             let Some(mut index) = Self::get::<CartIndex>(&self.cart_index, &key)? else {
                 continue;
             };
-            let dropped = index.drop_expired(now, ttl);
-            if dropped.is_empty() && !index.carts.is_empty() {
+            let Some(swept_carts) = due.sweep_carts(&owner, &mut index) else {
                 continue;
-            }
-            let keep = !index.carts.is_empty();
+            };
+            let dropped = swept_carts.dropped;
+            let keep = !swept_carts.forget_owner;
             if !keep {
                 // An owner left without carts (all expired, or all merged
                 // into a customer's) loses its index; the floor keeps its
@@ -154,28 +140,23 @@ impl SledStore {
             drop(turn);
             swept += dropped.len();
             if !dropped.is_empty() {
-                changed.push(owner);
+                touched = touched.and_carts_of(&owner);
             }
         }
         if swept > 0 {
             self.durable().await?;
         }
-        for owner in &changed {
-            self.cart_changed(owner);
-        }
+        self.subscribers.committed(&touched);
         Ok(swept)
     }
 
-    pub(super) async fn sweep_idempotency(
-        &self,
-        cutoff: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
+    async fn sweep_idempotency(&self, due: &Due) -> Result<usize, StoreError> {
         let mut swept = 0;
         for (seen, entry) in self.idempotency.iter().enumerate() {
             yield_sometimes(seen).await;
             let (key, bytes) = entry?;
             let record: IdempotencyRecord = decode(&key, &bytes)?;
-            if record.created_at >= cutoff {
+            if !due.idempotency_record(record.created_at) {
                 continue;
             }
             // The owner is the part of the key before its 0 byte.
@@ -204,17 +185,6 @@ impl SledStore {
             self.durable().await?;
         }
         Ok(swept)
-    }
-}
-
-/// Sweeps every `sweep_interval` while the store lives.
-async fn sweep_forever(store: Weak<SledStore>, retention: Retention, clock: Arc<dyn Clock>) {
-    let mut ticks = tokio::time::interval(retention.sweep_interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        let Some(store) = store.upgrade() else { return };
-        store.sweep_once(clock.now(), &retention).await;
     }
 }
 
