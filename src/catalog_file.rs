@@ -15,9 +15,9 @@
 //! before anything is written: one bad entry and nothing is loaded, with an
 //! error naming the entry and the field.
 
-use crate::domain::catalog::ProductRecord;
+use crate::domain::catalog::Product;
 use crate::domain::product::{ProductInput, VariantInput, upsert};
-use crate::domain::{Currency, Handle, Product, Sku};
+use crate::domain::{Currency, Handle, Sku, Variant};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 
@@ -91,9 +91,9 @@ fn yes() -> bool {
 #[derive(Debug, Default)]
 pub struct Catalog {
     /// Products by handle.
-    pub records: Vec<ProductRecord>,
+    pub records: Vec<Product>,
     /// Their variants.
-    pub variants: Vec<Product>,
+    pub variants: Vec<Variant>,
 }
 
 /// Parses and checks a catalog file's text.

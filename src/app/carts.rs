@@ -16,8 +16,8 @@ use crate::domain::cart::{LineUpdate, PricedCart, Quantity, Zero, check_lines, p
 use crate::domain::idempotency::{KeyUse, key_reused};
 use crate::domain::merge::{MergeClock, MergeReport, MergeStrategy, merge_guest_carts};
 use crate::domain::{
-    Cart, CartChange, CartIndex, CartName, CartSet, ErrorCode, Limits, LineInput, Product,
-    Rejection, Sku, UserError,
+    Cart, CartChange, CartIndex, CartName, CartSet, ErrorCode, Limits, LineInput, Rejection, Sku,
+    UserError, Variant,
 };
 use crate::services::Services;
 use crate::store::{Replayable, UpdateError};
@@ -107,7 +107,7 @@ pub async fn show_all(services: &Services, viewer: &Viewer) -> Result<Vec<ShownC
         .iter()
         .flat_map(|c| c.lines.iter().map(|l| l.sku.clone()))
         .collect();
-    let catalog = services.store.products_by_sku(&skus).await?;
+    let catalog = services.store.variants_by_sku(&skus).await?;
     carts
         .into_iter()
         .map(|cart| priced(services, cart, &catalog))
@@ -229,7 +229,7 @@ async fn checked(
     viewer: &Viewer,
     name: &CartName,
     edit: CartEdit,
-) -> Result<Result<(CartChange, HashMap<Sku, Product>), Rejection>, AppError> {
+) -> Result<Result<(CartChange, HashMap<Sku, Variant>), Rejection>, AppError> {
     let attribute_limits = &services.shop.attribute_limits;
     let none = HashMap::new;
     Ok(match edit {
@@ -260,7 +260,7 @@ async fn checked(
             let lifetime = services.shop.cart_lifetime(viewer.kind);
             let cart = Cart::as_seen(stored, name, services.clock.now(), lifetime);
             let skus: Vec<Sku> = cart.lines.iter().map(|l| l.sku.clone()).collect();
-            let catalog = services.store.products_by_sku(&skus).await?;
+            let catalog = services.store.variants_by_sku(&skus).await?;
             checked_updates(&updates, &services.shop.limits, attribute_limits).map(|lines| {
                 let change = CartChange::Update {
                     lines,
@@ -282,7 +282,7 @@ pub async fn checked_lines(
 ) -> Result<
     (
         Result<Vec<crate::domain::NewLine>, Rejection>,
-        HashMap<Sku, Product>,
+        HashMap<Sku, Variant>,
     ),
     AppError,
 > {
@@ -295,7 +295,7 @@ pub async fn checked_lines(
         .iter()
         .filter_map(|l| Sku::parse(&l.sku).ok())
         .collect();
-    let catalog = services.store.products_by_sku(&skus).await?;
+    let catalog = services.store.variants_by_sku(&skus).await?;
     let checked = check_lines(
         lines,
         &services.shop.limits,
@@ -368,7 +368,7 @@ pub async fn price(
     viewer: &Viewer,
     stored: Option<Cart>,
     name: &CartName,
-    known: HashMap<Sku, Product>,
+    known: HashMap<Sku, Variant>,
 ) -> Result<ShownCart, AppError> {
     let lifetime = services.shop.cart_lifetime(viewer.kind);
     let cart = Cart::as_seen(stored, name, services.clock.now(), lifetime);
@@ -379,7 +379,7 @@ pub async fn price(
 pub async fn price_seen(
     services: &Services,
     cart: Cart,
-    mut known: HashMap<Sku, Product>,
+    mut known: HashMap<Sku, Variant>,
 ) -> Result<ShownCart, AppError> {
     let missing: Vec<Sku> = cart
         .lines
@@ -388,7 +388,7 @@ pub async fn price_seen(
         .map(|l| l.sku.clone())
         .collect();
     if !missing.is_empty() {
-        known.extend(services.store.products_by_sku(&missing).await?);
+        known.extend(services.store.variants_by_sku(&missing).await?);
     }
     priced(services, cart, &known)
 }
@@ -396,7 +396,7 @@ pub async fn price_seen(
 fn priced(
     services: &Services,
     cart: Cart,
-    catalog: &HashMap<Sku, Product>,
+    catalog: &HashMap<Sku, Variant>,
 ) -> Result<ShownCart, AppError> {
     let priced = price_lines(&cart.lines, catalog, &services.shop.currency)
         .map_err(|e| AppError::Broken(format!("cart {}: {e}", cart.name)))?;

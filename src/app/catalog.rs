@@ -10,10 +10,10 @@
 
 use super::AppError;
 use crate::auth::Viewer;
-use crate::domain::catalog::{ProductRecord, SelectedOption, adjust_stock};
+use crate::domain::catalog::{Product, SelectedOption, adjust_stock};
 use crate::domain::product::{ProductInput, upsert, variant_with};
 use crate::domain::{
-    ErrorCode, Handle, Patch, Product, ProductPatch, Rejection, Sku, UserError as DomainError,
+    ErrorCode, Handle, Patch, Rejection, Sku, UserError as DomainError, Variant, VariantPatch,
 };
 use crate::services::Services;
 use crate::store::UpdateError;
@@ -36,11 +36,11 @@ impl Sight {
         }
     }
 
-    fn sees(self, record: &ProductRecord) -> bool {
+    fn sees(self, record: &Product) -> bool {
         self == Sight::Admin || record.active
     }
 
-    fn sees_variant(self, variant: &Product) -> bool {
+    fn sees_variant(self, variant: &Variant) -> bool {
         self == Sight::Admin || variant.handle.is_none() || variant.product_active
     }
 }
@@ -50,25 +50,19 @@ pub async fn product(
     services: &Services,
     sight: Sight,
     handle: &Handle,
-) -> Result<Option<ProductRecord>, AppError> {
-    let record = services.store.product_record(handle).await?;
+) -> Result<Option<Product>, AppError> {
+    let record = services.store.product(handle).await?;
     Ok(record.filter(|record| sight.sees(record)))
 }
 
 /// The product a variant belongs to (whoever asks: the variant was shown).
-pub async fn parent(
-    services: &Services,
-    handle: &Handle,
-) -> Result<Option<ProductRecord>, AppError> {
-    Ok(services.store.product_record(handle).await?)
+pub async fn parent(services: &Services, handle: &Handle) -> Result<Option<Product>, AppError> {
+    Ok(services.store.product(handle).await?)
 }
 
 /// The variants of `record`, in its order.
-pub async fn variants_of(
-    services: &Services,
-    record: &ProductRecord,
-) -> Result<Vec<Product>, AppError> {
-    let found = services.store.products_by_sku(&record.variants).await?;
+pub async fn variants_of(services: &Services, record: &Product) -> Result<Vec<Variant>, AppError> {
+    let found = services.store.variants_by_sku(&record.variants).await?;
     Ok(record
         .variants
         .iter()
@@ -87,16 +81,16 @@ pub async fn products(
     after: Option<&Handle>,
     fetch: usize,
     largest_page: usize,
-) -> Result<Vec<ProductRecord>, AppError> {
+) -> Result<Vec<Product>, AppError> {
     let store = &services.store;
     if sight == Sight::Admin {
-        return Ok(store.product_records(after, fetch).await?);
+        return Ok(store.products(after, fetch).await?);
     }
     let mut shown = Vec::new();
     let mut after = after.cloned();
     let mut batch = fetch;
     loop {
-        let records = store.product_records(after.as_ref(), batch).await?;
+        let records = store.products(after.as_ref(), batch).await?;
         let more = records.len() == batch;
         after = records.last().map(|r| r.handle.clone());
         shown.extend(records.into_iter().filter(|r| sight.sees(r)));
@@ -114,8 +108,8 @@ pub async fn variant(
     services: &Services,
     sight: Sight,
     sku: &Sku,
-) -> Result<Option<Product>, AppError> {
-    let variant = services.store.product(sku).await?;
+) -> Result<Option<Variant>, AppError> {
+    let variant = services.store.variant(sku).await?;
     Ok(variant.filter(|variant| sight.sees_variant(variant)))
 }
 
@@ -126,11 +120,11 @@ pub async fn variant_by_selected_options(
     sight: Sight,
     handle: &Handle,
     selected: &[SelectedOption],
-) -> Result<Option<Product>, AppError> {
+) -> Result<Option<Variant>, AppError> {
     let Some(record) = product(services, sight, handle).await? else {
         return Ok(None);
     };
-    let variants: Vec<Product> = variants_of(services, &record)
+    let variants: Vec<Variant> = variants_of(services, &record)
         .await?
         .into_iter()
         .filter(|v| v.handle.as_ref() == Some(handle) && sight.sees_variant(v))
@@ -154,7 +148,7 @@ pub async fn upsert_product(
     services: &Services,
     handle: &Handle,
     product: &ProductInput,
-) -> Result<Changed<ProductRecord>, AppError> {
+) -> Result<Changed<Product>, AppError> {
     let skus: Vec<Sku> = product
         .variants
         .iter()
@@ -174,7 +168,7 @@ pub async fn upsert_product(
             refused: None,
         }),
         Err(UpdateError::Rejected(rejection)) => Ok(Changed {
-            now: services.store.product_record(handle).await?,
+            now: services.store.product(handle).await?,
             refused: Some(rejection),
         }),
         Err(UpdateError::Store(e)) => Err(e.into()),
@@ -185,8 +179,8 @@ pub async fn upsert_product(
 pub async fn update_variant(
     services: &Services,
     sku: &Sku,
-    patch: &ProductPatch,
-) -> Result<Changed<Product>, AppError> {
+    patch: &VariantPatch,
+) -> Result<Changed<Variant>, AppError> {
     let currency = services.shop.currency;
     change_variant(services, sku, &mut |existing| match existing {
         Some(existing) => patch.apply(sku, Some(existing), &currency),
@@ -200,7 +194,7 @@ pub async fn adjust_variant_stock(
     services: &Services,
     sku: &Sku,
     delta: i64,
-) -> Result<Changed<Product>, AppError> {
+) -> Result<Changed<Variant>, AppError> {
     change_variant(services, sku, &mut |existing| match existing {
         Some(product) => adjust_stock(&product, delta),
         None => Err(unknown_sku(sku)),
@@ -212,14 +206,14 @@ async fn change_variant(
     services: &Services,
     sku: &Sku,
     change: &mut crate::store::catalog::ProductUpdate<'_>,
-) -> Result<Changed<Product>, AppError> {
-    match services.store.update_product(sku, change).await {
+) -> Result<Changed<Variant>, AppError> {
+    match services.store.update_variant(sku, change).await {
         Ok(product) => Ok(Changed {
             now: Some(product),
             refused: None,
         }),
         Err(UpdateError::Rejected(rejection)) => Ok(Changed {
-            now: services.store.product(sku).await?,
+            now: services.store.variant(sku).await?,
             refused: Some(rejection),
         }),
         Err(UpdateError::Store(e)) => Err(e.into()),
@@ -241,8 +235,8 @@ pub fn patch(
     price: Option<String>,
     stock: Patch<Option<i64>>,
     active: Option<bool>,
-) -> ProductPatch {
-    ProductPatch {
+) -> VariantPatch {
+    VariantPatch {
         title: title.map_or(Patch::Keep, Patch::Set),
         price: price.map_or(Patch::Keep, Patch::Set),
         stock,

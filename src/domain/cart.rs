@@ -16,7 +16,7 @@
 
 use super::attributes::{Attribute, AttributeLimits, check_attributes, same_attributes};
 use super::buyer::BuyerIdentity;
-use super::catalog::Product;
+use super::catalog::Variant;
 use super::error::{ErrorCode, Rejection, UserError};
 use super::money::Money;
 use super::names::{CartName, Sku};
@@ -324,7 +324,7 @@ pub enum CartChange {
         /// The changes, in input order.
         lines: Vec<LineUpdate>,
         /// The variants, by SKU.
-        catalog: HashMap<Sku, Product>,
+        catalog: HashMap<Sku, Variant>,
     },
     /// Remove lines by id (ids not in the cart are ignored).
     Remove(Vec<String>),
@@ -521,7 +521,7 @@ fn line_from(new: &NewLine, id: Option<String>) -> CartLine {
 fn update_lines(
     cart: &mut Cart,
     updates: &[LineUpdate],
-    catalog: &HashMap<Sku, Product>,
+    catalog: &HashMap<Sku, Variant>,
     limits: &Limits,
 ) -> Result<(), Rejection> {
     let mut errors = Vec::new();
@@ -629,7 +629,7 @@ pub fn check_lines(
     input: &[LineInput],
     limits: &Limits,
     attribute_limits: &AttributeLimits,
-    catalog: &HashMap<Sku, Product>,
+    catalog: &HashMap<Sku, Variant>,
 ) -> Result<Vec<NewLine>, Rejection> {
     let mut errors = Vec::new();
     let mut lines = Vec::with_capacity(input.len());
@@ -773,7 +773,7 @@ pub struct PricedLine {
     /// The stored line.
     pub line: CartLine,
     /// The variant as it is now.
-    pub product: Product,
+    pub product: Variant,
     /// Its current price.
     pub unit_price: Money,
     /// `unit_price × quantity`.
@@ -831,7 +831,7 @@ pub enum WarningCode {
 /// The warnings for one line, given its variant as it is now.
 pub fn line_warnings(
     line: &CartLine,
-    product: &Product,
+    product: &Variant,
     currency: &super::money::Currency,
 ) -> Vec<Warning> {
     let warn = |code, message: String| Warning {
@@ -881,7 +881,7 @@ pub fn line_warnings(
 /// Prices `lines` with the products in `catalog`, with their warnings.
 pub fn price_lines(
     lines: &[CartLine],
-    catalog: &HashMap<Sku, Product>,
+    catalog: &HashMap<Sku, Variant>,
     currency: &super::money::Currency,
 ) -> Result<PricedCart, PricingError> {
     let mut priced = Vec::with_capacity(lines.len());

@@ -15,7 +15,7 @@ pub use super::names::MAX_TITLE_BYTES;
 /// its product (handle, title, whether the product is for sale) is copied in
 /// when the product is written, so pricing and checkout read one record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Product {
+pub struct Variant {
     /// The variant's key.
     pub sku: Sku,
     /// The variant's title (`M / Black`).
@@ -51,10 +51,10 @@ fn is_true(value: &bool) -> bool {
     *value
 }
 
-impl Product {
+impl Variant {
     /// A variant that belongs to no product yet, with no options.
-    pub fn new(sku: Sku, title: String, price: Money, stock: Option<i64>, active: bool) -> Product {
-        Product {
+    pub fn new(sku: Sku, title: String, price: Money, stock: Option<i64>, active: bool) -> Variant {
+        Variant {
             sku,
             title,
             price,
@@ -99,7 +99,7 @@ pub struct SelectedOption {
 
 /// A product as a shopper browses it: the variants it offers, by SKU.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProductRecord {
+pub struct Product {
     /// Its key.
     pub handle: Handle,
     /// Display title.
@@ -129,7 +129,7 @@ pub enum Patch<T> {
 /// What `upsertProduct` may change. Fields left as `Keep` are unchanged on an
 /// existing product; a new product needs a title and a price.
 #[derive(Clone, Debug, Default)]
-pub struct ProductPatch {
+pub struct VariantPatch {
     /// New title.
     pub title: Patch<String>,
     /// New price, as a decimal string in the shop currency.
@@ -140,14 +140,14 @@ pub struct ProductPatch {
     pub active: Patch<bool>,
 }
 
-impl ProductPatch {
+impl VariantPatch {
     /// Applies the patch to `existing` (or creates the product), checking every field.
     pub fn apply(
         &self,
         sku: &Sku,
-        existing: Option<Product>,
+        existing: Option<Variant>,
         currency: &Currency,
-    ) -> Result<Product, Rejection> {
+    ) -> Result<Variant, Rejection> {
         let mut errors = Vec::new();
         let title = match (&self.title, &existing) {
             (Patch::Set(t), _) => check_title(t).map_err(|e| errors.push(e)).ok(),
@@ -183,14 +183,14 @@ impl ProductPatch {
         };
         match (title, price, stock) {
             (Some(title), Some(price), Some(stock)) if errors.is_empty() => Ok(match existing {
-                Some(existing) => Product {
+                Some(existing) => Variant {
                     title,
                     price,
                     stock,
                     active,
                     ..existing
                 },
-                None => Product::new(sku.clone(), title, price, stock, active),
+                None => Variant::new(sku.clone(), title, price, stock, active),
             }),
             _ => Err(Rejection::Invalid(errors)),
         }
@@ -198,7 +198,7 @@ impl ProductPatch {
 }
 
 /// Adds `delta` to a product's tracked stock; refuses to go below zero or above [`MAX_STOCK`].
-pub fn adjust_stock(product: &Product, delta: i64) -> Result<Product, Rejection> {
+pub fn adjust_stock(product: &Variant, delta: i64) -> Result<Variant, Rejection> {
     let Some(stock) = product.stock else {
         return Err(Rejection::one(UserError::new(
             ErrorCode::StockNotTracked,
@@ -213,7 +213,7 @@ pub fn adjust_stock(product: &Product, delta: i64) -> Result<Product, Rejection>
         .checked_add(delta)
         .filter(|n| (0..=MAX_STOCK).contains(n));
     match next {
-        Some(n) => Ok(Product {
+        Some(n) => Ok(Variant {
             stock: Some(n),
             ..product.clone()
         }),
@@ -242,9 +242,9 @@ pub fn restock_bound(stock: i64, units: u32, cap: i64) -> i64 {
 
 /// The variant with `units` back in its tracked stock, bounded by
 /// [`MAX_STOCK`]; `None` when its stock is not tracked (nothing to write).
-pub fn restocked(product: &Product, units: u32) -> Option<Product> {
+pub fn restocked(product: &Variant, units: u32) -> Option<Variant> {
     let stock = product.stock?;
-    Some(Product {
+    Some(Variant {
         stock: Some(restock_bound(stock, units, MAX_STOCK)),
         ..product.clone()
     })
@@ -286,8 +286,8 @@ mod tests {
         Sku::parse("MUG").unwrap()
     }
 
-    fn full_patch() -> ProductPatch {
-        ProductPatch {
+    fn full_patch() -> VariantPatch {
+        VariantPatch {
             title: Patch::Set("  Mug ".into()),
             price: Patch::Set("9.50".into()),
             stock: Patch::Set(Some(3)),
@@ -301,7 +301,7 @@ mod tests {
         assert_eq!(product.title, "Mug");
         assert_eq!(product.price, Money::from_minor(950));
         assert!(product.active);
-        let errors = ProductPatch::default()
+        let errors = VariantPatch::default()
             .apply(&sku(), None, &usd())
             .unwrap_err()
             .into_user_errors();
@@ -311,14 +311,14 @@ mod tests {
     #[test]
     fn a_patch_changes_only_the_fields_it_sets() {
         let product = full_patch().apply(&sku(), None, &usd()).unwrap();
-        let patch = ProductPatch {
+        let patch = VariantPatch {
             active: Patch::Set(false),
             ..Default::default()
         };
         let next = patch.apply(&sku(), Some(product.clone()), &usd()).unwrap();
         assert_eq!(
             next,
-            Product {
+            Variant {
                 active: false,
                 ..product
             }
@@ -327,7 +327,7 @@ mod tests {
 
     #[test]
     fn bad_fields_are_all_reported() {
-        let patch = ProductPatch {
+        let patch = VariantPatch {
             title: Patch::Set("\u{7}".into()),
             price: Patch::Set("-3".into()),
             stock: Patch::Set(Some(-1)),
@@ -376,17 +376,17 @@ mod tests {
         let back = restocked(&product, 4).unwrap();
         assert_eq!(
             back,
-            Product {
+            Variant {
                 stock: Some(7),
                 ..product.clone()
             }
         );
-        let full = Product {
+        let full = Variant {
             stock: Some(MAX_STOCK - 1),
             ..product.clone()
         };
         assert_eq!(restocked(&full, 5).unwrap().stock, Some(MAX_STOCK));
-        let untracked = Product {
+        let untracked = Variant {
             stock: None,
             ..product
         };
@@ -401,7 +401,7 @@ mod tests {
         assert_eq!(err[0].code, ErrorCode::OutOfStock);
         assert!(adjust_stock(&product, i64::MIN).is_err());
         assert!(adjust_stock(&product, i64::MAX).is_err());
-        let untracked = Product {
+        let untracked = Variant {
             stock: None,
             ..product
         };

@@ -41,7 +41,7 @@ mod testing;
 pub use cart::{
     Cart, CartChange, CartIndex, CartLine, CartSet, CartWrite, Limits, LineInput, NewLine,
 };
-pub use catalog::{Patch, Product, ProductPatch};
+pub use catalog::{Patch, Variant, VariantPatch};
 pub use error::{ErrorCode, Rejection, UserError};
 pub use money::{Currency, Money};
 pub use names::{CartName, Handle, Sku};

@@ -6,7 +6,7 @@ use super::account::Email;
 use super::attributes::Attribute;
 use super::buyer::BuyerIdentity;
 use super::cart::{Cart, CartLine};
-use super::catalog::{Product, SelectedOption, restocked};
+use super::catalog::{SelectedOption, Variant, restocked};
 use super::error::{ErrorCode, Rejection, UserError};
 use super::money::Money;
 use super::names::{CartName, Sku};
@@ -203,7 +203,7 @@ pub struct Placement {
     /// The new order.
     pub order: Order,
     /// Products with decremented stock (only tracked ones).
-    pub stock_taken: Vec<Product>,
+    pub stock_taken: Vec<Variant>,
 }
 
 /// Everything checkout decides with besides the lines.
@@ -231,7 +231,7 @@ pub struct PlaceOrder<'a> {
 /// is decided on partial data.
 pub fn place_order(
     lines: &[CartLine],
-    catalog: &HashMap<Sku, Product>,
+    catalog: &HashMap<Sku, Variant>,
     place: PlaceOrder<'_>,
 ) -> Result<Placement, Rejection> {
     if lines.is_empty() {
@@ -254,7 +254,7 @@ pub fn place_order(
         *wanted.entry(&line.sku).or_default() += i64::from(line.quantity);
     }
     let mut order_lines = Vec::with_capacity(lines.len());
-    let mut stock_taken: Vec<Product> = Vec::new();
+    let mut stock_taken: Vec<Variant> = Vec::new();
     let mut subtotal = Money::ZERO;
     for (index, line) in lines.iter().enumerate() {
         let at = |code, field: &str, message: String| {
@@ -291,7 +291,7 @@ pub fn place_order(
                 continue;
             }
             if !stock_taken.iter().any(|p| p.sku == line.sku) {
-                stock_taken.push(Product {
+                stock_taken.push(Variant {
                     stock: Some(stock - total),
                     ..product.clone()
                 });
@@ -552,7 +552,7 @@ impl Moved {
     /// tracked variant of `catalog` (as the move's transaction read it) with
     /// its units back, bounded by [`MAX_STOCK`](super::catalog::MAX_STOCK).
     /// Untracked and unknown SKUs have nothing to write.
-    pub fn restocked(&self, catalog: &HashMap<Sku, Product>) -> Vec<Product> {
+    pub fn restocked(&self, catalog: &HashMap<Sku, Variant>) -> Vec<Variant> {
         let Moved::Changed(_, restock) = self else {
             return Vec::new();
         };
@@ -634,8 +634,8 @@ pub fn move_order(
 mod tests {
     use super::*;
 
-    fn product(sku: &str, price: i64, stock: Option<i64>, active: bool) -> Product {
-        Product::new(
+    fn product(sku: &str, price: i64, stock: Option<i64>, active: bool) -> Variant {
+        Variant::new(
             Sku::parse(sku).unwrap(),
             format!("{sku} title"),
             Money::from_minor(price),
@@ -644,7 +644,7 @@ mod tests {
         )
     }
 
-    fn catalog() -> HashMap<Sku, Product> {
+    fn catalog() -> HashMap<Sku, Variant> {
         [
             product("A", 250, Some(3), true),
             product("FREE", 100, None, true),

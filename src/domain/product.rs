@@ -8,7 +8,7 @@
 //! store: the product and every variant it touches. All problems are
 //! reported at once, each naming its field.
 
-use super::catalog::{MAX_STOCK, Product, ProductOption, ProductRecord, SelectedOption};
+use super::catalog::{MAX_STOCK, Product, ProductOption, SelectedOption, Variant};
 use super::error::{ErrorCode, Rejection, UserError};
 use super::money::{Currency, Money};
 use super::names::{Handle, Sku};
@@ -68,10 +68,10 @@ pub struct VariantInput {
 pub fn upsert(
     handle: &Handle,
     input: &ProductInput,
-    existing: Option<&ProductRecord>,
-    stored: &HashMap<Sku, Product>,
+    existing: Option<&Product>,
+    stored: &HashMap<Sku, Variant>,
     currency: &Currency,
-) -> Result<(ProductRecord, Vec<Product>), Rejection> {
+) -> Result<(Product, Vec<Variant>), Rejection> {
     let mut errors = Vec::new();
     let title = checked_title(&input.title, &["title"], &mut errors);
     let description = input
@@ -199,7 +199,7 @@ pub fn upsert(
             variant_title,
             &title,
         ) {
-            variants.push(Product {
+            variants.push(Variant {
                 sku,
                 title: variant_title,
                 price,
@@ -219,7 +219,7 @@ pub fn upsert(
     if !errors.is_empty() {
         return Err(Rejection::Invalid(errors));
     }
-    let record = ProductRecord {
+    let record = Product {
         handle: handle.clone(),
         title,
         description,
@@ -242,8 +242,8 @@ pub fn upsert(
 }
 
 /// A variant no product lists any more.
-pub fn detached(variant: &Product) -> Product {
-    Product {
+pub fn detached(variant: &Variant) -> Variant {
+    Variant {
         handle: None,
         product_active: false,
         ..variant.clone()
@@ -252,9 +252,9 @@ pub fn detached(variant: &Product) -> Product {
 
 /// The variant of `record` with exactly these option values, among `variants`.
 pub fn variant_with<'a>(
-    variants: &'a [Product],
+    variants: &'a [Variant],
     selected: &[SelectedOption],
-) -> Option<&'a Product> {
+) -> Option<&'a Variant> {
     let want: HashSet<&SelectedOption> = selected.iter().collect();
     variants.iter().find(|v| {
         v.selected_options.len() == want.len()
@@ -599,7 +599,7 @@ mod tests {
             &usd(),
         )
         .unwrap();
-        let mut stored: HashMap<Sku, Product> =
+        let mut stored: HashMap<Sku, Variant> =
             variants.into_iter().map(|v| (v.sku.clone(), v)).collect();
         stored.get_mut(&Sku::parse("A").unwrap()).unwrap().stock = Some(7);
         let other = Handle::parse("other").unwrap();

@@ -14,10 +14,10 @@ use super::pagination::MAX_PAGE;
 use super::pagination::PageRequest;
 use super::types::{Decimal, MoneyView, ShopView, UserErrorView, user_errors};
 use crate::app::catalog::{self, Sight};
-use crate::domain::catalog::{ProductRecord, SelectedOption};
+use crate::domain::catalog::{Product, SelectedOption};
 use crate::domain::product::{ProductInput, VariantInput as DomainVariantInput};
 use crate::domain::{
-    Currency, ErrorCode, Handle, Patch, Product, Rejection, Sku, UserError as DomainError,
+    Currency, ErrorCode, Handle, Patch, Rejection, Sku, UserError as DomainError, Variant,
 };
 use crate::services::Services;
 use async_graphql::connection::Connection;
@@ -26,10 +26,10 @@ use std::sync::Arc;
 
 /// A variant (the unit carts and orders deal in) with prices in the shop currency.
 pub struct VariantView {
-    pub(crate) product: Product,
+    pub(crate) product: Variant,
     pub(crate) currency: Currency,
     /// Its product when it was reached from that product (no second read).
-    pub(crate) parent: Option<Arc<ProductRecord>>,
+    pub(crate) parent: Option<Arc<Product>>,
 }
 
 #[Object(name = "ProductVariant")]
@@ -96,7 +96,7 @@ impl VariantView {
 
 /// A product as a shopper browses it: options and the variants they pick.
 pub struct ProductView {
-    pub(crate) record: Arc<ProductRecord>,
+    pub(crate) record: Arc<Product>,
     pub(crate) currency: Currency,
 }
 
@@ -271,7 +271,7 @@ fn sight(ctx: &Context<'_>) -> Sight {
     Sight::of(super::access::viewer(ctx))
 }
 
-fn view(ctx: &Context<'_>, product: Product) -> VariantView {
+fn view(ctx: &Context<'_>, product: Variant) -> VariantView {
     VariantView {
         product,
         currency: Services::of(ctx).shop.currency,
@@ -279,7 +279,7 @@ fn view(ctx: &Context<'_>, product: Product) -> VariantView {
     }
 }
 
-fn product_view(ctx: &Context<'_>, record: ProductRecord) -> ProductView {
+fn product_view(ctx: &Context<'_>, record: Product) -> ProductView {
     ProductView {
         record: Arc::new(record),
         currency: Services::of(ctx).shop.currency,
@@ -502,7 +502,7 @@ fn unknown(text: &str) -> VariantPayload {
     }
 }
 
-fn variant_payload(ctx: &Context<'_>, changed: catalog::Changed<Product>) -> VariantPayload {
+fn variant_payload(ctx: &Context<'_>, changed: catalog::Changed<Variant>) -> VariantPayload {
     VariantPayload {
         variant: changed.now.map(|p| view(ctx, p)),
         user_errors: user_errors(

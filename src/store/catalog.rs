@@ -3,22 +3,19 @@
 //! variants atomically.
 
 use super::{StoreError, UpdateError};
-use crate::domain::catalog::ProductRecord;
-use crate::domain::{Handle, Product, Rejection, Sku};
+use crate::domain::catalog::Product;
+use crate::domain::{Handle, Rejection, Sku, Variant};
 use async_trait::async_trait;
 use std::collections::HashMap;
 
 /// A closure that computes the next product from the current one. It may run
 /// several times (the store retries on conflict), so no side effects.
-pub type ProductUpdate<'a> = dyn FnMut(Option<Product>) -> Result<Product, Rejection> + Send + 'a;
+pub type ProductUpdate<'a> = dyn FnMut(Option<Variant>) -> Result<Variant, Rejection> + Send + 'a;
 
 /// Decides a product write from what is stored: the product (if any) and
 /// the variants of the SKUs asked for plus the stored product's. Returns the
 /// product and the variants to write. May run several times.
-pub type ProductUpsert<'a> = dyn Fn(
-        Option<&ProductRecord>,
-        &HashMap<Sku, Product>,
-    ) -> Result<(ProductRecord, Vec<Product>), Rejection>
+pub type ProductUpsert<'a> = dyn Fn(Option<&Product>, &HashMap<Sku, Variant>) -> Result<(Product, Vec<Variant>), Rejection>
     + Send
     + Sync
     + 'a;
@@ -27,27 +24,27 @@ pub type ProductUpsert<'a> = dyn Fn(
 #[async_trait]
 pub trait CatalogStore: Send + Sync + 'static {
     /// One product by SKU.
-    async fn product(&self, sku: &Sku) -> Result<Option<Product>, StoreError>;
+    async fn variant(&self, sku: &Sku) -> Result<Option<Variant>, StoreError>;
     /// Several products by SKU; missing ones are absent from the map.
-    async fn products_by_sku(&self, skus: &[Sku]) -> Result<HashMap<Sku, Product>, StoreError>;
+    async fn variants_by_sku(&self, skus: &[Sku]) -> Result<HashMap<Sku, Variant>, StoreError>;
     /// Up to `limit` products in SKU order (byte order), starting after `after`.
-    async fn products(&self, after: Option<&Sku>, limit: usize)
-    -> Result<Vec<Product>, StoreError>;
+    async fn variants(&self, after: Option<&Sku>, limit: usize)
+    -> Result<Vec<Variant>, StoreError>;
     /// Whether the catalog has no products.
     async fn catalog_is_empty(&self) -> Result<bool, StoreError>;
     /// Atomically replaces the product `sku` with what `update` makes of it.
-    async fn update_product(
+    async fn update_variant(
         &self,
         sku: &Sku,
         update: &mut ProductUpdate<'_>,
-    ) -> Result<Product, UpdateError>;
+    ) -> Result<Variant, UpdateError>;
     /// Writes many products at once, all or none (catalog import).
-    async fn product_record(&self, handle: &Handle) -> Result<Option<ProductRecord>, StoreError>;
-    async fn product_records(
+    async fn product(&self, handle: &Handle) -> Result<Option<Product>, StoreError>;
+    async fn products(
         &self,
         after: Option<&Handle>,
         limit: usize,
-    ) -> Result<Vec<ProductRecord>, StoreError>;
+    ) -> Result<Vec<Product>, StoreError>;
     /// Writes the product `handle` and its variants in one transaction, as
     /// `upsert` decides from what is stored (the variants of `skus` and of
     /// the stored product are read for it).
@@ -56,12 +53,12 @@ pub trait CatalogStore: Send + Sync + 'static {
         handle: &Handle,
         skus: &[Sku],
         upsert: &ProductUpsert<'_>,
-    ) -> Result<(ProductRecord, Vec<Product>), UpdateError>;
+    ) -> Result<(Product, Vec<Variant>), UpdateError>;
     /// Loads products and variants into the store (catalog files, the demo).
     async fn import_catalog(
         &self,
-        records: &[ProductRecord],
-        variants: &[Product],
+        records: &[Product],
+        variants: &[Variant],
     ) -> Result<(), StoreError>;
     /// Records the shop currency on first use and refuses a different one
     /// later: stored prices are minor units and mean nothing in another currency.

@@ -10,8 +10,8 @@ use crate::domain::order::{
     CheckoutDetails, IdRange, Moved, Order, OrderFilter, PlaceOrder, Placement, place_order,
 };
 use crate::domain::{
-    Cart, CartChange, CartIndex, CartLine, CartName, CartWrite, Limits, OwnerKey, Product,
-    Rejection, Sku,
+    Cart, CartChange, CartIndex, CartLine, CartName, CartWrite, Limits, OwnerKey, Rejection, Sku,
+    Variant,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -118,7 +118,7 @@ impl CheckoutRequest {
         index: &mut CartIndex,
         stored: Option<&Cart>,
         lines: &[CartLine],
-        catalog: &HashMap<Sku, Product>,
+        catalog: &HashMap<Sku, Variant>,
     ) -> Result<(Placement, Option<CartWrite>), Rejection> {
         let (details, source_cart) = match &self.source {
             CheckoutSource::Cart { name, lifetime, .. } => {

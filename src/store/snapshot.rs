@@ -11,10 +11,10 @@
 
 use crate::domain::account::Account;
 use crate::domain::cart::MAX_VERSION;
-use crate::domain::catalog::ProductRecord;
+use crate::domain::catalog::Product;
 use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::order::Order;
-use crate::domain::{CartSet, OwnerKey, Product};
+use crate::domain::{CartSet, OwnerKey, Variant};
 use serde::{Deserialize, Serialize};
 use std::io::BufRead;
 
@@ -56,14 +56,14 @@ pub enum Record {
         version: u64,
     },
     /// A variant (a SKU of the catalog; the name is the format's first).
-    Product {
+    Variant {
         /// The variant.
-        product: Product,
+        product: Variant,
     },
     /// A product by handle: its options and the SKUs of its variants.
-    ProductRecord {
+    Product {
         /// The product.
-        record: ProductRecord,
+        record: Product,
     },
     /// All carts of one owner.
     Carts {

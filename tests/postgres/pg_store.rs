@@ -185,10 +185,10 @@ async fn skus_page_in_byte_order_whatever_the_database_collation() {
     .await;
     let database = TestDatabase { name };
     let store = store(&database.url()).await;
-    use cartql::domain::{Money, Product};
+    use cartql::domain::{Money, Variant};
     use cartql::store::CatalogStore;
     let product = |sku: &str| {
-        Product::new(
+        Variant::new(
             Sku::parse(sku).unwrap(),
             sku.into(),
             Money::from_minor(100),
@@ -197,10 +197,10 @@ async fn skus_page_in_byte_order_whatever_the_database_collation() {
         )
     };
     let skus = ["a-1", "B-2", "_x", "A.1"];
-    let products: Vec<Product> = skus.iter().map(|s| product(s)).collect();
+    let products: Vec<Variant> = skus.iter().map(|s| product(s)).collect();
     store.import_catalog(&[], &products).await.unwrap();
-    let first = store.products(None, 2).await.unwrap();
-    let rest = store.products(Some(&first[1].sku), 10).await.unwrap();
+    let first = store.variants(None, 2).await.unwrap();
+    let rest = store.variants(Some(&first[1].sku), 10).await.unwrap();
     let order: Vec<&str> = first.iter().chain(&rest).map(|p| p.sku.as_str()).collect();
     let mut bytes = skus.to_vec();
     bytes.sort();

@@ -415,9 +415,9 @@ fn carts_stored_before_line_ids_get_stable_ids_when_read() {
     assert_eq!(lines(&again, "default"), [t("0-1", "B", 2)]);
 }
 
-fn catalog() -> HashMap<Sku, Product> {
+fn catalog() -> HashMap<Sku, Variant> {
     let product = |s: &str, active, stock| {
-        Product::new(sku(s), s.into(), Money::from_minor(250), stock, active)
+        Variant::new(sku(s), s.into(), Money::from_minor(250), stock, active)
     };
     [
         product("A", true, None),

@@ -66,7 +66,7 @@ async fn an_add_reads_each_variant_once_its_check_and_its_answer_share_the_read(
     shop.data(Some(&ann), ADD, add("MUG-LOGO")).await;
     assert_eq!(
         calls.take(),
-        ["store.products_by_sku", "store.update_cart"],
+        ["store.variants_by_sku", "store.update_cart"],
         "one catalog read checks the line and prices the answer"
     );
     shop.data(Some(&ann), ADD, add("STICKER-PACK")).await;
@@ -75,9 +75,9 @@ async fn an_add_reads_each_variant_once_its_check_and_its_answer_share_the_read(
     assert_eq!(
         calls.take(),
         [
-            "store.products_by_sku",
+            "store.variants_by_sku",
             "store.update_cart",
-            "store.products_by_sku"
+            "store.variants_by_sku"
         ]
     );
 }

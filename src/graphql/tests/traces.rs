@@ -60,7 +60,7 @@ async fn a_store_failure_is_logged_with_the_request_the_operation_and_the_step()
     for expected in [
         request_id,
         "operation=\"Catalogue\"",
-        "store.product",
+        "store.variant",
         "BROKEN",
     ] {
         assert!(line.contains(expected), "{expected} missing from {line}");
@@ -91,7 +91,7 @@ async fn a_failed_write_is_logged_with_its_step_though_store_spans_are_debug() {
     for expected in [
         request_id,
         "operation=\"Restock\"",
-        "store.update_product: stored value under BROKEN is unreadable",
+        "store.update_variant: stored value under BROKEN is unreadable",
     ] {
         assert!(line.contains(expected), "{expected} missing from {line}");
     }

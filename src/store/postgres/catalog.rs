@@ -3,9 +3,9 @@
 //! (options and variant SKUs, JSONB); the currency in `meta`.
 
 use super::{PgStore, TxError, backend, from_json, retrying, to_json};
-use crate::domain::catalog::ProductRecord;
+use crate::domain::catalog::Product;
 use crate::domain::product::detached;
-use crate::domain::{Handle, Product, Sku};
+use crate::domain::{Handle, Sku, Variant};
 use crate::store::catalog::{CatalogStore, ProductUpdate, ProductUpsert};
 use crate::store::{StoreError, UpdateError};
 use async_trait::async_trait;
@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 /// The JSONB of a product: every field but the SKU (the key) and the stock
 /// (a column).
-pub(super) fn variant_data(product: &Product) -> serde_json::Value {
+pub(super) fn variant_data(product: &Variant) -> serde_json::Value {
     let mut data = to_json(product);
     if let Some(object) = data.as_object_mut() {
         object.remove("sku");
@@ -25,7 +25,7 @@ pub(super) fn variant_data(product: &Product) -> serde_json::Value {
 }
 
 /// A product from a `variants` row (`sku, stock, data`).
-pub(super) fn variant_from_row(row: &PgRow) -> Result<Product, StoreError> {
+pub(super) fn variant_from_row(row: &PgRow) -> Result<Variant, StoreError> {
     let sku: String = row.try_get("sku").map_err(backend)?;
     let stock: Option<i64> = row.try_get("stock").map_err(backend)?;
     let mut data: serde_json::Value = row.try_get("data").map_err(backend)?;
@@ -39,7 +39,7 @@ pub(super) fn variant_from_row(row: &PgRow) -> Result<Product, StoreError> {
 /// Writes a product (insert or replace).
 pub(super) async fn put_variant(
     conn: &mut sqlx::PgConnection,
-    product: &Product,
+    product: &Variant,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO variants (sku, stock, data) VALUES ($1, $2, $3)
@@ -55,8 +55,8 @@ pub(super) async fn put_variant(
 
 #[async_trait]
 impl CatalogStore for PgStore {
-    #[tracing::instrument(name = "store.product", target = "store.product", level = "debug", skip_all, err, fields(sku = %sku))]
-    async fn product(&self, sku: &Sku) -> Result<Option<Product>, StoreError> {
+    #[tracing::instrument(name = "store.variant", target = "store.variant", level = "debug", skip_all, err, fields(sku = %sku))]
+    async fn variant(&self, sku: &Sku) -> Result<Option<Variant>, StoreError> {
         let row = sqlx::query("SELECT sku, stock, data FROM variants WHERE sku = $1")
             .bind(sku.as_str())
             .fetch_optional(&self.pool)
@@ -65,8 +65,8 @@ impl CatalogStore for PgStore {
         row.as_ref().map(variant_from_row).transpose()
     }
 
-    #[tracing::instrument(name = "store.products_by_sku", target = "store.products_by_sku", level = "debug", skip_all, err, fields(count = skus.len()))]
-    async fn products_by_sku(&self, skus: &[Sku]) -> Result<HashMap<Sku, Product>, StoreError> {
+    #[tracing::instrument(name = "store.variants_by_sku", target = "store.variants_by_sku", level = "debug", skip_all, err, fields(count = skus.len()))]
+    async fn variants_by_sku(&self, skus: &[Sku]) -> Result<HashMap<Sku, Variant>, StoreError> {
         let keys: Vec<&str> = skus.iter().map(Sku::as_str).collect();
         let rows = sqlx::query("SELECT sku, stock, data FROM variants WHERE sku = ANY($1)")
             .bind(&keys)
@@ -79,17 +79,17 @@ impl CatalogStore for PgStore {
     }
 
     #[tracing::instrument(
-        name = "store.products",
-        target = "store.products",
+        name = "store.variants",
+        target = "store.variants",
         level = "debug",
         skip_all,
         err
     )]
-    async fn products(
+    async fn variants(
         &self,
         after: Option<&Sku>,
         limit: usize,
-    ) -> Result<Vec<Product>, StoreError> {
+    ) -> Result<Vec<Variant>, StoreError> {
         let rows = sqlx::query(
             "SELECT sku, stock, data FROM variants
              WHERE $1::text IS NULL OR sku > $1 COLLATE \"C\"
@@ -111,12 +111,12 @@ impl CatalogStore for PgStore {
         Ok(any.is_none())
     }
 
-    #[tracing::instrument(name = "store.update_product", target = "store.update_product", level = "debug", skip_all, fields(sku = %sku))]
-    async fn update_product(
+    #[tracing::instrument(name = "store.update_variant", target = "store.update_variant", level = "debug", skip_all, fields(sku = %sku))]
+    async fn update_variant(
         &self,
         sku: &Sku,
         update: &mut ProductUpdate<'_>,
-    ) -> Result<Product, UpdateError> {
+    ) -> Result<Variant, UpdateError> {
         // Not `retrying`: the closure is FnMut, borrowed by each attempt in turn.
         let mut tries = 0;
         loop {
@@ -125,13 +125,13 @@ impl CatalogStore for PgStore {
                 Err(TxError::Retry(reason)) if tries < super::MAX_ATTEMPTS => {
                     super::pause(tries, &reason).await;
                 }
-                result => return super::finish("store.update_product", result),
+                result => return super::finish("store.update_variant", result),
             }
         }
     }
 
-    #[tracing::instrument(name = "store.product_record", target = "store.product_record", level = "debug", skip_all, err, fields(handle = %handle))]
-    async fn product_record(&self, handle: &Handle) -> Result<Option<ProductRecord>, StoreError> {
+    #[tracing::instrument(name = "store.product", target = "store.product", level = "debug", skip_all, err, fields(handle = %handle))]
+    async fn product(&self, handle: &Handle) -> Result<Option<Product>, StoreError> {
         let row: Option<serde_json::Value> =
             sqlx::query_scalar("SELECT data FROM products WHERE handle = $1")
                 .bind(handle.as_str())
@@ -143,17 +143,17 @@ impl CatalogStore for PgStore {
     }
 
     #[tracing::instrument(
-        name = "store.product_records",
-        target = "store.product_records",
+        name = "store.products",
+        target = "store.products",
         level = "debug",
         skip_all,
         err
     )]
-    async fn product_records(
+    async fn products(
         &self,
         after: Option<&Handle>,
         limit: usize,
-    ) -> Result<Vec<ProductRecord>, StoreError> {
+    ) -> Result<Vec<Product>, StoreError> {
         let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
             "SELECT handle, data FROM products
              WHERE $1::text IS NULL OR handle > $1 COLLATE \"C\"
@@ -175,7 +175,7 @@ impl CatalogStore for PgStore {
         handle: &Handle,
         skus: &[Sku],
         upsert: &ProductUpsert<'_>,
-    ) -> Result<(ProductRecord, Vec<Product>), UpdateError> {
+    ) -> Result<(Product, Vec<Variant>), UpdateError> {
         retrying("store.upsert_product", || {
             self.upsert_product_once(handle, skus, upsert)
         })
@@ -185,8 +185,8 @@ impl CatalogStore for PgStore {
     #[tracing::instrument(name = "store.import_catalog", target = "store.import_catalog", level = "debug", skip_all, err, fields(count = variants.len()))]
     async fn import_catalog(
         &self,
-        records: &[ProductRecord],
-        variants: &[Product],
+        records: &[Product],
+        variants: &[Variant],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         // One import at a time, and none while an upsert writes (see below).
@@ -194,10 +194,10 @@ impl CatalogStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        let mut sorted: Vec<&Product> = variants.iter().collect();
+        let mut sorted: Vec<&Variant> = variants.iter().collect();
         sorted.sort_by(|a, b| a.sku.as_str().cmp(b.sku.as_str()));
         let keys: Vec<&str> = sorted.iter().map(|v| v.sku.as_str()).collect();
-        let mut stored: HashMap<String, Product> = HashMap::new();
+        let mut stored: HashMap<String, Variant> = HashMap::new();
         for record in records {
             let old: Option<serde_json::Value> =
                 sqlx::query_scalar("SELECT data FROM products WHERE handle = $1")
@@ -205,7 +205,7 @@ impl CatalogStore for PgStore {
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(backend)?;
-            let old: Option<ProductRecord> = old
+            let old: Option<Product> = old
                 .map(|value| from_json(format_args!("products/{}", record.handle), value))
                 .transpose()?;
             // Variants the stored product lists and the file does not are detached.
@@ -307,7 +307,7 @@ impl PgStore {
         handle: &Handle,
         skus: &[Sku],
         upsert: &ProductUpsert<'_>,
-    ) -> Result<(ProductRecord, Vec<Product>), TxError> {
+    ) -> Result<(Product, Vec<Variant>), TxError> {
         let mut tx = self.begin().await?;
         sqlx::query("LOCK TABLE products IN ROW EXCLUSIVE MODE")
             .execute(&mut *tx)
@@ -321,7 +321,7 @@ impl PgStore {
                 .bind(handle.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
-        let existing: Option<ProductRecord> = old
+        let existing: Option<Product> = old
             .map(|value| from_json(format_args!("products/{handle}"), value))
             .transpose()?;
         let mut keys: Vec<&str> = skus.iter().map(Sku::as_str).collect();
@@ -363,7 +363,7 @@ impl PgStore {
         &self,
         sku: &Sku,
         update: &mut ProductUpdate<'_>,
-    ) -> Result<Product, TxError> {
+    ) -> Result<Variant, TxError> {
         let mut tx = self.begin().await?;
         let row = sqlx::query("SELECT sku, stock, data FROM variants WHERE sku = $1 FOR UPDATE")
             .bind(sku.as_str())

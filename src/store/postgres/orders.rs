@@ -12,7 +12,7 @@ use super::idempotency::{check_allowance, lock_owner, record_in, record_key};
 use super::{PgStore, TxError, backend, from_json, retrying, to_json};
 use crate::domain::idempotency::{Outcome, order_to_replay};
 use crate::domain::order::{Moved, Order};
-use crate::domain::{OwnerKey, Product, Sku};
+use crate::domain::{OwnerKey, Sku, Variant};
 use crate::store::idempotency::{Replayable, replayed_order};
 use crate::store::notices::Touched;
 use crate::store::orders::{
@@ -267,7 +267,7 @@ impl PgStore {
 async fn lock_variants<'a>(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     skus: impl Iterator<Item = &'a Sku>,
-) -> Result<HashMap<Sku, Product>, TxError> {
+) -> Result<HashMap<Sku, Variant>, TxError> {
     let mut keys: Vec<&str> = skus.map(Sku::as_str).collect();
     keys.sort_unstable();
     keys.dedup();
@@ -289,8 +289,8 @@ async fn lock_variants<'a>(
 /// the row is locked, so the condition only guards against a bug.
 async fn take_stock(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    catalog: &HashMap<Sku, Product>,
-    product: &Product,
+    catalog: &HashMap<Sku, Variant>,
+    product: &Variant,
 ) -> Result<(), TxError> {
     let before = catalog.get(&product.sku).and_then(|p| p.stock);
     let (Some(before), Some(after)) = (before, product.stock) else {

@@ -55,7 +55,7 @@ impl PgStore {
                 sqlx::query("SELECT sku, stock, data FROM variants ORDER BY sku").fetch(&mut *tx);
             while let Some(row) = rows.next().await {
                 let product = variant_from_row(&row.map_err(fail)?).map_err(corrupt)?;
-                sink(Record::Product { product }).map_err(write)?;
+                sink(Record::Variant { product }).map_err(write)?;
             }
         }
         {
@@ -67,7 +67,7 @@ impl PgStore {
                 let (handle, value) = row.map_err(fail)?;
                 let record =
                     from_json(format_args!("products/{handle}"), value).map_err(corrupt)?;
-                sink(Record::ProductRecord { record }).map_err(write)?;
+                sink(Record::Product { record }).map_err(write)?;
             }
         }
         {
@@ -184,11 +184,11 @@ impl PgStore {
                      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                 )
                 .bind(serde_json::Value::from(*version)),
-                Record::Product { product } => {
+                Record::Variant { product } => {
                     put_variant(&mut tx, product).await.map_err(fail)?;
                     continue;
                 }
-                Record::ProductRecord { record } => {
+                Record::Product { record } => {
                     sqlx::query("INSERT INTO products (handle, data) VALUES ($1, $2)")
                         .bind(record.handle.as_str())
                         .bind(to_json(record))
@@ -258,8 +258,8 @@ fn kind(record: &Record) -> &'static str {
     match record {
         Record::Currency { .. } => "currency",
         Record::VersionFloor { .. } => "version floor",
-        Record::Product { .. } => "product",
-        Record::ProductRecord { .. } => "product record",
+        Record::Variant { .. } => "product",
+        Record::Product { .. } => "product record",
         Record::Carts { .. } => "carts",
         Record::Order { .. } => "order",
         Record::Account { .. } => "account",

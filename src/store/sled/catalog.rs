@@ -6,9 +6,9 @@ use super::codec::encode;
 use super::tx::{Abort, finish, reject, tx_get};
 use super::{SledStore, logged};
 use super::{cas, decode};
-use crate::domain::catalog::ProductRecord;
+use crate::domain::catalog::Product;
 use crate::domain::product::detached;
-use crate::domain::{Handle, Product, Sku};
+use crate::domain::{Handle, Sku, Variant};
 use crate::store::catalog::{CatalogStore, ProductUpdate, ProductUpsert};
 use crate::store::{StoreError, UpdateError};
 use async_trait::async_trait;
@@ -19,16 +19,16 @@ use std::ops::Bound;
 
 #[async_trait]
 impl CatalogStore for SledStore {
-    #[tracing::instrument(name = "store.product", target = "store.product", level = "debug", skip_all, err, fields(sku = %sku))]
-    async fn product(&self, sku: &Sku) -> Result<Option<Product>, StoreError> {
+    #[tracing::instrument(name = "store.variant", target = "store.variant", level = "debug", skip_all, err, fields(sku = %sku))]
+    async fn variant(&self, sku: &Sku) -> Result<Option<Variant>, StoreError> {
         Self::get(&self.products, sku.as_str().as_bytes())
     }
 
-    #[tracing::instrument(name = "store.products_by_sku", target = "store.products_by_sku", level = "debug", skip_all, err, fields(count = skus.len()))]
-    async fn products_by_sku(&self, skus: &[Sku]) -> Result<HashMap<Sku, Product>, StoreError> {
+    #[tracing::instrument(name = "store.variants_by_sku", target = "store.variants_by_sku", level = "debug", skip_all, err, fields(count = skus.len()))]
+    async fn variants_by_sku(&self, skus: &[Sku]) -> Result<HashMap<Sku, Variant>, StoreError> {
         let mut found = HashMap::with_capacity(skus.len());
         for sku in skus {
-            if let Some(product) = Self::get::<Product>(&self.products, sku.as_str().as_bytes())? {
+            if let Some(product) = Self::get::<Variant>(&self.products, sku.as_str().as_bytes())? {
                 found.insert(sku.clone(), product);
             }
         }
@@ -36,17 +36,17 @@ impl CatalogStore for SledStore {
     }
 
     #[tracing::instrument(
-        name = "store.products",
-        target = "store.products",
+        name = "store.variants",
+        target = "store.variants",
         level = "debug",
         skip_all,
         err
     )]
-    async fn products(
+    async fn variants(
         &self,
         after: Option<&Sku>,
         limit: usize,
-    ) -> Result<Vec<Product>, StoreError> {
+    ) -> Result<Vec<Variant>, StoreError> {
         page(&self.products, after.map(Sku::as_str), limit)
     }
 
@@ -54,14 +54,14 @@ impl CatalogStore for SledStore {
         Ok(self.products.is_empty())
     }
 
-    #[tracing::instrument(name = "store.update_product", target = "store.update_product", level = "debug", skip_all, fields(sku = %sku))]
-    async fn update_product(
+    #[tracing::instrument(name = "store.update_variant", target = "store.update_variant", level = "debug", skip_all, fields(sku = %sku))]
+    async fn update_variant(
         &self,
         sku: &Sku,
         update: &mut ProductUpdate<'_>,
-    ) -> Result<Product, UpdateError> {
+    ) -> Result<Variant, UpdateError> {
         logged(
-            "store.update_product",
+            "store.update_variant",
             async move {
                 let (product, written) = cas(&self.products, sku.as_str().as_bytes(), update)?;
                 if written {
@@ -76,18 +76,18 @@ impl CatalogStore for SledStore {
     #[tracing::instrument(name = "store.import_catalog", target = "store.import_catalog", level = "debug", skip_all, err, fields(count = variants.len()))]
     async fn import_catalog(
         &self,
-        records: &[ProductRecord],
-        variants: &[Product],
+        records: &[Product],
+        variants: &[Variant],
     ) -> Result<(), StoreError> {
         let trees = (&self.product_records, &self.products);
         let result: TransactionResult<(), Abort> = trees.transaction(|(records_tree, products)| {
             for record in records {
                 let key = record.handle.as_str().as_bytes();
                 // Variants the stored product lists and the file does not are detached.
-                if let Some(old) = tx_get::<ProductRecord>(records_tree, key)? {
+                if let Some(old) = tx_get::<Product>(records_tree, key)? {
                     for sku in old.variants.iter().filter(|s| !record.variants.contains(s)) {
                         let sku_key = sku.as_str().as_bytes();
-                        if let Some(variant) = tx_get::<Product>(products, sku_key)? {
+                        if let Some(variant) = tx_get::<Variant>(products, sku_key)? {
                             products.insert(sku_key, encode(&detached(&variant)))?;
                         }
                     }
@@ -96,7 +96,7 @@ impl CatalogStore for SledStore {
             }
             for variant in variants {
                 let key = variant.sku.as_str().as_bytes();
-                if let Some(stored) = tx_get::<Product>(products, key)?
+                if let Some(stored) = tx_get::<Variant>(products, key)?
                     && stored.handle.is_some()
                     && stored.handle != variant.handle
                 {
@@ -120,23 +120,23 @@ impl CatalogStore for SledStore {
         self.durable().await
     }
 
-    #[tracing::instrument(name = "store.product_record", target = "store.product_record", level = "debug", skip_all, err, fields(handle = %handle))]
-    async fn product_record(&self, handle: &Handle) -> Result<Option<ProductRecord>, StoreError> {
+    #[tracing::instrument(name = "store.product", target = "store.product", level = "debug", skip_all, err, fields(handle = %handle))]
+    async fn product(&self, handle: &Handle) -> Result<Option<Product>, StoreError> {
         Self::get(&self.product_records, handle.as_str().as_bytes())
     }
 
     #[tracing::instrument(
-        name = "store.product_records",
-        target = "store.product_records",
+        name = "store.products",
+        target = "store.products",
         level = "debug",
         skip_all,
         err
     )]
-    async fn product_records(
+    async fn products(
         &self,
         after: Option<&Handle>,
         limit: usize,
-    ) -> Result<Vec<ProductRecord>, StoreError> {
+    ) -> Result<Vec<Product>, StoreError> {
         page(&self.product_records, after.map(Handle::as_str), limit)
     }
 
@@ -146,18 +146,18 @@ impl CatalogStore for SledStore {
         handle: &Handle,
         skus: &[Sku],
         upsert: &ProductUpsert<'_>,
-    ) -> Result<(ProductRecord, Vec<Product>), UpdateError> {
+    ) -> Result<(Product, Vec<Variant>), UpdateError> {
         logged(
             "store.upsert_product",
             async move {
                 let key = handle.as_str().as_bytes();
                 let trees = (&self.product_records, &self.products);
                 let result = trees.transaction(|(records, products)| {
-                    let existing: Option<ProductRecord> = tx_get(records, key)?;
+                    let existing: Option<Product> = tx_get(records, key)?;
                     let mut stored = HashMap::new();
                     let listed = existing.iter().flat_map(|r| r.variants.iter());
                     for sku in skus.iter().chain(listed) {
-                        if let Some(variant) = tx_get::<Product>(products, sku.as_str().as_bytes())?
+                        if let Some(variant) = tx_get::<Variant>(products, sku.as_str().as_bytes())?
                         {
                             stored.insert(sku.clone(), variant);
                         }

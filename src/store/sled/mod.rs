@@ -4,8 +4,8 @@
 //!
 //! | tree       | key                   | value (see [`codec`])               |
 //! |------------|-----------------------|-------------------------------------|
-//! | `products` | SKU                   | `Product` (a variant)               |
-//! | `product_records` | handle         | `ProductRecord` (options, variant SKUs) |
+//! | `products` | SKU                   | `Variant` (the tree keeps its old name) |
+//! | `product_records` | handle         | `Product` (options, variant SKUs; old name too) |
 //! | `cart_records` | owner key, 0, cart name | `Cart`: one cart              |
 //! | `cart_index` | owner key (`kind:id`) | `CartIndex`: the owner's carts in brief (versions, bytes, which hold something) |
 //! | `meta`     | `currency`            | the shop currency code (a string)   |
@@ -278,7 +278,7 @@ fn adopt_loose_variants(
     }
     for entry in products.iter() {
         let (key, bytes) = entry?;
-        let variant: crate::domain::Product = decode(&key, &bytes)?;
+        let variant: crate::domain::Variant = decode(&key, &bytes)?;
         if variant.handle.is_some() {
             continue;
         }
@@ -290,7 +290,7 @@ fn adopt_loose_variants(
             handle = crate::domain::Handle::parse(&text).map_err(StoreError::Open)?;
             n += 1;
         }
-        let record = crate::domain::catalog::ProductRecord {
+        let record = crate::domain::catalog::Product {
             handle: handle.clone(),
             title: variant.title.clone(),
             description: String::new(),
@@ -298,7 +298,7 @@ fn adopt_loose_variants(
             variants: vec![variant.sku.clone()],
             active: true,
         };
-        let adopted = crate::domain::Product {
+        let adopted = crate::domain::Variant {
             product_title: Some(variant.title.clone()),
             handle: Some(handle.clone()),
             ..variant
@@ -478,11 +478,11 @@ impl Store for SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Money, Product, Sku};
+    use crate::domain::{Money, Sku, Variant};
     use crate::store::{CartStore, CatalogStore};
 
-    fn product(sku: &str) -> Product {
-        Product::new(
+    fn product(sku: &str) -> Variant {
+        Variant::new(
             Sku::parse(sku).unwrap(),
             sku.into(),
             Money::from_minor(100),
@@ -499,12 +499,12 @@ mod tests {
             .import_catalog(&[], &[product("C"), product("A"), product("B")])
             .await
             .unwrap();
-        let first = store.products(None, 2).await.unwrap();
+        let first = store.variants(None, 2).await.unwrap();
         assert_eq!(
             first.iter().map(|p| p.sku.as_str()).collect::<Vec<_>>(),
             ["A", "B"]
         );
-        let rest = store.products(Some(&first[1].sku), 10).await.unwrap();
+        let rest = store.variants(Some(&first[1].sku), 10).await.unwrap();
         assert_eq!(
             rest.iter().map(|p| p.sku.as_str()).collect::<Vec<_>>(),
             ["C"]
@@ -520,14 +520,14 @@ mod tests {
         json.extend(serde_json::to_vec(&old).unwrap());
         store.put_raw_product("OLD", &json);
         let sku = Sku::parse("OLD").unwrap();
-        assert_eq!(store.product(&sku).await.unwrap(), Some(old.clone()));
+        assert_eq!(store.variant(&sku).await.unwrap(), Some(old.clone()));
         let found = store
-            .products_by_sku(std::slice::from_ref(&sku))
+            .variants_by_sku(std::slice::from_ref(&sku))
             .await
             .unwrap();
         assert_eq!(found.get(&sku), Some(&old));
         store
-            .update_product(&sku, &mut |p: Option<Product>| {
+            .update_variant(&sku, &mut |p: Option<Variant>| {
                 let mut p = p.expect("stored");
                 p.title = "New title".into();
                 Ok(p)
@@ -536,7 +536,7 @@ mod tests {
             .unwrap();
         let stored = store.products.get("OLD").unwrap().unwrap();
         assert_eq!(stored[0], codec::FORMAT_V2, "rewritten in the new format");
-        let read = store.product(&sku).await.unwrap().unwrap();
+        let read = store.variant(&sku).await.unwrap().unwrap();
         assert_eq!(read.title, "New title");
     }
 
@@ -549,11 +549,11 @@ mod tests {
             .insert("BROKEN", &b"\x01{\"sku\":"[..])
             .unwrap();
         let err = store
-            .product(&Sku::parse("BROKEN").unwrap())
+            .variant(&Sku::parse("BROKEN").unwrap())
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
-        let err = store.products(None, 10).await.unwrap_err();
+        let err = store.variants(None, 10).await.unwrap_err();
         assert!(err.to_string().contains("BROKEN"), "{err}");
     }
 
@@ -572,11 +572,11 @@ mod tests {
             store.close().await.unwrap();
         }
         let store = open(dir.path()).unwrap();
-        let records = store.product_records(None, 10).await.unwrap();
+        let records = store.products(None, 10).await.unwrap();
         let handles: Vec<&str> = records.iter().map(|r| r.handle.as_str()).collect();
         assert_eq!(handles, ["mug-1", "mug-1-2"]);
         let variant = store
-            .product(&Sku::parse("MUG_1").unwrap())
+            .variant(&Sku::parse("MUG_1").unwrap())
             .await
             .unwrap()
             .unwrap();

@@ -10,7 +10,7 @@ use crate::domain::idempotency::{
     Fingerprint, IdempotencyKey, IdempotencyRecord, Outcome, order_to_replay, recorded,
 };
 use crate::domain::order::{Moved, Order};
-use crate::domain::{CartIndex, OwnerKey, Product, Sku};
+use crate::domain::{CartIndex, OwnerKey, Sku, Variant};
 use crate::store::idempotency::{IdempotencyStore, Replayable, replayed_order};
 use crate::store::orders::{
     CheckoutRequest, CheckoutSource, OrderChange, OrderStore, touched_by_move,
@@ -69,11 +69,11 @@ impl OrderStore for SledStore {
                 let result = trees.transaction(
                     |(carts, cart_index, products, orders, idempotency, counts, owners)| {
                         count_new_key(counts, owner_key, request.max_keys_per_owner)?;
-                        let mut catalog: HashMap<Sku, Product> =
+                        let mut catalog: HashMap<Sku, Variant> =
                             HashMap::with_capacity(lines.len());
                         for line in &lines {
                             if let Some(product) =
-                                tx_get::<Product>(products, line.sku.as_str().as_bytes())?
+                                tx_get::<Variant>(products, line.sku.as_str().as_bytes())?
                             {
                                 catalog.insert(line.sku.clone(), product);
                             }

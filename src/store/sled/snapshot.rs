@@ -52,12 +52,12 @@ impl SledStore {
         for entry in self.products.iter() {
             let (key, bytes) = entry.map_err(|e| fail(e.into()))?;
             let product = decode(&key, &bytes).map_err(fail)?;
-            sink(Record::Product { product }).map_err(write)?;
+            sink(Record::Variant { product }).map_err(write)?;
         }
         for entry in self.product_records.iter() {
             let (key, bytes) = entry.map_err(|e| fail(e.into()))?;
             let record = decode(&key, &bytes).map_err(fail)?;
-            sink(Record::ProductRecord { record }).map_err(write)?;
+            sink(Record::Product { record }).map_err(write)?;
         }
         for entry in self.cart_index.iter() {
             let (key, _) = entry.map_err(|e| fail(e.into()))?;
@@ -151,12 +151,12 @@ impl SledStore {
                         Record::VersionFloor { version } => {
                             meta.insert(super::VERSION_FLOOR, encode(version))?;
                         }
-                        Record::Product { product } => {
+                        Record::Variant { product } => {
                             products.insert(product.sku.as_str().as_bytes(), encode(product))?;
                         }
                         // Written from `sets` below.
                         Record::Carts { .. } => {}
-                        Record::ProductRecord { record } => {
+                        Record::Product { record } => {
                             product_records
                                 .insert(record.handle.as_str().as_bytes(), encode(record))?;
                         }

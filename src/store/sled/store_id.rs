@@ -136,7 +136,7 @@ fn remove_leftover(path: &Path) -> Result<(), StoreError> {
 mod tests {
     use super::super::Durability;
     use super::*;
-    use crate::domain::{Money, Product, Sku};
+    use crate::domain::{Money, Sku, Variant};
     use crate::store::CatalogStore;
 
     /// Relaxed: no flusher task holds the database (and its lock) after a drop.
@@ -148,7 +148,7 @@ mod tests {
     async fn used_directory() -> (tempfile::TempDir, String) {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path()).unwrap();
-        let product = Product::new(
+        let product = Variant::new(
             Sku::parse("A").unwrap(),
             "A".into(),
             Money::from_minor(100),
