@@ -4,22 +4,19 @@ use crate::domain::Rejection;
 
 /// A failure of the storage itself. Clients see `INTERNAL`; the detail is
 /// logged. Each backend turns its own errors into these.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum StoreError {
     /// The database failed or could not be reached (I/O, a dropped
     /// connection, a write that could not be made durable). The library's
     /// own error, when there is one, is the source: logged at the edge with
     /// its whole chain, once.
-    #[error("{what}")]
     Backend {
-        /// What failed, and at which step.
+        /// What failed.
         what: String,
         /// The library's error.
-        #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// A stored value could not be decoded.
-    #[error("stored value under {key} is unreadable: {reason}")]
     Corrupt {
         /// Which key or row.
         key: String,
@@ -27,19 +24,47 @@ pub enum StoreError {
         reason: String,
     },
     /// The store could not be opened (one line for the operator).
-    #[error("{0}")]
     Open(String),
     /// A failure, and the store call it ended (`store.checkout`): the
     /// store's spans are `debug`, so at the default `info` level the edge
     /// that logs the failure names the step from here.
-    #[error("{step}")]
+    ///
+    /// It reads `step: failure` on its own (`{e}` in an operator's message
+    /// or a log line keeps what failed), and its source is the failure's
+    /// cause, so a chain of causes names the failure once:
+    /// `store.checkout: sled: disk full`.
     Step {
         /// The store call.
         step: &'static str,
         /// What failed.
-        #[source]
-        source: Box<StoreError>,
+        failure: Box<StoreError>,
     },
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Backend { what, .. } => f.write_str(what),
+            StoreError::Corrupt { key, reason } => {
+                write!(f, "stored value under {key} is unreadable: {reason}")
+            }
+            StoreError::Open(message) => f.write_str(message),
+            StoreError::Step { step, failure } => write!(f, "{step}: {failure}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Backend { source, .. } => source
+                .as_deref()
+                .map(|e| e as &(dyn std::error::Error + 'static)),
+            StoreError::Corrupt { .. } | StoreError::Open(_) => None,
+            // The failure is in this one's message already.
+            StoreError::Step { failure, .. } => failure.source(),
+        }
+    }
 }
 
 impl StoreError {
@@ -66,7 +91,7 @@ impl StoreError {
     pub fn at(self, step: &'static str) -> StoreError {
         StoreError::Step {
             step,
-            source: Box::new(self),
+            failure: Box::new(self),
         }
     }
 }
@@ -80,4 +105,49 @@ pub enum UpdateError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl UpdateError {
+    /// A store failure saying which store call it ended (`store.checkout`);
+    /// a refusal is no failure and stays as it is.
+    pub fn at(self, step: &'static str) -> UpdateError {
+        match self {
+            UpdateError::Store(e) => UpdateError::Store(e.at(step)),
+            rejected => rejected,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn a_step_reads_with_its_failure_and_passes_on_the_cause() {
+        let disk = std::io::Error::other("disk full");
+        let failed = StoreError::caused("sled", disk).at("store.checkout");
+        assert_eq!(failed.to_string(), "store.checkout: sled");
+        let cause = failed.source().expect("the library's error");
+        assert_eq!(cause.to_string(), "disk full");
+        assert!(cause.source().is_none());
+        let corrupt = StoreError::Corrupt {
+            key: "k".into(),
+            reason: "eof".into(),
+        };
+        assert_eq!(
+            corrupt.at("store.variant").to_string(),
+            "store.variant: stored value under k is unreadable: eof"
+        );
+    }
+
+    #[test]
+    fn a_refusal_takes_no_step() {
+        let conflict = Rejection::VersionConflict {
+            expected: 1,
+            current: 2,
+        };
+        let refused = UpdateError::Rejected(conflict).at("store.update_cart");
+        assert!(matches!(refused, UpdateError::Rejected(_)), "{refused:?}");
+    }
 }
