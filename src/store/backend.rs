@@ -7,6 +7,7 @@ use super::postgres::throttle::PgThrottle;
 use super::postgres::{PgSettings, PgStore};
 use super::sled::{Durability, SledStore};
 use super::throttle::{MemoryThrottle, Throttle, ThrottleRules};
+use super::traced::Traced;
 use super::{Retention, Store};
 use crate::clock::Clock;
 use std::path::PathBuf;
@@ -55,7 +56,7 @@ pub enum Background {
 pub struct Running {
     /// The backend, to close.
     pub backend: Backend,
-    /// The store behind the traits.
+    /// The store behind the traits ([`Backend::store`]).
     pub store: Arc<dyn Store>,
     /// Log-in, sign-up, guest-session and checkout counters.
     pub throttle: Arc<dyn Throttle>,
@@ -118,11 +119,11 @@ impl Backend {
         })
     }
 
-    /// The store behind the traits.
+    /// The store behind the traits, every call a named step ([`Traced`]).
     pub fn store(&self) -> Arc<dyn Store> {
         match self {
-            Backend::Sled(store) => store.clone(),
-            Backend::Postgres(store) => store.clone(),
+            Backend::Sled(store) => Arc::new(Traced::new(store.clone())),
+            Backend::Postgres(store) => Arc::new(Traced::new(store.clone())),
         }
     }
 

@@ -25,9 +25,10 @@ pub enum StoreError {
     },
     /// The store could not be opened (one line for the operator).
     Open(String),
-    /// A failure, and the store call it ended (`store.checkout`): the
-    /// store's spans are `debug`, so at the default `info` level the edge
-    /// that logs the failure names the step from here.
+    /// A failure, and the store call it ended (`store.checkout`), attached
+    /// by [`Traced`](super::traced::Traced): the store's spans are `debug`,
+    /// so at the default `info` level the edge that logs the failure names
+    /// the step from here.
     ///
     /// It reads `step: failure` on its own (`{e}` in an operator's message
     /// or a log line keeps what failed), and its source is the failure's

@@ -17,6 +17,8 @@
 //! read-modify-write; the closures callers pass may run several times, so
 //! they must not have side effects.
 //!
+//! - [`traced`]: every call a named step (`store.checkout`): its `debug`
+//!   span and the step in its failure, written once for both backends.
 //! - [`sled`]: the embedded backend (one process, one data directory).
 //! - [`postgres`]: several instances on one PostgreSQL database.
 //! - [`backend`]: which of the two a configuration selects, opened.
@@ -44,6 +46,7 @@ pub mod sled;
 pub mod snapshot;
 pub mod sweeper;
 pub mod throttle;
+pub mod traced;
 
 use crate::domain::expiry::{Due, Lifetimes};
 use async_trait::async_trait;

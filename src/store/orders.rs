@@ -209,14 +209,8 @@ pub trait OrderStore: Send + Sync + 'static {
     /// `before` (admin). Written once for every backend: it reads pages of
     /// [`orders_in`](Self::orders_in) down the id range the filter allows
     /// until `limit` orders match or the range is exhausted, so it may look
-    /// at more orders than it returns.
-    #[tracing::instrument(
-        name = "store.all_orders",
-        target = "store.all_orders",
-        level = "debug",
-        skip_all,
-        err
-    )]
+    /// at more orders than it returns. One step (`store.all_orders`,
+    /// [`Traced`](super::traced::Traced)'s), its page reads under it.
     async fn all_orders(
         &self,
         filter: &OrderFilter,

@@ -1,4 +1,4 @@
-//! A failure in the log names the request, the operation and the step.
+//! A failure is logged once, at the edge, naming the request, the operation and the step.
 
 use super::*;
 use std::sync::Mutex;
@@ -36,49 +36,17 @@ impl Captured {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_store_failure_is_logged_with_the_request_the_operation_and_the_step() {
-    let (captured, _guard) = Captured::logs();
-    let shop = Shop::open().await;
-    shop.store.put_raw_product("BROKEN", b"\x01{\"sku\":");
-    let response = shop
-        .run(
-            None,
-            "query Catalogue { variant(sku: \"BROKEN\") { sku } }",
-            Value::Null,
-        )
-        .await;
-    assert_eq!(error_code(&response), "INTERNAL");
-    let request_id = response["errors"][0]["extensions"]["requestId"]
-        .as_str()
-        .unwrap();
-    let log = captured.text();
-    let line = log
-        .lines()
-        .find(|l| l.contains("ERROR") && l.contains("store."))
-        .unwrap_or_else(|| panic!("no store failure logged: {log}"));
-    for expected in [
-        request_id,
-        "operation=\"Catalogue\"",
-        "store.variant",
-        "BROKEN",
-    ] {
-        assert!(line.contains(expected), "{expected} missing from {line}");
-    }
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_failed_write_is_logged_with_its_step_though_store_spans_are_debug() {
+/// Runs `query` (as an admin, or anonymously) on a shop whose variant
+/// `BROKEN` is unreadable, checks that it fails as `INTERNAL` and that the
+/// failure is logged once, at the edge, with the request's id, and returns
+/// that line.
+async fn logged_once(as_admin: bool, query: &str) -> String {
     let (captured, _guard) = Captured::logs();
     let shop = Shop::open().await;
     shop.store.put_raw_product("BROKEN", b"\x01{\"sku\":");
     let admin = shop.viewer("ops", ViewerKind::Customer, &["admin"]);
     let response = shop
-        .run(
-            Some(&admin),
-            "mutation Restock { adjustStock(input: {sku: \"BROKEN\", delta: 1}) { userErrors { code } } }",
-            Value::Null,
-        )
+        .run(as_admin.then_some(&admin), query, Value::Null)
         .await;
     assert_eq!(error_code(&response), "INTERNAL");
     let request_id = response["errors"][0]["extensions"]["requestId"]
@@ -87,9 +55,36 @@ async fn a_failed_write_is_logged_with_its_step_though_store_spans_are_debug() {
     let log = captured.text();
     let failures: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
     assert_eq!(failures.len(), 1, "logged once, at the edge: {log}");
-    let line = failures[0];
+    assert!(
+        failures[0].contains(request_id),
+        "{request_id} missing from {log}"
+    );
+    failures[0].to_string()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_failure_is_logged_with_the_request_the_operation_and_the_step() {
+    let line = logged_once(
+        false,
+        "query Catalogue { variant(sku: \"BROKEN\") { sku } }",
+    )
+    .await;
     for expected in [
-        request_id,
+        "operation=\"Catalogue\"",
+        "store.variant: stored value under BROKEN is unreadable",
+    ] {
+        assert!(line.contains(expected), "{expected} missing from {line}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_write_is_logged_with_its_step_though_store_spans_are_debug() {
+    let line = logged_once(
+        true,
+        "mutation Restock { adjustStock(input: {sku: \"BROKEN\", delta: 1}) { userErrors { code } } }",
+    )
+    .await;
+    for expected in [
         "operation=\"Restock\"",
         "store.update_variant: stored value under BROKEN is unreadable",
     ] {

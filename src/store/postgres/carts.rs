@@ -324,7 +324,6 @@ impl PgStore {
 
 #[async_trait]
 impl CartStore for PgStore {
-    #[tracing::instrument(name = "store.cart", target = "store.cart", level = "debug", skip_all, err, fields(owner = %owner))]
     async fn cart(&self, owner: &OwnerKey, name: &CartName) -> Result<Option<Cart>, StoreError> {
         let row: Option<serde_json::Value> =
             sqlx::query_scalar("SELECT data FROM carts WHERE owner = $1 AND name = $2")
@@ -337,7 +336,6 @@ impl CartStore for PgStore {
             .transpose()
     }
 
-    #[tracing::instrument(name = "store.cart_set", target = "store.cart_set", level = "debug", skip_all, err, fields(owner = %owner))]
     async fn cart_set(&self, owner: &OwnerKey) -> Result<CartSet, StoreError> {
         let rows: Vec<(String, serde_json::Value)> =
             sqlx::query_as("SELECT name, data FROM carts WHERE owner = $1 ORDER BY name")
@@ -353,7 +351,6 @@ impl CartStore for PgStore {
         Ok(set)
     }
 
-    #[tracing::instrument(name = "store.update_cart", target = "store.update_cart", level = "debug", skip_all, fields(owner = %owner))]
     async fn update_cart(
         &self,
         owner: &OwnerKey,
@@ -362,16 +359,13 @@ impl CartStore for PgStore {
     ) -> Result<Option<Cart>, UpdateError> {
         let _turn = self.owner_locks.lock(owner).await;
         let _permit = self.write_permit().await?;
-        let (cart, touched) = retrying("store.update_cart", || {
-            self.update_cart_attempt(owner, name, update, None)
-        })
-        .await?
-        .into_inner();
+        let (cart, touched) = retrying(|| self.update_cart_attempt(owner, name, update, None))
+            .await?
+            .into_inner();
         self.committed(&touched);
         Ok(cart)
     }
 
-    #[tracing::instrument(name = "store.update_cart_once", target = "store.update_cart_once", level = "debug", skip_all, fields(owner = %owner))]
     async fn update_cart_once(
         &self,
         owner: &OwnerKey,
@@ -381,10 +375,7 @@ impl CartStore for PgStore {
     ) -> Result<Replayable<Option<Cart>>, UpdateError> {
         let _turn = self.owner_locks.lock(owner).await;
         let _permit = self.write_permit().await?;
-        let outcome = retrying("store.update_cart_once", || {
-            self.update_cart_attempt(owner, name, update, Some(key))
-        })
-        .await?;
+        let outcome = retrying(|| self.update_cart_attempt(owner, name, update, Some(key))).await?;
         Ok(match outcome {
             Replayable::Applied((cart, touched)) => {
                 self.committed(&touched);
@@ -394,7 +385,6 @@ impl CartStore for PgStore {
         })
     }
 
-    #[tracing::instrument(name = "store.merge_carts", target = "store.merge_carts", level = "debug", skip_all, fields(guest = %guest, customer = %customer))]
     async fn merge_carts(
         &self,
         guest: &OwnerKey,
@@ -403,7 +393,7 @@ impl CartStore for PgStore {
     ) -> Result<(MergeReport, CartSet), UpdateError> {
         let _turns = self.owner_locks.lock_both(guest, customer).await;
         let _permit = self.write_permit().await?;
-        let (report, set, touched) = retrying("store.merge_carts", || async {
+        let (report, set, touched) = retrying(|| async {
             let mut tx = self.begin().await?;
             // Both owners' rows, locked in key order so two merges never deadlock.
             let (guest_locked, customer_locked) = if guest.as_str() <= customer.as_str() {

@@ -55,7 +55,6 @@ pub(super) async fn put_variant(
 
 #[async_trait]
 impl CatalogStore for PgStore {
-    #[tracing::instrument(name = "store.variant", target = "store.variant", level = "debug", skip_all, err, fields(sku = %sku))]
     async fn variant(&self, sku: &Sku) -> Result<Option<Variant>, StoreError> {
         let row = sqlx::query("SELECT sku, stock, data FROM variants WHERE sku = $1")
             .bind(sku.as_str())
@@ -65,7 +64,6 @@ impl CatalogStore for PgStore {
         row.as_ref().map(variant_from_row).transpose()
     }
 
-    #[tracing::instrument(name = "store.variants_by_sku", target = "store.variants_by_sku", level = "debug", skip_all, err, fields(count = skus.len()))]
     async fn variants_by_sku(&self, skus: &[Sku]) -> Result<HashMap<Sku, Variant>, StoreError> {
         let keys: Vec<&str> = skus.iter().map(Sku::as_str).collect();
         let rows = sqlx::query("SELECT sku, stock, data FROM variants WHERE sku = ANY($1)")
@@ -78,13 +76,6 @@ impl CatalogStore for PgStore {
             .collect()
     }
 
-    #[tracing::instrument(
-        name = "store.variants",
-        target = "store.variants",
-        level = "debug",
-        skip_all,
-        err
-    )]
     async fn variants(
         &self,
         after: Option<&Sku>,
@@ -111,7 +102,6 @@ impl CatalogStore for PgStore {
         Ok(any.is_none())
     }
 
-    #[tracing::instrument(name = "store.update_variant", target = "store.update_variant", level = "debug", skip_all, fields(sku = %sku))]
     async fn update_variant(
         &self,
         sku: &Sku,
@@ -125,12 +115,11 @@ impl CatalogStore for PgStore {
                 Err(TxError::Retry(reason)) if tries < super::MAX_ATTEMPTS => {
                     super::pause(tries, &reason).await;
                 }
-                result => return super::finish("store.update_variant", result),
+                result => return super::finish(result),
             }
         }
     }
 
-    #[tracing::instrument(name = "store.product", target = "store.product", level = "debug", skip_all, err, fields(handle = %handle))]
     async fn product(&self, handle: &Handle) -> Result<Option<Product>, StoreError> {
         let row: Option<serde_json::Value> =
             sqlx::query_scalar("SELECT data FROM products WHERE handle = $1")
@@ -142,13 +131,6 @@ impl CatalogStore for PgStore {
             .transpose()
     }
 
-    #[tracing::instrument(
-        name = "store.products",
-        target = "store.products",
-        level = "debug",
-        skip_all,
-        err
-    )]
     async fn products(
         &self,
         after: Option<&Handle>,
@@ -169,20 +151,15 @@ impl CatalogStore for PgStore {
             .collect()
     }
 
-    #[tracing::instrument(name = "store.upsert_product", target = "store.upsert_product", level = "debug", skip_all, fields(handle = %handle))]
     async fn upsert_product(
         &self,
         handle: &Handle,
         skus: &[Sku],
         upsert: &ProductUpsert<'_>,
     ) -> Result<(Product, Vec<Variant>), UpdateError> {
-        retrying("store.upsert_product", || {
-            self.upsert_product_once(handle, skus, upsert)
-        })
-        .await
+        retrying(|| self.upsert_product_once(handle, skus, upsert)).await
     }
 
-    #[tracing::instrument(name = "store.import_catalog", target = "store.import_catalog", level = "debug", skip_all, err, fields(count = variants.len()))]
     async fn import_catalog(
         &self,
         records: &[Product],
@@ -264,13 +241,6 @@ impl CatalogStore for PgStore {
         tx.commit().await.map_err(backend)
     }
 
-    #[tracing::instrument(
-        name = "store.pin_currency",
-        target = "store.pin_currency",
-        level = "debug",
-        skip_all,
-        err
-    )]
     async fn pin_currency(&self, code: &str) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO meta (key, value) VALUES ('currency', $1) ON CONFLICT (key) DO NOTHING",

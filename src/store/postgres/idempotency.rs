@@ -88,7 +88,6 @@ pub(super) async fn record_key(
 
 #[async_trait]
 impl IdempotencyStore for PgStore {
-    #[tracing::instrument(name = "store.recorded", target = "store.recorded", level = "debug", skip_all, fields(owner = %owner))]
     async fn recorded(
         &self,
         owner: &OwnerKey,
@@ -102,6 +101,6 @@ impl IdempotencyStore for PgStore {
             Ok(outcome.cloned())
         }
         .await;
-        finish("store.recorded", result)
+        finish(result)
     }
 }

@@ -13,13 +13,6 @@ use async_trait::async_trait;
 
 #[async_trait]
 impl IdentityStore for PgStore {
-    #[tracing::instrument(
-        name = "store.account",
-        target = "store.account",
-        level = "debug",
-        skip_all,
-        err
-    )]
     async fn account(&self, email: &Email) -> Result<Option<Account>, StoreError> {
         let row: Option<serde_json::Value> =
             sqlx::query_scalar("SELECT data FROM accounts WHERE email = $1")
@@ -31,13 +24,6 @@ impl IdentityStore for PgStore {
             .transpose()
     }
 
-    #[tracing::instrument(
-        name = "store.create_account",
-        target = "store.create_account",
-        level = "debug",
-        skip_all,
-        err
-    )]
     async fn create_account(&self, account: &Account) -> Result<bool, StoreError> {
         let created = sqlx::query(
             "INSERT INTO accounts (email, data) VALUES ($1, $2) ON CONFLICT (email) DO NOTHING",
@@ -50,7 +36,6 @@ impl IdentityStore for PgStore {
         Ok(created.rows_affected() == 1)
     }
 
-    #[tracing::instrument(name = "store.valid_after", target = "store.valid_after", level = "debug", skip_all, err, fields(owner = %owner))]
     async fn valid_after(&self, owner: &OwnerKey) -> Result<Option<i64>, StoreError> {
         sqlx::query_scalar("SELECT valid_after FROM valid_after WHERE owner = $1")
             .bind(owner.as_str())
@@ -59,7 +44,6 @@ impl IdentityStore for PgStore {
             .map_err(backend)
     }
 
-    #[tracing::instrument(name = "store.log_out_everywhere", target = "store.log_out_everywhere", level = "debug", skip_all, err, fields(owner = %owner))]
     async fn log_out_everywhere(&self, owner: &OwnerKey, now: i64) -> Result<i64, StoreError> {
         // A renewal takes its time, then reads this record, and is refused
         // unless its token is newer than what it read. Its new token must
@@ -84,7 +68,7 @@ impl IdentityStore for PgStore {
 impl PgStore {
     /// next_valid_after in SQL: past both the stored time and `now`.
     async fn write_valid_after(&self, owner: &OwnerKey, now: i64) -> Result<i64, StoreError> {
-        retrying_store("store.write_valid_after", || async {
+        retrying_store(|| async {
             let mut tx = self.begin().await?;
             let next: i64 = sqlx::query_scalar(
                 "INSERT INTO valid_after (owner, valid_after) VALUES ($1, $2 + 1)

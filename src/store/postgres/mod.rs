@@ -362,12 +362,9 @@ impl From<StoreError> for TxError {
 }
 
 /// Runs `attempt` until it does not ask for a retry, at most [`MAX_ATTEMPTS`]
-/// times, with a short growing pause between. `step` names the call in the
-/// log if it fails (the store's spans are `debug`).
-pub(super) async fn retrying<T, F, Fut>(
-    step: &'static str,
-    mut attempt: F,
-) -> Result<T, UpdateError>
+/// times, with a short growing pause between. The step a failure ended is
+/// the caller's to name: a trait call's is [`Traced`](crate::store::traced::Traced)'s.
+pub(super) async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, UpdateError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, TxError>>,
@@ -377,7 +374,7 @@ where
         tries += 1;
         match attempt().await {
             Err(TxError::Retry(reason)) if tries < MAX_ATTEMPTS => pause(tries, &reason).await,
-            result => return finish(step, result),
+            result => return finish(result),
         }
     }
 }
@@ -389,9 +386,8 @@ pub(super) async fn pause(tries: u32, reason: &str) {
     tokio::time::sleep(Duration::from_millis(pause)).await;
 }
 
-/// The result of a transaction's last attempt, as the store traits say it;
-/// a failure is logged naming `step`.
-pub(super) fn finish<T>(step: &'static str, result: Result<T, TxError>) -> Result<T, UpdateError> {
+/// The result of a transaction's last attempt, as the store traits say it.
+pub(super) fn finish<T>(result: Result<T, TxError>) -> Result<T, UpdateError> {
     let error = match result {
         Ok(value) => return Ok(value),
         Err(TxError::Rejected(r)) => return Err(UpdateError::Rejected(r)),
@@ -400,19 +396,16 @@ pub(super) fn finish<T>(step: &'static str, result: Result<T, TxError>) -> Resul
             "postgres: gave up after {MAX_ATTEMPTS} attempts: {reason}"
         )),
     };
-    Err(UpdateError::Store(error.at(step)))
+    Err(UpdateError::Store(error))
 }
 
 /// [`retrying`] for calls that cannot be refused.
-pub(super) async fn retrying_store<T, F, Fut>(
-    step: &'static str,
-    attempt: F,
-) -> Result<T, StoreError>
+pub(super) async fn retrying_store<T, F, Fut>(attempt: F) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, TxError>>,
 {
-    retrying(step, attempt).await.map_err(|e| match e {
+    retrying(attempt).await.map_err(|e| match e {
         UpdateError::Store(e) => e,
         UpdateError::Rejected(r) => StoreError::backend(format!("unexpected refusal: {r:?}")),
     })

@@ -24,16 +24,14 @@ use std::collections::HashMap;
 
 #[async_trait]
 impl OrderStore for PgStore {
-    #[tracing::instrument(name = "store.checkout", target = "store.checkout", level = "debug", skip_all, fields(owner = %request.owner))]
     async fn checkout(&self, request: &CheckoutRequest) -> Result<Replayable<Order>, UpdateError> {
         let _turn = self.owner_locks.lock(&request.owner).await;
         let _permit = self.write_permit().await?;
-        let (outcome, touched) = retrying("store.checkout", || self.checkout_once(request)).await?;
+        let (outcome, touched) = retrying(|| self.checkout_once(request)).await?;
         self.committed(&touched);
         Ok(outcome)
     }
 
-    #[tracing::instrument(name = "store.order", target = "store.order", level = "debug", skip_all, err, fields(owner = %owner))]
     async fn order(&self, owner: &OwnerKey, id: &str) -> Result<Option<Order>, StoreError> {
         let row: Option<serde_json::Value> =
             sqlx::query_scalar("SELECT data FROM orders WHERE owner = $1 AND id = $2")
@@ -46,7 +44,6 @@ impl OrderStore for PgStore {
             .transpose()
     }
 
-    #[tracing::instrument(name = "store.orders", target = "store.orders", level = "debug", skip_all, err, fields(owner = %owner))]
     async fn orders(
         &self,
         owner: &OwnerKey,
@@ -73,13 +70,6 @@ impl OrderStore for PgStore {
         self.watch_orders(owner)
     }
 
-    #[tracing::instrument(
-        name = "store.order_by_id",
-        target = "store.order_by_id",
-        level = "debug",
-        skip_all,
-        err
-    )]
     async fn order_by_id(&self, id: &str) -> Result<Option<(OwnerKey, Order)>, StoreError> {
         let row: Option<(String, serde_json::Value)> =
             sqlx::query_as("SELECT owner, data FROM orders WHERE id = $1")
@@ -113,18 +103,12 @@ impl OrderStore for PgStore {
             .collect()
     }
 
-    #[tracing::instrument(
-        name = "store.move_order",
-        target = "store.move_order",
-        level = "debug",
-        skip_all
-    )]
     async fn move_order(
         &self,
         id: &str,
         change: &OrderChange<'_>,
     ) -> Result<Option<(OwnerKey, Moved)>, UpdateError> {
-        let moved = retrying("store.move_order", || self.move_order_once(id, change)).await?;
+        let moved = retrying(|| self.move_order_once(id, change)).await?;
         if let Some((owner, moved)) = &moved {
             self.committed(&touched_by_move(owner, moved));
         }

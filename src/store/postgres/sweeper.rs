@@ -50,7 +50,7 @@ impl Sweep for PgStore {
         let mut swept = 0;
         loop {
             let (dropped, last, touched) =
-                retrying_store("store.sweep_carts", || self.sweep_cart_batch(due, &after)).await?;
+                retrying_store(|| self.sweep_cart_batch(due, &after)).await?;
             self.committed(&touched);
             swept += dropped;
             match last {
@@ -65,7 +65,7 @@ impl Sweep for PgStore {
         let cutoff = due.idempotency_cutoff();
         let mut swept = 0;
         loop {
-            let deleted = retrying_store("store.sweep_idempotency", || async {
+            let deleted = retrying_store(|| async {
                 let mut tx = self.begin().await?;
                 let mut owners: Vec<String> = sqlx::query_scalar(
                     "DELETE FROM idempotency WHERE (owner, key) IN (

@@ -113,7 +113,7 @@ impl Throttle for PgThrottle {
         now: DateTime<Utc>,
     ) -> Result<Result<(), DateTime<Utc>>, StoreError> {
         let keys = sorted(keys);
-        retrying_store("store.throttle_reserve", || async {
+        retrying_store(|| async {
             let mut tx = self.pool.begin().await?;
             let mut windows = Vec::with_capacity(keys.len());
             let mut blocked = None;
@@ -136,11 +136,12 @@ impl Throttle for PgThrottle {
             Ok(Ok(()))
         })
         .await
+        .map_err(|e| e.at("store.throttle_reserve"))
     }
 
     async fn give_back(&self, keys: &[(Subject, &str)]) -> Result<(), StoreError> {
         let keys = sorted(keys);
-        retrying_store("store.throttle_give_back", || async {
+        retrying_store(|| async {
             let mut tx = self.pool.begin().await?;
             for (name, _, key) in &keys {
                 if let Some(window) = lock_window(&mut tx, name, key).await? {
@@ -151,6 +152,7 @@ impl Throttle for PgThrottle {
             Ok(())
         })
         .await
+        .map_err(|e| e.at("store.throttle_give_back"))
     }
 
     async fn clear(&self, subject: Subject, key: &str) -> Result<(), StoreError> {

@@ -11,9 +11,9 @@
 //! owner's turn. So a change rewrites only the cart it changes, and the
 //! decoding and encoding run outside sled's process-wide transaction lock.
 
+use super::SledStore;
 use super::codec::{decode, encode};
 use super::tx::{TxResult, count_new_key, finish, record, scoped};
-use super::{SledStore, logged};
 use crate::domain::idempotency::{KeyUse, Outcome, cart_to_replay};
 use crate::domain::merge::MergeReport;
 use crate::domain::{Cart, CartIndex, CartName, CartSet, CartWrite, OwnerKey};
@@ -194,42 +194,32 @@ impl SledStore {
 
 #[async_trait]
 impl CartStore for SledStore {
-    #[tracing::instrument(name = "store.cart", target = "store.cart", level = "debug", skip_all, err, fields(owner = %owner))]
     async fn cart(&self, owner: &OwnerKey, name: &CartName) -> Result<Option<Cart>, StoreError> {
         self.stored_cart(owner, name)
     }
 
-    #[tracing::instrument(name = "store.cart_set", target = "store.cart_set", level = "debug", skip_all, err, fields(owner = %owner))]
     async fn cart_set(&self, owner: &OwnerKey) -> Result<CartSet, StoreError> {
         self.stored_set(owner)
     }
 
-    #[tracing::instrument(name = "store.update_cart", target = "store.update_cart", level = "debug", skip_all, fields(owner = %owner))]
     async fn update_cart(
         &self,
         owner: &OwnerKey,
         name: &CartName,
         update: &CartUpdate<'_>,
     ) -> Result<Option<Cart>, UpdateError> {
-        logged(
-            "store.update_cart",
-            async move {
-                let turn = self.owner_locks.lock(owner).await;
-                let (cart, staged) = self.decide(owner, name, update).await?;
-                let Some(staged) = staged else {
-                    return Ok(cart);
-                };
-                self.commit_one(&staged)?;
-                drop(turn);
-                self.durable().await?;
-                self.subscribers.committed(&Touched::carts_of(owner));
-                Ok(cart)
-            }
-            .await,
-        )
+        let turn = self.owner_locks.lock(owner).await;
+        let (cart, staged) = self.decide(owner, name, update).await?;
+        let Some(staged) = staged else {
+            return Ok(cart);
+        };
+        self.commit_one(&staged)?;
+        drop(turn);
+        self.durable().await?;
+        self.subscribers.committed(&Touched::carts_of(owner));
+        Ok(cart)
     }
 
-    #[tracing::instrument(name = "store.update_cart_once", target = "store.update_cart_once", level = "debug", skip_all, fields(owner = %owner))]
     async fn update_cart_once(
         &self,
         owner: &OwnerKey,
@@ -237,102 +227,88 @@ impl CartStore for SledStore {
         name: &CartName,
         update: &CartUpdate<'_>,
     ) -> Result<Replayable<Option<Cart>>, UpdateError> {
-        logged(
-            "store.update_cart_once",
-            async move {
-                let turn = self.owner_locks.lock(owner).await;
-                // With the owner's turn no other write can record this key
-                // meanwhile, so a plain look-up is the answer.
-                let stored = self.record_of(owner, key.key)?;
-                if cart_to_replay(stored.as_ref(), key.fingerprint)
-                    .map_err(UpdateError::Rejected)?
-                    .is_some()
-                {
-                    return Ok(Replayable::Replayed(self.stored_cart(owner, name)?));
-                }
-                let (cart, staged) = self.decide(owner, name, update).await?;
-                let owner_key = owner.as_str().as_bytes();
-                let idem_key = scoped(owner, key.key.as_str());
-                let outcome = Outcome::CartVersion {
-                    name: name.clone(),
-                    version: cart.as_ref().map_or(0, |c| c.version),
-                };
-                let trees = (
-                    &self.carts,
-                    &self.cart_index,
-                    &self.idempotency,
-                    &self.idempotency_counts,
-                );
-                let result = trees.transaction(|(carts, index, idempotency, counts)| {
-                    // Counted inside: the sweeper gives counts back meanwhile.
-                    count_new_key(counts, owner_key, key.max_per_owner)?;
-                    if let Some(staged) = &staged {
-                        staged.apply(carts, index)?;
-                    }
-                    idempotency.insert(
-                        idem_key.as_slice(),
-                        record(key.fingerprint, key.now, outcome.clone()),
-                    )?;
-                    Ok(())
-                });
-                finish(result)?;
-                drop(turn);
-                self.durable().await?;
-                if staged.is_some() {
-                    self.subscribers.committed(&Touched::carts_of(owner));
-                }
-                Ok(Replayable::Applied(cart))
+        let turn = self.owner_locks.lock(owner).await;
+        // With the owner's turn no other write can record this key
+        // meanwhile, so a plain look-up is the answer.
+        let stored = self.record_of(owner, key.key)?;
+        if cart_to_replay(stored.as_ref(), key.fingerprint)
+            .map_err(UpdateError::Rejected)?
+            .is_some()
+        {
+            return Ok(Replayable::Replayed(self.stored_cart(owner, name)?));
+        }
+        let (cart, staged) = self.decide(owner, name, update).await?;
+        let owner_key = owner.as_str().as_bytes();
+        let idem_key = scoped(owner, key.key.as_str());
+        let outcome = Outcome::CartVersion {
+            name: name.clone(),
+            version: cart.as_ref().map_or(0, |c| c.version),
+        };
+        let trees = (
+            &self.carts,
+            &self.cart_index,
+            &self.idempotency,
+            &self.idempotency_counts,
+        );
+        let result = trees.transaction(|(carts, index, idempotency, counts)| {
+            // Counted inside: the sweeper gives counts back meanwhile.
+            count_new_key(counts, owner_key, key.max_per_owner)?;
+            if let Some(staged) = &staged {
+                staged.apply(carts, index)?;
             }
-            .await,
-        )
+            idempotency.insert(
+                idem_key.as_slice(),
+                record(key.fingerprint, key.now, outcome.clone()),
+            )?;
+            Ok(())
+        });
+        finish(result)?;
+        drop(turn);
+        self.durable().await?;
+        if staged.is_some() {
+            self.subscribers.committed(&Touched::carts_of(owner));
+        }
+        Ok(Replayable::Applied(cart))
     }
 
-    #[tracing::instrument(name = "store.merge_carts", target = "store.merge_carts", level = "debug", skip_all, fields(guest = %guest, customer = %customer))]
     async fn merge_carts(
         &self,
         guest: &OwnerKey,
         customer: &OwnerKey,
         merge: &CartMerge<'_>,
     ) -> Result<(MergeReport, CartSet), UpdateError> {
-        logged(
-            "store.merge_carts",
-            async move {
-                let turns = self.owner_locks.lock_both(guest, customer).await;
-                let guest_old = self.stored_set(guest)?;
-                let customer_old = self.stored_set(customer)?;
-                let (mut guest_set, mut customer_set) = (guest_old.clone(), customer_old.clone());
-                for set in [&mut guest_set, &mut customer_set] {
-                    set.retired_version = set.retired_version.max(self.versions.floor);
-                }
-                let report =
-                    merge(&mut customer_set, &mut guest_set).map_err(UpdateError::Rejected)?;
-                let highest = [&guest_set, &customer_set]
-                    .iter()
-                    .map(|set| set.index().highest_version())
-                    .max()
-                    .unwrap_or(0);
-                self.lease_versions(highest).await?;
-                let mut staged = Vec::new();
-                for (owner, old, set) in [
-                    (guest, &guest_old, &guest_set),
-                    (customer, &customer_old, &customer_set),
-                ] {
-                    if old != set {
-                        staged.push(Staged::set(owner, old, set));
-                    }
-                }
-                if staged.is_empty() {
-                    return Ok((report, customer_set));
-                }
-                self.commit(&staged.iter().collect::<Vec<_>>())?;
-                drop(turns);
-                self.durable().await?;
-                self.subscribers
-                    .committed(&touched_by_merge(guest, customer));
-                Ok((report, customer_set))
+        let turns = self.owner_locks.lock_both(guest, customer).await;
+        let guest_old = self.stored_set(guest)?;
+        let customer_old = self.stored_set(customer)?;
+        let (mut guest_set, mut customer_set) = (guest_old.clone(), customer_old.clone());
+        for set in [&mut guest_set, &mut customer_set] {
+            set.retired_version = set.retired_version.max(self.versions.floor);
+        }
+        let report = merge(&mut customer_set, &mut guest_set).map_err(UpdateError::Rejected)?;
+        let highest = [&guest_set, &customer_set]
+            .iter()
+            .map(|set| set.index().highest_version())
+            .max()
+            .unwrap_or(0);
+        self.lease_versions(highest).await?;
+        let mut staged = Vec::new();
+        for (owner, old, set) in [
+            (guest, &guest_old, &guest_set),
+            (customer, &customer_old, &customer_set),
+        ] {
+            if old != set {
+                staged.push(Staged::set(owner, old, set));
             }
-            .await,
-        )
+        }
+        if staged.is_empty() {
+            return Ok((report, customer_set));
+        }
+        self.commit(&staged.iter().collect::<Vec<_>>())?;
+        drop(turns);
+        self.durable().await?;
+        self.subscribers
+            .committed(&touched_by_merge(guest, customer));
+        Ok((report, customer_set))
     }
 
     fn cart_changes(&self, owner: &OwnerKey) -> Changes {

@@ -2,9 +2,9 @@
 //! order is SKU order), products keyed by handle in `product_records`, the
 //! currency in `meta`.
 
+use super::SledStore;
 use super::codec::encode;
 use super::tx::{Abort, finish, reject, tx_get};
-use super::{SledStore, logged};
 use super::{cas, decode};
 use crate::domain::catalog::Product;
 use crate::domain::product::detached;
@@ -19,12 +19,10 @@ use std::ops::Bound;
 
 #[async_trait]
 impl CatalogStore for SledStore {
-    #[tracing::instrument(name = "store.variant", target = "store.variant", level = "debug", skip_all, err, fields(sku = %sku))]
     async fn variant(&self, sku: &Sku) -> Result<Option<Variant>, StoreError> {
         Self::get(&self.products, sku.as_str().as_bytes())
     }
 
-    #[tracing::instrument(name = "store.variants_by_sku", target = "store.variants_by_sku", level = "debug", skip_all, err, fields(count = skus.len()))]
     async fn variants_by_sku(&self, skus: &[Sku]) -> Result<HashMap<Sku, Variant>, StoreError> {
         let mut found = HashMap::with_capacity(skus.len());
         for sku in skus {
@@ -35,13 +33,6 @@ impl CatalogStore for SledStore {
         Ok(found)
     }
 
-    #[tracing::instrument(
-        name = "store.variants",
-        target = "store.variants",
-        level = "debug",
-        skip_all,
-        err
-    )]
     async fn variants(
         &self,
         after: Option<&Sku>,
@@ -54,26 +45,18 @@ impl CatalogStore for SledStore {
         Ok(self.products.is_empty())
     }
 
-    #[tracing::instrument(name = "store.update_variant", target = "store.update_variant", level = "debug", skip_all, fields(sku = %sku))]
     async fn update_variant(
         &self,
         sku: &Sku,
         update: &mut ProductUpdate<'_>,
     ) -> Result<Variant, UpdateError> {
-        logged(
-            "store.update_variant",
-            async move {
-                let (product, written) = cas(&self.products, sku.as_str().as_bytes(), update)?;
-                if written {
-                    self.durable().await?;
-                }
-                Ok(product)
-            }
-            .await,
-        )
+        let (product, written) = cas(&self.products, sku.as_str().as_bytes(), update)?;
+        if written {
+            self.durable().await?;
+        }
+        Ok(product)
     }
 
-    #[tracing::instrument(name = "store.import_catalog", target = "store.import_catalog", level = "debug", skip_all, err, fields(count = variants.len()))]
     async fn import_catalog(
         &self,
         records: &[Product],
@@ -120,18 +103,10 @@ impl CatalogStore for SledStore {
         self.durable().await
     }
 
-    #[tracing::instrument(name = "store.product", target = "store.product", level = "debug", skip_all, err, fields(handle = %handle))]
     async fn product(&self, handle: &Handle) -> Result<Option<Product>, StoreError> {
         Self::get(&self.product_records, handle.as_str().as_bytes())
     }
 
-    #[tracing::instrument(
-        name = "store.products",
-        target = "store.products",
-        level = "debug",
-        skip_all,
-        err
-    )]
     async fn products(
         &self,
         after: Option<&Handle>,
@@ -140,53 +115,38 @@ impl CatalogStore for SledStore {
         page(&self.product_records, after.map(Handle::as_str), limit)
     }
 
-    #[tracing::instrument(name = "store.upsert_product", target = "store.upsert_product", level = "debug", skip_all, fields(handle = %handle))]
     async fn upsert_product(
         &self,
         handle: &Handle,
         skus: &[Sku],
         upsert: &ProductUpsert<'_>,
     ) -> Result<(Product, Vec<Variant>), UpdateError> {
-        logged(
-            "store.upsert_product",
-            async move {
-                let key = handle.as_str().as_bytes();
-                let trees = (&self.product_records, &self.products);
-                let result = trees.transaction(|(records, products)| {
-                    let existing: Option<Product> = tx_get(records, key)?;
-                    let mut stored = HashMap::new();
-                    let listed = existing.iter().flat_map(|r| r.variants.iter());
-                    for sku in skus.iter().chain(listed) {
-                        if let Some(variant) = tx_get::<Variant>(products, sku.as_str().as_bytes())?
-                        {
-                            stored.insert(sku.clone(), variant);
-                        }
-                    }
-                    let (record, variants) = match upsert(existing.as_ref(), &stored) {
-                        Ok(written) => written,
-                        Err(rejection) => return reject(rejection),
-                    };
-                    records.insert(key, encode(&record))?;
-                    for variant in &variants {
-                        products.insert(variant.sku.as_str().as_bytes(), encode(variant))?;
-                    }
-                    Ok((record, variants))
-                });
-                let written = finish(result)?;
-                self.durable().await?;
-                Ok(written)
+        let key = handle.as_str().as_bytes();
+        let trees = (&self.product_records, &self.products);
+        let result = trees.transaction(|(records, products)| {
+            let existing: Option<Product> = tx_get(records, key)?;
+            let mut stored = HashMap::new();
+            let listed = existing.iter().flat_map(|r| r.variants.iter());
+            for sku in skus.iter().chain(listed) {
+                if let Some(variant) = tx_get::<Variant>(products, sku.as_str().as_bytes())? {
+                    stored.insert(sku.clone(), variant);
+                }
             }
-            .await,
-        )
+            let (record, variants) = match upsert(existing.as_ref(), &stored) {
+                Ok(written) => written,
+                Err(rejection) => return reject(rejection),
+            };
+            records.insert(key, encode(&record))?;
+            for variant in &variants {
+                products.insert(variant.sku.as_str().as_bytes(), encode(variant))?;
+            }
+            Ok((record, variants))
+        });
+        let written = finish(result)?;
+        self.durable().await?;
+        Ok(written)
     }
 
-    #[tracing::instrument(
-        name = "store.pin_currency",
-        target = "store.pin_currency",
-        level = "debug",
-        skip_all,
-        err
-    )]
     async fn pin_currency(&self, code: &str) -> Result<(), StoreError> {
         let key = b"currency";
         match self

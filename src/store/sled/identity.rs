@@ -16,24 +16,10 @@ use async_trait::async_trait;
 
 #[async_trait]
 impl IdentityStore for SledStore {
-    #[tracing::instrument(
-        name = "store.account",
-        target = "store.account",
-        level = "debug",
-        skip_all,
-        err
-    )]
     async fn account(&self, email: &Email) -> Result<Option<Account>, StoreError> {
         Self::get(&self.accounts, email.as_str().as_bytes())
     }
 
-    #[tracing::instrument(
-        name = "store.create_account",
-        target = "store.create_account",
-        level = "debug",
-        skip_all,
-        err
-    )]
     async fn create_account(&self, account: &Account) -> Result<bool, StoreError> {
         let key = account.email.as_str().as_bytes();
         let created = self
@@ -46,12 +32,10 @@ impl IdentityStore for SledStore {
         Ok(created)
     }
 
-    #[tracing::instrument(name = "store.valid_after", target = "store.valid_after", level = "debug", skip_all, err, fields(owner = %owner))]
     async fn valid_after(&self, owner: &OwnerKey) -> Result<Option<i64>, StoreError> {
         Self::get(&self.valid_after, owner.as_str().as_bytes())
     }
 
-    #[tracing::instrument(name = "store.log_out_everywhere", target = "store.log_out_everywhere", level = "debug", skip_all, err, fields(owner = %owner))]
     async fn log_out_everywhere(&self, owner: &OwnerKey, now: i64) -> Result<i64, StoreError> {
         let key = owner.as_str().as_bytes();
         loop {

@@ -243,16 +243,6 @@ impl SledStore {
     }
 }
 
-/// A store failure names its step (`store.checkout`, …): the store's spans
-/// are `debug`, so at the default `info` the edge that logs it (once) names
-/// the step from the error.
-fn logged<T>(step: &'static str, result: Result<T, UpdateError>) -> Result<T, UpdateError> {
-    result.map_err(|e| match e {
-        UpdateError::Store(e) => UpdateError::Store(e.at(step)),
-        rejected => rejected,
-    })
-}
-
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
         StoreError::caused("sled", e)

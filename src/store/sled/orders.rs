@@ -2,10 +2,10 @@
 //! transaction over `carts`, `products`, `orders`, `idempotency` and
 //! `idempotency_counts`; order listing; the idempotency look-up.
 
+use super::SledStore;
 use super::carts::Staged;
 use super::codec::{decode, encode};
 use super::tx::{count_new_key, finish, record, reject, scoped, tx_get};
-use super::{SledStore, logged};
 use crate::domain::idempotency::{
     Fingerprint, IdempotencyKey, IdempotencyRecord, Outcome, order_to_replay, recorded,
 };
@@ -22,104 +22,94 @@ use std::collections::HashMap;
 
 #[async_trait]
 impl OrderStore for SledStore {
-    #[tracing::instrument(name = "store.checkout", target = "store.checkout", level = "debug", skip_all, fields(owner = %request.owner))]
     async fn checkout(&self, request: &CheckoutRequest) -> Result<Replayable<Order>, UpdateError> {
-        logged(
-            "store.checkout",
-            async move {
-                let owner = &request.owner;
-                let turn = self.owner_locks.lock(owner).await;
-                // With the owner's turn, no other write records a key or
-                // changes a cart of this owner meanwhile: the look-up and the
-                // cart are read plainly; stock is read and written in the
-                // transaction (other owners buy the same SKUs).
-                let stored = self.record_of(owner, &request.key)?;
-                if let Some(id) = order_to_replay(stored.as_ref(), &request.fingerprint)
-                    .map_err(UpdateError::Rejected)?
-                {
-                    let order = SledStore::get(&self.orders, &scoped(owner, id))?;
-                    return Ok(replayed_order(owner, &request.key, id, order)?);
-                }
-                // Lines sent whole need no stored cart.
-                let (index, stored) = match &request.source {
-                    CheckoutSource::Cart { name, .. } => {
-                        let mut index = self.index_of(owner)?;
-                        self.versions_from(&mut index);
-                        // Emptying the cart makes at most the next version.
-                        self.lease_versions(index.highest_version().saturating_add(1))
-                            .await?;
-                        (index, self.stored_cart(owner, name)?)
-                    }
-                    CheckoutSource::Lines { .. } => (CartIndex::default(), None),
-                };
-                let lines = request
-                    .lines(stored.as_ref())
-                    .map_err(UpdateError::Rejected)?;
-                let owner_key = owner.as_str().as_bytes();
-                let idem_key = scoped(owner, request.key.as_str());
-                let trees = (
-                    &self.carts,
-                    &self.cart_index,
-                    &self.products,
-                    &self.orders,
-                    &self.idempotency,
-                    &self.idempotency_counts,
-                    &self.order_owners,
-                );
-                let result = trees.transaction(
-                    |(carts, cart_index, products, orders, idempotency, counts, owners)| {
-                        count_new_key(counts, owner_key, request.max_keys_per_owner)?;
-                        let mut catalog: HashMap<Sku, Variant> =
-                            HashMap::with_capacity(lines.len());
-                        for line in &lines {
-                            if let Some(product) =
-                                tx_get::<Variant>(products, line.sku.as_str().as_bytes())?
-                            {
-                                catalog.insert(line.sku.clone(), product);
-                            }
-                        }
-                        let mut index = index.clone();
-                        let (placement, emptied) =
-                            match request.place(&mut index, stored.as_ref(), &lines, &catalog) {
-                                Ok(placed) => placed,
-                                Err(rejection) => return reject(rejection),
-                            };
-                        for product in &placement.stock_taken {
-                            products.insert(product.sku.as_str().as_bytes(), encode(product))?;
-                        }
-                        if let Some(emptied) = &emptied {
-                            Staged::write(owner, &index, emptied).apply(carts, cart_index)?;
-                        }
-                        let order = placement.order;
-                        orders.insert(scoped(owner, &order.id), encode(&order))?;
-                        owners.insert(order.id.as_bytes(), owner_key)?;
-                        idempotency.insert(
-                            idem_key.as_slice(),
-                            record(
-                                &request.fingerprint,
-                                request.now,
-                                Outcome::Order(order.id.clone()),
-                            ),
-                        )?;
-                        Ok((order, emptied.is_some()))
-                    },
-                );
-                let (order, emptied) = finish(result)?;
-                drop(turn);
-                self.durable().await?;
-                self.subscribers.committed(&request.touched(emptied));
-                Ok(Replayable::Applied(order))
+        let owner = &request.owner;
+        let turn = self.owner_locks.lock(owner).await;
+        // With the owner's turn, no other write records a key or
+        // changes a cart of this owner meanwhile: the look-up and the
+        // cart are read plainly; stock is read and written in the
+        // transaction (other owners buy the same SKUs).
+        let stored = self.record_of(owner, &request.key)?;
+        if let Some(id) =
+            order_to_replay(stored.as_ref(), &request.fingerprint).map_err(UpdateError::Rejected)?
+        {
+            let order = SledStore::get(&self.orders, &scoped(owner, id))?;
+            return Ok(replayed_order(owner, &request.key, id, order)?);
+        }
+        // Lines sent whole need no stored cart.
+        let (index, stored) = match &request.source {
+            CheckoutSource::Cart { name, .. } => {
+                let mut index = self.index_of(owner)?;
+                self.versions_from(&mut index);
+                // Emptying the cart makes at most the next version.
+                self.lease_versions(index.highest_version().saturating_add(1))
+                    .await?;
+                (index, self.stored_cart(owner, name)?)
             }
-            .await,
-        )
+            CheckoutSource::Lines { .. } => (CartIndex::default(), None),
+        };
+        let lines = request
+            .lines(stored.as_ref())
+            .map_err(UpdateError::Rejected)?;
+        let owner_key = owner.as_str().as_bytes();
+        let idem_key = scoped(owner, request.key.as_str());
+        let trees = (
+            &self.carts,
+            &self.cart_index,
+            &self.products,
+            &self.orders,
+            &self.idempotency,
+            &self.idempotency_counts,
+            &self.order_owners,
+        );
+        let result = trees.transaction(
+            |(carts, cart_index, products, orders, idempotency, counts, owners)| {
+                count_new_key(counts, owner_key, request.max_keys_per_owner)?;
+                let mut catalog: HashMap<Sku, Variant> = HashMap::with_capacity(lines.len());
+                for line in &lines {
+                    if let Some(product) =
+                        tx_get::<Variant>(products, line.sku.as_str().as_bytes())?
+                    {
+                        catalog.insert(line.sku.clone(), product);
+                    }
+                }
+                let mut index = index.clone();
+                let (placement, emptied) =
+                    match request.place(&mut index, stored.as_ref(), &lines, &catalog) {
+                        Ok(placed) => placed,
+                        Err(rejection) => return reject(rejection),
+                    };
+                for product in &placement.stock_taken {
+                    products.insert(product.sku.as_str().as_bytes(), encode(product))?;
+                }
+                if let Some(emptied) = &emptied {
+                    Staged::write(owner, &index, emptied).apply(carts, cart_index)?;
+                }
+                let order = placement.order;
+                orders.insert(scoped(owner, &order.id), encode(&order))?;
+                owners.insert(order.id.as_bytes(), owner_key)?;
+                idempotency.insert(
+                    idem_key.as_slice(),
+                    record(
+                        &request.fingerprint,
+                        request.now,
+                        Outcome::Order(order.id.clone()),
+                    ),
+                )?;
+                Ok((order, emptied.is_some()))
+            },
+        );
+        let (order, emptied) = finish(result)?;
+        drop(turn);
+        self.durable().await?;
+        self.subscribers.committed(&request.touched(emptied));
+        Ok(Replayable::Applied(order))
     }
 
-    #[tracing::instrument(name = "store.order", target = "store.order", level = "debug", skip_all, err, fields(owner = %owner))]
     async fn order(&self, owner: &OwnerKey, id: &str) -> Result<Option<Order>, StoreError> {
         SledStore::get(&self.orders, &scoped(owner, id))
     }
 
-    #[tracing::instrument(name = "store.orders", target = "store.orders", level = "debug", skip_all, err, fields(owner = %owner))]
     async fn orders(
         &self,
         owner: &OwnerKey,
@@ -150,13 +140,6 @@ impl OrderStore for SledStore {
         self.subscribers.watch_orders(owner)
     }
 
-    #[tracing::instrument(
-        name = "store.order_by_id",
-        target = "store.order_by_id",
-        level = "debug",
-        skip_all,
-        err
-    )]
     async fn order_by_id(&self, id: &str) -> Result<Option<(OwnerKey, Order)>, StoreError> {
         let Some(owner) = self.owner_of_order(id)? else {
             return Ok(None);
@@ -191,58 +174,46 @@ impl OrderStore for SledStore {
         Ok(found)
     }
 
-    #[tracing::instrument(
-        name = "store.move_order",
-        target = "store.move_order",
-        level = "debug",
-        skip_all
-    )]
     async fn move_order(
         &self,
         id: &str,
         change: &OrderChange<'_>,
     ) -> Result<Option<(OwnerKey, Moved)>, UpdateError> {
-        logged(
-            "store.move_order",
-            async move {
-                let Some(owner) = self.owner_of_order(id)? else {
-                    return Ok(None);
-                };
-                let key = scoped(&owner, id);
-                let trees = (&self.orders, &self.products);
-                let result = trees.transaction(|(orders, products)| {
-                    let Some(order) = tx_get::<Order>(orders, &key)? else {
-                        return Ok(None);
-                    };
-                    let moved = match change(&order) {
-                        Ok(moved) => moved,
-                        Err(rejection) => return reject(rejection),
-                    };
-                    if let Moved::Changed(next, _) = &moved {
-                        let mut catalog = HashMap::new();
-                        for sku in moved.restock_skus() {
-                            if let Some(product) = tx_get(products, sku.as_str().as_bytes())? {
-                                catalog.insert(sku.clone(), product);
-                            }
-                        }
-                        for product in moved.restocked(&catalog) {
-                            products.insert(product.sku.as_str().as_bytes(), encode(&product))?;
-                        }
-                        orders.insert(key.as_slice(), encode(next.as_ref()))?;
+        let Some(owner) = self.owner_of_order(id)? else {
+            return Ok(None);
+        };
+        let key = scoped(&owner, id);
+        let trees = (&self.orders, &self.products);
+        let result = trees.transaction(|(orders, products)| {
+            let Some(order) = tx_get::<Order>(orders, &key)? else {
+                return Ok(None);
+            };
+            let moved = match change(&order) {
+                Ok(moved) => moved,
+                Err(rejection) => return reject(rejection),
+            };
+            if let Moved::Changed(next, _) = &moved {
+                let mut catalog = HashMap::new();
+                for sku in moved.restock_skus() {
+                    if let Some(product) = tx_get(products, sku.as_str().as_bytes())? {
+                        catalog.insert(sku.clone(), product);
                     }
-                    Ok(Some(moved))
-                });
-                let Some(moved) = finish(result)? else {
-                    return Ok(None);
-                };
-                if matches!(moved, Moved::Changed(..)) {
-                    self.durable().await?;
-                    self.subscribers.committed(&touched_by_move(&owner, &moved));
                 }
-                Ok(Some((owner, moved)))
+                for product in moved.restocked(&catalog) {
+                    products.insert(product.sku.as_str().as_bytes(), encode(&product))?;
+                }
+                orders.insert(key.as_slice(), encode(next.as_ref()))?;
             }
-            .await,
-        )
+            Ok(Some(moved))
+        });
+        let Some(moved) = finish(result)? else {
+            return Ok(None);
+        };
+        if matches!(moved, Moved::Changed(..)) {
+            self.durable().await?;
+            self.subscribers.committed(&touched_by_move(&owner, &moved));
+        }
+        Ok(Some((owner, moved)))
     }
 }
 
@@ -264,19 +235,15 @@ impl SledStore {
 
 #[async_trait]
 impl IdempotencyStore for SledStore {
-    #[tracing::instrument(name = "store.recorded", target = "store.recorded", level = "debug", skip_all, fields(owner = %owner))]
     async fn recorded(
         &self,
         owner: &OwnerKey,
         key: &IdempotencyKey,
         fingerprint: &Fingerprint,
     ) -> Result<Option<Outcome>, UpdateError> {
-        let looked_up = self.record_of(owner, key).map_err(UpdateError::Store);
-        let decided = looked_up.and_then(|record| {
-            let outcome = recorded(record.as_ref(), fingerprint).map_err(UpdateError::Rejected)?;
-            Ok(outcome.cloned())
-        });
-        logged("store.recorded", decided)
+        let record = self.record_of(owner, key)?;
+        let outcome = recorded(record.as_ref(), fingerprint).map_err(UpdateError::Rejected)?;
+        Ok(outcome.cloned())
     }
 }
 
