@@ -277,7 +277,7 @@ pub async fn checked_guest(
             &["guestToken"],
             format!("the guest token cannot be used: {why}"),
         ))),
-        Err(VerifyError::Unavailable) => Err(AppError::RevocationUnavailable),
+        Err(VerifyError::Unavailable(e)) => Err(AppError::RevocationUnavailable(e)),
     }
 }
 

@@ -67,7 +67,7 @@ pub enum AppError {
     Sign(#[source] crate::auth::TokenError),
     /// A token's revocation record could not be read.
     #[error("the revocation record could not be read")]
-    RevocationUnavailable,
+    RevocationUnavailable(#[source] StoreError),
 }
 
 impl Caller<'_> {

@@ -14,8 +14,9 @@ use std::sync::Arc;
 pub enum VerifyError {
     /// The token is not valid, or was revoked: HTTP 401 / WebSocket close 4403.
     Invalid(TokenError),
-    /// The revocation record could not be read: HTTP 500 / close 1011.
-    Unavailable,
+    /// The revocation record could not be read: HTTP 500 / close 1011. The
+    /// edge that answers logs the cause, once.
+    Unavailable(crate::store::StoreError),
 }
 
 /// Verifies tokens; cheap to clone.
@@ -76,10 +77,7 @@ impl Verifier {
                 Err(VerifyError::Invalid(TokenError::Revoked))
             }
             Ok(_) => Ok(()),
-            Err(e) => {
-                tracing::error!(error = %e, "reading the revocation record failed");
-                Err(VerifyError::Unavailable)
-            }
+            Err(e) => Err(VerifyError::Unavailable(e)),
         }
     }
 }

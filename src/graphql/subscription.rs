@@ -180,7 +180,9 @@ async fn still_valid(services: &Services, viewer: &crate::auth::Viewer) -> Resul
     match services.verifier.check_not_revoked(viewer).await {
         Ok(()) => Ok(()),
         Err(VerifyError::Invalid(_)) => Err(ApiError::TokenRevoked),
-        Err(VerifyError::Unavailable) => Err(ApiError::Internal),
+        Err(VerifyError::Unavailable(e)) => {
+            Err(crate::app::AppError::RevocationUnavailable(e).into())
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use super::{AppState, error_response};
 use crate::auth::verifier::VerifyError;
 use crate::auth::{ClientAddress, TokenError, Viewer, token::bearer_token};
 use crate::graphql::document;
-use crate::graphql::error::RequestCode;
+use crate::graphql::error::{Chain, RequestCode};
 use async_graphql::ParseRequestError;
 use async_graphql::parser::types::OperationType;
 use async_graphql_axum::GraphQLRequest;
@@ -173,11 +173,14 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Vi
     match state.services.verifier.verify(token).await {
         Ok(viewer) => Ok(Some(viewer)),
         Err(VerifyError::Invalid(e)) => Err(unauthorized(e)),
-        Err(VerifyError::Unavailable) => Err(error_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            RequestCode::Internal,
-            "internal error; the server log has the details",
-        )),
+        Err(VerifyError::Unavailable(e)) => {
+            tracing::error!(error = %Chain(&e), "reading the revocation record failed");
+            Err(error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                RequestCode::Internal,
+                "internal error; the server log has the details",
+            ))
+        }
     }
 }
 

@@ -23,7 +23,7 @@ use super::listener::{ConnectionSlot, Lifecycle, reached};
 use crate::auth::ClientAddress;
 use crate::auth::verifier::VerifyError;
 use crate::auth::{TokenError, Viewer, token::bearer_token};
-use crate::graphql::error::{RequestCode, with_code};
+use crate::graphql::error::{Chain, RequestCode, with_code};
 use async_graphql::{Data, Executor, Request, ServerError};
 use axum::Extension;
 use axum::extract::State;
@@ -150,7 +150,10 @@ async fn serve(socket: Socket, state: AppState, client: Option<ClientAddress>) {
         Ok(Some(token)) => match state.services.verifier.verify(&token).await {
             Ok(viewer) => Some(viewer),
             Err(VerifyError::Invalid(_)) => return close(&mut sink, 4403, "Forbidden").await,
-            Err(VerifyError::Unavailable) => return close(&mut sink, 1011, "Internal error").await,
+            Err(VerifyError::Unavailable(e)) => {
+                tracing::error!(error = %Chain(&e), "reading the revocation record failed");
+                return close(&mut sink, 1011, "Internal error").await;
+            }
         },
     };
     // A viewer's sockets are counted across the process; anonymous ones only
@@ -216,7 +219,10 @@ impl Executor for Classified {
                 let refused = match state.services.verifier.check_not_revoked(viewer).await {
                     Ok(()) => None,
                     Err(VerifyError::Invalid(e)) => Some((e.to_string(), RequestCode::Unauthenticated)),
-                    Err(VerifyError::Unavailable) => Some(("internal error; the server log has the details".to_string(), RequestCode::Internal)),
+                    Err(VerifyError::Unavailable(e)) => {
+                        tracing::error!(error = %Chain(&e), "reading the revocation record failed");
+                        Some(("internal error; the server log has the details".to_string(), RequestCode::Internal))
+                    }
                 };
                 if let Some((message, code)) = refused {
                     let error = with_code(ServerError::new(message, None), code);
