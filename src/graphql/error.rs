@@ -143,17 +143,19 @@ pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
 
 impl std::fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut next = Some(self.0);
-        let mut first = true;
-        while let Some(error) = next {
-            if !first {
-                f.write_str(": ")?;
+        let mut said = self.0.to_string();
+        let mut next = self.0.source();
+        while let Some(cause) = next {
+            // A message that already ends with its cause's (a store error
+            // says its library's) is not repeated.
+            let text = cause.to_string();
+            if !said.ends_with(&text) {
+                said.push_str(": ");
+                said.push_str(&text);
             }
-            first = false;
-            f.write_str(&error.to_string().replace('\n', " "))?;
-            next = error.source();
+            next = cause.source();
         }
-        Ok(())
+        f.write_str(&said.replace('\n', " "))
     }
 }
 
@@ -303,6 +305,10 @@ mod tests {
             Chain(&failure).to_string(),
             "the store failed: store.checkout: sled: disk on fire sector 7"
         );
+        // Alone (an operator's message), a store error says its cause too.
+        let alone = crate::store::StoreError::caused("postgres", std::io::Error::other("gone"));
+        assert_eq!(alone.to_string(), "postgres: gone");
+        assert_eq!(Chain(&alone).to_string(), "postgres: gone", "not twice");
         // The client sees none of it.
         assert_eq!(
             ApiError::from(failure).to_string(),

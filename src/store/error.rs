@@ -45,7 +45,13 @@ pub enum StoreError {
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StoreError::Backend { what, .. } => f.write_str(what),
+            // Said whole: an operator's message (`--currency: …`, a command's
+            // error, a sweep's log line) prints this alone.
+            StoreError::Backend {
+                what,
+                source: Some(source),
+            } => write!(f, "{what}: {source}"),
+            StoreError::Backend { what, source: None } => f.write_str(what),
             StoreError::Corrupt { key, reason } => {
                 write!(f, "stored value under {key} is unreadable: {reason}")
             }
@@ -128,7 +134,7 @@ mod tests {
     fn a_step_reads_with_its_failure_and_passes_on_the_cause() {
         let disk = std::io::Error::other("disk full");
         let failed = StoreError::caused("sled", disk).at("store.checkout");
-        assert_eq!(failed.to_string(), "store.checkout: sled");
+        assert_eq!(failed.to_string(), "store.checkout: sled: disk full");
         let cause = failed.source().expect("the library's error");
         assert_eq!(cause.to_string(), "disk full");
         assert!(cause.source().is_none());
