@@ -94,6 +94,13 @@ impl Touched {
         Touched::default().and_carts_of(owner)
     }
 
+    /// Whom a log-out everywhere wakes: every live subscription of
+    /// `owner`, cart and order ones alike, so each re-checks its token at
+    /// once and ends (instead of idling until its next change).
+    pub fn logged_out(owner: &OwnerKey) -> Touched {
+        Touched::carts_of(owner).and_orders_of(owner)
+    }
+
     /// `owner`'s orders.
     pub fn orders_of(owner: &OwnerKey) -> Touched {
         Touched::default().and_orders_of(owner)

@@ -288,24 +288,48 @@ async fn log_out_everywhere_ends_live_subscriptions_and_refuses_the_socket() {
     let mut socket = connect(&server, json!({ "token": token })).await;
     subscribe(&mut socket, "live", json!({})).await;
     assert_eq!(cart_of(&next(&mut socket).await)["version"], 0);
+    // Watching every order: it sends nothing until an order changes, so only
+    // the log-out itself can end it now.
+    let watch = json!({ "type": "subscribe", "id": "orders", "payload": { "query": "subscription { orderUpdated { id } }" } });
+    send(&mut socket, watch).await;
+    // Answered after the subscriptions before it started (one socket, in order).
+    let ping =
+        json!({ "type": "subscribe", "id": "ping", "payload": { "query": "{ viewer { id } }" } });
+    send(&mut socket, ping).await;
+    assert_eq!(next(&mut socket).await["id"], "ping");
+    assert_eq!(next(&mut socket).await["type"], "complete");
 
     // Logged out from another device: every token issued so far is revoked.
     let logged_out = server
         .data(Some(&token), "mutation { logOutEverywhere }", json!({}))
         .await;
     assert_eq!(logged_out["logOutEverywhere"], true);
-    let ended = next(&mut socket).await;
-    assert_eq!(
-        ended["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
-        "{ended}"
-    );
-    assert!(
-        ended["payload"]["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("revoked"),
-        "{ended}"
-    );
+    // Both end at once, the cart's and the orders' (in either order).
+    let mut ended = std::collections::BTreeMap::new();
+    while ended.len() < 2 {
+        let message = next(&mut socket).await;
+        let id = message["id"].as_str().unwrap().to_string();
+        if message["type"] == "complete" {
+            assert!(
+                ended.contains_key(&id),
+                "completed before its error: {message}"
+            );
+            continue;
+        }
+        assert_eq!(
+            message["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+            "{message}"
+        );
+        assert!(
+            message["payload"]["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("revoked"),
+            "{message}"
+        );
+        ended.insert(id, message);
+    }
+    assert_eq!(ended.keys().collect::<Vec<_>>(), ["live", "orders"]);
     assert_eq!(next(&mut socket).await["type"], "complete");
 
     let query =

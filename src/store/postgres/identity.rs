@@ -5,7 +5,7 @@
 
 use super::{PgStore, backend, from_json, retrying_store, to_json};
 use crate::domain::OwnerKey;
-use crate::domain::account::{Account, Email};
+use crate::domain::account::{Account, Email, next_valid_after};
 use crate::store::StoreError;
 use crate::store::identity::IdentityStore;
 use crate::store::notices::Touched;
@@ -57,7 +57,7 @@ impl IdentityStore for PgStore {
             let next = self.write_valid_after(owner, second).await?;
             let after = chrono::Utc::now().timestamp();
             if after <= second {
-                self.committed(&Touched::carts_of(owner));
+                self.committed(&Touched::logged_out(owner));
                 return Ok(next);
             }
             second = after;
@@ -66,22 +66,35 @@ impl IdentityStore for PgStore {
 }
 
 impl PgStore {
-    /// next_valid_after in SQL: past both the stored time and `now`.
+    /// Writes what [`next_valid_after`] says over the stored time, read
+    /// locked. A row is made first if there is none (holding `now`, which
+    /// the rule treats as "none"; no reader sees it before the update
+    /// commits with it), so two first log-outs at once serialise on it too.
     async fn write_valid_after(&self, owner: &OwnerKey, now: i64) -> Result<i64, StoreError> {
         retrying_store(|| async {
             let mut tx = self.begin().await?;
-            let next: i64 = sqlx::query_scalar(
-                "INSERT INTO valid_after (owner, valid_after) VALUES ($1, $2 + 1)
-                 ON CONFLICT (owner) DO UPDATE
-                 SET valid_after = GREATEST(valid_after.valid_after, $2) + 1
-                 RETURNING valid_after",
+            sqlx::query(
+                "INSERT INTO valid_after (owner, valid_after) VALUES ($1, $2)
+                 ON CONFLICT (owner) DO NOTHING",
             )
             .bind(owner.as_str())
             .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let stored: i64 = sqlx::query_scalar(
+                "SELECT valid_after FROM valid_after WHERE owner = $1 FOR UPDATE",
+            )
+            .bind(owner.as_str())
             .fetch_one(&mut *tx)
             .await?;
+            let next = next_valid_after(Some(stored), now);
+            sqlx::query("UPDATE valid_after SET valid_after = $2 WHERE owner = $1")
+                .bind(owner.as_str())
+                .bind(next)
+                .execute(&mut *tx)
+                .await?;
             // Wakes the owner's live subscriptions everywhere, so they re-check their token.
-            self.announce(&mut tx, &Touched::carts_of(owner)).await?;
+            self.announce(&mut tx, &Touched::logged_out(owner)).await?;
             tx.commit().await?;
             Ok(next)
         })

@@ -47,8 +47,9 @@ impl IdentityStore for SledStore {
                 .compare_and_swap(key, old, Some(encode(&next)))?;
             if swapped.is_ok() {
                 self.durable().await?;
-                // Wakes the owner's live subscriptions so they re-check their token.
-                self.subscribers.committed(&Touched::carts_of(owner));
+                // Wakes the owner's live subscriptions (carts and orders) so they
+                // re-check their token.
+                self.subscribers.committed(&Touched::logged_out(owner));
                 return Ok(next);
             }
         }
