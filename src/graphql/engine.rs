@@ -26,6 +26,7 @@
 
 use super::document::{self, DocumentLimits, OperationLabel};
 use super::error::classify_response;
+use super::measure::{Measurer, Sent};
 use super::observe::RootFields;
 use super::schema::{CartSchema, MutationRoot, QueryRoot};
 use super::subscription;
@@ -63,6 +64,8 @@ pub struct Engine {
     roots: Arc<RootFields>,
     inputs: Arc<InputTypes>,
     validated: Arc<Validated>,
+    /// Says by how much a refused document is over the shape limits.
+    measurer: Measurer,
 }
 
 impl Engine {
@@ -91,6 +94,7 @@ impl Engine {
             roots,
             inputs: Arc::new(InputTypes::of_schema()),
             validated: Arc::default(),
+            measurer: Measurer::new(limits),
         }
     }
 
@@ -122,9 +126,14 @@ impl Engine {
             true => (request.query.clone(), request.operation_name.clone()),
             false => (String::new(), None),
         };
+        // Kept to measure the request if its shape is refused.
+        let sent = Sent::of(&request);
         let mut response = schema.execute(request).instrument(span).await;
         if learn && passed_validation(&response) {
             self.validated.insert(&text, operation.as_deref());
+        }
+        if Measurer::refused_for_shape(&response) {
+            self.measurer.explain(sent, &mut response).await;
         }
         measure.finish(&response);
         classify_response(&mut response, &request_id);

@@ -21,6 +21,7 @@
 //! - [`document`]: checks every document (nesting, expanded size) before it is parsed and run.
 //! - [`engine`]: runs every request (ids, spans, document checks, error codes, metrics).
 //! - [`observe`]: metrics of operations.
+//! - [`measure`]: by how much a refused document is over the shape limits.
 //! - [`variables`]: variable values checked against their declared types.
 //! - [`schema`]: the roots the area files merge into, and the SDL.
 //! - [`access`]: the request's viewer and the guards (a token, the admin role).
@@ -36,6 +37,7 @@ pub mod engine;
 pub mod error;
 pub mod identity;
 pub mod inputs;
+pub mod measure;
 pub mod merge;
 pub mod observe;
 pub mod orders;

@@ -171,3 +171,38 @@ async fn a_document_that_failed_validation_fails_it_every_time() {
         assert_eq!(error_code(&response), "BAD_USER_INPUT", "{response}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_shape_says_its_cost_or_depth_and_the_limit() {
+    let shop = Shop::open().await;
+    // 100 products × 100 variants × three fields: far over the 25,000 here.
+    let grid = "query Grid($n: Int!) { products(first: $n) { nodes { title variants { sku title price { amount } } } } }";
+    let response = shop.run(None, grid, serde_json::json!({ "n": 100 })).await;
+    assert_eq!(error_code(&response), "QUERY_TOO_COMPLEX", "{response}");
+    let error = &response["errors"][0];
+    let cost = error["extensions"]["cost"].as_u64().expect("the cost");
+    assert_eq!(error["extensions"]["limit"], 25_000, "{response}");
+    assert!(cost > 25_000, "{response}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains(&cost.to_string()) && message.contains("25000"),
+        "{message}"
+    );
+    // The same document with variables that fit runs (and is remembered);
+    // asked for more again, the refusal is measured the same way.
+    let fits = shop.run(None, grid, serde_json::json!({ "n": 2 })).await;
+    assert!(fits.get("errors").is_none(), "{fits}");
+    let again = shop.run(None, grid, serde_json::json!({ "n": 100 })).await;
+    assert_eq!(again["errors"][0]["extensions"]["cost"], cost, "{again}");
+    // Too deep: the depth and its limit (16 here).
+    // Too deep but cheap (introspection fields cost one each).
+    let deep = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } } } } } } } } }";
+    let response = shop.run(None, deep, Value::Null).await;
+    assert_eq!(error_code(&response), "QUERY_TOO_COMPLEX", "{response}");
+    let error = &response["errors"][0];
+    assert_eq!(error["extensions"]["limit"], 16, "{response}");
+    assert!(
+        error["extensions"]["depth"].as_u64().unwrap() > 16,
+        "{response}"
+    );
+}
