@@ -156,12 +156,24 @@ impl Engine {
             return futures_util::stream::once(async move { response }).boxed();
         }
         let live = self.roots.live();
+        // Kept to measure the request if its shape is refused (that is its
+        // only response then).
+        let mut sent = Some(Sent::of(&request));
+        let measurer = self.measurer.clone();
         let responses = Executor::execute_stream(&self.strict, request, session_data);
         responses
-            .map(move |mut response| {
+            .then(move |mut response| {
                 let _running = &live;
-                classify_response(&mut response, &request_id);
-                response
+                let sent = sent.take();
+                let measurer = measurer.clone();
+                let request_id = request_id.clone();
+                async move {
+                    if let Some(sent) = sent.filter(|_| Measurer::refused_for_shape(&response)) {
+                        measurer.explain(sent, &mut response).await;
+                    }
+                    classify_response(&mut response, &request_id);
+                    response
+                }
             })
             .boxed()
     }

@@ -325,3 +325,24 @@ async fn a_flood_of_errors_is_cut_to_a_bounded_answer() {
     assert!(text.len() < 64 * 1024, "{} bytes", text.len());
     assert!(errors.iter().all(|e| e["extensions"]["code"].is_string()));
 }
+
+#[tokio::test]
+async fn a_query_over_the_complexity_limit_says_its_cost_over_http_and_the_websocket() {
+    let server = TestServer::spawn().await;
+    let grid =
+        "{ products(first: 100) { nodes { title variants { sku title price { amount } } } } }";
+    let body = server.gql(None, grid, json!({})).await;
+    assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX", "{body}");
+    let error = &body["errors"][0];
+    let cost = error["extensions"]["cost"].as_u64().expect("the cost");
+    let limit = error["extensions"]["limit"].as_u64().expect("the limit");
+    assert!(cost > limit, "{body}");
+
+    let answer = over_websocket(&server, grid).await;
+    assert_eq!(answer["type"], "next", "{answer}");
+    let error = &answer["payload"]["errors"][0];
+    assert_eq!(error["extensions"]["code"], "QUERY_TOO_COMPLEX", "{answer}");
+    assert_eq!(error["extensions"]["cost"], cost, "{answer}");
+    assert_eq!(error["extensions"]["limit"], limit, "{answer}");
+    alive(&server).await;
+}
