@@ -173,13 +173,22 @@ async fn serve(socket: Socket, state: AppState, client: Option<ClientAddress>) {
     };
     // Operations on the socket (a logIn, say) are throttled by the client's
     // address like HTTP ones.
+    let token_expires = viewer.as_ref().map(|v| v.expires_at);
     let mut data = viewer_data(viewer);
     if let Some(client) = client {
         data.insert(client);
     }
     // The engine answers the same connection_init with connection_ack.
     let open = crate::metrics::Live::new("cartql_websockets_open");
-    session::run(sink, incoming, first.into_data().as_ref(), data, state).await;
+    session::run(
+        sink,
+        incoming,
+        first.into_data().as_ref(),
+        data,
+        state,
+        token_expires,
+    )
+    .await;
     drop(open);
     drop(place);
 }

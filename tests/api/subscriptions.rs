@@ -137,7 +137,7 @@ async fn no_connection_init_closes_with_4408_and_a_subscribe_first_with_4401() {
 }
 
 #[tokio::test]
-async fn the_subscription_ends_with_an_error_when_the_token_expires() {
+async fn at_token_expiry_the_subscription_ends_with_an_error_then_the_socket_closes_with_4403() {
     let server = TestServer::spawn().await;
     let mut short = claims("ann", "customer", &[]);
     short["exp"] = json!(now() + 2);
@@ -158,6 +158,9 @@ async fn the_subscription_ends_with_an_error_when_the_token_expires() {
             .contains("expired")
     );
     assert_eq!(next(&mut socket).await["type"], "complete");
+    // Then the socket itself ends, with the code a graphql-ws client retries
+    // after (its connectionParams function can hand over a renewed token).
+    assert_eq!(next(&mut socket).await, json!({ "close": 4403 }));
 }
 
 #[tokio::test]

@@ -15,6 +15,9 @@
 //!   closed with 3008. A send the client does not take within that time ends
 //!   the socket too.
 //! - **Shutdown.** When the server drains, the socket is closed with 1001.
+//! - **Token expiry.** A second after the connection's token expires (its
+//!   operations have ended with `UNAUTHENTICATED` by then), the socket is
+//!   closed with 4403.
 //! - **What is written** passes [`Answers`]: an answer over 16 MiB becomes
 //!   an `error` for its operation (`RESPONSE_TOO_LARGE`), which is then
 //!   stopped in the engine by a `complete` of our own; long messages are
@@ -28,11 +31,13 @@ use super::limits::{OperationIds, Refused};
 use super::outgoing::{self, Answers, Outgoing};
 use super::upgrade::Socket;
 use super::{Classified, TicketSlot, close};
+use crate::clock::until;
 use crate::graphql::error::RequestCode;
 use crate::server::AppState;
 use crate::server::listener::{Lifecycle, reached};
 use async_graphql::Data;
 use async_graphql::http::{ClientMessage, WebSocketProtocols, WsMessage};
+use chrono::{DateTime, Utc};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt, stream};
 use serde_json::json;
@@ -43,6 +48,12 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+/// Close code when the connection's token expires: 4403, as for a token
+/// refused at `connection_init` (the `graphql-ws` client retries after it,
+/// so a `connectionParams` function that returns a renewed token reconnects).
+const EXPIRED_CLOSE: u16 = 4403;
+/// How long after the token's expiry its socket closes.
+const EXPIRED_CLOSE_AFTER: Duration = Duration::from_secs(1);
 /// Close code for a socket that went quiet (IANA-registered "Timeout").
 const IDLE_CLOSE: u16 = 3008;
 /// How long a close frame may take to send before the socket is dropped.
@@ -58,8 +69,17 @@ pub(super) async fn run(
     init: &[u8],
     data: Data,
     state: AppState,
+    token_expires: Option<DateTime<Utc>>,
 ) {
     let settings = state.ws;
+    // The token's expiry ends the socket (its operations end with
+    // UNAUTHENTICATED at the expiry itself; the close follows a moment
+    // later, so their messages go first).
+    let expiry = tokio::time::sleep(match token_expires {
+        Some(at) => until(state.services.clock.now(), at) + EXPIRED_CLOSE_AFTER,
+        None => Duration::ZERO,
+    });
+    tokio::pin!(expiry);
     let ids = OperationIds::new(settings.max_operations);
     let mut answers = Answers::new(outgoing::MAX_ANSWER_BYTES);
     let mut lifecycle = state.lifecycle.clone();
@@ -91,6 +111,9 @@ pub(super) async fn run(
             }
             () = &mut idle => {
                 break Some((IDLE_CLOSE, "No message or pong within the idle timeout".into()));
+            }
+            () = &mut expiry, if token_expires.is_some() => {
+                break Some((EXPIRED_CLOSE, "The token has expired; renew it and connect again".into()));
             }
             answer = engine.next() => match answer {
                 Some(WsMessage::Text(text)) => match answers.check(text) {
