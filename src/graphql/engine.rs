@@ -121,16 +121,12 @@ impl Engine {
             operation = operation_name(&request, label.as_ref())
         );
         let measure = self.roots.measure(label.as_ref());
-        // The text is kept only to remember a document that passes.
-        let (text, operation) = match learn {
-            true => (request.query.clone(), request.operation_name.clone()),
-            false => (String::new(), None),
-        };
-        // Kept to measure the request if its shape is refused.
+        // Kept to remember a document that passes, and to measure one
+        // refused for its shape.
         let sent = Sent::of(&request);
         let mut response = schema.execute(request).instrument(span).await;
         if learn && passed_validation(&response) {
-            self.validated.insert(&text, operation.as_deref());
+            self.validated.insert(sent.query(), sent.operation_name());
         }
         if Measurer::refused_for_shape(&response) {
             self.measurer.explain(sent, &mut response).await;

@@ -74,6 +74,16 @@ impl Sent {
             variables: request.variables.clone(),
         }
     }
+
+    /// The document's text.
+    pub fn query(&self) -> &str {
+        &self.query
+    }
+
+    /// The operation asked for, if named.
+    pub fn operation_name(&self) -> Option<&str> {
+        self.operation_name.as_deref()
+    }
 }
 
 impl Measurer {

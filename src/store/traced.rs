@@ -273,31 +273,49 @@ impl<S: Store + ?Sized> Store for Traced<S> {
     }
 }
 
+/// Test-only: records the name of every `store.*` span (one per store
+/// call) opened while it is installed, to count an operation's store calls.
+#[cfg(test)]
+#[derive(Clone, Default)]
+pub(crate) struct StoreCalls(Arc<std::sync::Mutex<Vec<String>>>);
+
+#[cfg(test)]
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StoreCalls {
+    fn on_new_span(
+        &self,
+        attributes: &tracing::span::Attributes<'_>,
+        _: &tracing::span::Id,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let name = attributes.metadata().name();
+        if name.starts_with("store.") {
+            let mut calls = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            calls.push(name.to_string());
+        }
+    }
+}
+
+#[cfg(test)]
+impl StoreCalls {
+    /// Installs one for this thread until the guard drops.
+    pub(crate) fn install() -> (StoreCalls, tracing::subscriber::DefaultGuard) {
+        use tracing_subscriber::layer::SubscriberExt;
+        let calls = StoreCalls::default();
+        let subscriber = tracing_subscriber::registry().with(calls.clone());
+        (calls, tracing::subscriber::set_default(subscriber))
+    }
+
+    /// The calls made since the last `take`.
+    pub(crate) fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::Rejection;
     use crate::store::sled::{Durability, SledStore};
-    use std::sync::Mutex;
-    use tracing_subscriber::layer::SubscriberExt;
-
-    /// The names of the `store.*` spans opened while it is installed.
-    #[derive(Clone, Default)]
-    struct Spans(Arc<Mutex<Vec<&'static str>>>);
-
-    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Spans {
-        fn on_new_span(
-            &self,
-            attributes: &tracing::span::Attributes<'_>,
-            _: &tracing::span::Id,
-            _: tracing_subscriber::layer::Context<'_, S>,
-        ) {
-            let name = attributes.metadata().name();
-            if name.starts_with("store.") {
-                self.0.lock().unwrap().push(name);
-            }
-        }
-    }
 
     #[tokio::test]
     async fn each_call_is_one_span_and_its_failure_names_the_step_once() {
@@ -305,9 +323,7 @@ mod tests {
         let sled = Arc::new(SledStore::open(dir.path(), Durability::Relaxed).unwrap());
         sled.put_raw_product("BROKEN", b"\x01{\"sku\":");
         let store = Traced::new(sled);
-        let spans = Spans::default();
-        let _guard =
-            tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
+        let (spans, _guard) = StoreCalls::install();
 
         let broken = Sku::parse("BROKEN").unwrap();
         let read = store.variant(&broken).await.unwrap_err();
@@ -342,7 +358,7 @@ mod tests {
         assert!(listed.unwrap().is_empty());
 
         assert_eq!(
-            *spans.0.lock().unwrap(),
+            spans.take(),
             [
                 "store.variant",
                 "store.update_variant",

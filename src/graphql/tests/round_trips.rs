@@ -2,39 +2,7 @@
 //! spans (`store.*`, one per call), not timed.
 
 use super::*;
-use std::sync::Mutex;
-use tracing_subscriber::layer::SubscriberExt;
-
-/// Records the name of every `store.*` span opened while it is installed.
-#[derive(Clone, Default)]
-struct StoreCalls(Arc<Mutex<Vec<String>>>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StoreCalls {
-    fn on_new_span(
-        &self,
-        attributes: &tracing::span::Attributes<'_>,
-        _: &tracing::span::Id,
-        _: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        let name = attributes.metadata().name();
-        if name.starts_with("store.") {
-            self.0.lock().unwrap().push(name.to_string());
-        }
-    }
-}
-
-impl StoreCalls {
-    fn install() -> (StoreCalls, tracing::subscriber::DefaultGuard) {
-        let calls = StoreCalls::default();
-        let subscriber = tracing_subscriber::registry().with(calls.clone());
-        (calls, tracing::subscriber::set_default(subscriber))
-    }
-
-    /// The calls made since the last `take`.
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut self.0.lock().unwrap())
-    }
-}
+use crate::store::traced::StoreCalls;
 
 const CHECKOUT_LINES: &str = "mutation($key: String!) { checkoutLines(input: {lines: [{sku: \"MUG-LOGO\", quantity: 1}, {sku: \"STICKER-PACK\", quantity: 2}], idempotencyKey: $key, buyerIdentity: {email: \"ann@example.com\"}}) { order { id total { amount } lines { sku } } userErrors { code } } }";
 
