@@ -460,12 +460,14 @@ impl IdentityConfig {
         }
     }
 
-    /// Lifetimes of the tokens the built-in issuer signs.
-    pub fn token_lifetimes(&self) -> TokenLifetimes {
+    /// Lifetimes of the tokens the built-in issuer signs; a guest's stays
+    /// renewable `guest_cart_lifetime` after it expires.
+    pub fn token_lifetimes(&self, guest_cart_lifetime: chrono::Duration) -> TokenLifetimes {
         TokenLifetimes {
             guest: chrono_duration(self.guest_token_ttl),
             customer: chrono_duration(self.customer_token_ttl),
             max_session_age: chrono_duration(self.max_session_age),
+            guest_renewal_window: guest_cart_lifetime,
         }
     }
 

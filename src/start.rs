@@ -137,6 +137,7 @@ impl Services {
         let passwords = Passwords::new(usize::from(config.identity.password_hash_concurrency))
             .map_err(|e| StartError(format!("--password-hash-concurrency: {e}")))?;
         let shop = config.shop_settings();
+        let lifetimes = config.identity.token_lifetimes(shop.guest_cart_lifetime);
         let services = Services {
             store: store.clone(),
             write_limiter: Arc::new(WriteLimiter::new(shop.write_rates)),
@@ -144,7 +145,7 @@ impl Services {
             verifier: Verifier::new(authenticator, store, clock.clone()),
             passwords,
             throttle: running.throttle.clone(),
-            lifetimes: config.identity.token_lifetimes(),
+            lifetimes,
             clock,
             order_ids: Arc::default(),
         };

@@ -60,11 +60,15 @@ pub async fn parent(services: &Services, handle: &Handle) -> Result<Option<Produ
     Ok(services.store.product(handle).await?)
 }
 
-/// The variants of `record`, in its order.
-pub async fn variants_of(services: &Services, record: &Product) -> Result<Vec<Variant>, AppError> {
-    let found = services.store.variants_by_sku(&record.variants).await?;
-    Ok(record
-        .variants
+/// The first `first` variants of `record`, in its order.
+pub async fn variants_of(
+    services: &Services,
+    record: &Product,
+    first: usize,
+) -> Result<Vec<Variant>, AppError> {
+    let skus = &record.variants[..first.min(record.variants.len())];
+    let found = services.store.variants_by_sku(skus).await?;
+    Ok(skus
         .iter()
         .filter_map(|sku| found.get(sku).cloned())
         .collect())
@@ -124,7 +128,7 @@ pub async fn variant_by_selected_options(
     let Some(record) = product(services, sight, handle).await? else {
         return Ok(None);
     };
-    let variants: Vec<Variant> = variants_of(services, &record)
+    let variants: Vec<Variant> = variants_of(services, &record, usize::MAX)
         .await?
         .into_iter()
         .filter(|v| v.handle.as_ref() == Some(handle) && sight.sees_variant(v))

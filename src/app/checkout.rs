@@ -265,6 +265,8 @@ fn renumbered(rejection: Rejection, origins: &[usize]) -> Rejection {
     match rejection {
         Rejection::Invalid(mut errors) if !origins.is_empty() => {
             for error in &mut errors {
+                // Lines a client holds itself have no ids: the index names them.
+                error.line = None;
                 if let [lines, index, ..] = error.field.as_mut_slice()
                     && lines == "lines"
                     && let Some(origin) = index.parse::<usize>().ok().and_then(|n| origins.get(n))

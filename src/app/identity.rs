@@ -12,7 +12,7 @@ use super::{AppError, Caller};
 use crate::auth::password::PasswordError;
 use crate::auth::token::Grant;
 use crate::auth::verifier::VerifyError;
-use crate::auth::{ClientAddress, Issuer, Viewer, ViewerKind};
+use crate::auth::{ClientAddress, Issuer, TokenError, Viewer, ViewerKind};
 use crate::domain::account::{Account, Email, MAX_PASSWORD_CHARS, check_password};
 use crate::domain::merge::MergeStrategy;
 use crate::domain::rate::throttled;
@@ -55,7 +55,7 @@ pub struct Credentials<'a> {
 }
 
 /// Why a token was not renewed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RenewRefused {
     /// The token is the external identity provider's: renewed there.
     External,
@@ -63,6 +63,8 @@ pub enum RenewRefused {
     Revoked,
     /// The session is past its maximum age.
     TooOld,
+    /// A token given as data was not accepted (see [`renew_given`]).
+    Invalid(crate::auth::TokenError),
 }
 
 /// A new anonymous guest with a fresh id. Guest sessions from one client
@@ -252,6 +254,23 @@ pub async fn renew(
         email: viewer.email.as_ref(),
     };
     signed(services, &grant).map(Ok)
+}
+
+/// [`renew`] for a built-in token given as data rather than as the bearer:
+/// a guest's may have expired up to the guest renewal window ago (the guest
+/// cart lifetime), so a guest who comes back while its cart lives reaches
+/// it; others must be unexpired. Revoked tokens are refused either way.
+pub async fn renew_given(
+    services: &Services,
+    token: &str,
+) -> Result<Result<Session, RenewRefused>, AppError> {
+    let window = services.lifetimes.guest_renewal_window;
+    match services.verifier.verify_for_renewal(token, window).await {
+        Ok(viewer) => renew(services, &viewer).await,
+        Err(VerifyError::Invalid(TokenError::Revoked)) => Ok(Err(RenewRefused::Revoked)),
+        Err(VerifyError::Invalid(why)) => Ok(Err(RenewRefused::Invalid(why))),
+        Err(VerifyError::Unavailable(e)) => Err(AppError::RevocationUnavailable(e)),
+    }
 }
 
 /// Makes every token issued to `owner` until now fail, on every device.

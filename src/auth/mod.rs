@@ -115,6 +115,19 @@ pub struct Viewer {
 }
 
 impl Viewer {
+    /// The last moment the token is accepted: its expiry plus the clock-skew
+    /// leeway. Every path judges expiry by this one instant: the HTTP edge
+    /// (401 after it), the resolvers of a WebSocket's operations, and the
+    /// socket's own close (4403 after it).
+    pub fn valid_until(&self) -> DateTime<Utc> {
+        self.expires_at + chrono::Duration::seconds(token::LEEWAY_SECONDS as i64)
+    }
+
+    /// Whether the token has expired at `now` (see [`Viewer::valid_until`]).
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.valid_until() < now
+    }
+
     /// The key the viewer's carts (and revocation record) are stored under.
     /// Guests, customers and externally authenticated customers live in
     /// separate namespaces (`guest:`, `customer:`, `external:`), so a subject
@@ -156,6 +169,10 @@ pub struct TokenLifetimes {
     pub customer: chrono::Duration,
     /// How long a customer may keep renewing tokens from one log-in.
     pub max_session_age: chrono::Duration,
+    /// How long after its expiry a guest token may still be renewed (given
+    /// to `renewToken` as data): the guest cart lifetime, so a guest whose
+    /// cart is still alive can always reach it.
+    pub guest_renewal_window: chrono::Duration,
 }
 
 impl TokenLifetimes {
@@ -165,6 +182,34 @@ impl TokenLifetimes {
             ViewerKind::Guest => self.guest,
             ViewerKind::Customer => self.customer,
         }
+    }
+
+    /// When a client should renew `viewer`'s token: halfway through its
+    /// life. `None` for tokens renewal does not lengthen (with roles: they
+    /// keep their own expiry) or cannot renew (the external issuer's).
+    pub fn renew_after(&self, viewer: &Viewer) -> Option<DateTime<Utc>> {
+        if viewer.issuer != Issuer::BuiltIn || !viewer.roles.is_empty() {
+            return None;
+        }
+        let issued = viewer.issued_at?;
+        let half = viewer.expires_at.timestamp().saturating_sub(issued) / 2;
+        DateTime::from_timestamp(issued.saturating_add(half.max(0)), 0)
+    }
+
+    /// The last moment `renewToken` accepts `viewer`'s token: for a guest,
+    /// [`guest_renewal_window`](Self::guest_renewal_window) after its
+    /// expiry; for a customer, its expiry or the session's maximum age,
+    /// whichever comes first. `None` where [`renew_after`](Self::renew_after) is.
+    pub fn renewable_until(&self, viewer: &Viewer) -> Option<DateTime<Utc>> {
+        self.renew_after(viewer)?;
+        Some(match viewer.kind {
+            ViewerKind::Guest => viewer.expires_at + self.guest_renewal_window,
+            ViewerKind::Customer => {
+                let began = viewer.auth_time.or(viewer.issued_at)?;
+                let oldest = DateTime::from_timestamp(began, 0)? + self.max_session_age;
+                viewer.expires_at.min(oldest)
+            }
+        })
     }
 
     /// The `exp` (seconds) of a token renewed at `now` from `viewer`'s, or
@@ -226,6 +271,7 @@ mod tests {
         guest: Duration::days(30),
         customer: Duration::days(7),
         max_session_age: Duration::days(90),
+        guest_renewal_window: Duration::days(30),
     };
 
     fn viewer(kind: ViewerKind, roles: &[&str], auth_time: i64, expires: i64) -> Viewer {
@@ -271,6 +317,39 @@ mod tests {
             LIFETIMES.renewal_expiry(&guest, much_later),
             Some(much_later + 30 * day)
         );
+    }
+
+    #[test]
+    fn clients_are_told_when_to_renew_and_until_when_they_may() {
+        let day = 86_400;
+        let began = 1_000_000;
+        let at = |s: i64| Utc.timestamp_opt(s, 0).unwrap();
+        let guest = viewer(ViewerKind::Guest, &[], began, began + 30 * day);
+        assert_eq!(LIFETIMES.renew_after(&guest), Some(at(began + 15 * day)));
+        // A guest's cart lives 30 days from its last change, which may come
+        // just before the token expires: the token stays renewable that long.
+        assert_eq!(
+            LIFETIMES.renewable_until(&guest),
+            Some(at(began + 60 * day))
+        );
+        let customer = viewer(ViewerKind::Customer, &[], began, began + 7 * day);
+        assert_eq!(
+            LIFETIMES.renew_after(&customer),
+            Some(at(began + 3 * day + day / 2))
+        );
+        assert_eq!(
+            LIFETIMES.renewable_until(&customer),
+            Some(at(began + 7 * day))
+        );
+        let mut late = viewer(ViewerKind::Customer, &[], began, began + 95 * day);
+        late.issued_at = Some(began + 88 * day);
+        assert_eq!(LIFETIMES.renewable_until(&late), Some(at(began + 90 * day)));
+        let admin = viewer(ViewerKind::Customer, &["admin"], began, began + 60);
+        assert_eq!(LIFETIMES.renew_after(&admin), None);
+        assert_eq!(LIFETIMES.renewable_until(&admin), None);
+        let mut external = viewer(ViewerKind::Customer, &[], began, began + 60);
+        external.issuer = Issuer::External;
+        assert_eq!(LIFETIMES.renewable_until(&external), None);
     }
 
     #[test]

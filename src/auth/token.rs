@@ -258,6 +258,18 @@ impl TokenKeys {
     /// Verifies a token at `now` (Unix seconds, from the injected clock)
     /// and returns who it speaks for.
     pub fn verify(&self, token: &str, now: i64) -> Result<Viewer, TokenError> {
+        self.verify_expired_within(token, now, 0)
+    }
+
+    /// [`TokenKeys::verify`], but a token that expired at most `grace`
+    /// seconds ago (beyond the leeway) is accepted too: a guest token
+    /// brought back to `renewToken` within the guest renewal window.
+    pub fn verify_expired_within(
+        &self,
+        token: &str,
+        now: i64,
+        grace: i64,
+    ) -> Result<Viewer, TokenError> {
         if token.len() <= MAX_CACHED_TOKEN {
             let hit = self
                 .verified
@@ -266,13 +278,13 @@ impl TokenKeys {
                 .get(token)
                 .cloned();
             if let Some(viewer) = hit {
-                if expired(viewer.expires_at.timestamp(), now) {
+                if expired(viewer.expires_at.timestamp().saturating_add(grace), now) {
                     return Err(TokenError::Expired);
                 }
                 return Ok(viewer);
             }
         }
-        let viewer = self.verify_uncached(token, now)?;
+        let viewer = self.verify_uncached(token, now, grace)?;
         if token.len() <= MAX_CACHED_TOKEN {
             self.verified
                 .lock()
@@ -282,7 +294,7 @@ impl TokenKeys {
         Ok(viewer)
     }
 
-    fn verify_uncached(&self, token: &str, now: i64) -> Result<Viewer, TokenError> {
+    fn verify_uncached(&self, token: &str, now: i64, grace: i64) -> Result<Viewer, TokenError> {
         let header = jsonwebtoken::decode_header(token)?;
         let key = match &header.kid {
             Some(kid) => self
@@ -296,7 +308,7 @@ impl TokenKeys {
         let claims = data.claims;
         // Times are judged here, on the injected clock (jsonwebtoken would
         // read the system's), with the same leeway.
-        if expired(claims.exp, now) {
+        if expired(claims.exp.saturating_add(grace), now) {
             return Err(TokenError::Expired);
         }
         if claims.nbf.saturating_sub(LEEWAY_SECONDS as i64) > now {

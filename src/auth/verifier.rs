@@ -69,6 +69,29 @@ impl Verifier {
         Ok(viewer)
     }
 
+    /// The viewer of a built-in token given to `renewToken` as data (not as
+    /// the bearer): valid and unrevoked, and either unexpired or a guest's
+    /// that expired at most `guest_window` ago. Tokens with roles and
+    /// customers' tokens must be unexpired (a customer logs in again).
+    pub async fn verify_for_renewal(
+        &self,
+        token: &str,
+        guest_window: chrono::Duration,
+    ) -> Result<Viewer, VerifyError> {
+        let now = self.clock.now();
+        let viewer = self
+            .authenticator
+            .keys
+            .verify_expired_within(token.trim(), now.timestamp(), guest_window.num_seconds())
+            .map_err(VerifyError::Invalid)?;
+        let may_lapse = viewer.kind == ViewerKind::Guest && viewer.roles.is_empty();
+        if !may_lapse && viewer.is_expired(now) {
+            return Err(VerifyError::Invalid(TokenError::Expired));
+        }
+        self.check_not_revoked(&viewer).await?;
+        Ok(viewer)
+    }
+
     /// Whether `logOutEverywhere` has revoked the viewer's token since it was
     /// verified (a WebSocket checks before each operation).
     pub async fn check_not_revoked(&self, viewer: &Viewer) -> Result<(), VerifyError> {

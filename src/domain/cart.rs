@@ -443,7 +443,7 @@ fn change_cart(
                     Some(existing) => {
                         let total = existing.quantity.saturating_add(new.quantity);
                         if total > limits.max_quantity_per_line {
-                            errors.push(UserError::at(
+                            let error = UserError::at(
                                 ErrorCode::InvalidQuantity,
                                 "lines",
                                 index,
@@ -452,7 +452,8 @@ fn change_cart(
                                     "{} would reach {total} on its line; at most {} per line",
                                     new.sku, limits.max_quantity_per_line
                                 ),
-                            ));
+                            );
+                            errors.push(error.on_line(&existing.id));
                         }
                         existing.quantity = total;
                         existing.unit_price = new.unit_price.or(existing.unit_price);
@@ -530,11 +531,12 @@ fn update_lines(
             UserError::at(code, "lines", index, field, message)
         };
         if updates[..index].iter().any(|u| u.id == update.id) {
-            errors.push(at(
+            let error = at(
                 ErrorCode::DuplicateLine,
                 "id",
-                format!("line {} appears more than once", update.id),
-            ));
+                format!("line {} appears more than once", short(&update.id)),
+            );
+            errors.push(error.on_line(&update.id));
             continue;
         }
         let Some(line) = cart.lines.iter_mut().find(|l| l.id == update.id) else {
@@ -549,14 +551,15 @@ fn update_lines(
         // A line added after the catalog was read has no entry: not refused.
         let for_sale = variant.is_none_or(|v| v.for_sale());
         if update.quantity > line.quantity && !for_sale {
-            errors.push(at(
+            let error = at(
                 ErrorCode::ProductInactive,
                 "quantity",
                 format!(
                     "{} is no longer for sale; lower or remove the line",
                     line.sku
                 ),
-            ));
+            );
+            errors.push(error.on_line(&line.id));
             continue;
         }
         line.quantity = update.quantity;
@@ -581,18 +584,15 @@ fn update_lines(
             Some(first) => {
                 first.quantity = first.quantity.saturating_add(line.quantity);
                 if first.quantity > limits.max_quantity_per_line {
-                    errors.push(UserError::new(
+                    let error = UserError::new(
                         ErrorCode::InvalidQuantity,
                         &["lines"],
                         format!(
-                            "lines {} and {} would join into {} units of {}; at most {} per line",
-                            first.id,
-                            line.id,
-                            first.quantity,
-                            line.sku,
-                            limits.max_quantity_per_line
+                            "two lines of {} would join into {} units; at most {} per line",
+                            line.sku, first.quantity, limits.max_quantity_per_line
                         ),
-                    ));
+                    );
+                    errors.push(error.on_line(&first.id));
                 }
             }
             None => joined.push(line),

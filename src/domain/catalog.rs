@@ -218,7 +218,7 @@ pub fn adjust_stock(product: &Variant, delta: i64) -> Result<Variant, Rejection>
             ..product.clone()
         }),
         None if stock.saturating_add(delta) < 0 => Err(Rejection::one(UserError::new(
-            ErrorCode::OutOfStock,
+            shortage(stock),
             &["delta"],
             format!(
                 "{} has {stock} in stock; cannot remove {}",
@@ -263,6 +263,16 @@ fn check_stock(stock: Option<i64>) -> Result<Option<i64>, UserError> {
             format!("stock is 0 to {MAX_STOCK}, or null for untracked"),
         )),
         other => Ok(other),
+    }
+}
+
+/// The code of a shortage, the same for a cart warning and a refusal:
+/// `OUT_OF_STOCK` when none are left, `INSUFFICIENT_STOCK` while some are.
+pub fn shortage(stock: i64) -> ErrorCode {
+    if stock <= 0 {
+        ErrorCode::OutOfStock
+    } else {
+        ErrorCode::InsufficientStock
     }
 }
 
@@ -398,7 +408,10 @@ mod tests {
         let product = full_patch().apply(&sku(), None, &usd()).unwrap();
         assert_eq!(adjust_stock(&product, -3).unwrap().stock, Some(0));
         let err = adjust_stock(&product, -4).unwrap_err().into_user_errors();
-        assert_eq!(err[0].code, ErrorCode::OutOfStock);
+        assert_eq!(err[0].code, ErrorCode::InsufficientStock, "3 are left");
+        let none_left = adjust_stock(&product, -3).unwrap();
+        let err = adjust_stock(&none_left, -1).unwrap_err().into_user_errors();
+        assert_eq!(err[0].code, ErrorCode::OutOfStock, "none are left");
         assert!(adjust_stock(&product, i64::MIN).is_err());
         assert!(adjust_stock(&product, i64::MAX).is_err());
         let untracked = Variant {

@@ -19,8 +19,10 @@ macro_rules! with_error_codes {
             ProductInactive,
             /// A quantity outside the allowed range (0 allowed where it removes).
             InvalidQuantity,
-            /// Not enough stock.
+            /// None left in stock (the same code as the cart warning).
             OutOfStock,
+            /// Fewer left in stock than wanted, but some (the same code as the cart warning).
+            InsufficientStock,
             /// Checkout of a cart with no lines.
             CartEmpty,
             /// Too many lines in a cart, or too many carts for one viewer.
@@ -125,6 +127,9 @@ pub struct UserError {
     pub field: Vec<String>,
     /// A sentence for a person.
     pub message: String,
+    /// The cart line it is about (its id within the cart), when it is about
+    /// one of a stored cart's lines.
+    pub line: Option<String>,
 }
 
 impl UserError {
@@ -134,7 +139,15 @@ impl UserError {
             code,
             field: field.iter().map(|s| s.to_string()).collect(),
             message: message.into(),
+            line: None,
         }
+    }
+
+    /// The same failure, about the cart line `id` (none for an empty id:
+    /// lines a client holds itself have no id).
+    pub fn on_line(mut self, id: &str) -> Self {
+        self.line = (!id.is_empty()).then(|| id.to_string());
+        self
     }
 
     /// A failure about the `index`th element of the list input `list`, field `name`.

@@ -6,7 +6,7 @@ use super::account::Email;
 use super::attributes::Attribute;
 use super::buyer::BuyerIdentity;
 use super::cart::{Cart, CartLine};
-use super::catalog::{SelectedOption, Variant, restocked};
+use super::catalog::{SelectedOption, Variant, restocked, shortage};
 use super::error::{ErrorCode, Rejection, UserError};
 use super::money::Money;
 use super::names::{CartName, Sku};
@@ -227,7 +227,8 @@ pub struct PlaceOrder<'a> {
 
 /// Checks every line (the product exists, is active and has the stock — a
 /// SKU on several lines needs the sum) and builds the order with prices from
-/// the catalog. All failing lines are reported, each naming its SKU; nothing
+/// the catalog. All failing lines are reported, each naming its SKU (and,
+/// for a stored cart, its line); nothing
 /// is decided on partial data.
 pub fn place_order(
     lines: &[CartLine],
@@ -258,7 +259,7 @@ pub fn place_order(
     let mut subtotal = Money::ZERO;
     for (index, line) in lines.iter().enumerate() {
         let at = |code, field: &str, message: String| {
-            UserError::at(code, "lines", index, field, message)
+            UserError::at(code, "lines", index, field, message).on_line(&line.id)
         };
         let Some(product) = catalog.get(&line.sku) else {
             errors.push(at(
@@ -287,7 +288,7 @@ pub fn place_order(
                         line.sku
                     )
                 };
-                errors.push(at(ErrorCode::OutOfStock, "quantity", message));
+                errors.push(at(shortage(stock), "quantity", message));
                 continue;
             }
             if !stock_taken.iter().any(|p| p.sku == line.sku) {
@@ -740,7 +741,8 @@ mod tests {
         let errors = place(&[line("A", 2), engraved.clone()], false)
             .unwrap_err()
             .into_user_errors();
-        assert_eq!(errors[0].code, ErrorCode::OutOfStock);
+        assert_eq!(errors[0].code, ErrorCode::InsufficientStock);
+        assert_eq!(errors[0].line.as_deref(), Some("1-A"), "names its line");
         assert!(
             errors[0].message.contains("several lines"),
             "{}",
@@ -767,7 +769,7 @@ mod tests {
         assert_eq!(
             got,
             [
-                (ErrorCode::OutOfStock, "lines.0.quantity".to_string()),
+                (ErrorCode::InsufficientStock, "lines.0.quantity".to_string()),
                 (ErrorCode::ProductInactive, "lines.1.sku".to_string()),
                 (ErrorCode::UnknownSku, "lines.2.sku".to_string()),
             ]

@@ -17,7 +17,7 @@ pub fn viewer<'a>(ctx: &Context<'a>) -> Option<&'a Viewer> {
 pub fn require_viewer<'a>(ctx: &Context<'a>) -> ApiResult<&'a Viewer> {
     match viewer(ctx) {
         None => Err(ApiError::Unauthenticated),
-        Some(v) if v.expires_at <= Services::of(ctx).clock.now() => Err(ApiError::TokenExpired),
+        Some(v) if v.is_expired(Services::of(ctx).clock.now()) => Err(ApiError::TokenExpired),
         Some(v) => Ok(v),
     }
 }

@@ -8,7 +8,8 @@ use super::access::require_viewer;
 use super::cart_view::CartView;
 use super::error::{ApiError, ApiResult};
 use super::inputs::{CartLineInput, as_given, line_inputs};
-use super::types::{AttributeView, BuyerIdentityInput, UserErrorView, user_errors};
+use super::node::line_in_cart;
+use super::types::{AttributeView, BuyerIdentityInput, UserErrorView, user_errors, user_errors_in};
 use crate::app::carts::{self, CartEdit, LineUpdateInput};
 use crate::app::{Caller, Once};
 use crate::auth::ClientAddress;
@@ -78,7 +79,8 @@ pub struct UpdateCartLinesInput {
 /// One line's change.
 #[derive(InputObject)]
 pub struct CartLineUpdateInput {
-    /// The line's id (`CartLine.id`).
+    /// The line's id (`CartLine.id`; the id within the cart that older
+    /// versions showed, such as `3-0`, is taken too).
     pub id: ID,
     /// Its new quantity; 0 removes the line.
     pub quantity: i32,
@@ -92,7 +94,9 @@ pub struct RemoveCartLinesInput {
     /// Which cart.
     #[graphql(default = "default")]
     pub cart: String,
-    /// Ids of the lines to remove; ids not in the cart are ignored (removing twice is harmless).
+    /// Ids of the lines to remove (`CartLine.id`, or the id within the cart
+    /// older versions showed); ids not in the cart are ignored (removing
+    /// twice is harmless).
     pub line_ids: Vec<ID>,
     /// Refuse with `VERSION_CONFLICT` unless the cart is at this version.
     pub expected_version: Option<u64>,
@@ -205,11 +209,12 @@ impl CartMutation {
         ctx: &Context<'_>,
         input: UpdateCartLinesInput,
     ) -> ApiResult<CartPayload> {
+        let viewer = require_viewer(ctx)?;
         let updates = input
             .lines
             .iter()
             .map(|l| LineUpdateInput {
-                id: l.id.to_string(),
+                id: line_in_cart(viewer, &input.cart, &l.id),
                 quantity: i64::from(l.quantity),
                 attributes: l.attributes.as_deref().map(AttributeView::pairs),
             })
@@ -224,7 +229,12 @@ impl CartMutation {
         ctx: &Context<'_>,
         input: RemoveCartLinesInput,
     ) -> ApiResult<CartPayload> {
-        let edit = CartEdit::Remove(input.line_ids.iter().map(|id| id.to_string()).collect());
+        let viewer = require_viewer(ctx)?;
+        let ids = input.line_ids.iter();
+        let edit = CartEdit::Remove(
+            ids.map(|id| line_in_cart(viewer, &input.cart, id))
+                .collect(),
+        );
         change_cart(ctx, &input.cart, input.expected_version, edit, None).await
     }
 
@@ -301,14 +311,11 @@ async fn change_cart(
         client: ctx.data_opt::<ClientAddress>(),
     };
     let edited = carts::edit(services, caller, &name, edit, expected, once).await?;
+    let cart = CartView::new(services, viewer, edited.cart);
+    let errors = edited.refused.map(Rejection::into_user_errors);
     Ok(CartPayload {
-        cart: Some(CartView::new(services, viewer, edited.cart)),
-        user_errors: user_errors(
-            edited
-                .refused
-                .map(Rejection::into_user_errors)
-                .unwrap_or_default(),
-        ),
+        user_errors: user_errors_in(errors.unwrap_or_default(), Some(&cart)),
+        cart: Some(cart),
     })
 }
 

@@ -2,6 +2,7 @@
 //! output, by resolvers and by subscriptions.
 
 use super::catalog::VariantView;
+use super::node::{cart_id, cart_line_id, owner_tag};
 use super::types::MoneyView;
 use super::types::{AttributeView, BuyerIdentityView};
 use crate::app::carts::ShownCart;
@@ -15,7 +16,7 @@ use chrono::{DateTime, Utc};
 
 /// A cart with its lines priced from the catalog.
 pub struct CartView {
-    id: String,
+    id: ID,
     cart: Cart,
     lines: Vec<CartLineView>,
     total_quantity: u64,
@@ -23,13 +24,16 @@ pub struct CartView {
     expires_at: Option<DateTime<Utc>>,
     warnings: Vec<Warning>,
     default_email: Option<Email>,
+    /// The owner's tag in global ids.
+    owner: String,
 }
 
 #[Object(name = "Cart")]
 impl CartView {
-    /// Stable id of this named cart of this viewer.
-    async fn id(&self) -> ID {
-        self.id.clone().into()
+    /// Global id of this named cart of this viewer (`gid://cartql/Cart/…`),
+    /// unique across the shop.
+    pub(crate) async fn id(&self) -> ID {
+        self.id.clone()
     }
     /// The cart's name (`default` unless you chose another).
     async fn name(&self) -> &str {
@@ -88,7 +92,7 @@ impl CartView {
             .iter()
             .map(|w| CartWarningView {
                 code: w.code.into(),
-                line_id: w.line_id.clone().into(),
+                line_id: self.line_id(&w.line_id),
                 message: w.message.clone(),
             })
             .collect()
@@ -128,7 +132,9 @@ pub enum CartWarningCode {
 #[derive(SimpleObject)]
 #[graphql(name = "CartLine")]
 pub struct CartLineView {
-    /// Stable id of the line within its cart; never reused.
+    /// Global id of the line (`gid://cartql/CartLine/…`): unique across
+    /// every cart of every viewer, stable for the life of the line, never reused.
+    #[graphql(owned)]
     pub id: ID,
     /// The variant's SKU.
     pub sku: String,
@@ -145,16 +151,28 @@ pub struct CartLineView {
 }
 
 impl CartView {
+    /// The global id of this cart's line `line` (its id within the cart).
+    pub(crate) fn line_id(&self, line: &str) -> ID {
+        cart_line_id(&self.owner, &self.cart.name, line)
+    }
+
+    /// The line with this id within the cart, alone.
+    pub(crate) fn into_line(self, line: &str) -> Option<CartLineView> {
+        let id = self.line_id(line);
+        self.lines.into_iter().find(|l| l.id == id)
+    }
+
     /// A cart a use case read and priced, for output.
     pub(crate) fn new(services: &Services, viewer: &Viewer, shown: ShownCart) -> CartView {
         let lifetime = services.shop.cart_lifetime(viewer.kind);
         let currency: Currency = services.shop.currency;
         let ShownCart { cart, priced } = shown;
+        let owner = owner_tag(&viewer.owner_key());
         let lines = priced
             .lines
             .into_iter()
             .map(|p| CartLineView {
-                id: p.line.id.clone().into(),
+                id: cart_line_id(&owner, &cart.name, &p.line.id),
                 attributes: AttributeView::list(&p.line.attributes),
                 sku: p.line.sku.to_string(),
                 quantity: p.line.quantity,
@@ -168,7 +186,8 @@ impl CartView {
             })
             .collect();
         CartView {
-            id: format!("{}/{}", viewer.owner_key().as_str(), cart.name),
+            id: cart_id(&owner, &cart.name),
+            owner,
             expires_at: (!cart.is_blank()).then(|| cart.expires_at(lifetime)),
             warnings: priced.warnings,
             default_email: viewer.email.clone(),

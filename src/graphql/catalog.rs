@@ -10,6 +10,7 @@
 
 use super::access::require_admin;
 use super::error::ApiResult;
+use super::node::GlobalId;
 use super::pagination::MAX_PAGE;
 use super::pagination::PageRequest;
 use super::types::{Decimal, MoneyView, ShopView, UserErrorView, user_errors};
@@ -21,7 +22,7 @@ use crate::domain::{
 };
 use crate::services::Services;
 use async_graphql::connection::Connection;
-use async_graphql::{Context, InputObject, MaybeUndefined, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use std::sync::Arc;
 
 /// A variant (the unit carts and orders deal in) with prices in the shop currency.
@@ -34,6 +35,10 @@ pub struct VariantView {
 
 #[Object(name = "ProductVariant")]
 impl VariantView {
+    /// Global id (`gid://cartql/ProductVariant/<sku>`).
+    pub(crate) async fn id(&self) -> ID {
+        GlobalId::ProductVariant(self.product.sku.clone()).to_id()
+    }
     /// Stock-keeping unit: the variant's key, what cart lines and orders name.
     async fn sku(&self) -> &str {
         self.product.sku.as_str()
@@ -102,6 +107,10 @@ pub struct ProductView {
 
 #[Object(name = "Product")]
 impl ProductView {
+    /// Global id (`gid://cartql/Product/<handle>`).
+    pub(crate) async fn id(&self) -> ID {
+        GlobalId::Product(self.record.handle.clone()).to_id()
+    }
     /// The product's key, for URLs (`black-tee`).
     async fn handle(&self) -> &str {
         self.record.handle.as_str()
@@ -129,12 +138,19 @@ impl ProductView {
             })
             .collect()
     }
-    /// Its variants, in display order.
+    /// Its variants, in display order: all of them (at most 100), or the
+    /// first `first` (a product grid that shows a few swatches asks for
+    /// fewer, and its query costs less).
     #[graphql(
-        complexity = "super::complexity::list(super::complexity::VARIANTS, child_complexity)"
+        complexity = "super::complexity::list(super::complexity::variants(first), child_complexity)"
     )]
-    async fn variants(&self, ctx: &Context<'_>) -> ApiResult<Vec<VariantView>> {
-        let variants = catalog::variants_of(Services::of(ctx), &self.record).await?;
+    async fn variants(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(validator(minimum = 0, maximum = 100))] first: Option<i32>,
+    ) -> ApiResult<Vec<VariantView>> {
+        let first = super::complexity::variants(first);
+        let variants = catalog::variants_of(Services::of(ctx), &self.record, first).await?;
         Ok(variants
             .into_iter()
             .map(|product| VariantView {

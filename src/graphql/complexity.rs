@@ -37,6 +37,12 @@ pub fn page(first: i32) -> usize {
     first.clamp(0, 100) as usize
 }
 
+/// How many variants `Product.variants(first:)` gives at most: all
+/// ([`VARIANTS`]) without `first`.
+pub fn variants(first: Option<i32>) -> usize {
+    first.map_or(VARIANTS, |n| n.clamp(0, VARIANTS as i32) as usize)
+}
+
 /// `size` items of `each`, saturating.
 pub fn list(size: usize, each: usize) -> usize {
     size.saturating_mul(each.max(1))

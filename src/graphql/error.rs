@@ -83,6 +83,9 @@ pub enum ApiError {
     /// `renewToken` past the session's maximum age. Code `UNAUTHENTICATED`.
     #[error("the session is too old to renew; log in again")]
     SessionTooOld,
+    /// A token given to `renewToken` as data cannot be renewed. Code `UNAUTHENTICATED`.
+    #[error("the token cannot be renewed: {0}")]
+    NotRenewable(crate::auth::TokenError),
     /// The token is valid but lacks a role. Code `FORBIDDEN`.
     #[error("this operation needs the '{0}' role")]
     Forbidden(&'static str),
@@ -101,7 +104,8 @@ impl ApiError {
             ApiError::Unauthenticated
             | ApiError::TokenExpired
             | ApiError::TokenRevoked
-            | ApiError::SessionTooOld => RequestCode::Unauthenticated,
+            | ApiError::SessionTooOld
+            | ApiError::NotRenewable(_) => RequestCode::Unauthenticated,
             ApiError::Forbidden(_) => RequestCode::Forbidden,
             ApiError::BadUserInput(_) => RequestCode::BadUserInput,
             ApiError::Internal => RequestCode::Internal,

@@ -17,6 +17,15 @@ use crate::services::Services;
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
+/// A token to renew, given as data.
+#[derive(InputObject)]
+pub struct RenewTokenInput {
+    /// A token this server issued; a guest's may have expired (up to
+    /// `Viewer.renewableUntil`).
+    #[graphql(validator(max_length = 8192))]
+    pub token: String,
+}
+
 /// A token and who it speaks for, or why none was issued.
 #[derive(SimpleObject, Default)]
 pub struct AuthPayload {
@@ -182,9 +191,25 @@ impl IdentityMutation {
     /// but never past the session's maximum age (`--max-session-age` after
     /// the log-in); a token with roles keeps its own expiry. A renewal never
     /// outlives a `logOutEverywhere` that finished before it answered.
-    async fn renew_token(&self, ctx: &Context<'_>) -> ApiResult<AuthPayload> {
-        let viewer = require_viewer(ctx)?;
-        match identity::renew(Services::of(ctx), viewer).await? {
+    ///
+    /// With `input.token`, that token is renewed instead of the bearer (send
+    /// it without an `Authorization` header once it has expired): a guest's
+    /// may have expired up to the guest cart lifetime ago
+    /// (`Viewer.renewableUntil`), so a guest who comes back while its cart
+    /// lives gets a token for the same carts. Anything else expired is
+    /// refused like a bad bearer token: `UNAUTHENTICATED` (start a new guest
+    /// session, or log in again).
+    async fn renew_token(
+        &self,
+        ctx: &Context<'_>,
+        input: Option<RenewTokenInput>,
+    ) -> ApiResult<AuthPayload> {
+        let services = Services::of(ctx);
+        let renewed = match &input {
+            Some(given) => identity::renew_given(services, &given.token).await?,
+            None => identity::renew(services, require_viewer(ctx)?).await?,
+        };
+        match renewed {
             Ok(session) => Ok(AuthPayload::session(session)),
             Err(RenewRefused::External) => {
                 let why = "tokens of the external identity provider are renewed there";
@@ -192,6 +217,7 @@ impl IdentityMutation {
             }
             Err(RenewRefused::Revoked) => Err(ApiError::TokenRevoked),
             Err(RenewRefused::TooOld) => Err(ApiError::SessionTooOld),
+            Err(RenewRefused::Invalid(why)) => Err(ApiError::NotRenewable(why)),
         }
     }
 

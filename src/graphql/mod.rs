@@ -13,6 +13,7 @@
 //! - [`viewer`]: who am I.
 //! - [`identity`]: guest sessions, sign-up, log-in, renewal, log-out everywhere.
 //! - [`merge`]: moving a guest's carts into a customer's.
+//! - [`node`]: global ids, the `Node` interface, `node` and `nodes`.
 //! - [`pagination`]: cursor connections, one way.
 //! - [`types`]: money, user errors and other shared output types.
 //! - [`inputs`]: input types several areas take, and the line check they share.
@@ -39,6 +40,7 @@ pub mod identity;
 pub mod inputs;
 pub mod measure;
 pub mod merge;
+pub mod node;
 pub mod observe;
 pub mod orders;
 pub mod pagination;

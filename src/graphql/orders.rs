@@ -10,7 +10,7 @@ use super::error::ApiResult;
 use super::inputs::{CartLineInput, as_given, line_inputs};
 use super::pagination::PageRequest;
 use super::types::{
-    AttributeView, BuyerIdentityInput, BuyerIdentityView, MoneyView, UserErrorView, user_errors,
+    AttributeView, BuyerIdentityInput, BuyerIdentityView, MoneyView, UserErrorView, user_errors_in,
 };
 use crate::app::checkout::{self, CheckoutFrom, LinesInput};
 use crate::app::{Caller, Once};
@@ -51,9 +51,11 @@ pub struct OrderView {
 
 #[Object(name = "Order")]
 impl OrderView {
-    /// Sortable id (a ULID).
-    async fn id(&self) -> ID {
-        self.order.id.clone().into()
+    /// Global id (`gid://cartql/Order/<ULID>`; ids sort by time of placing).
+    /// Arguments that take an order id also take the bare ULID older
+    /// versions showed.
+    pub(crate) async fn id(&self) -> ID {
+        super::node::order_id(&self.order.id)
     }
     /// Life-cycle status.
     async fn status(&self) -> OrderStatusView {
@@ -63,27 +65,7 @@ impl OrderView {
     /// What was bought, with titles and prices as they were at checkout.
     #[graphql(complexity = "super::complexity::list(super::complexity::LINES, child_complexity)")]
     async fn lines(&self) -> Vec<OrderLineView> {
-        self.order
-            .lines
-            .iter()
-            .map(|l| OrderLineView {
-                sku: l.sku.to_string(),
-                title: l.title.clone(),
-                quantity: l.quantity,
-                unit_price: MoneyView::new(l.unit_price, &self.currency),
-                line_total: MoneyView::new(l.line_total, &self.currency),
-                attributes: AttributeView::list(&l.attributes),
-                product_title: l.product_title.clone().unwrap_or_else(|| l.title.clone()),
-                selected_options: l
-                    .selected_options
-                    .iter()
-                    .map(|s| SelectedOptionView {
-                        name: s.name.clone(),
-                        value: s.value.clone(),
-                    })
-                    .collect(),
-            })
-            .collect()
+        self.line_views()
     }
     /// The buyer's note to the shop.
     async fn note(&self) -> Option<&str> {
@@ -167,10 +149,47 @@ impl OrderView {
     }
 }
 
+impl OrderView {
+    /// The order's lines, for output.
+    fn line_views(&self) -> Vec<OrderLineView> {
+        self.order
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(n, l)| OrderLineView {
+                id: super::node::order_line_id(&self.order.id, n + 1),
+                sku: l.sku.to_string(),
+                title: l.title.clone(),
+                quantity: l.quantity,
+                unit_price: MoneyView::new(l.unit_price, &self.currency),
+                line_total: MoneyView::new(l.line_total, &self.currency),
+                attributes: AttributeView::list(&l.attributes),
+                product_title: l.product_title.clone().unwrap_or_else(|| l.title.clone()),
+                selected_options: l
+                    .selected_options
+                    .iter()
+                    .map(|s| SelectedOptionView {
+                        name: s.name.clone(),
+                        value: s.value.clone(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Line `n` (from 1) alone.
+    pub(crate) fn into_line(self, n: usize) -> Option<OrderLineView> {
+        self.line_views().into_iter().nth(n.checked_sub(1)?)
+    }
+}
+
 /// One line of an order.
 #[derive(SimpleObject)]
 #[graphql(name = "OrderLine")]
 pub struct OrderLineView {
+    /// Global id (`gid://cartql/OrderLine/<order ULID>/<n>`, `n` from 1).
+    #[graphql(owned)]
+    pub id: ID,
     /// The product's SKU.
     pub sku: String,
     /// The variant's title at checkout.
@@ -231,7 +250,8 @@ impl OrderQuery {
     async fn order(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<OrderView>> {
         let services = Services::of(ctx);
         let viewer = require_viewer(ctx)?;
-        let order = crate::app::orders::order(services, viewer, &id).await?;
+        let id = super::node::order_ref(&id);
+        let order = crate::app::orders::order(services, viewer, id).await?;
         Ok(order.map(|o| view(services, o)))
     }
 
@@ -250,7 +270,7 @@ impl OrderQuery {
         // A cursor is an order id; ULIDs read in any case, but the store
         // compares the canonical spelling ("01h…" would sort after "01H…"
         // and return the cursor's own order again).
-        let page = PageRequest::parse(first, after, crate::app::orders::order_id)?;
+        let page = PageRequest::parse(first, after, super::node::order_cursor)?;
         let orders = crate::app::orders::orders(
             services,
             &viewer.owner_key(),
@@ -394,7 +414,7 @@ async fn run(ctx: &Context<'_>, from: CheckoutFrom, once: Once) -> ApiResult<Che
 fn failed(cart: Option<CartView>, errors: Vec<DomainError>) -> CheckoutPayload {
     CheckoutPayload {
         order: None,
+        user_errors: user_errors_in(errors, cart.as_ref()),
         cart,
-        user_errors: user_errors(errors),
     }
 }

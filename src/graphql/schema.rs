@@ -1,7 +1,7 @@
 //! The schema's roots: every query, mutation and subscription field,
 //! merged from the area files, and the SDL they make.
 
-use super::{admin_orders, cart, catalog, identity, merge, orders, subscription, viewer};
+use super::{admin_orders, cart, catalog, identity, merge, node, orders, subscription, viewer};
 use async_graphql::{MergedObject, Schema};
 
 /// The schema type.
@@ -15,6 +15,7 @@ pub struct QueryRoot(
     orders::OrderQuery,
     admin_orders::AdminOrderQuery,
     viewer::ViewerQuery,
+    node::NodeQuery,
 );
 
 /// Every mutation field, merged from the area files.

@@ -75,7 +75,7 @@ impl SubscriptionRoot {
                         .map(|shown| CartView::new(&services, &viewer, shown))
                         .map_err(ApiError::from);
                 }
-                match next_trigger(&mut changes, now, viewer.expires_at, expires).await {
+                match next_trigger(&mut changes, now, viewer.valid_until(), expires).await {
                     Trigger::Changed => {
                         tracing::trace!(owner = owner.as_str(), cart = %name, "cart subscription woken by a change");
                     }
@@ -106,7 +106,7 @@ impl SubscriptionRoot {
         let no_such_order = || ApiError::BadUserInput("no such order".into());
         let id = match id {
             None => None,
-            Some(id) => match orders::order(&services, &viewer, &id)
+            Some(id) => match orders::order(&services, &viewer, super::node::order_ref(&id))
                 .await
                 .map_err(ApiError::from)?
             {
@@ -158,7 +158,7 @@ impl SubscriptionRoot {
                     }
                 }
                 first = false;
-                match next_trigger(&mut changes, services.clock.now(), viewer.expires_at, None).await {
+                match next_trigger(&mut changes, services.clock.now(), viewer.valid_until(), None).await {
                     Trigger::Changed => {
                         tracing::trace!(owner = owner.as_str(), "order subscription woken by a change");
                     }

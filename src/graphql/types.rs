@@ -1,10 +1,12 @@
 //! Shared GraphQL types: money, user errors, the shop, the viewer.
 
+use super::cart_view::CartView;
 use crate::auth::Viewer;
 use crate::domain::{self, Currency};
+use crate::services::Services;
 use async_graphql::{
-    Enum, InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject,
-    Value,
+    Context, Enum, ID, InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType,
+    SimpleObject, Value,
 };
 use chrono::{DateTime, Utc};
 
@@ -74,25 +76,37 @@ pub struct UserErrorView {
     pub field: Vec<String>,
     /// A sentence for a person.
     pub message: String,
-}
-
-impl From<domain::UserError> for UserErrorView {
-    fn from(e: domain::UserError) -> Self {
-        UserErrorView {
-            code: e.code.into(),
-            field: e.field,
-            message: e.message,
-        }
-    }
+    /// The cart line it is about (`CartLine.id`), when it is about a line
+    /// of a stored cart: a checkout refused for a line's stock, a change to
+    /// a line refused. `null` otherwise (lines a client holds itself are
+    /// named by their index in `field`).
+    pub line_id: Option<ID>,
 }
 
 /// Converts domain user errors for a payload.
 /// Each one is counted (`cartql_user_errors_total{code}`).
 pub fn user_errors(errors: Vec<domain::UserError>) -> Vec<UserErrorView> {
-    for error in &errors {
-        metrics::counter!("cartql_user_errors_total", "code" => error.code.as_str()).increment(1);
-    }
-    errors.into_iter().map(UserErrorView::from).collect()
+    user_errors_in(errors, None)
+}
+
+/// [`user_errors`] for a payload about `cart`: errors about one of its
+/// lines name the line by its global id.
+pub fn user_errors_in(
+    errors: Vec<domain::UserError>,
+    cart: Option<&CartView>,
+) -> Vec<UserErrorView> {
+    errors
+        .into_iter()
+        .map(|e| {
+            metrics::counter!("cartql_user_errors_total", "code" => e.code.as_str()).increment(1);
+            UserErrorView {
+                code: e.code.into(),
+                line_id: cart.zip(e.line.as_deref()).map(|(c, l)| c.line_id(l)),
+                field: e.field,
+                message: e.message,
+            }
+        })
+        .collect()
 }
 
 /// Guest or customer.
@@ -122,9 +136,26 @@ impl ViewerView {
     async fn roles(&self) -> &[String] {
         &self.0.roles
     }
-    /// When the token expires; get a new one before then.
+    /// When the token expires; get a new one before then (`renewToken`).
+    /// After it (and a few seconds' leeway for clock skew) every request
+    /// with it answers HTTP 401 and a WebSocket bound to it closes with 4403.
     async fn expires_at(&self) -> DateTime<Utc> {
         self.0.expires_at
+    }
+    /// When to renew: halfway through the token's life. `null` when renewing
+    /// does not lengthen it (a token with roles keeps its expiry) or is done
+    /// elsewhere (the external identity provider's tokens).
+    async fn renew_after(&self, ctx: &Context<'_>) -> Option<DateTime<Utc>> {
+        Services::of(ctx).lifetimes.renew_after(&self.0)
+    }
+    /// The last moment `renewToken` accepts this token: for a guest, the
+    /// guest cart lifetime after `expiresAt` (give the expired token as
+    /// `renewToken(input: {token})`, without the header), so a guest who
+    /// returns while its cart lives reaches it; for a customer, `expiresAt`
+    /// or the session's maximum age, whichever is first. `null` where
+    /// `renewAfter` is.
+    async fn renewable_until(&self, ctx: &Context<'_>) -> Option<DateTime<Utc>> {
+        Services::of(ctx).lifetimes.renewable_until(&self.0)
     }
 }
 

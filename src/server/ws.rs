@@ -173,7 +173,7 @@ async fn serve(socket: Socket, state: AppState, client: Option<ClientAddress>) {
     };
     // Operations on the socket (a logIn, say) are throttled by the client's
     // address like HTTP ones.
-    let token_expires = viewer.as_ref().map(|v| v.expires_at);
+    let token_expires = viewer.as_ref().map(Viewer::valid_until);
     let mut data = viewer_data(viewer);
     if let Some(client) = client {
         data.insert(client);

@@ -247,7 +247,7 @@ async fn an_admin_writes_a_product_with_variants_updates_and_restocks_them() {
     let oversold = server
         .data(Some(&admin), ADJUST, json!({"sku": "CAP-RED", "delta": -6}))
         .await;
-    assert_eq!(codes(&oversold["adjustStock"]), ["OUT_OF_STOCK"]);
+    assert_eq!(codes(&oversold["adjustStock"]), ["INSUFFICIENT_STOCK"]);
     assert_eq!(oversold["adjustStock"]["variant"]["stock"], 5);
     let unknown = server
         .data(Some(&admin), ADJUST, json!({"sku": "NOPE", "delta": 1}))

@@ -6,6 +6,7 @@ mod accounts;
 mod external;
 mod merge;
 mod races;
+mod renewal;
 mod tokens;
 
 use crate::helpers::*;

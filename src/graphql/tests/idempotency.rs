@@ -100,7 +100,7 @@ async fn a_refused_checkout_does_not_use_its_key_and_a_swept_key_is_new_again() 
             json!({ "key": "k", "q": 11, "sku": "HOODIE-GRY-M" }),
         )
         .await;
-    assert_eq!(codes(&too_many["checkoutLines"]), ["OUT_OF_STOCK"]);
+    assert_eq!(codes(&too_many["checkoutLines"]), ["INSUFFICIENT_STOCK"]);
     let placed = shop
         .data(
             Some(&ann),
