@@ -26,6 +26,11 @@ pub const ATTRIBUTES: usize = 50;
 /// variant's product), besides what is selected in it.
 pub const RECORD_READ: usize = 5;
 
+/// What resolving one global id (`node`, each of `nodes`) costs besides
+/// what is selected in it: a record read, and for a cart or one of its lines
+/// the pricing of the whole cart (a variant read per line).
+pub const NODE_READ: usize = RECORD_READ + LINES;
+
 /// What a long text (a product description, up to 5,000 characters) costs.
 pub const LONG_TEXT: usize = 5;
 

@@ -235,7 +235,7 @@ impl NodeQuery {
     /// carts and lines, their own orders (any order for an admin), and the
     /// catalog as `product` and `variant` show it. `null` otherwise, and for
     /// an id this shop never made.
-    #[graphql(complexity = "complexity::RECORD_READ + child_complexity")]
+    #[graphql(complexity = "complexity::NODE_READ + child_complexity")]
     async fn node(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Node>> {
         resolve(ctx, &id).await
     }
@@ -243,7 +243,7 @@ impl NodeQuery {
     /// `node` for each id, in the order given (at most 100); `null` where
     /// `node` would be.
     #[graphql(
-        complexity = "complexity::list(ids.len().min(MAX_NODES), complexity::RECORD_READ + child_complexity)"
+        complexity = "complexity::list(ids.len().min(MAX_NODES), complexity::NODE_READ + child_complexity)"
     )]
     async fn nodes(
         &self,

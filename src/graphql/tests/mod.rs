@@ -8,6 +8,7 @@ mod error_codes;
 mod expiry;
 mod idempotency;
 mod merge;
+mod readme_codes;
 mod round_trips;
 mod traces;
 

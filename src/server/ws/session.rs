@@ -16,8 +16,9 @@
 //!   the socket too.
 //! - **Shutdown.** When the server drains, the socket is closed with 1001.
 //! - **Token expiry.** A second after the connection's token expires (its
-//!   operations have ended with `UNAUTHENTICATED` by then), the socket is
-//!   closed with 4403.
+//!   `exp` plus the clock-skew leeway, the instant HTTP starts answering 401;
+//!   its operations have ended with `UNAUTHENTICATED` by then), the socket
+//!   is closed with 4403.
 //! - **What is written** passes [`Answers`]: an answer over 16 MiB becomes
 //!   an `error` for its operation (`RESPONSE_TOO_LARGE`), which is then
 //!   stopped in the engine by a `complete` of our own; long messages are
