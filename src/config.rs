@@ -146,7 +146,7 @@ pub struct ServeConfig {
     /// Highest complexity a query may have: the fields it resolves in the
     /// worst case, a list's fields counted once per item it may hold
     /// (10–1000000).
-    #[arg(long, env = "CARTQL_MAX_QUERY_COMPLEXITY", default_value_t = 25_000, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+    #[arg(long, env = "CARTQL_MAX_QUERY_COMPLEXITY", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
     pub max_query_complexity: u32,
     /// Most selections a document may expand to, every fragment spread counted
     /// at its fragment's full size and `__typename` like any field (100–100000).

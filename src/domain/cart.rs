@@ -828,10 +828,14 @@ pub enum WarningCode {
     PriceChanged,
 }
 
-/// The warnings for one line, given its variant as it is now.
+/// The warnings for one line, given its variant as it is now and how many
+/// units of its SKU the cart's lines want in all (`wanted`): stock is
+/// judged on the sum, as checkout judges it, so a warning and a refusal
+/// agree (two engraved and two plain mugs with three left both warn).
 pub fn line_warnings(
     line: &CartLine,
     product: &Variant,
+    wanted: i64,
     currency: &super::money::Currency,
 ) -> Vec<Warning> {
     let warn = |code, message: String| Warning {
@@ -851,15 +855,20 @@ pub fn line_warnings(
             format!("{} is out of stock", product.sku),
         ));
     } else if let Some(stock) = product.stock
-        && stock < i64::from(line.quantity)
+        && stock < wanted
     {
-        warnings.push(warn(
-            WarningCode::InsufficientStock,
+        let message = if wanted == i64::from(line.quantity) {
             format!(
-                "only {stock} of {} left; the line wants {}",
-                product.sku, line.quantity
-            ),
-        ));
+                "only {stock} of {} left; the line wants {wanted}",
+                product.sku
+            )
+        } else {
+            format!(
+                "only {stock} of {} left; the cart's lines want {wanted} in all",
+                product.sku
+            )
+        };
+        warnings.push(warn(WarningCode::InsufficientStock, message));
     }
     if let Some(was) = line.unit_price
         && was != product.price
@@ -888,6 +897,10 @@ pub fn price_lines(
     let mut warnings = Vec::new();
     let mut subtotal = Money::ZERO;
     let mut total_quantity = 0u64;
+    let mut wanted: HashMap<&Sku, i64> = HashMap::new();
+    for line in lines {
+        *wanted.entry(&line.sku).or_default() += i64::from(line.quantity);
+    }
     for line in lines {
         let product = catalog
             .get(&line.sku)
@@ -900,7 +913,7 @@ pub fn price_lines(
             .checked_add(line_total)
             .ok_or(PricingError::Overflow)?;
         total_quantity += u64::from(line.quantity);
-        warnings.extend(line_warnings(line, product, currency));
+        warnings.extend(line_warnings(line, product, wanted[&line.sku], currency));
         priced.push(PricedLine {
             line: line.clone(),
             product: product.clone(),

@@ -537,12 +537,20 @@ fn warnings_name_the_line_and_say_what_changed() {
             (WarningCode::OutOfStock, "1-NONE"),
             (WarningCode::InsufficientStock, "1-FEW"),
             (WarningCode::PriceChanged, "1-A"),
+            // Two alone would fit the stock of 2, but the cart wants 5 of
+            // FEW in all, as checkout counts: this line warns too.
+            (WarningCode::InsufficientStock, "1-FEW"),
         ]
     );
     assert!(
         priced.warnings[2].message.contains("only 2"),
         "{}",
         priced.warnings[2].message
+    );
+    assert!(
+        priced.warnings[4].message.contains("want 5 in all"),
+        "{}",
+        priced.warnings[4].message
     );
     assert!(
         priced.warnings[3].message.contains("1.99 to 2.50 USD"),
