@@ -205,7 +205,12 @@ async fn next_trigger(
     token_expires: DateTime<Utc>,
     cart_expires: Option<DateTime<Utc>>,
 ) -> Trigger {
-    let token_expiry = tokio::time::sleep(until(now, token_expires));
+    // A second after the token's last valid instant: a WebSocket closes
+    // with 4403 at that instant, its operations with it (so a graphql-ws
+    // client subscribes again after reconnecting); this ends the stream
+    // wherever no socket does.
+    let token_expiry =
+        tokio::time::sleep(until(now, token_expires) + std::time::Duration::from_secs(1));
     let cart_expiry =
         tokio::time::sleep(cart_expires.map_or_else(Default::default, |at| until(now, at)));
     tokio::select! {

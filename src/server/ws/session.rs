@@ -15,10 +15,12 @@
 //!   closed with 3008. A send the client does not take within that time ends
 //!   the socket too.
 //! - **Shutdown.** When the server drains, the socket is closed with 1001.
-//! - **Token expiry.** A second after the connection's token expires (its
-//!   `exp` plus the clock-skew leeway, the instant HTTP starts answering 401;
-//!   its operations have ended with `UNAUTHENTICATED` by then), the socket
-//!   is closed with 4403.
+//! - **Token expiry.** When the connection's token expires (its `exp` plus
+//!   the clock-skew leeway, the instant HTTP starts answering 401), the
+//!   socket is closed with 4403 and its operations with it, *not* completed
+//!   first: a `graphql-ws` client retries after 4403 and subscribes again to
+//!   what was running (had its operations completed, it would have nothing
+//!   left to run and close the socket itself with 1000, reconnecting never).
 //! - **What is written** passes [`Answers`]: an answer over 16 MiB becomes
 //!   an `error` for its operation (`RESPONSE_TOO_LARGE`), which is then
 //!   stopped in the engine by a `complete` of our own; long messages are
@@ -51,10 +53,9 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 /// Close code when the connection's token expires: 4403, as for a token
 /// refused at `connection_init` (the `graphql-ws` client retries after it,
-/// so a `connectionParams` function that returns a renewed token reconnects).
+/// so a `connectionParams` function that returns a renewed token reconnects
+/// and subscribes again).
 const EXPIRED_CLOSE: u16 = 4403;
-/// How long after the token's expiry its socket closes.
-const EXPIRED_CLOSE_AFTER: Duration = Duration::from_secs(1);
 /// Close code for a socket that went quiet (IANA-registered "Timeout").
 const IDLE_CLOSE: u16 = 3008;
 /// How long a close frame may take to send before the socket is dropped.
@@ -73,11 +74,11 @@ pub(super) async fn run(
     token_expires: Option<DateTime<Utc>>,
 ) {
     let settings = state.ws;
-    // The token's expiry ends the socket (its operations end with
-    // UNAUTHENTICATED at the expiry itself; the close follows a moment
-    // later, so their messages go first).
+    // The token's expiry ends the socket, operations and all (their own
+    // expiry check in the subscription resolvers comes a second later, a
+    // backstop for other executors).
     let expiry = tokio::time::sleep(match token_expires {
-        Some(at) => until(state.services.clock.now(), at) + EXPIRED_CLOSE_AFTER,
+        Some(at) => until(state.services.clock.now(), at),
         None => Duration::ZERO,
     });
     tokio::pin!(expiry);
