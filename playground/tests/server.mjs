@@ -12,10 +12,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The binary under test: $CARTQL_BIN, else the debug build. */
 export const binary = process.env.CARTQL_BIN || join(root, 'target', 'debug', 'cartql');
 
-export async function startServer(extraArgs = []) {
+/** Starts it with `extraArgs` after the defaults and `env` added to the environment. */
+export async function startServer(extraArgs = [], { env = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'cartql-js-'));
   const child = spawn(binary, ['--listen', '127.0.0.1:0', '--demo', '--data-dir', join(dir, 'data'), ...extraArgs], {
-    env: { ...process.env, CARTQL_LOG: 'warn' },
+    env: { ...process.env, CARTQL_LOG: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout });
