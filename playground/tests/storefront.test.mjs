@@ -193,15 +193,8 @@ function mintToken(claims) {
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const ulid = () => Array.from({ length: 26 }, (_, i) => CROCKFORD[randomInt(i === 0 ? 8 : 32)]).join('');
 
-// todo until the server closes an expired socket with 4403 without first
-// ending its operations: today, at the expiry, each subscription gets an
-// UNAUTHENTICATED `next` and a `complete`, so graphql-ws has nothing left to
-// carry over, closes the socket itself (1000) and never sees the 4403.
-const SERVER_ENDS_OPERATIONS_BEFORE_4403 =
-  'the server completes the subscription before closing with 4403, so graphql-ws never resubscribes';
-
 test('the graphql-ws recipe reconnects with a renewed token when the socket closes at expiry',
-  { timeout: 60_000, todo: SERVER_ENDS_OPERATIONS_BEFORE_4403 }, async () => {
+  { timeout: 60_000 }, async () => {
   const server = await startServer([], { env: { CARTQL_JWT_SECRET: SECRET } });
   let session;
   try {
