@@ -248,6 +248,26 @@ mod tests {
     }
 
     #[test]
+    fn the_demo_catalog_has_product_and_variant_images() {
+        let catalog = parse(DEMO, &usd()).unwrap();
+        let hoodie = catalog
+            .records
+            .iter()
+            .find(|r| r.handle.as_str() == "hoodie")
+            .unwrap();
+        assert!(hoodie.images.len() >= 2);
+        assert!(
+            catalog
+                .records
+                .iter()
+                .flat_map(|r| &r.images)
+                .all(|i| i.url().starts_with("https://images.example.com/"))
+        );
+        assert!(catalog.variants.iter().any(|v| v.image.is_some()));
+        assert!(catalog.records.iter().any(|r| r.images.is_empty()));
+    }
+
+    #[test]
     fn bad_files_name_the_entry_and_field() {
         let cases = [
             ("{}", "not a JSON list"),
