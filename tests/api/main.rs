@@ -34,6 +34,7 @@ mod export;
 mod hostile;
 mod http;
 mod identity;
+mod images;
 mod lifecycle;
 mod limits;
 mod metrics;
