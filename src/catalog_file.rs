@@ -4,18 +4,24 @@
 //! [{"handle": "tee", "title": "T-shirt", "description": "Organic cotton",
 //!   "options": [{"name": "Size", "values": ["M", "L"]}],
 //!   "variants": [{"sku": "TEE-M", "selectedOptions": [{"name": "Size", "value": "M"}],
-//!                 "price": "19.99", "compareAtPrice": "24.99", "stock": 25}]},
+//!                 "price": "19.99", "compareAtPrice": "24.99", "stock": 25,
+//!                 "image": {"url": "https://images.example.com/tee-m.jpg"}}],
+//!   "images": [{"url": "https://images.example.com/tee.jpg", "altText": "The tee",
+//!               "width": 1200, "height": 1500}]},
 //!  {"sku": "MUG", "title": "Mug", "price": "9.50"}]
 //! ```
 //!
 //! An entry with `variants` is a product with options; an entry with a
 //! `sku` is a product of one variant (its handle made from the SKU), the
 //! format of earlier versions. `stock` may be `null` or left out
-//! (untracked); `active` defaults to `true`. The whole file is checked
+//! (untracked); `active` defaults to `true`. Each entry is the product
+//! whole, as `upsertProduct` with every field given: no `images` means none
+//! (a stored product's images are not kept), as no `stock` means untracked. The whole file is checked
 //! before anything is written: one bad entry and nothing is loaded, with an
 //! error naming the entry and the field.
 
 use crate::domain::catalog::Product;
+use crate::domain::image::ImageInput;
 use crate::domain::product::{ProductInput, VariantInput, upsert};
 use crate::domain::{Currency, Handle, Sku, Variant};
 use serde::Deserialize;
@@ -50,6 +56,8 @@ struct WithVariants {
     variants: Vec<VariantEntry>,
     #[serde(default = "yes")]
     active: bool,
+    #[serde(default)]
+    images: Vec<ImageEntry>,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +82,8 @@ struct VariantEntry {
     stock: Option<i64>,
     #[serde(default = "yes")]
     active: bool,
+    #[serde(default)]
+    image: Option<ImageEntry>,
 }
 
 #[derive(Deserialize)]
@@ -81,6 +91,29 @@ struct VariantEntry {
 struct SelectedEntry {
     name: String,
     value: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ImageEntry {
+    url: String,
+    #[serde(default)]
+    alt_text: Option<String>,
+    #[serde(default)]
+    width: Option<i64>,
+    #[serde(default)]
+    height: Option<i64>,
+}
+
+impl From<ImageEntry> for ImageInput {
+    fn from(entry: ImageEntry) -> Self {
+        ImageInput {
+            url: entry.url,
+            alt_text: entry.alt_text,
+            width: entry.width,
+            height: entry.height,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -152,8 +185,10 @@ fn plain_product(plain: Plain) -> ProductInput {
             compare_at_price: None,
             stock: Some(plain.stock),
             active: true,
+            image: None,
         }],
         active: plain.active,
+        images: Some(Vec::new()),
     }
 }
 
@@ -181,9 +216,11 @@ fn with_variants(product: WithVariants) -> ProductInput {
                 compare_at_price: v.compare_at_price,
                 stock: Some(v.stock),
                 active: v.active,
+                image: v.image.map(ImageInput::from),
             })
             .collect(),
         active: product.active,
+        images: Some(product.images.into_iter().map(ImageInput::from).collect()),
     }
 }
 
@@ -208,6 +245,26 @@ mod tests {
             let names: Vec<&str> = r.options.iter().map(|o| o.name.as_str()).collect();
             names == ["Size", "Colour"]
         }));
+    }
+
+    #[test]
+    fn the_demo_catalog_has_product_and_variant_images() {
+        let catalog = parse(DEMO, &usd()).unwrap();
+        let hoodie = catalog
+            .records
+            .iter()
+            .find(|r| r.handle.as_str() == "hoodie")
+            .unwrap();
+        assert!(hoodie.images.len() >= 2);
+        assert!(
+            catalog
+                .records
+                .iter()
+                .flat_map(|r| &r.images)
+                .all(|i| i.url().starts_with("https://images.example.com/"))
+        );
+        assert!(catalog.variants.iter().any(|v| v.image.is_some()));
+        assert!(catalog.records.iter().any(|r| r.images.is_empty()));
     }
 
     #[test]
@@ -250,6 +307,18 @@ mod tests {
             (
                 "[{\"handle\":\"a\",\"title\":\"t\",\"variants\":[{\"sku\":\"A\",\"price\":\"1\"}]},{\"sku\":\"A\",\"title\":\"t\",\"price\":\"1\"}]",
                 "more than once",
+            ),
+            (
+                "[{\"handle\":\"a\",\"title\":\"t\",\"images\":[{\"url\":\"http://x.example/a.jpg\"}],\"variants\":[{\"sku\":\"A\",\"price\":\"1\"}]}]",
+                "product #0 (a): images.0.url",
+            ),
+            (
+                "[{\"handle\":\"a\",\"title\":\"t\",\"variants\":[{\"sku\":\"A\",\"price\":\"1\",\"image\":{\"url\":\"https://x.example/a.jpg\",\"width\":0}}]}]",
+                "variants.0.image.width",
+            ),
+            (
+                "[{\"handle\":\"a\",\"title\":\"t\",\"images\":[{\"src\":\"https://x.example/a.jpg\"}],\"variants\":[{\"sku\":\"A\",\"price\":\"1\"}]}]",
+                "unknown field",
             ),
         ];
         for (text, expected) in cases {

@@ -1,6 +1,7 @@
 //! Products and the rules for changing them.
 
 use super::error::{ErrorCode, Rejection, UserError};
+use super::image::Image;
 use super::money::{Currency, Money};
 use super::names::{Handle, Sku};
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,9 @@ pub struct Variant {
     /// The price before a reduction, shown struck through.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare_at_price: Option<Money>,
+    /// Its own picture (a colour's), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Image>,
 }
 
 fn yes() -> bool {
@@ -65,6 +69,7 @@ impl Variant {
             product_active: true,
             selected_options: Vec::new(),
             compare_at_price: None,
+            image: None,
         }
     }
 
@@ -114,6 +119,9 @@ pub struct Product {
     pub variants: Vec<Sku>,
     /// Whether it is for sale.
     pub active: bool,
+    /// Its images, in display order (the first is the featured one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<Image>,
 }
 
 /// A change to a field that may be left alone, cleared or set.
@@ -422,5 +430,64 @@ mod tests {
             adjust_stock(&untracked, 1).unwrap_err().into_user_errors()[0].code,
             ErrorCode::StockNotTracked
         );
+    }
+
+    #[test]
+    fn records_stored_before_images_still_read_and_records_without_images_are_stored_as_before() {
+        let old_product = serde_json::json!({"handle": "tee", "title": "Tee", "description": "",
+            "options": [], "variants": ["TEE-M"], "active": true});
+        let old_variant = serde_json::json!({"sku": "TEE-M", "title": "M", "price": 1999,
+            "stock": 3, "active": true, "handle": "tee"});
+        // PostgreSQL keeps JSON, sled MessagePack with field names.
+        let product: Product = serde_json::from_value(old_product.clone()).unwrap();
+        let variant: Variant = serde_json::from_value(old_variant.clone()).unwrap();
+        assert!(product.images.is_empty());
+        assert_eq!(variant.image, None);
+        let packed: Product =
+            rmp_serde::from_slice(&rmp_serde::to_vec_named(&old_product).unwrap()).unwrap();
+        assert_eq!(packed, product);
+        let packed: Variant =
+            rmp_serde::from_slice(&rmp_serde::to_vec_named(&old_variant).unwrap()).unwrap();
+        assert_eq!(packed, variant);
+        // Written back, they are what they were: no `images`, no `image`.
+        assert_eq!(serde_json::to_value(&product).unwrap(), old_product);
+        assert_eq!(serde_json::to_value(&variant).unwrap(), old_variant);
+    }
+
+    #[test]
+    fn images_round_trip_through_both_encodings() {
+        let image = crate::domain::image::Image::parse(
+            &crate::domain::image::ImageInput {
+                url: "https://images.example.com/mug.jpg".into(),
+                alt_text: Some("A mug".into()),
+                width: Some(600),
+                height: None,
+            },
+            &[],
+        )
+        .unwrap();
+        let variant = Variant {
+            image: Some(image.clone()),
+            ..full_patch().apply(&sku(), None, &usd()).unwrap()
+        };
+        let json = serde_json::to_value(&variant).unwrap();
+        assert_eq!(
+            json["image"],
+            serde_json::json!({"url": "https://images.example.com/mug.jpg", "alt_text": "A mug", "width": 600})
+        );
+        assert_eq!(serde_json::from_value::<Variant>(json).unwrap(), variant);
+        let packed = rmp_serde::to_vec_named(&variant).unwrap();
+        assert_eq!(rmp_serde::from_slice::<Variant>(&packed).unwrap(), variant);
+        let product = Product {
+            handle: Handle::parse("mug").unwrap(),
+            title: "Mug".into(),
+            description: String::new(),
+            options: Vec::new(),
+            variants: vec![sku()],
+            active: true,
+            images: vec![image.clone(), image],
+        };
+        let packed = rmp_serde::to_vec_named(&product).unwrap();
+        assert_eq!(rmp_serde::from_slice::<Product>(&packed).unwrap(), product);
     }
 }

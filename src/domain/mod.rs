@@ -4,6 +4,7 @@
 //! - [`names`]: `Sku` and `CartName`, which can only hold valid values.
 //! - [`catalog`]: variants (by SKU), products (by handle) and stock changes.
 //! - [`product`]: products with options and variants, checked as a whole.
+//! - [`image`]: product and variant images: https URLs, alt text, sizes.
 //! - [`cart`]: a viewer's carts, the changes mutations make, and pricing.
 //! - [`order`]: orders and the checkout rule.
 //! - [`idempotency`]: request fingerprints and idempotency keys.
@@ -26,6 +27,7 @@ pub mod catalog;
 pub mod error;
 pub mod expiry;
 pub mod idempotency;
+pub mod image;
 pub mod merge;
 pub mod money;
 pub mod names;

@@ -10,6 +10,7 @@
 
 use super::catalog::{MAX_STOCK, Product, ProductOption, SelectedOption, Variant};
 use super::error::{ErrorCode, Rejection, UserError};
+use super::image::{Image, ImageInput, checked_images};
 use super::money::{Currency, Money};
 use super::names::{Handle, Sku};
 use std::collections::{HashMap, HashSet};
@@ -38,6 +39,10 @@ pub struct ProductInput {
     pub variants: Vec<VariantInput>,
     /// Whether the product is for sale.
     pub active: bool,
+    /// Its images in display order: `None` keeps what a stored product has
+    /// (none for a new one), so a client that predates images cannot wipe
+    /// them; an empty list removes them.
+    pub images: Option<Vec<ImageInput>>,
 }
 
 /// A variant as an admin sends it.
@@ -58,6 +63,9 @@ pub struct VariantInput {
     pub stock: Option<Option<i64>>,
     /// Whether this variant is for sale.
     pub active: bool,
+    /// Its own picture; `None` means none (like `compare_at_price`: the
+    /// variants are sent whole).
+    pub image: Option<ImageInput>,
 }
 
 /// Checks `input` as the product `handle`, given what is stored: the
@@ -91,6 +99,10 @@ pub fn upsert(
         ));
     }
     let options = checked_options(&input.options, &mut errors);
+    let images = match &input.images {
+        Some(given) => checked_images(given, &mut errors),
+        None => Some(existing.map(|p| p.images.clone()).unwrap_or_default()),
+    };
     if input.variants.is_empty() || input.variants.len() > MAX_VARIANTS {
         errors.push(variant_error(
             &["variants"],
@@ -170,6 +182,13 @@ pub fn upsert(
             }
             Some(stock) => Some(stock),
         };
+        let image = match &given.image {
+            None => Some(None),
+            Some(image) => Image::parse(image, &refs(&at("image")))
+                .map_err(|bad| errors.extend(bad))
+                .ok()
+                .map(Some),
+        };
         let variant_title = match &given.title {
             Some(text) => checked_title(text, &refs(&at("title")), &mut errors),
             None => match (&selected, &title) {
@@ -191,6 +210,7 @@ pub fn upsert(
             Some(stock),
             Some(variant_title),
             Some(title),
+            Some(image),
         ) = (
             selected,
             price,
@@ -198,6 +218,7 @@ pub fn upsert(
             stock,
             variant_title,
             &title,
+            image,
         ) {
             variants.push(Variant {
                 sku,
@@ -210,10 +231,11 @@ pub fn upsert(
                 product_active: input.active,
                 selected_options: selected,
                 compare_at_price,
+                image,
             });
         }
     }
-    let (Some(title), Some(options)) = (title, options) else {
+    let (Some(title), Some(options), Some(images)) = (title, options, images) else {
         return Err(Rejection::Invalid(errors));
     };
     if !errors.is_empty() {
@@ -226,6 +248,7 @@ pub fn upsert(
         options,
         variants: variants.iter().map(|v| v.sku.clone()).collect(),
         active: input.active,
+        images,
     };
     // Variants the product no longer lists are detached: still readable by
     // SKU (carts and orders name them), not for sale, free for any product.
@@ -481,6 +504,7 @@ mod tests {
             ],
             variants,
             active: true,
+            images: None,
         }
     }
 
@@ -658,5 +682,91 @@ mod tests {
         let (record, variants) = upsert(&handle(), &input, None, &HashMap::new(), &usd()).unwrap();
         assert!(record.options.is_empty());
         assert_eq!(variants[0].title, "Mug");
+    }
+
+    fn picture(url: &str) -> ImageInput {
+        ImageInput {
+            url: url.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn images_left_out_are_kept_an_empty_list_clears_them_and_variant_images_are_written_whole() {
+        let mut with_images = tee(vec![VariantInput {
+            image: Some(picture("https://images.example.com/tee-m.jpg")),
+            ..variant("A", "M", "Black")
+        }]);
+        with_images.images = Some(vec![
+            picture("https://images.example.com/tee.jpg"),
+            picture("https://images.example.com/tee-back.jpg"),
+        ]);
+        let (record, variants) =
+            upsert(&handle(), &with_images, None, &HashMap::new(), &usd()).unwrap();
+        let urls: Vec<&str> = record.images.iter().map(|i| i.url()).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://images.example.com/tee.jpg",
+                "https://images.example.com/tee-back.jpg"
+            ]
+        );
+        assert_eq!(
+            variants[0].image.as_ref().map(|i| i.url()),
+            Some("https://images.example.com/tee-m.jpg")
+        );
+        let stored: HashMap<Sku, Variant> =
+            variants.into_iter().map(|v| (v.sku.clone(), v)).collect();
+
+        let left_out = tee(vec![variant("A", "M", "Black")]);
+        let (kept, variants) =
+            upsert(&handle(), &left_out, Some(&record), &stored, &usd()).unwrap();
+        assert_eq!(
+            kept.images, record.images,
+            "no `images`: the stored ones stay"
+        );
+        assert_eq!(variants[0].image, None, "no `image`: the variant has none");
+
+        let (new, _) = upsert(&handle(), &left_out, None, &HashMap::new(), &usd()).unwrap();
+        assert!(new.images.is_empty());
+
+        let cleared = ProductInput {
+            images: Some(vec![]),
+            ..left_out
+        };
+        let (cleared, _) = upsert(&handle(), &cleared, Some(&record), &stored, &usd()).unwrap();
+        assert!(cleared.images.is_empty());
+    }
+
+    #[test]
+    fn bad_images_are_refused_by_their_field_with_everything_else() {
+        let mut input = tee(vec![
+            variant("A", "M", "Black"),
+            VariantInput {
+                image: Some(picture("javascript:alert(1)")),
+                ..variant("B", "L", "Black")
+            },
+        ]);
+        input.images = Some(vec![
+            picture("https://images.example.com/a.jpg"),
+            picture("http://images.example.com/b.jpg"),
+        ]);
+        input.title = String::new();
+        let got =
+            codes_and_fields(upsert(&handle(), &input, None, &HashMap::new(), &usd()).unwrap_err());
+        assert_eq!(
+            got,
+            [
+                (ErrorCode::InvalidProduct, "title".into()),
+                (ErrorCode::InvalidImage, "images.1.url".into()),
+                (ErrorCode::InvalidImage, "variants.1.image.url".into()),
+            ]
+        );
+        input.title = "Tee".into();
+        input.images = Some(vec![picture("https://images.example.com/a.jpg"); 11]);
+        input.variants.truncate(1);
+        let got =
+            codes_and_fields(upsert(&handle(), &input, None, &HashMap::new(), &usd()).unwrap_err());
+        assert_eq!(got, [(ErrorCode::InvalidImage, "images".into())]);
     }
 }

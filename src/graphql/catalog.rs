@@ -11,6 +11,7 @@
 use super::access::require_admin;
 use super::error::ApiResult;
 use super::node::GlobalId;
+use super::image::{ImageInput, ImageView};
 use super::pagination::MAX_PAGE;
 use super::pagination::PageRequest;
 use super::types::{Decimal, MoneyView, ShopView, UserErrorView, user_errors};
@@ -97,6 +98,11 @@ impl VariantView {
             currency: self.currency,
         }))
     }
+    /// The variant's own picture (a colour's); `null` when it has none
+    /// (show its product's `featuredImage` then).
+    async fn image(&self) -> Option<ImageView> {
+        self.product.image.as_ref().map(ImageView::of)
+    }
 }
 
 /// A product as a shopper browses it: options and the variants they pick.
@@ -163,6 +169,15 @@ impl ProductView {
     /// Whether it is for sale (each variant may also be withdrawn on its own).
     async fn active(&self) -> bool {
         self.record.active
+    }
+    /// Its images, in display order (at most 10).
+    #[graphql(complexity = "super::complexity::list(super::complexity::IMAGES, child_complexity)")]
+    async fn images(&self) -> Vec<ImageView> {
+        self.record.images.iter().map(ImageView::of).collect()
+    }
+    /// The first of its images; `null` when it has none.
+    async fn featured_image(&self) -> Option<ImageView> {
+        self.record.images.first().map(ImageView::of)
     }
 }
 
@@ -321,6 +336,9 @@ pub struct UpsertProductInput {
     /// Whether the product is for sale.
     #[graphql(default = true)]
     pub active: bool,
+    /// Its images in display order (at most 10; the first is featured).
+    /// Omit (or `null`) to keep what the product has; `[]` removes them.
+    pub images: Option<Vec<ImageInput>>,
 }
 
 /// An option and its values.
@@ -351,6 +369,9 @@ pub struct VariantInput {
     /// Whether this variant is for sale.
     #[graphql(default = true)]
     pub active: bool,
+    /// The variant's own picture; omit (or `null`) for none, like
+    /// `compareAtPrice`: the variants are written whole.
+    pub image: Option<ImageInput>,
 }
 
 /// Changes one variant's fields (those given).
@@ -452,9 +473,13 @@ impl CatalogMutation {
                         MaybeUndefined::Value(n) => Some(Some(n)),
                     },
                     active: v.active,
+                    image: v.image.map(Into::into),
                 })
                 .collect(),
             active: input.active,
+            images: input
+                .images
+                .map(|images| images.into_iter().map(Into::into).collect()),
         };
         let changed = catalog::upsert_product(services, &handle, &product).await?;
         Ok(ProductPayload {

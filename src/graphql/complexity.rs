@@ -18,6 +18,9 @@ pub const CARTS: usize = 20;
 /// Variants of one product, and values of one option, at most.
 pub const VARIANTS: usize = crate::domain::product::MAX_VARIANTS;
 
+/// Images of one product, at most.
+pub const IMAGES: usize = crate::domain::image::MAX_IMAGES;
+
 /// Attributes on one line or cart (the default `--max-attributes` is 10;
 /// counted at the largest allowed).
 pub const ATTRIBUTES: usize = 50;

@@ -7,6 +7,7 @@
 //! reaches the store. One file per area:
 //!
 //! - [`catalog`]: products, the shop, admin catalog mutations.
+//! - [`image`]: product and variant images, shown and given.
 //! - [`cart`]: carts and the cart mutations; [`cart_view`] prices them for output.
 //! - [`orders`]: checkout and orders.
 //! - [`subscription`]: live cart updates.
@@ -37,6 +38,7 @@ pub mod document;
 pub mod engine;
 pub mod error;
 pub mod identity;
+pub mod image;
 pub mod inputs;
 pub mod measure;
 pub mod merge;

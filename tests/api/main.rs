@@ -35,6 +35,7 @@ mod hostile;
 mod http;
 mod identity;
 mod ids;
+mod images;
 mod lifecycle;
 mod limits;
 mod metrics;

@@ -287,6 +287,7 @@ fn adopt_loose_variants(
             options: Vec::new(),
             variants: vec![variant.sku.clone()],
             active: true,
+            images: Vec::new(),
         };
         let adopted = crate::domain::Variant {
             product_title: Some(variant.title.clone()),
