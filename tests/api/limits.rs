@@ -112,3 +112,120 @@ async fn every_error_answer_is_json_with_a_code() {
     }
     assert_eq!(statuses, [413, 405, 404, 400]);
 }
+
+/// A product of the storefront grid: three options (5 × 5 × 4 = 100
+/// variants, the most a product may have) and images.
+fn grid_product(n: usize) -> Value {
+    let (sizes, colours, fits) = (
+        ["XS", "S", "M", "L", "XL"],
+        ["Black", "White", "Navy", "Grey", "Red"],
+        ["Slim", "Regular", "Loose", "Tall"],
+    );
+    let mut variants = Vec::new();
+    for size in sizes {
+        for colour in colours {
+            for fit in fits {
+                variants.push(json!({
+                    "sku": format!("G{n:02}-{size}-{}-{}", &colour[..3], &fit[..3]).to_uppercase(),
+                    "selectedOptions": [
+                        {"name": "Size", "value": size},
+                        {"name": "Colour", "value": colour},
+                        {"name": "Fit", "value": fit},
+                    ],
+                    "price": "24.00",
+                    "stock": 10,
+                    "image": {"url": format!("https://img.example.com/g{n}/{colour}.jpg"), "altText": colour},
+                }));
+            }
+        }
+    }
+    json!({
+        "handle": format!("grid-{n:02}"),
+        "title": format!("Grid product {n}"),
+        "options": [
+            {"name": "Size", "values": sizes},
+            {"name": "Colour", "values": colours},
+            {"name": "Fit", "values": fits},
+        ],
+        "images": (0..4).map(|i| json!({"url": format!("https://img.example.com/g{n}/{i}.jpg"), "width": 1200, "height": 1200})).collect::<Vec<_>>(),
+        "variants": variants,
+    })
+}
+
+#[tokio::test]
+async fn a_twenty_product_grid_with_every_variant_and_the_cart_fits_the_default_budget() {
+    let server = TestServer::spawn().await;
+    let upsert = "mutation($input: UpsertProductInput!) { upsertProduct(input: $input) { userErrors { code field message } } }";
+    for n in 0..20 {
+        let done = server
+            .data(Some(&admin()), upsert, json!({ "input": grid_product(n) }))
+            .await;
+        assert_eq!(done["upsertProduct"]["userErrors"], json!([]), "{done}");
+    }
+    let ann = customer("ann");
+    add(&server, &ann, "default", "G00-M-NAV-REG", 1).await;
+    let money = "{ amount currencyCode }";
+    let image = "{ url altText width height }";
+    let grid = format!(
+        "query($after: String) {{ products(first: 20, after: $after) {{ nodes {{ id handle title options {{ name values }} featuredImage {image} images {image} variants {{ id sku title selectedOptions {{ name value }} price {money} compareAtPrice {money} stock availableForSale image {image} }} }} }} cart {{ id version lines {{ id sku quantity unitPrice {money} lineTotal {money} variant {{ id title image {image} product {{ title featuredImage {image} }} }} }} subtotal {money} warnings {{ code lineId }} }} }}"
+    );
+    // Handles sort after "grid": the twenty grid products come first.
+    let data = server
+        .data(Some(&ann), &grid, json!({ "after": "grid" }))
+        .await;
+    let nodes = data["products"]["nodes"].as_array().unwrap();
+    let grid_nodes: Vec<&Value> = nodes
+        .iter()
+        .filter(|p| p["handle"].as_str().unwrap().starts_with("grid-"))
+        .collect();
+    assert_eq!(grid_nodes.len(), 20);
+    assert!(
+        grid_nodes
+            .iter()
+            .all(|p| p["variants"].as_array().unwrap().len() == 100)
+    );
+    assert_eq!(data["cart"]["lines"][0]["sku"], "G00-M-NAV-REG");
+
+    // The cost it was measured at leaves room: a server at a quarter of the
+    // default refuses it and says by how much.
+    let strict = TestServer::spawn_with(&["--max-query-complexity", "25000"]).await;
+    let refused = strict
+        .gql(Some(&ann), &grid, json!({ "after": "grid" }))
+        .await;
+    assert_eq!(error_code(&refused), "QUERY_TOO_COMPLEX", "{refused}");
+    let cost = refused["errors"][0]["extensions"]["cost"].as_u64().unwrap();
+    assert!(cost <= 50_000, "half the default budget at most: {cost}");
+    assert_eq!(refused["errors"][0]["extensions"]["limit"], 25_000);
+    // A grid that asks for three variants a product costs far less and
+    // gets three.
+    let few = grid.replace("variants {", "variants(first: 3) {");
+    let data = server
+        .data(Some(&ann), &few, json!({ "after": "grid" }))
+        .await;
+    let nodes = data["products"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 20);
+    for product in nodes {
+        let skus: Vec<&str> = product["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["sku"].as_str().unwrap())
+            .collect();
+        assert_eq!(skus.len(), 3, "{product}");
+        assert!(
+            skus[0].ends_with("-XS-BLA-SLI"),
+            "the first three, in order: {skus:?}"
+        );
+    }
+    strict
+        .data(Some(&ann), &few, json!({ "after": "grid" }))
+        .await;
+    let too_many = strict
+        .gql(
+            None,
+            "{ products(first: 1) { nodes { variants(first: 101) { sku } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&too_many), "BAD_USER_INPUT", "{too_many}");
+}
