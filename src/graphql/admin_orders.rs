@@ -43,7 +43,7 @@ impl AdminOrderQuery {
     ) -> ApiResult<Connection<String, OrderView>> {
         require_admin(ctx)?;
         let services = Services::of(ctx);
-        let page = PageRequest::parse(first, after, super::node::order_cursor)?;
+        let page = PageRequest::parse(first, after, super::ids::order_cursor)?;
         let email = match email {
             None => None,
             Some(text) => match Email::parse(&text) {
@@ -70,7 +70,7 @@ impl AdminOrderQuery {
     async fn admin_order(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<OrderView>> {
         require_admin(ctx)?;
         let services = Services::of(ctx);
-        let found = orders::any_order(services, super::node::order_ref(&id)).await?;
+        let found = orders::any_order(services, super::ids::order_ref(&id)).await?;
         Ok(found.map(|order| admin_view(services, order)))
     }
 }
@@ -165,7 +165,7 @@ async fn run(
 ) -> ApiResult<OrderPayload> {
     let admin = require_admin(ctx)?;
     let services = Services::of(ctx);
-    let order_id = super::node::order_ref(order_id);
+    let order_id = super::ids::order_ref(order_id);
     let outcome = orders::move_by_admin(services, admin, order_id, action).await?;
     Ok(OrderPayload {
         order: outcome.order.map(|o| admin_view(services, o)),

@@ -7,8 +7,8 @@
 use super::access::require_viewer;
 use super::cart_view::CartView;
 use super::error::{ApiError, ApiResult};
+use super::ids::line_in_cart;
 use super::inputs::{CartLineInput, as_given, line_inputs};
-use super::node::line_in_cart;
 use super::types::{AttributeView, BuyerIdentityInput, UserErrorView, user_errors, user_errors_in};
 use crate::app::carts::{self, CartEdit, LineUpdateInput};
 use crate::app::{Caller, Once};
@@ -314,7 +314,7 @@ async fn change_cart(
     let cart = CartView::new(services, viewer, edited.cart);
     let errors = edited.refused.map(Rejection::into_user_errors);
     Ok(CartPayload {
-        user_errors: user_errors_in(errors.unwrap_or_default(), Some(&cart)),
+        user_errors: user_errors_in(errors.unwrap_or_default(), Some(cart.ids())),
         cart: Some(cart),
     })
 }

@@ -2,7 +2,7 @@
 //! output, by resolvers and by subscriptions.
 
 use super::catalog::VariantView;
-use super::node::{cart_id, cart_line_id, owner_tag};
+use super::ids::CartIds;
 use super::types::MoneyView;
 use super::types::{AttributeView, BuyerIdentityView};
 use crate::app::carts::ShownCart;
@@ -24,8 +24,8 @@ pub struct CartView {
     expires_at: Option<DateTime<Utc>>,
     warnings: Vec<Warning>,
     default_email: Option<Email>,
-    /// The owner's tag in global ids.
-    owner: String,
+    /// The global ids of the cart and its lines.
+    ids: CartIds,
 }
 
 #[Object(name = "Cart")]
@@ -153,7 +153,12 @@ pub struct CartLineView {
 impl CartView {
     /// The global id of this cart's line `line` (its id within the cart).
     pub(crate) fn line_id(&self, line: &str) -> ID {
-        cart_line_id(&self.owner, &self.cart.name, line)
+        self.ids.line(line)
+    }
+
+    /// The global ids of the cart and its lines.
+    pub(crate) fn ids(&self) -> &CartIds {
+        &self.ids
     }
 
     /// The line with this id within the cart, alone.
@@ -167,12 +172,12 @@ impl CartView {
         let lifetime = services.shop.cart_lifetime(viewer.kind);
         let currency: Currency = services.shop.currency;
         let ShownCart { cart, priced } = shown;
-        let owner = owner_tag(&viewer.owner_key());
+        let ids = CartIds::new(&viewer.owner_key(), &cart.name);
         let lines = priced
             .lines
             .into_iter()
             .map(|p| CartLineView {
-                id: cart_line_id(&owner, &cart.name, &p.line.id),
+                id: ids.line(&p.line.id),
                 attributes: AttributeView::list(&p.line.attributes),
                 sku: p.line.sku.to_string(),
                 quantity: p.line.quantity,
@@ -186,8 +191,8 @@ impl CartView {
             })
             .collect();
         CartView {
-            id: cart_id(&owner, &cart.name),
-            owner,
+            id: ids.cart(),
+            ids,
             expires_at: (!cart.is_blank()).then(|| cart.expires_at(lifetime)),
             warnings: priced.warnings,
             default_email: viewer.email.clone(),

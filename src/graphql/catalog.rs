@@ -10,8 +10,8 @@
 
 use super::access::require_admin;
 use super::error::ApiResult;
+use super::ids::GlobalId;
 use super::image::{ImageInput, ImageView};
-use super::node::GlobalId;
 use super::pagination::MAX_PAGE;
 use super::pagination::PageRequest;
 use super::types::{Decimal, MoneyView, ShopView, UserErrorView, user_errors};

@@ -44,6 +44,17 @@ use std::collections::HashMap;
 /// query needs 13; the depth limit (default 16) refuses real queries earlier.
 pub const MAX_NESTING: usize = 64;
 
+/// Limits on the shape of a query.
+#[derive(Clone, Copy, Debug)]
+pub struct QueryLimits {
+    /// Maximum selection depth.
+    pub max_depth: usize,
+    /// Maximum complexity (roughly, fields resolved).
+    pub max_complexity: usize,
+    /// Limits checked on the document before it is parsed and validated.
+    pub document: DocumentLimits,
+}
+
 /// Limits on a document, from the configuration.
 #[derive(Clone, Copy, Debug)]
 pub struct DocumentLimits {

@@ -24,6 +24,7 @@
 //! the four needs to see a field, so they run here, once per request, and
 //! the schema has no extension.
 
+pub use super::document::QueryLimits;
 use super::document::{self, DocumentLimits, OperationLabel};
 use super::error::classify_response;
 use super::measure::{Measurer, Sent};
@@ -40,17 +41,6 @@ use futures_util::stream::BoxStream;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use tracing::Instrument;
-
-/// Limits on the shape of a query.
-#[derive(Clone, Copy, Debug)]
-pub struct QueryLimits {
-    /// Maximum selection depth.
-    pub max_depth: usize,
-    /// Maximum complexity (roughly, fields resolved).
-    pub max_complexity: usize,
-    /// Limits checked on the document before it is parsed and validated.
-    pub document: super::document::DocumentLimits,
-}
 
 /// The schema and what runs around it. Cheap to clone.
 #[derive(Clone)]

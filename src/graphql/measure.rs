@@ -10,7 +10,7 @@
 //! Only refused requests pay for it; the schemas that execute have no
 //! extension (see [`engine`](super::engine)).
 
-use super::engine::QueryLimits;
+use super::document::QueryLimits;
 use super::schema::{CartSchema, MutationRoot, QueryRoot};
 use super::subscription;
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextValidation};

@@ -14,7 +14,8 @@
 //! - [`viewer`]: who am I.
 //! - [`identity`]: guest sessions, sign-up, log-in, renewal, log-out everywhere.
 //! - [`merge`]: moving a guest's carts into a customer's.
-//! - [`node`]: global ids, the `Node` interface, `node` and `nodes`.
+//! - [`ids`]: global ids (`gid://cartql/…`), read and written.
+//! - [`node`]: the `Node` interface, `node` and `nodes`.
 //! - [`pagination`]: cursor connections, one way.
 //! - [`types`]: money, user errors and other shared output types.
 //! - [`inputs`]: input types several areas take, and the line check they share.
@@ -38,6 +39,7 @@ pub mod document;
 pub mod engine;
 pub mod error;
 pub mod identity;
+pub mod ids;
 pub mod image;
 pub mod inputs;
 pub mod measure;

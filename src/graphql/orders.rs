@@ -55,7 +55,7 @@ impl OrderView {
     /// Arguments that take an order id also take the bare ULID older
     /// versions showed.
     pub(crate) async fn id(&self) -> ID {
-        super::node::order_id(&self.order.id)
+        super::ids::order_id(&self.order.id)
     }
     /// Life-cycle status.
     async fn status(&self) -> OrderStatusView {
@@ -157,7 +157,7 @@ impl OrderView {
             .iter()
             .enumerate()
             .map(|(n, l)| OrderLineView {
-                id: super::node::order_line_id(&self.order.id, n + 1),
+                id: super::ids::order_line_id(&self.order.id, n + 1),
                 sku: l.sku.to_string(),
                 title: l.title.clone(),
                 quantity: l.quantity,
@@ -250,7 +250,7 @@ impl OrderQuery {
     async fn order(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<OrderView>> {
         let services = Services::of(ctx);
         let viewer = require_viewer(ctx)?;
-        let id = super::node::order_ref(&id);
+        let id = super::ids::order_ref(&id);
         let order = crate::app::orders::order(services, viewer, id).await?;
         Ok(order.map(|o| view(services, o)))
     }
@@ -270,7 +270,7 @@ impl OrderQuery {
         // A cursor is an order id; ULIDs read in any case, but the store
         // compares the canonical spelling ("01h…" would sort after "01H…"
         // and return the cursor's own order again).
-        let page = PageRequest::parse(first, after, super::node::order_cursor)?;
+        let page = PageRequest::parse(first, after, super::ids::order_cursor)?;
         let orders = crate::app::orders::orders(
             services,
             &viewer.owner_key(),
@@ -414,7 +414,7 @@ async fn run(ctx: &Context<'_>, from: CheckoutFrom, once: Once) -> ApiResult<Che
 fn failed(cart: Option<CartView>, errors: Vec<DomainError>) -> CheckoutPayload {
     CheckoutPayload {
         order: None,
-        user_errors: user_errors_in(errors, cart.as_ref()),
+        user_errors: user_errors_in(errors, cart.as_ref().map(CartView::ids)),
         cart,
     }
 }

@@ -106,7 +106,7 @@ impl SubscriptionRoot {
         let no_such_order = || ApiError::BadUserInput("no such order".into());
         let id = match id {
             None => None,
-            Some(id) => match orders::order(&services, &viewer, super::node::order_ref(&id))
+            Some(id) => match orders::order(&services, &viewer, super::ids::order_ref(&id))
                 .await
                 .map_err(ApiError::from)?
             {

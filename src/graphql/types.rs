@@ -1,6 +1,6 @@
 //! Shared GraphQL types: money, user errors, the shop, the viewer.
 
-use super::cart_view::CartView;
+use super::ids::CartIds;
 use crate::auth::Viewer;
 use crate::domain::{self, Currency};
 use crate::services::Services;
@@ -93,7 +93,7 @@ pub fn user_errors(errors: Vec<domain::UserError>) -> Vec<UserErrorView> {
 /// lines name the line by its global id.
 pub fn user_errors_in(
     errors: Vec<domain::UserError>,
-    cart: Option<&CartView>,
+    cart: Option<&CartIds>,
 ) -> Vec<UserErrorView> {
     errors
         .into_iter()
@@ -101,7 +101,7 @@ pub fn user_errors_in(
             metrics::counter!("cartql_user_errors_total", "code" => e.code.as_str()).increment(1);
             UserErrorView {
                 code: e.code.into(),
-                line_id: cart.zip(e.line.as_deref()).map(|(c, l)| c.line_id(l)),
+                line_id: cart.zip(e.line.as_deref()).map(|(c, l)| c.line(l)),
                 field: e.field,
                 message: e.message,
             }
