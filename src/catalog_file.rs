@@ -23,6 +23,7 @@
 use crate::domain::catalog::Product;
 use crate::domain::image::ImageInput;
 use crate::domain::product::{ProductInput, VariantInput, upsert};
+use crate::domain::shipping::ShippingInput;
 use crate::domain::{Currency, Handle, Sku, Variant};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
@@ -84,6 +85,12 @@ struct VariantEntry {
     active: bool,
     #[serde(default)]
     image: Option<ImageEntry>,
+    #[serde(default)]
+    weight_grams: i64,
+    #[serde(default = "yes")]
+    requires_shipping: bool,
+    #[serde(default = "standard")]
+    tax_class: String,
 }
 
 #[derive(Deserialize)]
@@ -114,6 +121,10 @@ impl From<ImageEntry> for ImageInput {
             height: entry.height,
         }
     }
+}
+
+fn standard() -> String {
+    "standard".into()
 }
 
 fn yes() -> bool {
@@ -186,6 +197,7 @@ fn plain_product(plain: Plain) -> ProductInput {
             stock: Some(plain.stock),
             active: true,
             image: None,
+            shipping: ShippingInput::default(),
         }],
         active: plain.active,
         images: Some(Vec::new()),
@@ -217,6 +229,12 @@ fn with_variants(product: WithVariants) -> ProductInput {
                 stock: Some(v.stock),
                 active: v.active,
                 image: v.image.map(ImageInput::from),
+                // An entry is the variant whole: left out means the default.
+                shipping: ShippingInput {
+                    weight_grams: Some(v.weight_grams),
+                    requires_shipping: Some(v.requires_shipping),
+                    tax_class: Some(v.tax_class),
+                },
             })
             .collect(),
         active: product.active,
@@ -295,6 +313,14 @@ mod tests {
             (
                 "[{\"sku\":\"A\",\"title\":\"t\",\"price\":19.99}]",
                 "invalid type",
+            ),
+            (
+                "[{\"handle\":\"h\",\"title\":\"t\",\"variants\":[{\"sku\":\"A\",\"price\":\"1\",\"taxClass\":\"Books!\"}]}]",
+                "product #0 (h): variants.0.taxClass",
+            ),
+            (
+                "[{\"handle\":\"h\",\"title\":\"t\",\"variants\":[{\"sku\":\"A\",\"price\":\"1\",\"weightGrams\":-3}]}]",
+                "product #0 (h): variants.0.weightGrams",
             ),
             (
                 "[{\"handle\":\"Bad Handle\",\"title\":\"t\",\"variants\":[]}]",

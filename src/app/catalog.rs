@@ -12,6 +12,7 @@ use super::AppError;
 use crate::auth::Viewer;
 use crate::domain::catalog::{Product, SelectedOption, adjust_stock};
 use crate::domain::product::{ProductInput, upsert, variant_with};
+use crate::domain::shipping::ShippingInput;
 use crate::domain::{
     ErrorCode, Handle, Patch, Rejection, Sku, UserError as DomainError, Variant, VariantPatch,
 };
@@ -239,11 +240,13 @@ pub fn patch(
     price: Option<String>,
     stock: Patch<Option<i64>>,
     active: Option<bool>,
+    shipping: ShippingInput,
 ) -> VariantPatch {
     VariantPatch {
         title: title.map_or(Patch::Keep, Patch::Set),
         price: price.map_or(Patch::Keep, Patch::Set),
         stock,
         active: active.map_or(Patch::Keep, Patch::Set),
+        shipping,
     }
 }

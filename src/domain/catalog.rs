@@ -4,6 +4,7 @@ use super::error::{ErrorCode, Rejection, UserError};
 use super::image::Image;
 use super::money::{Currency, Money};
 use super::names::{Handle, Sku};
+use super::shipping::{Shipping, ShippingInput};
 use serde::{Deserialize, Serialize};
 
 /// The most units of stock one product may hold.
@@ -45,6 +46,10 @@ pub struct Variant {
     /// Its own picture (a colour's), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<Image>,
+    /// Weight, whether it is shipped, and its tax class (defaults: 0 g,
+    /// shipped, `standard`; left out of the record while they are).
+    #[serde(default, skip_serializing_if = "Shipping::is_default")]
+    pub shipping: Shipping,
 }
 
 fn yes() -> bool {
@@ -70,6 +75,7 @@ impl Variant {
             selected_options: Vec::new(),
             compare_at_price: None,
             image: None,
+            shipping: Shipping::default(),
         }
     }
 
@@ -146,6 +152,8 @@ pub struct VariantPatch {
     pub stock: Patch<Option<i64>>,
     /// New active flag.
     pub active: Patch<bool>,
+    /// New weight, shipping flag or tax class (each `None` keeps it).
+    pub shipping: ShippingInput,
 }
 
 impl VariantPatch {
@@ -189,17 +197,29 @@ impl VariantPatch {
             (Patch::Keep, Some(p)) => p.active,
             (Patch::Keep, None) => true,
         };
-        match (title, price, stock) {
-            (Some(title), Some(price), Some(stock)) if errors.is_empty() => Ok(match existing {
-                Some(existing) => Variant {
-                    title,
-                    price,
-                    stock,
-                    active,
-                    ..existing
-                },
-                None => Variant::new(sku.clone(), title, price, stock, active),
-            }),
+        let current = existing.as_ref().map(|v| v.shipping.clone());
+        let shipping = self
+            .shipping
+            .apply(&current.unwrap_or_default(), &[])
+            .map_err(|bad| errors.extend(bad))
+            .ok();
+        match (title, price, stock, shipping) {
+            (Some(title), Some(price), Some(stock), Some(shipping)) if errors.is_empty() => {
+                Ok(match existing {
+                    Some(existing) => Variant {
+                        title,
+                        price,
+                        stock,
+                        active,
+                        shipping,
+                        ..existing
+                    },
+                    None => Variant {
+                        shipping,
+                        ..Variant::new(sku.clone(), title, price, stock, active)
+                    },
+                })
+            }
             _ => Err(Rejection::Invalid(errors)),
         }
     }
@@ -310,6 +330,7 @@ mod tests {
             price: Patch::Set("9.50".into()),
             stock: Patch::Set(Some(3)),
             active: Patch::Keep,
+            shipping: ShippingInput::default(),
         }
     }
 
@@ -350,6 +371,7 @@ mod tests {
             price: Patch::Set("-3".into()),
             stock: Patch::Set(Some(-1)),
             active: Patch::Keep,
+            shipping: ShippingInput::default(),
         };
         let errors = patch
             .apply(&sku(), None, &usd())

@@ -35,6 +35,7 @@ pub mod order;
 pub mod owner;
 pub mod product;
 pub mod rate;
+pub mod shipping;
 pub mod shop;
 pub mod size;
 #[cfg(test)]

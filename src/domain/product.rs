@@ -13,6 +13,7 @@ use super::error::{ErrorCode, Rejection, UserError};
 use super::image::{Image, ImageInput, checked_images};
 use super::money::{Currency, Money};
 use super::names::{Handle, Sku};
+use super::shipping::ShippingInput;
 use std::collections::{HashMap, HashSet};
 
 /// Options one product may have.
@@ -66,6 +67,9 @@ pub struct VariantInput {
     /// Its own picture; `None` means none (like `compare_at_price`: the
     /// variants are sent whole).
     pub image: Option<ImageInput>,
+    /// Weight, shipping flag, tax class: each `None` keeps what the variant
+    /// has (like `stock`), the defaults for a new one.
+    pub shipping: ShippingInput,
 }
 
 /// Checks `input` as the product `handle`, given what is stored: the
@@ -182,6 +186,14 @@ pub fn upsert(
             }
             Some(stock) => Some(stock),
         };
+        let shipping = given
+            .shipping
+            .apply(
+                &current.map(|v| v.shipping.clone()).unwrap_or_default(),
+                &["variants", &i],
+            )
+            .map_err(|bad| errors.extend(bad))
+            .ok();
         let image = match &given.image {
             None => Some(None),
             Some(image) => Image::parse(image, &refs(&at("image")))
@@ -211,6 +223,7 @@ pub fn upsert(
             Some(variant_title),
             Some(title),
             Some(image),
+            Some(shipping),
         ) = (
             selected,
             price,
@@ -219,6 +232,7 @@ pub fn upsert(
             variant_title,
             &title,
             image,
+            shipping,
         ) {
             variants.push(Variant {
                 sku,
@@ -232,6 +246,7 @@ pub fn upsert(
                 selected_options: selected,
                 compare_at_price,
                 image,
+                shipping,
             });
         }
     }

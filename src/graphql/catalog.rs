@@ -18,6 +18,7 @@ use super::types::{Decimal, MoneyView, ShopView, UserErrorView, user_errors};
 use crate::app::catalog::{self, Sight};
 use crate::domain::catalog::{Product, SelectedOption};
 use crate::domain::product::{ProductInput, VariantInput as DomainVariantInput};
+use crate::domain::shipping::ShippingInput;
 use crate::domain::{
     Currency, ErrorCode, Handle, Patch, Rejection, Sku, UserError as DomainError, Variant,
 };
@@ -72,6 +73,19 @@ impl VariantView {
     /// Units in stock; `null` when stock is not tracked.
     async fn stock(&self) -> Option<i64> {
         self.product.stock
+    }
+    /// Weight of one unit in grams (0 when not given): shipping rates may
+    /// depend on a cart's weight.
+    async fn weight_grams(&self) -> u32 {
+        self.product.shipping.weight_grams
+    }
+    /// Whether it is shipped (false for a gift card or a download).
+    async fn requires_shipping(&self) -> bool {
+        self.product.shipping.requires_shipping
+    }
+    /// Which tax rates apply to it (`standard` unless the shop set another).
+    async fn tax_class(&self) -> &str {
+        self.product.shipping.tax_class.as_str()
     }
     /// Whether a buyer can buy it now: it and its product are for sale and it is not out of stock.
     async fn available_for_sale(&self) -> bool {
@@ -372,6 +386,14 @@ pub struct VariantInput {
     /// The variant's own picture; omit (or `null`) for none, like
     /// `compareAtPrice`: the variants are written whole.
     pub image: Option<ImageInput>,
+    /// Weight of one unit in grams (0 to 1,000,000); omit to keep what it
+    /// has (0 for a new variant).
+    pub weight_grams: Option<i64>,
+    /// Whether it is shipped; omit to keep (`true` for a new variant).
+    pub requires_shipping: Option<bool>,
+    /// Its tax class (`standard`, `reduced`, …); omit to keep (`standard`
+    /// for a new variant).
+    pub tax_class: Option<String>,
 }
 
 /// Changes one variant's fields (those given).
@@ -387,6 +409,12 @@ pub struct UpdateVariantInput {
     pub stock: MaybeUndefined<i64>,
     /// Whether the variant is for sale.
     pub active: Option<bool>,
+    /// Weight of one unit in grams (0 to 1,000,000).
+    pub weight_grams: Option<i64>,
+    /// Whether it is shipped.
+    pub requires_shipping: Option<bool>,
+    /// Its tax class.
+    pub tax_class: Option<String>,
 }
 
 /// Adds `delta` (negative to remove) to a product's tracked stock.
@@ -474,6 +502,11 @@ impl CatalogMutation {
                     },
                     active: v.active,
                     image: v.image.map(Into::into),
+                    shipping: ShippingInput {
+                        weight_grams: v.weight_grams,
+                        requires_shipping: v.requires_shipping,
+                        tax_class: v.tax_class,
+                    },
                 })
                 .collect(),
             active: input.active,
@@ -509,7 +542,13 @@ impl CatalogMutation {
             MaybeUndefined::Null => Patch::Set(None),
             MaybeUndefined::Value(n) => Patch::Set(Some(n)),
         };
-        let patch = catalog::patch(input.title, input.price.map(|d| d.0), stock, input.active);
+        let shipping = ShippingInput {
+            weight_grams: input.weight_grams,
+            requires_shipping: input.requires_shipping,
+            tax_class: input.tax_class,
+        };
+        let price = input.price.map(|d| d.0);
+        let patch = catalog::patch(input.title, price, stock, input.active, shipping);
         let changed = catalog::update_variant(Services::of(ctx), &sku, &patch).await?;
         Ok(variant_payload(ctx, changed))
     }

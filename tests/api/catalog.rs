@@ -383,7 +383,8 @@ async fn browsing_queries_fit_the_limits_and_amplifying_ones_do_not() {
     for query in [
         "{ products(first: 50) { nodes { variants { product { options { values } } } } } }",
         "{ products(first: 100) { nodes { variants { product { description } } } } }",
-        "{ variant(sku: \"MUG-LOGO\") { product { variants { product { variants { product { handle } } } } } } }",
+        // Each level multiplies by the 100 variants a product may have.
+        "{ variant(sku: \"MUG-LOGO\") { product { variants { product { variants { product { variants { product { handle } } } } } } } } }",
     ] {
         let body = server.gql(None, query, json!({})).await;
         assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX", "{query}");
@@ -516,5 +517,130 @@ async fn a_product_not_for_sale_is_hidden_from_shoppers_but_not_from_admins_or_t
         cart["cart"]["lines"],
         json!([{"sku": "MUG-LOGO", "variant": {"sku": "MUG-LOGO", "availableForSale": false,
             "product": {"handle": "logo-mug", "title": "Logo mug"}}}])
+    );
+}
+
+#[tokio::test]
+async fn variants_carry_weight_shipping_and_tax_class_kept_when_left_out() {
+    let server = TestServer::spawn().await;
+    let upsert = "mutation($input: UpsertProductInput!) { upsertProduct(input: $input) { product { variants { sku weightGrams requiresShipping taxClass } } userErrors { code field } } }";
+    let product = |variants: Value| {
+        json!({ "input": {
+            "handle": "gift-set",
+            "title": "Gift set",
+            "options": [{"name": "Kind", "values": ["Box", "Card"]}],
+            "variants": variants,
+        }})
+    };
+    let written = server
+        .data(
+            Some(&admin()),
+            upsert,
+            product(json!([
+                {"sku": "GIFT-BOX", "price": "30.00", "selectedOptions": [{"name": "Kind", "value": "Box"}], "weightGrams": 1250, "taxClass": "reduced"},
+                {"sku": "GIFT-CARD", "price": "25.00", "selectedOptions": [{"name": "Kind", "value": "Card"}], "requiresShipping": false, "taxClass": "zero_rated"},
+            ])),
+        )
+        .await;
+    assert_eq!(
+        written["upsertProduct"]["userErrors"],
+        json!([]),
+        "{written}"
+    );
+    let expected = json!([
+        {"sku": "GIFT-BOX", "weightGrams": 1250, "requiresShipping": true, "taxClass": "reduced"},
+        {"sku": "GIFT-CARD", "weightGrams": 0, "requiresShipping": false, "taxClass": "zero_rated"},
+    ]);
+    assert_eq!(written["upsertProduct"]["product"]["variants"], expected);
+    // Written again by a client that does not know these fields: kept.
+    let again = server
+        .data(
+            Some(&admin()),
+            upsert,
+            product(json!([
+                {"sku": "GIFT-BOX", "price": "31.00", "selectedOptions": [{"name": "Kind", "value": "Box"}]},
+                {"sku": "GIFT-CARD", "price": "25.00", "selectedOptions": [{"name": "Kind", "value": "Card"}]},
+            ])),
+        )
+        .await;
+    assert_eq!(again["upsertProduct"]["product"]["variants"], expected);
+    // updateVariant changes one, and a plain read shows it.
+    let update = "mutation($input: UpdateVariantInput!) { updateVariant(input: $input) { variant { weightGrams requiresShipping taxClass } userErrors { code field } } }";
+    let changed = server
+        .data(
+            Some(&admin()),
+            update,
+            json!({"input": {"sku": "GIFT-BOX", "weightGrams": 900, "taxClass": "standard"}}),
+        )
+        .await;
+    assert_eq!(
+        changed["updateVariant"]["variant"],
+        json!({"weightGrams": 900, "requiresShipping": true, "taxClass": "standard"})
+    );
+    // A demo variant has the defaults.
+    let mug = server
+        .data(
+            None,
+            "{ variant(sku: \"MUG-LOGO\") { weightGrams requiresShipping taxClass } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        mug["variant"],
+        json!({"weightGrams": 0, "requiresShipping": true, "taxClass": "standard"})
+    );
+    // Bad values name the field and change nothing.
+    for (input, field) in [
+        (json!({"sku": "GIFT-BOX", "weightGrams": -1}), "weightGrams"),
+        (
+            json!({"sku": "GIFT-BOX", "weightGrams": 1_000_001}),
+            "weightGrams",
+        ),
+        (
+            json!({"sku": "GIFT-BOX", "taxClass": "Reduced Rate"}),
+            "taxClass",
+        ),
+        (
+            json!({"sku": "GIFT-BOX", "taxClass": "x".repeat(33)}),
+            "taxClass",
+        ),
+        (json!({"sku": "GIFT-BOX", "taxClass": ""}), "taxClass"),
+    ] {
+        let refused = server
+            .data(Some(&admin()), update, json!({ "input": input }))
+            .await;
+        assert_eq!(
+            refused["updateVariant"]["userErrors"],
+            json!([{"code": "INVALID_PRODUCT", "field": [field]}]),
+            "{input}"
+        );
+    }
+    let refused = server
+        .data(
+            Some(&admin()),
+            upsert,
+            product(json!([
+                {"sku": "GIFT-BOX", "price": "30.00", "selectedOptions": [{"name": "Kind", "value": "Box"}], "weightGrams": 2_000_000},
+                {"sku": "GIFT-CARD", "price": "25.00", "selectedOptions": [{"name": "Kind", "value": "Card"}], "taxClass": "-x"},
+            ])),
+        )
+        .await;
+    assert_eq!(
+        refused["upsertProduct"]["userErrors"],
+        json!([
+            {"code": "INVALID_PRODUCT", "field": ["variants", "0", "weightGrams"]},
+            {"code": "INVALID_PRODUCT", "field": ["variants", "1", "taxClass"]},
+        ])
+    );
+    let unchanged = server
+        .data(
+            None,
+            "{ variant(sku: \"GIFT-BOX\") { weightGrams taxClass } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        unchanged["variant"],
+        json!({"weightGrams": 900, "taxClass": "standard"})
     );
 }

@@ -329,8 +329,8 @@ async fn a_flood_of_errors_is_cut_to_a_bounded_answer() {
 #[tokio::test]
 async fn a_query_over_the_complexity_limit_says_its_cost_over_http_and_the_websocket() {
     let server = TestServer::spawn().await;
-    let grid =
-        "{ products(first: 100) { nodes { title variants { sku title price { amount } } } } }";
+    // 100 products × 100 variants × 18 fields: over the default 100,000.
+    let grid = "{ products(first: 100) { nodes { title variants { sku title price { amount currencyCode } compareAtPrice { amount currencyCode } selectedOptions { name value } stock availableForSale image { url altText width height } } } } }";
     let body = server.gql(None, grid, json!({})).await;
     assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX", "{body}");
     let error = &body["errors"][0];
