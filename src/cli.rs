@@ -1,11 +1,12 @@
 //! The command line: parse, dispatch, report errors as one line.
 
 use crate::auth::{self, TokenKeys, ViewerKind};
-use crate::config::{ServeConfig, StoreConfig, parse_lifetime};
+use crate::config::{LogFormat, ServeConfig, StoreConfig, parse_lifetime};
 use crate::domain::Currency;
 use crate::server::Application;
 use crate::store::backend::Backend;
 use crate::store::sled::Durability;
+use tracing_subscriber::Layer;
 
 use clap::Parser;
 use clap::{Args, Subcommand};
@@ -167,14 +168,40 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
+/// The log lines' layer: text (coloured on a terminal) or JSON lines. In
+/// JSON the spans come as a list with their fields, so a line logged inside
+/// a request names its `graphql` span's `request_id`, the id the client saw
+/// in `extensions.requestId`.
+fn log_layer<S, W>(format: LogFormat, writer: W, ansi: bool) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::prelude::*;
+    match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .with_ansi(ansi)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .with_writer(writer)
+            .boxed(),
+    }
+}
+
 fn serve(config: ServeConfig) -> Result<(), String> {
     use tracing_subscriber::prelude::*;
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("CARTQL_LOG").unwrap_or_else(|_| "info".into());
-    let logs = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_filter(filter);
+    let logs = log_layer(
+        config.log_format,
+        std::io::stderr,
+        std::io::stderr().is_terminal(),
+    )
+    .with_filter(filter);
     // Store timings for /metrics, whatever CARTQL_LOG lets through.
     let timings = config
         .metrics_listen
@@ -370,6 +397,46 @@ mod tests {
     fn the_command_line_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// What a layer wrote, for a test.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn json_log_lines_name_the_request_they_were_logged_in() {
+        use tracing_subscriber::prelude::*;
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::registry().with(log_layer(
+            LogFormat::Json,
+            move || writer.clone(),
+            false,
+        ));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("graphql", request_id = "01REQUEST", operation = "Cart");
+            let _inside = span.enter();
+            tracing::error!(error = "the disk is full", "a store call failed");
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["level"], "ERROR");
+        assert_eq!(line["target"], "cartql::cli::tests");
+        assert_eq!(line["fields"]["message"], "a store call failed");
+        assert_eq!(line["fields"]["error"], "the disk is full");
+        assert_eq!(line["spans"][0]["name"], "graphql");
+        assert_eq!(line["spans"][0]["request_id"], "01REQUEST");
+        assert!(line["timestamp"].as_str().unwrap().ends_with('Z'), "{line}");
     }
 }
 

@@ -188,6 +188,11 @@ pub struct ServeConfig {
     /// Load the demo catalog when the catalog is empty.
     #[arg(long, env = "CARTQL_DEMO")]
     pub demo: bool,
+    /// How log lines are written to stderr: `text` for a person, `json` (one
+    /// JSON object a line: timestamp, level, target, fields, and the spans
+    /// with their fields, the request id among them) for a log shipper.
+    #[arg(long, env = "CARTQL_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
     /// Connections open at once, WebSockets included (1–1000000); more are
     /// closed at once. Lowered (with a warning) to fit the open-file limit.
     #[arg(long, env = "CARTQL_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -324,6 +329,15 @@ impl From<ExternalAlgorithmArg> for ExternalAlgorithm {
             ExternalAlgorithmArg::EdDsa => ExternalAlgorithm::EdDsa,
         }
     }
+}
+
+/// `--log-format`: how log lines are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    Text,
+    /// One JSON object a line.
+    Json,
 }
 
 /// `--checkout-email`: who must give an e-mail before checkout.

@@ -87,6 +87,16 @@ fn bad_settings_stop_the_start_with_one_line_naming_the_setting() {
             vec![("CARTQL_REQUEST_TIMEOUT", "soon")],
             "--request-timeout",
         ),
+        (
+            vec!["--data-dir", data, "--log-format", "xml"],
+            vec![],
+            "--log-format",
+        ),
+        (
+            vec!["--data-dir", data],
+            vec![("CARTQL_LOG_FORMAT", "JSON lines")],
+            "--log-format",
+        ),
     ];
     for (args, env, setting) in cases {
         let output = run(&args, &env);
