@@ -55,9 +55,29 @@ async fn nginx(instances: &[TestServer]) -> (TestServer, tempfile::TempDir) {
     let d = dir.path().display();
     let servers: String = instances
         .iter()
-        .map(|i| format!("server {};\n", i.base.trim_start_matches("http://")))
+        .map(|i| format!("    server {};\n", i.base.trim_start_matches("http://")))
         .collect();
     let port = free_port();
+    // The shipped site configuration, with these instances and this port.
+    let site =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/nginx.conf")).unwrap();
+    let shipped_servers: String = site
+        .lines()
+        .filter(|l| l.trim_start().starts_with("server 127.0.0.1:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(
+        !shipped_servers.is_empty(),
+        "deploy/nginx.conf names its instances"
+    );
+    let site = site
+        .replace(&shipped_servers, &servers)
+        .replace("    listen 80;", &format!("    listen 127.0.0.1:{port};"));
+    assert!(
+        site.contains(&format!("listen 127.0.0.1:{port};")),
+        "{site}"
+    );
+    std::fs::write(dir.path().join("site.conf"), &site).unwrap();
     let user = if rustix::process::geteuid().is_root() {
         "user root;"
     } else {
@@ -78,20 +98,7 @@ http {{
     fastcgi_temp_path {d}/fastcgi;
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
-    upstream cartql {{ {servers} }}
-    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://cartql;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_read_timeout 1h;
-            proxy_next_upstream error timeout;
-        }}
-    }}
+    include {d}/site.conf;
 }}
 "
     );

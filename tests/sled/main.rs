@@ -20,4 +20,5 @@ mod shop;
 const BACKEND: helpers::Backend = helpers::Backend::Sled;
 
 mod budgets;
+mod deploy;
 mod lifecycle;
