@@ -9,6 +9,8 @@ use crate::domain::testing::now;
 use chrono::{DateTime, Duration, Utc};
 
 mod examples;
+mod invariants;
+mod property;
 mod rules;
 mod validation;
 
