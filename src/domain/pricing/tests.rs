@@ -26,8 +26,8 @@ pub(super) fn line(sku: &str, price: i64, quantity: u32) -> PricingLine {
     }
 }
 
-/// An active automatic discount, combining with nothing, created `age`
-/// days before [`now`].
+/// An active automatic discount, combining with nothing, created 30 days
+/// before [`now`].
 pub(super) fn discount(id: &str, target: DiscountTarget, value: DiscountValue) -> Discount {
     Discount {
         id: id.into(),
@@ -65,14 +65,17 @@ pub(super) fn combining(mut discount: Discount) -> Discount {
     discount
 }
 
+/// A percentage discount value (`"10"`, `"12.5"`).
 pub(super) fn percent(text: &str) -> DiscountValue {
     DiscountValue::Percentage(Percent::parse(text).unwrap())
 }
 
+/// A fixed discount value, in minor units.
 pub(super) fn fixed(minor: i64) -> DiscountValue {
     DiscountValue::FixedAmount(Money::from_minor(minor))
 }
 
+/// A creation time `days` before [`now`].
 pub(super) fn days_ago(days: i64) -> DateTime<Utc> {
     now() - Duration::days(days)
 }
@@ -113,6 +116,7 @@ pub(super) struct Cart {
 }
 
 impl Cart {
+    /// A cart of `lines` with the defaults above.
     pub fn of(lines: Vec<PricingLine>) -> Cart {
         Cart {
             settings: PricingSettings::default(),
@@ -129,17 +133,20 @@ impl Cart {
         }
     }
 
+    /// Offers `discounts` too, none used yet.
     pub fn offering(mut self, discounts: impl IntoIterator<Item = Discount>) -> Cart {
         self.discounts
             .extend(discounts.into_iter().map(|d| (d, 0, 0)));
         self
     }
 
+    /// Holds these codes (replacing any).
     pub fn codes(mut self, codes: &[&str]) -> Cart {
         self.codes = codes.iter().map(|c| c.to_string()).collect();
         self
     }
 
+    /// Prices it.
     pub fn try_price(&self) -> Result<CostBreakdown, PricingError> {
         let offers: Vec<Offer> = self
             .discounts
@@ -162,6 +169,7 @@ impl Cart {
         })
     }
 
+    /// Prices it, which must succeed.
     pub fn price(&self) -> CostBreakdown {
         self.try_price().unwrap()
     }
