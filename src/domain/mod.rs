@@ -33,6 +33,7 @@ pub mod money;
 pub mod names;
 pub mod order;
 pub mod owner;
+pub mod pricing;
 pub mod product;
 pub mod rate;
 pub mod shipping;
