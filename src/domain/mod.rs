@@ -5,6 +5,9 @@
 //! - [`catalog`]: variants (by SKU), products (by handle) and stock changes.
 //! - [`product`]: products with options and variants, checked as a whole.
 //! - [`image`]: product and variant images: https URLs, alt text, sizes.
+//! - [`shipping`]: a variant's weight, whether it is shipped, its tax class.
+//! - [`pricing`]: what the buyer pays: discounts, shipping and tax, exact
+//!   (not wired to the API yet; issue "What the buyer pays").
 //! - [`cart`]: a viewer's carts, the changes mutations make, and pricing.
 //! - [`order`]: orders and the checkout rule.
 //! - [`idempotency`]: request fingerprints and idempotency keys.
