@@ -103,9 +103,12 @@ pub async fn show_all(services: &Services, viewer: &Viewer) -> Result<Vec<ShownC
             Cart::as_seen(Some(cart), &name, now, lifetime)
         })
         .collect();
+    // Each SKU once, however many lines and carts hold it.
     let skus: Vec<Sku> = carts
         .iter()
         .flat_map(|c| c.lines.iter().map(|l| l.sku.clone()))
+        .collect::<std::collections::BTreeSet<Sku>>()
+        .into_iter()
         .collect();
     let catalog = services.store.variants_by_sku(&skus).await?;
     carts
@@ -319,7 +322,7 @@ fn checked_updates(
             Ok(quantity) => quantity,
             Err(why) => {
                 let at = UserError::at(ErrorCode::InvalidQuantity, "lines", index, "quantity", why);
-                errors.push(at);
+                errors.push(at.on_line(&update.id));
                 continue;
             }
         };
@@ -329,8 +332,8 @@ fn checked_updates(
                 let index = index.to_string();
                 match check_attributes(given, &["lines", &index, "attributes"], attribute_limits) {
                     Ok(attributes) => Some(attributes),
-                    Err(mut why) => {
-                        errors.append(&mut why);
+                    Err(why) => {
+                        errors.extend(why.into_iter().map(|e| e.on_line(&update.id)));
                         continue;
                     }
                 }

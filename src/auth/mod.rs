@@ -115,17 +115,19 @@ pub struct Viewer {
 }
 
 impl Viewer {
-    /// The last moment the token is accepted: its expiry plus the clock-skew
-    /// leeway. Every path judges expiry by this one instant: the HTTP edge
-    /// (401 after it), the resolvers of a WebSocket's operations, and the
-    /// socket's own close (4403 after it).
+    /// The first instant the token is refused: its expiry plus the
+    /// clock-skew leeway, then the next whole second (token times are whole
+    /// seconds, and the HTTP edge compares them with the clock's second:
+    /// `exp + leeway < now`). Every path judges expiry by this one instant:
+    /// the HTTP edge (401 from it on), the resolvers of a WebSocket's
+    /// operations, and the socket's own close (4403 at it).
     pub fn valid_until(&self) -> DateTime<Utc> {
-        self.expires_at + chrono::Duration::seconds(token::LEEWAY_SECONDS as i64)
+        self.expires_at + chrono::Duration::seconds(token::LEEWAY_SECONDS as i64 + 1)
     }
 
     /// Whether the token has expired at `now` (see [`Viewer::valid_until`]).
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
-        self.valid_until() < now
+        now >= self.valid_until()
     }
 
     /// The key the viewer's carts (and revocation record) are stored under.
@@ -192,6 +194,15 @@ impl TokenLifetimes {
             return None;
         }
         let issued = viewer.issued_at?;
+        // A customer whose token already runs to the session's maximum age
+        // gains nothing by renewing: no time to renew.
+        if viewer.kind == ViewerKind::Customer {
+            let began = viewer.auth_time.unwrap_or(issued);
+            let oldest = began.saturating_add(self.max_session_age.num_seconds());
+            if viewer.expires_at.timestamp() >= oldest {
+                return None;
+            }
+        }
         let half = viewer.expires_at.timestamp().saturating_sub(issued) / 2;
         DateTime::from_timestamp(issued.saturating_add(half.max(0)), 0)
     }
@@ -201,7 +212,9 @@ impl TokenLifetimes {
     /// expiry; for a customer, its expiry or the session's maximum age,
     /// whichever comes first. `None` where [`renew_after`](Self::renew_after) is.
     pub fn renewable_until(&self, viewer: &Viewer) -> Option<DateTime<Utc>> {
-        self.renew_after(viewer)?;
+        if viewer.issuer != Issuer::BuiltIn || !viewer.roles.is_empty() {
+            return None;
+        }
         Some(match viewer.kind {
             ViewerKind::Guest => viewer.expires_at + self.guest_renewal_window,
             ViewerKind::Customer => {
@@ -344,6 +357,11 @@ mod tests {
         let mut late = viewer(ViewerKind::Customer, &[], began, began + 95 * day);
         late.issued_at = Some(began + 88 * day);
         assert_eq!(LIFETIMES.renewable_until(&late), Some(at(began + 90 * day)));
+        // Past the session's maximum age renewing lengthens nothing: no
+        // time to renew at (never one after renewableUntil).
+        assert_eq!(LIFETIMES.renew_after(&late), None);
+        let last = viewer(ViewerKind::Customer, &[], began, began + 90 * day);
+        assert_eq!(LIFETIMES.renew_after(&last), None);
         let admin = viewer(ViewerKind::Customer, &["admin"], began, began + 60);
         assert_eq!(LIFETIMES.renew_after(&admin), None);
         assert_eq!(LIFETIMES.renewable_until(&admin), None);

@@ -25,6 +25,7 @@ pub struct CartQuery;
 #[Object]
 impl CartQuery {
     /// The viewer's cart called `name`; an empty cart (version 0) if none is stored.
+    #[graphql(complexity = "super::complexity::NODE_READ + child_complexity")]
     async fn cart(
         &self,
         ctx: &Context<'_>,
@@ -38,7 +39,9 @@ impl CartQuery {
     }
 
     /// All of the viewer's stored carts, by name.
-    #[graphql(complexity = "super::complexity::list(super::complexity::CARTS, child_complexity)")]
+    #[graphql(
+        complexity = "super::complexity::list(super::complexity::CARTS, super::complexity::NODE_READ + child_complexity)"
+    )]
     async fn carts(&self, ctx: &Context<'_>) -> ApiResult<Vec<CartView>> {
         let services = Services::of(ctx);
         let viewer = require_viewer(ctx)?;

@@ -29,9 +29,11 @@ pub const ATTRIBUTES: usize = 50;
 /// variant's product), besides what is selected in it.
 pub const RECORD_READ: usize = 5;
 
-/// What resolving one global id (`node`, each of `nodes`) costs besides
-/// what is selected in it: a record read, and for a cart or one of its lines
-/// the pricing of the whole cart (a variant read per line).
+/// What reading one cart costs besides what is selected in it (`cart`, each
+/// of `carts`, a `node`): a record read and the pricing of the whole cart (a
+/// variant read per line), whatever the selection asks of it. Without it,
+/// 990 aliases of `carts { id }` over ten 100-line carts counted 19,800 and
+/// took 2 s of a release build.
 pub const NODE_READ: usize = RECORD_READ + LINES;
 
 /// What a long text (a product description, up to 5,000 characters) costs.

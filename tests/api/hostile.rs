@@ -346,3 +346,26 @@ async fn a_query_over_the_complexity_limit_says_its_cost_over_http_and_the_webso
     assert_eq!(error["extensions"]["limit"], limit, "{answer}");
     alive(&server).await;
 }
+
+#[tokio::test]
+async fn reading_carts_is_charged_for_pricing_every_cart_however_little_is_selected() {
+    let server = TestServer::spawn().await;
+    let token = guest("g");
+    // Each cart read prices the whole cart: 990 aliases of `carts { id }`
+    // over ten 100-line carts once counted 19,800 and took seconds.
+    for (field, aliases) in [("carts { id }", 50), ("cart { id }", 1000)] {
+        let query = format!(
+            "{{ {} }}",
+            (0..aliases)
+                .map(|n| format!("a{n}: {field}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let body = server.gql(Some(&token), &query, json!({})).await;
+        assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX", "{field}");
+    }
+    let fine = server
+        .data(Some(&token), "{ carts { id } cart { id } }", json!({}))
+        .await;
+    assert!(fine["carts"].is_array());
+}
