@@ -14,12 +14,14 @@
 //! - [`checkout`]: checkout of a stored cart or of lines a client kept.
 //! - [`identity`]: guest sessions, sign-up, log-in, renewal, log-out.
 //! - [`orders`]: the buyer's orders, the shop's view and its moves.
+//! - [`pricing`]: pricing settings and tax rates; what a cart costs.
 
 pub mod carts;
 pub mod catalog;
 pub mod checkout;
 pub mod identity;
 pub mod orders;
+pub mod pricing;
 
 use crate::auth::{ClientAddress, Viewer};
 use crate::domain::Rejection;

@@ -73,6 +73,8 @@ macro_rules! with_error_codes {
             InvalidOrderInput,
             /// The product options or variants are not consistent.
             InvalidVariant,
+            /// A tax rate that is not acceptable (country, province, class, rate or title).
+            InvalidTaxRate,
             /// An image URL, alt text or size that is not acceptable, or too many images.
             InvalidImage,
         }

@@ -2,17 +2,21 @@
 //! output, by resolvers and by subscriptions.
 
 use super::catalog::VariantView;
+use super::error::ApiResult;
 use super::ids::CartIds;
+use super::pricing::{CartCostView, CartLineCostView, CostCell};
 use super::types::MoneyView;
 use super::types::{AttributeView, BuyerIdentityView};
 use crate::app::carts::ShownCart;
+use crate::app::pricing::pricing_line;
 use crate::auth::Viewer;
 use crate::domain::account::Email;
 use crate::domain::cart::Warning;
 use crate::domain::{Cart, Currency};
 use crate::services::Services;
-use async_graphql::{Enum, ID, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 /// A cart with its lines priced from the catalog.
 pub struct CartView {
@@ -26,6 +30,8 @@ pub struct CartView {
     default_email: Option<Email>,
     /// The global ids of the cart and its lines.
     ids: CartIds,
+    /// Its cost, computed when first asked for.
+    cost: Arc<CostCell>,
 }
 
 #[Object(name = "Cart")]
@@ -55,6 +61,12 @@ impl CartView {
     /// Sum of line totals at current prices.
     async fn subtotal(&self) -> &MoneyView {
         &self.subtotal
+    }
+    /// What the buyer pays: discounts, shipping and tax, exactly (see the
+    /// README's "What the buyer pays" for the rules and rounding points).
+    #[graphql(complexity = "2 * super::complexity::RECORD_READ + child_complexity")]
+    async fn cost(&self, ctx: &Context<'_>) -> ApiResult<CartCostView> {
+        self.cost.cart_cost(ctx).await
     }
     /// When the cart was first written.
     async fn created_at(&self) -> DateTime<Utc> {
@@ -130,7 +142,7 @@ pub enum CartWarningCode {
 
 /// One line of a cart, priced.
 #[derive(SimpleObject)]
-#[graphql(name = "CartLine")]
+#[graphql(name = "CartLine", complex)]
 pub struct CartLineView {
     /// Global id of the line (`gid://cartql/CartLine/…`): unique across
     /// every cart of every viewer, stable for the life of the line, never reused.
@@ -148,6 +160,18 @@ pub struct CartLineView {
     pub line_total: MoneyView,
     /// The line's attributes.
     pub attributes: Vec<AttributeView>,
+    /// The cart's cost and this line's place in it.
+    #[graphql(skip)]
+    pub cost: (Arc<CostCell>, usize),
+}
+
+#[ComplexObject]
+impl CartLineView {
+    /// What this line costs: its discounts, total and tax.
+    #[graphql(complexity = "2 * super::complexity::RECORD_READ + child_complexity")]
+    async fn cost(&self, ctx: &Context<'_>) -> ApiResult<CartLineCostView> {
+        self.cost.0.line_cost(ctx, self.cost.1).await
+    }
 }
 
 impl CartView {
@@ -172,11 +196,29 @@ impl CartView {
         let lifetime = services.shop.cart_lifetime(viewer.kind);
         let currency: Currency = services.shop.currency;
         let ShownCart { cart, priced } = shown;
-        let ids = CartIds::new(&viewer.owner_key(), &cart.name);
+        let held = cart.lines.iter().map(|l| l.id.clone()).collect();
+        let ids = CartIds::new(&viewer.owner_key(), &cart.name, held);
+        let pricing_lines = priced
+            .lines
+            .iter()
+            .map(|p| pricing_line(&p.product, p.line.quantity, p.unit_price))
+            .collect();
+        let ships = priced
+            .lines
+            .iter()
+            .any(|p| p.product.shipping.requires_shipping);
+        let cost = CostCell::new(
+            viewer.kind,
+            cart.buyer_identity.clone(),
+            pricing_lines,
+            ships,
+            currency,
+        );
         let lines = priced
             .lines
             .into_iter()
-            .map(|p| CartLineView {
+            .enumerate()
+            .map(|(index, p)| CartLineView {
                 id: ids.line(&p.line.id),
                 attributes: AttributeView::list(&p.line.attributes),
                 sku: p.line.sku.to_string(),
@@ -188,11 +230,13 @@ impl CartView {
                     currency,
                     parent: None,
                 },
+                cost: (cost.clone(), index),
             })
             .collect();
         CartView {
             id: ids.cart(),
             ids,
+            cost,
             expires_at: (!cart.is_blank()).then(|| cart.expires_at(lifetime)),
             warnings: priced.warnings,
             default_email: viewer.email.clone(),

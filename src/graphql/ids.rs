@@ -193,15 +193,26 @@ pub fn order_cursor(given: &str) -> Option<String> {
 pub struct CartIds {
     owner: String,
     cart: CartName,
+    /// The ids (within the cart) of the lines it holds.
+    lines: Vec<String>,
 }
 
 impl CartIds {
-    /// The ids of `owner`'s cart `cart`.
-    pub fn new(owner: &OwnerKey, cart: &CartName) -> CartIds {
+    /// The ids of `owner`'s cart `cart`, which holds the lines `lines`.
+    pub fn new(owner: &OwnerKey, cart: &CartName, lines: Vec<String>) -> CartIds {
         CartIds {
             owner: owner_tag(owner),
             cart: cart.clone(),
+            lines,
         }
+    }
+
+    /// The global id of the line `line` if the cart holds it.
+    pub fn held_line(&self, line: &str) -> Option<ID> {
+        self.lines
+            .iter()
+            .any(|l| l == line)
+            .then(|| self.line(line))
     }
 
     /// The cart's global id.

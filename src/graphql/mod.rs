@@ -17,6 +17,7 @@
 //! - [`ids`]: global ids (`gid://cartql/…`), read and written.
 //! - [`node`]: the `Node` interface, `node` and `nodes`.
 //! - [`pagination`]: cursor connections, one way.
+//! - [`pricing`]: pricing settings and tax rates (admin), and what carts cost.
 //! - [`types`]: money, user errors and other shared output types.
 //! - [`inputs`]: input types several areas take, and the line check they share.
 //! - [`error`]: top-level error codes.
@@ -48,6 +49,7 @@ pub mod node;
 pub mod observe;
 pub mod orders;
 pub mod pagination;
+pub mod pricing;
 pub mod schema;
 pub mod subscription;
 pub mod types;

@@ -1,7 +1,9 @@
 //! The schema's roots: every query, mutation and subscription field,
 //! merged from the area files, and the SDL they make.
 
-use super::{admin_orders, cart, catalog, identity, merge, node, orders, subscription, viewer};
+use super::{
+    admin_orders, cart, catalog, identity, merge, node, orders, pricing, subscription, viewer,
+};
 use async_graphql::{MergedObject, Schema};
 
 /// The schema type.
@@ -16,6 +18,7 @@ pub struct QueryRoot(
     admin_orders::AdminOrderQuery,
     viewer::ViewerQuery,
     node::NodeQuery,
+    pricing::PricingQuery,
 );
 
 /// Every mutation field, merged from the area files.
@@ -27,6 +30,7 @@ pub struct MutationRoot(
     admin_orders::AdminOrderMutation,
     identity::IdentityMutation,
     merge::MergeMutation,
+    pricing::PricingMutation,
 );
 
 /// The SDL clients and `schema.graphql` rely on.

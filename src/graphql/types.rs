@@ -101,7 +101,9 @@ pub fn user_errors_in(
             metrics::counter!("cartql_user_errors_total", "code" => e.code.as_str()).increment(1);
             UserErrorView {
                 code: e.code.into(),
-                line_id: cart.zip(e.line.as_deref()).map(|(c, l)| c.line(l)),
+                line_id: cart
+                    .zip(e.line.as_deref())
+                    .and_then(|(c, l)| c.held_line(l)),
                 field: e.field,
                 message: e.message,
             }
@@ -159,6 +161,56 @@ impl ViewerView {
     }
 }
 
+/// How a half of a minor unit is rounded, at every rounding point.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(
+    remote = "crate::domain::pricing::RoundingMode",
+    rename_items = "SCREAMING_SNAKE_CASE"
+)]
+pub enum RoundingMode {
+    /// To the even neighbour (banker's rounding; the default).
+    HalfEven,
+    /// Away from zero.
+    HalfUp,
+    /// Towards zero.
+    HalfDown,
+}
+
+/// Where tax is rounded.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(
+    remote = "crate::domain::pricing::TaxRounding",
+    rename_items = "SCREAMING_SNAKE_CASE"
+)]
+pub enum TaxRounding {
+    /// Each line's tax on its own (the default).
+    Line,
+    /// Once per rate on the whole cart, then split back over the lines.
+    Total,
+}
+
+/// The shop's pricing settings.
+#[derive(SimpleObject)]
+#[graphql(name = "PricingSettings")]
+pub struct PricingSettingsView {
+    /// Whether catalog prices include tax (gross) or not (net).
+    pub prices_include_tax: bool,
+    /// How halves round.
+    pub rounding_mode: RoundingMode,
+    /// Where tax is rounded.
+    pub tax_rounding: TaxRounding,
+}
+
+impl From<crate::domain::pricing::PricingSettings> for PricingSettingsView {
+    fn from(s: crate::domain::pricing::PricingSettings) -> Self {
+        PricingSettingsView {
+            prices_include_tax: s.prices_include_tax,
+            rounding_mode: s.rounding_mode.into(),
+            tax_rounding: s.tax_rounding.into(),
+        }
+    }
+}
+
 /// The shop's configuration, readable by anyone.
 pub struct ShopView {
     /// The shop currency.
@@ -173,6 +225,11 @@ pub struct ShopView {
 
 #[Object(name = "Shop")]
 impl ShopView {
+    /// How prices are read and rounded (`updatePricingSettings`).
+    async fn pricing(&self, ctx: &Context<'_>) -> super::error::ApiResult<PricingSettingsView> {
+        let settings = crate::app::pricing::settings(Services::of(ctx)).await?;
+        Ok(settings.into())
+    }
     /// ISO 4217 code every price is in.
     async fn currency_code(&self) -> &str {
         self.currency.code()

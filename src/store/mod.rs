@@ -42,6 +42,7 @@ pub mod notices;
 pub mod orders;
 pub mod owner_locks;
 pub mod postgres;
+pub mod shop;
 pub mod sled;
 pub mod snapshot;
 pub mod sweeper;
@@ -58,10 +59,13 @@ pub use idempotency::{IdempotencyStore, Replayable};
 pub use identity::IdentityStore;
 pub use notices::Changes;
 pub use orders::OrderStore;
+pub use shop::ShopStore;
 
 /// Everything cartql keeps, in one backend.
 #[async_trait]
-pub trait Store: CatalogStore + CartStore + OrderStore + IdentityStore + IdempotencyStore {
+pub trait Store:
+    CatalogStore + CartStore + OrderStore + IdentityStore + IdempotencyStore + ShopStore
+{
     /// Whether the database answers (readiness).
     async fn ready(&self) -> Result<(), StoreError>;
 

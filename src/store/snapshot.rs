@@ -91,6 +91,16 @@ pub enum Record {
         /// Tokens issued before it are refused.
         valid_after: i64,
     },
+    /// One of the shop's records (pricing settings, a tax rate, …): JSON the
+    /// domain checks when it reads it (see `store::shop`).
+    Shop {
+        /// What it is (`pricing`, `tax-rate`).
+        kind: String,
+        /// Which one.
+        key: String,
+        /// The value.
+        data: serde_json::Value,
+    },
     /// An idempotency record.
     Idempotency {
         /// Whose key.
@@ -135,6 +145,17 @@ impl Record {
         };
         match self {
             Record::VersionFloor { version } => too_high("the version floor", *version),
+            Record::Shop { kind, key, .. } => {
+                let fine = |text: &str, max: usize| {
+                    !text.is_empty() && text.len() <= max && !text.chars().any(char::is_control)
+                };
+                if !fine(kind, 32) || kind.contains('/') || !fine(key, 256) {
+                    return Err(format!(
+                        "a shop record's kind (1-32 bytes, no '/') and key (1-256 bytes) must be printable: '{kind}', '{key}'"
+                    ));
+                }
+                Ok(())
+            }
             Record::Carts { carts, .. } => {
                 too_high("the retired version", carts.retired_version)?;
                 for (name, cart) in &carts.carts {

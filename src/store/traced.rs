@@ -24,7 +24,7 @@ use super::catalog::{ProductUpdate, ProductUpsert};
 use super::orders::{CheckoutRequest, OrderChange};
 use super::{
     CartStore, CatalogStore, Changes, IdempotencyStore, IdentityStore, OrderStore, Replayable,
-    Store, StoreError, UpdateError,
+    ShopStore, Store, StoreError, UpdateError,
 };
 use crate::domain::account::{Account, Email};
 use crate::domain::catalog::Product;
@@ -259,6 +259,39 @@ impl<S: IdempotencyStore + ?Sized> IdempotencyStore for Traced<S> {
         fingerprint: &Fingerprint,
     ) -> Result<Option<Outcome>, UpdateError> {
         step!("store.recorded", self.0.recorded(owner, key, fingerprint), owner = %owner)
+    }
+}
+
+#[async_trait]
+impl<S: ShopStore + ?Sized> ShopStore for Traced<S> {
+    async fn shop_records(
+        &self,
+        kind: &str,
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        step!("store.shop_records", self.0.shop_records(kind), kind)
+    }
+
+    async fn put_shop_record(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        step!(
+            "store.put_shop_record",
+            self.0.put_shop_record(kind, key, value),
+            kind,
+            key
+        )
+    }
+
+    async fn delete_shop_record(&self, kind: &str, key: &str) -> Result<bool, StoreError> {
+        step!(
+            "store.delete_shop_record",
+            self.0.delete_shop_record(kind, key),
+            kind,
+            key
+        )
     }
 }
 

@@ -41,6 +41,7 @@ mod limits;
 mod metrics;
 mod net;
 mod order_life;
+mod pricing;
 mod storefront;
 mod subscriptions;
 mod ws_answers;

@@ -32,6 +32,22 @@ async fn sled_to_postgres_to_sled_round_trips_with_nothing_lost() {
     let revoked = fill(&server).await;
     let token = customer("bob2");
     add(&server, &token, "default", "MUG-LOGO", 1).await;
+    // The shop's own records (pricing settings, tax rates) come along too.
+    let admin = admin();
+    for (query, input) in [
+        (
+            "mutation($input: UpdatePricingSettingsInput!) { updatePricingSettings(input: $input) { userErrors { code } } }",
+            json!({"pricesIncludeTax": true, "roundingMode": "HALF_UP"}),
+        ),
+        (
+            "mutation($input: UpsertTaxRateInput!) { upsertTaxRate(input: $input) { userErrors { code } } }",
+            json!({"countryCode": "US", "province": "NY", "ratePercent": "8.875", "title": "NY tax"}),
+        ),
+    ] {
+        server
+            .data(Some(&admin), query, json!({ "input": input }))
+            .await;
+    }
     drop(server.terminate().await);
 
     let files = tempfile::tempdir().unwrap();
@@ -85,6 +101,7 @@ async fn sled_to_postgres_to_sled_round_trips_with_nothing_lost() {
         "valid_after",
         "idempotency",
         "currency",
+        "shop",
     ] {
         assert!(
             first.contains(&format!("\"type\":\"{kind}\"")),
@@ -106,6 +123,17 @@ async fn sled_to_postgres_to_sled_round_trips_with_nothing_lost() {
     assert_eq!(
         data["cart"],
         json!({"version": 1, "lines": [{"sku": "MUG-LOGO", "quantity": 1}]})
+    );
+    let rates = server
+        .data(
+            Some(&admin),
+            "{ shop { pricing { pricesIncludeTax roundingMode } } taxRates { province ratePercent } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        rates,
+        json!({"shop": {"pricing": {"pricesIncludeTax": true, "roundingMode": "HALF_UP"}}, "taxRates": [{"province": "NY", "ratePercent": "8.875"}]})
     );
     // The revocation came along: bob's old tokens stay refused.
     let refused = server

@@ -67,6 +67,7 @@ mod eligibility;
 mod engine;
 mod input;
 mod percent;
+mod rates;
 mod rounding;
 mod stacking;
 mod tax;
@@ -86,6 +87,7 @@ pub use input::{
     ClassRate, Delivery, Offer, PricingInput, PricingLine, STANDARD_TAX_CLASS, TaxTable, rate_price,
 };
 pub use percent::{Percent, PercentError};
+pub use rates::{MAX_TAX_RATES, TaxRate, TaxRateInput, TaxRateKey, tax_table};
 pub use rounding::{PricingSettings, RoundingMode, TaxRounding};
 pub use validate::{
     BuyXGetYInput, DiscountInput, DiscountProblem, DiscountScopeInput, parse_discount,

@@ -65,6 +65,7 @@ mod idempotency;
 mod identity;
 pub mod listener;
 mod orders;
+mod shop;
 pub mod snapshot;
 mod sweeper;
 pub mod throttle;

@@ -46,7 +46,16 @@ impl PgStore {
                 "version_floor" => {
                     floor = from_json("meta/version_floor", value).map_err(corrupt)?
                 }
-                _ => {}
+                other => {
+                    if let Some((kind, key)) = crate::store::shop::split_meta_key(other) {
+                        sink(Record::Shop {
+                            kind: kind.to_string(),
+                            key: key.to_string(),
+                            data: value,
+                        })
+                        .map_err(write)?;
+                    }
+                }
             }
         }
         sink(Record::VersionFloor { version: floor }).map_err(write)?;
@@ -184,6 +193,12 @@ impl PgStore {
                      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                 )
                 .bind(serde_json::Value::from(*version)),
+                Record::Shop { kind, key, data } => sqlx::query(
+                    "INSERT INTO meta (key, value) VALUES ($1, $2)
+                     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                )
+                .bind(crate::store::shop::meta_key(kind, key))
+                .bind(data),
                 Record::Variant { product } => {
                     put_variant(&mut tx, product).await.map_err(fail)?;
                     continue;
@@ -265,5 +280,6 @@ fn kind(record: &Record) -> &'static str {
         Record::Account { .. } => "account",
         Record::ValidAfter { .. } => "valid-after",
         Record::Idempotency { .. } => "idempotency",
+        Record::Shop { .. } => "shop record",
     }
 }

@@ -39,6 +39,7 @@ pub mod codec;
 pub mod durability;
 mod identity;
 mod orders;
+mod shop;
 mod snapshot;
 mod store_id;
 mod sweeper;
@@ -74,7 +75,7 @@ pub struct SledStore {
     pub(super) carts: sled::Tree,
     /// One [`CartIndex`] per owner.
     pub(super) cart_index: sled::Tree,
-    meta: sled::Tree,
+    pub(super) meta: sled::Tree,
     /// `meta/version_floor`, cached: the highest version of any owner's
     /// carts the sweeper deleted with its index. An owner without an index
     /// starts above it, so a cart's versions never repeat for an owner,

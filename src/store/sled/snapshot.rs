@@ -44,6 +44,19 @@ impl SledStore {
         if let Some(code) = Self::get::<String>(&self.meta, b"currency").map_err(fail)? {
             sink(Record::Currency { code }).map_err(write)?;
         }
+        for entry in self.meta.scan_prefix(crate::store::shop::PREFIX.as_bytes()) {
+            let (key, bytes) = entry.map_err(|e| fail(e.into()))?;
+            let data = decode(&key, &bytes).map_err(fail)?;
+            let text = String::from_utf8_lossy(&key).into_owned();
+            let (kind, key) = crate::store::shop::split_meta_key(&text)
+                .ok_or_else(|| format!("'{text}' is not a shop record key"))?;
+            sink(Record::Shop {
+                kind: kind.to_string(),
+                key: key.to_string(),
+                data,
+            })
+            .map_err(write)?;
+        }
         let version = Self::get::<u64>(&self.meta, super::VERSION_FLOOR).map_err(fail)?;
         sink(Record::VersionFloor {
             version: version.unwrap_or(0),
@@ -175,6 +188,10 @@ impl SledStore {
                         }
                         Record::Idempotency { owner, key, record } => {
                             idempotency.insert(scoped_raw(owner, key), encode(record))?;
+                        }
+                        Record::Shop { kind, key, data } => {
+                            let at = crate::store::shop::meta_key(kind, key);
+                            meta.insert(at.as_bytes(), encode(data))?;
                         }
                     }
                 }
