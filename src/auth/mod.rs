@@ -196,12 +196,11 @@ impl TokenLifetimes {
         let issued = viewer.issued_at?;
         // A customer whose token already runs to the session's maximum age
         // gains nothing by renewing: no time to renew.
-        if viewer.kind == ViewerKind::Customer {
-            let began = viewer.auth_time.unwrap_or(issued);
-            let oldest = began.saturating_add(self.max_session_age.num_seconds());
-            if viewer.expires_at.timestamp() >= oldest {
-                return None;
-            }
+        if self
+            .session_end(viewer)
+            .is_some_and(|end| viewer.expires_at.timestamp() >= end)
+        {
+            return None;
         }
         let half = viewer.expires_at.timestamp().saturating_sub(issued) / 2;
         DateTime::from_timestamp(issued.saturating_add(half.max(0)), 0)
@@ -218,11 +217,23 @@ impl TokenLifetimes {
         Some(match viewer.kind {
             ViewerKind::Guest => viewer.expires_at + self.guest_renewal_window,
             ViewerKind::Customer => {
-                let began = viewer.auth_time.or(viewer.issued_at)?;
-                let oldest = DateTime::from_timestamp(began, 0)? + self.max_session_age;
-                viewer.expires_at.min(oldest)
+                let end = DateTime::from_timestamp(self.session_end(viewer)?, 0)?;
+                viewer.expires_at.min(end)
             }
         })
+    }
+
+    /// When a customer's session ends (seconds): [`max_session_age`](Self::max_session_age)
+    /// after it began (`auth_time`, else `iat`); `None` for guests, and for a
+    /// token that says neither.
+    fn session_end(&self, viewer: &Viewer) -> Option<i64> {
+        let began = viewer.auth_time.or(viewer.issued_at)?;
+        (viewer.kind == ViewerKind::Customer).then(|| self.session_end_from(began))
+    }
+
+    /// [`max_session_age`](Self::max_session_age) after `began` (seconds).
+    fn session_end_from(&self, began: i64) -> i64 {
+        began.saturating_add(self.max_session_age.num_seconds())
     }
 
     /// The `exp` (seconds) of a token renewed at `now` from `viewer`'s, or
@@ -236,7 +247,7 @@ impl TokenLifetimes {
             viewer.expires_at.timestamp()
         } else if viewer.kind == ViewerKind::Customer {
             let began = viewer.auth_time.or(viewer.issued_at).unwrap_or(now);
-            fresh.min(began.saturating_add(self.max_session_age.num_seconds()))
+            fresh.min(self.session_end_from(began))
         } else {
             fresh
         };

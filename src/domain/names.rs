@@ -196,13 +196,7 @@ impl CartName {
 
     /// Parses a cart name.
     pub fn parse(text: &str) -> Result<CartName, String> {
-        let allowed =
-            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
-        let starts_well = text
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-        if text.len() > Self::MAX_LEN || !starts_well || !text.chars().all(allowed) {
+        if !is_lowercase_name(text, Self::MAX_LEN) {
             return Err(format!(
                 "'{}' is not a valid cart name: {}",
                 truncate(text),
@@ -224,6 +218,18 @@ impl CartName {
 }
 
 /// Shortens hostile input before it is echoed back in a message.
+/// Whether `text` is a lowercase name of at most `max` characters: ASCII
+/// lowercase letters, digits, `-` and `_`, starting with a letter or digit
+/// (cart names, tax classes).
+pub(crate) fn is_lowercase_name(text: &str, max: usize) -> bool {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+    let starts_well = text
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    text.len() <= max && starts_well && text.chars().all(allowed)
+}
+
 fn truncate(text: &str) -> String {
     let mut short: String = text.chars().take(40).collect();
     if short.len() < text.len() {

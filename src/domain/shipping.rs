@@ -4,6 +4,7 @@
 //! checkout reads one record per SKU as before.
 
 use super::error::{ErrorCode, UserError};
+use super::names::is_lowercase_name;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -26,13 +27,7 @@ impl TaxClass {
 
     /// Parses a class name.
     pub fn parse(text: &str) -> Result<TaxClass, String> {
-        let allowed =
-            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
-        let starts_well = text
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-        if text.len() > Self::MAX_LEN || !starts_well || !text.chars().all(allowed) {
+        if !is_lowercase_name(text, Self::MAX_LEN) {
             return Err(Self::RULE.to_string());
         }
         Ok(TaxClass(text.to_string()))
