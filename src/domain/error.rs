@@ -77,6 +77,22 @@ macro_rules! with_error_codes {
             InvalidTaxRate,
             /// An image URL, alt text or size that is not acceptable, or too many images.
             InvalidImage,
+            /// Checkout with a discount code that no longer applies; the cart shows the reason.
+            DiscountNotApplicable,
+            /// More discount codes than a cart may hold.
+            TooManyDiscountCodes,
+            /// Lines need shipping and the shop has active shipping rates: choose a delivery option.
+            DeliveryOptionRequired,
+            /// The delivery option does not exist or does not serve this cart.
+            DeliveryOptionUnavailable,
+            /// The recomputed total differs from `expectedTotal`; nothing was written.
+            TotalChanged,
+            /// A discount definition that is not acceptable.
+            InvalidDiscount,
+            /// A discount code another discount already has.
+            DuplicateDiscountCode,
+            /// A shipping rate that is not acceptable.
+            InvalidShippingRate,
         }
     };
 }
