@@ -69,6 +69,7 @@ mod input;
 mod percent;
 mod rates;
 mod rounding;
+mod shipping_rate;
 mod stacking;
 mod tax;
 mod validate;
@@ -89,8 +90,12 @@ pub use input::{
 pub use percent::{Percent, PercentError};
 pub use rates::{MAX_TAX_RATES, TaxRate, TaxRateInput, TaxRateKey, tax_table};
 pub use rounding::{PricingSettings, RoundingMode, TaxRounding};
+pub use shipping_rate::{
+    MAX_RATE_COUNTRIES, MAX_RATE_WEIGHT_GRAMS, ShippingRate, ShippingRateInput,
+};
 pub use validate::{
-    BuyXGetYInput, DiscountInput, DiscountProblem, DiscountScopeInput, parse_discount,
+    BuyXGetYInput, DiscountInput, DiscountProblem, DiscountScopeInput, MAX_CODES_PER_DISCOUNT,
+    parse_discount,
 };
 
 /// Distinct codes one cart may hold (`TOO_MANY_DISCOUNT_CODES` beyond).
