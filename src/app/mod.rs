@@ -12,16 +12,20 @@
 //! - [`carts`]: reading carts, and every cart mutation; the guest merge.
 //! - [`catalog`]: browsing the catalog (who sees what), admin product changes.
 //! - [`checkout`]: checkout of a stored cart or of lines a client kept.
+//! - [`discounts`]: the shop's discounts (admin).
 //! - [`identity`]: guest sessions, sign-up, log-in, renewal, log-out.
 //! - [`orders`]: the buyer's orders, the shop's view and its moves.
 //! - [`pricing`]: pricing settings and tax rates; what a cart costs.
+//! - [`shipping`]: the shop's shipping rates (admin).
 
 pub mod carts;
 pub mod catalog;
 pub mod checkout;
+pub mod discounts;
 pub mod identity;
 pub mod orders;
 pub mod pricing;
+pub mod shipping;
 
 use crate::auth::{ClientAddress, Viewer};
 use crate::domain::Rejection;

@@ -164,7 +164,7 @@ pub async fn cost(
 }
 
 /// A shop record read back, or why it is unreadable.
-fn decode<T: serde::de::DeserializeOwned>(
+pub(super) fn decode<T: serde::de::DeserializeOwned>(
     key: &str,
     value: serde_json::Value,
 ) -> Result<T, AppError> {
