@@ -1,5 +1,6 @@
 //! Global ids: every entity a client caches
-//! (`Cart`, `CartLine`, `Product`, `ProductVariant`, `Order`, `OrderLine`)
+//! (`Cart`, `CartLine`, `Product`, `ProductVariant`, `Order`, `OrderLine`,
+//! and the admin's `Discount`)
 //! has an id unique across the whole shop, so a normalized cache (Apollo
 //! Client, urql graphcache, Relay) that keys entities by `__typename` + `id`
 //! never merges two of them. [`node`](super::node) reads them back.
@@ -16,6 +17,7 @@
 //! | `ProductVariant` | `<sku>` |
 //! | `Order` | `<order ULID>` |
 //! | `OrderLine` | `<order ULID>/<line number from 1>` |
+//! | `Discount` | `<discount ULID>` |
 //!
 //! The owner tag is the first 96 bits of the SHA-256 of the owner key, in
 //! hex: it keeps the carts of two viewers apart without showing who the
@@ -23,9 +25,10 @@
 //!
 //! Ids of older versions still work where a client may hold one: a cart
 //! line's id within its cart (`3-0`) in `updateCartLines`/`removeCartLines`,
-//! and an order's bare ULID wherever an order id is taken.
+//! and an order's bare ULID wherever an order id is taken. A discount's
+//! bare ULID is taken wherever a discount id is, too.
 
-use crate::app::orders;
+use crate::app::{discounts, orders};
 use crate::auth::Viewer;
 use crate::domain::names::OrderId;
 use crate::domain::{CartName, Handle, OwnerKey, Sku};
@@ -57,6 +60,8 @@ pub enum GlobalId {
     Order(OrderId),
     /// An order's line, numbered from 1.
     OrderLine(OrderId, usize),
+    /// A discount by id (a ULID, canonical).
+    Discount(String),
 }
 
 impl GlobalId {
@@ -85,6 +90,9 @@ impl GlobalId {
                 (n >= 1 && n.to_string() == *number).then_some(())?;
                 Some(GlobalId::OrderLine(order(id)?, n))
             }
+            ("Discount", [id]) => discounts::discount_id(id)
+                .filter(|canonical| canonical == id)
+                .map(GlobalId::Discount),
             _ => None,
         }
     }
@@ -100,6 +108,7 @@ impl GlobalId {
             GlobalId::ProductVariant(sku) => format!("{PREFIX}ProductVariant/{}", sku.as_str()),
             GlobalId::Order(id) => return order_id(id.as_str()),
             GlobalId::OrderLine(id, n) => return order_line_id(id.as_str(), *n),
+            GlobalId::Discount(id) => return discount_id(id),
         })
     }
 }
@@ -155,6 +164,26 @@ pub fn order_id(ulid: &str) -> ID {
 /// The global id of line `n` (from 1) of the order `ulid`.
 pub fn order_line_id(ulid: &str, n: usize) -> ID {
     ID(format!("{PREFIX}OrderLine/{ulid}/{n}"))
+}
+
+/// The global id of the discount `ulid`.
+pub fn discount_id(ulid: &str) -> ID {
+    ID(format!("{PREFIX}Discount/{ulid}"))
+}
+
+/// The discount id inside `given`: the ULID of a global `Discount` id, or
+/// `given` itself (a bare ULID).
+pub fn discount_ref(given: &str) -> &str {
+    given
+        .strip_prefix(PREFIX)
+        .and_then(|rest| rest.strip_prefix("Discount/"))
+        .unwrap_or(given)
+}
+
+/// A discount cursor (a discount's ULID, as `edges.cursor` gives), also
+/// taken as the discount's global id, in the canonical spelling.
+pub fn discount_cursor(given: &str) -> Option<String> {
+    discounts::discount_id(discount_ref(given))
 }
 
 /// A line id as a client gave it to a mutation on cart `cart` of `viewer`,
@@ -253,6 +282,7 @@ mod tests {
         round_trip(GlobalId::ProductVariant(Sku::parse("TEE.BLK_M-1").unwrap()));
         round_trip(GlobalId::Order(order.clone()));
         round_trip(GlobalId::OrderLine(order, 7));
+        round_trip(GlobalId::Discount("01JABCDEFGHJKMNPQRSTVWXYZ0".into()));
     }
 
     #[test]
@@ -283,6 +313,9 @@ mod tests {
             &format!("gid://cartql/CartLine/{owner}/default/-1"),
             &format!("gid://cartql/CartLine/{owner}/default/{}-1", "9".repeat(50)),
             "gid://cartql/Order/01jabcdefghjkmnpqrstvwxyz0",
+            "gid://cartql/Discount/01jabcdefghjkmnpqrstvwxyz0",
+            "gid://cartql/Discount/01JABCDEFGHJKMNPQRSTVWXYZ0/1",
+            "gid://cartql/Discount/SUMMER",
             "gid://cartql/Order/81JABCDEFGHJKMNPQRSTVWXYZ0",
             "gid://cartql/OrderLine/01JABCDEFGHJKMNPQRSTVWXYZ0/0",
             "gid://cartql/OrderLine/01JABCDEFGHJKMNPQRSTVWXYZ0/01",
@@ -299,5 +332,18 @@ mod tests {
         assert_eq!(order_ref("gid://cartql/Order/01J"), "01J");
         assert_eq!(order_ref("01J"), "01J");
         assert_eq!(order_ref("gid://cartql/Cart/x"), "gid://cartql/Cart/x");
+        assert_eq!(discount_ref("gid://cartql/Discount/01J"), "01J");
+        assert_eq!(discount_ref("01J"), "01J");
+        let ulid = "01JABCDEFGHJKMNPQRSTVWXYZ0";
+        let lower = ulid.to_lowercase();
+        assert_eq!(discount_cursor(&lower).as_deref(), Some(ulid));
+        assert_eq!(
+            discount_cursor(&format!("gid://cartql/Discount/{ulid}")).as_deref(),
+            Some(ulid)
+        );
+        assert_eq!(
+            discount_cursor("gid://cartql/Order/01JABCDEFGHJKMNPQRSTVWXYZ0"),
+            None
+        );
     }
 }

@@ -18,6 +18,8 @@
 //! - [`node`]: the `Node` interface, `node` and `nodes`.
 //! - [`pagination`]: cursor connections, one way.
 //! - [`pricing`]: pricing settings and tax rates (admin), and what carts cost.
+//! - [`discounts`]: discounts (admin); [`discount_view`] shows one.
+//! - [`shipping`]: shipping rates (admin).
 //! - [`types`]: money, user errors and other shared output types.
 //! - [`inputs`]: input types several areas take, and the line check they share.
 //! - [`error`]: top-level error codes.
@@ -36,6 +38,8 @@ pub mod cart;
 pub mod cart_view;
 pub mod catalog;
 pub mod complexity;
+pub mod discount_view;
+pub mod discounts;
 pub mod document;
 pub mod engine;
 pub mod error;
@@ -51,6 +55,7 @@ pub mod orders;
 pub mod pagination;
 pub mod pricing;
 pub mod schema;
+pub mod shipping;
 pub mod subscription;
 pub mod types;
 pub mod variables;

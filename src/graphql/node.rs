@@ -1,18 +1,19 @@
 //! The `Node` interface over the global ids ([`ids`](super::ids)), and
 //! `node(id)` / `nodes(ids)`: they answer a cart only to the viewer whose
-//! owner tag it carries, an order only to its buyer or an admin, catalog
-//! entities as `product`/`variant` do; anything else is `null`, never
-//! someone else's.
+//! owner tag it carries, an order only to its buyer or an admin, a discount
+//! only to an admin, catalog entities as `product`/`variant` do; anything
+//! else is `null`, never someone else's.
 
 use super::access::viewer;
 use super::cart_view::{CartLineView, CartView};
 use super::catalog::{ProductView, VariantView};
 use super::complexity;
+use super::discount_view::DiscountView;
 use super::error::ApiResult;
 use super::ids::{GlobalId, owner_tag};
 use super::orders::{OrderLineView, OrderView, admin_view, view};
 use crate::app::catalog::Sight;
-use crate::app::{carts, catalog, orders};
+use crate::app::{carts, catalog, discounts, orders};
 use crate::auth::Viewer;
 use crate::domain::names::OrderId;
 use crate::services::Services;
@@ -43,6 +44,8 @@ pub enum Node {
     Order(OrderView),
     /// One line of an order.
     OrderLine(OrderLineView),
+    /// A discount (admins only).
+    Discount(DiscountView),
 }
 
 /// `node` and `nodes`.
@@ -52,9 +55,9 @@ pub struct NodeQuery;
 #[Object]
 impl NodeQuery {
     /// The entity with this global id, if the viewer may see it: their own
-    /// carts and lines, their own orders (any order for an admin), and the
-    /// catalog as `product` and `variant` show it. `null` otherwise, and for
-    /// an id this shop never made.
+    /// carts and lines, their own orders (any order and any discount for an
+    /// admin), and the catalog as `product` and `variant` show it. `null`
+    /// otherwise, and for an id this shop never made.
     #[graphql(complexity = "complexity::NODE_READ + child_complexity")]
     async fn node(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Node>> {
         resolve(ctx, &id).await
@@ -130,6 +133,12 @@ async fn resolve(ctx: &Context<'_>, id: &str) -> ApiResult<Option<Node>> {
             .await?
             .and_then(|order| order.into_line(n))
             .map(Node::OrderLine),
+        GlobalId::Discount(id) => match seer.filter(|v| v.is_admin()) {
+            None => None,
+            Some(_) => discounts::get(services, &id)
+                .await?
+                .map(|d| Node::Discount(super::discounts::view(services, d))),
+        },
     })
 }
 

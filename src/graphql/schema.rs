@@ -2,7 +2,8 @@
 //! merged from the area files, and the SDL they make.
 
 use super::{
-    admin_orders, cart, catalog, identity, merge, node, orders, pricing, subscription, viewer,
+    admin_orders, cart, catalog, discounts, identity, merge, node, orders, pricing, shipping,
+    subscription, viewer,
 };
 use async_graphql::{MergedObject, Schema};
 
@@ -19,6 +20,8 @@ pub struct QueryRoot(
     viewer::ViewerQuery,
     node::NodeQuery,
     pricing::PricingQuery,
+    discounts::DiscountQuery,
+    shipping::ShippingQuery,
 );
 
 /// Every mutation field, merged from the area files.
@@ -31,6 +34,8 @@ pub struct MutationRoot(
     identity::IdentityMutation,
     merge::MergeMutation,
     pricing::PricingMutation,
+    discounts::DiscountMutation,
+    shipping::ShippingMutation,
 );
 
 /// The SDL clients and `schema.graphql` rely on.
