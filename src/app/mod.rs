@@ -95,4 +95,6 @@ impl Caller<'_> {
 }
 
 #[cfg(test)]
+mod admin_tests;
+#[cfg(test)]
 mod tests;

@@ -19,12 +19,13 @@ use crate::store::backend::Background;
 use chrono::{Duration, Utc};
 use std::sync::Arc;
 
-struct Fixture {
-    services: Services,
+pub(super) struct Fixture {
+    pub(super) services: Services,
     _dir: tempfile::TempDir,
 }
 
-async fn services() -> Fixture {
+/// Services on sled in a temporary directory, with the demo catalog.
+pub(super) async fn services() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let config = crate::start::testing::config(&dir.path().join("data"), &[]);
     let clock = TokioClock::starting_at(Utc::now());
