@@ -32,7 +32,8 @@ async fn sled_to_postgres_to_sled_round_trips_with_nothing_lost() {
     let revoked = fill(&server).await;
     let token = customer("bob2");
     add(&server, &token, "default", "MUG-LOGO", 1).await;
-    // The shop's own records (pricing settings, tax rates) come along too.
+    // The shop's own records (pricing settings, tax rates, discounts,
+    // shipping rates) come along too.
     let admin = admin();
     for (query, input) in [
         (
@@ -43,11 +44,28 @@ async fn sled_to_postgres_to_sled_round_trips_with_nothing_lost() {
             "mutation($input: UpsertTaxRateInput!) { upsertTaxRate(input: $input) { userErrors { code } } }",
             json!({"countryCode": "US", "province": "NY", "ratePercent": "8.875", "title": "NY tax"}),
         ),
+        (
+            "mutation($input: DiscountInput!) { upsertDiscount(input: $input) { userErrors { code } } }",
+            json!({"title": "Summer", "codes": ["SUMMER"], "target": "ORDER", "fixedAmount": "5", "endsAt": "2030-01-01T00:00:00Z"}),
+        ),
+        (
+            "mutation($input: UpsertShippingRateInput!) { upsertShippingRate(input: $input) { userErrors { code } } }",
+            json!({"handle": "standard", "title": "Standard", "countries": ["US"], "price": "4.90", "freeAbove": "50"}),
+        ),
     ] {
-        server
+        let done = server
             .data(Some(&admin), query, json!({ "input": input }))
             .await;
+        let payload = done.as_object().unwrap().values().next().unwrap();
+        assert_eq!(payload["userErrors"], json!([]), "{done}");
     }
+    let shop_query = "{ shop { pricing { pricesIncludeTax roundingMode } } taxRates { province ratePercent } discounts(first: 10) { nodes { id title codes target fixedAmount { amount } endsAt createdAt } } shippingRates { handle countries price { amount } freeAbove { amount } } }";
+    let shop_records = server.data(Some(&admin), shop_query, json!({})).await;
+    assert_eq!(
+        shop_records["discounts"]["nodes"][0]["codes"],
+        json!(["SUMMER"])
+    );
+    assert_eq!(shop_records["shippingRates"][0]["handle"], "standard");
     drop(server.terminate().await);
 
     let files = tempfile::tempdir().unwrap();
@@ -124,16 +142,10 @@ async fn sled_to_postgres_to_sled_round_trips_with_nothing_lost() {
         data["cart"],
         json!({"version": 1, "lines": [{"sku": "MUG-LOGO", "quantity": 1}]})
     );
-    let rates = server
-        .data(
-            Some(&admin),
-            "{ shop { pricing { pricesIncludeTax roundingMode } } taxRates { province ratePercent } }",
-            json!({}),
-        )
-        .await;
+    let rates = server.data(Some(&admin), shop_query, json!({})).await;
     assert_eq!(
-        rates,
-        json!({"shop": {"pricing": {"pricesIncludeTax": true, "roundingMode": "HALF_UP"}}, "taxRates": [{"province": "NY", "ratePercent": "8.875"}]})
+        rates, shop_records,
+        "settings, tax rates, discounts (with their ids and createdAt) and shipping rates came along"
     );
     // The revocation came along: bob's old tokens stay refused.
     let refused = server
