@@ -82,10 +82,10 @@ pub async fn page(
 /// (an unknown `id` too, and too many discounts), `DUPLICATE_DISCOUNT_CODE`
 /// naming `codes.N` when another discount has that code in any case.
 ///
-/// The uniqueness of codes is checked, then written: two admins writing the
-/// same code to two discounts at the same instant could both pass. Only
-/// admins write discounts, and a code two discounts share still prices
-/// deterministically (the earliest-created active one answers it).
+/// The uniqueness of codes is checked, then written (no lock, no
+/// transaction): two admins writing the same code to two discounts at the
+/// same instant could both pass. Left so because only admins write
+/// discounts; a store-side index of codes would close it.
 pub async fn upsert(
     services: &Services,
     id: Option<&str>,
