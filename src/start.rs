@@ -170,12 +170,60 @@ async fn load_demo_catalog(store: &dyn Store, config: &ServeConfig) -> Result<()
         .import_catalog(&catalog.records, &catalog.variants)
         .await
         .map_err(|e| fail(e.to_string()))?;
+    let welcome = demo_discount(config).map_err(fail)?;
+    let value = serde_json::to_value(&welcome).map_err(|e| fail(e.to_string()))?;
+    store
+        .put_shop_record(crate::store::shop::DISCOUNTS, &welcome.id, &value)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
     tracing::info!(
         products = catalog.records.len(),
         variants = catalog.variants.len(),
+        discount_codes = "WELCOME10",
         "demo catalog loaded"
     );
     Ok(())
+}
+
+/// The id of the demo's discount: one fixed id, so instances starting
+/// together on one database write the same record instead of two
+/// discounts with the same code.
+pub const DEMO_DISCOUNT_ID: &str = "01JEDEM0WE1C0ME10000000000";
+
+/// The demo's discount: code `WELCOME10`, 10 % off the order, combining
+/// with shipping discounts (the playground's "apply a discount code").
+fn demo_discount(config: &ServeConfig) -> Result<crate::domain::pricing::Discount, String> {
+    use crate::domain::pricing::{Combinations, DiscountInput, DiscountTarget, parse_discount};
+    let input = DiscountInput {
+        title: "Welcome: 10 % off".into(),
+        codes: vec!["WELCOME10".into()],
+        target: DiscountTarget::Order,
+        percentage: Some("10".into()),
+        fixed_amount: None,
+        applies_to: None,
+        buy_x_get_y: None,
+        minimum_subtotal: None,
+        minimum_quantity: None,
+        starts_at: None,
+        ends_at: None,
+        usage_limit: None,
+        usage_limit_per_customer: None,
+        customers_only: false,
+        combines_with: Combinations {
+            line_discounts: false,
+            order_discounts: false,
+            shipping_discounts: true,
+        },
+        active: true,
+    };
+    let id = DEMO_DISCOUNT_ID.to_string();
+    parse_discount(&input, id, chrono::Utc::now(), &config.currency).map_err(|problems| {
+        let first = problems.first().map(|p| p.message.clone());
+        format!(
+            "the demo discount is invalid: {}",
+            first.unwrap_or_default()
+        )
+    })
 }
 
 /// Settings for in-process tests, parsed from flags as `cartql serve`

@@ -1,7 +1,7 @@
 // The playground in headless Chromium (Debian's package, driven by
 // playwright-core), with every request that is not to the server blocked:
 // it must work offline. Starts a guest session, picks a variant by its
-// options, runs the add-to-cart example
+// options, runs the add-to-cart example, applies the demo's discount code
 // and sees the cart, then sees a subscription update arrive. On failure it
 // saves a screenshot in playground/tests/output/.
 import { test } from 'node:test';
@@ -80,6 +80,12 @@ test('the playground works offline: guest session, add to cart, live update', as
 
     await runTab(page, 'AddToCart');
     await resultMatching(page, (t) => t.includes('"version": 3'), 'the cart at version 3');
+
+    // The demo shop's code: 10 % off, shown in the cart's cost.
+    await runTab(page, 'ApplyDiscountCode');
+    const discounted = await resultMatching(page, (t) => t.includes('"version": 4') && t.includes('"WELCOME10"'), 'the cart with WELCOME10 at version 4');
+    assert.match(discounted, /"applicable": true/);
+    assert.doesNotMatch(discounted, /"discountTotal": \{\s*"amount": "0.00"/);
 
     // Sign up from the session bar: the guest's cart comes along.
     await page.getByLabel('email').fill('browser-test@example.com');

@@ -1,5 +1,5 @@
 -- wrk script for the cartql load benchmark. One scenario per run, chosen
--- by BENCH_SCENARIO: typename, cart, add, checkout, mixed. Each request
+-- by BENCH_SCENARIO: typename, cart, cost, add, checkout, mixed. Each request
 -- speaks for the next viewer (tokens from BENCH_TOKENS, one per line), so
 -- load spreads over many carts. A response counts as refused when it is not
 -- a 200, has GraphQL errors, or (mutations) has userErrors: a benchmark that
@@ -36,6 +36,7 @@ function init(args)
 end
 
 local CART = '{"query":"{ cart { version totalQuantity subtotal { amount } lines { sku quantity unitPrice { amount } lineTotal { amount } } } }"}'
+local COST = '{"query":"{ cart { version cost { subtotal { amount } discountTotal { amount } taxTotal { amount } total { amount } estimated } discountCodes { code applicable } lines { sku quantity cost { discountTotal { amount } total { amount } } } } }"}'
 
 -- Values travel as variables, as a real client sends them: the document
 -- stays the same, so the server's parsed-document cache applies.
@@ -64,6 +65,8 @@ function request()
   local body
   if scenario == "cart" then
     body = CART
+  elseif scenario == "cost" then
+    body = COST
   elseif scenario == "add" then
     body = add_body(index)
   elseif scenario == "checkout" then

@@ -8,6 +8,7 @@
 //! key up after all: a retry of a recorded request is answered as the first
 //! was, even if its input would not pass any more.
 
+use super::pricing::{CartToQuote, quote_cart};
 use super::{AppError, Caller, Once};
 use crate::auth::Viewer;
 use crate::domain::attributes::{AttributeLimits, check_attributes, check_note};
@@ -15,9 +16,10 @@ use crate::domain::buyer::BuyerIdentityInput;
 use crate::domain::cart::{LineUpdate, PricedCart, Quantity, Zero, check_lines, price_lines};
 use crate::domain::idempotency::{KeyUse, key_reused};
 use crate::domain::merge::{MergeClock, MergeReport, MergeStrategy, merge_guest_carts};
+use crate::domain::pricing::entered_codes;
 use crate::domain::{
-    Cart, CartChange, CartIndex, CartName, CartSet, ErrorCode, Limits, LineInput, Rejection, Sku,
-    UserError, Variant,
+    Cart, CartChange, CartIndex, CartName, CartSet, ErrorCode, Handle, Limits, LineInput,
+    Rejection, Sku, UserError, Variant,
 };
 use crate::services::Services;
 use crate::store::{Replayable, UpdateError};
@@ -51,6 +53,10 @@ pub enum CartEdit {
     Attributes(Vec<(String, String)>),
     /// Replace the buyer (`updateCartBuyerIdentity`).
     BuyerIdentity(Box<BuyerIdentityInput>),
+    /// Replace the discount codes (`updateCartDiscountCodes`).
+    DiscountCodes(Vec<String>),
+    /// Choose or forget the delivery option (`updateCartDeliveryOption`).
+    DeliveryOption(Option<String>),
 }
 
 /// One line's change as the client asked for it.
@@ -258,6 +264,13 @@ async fn checked(
             .check()
             .map(|buyer| (CartChange::BuyerIdentity(buyer), none()))
             .map_err(Rejection::Invalid),
+        CartEdit::DiscountCodes(codes) => {
+            entered_codes(&codes, "codes").map(|codes| (CartChange::DiscountCodes(codes), none()))
+        }
+        CartEdit::DeliveryOption(None) => Ok((CartChange::DeliveryOption(None), none())),
+        CartEdit::DeliveryOption(Some(handle)) => delivery_option(services, viewer, name, &handle)
+            .await?
+            .map(|handle| (CartChange::DeliveryOption(Some(handle)), none())),
         CartEdit::Update(updates) => {
             let stored = services.store.cart(&viewer.owner_key(), name).await?;
             let lifetime = services.shop.cart_lifetime(viewer.kind);
@@ -272,6 +285,60 @@ async fn checked(
                 (change, catalog)
             })
         }
+    })
+}
+
+/// Checks a delivery option against the cart as it is: the handle must
+/// name a shipping rate serving it now (its destination, subtotal and
+/// weight), else `DELIVERY_OPTION_UNAVAILABLE`. A later change to the cart
+/// can make it stop serving: reads then show no selected option and
+/// checkout refuses until another is chosen.
+async fn delivery_option(
+    services: &Services,
+    viewer: &Viewer,
+    name: &CartName,
+    handle: &str,
+) -> Result<Result<String, Rejection>, AppError> {
+    let unavailable = |why: String| {
+        Ok(Err(Rejection::one(UserError::new(
+            ErrorCode::DeliveryOptionUnavailable,
+            &["handle"],
+            why,
+        ))))
+    };
+    let handle = match Handle::parse(handle) {
+        Ok(handle) => handle,
+        Err(why) => return unavailable(format!("not a delivery option: {why}")),
+    };
+    let stored = services.store.cart(&viewer.owner_key(), name).await?;
+    let lifetime = services.shop.cart_lifetime(viewer.kind);
+    let cart = Cart::as_seen(stored, name, services.clock.now(), lifetime);
+    let skus: Vec<Sku> = cart.lines.iter().map(|l| l.sku.clone()).collect();
+    let catalog = services.store.variants_by_sku(&skus).await?;
+    let to_quote = CartToQuote::of(&cart, &catalog, viewer.email.as_ref());
+    let quoted = quote_cart(services, &viewer.owner_key(), viewer.kind, &to_quote).await?;
+    if quoted
+        .quote
+        .options
+        .iter()
+        .any(|o| o.handle == handle.as_str())
+    {
+        return Ok(Ok(handle.as_str().to_string()));
+    }
+    let served: Vec<&str> = quoted
+        .quote
+        .options
+        .iter()
+        .map(|o| o.handle.as_str())
+        .collect();
+    unavailable(match served.is_empty() {
+        true => format!(
+            "no shipping rate serves this cart as it is (add shipped lines, or a shipping address the shop ships to); {handle} is not an option"
+        ),
+        false => format!(
+            "{handle} does not serve this cart (its destination, subtotal or weight); its options: {}",
+            served.join(", ")
+        ),
     })
 }
 

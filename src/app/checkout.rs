@@ -18,8 +18,9 @@ use crate::domain::buyer::{BuyerIdentity, BuyerIdentityInput};
 use crate::domain::cart::check_line_shapes;
 use crate::domain::idempotency::{Outcome, key_reused};
 use crate::domain::order::{CheckoutDetails, Order};
+use crate::domain::pricing::entered_codes;
 use crate::domain::rate::throttled;
-use crate::domain::{CartLine, CartName, LineInput, Rejection};
+use crate::domain::{CartLine, CartName, ErrorCode, Handle, LineInput, Rejection, UserError};
 use crate::services::Services;
 use crate::store::orders::{CheckoutRequest, CheckoutSource};
 use crate::store::throttle::Subject;
@@ -34,6 +35,8 @@ pub enum CheckoutFrom {
         name: CartName,
         /// Refuse unless the cart is at this version.
         expected_version: Option<u64>,
+        /// Refuse unless the total is this amount (a decimal, unchecked).
+        expected_total: Option<String>,
     },
     /// Lines the client kept itself (`checkoutLines`).
     Lines(Box<LinesInput>),
@@ -50,6 +53,12 @@ pub struct LinesInput {
     pub attributes: Vec<(String, String)>,
     /// Who buys.
     pub buyer_identity: Option<BuyerIdentityInput>,
+    /// Discount codes, as entered.
+    pub discount_codes: Vec<String>,
+    /// The delivery option: a shipping rate's handle.
+    pub delivery_option: Option<String>,
+    /// Refuse unless the total is this amount (a decimal, unchecked).
+    pub expected_total: Option<String>,
 }
 
 /// What a checkout did.
@@ -103,10 +112,27 @@ async fn place(
         return Ok(Err(throttled));
     }
     let viewer = caller.viewer;
+    let expected_total = match from {
+        CheckoutFrom::Cart { expected_total, .. } => expected_total.as_deref(),
+        CheckoutFrom::Lines(input) => input.expected_total.as_deref(),
+    };
+    let expected_total = match expected_total.map(|t| services.shop.currency.parse_amount(t)) {
+        None => None,
+        Some(Ok(amount)) => Some(amount),
+        Some(Err(why)) => {
+            let error = UserError::new(
+                ErrorCode::InvalidOrderInput,
+                &["expectedTotal"],
+                format!("expectedTotal is not an amount: {why}"),
+            );
+            return replay_or(services, caller, once, Rejection::one(error)).await;
+        }
+    };
     let (source, origins) = match from {
         CheckoutFrom::Cart {
             name,
             expected_version,
+            ..
         } => {
             let source = CheckoutSource::Cart {
                 name: name.clone(),
@@ -142,6 +168,9 @@ async fn place(
         default_email: viewer.email.clone(),
         email_required: services.shop.checkout_email.required_for(viewer.kind),
         max_order_bytes: services.shop.limits.max_order_bytes,
+        kind: viewer.kind,
+        expected_total,
+        currency: services.shop.currency,
     };
     match services.store.checkout(&request).await {
         Ok(Replayable::Applied(order)) => {
@@ -233,6 +262,21 @@ async fn checked_lines(
             .map_err(|e| errors.extend(e))
             .unwrap_or_default(),
     };
+    let discount_codes = entered_codes(&input.discount_codes, "discountCodes")
+        .map_err(|e| errors.extend(e.into_user_errors()))
+        .unwrap_or_default();
+    let delivery_option = match input.delivery_option.as_deref().map(Handle::parse) {
+        None => None,
+        Some(Ok(handle)) => Some(handle.as_str().to_string()),
+        Some(Err(why)) => {
+            errors.push(UserError::new(
+                ErrorCode::DeliveryOptionUnavailable,
+                &["deliveryOption"],
+                format!("not a delivery option: {why}"),
+            ));
+            None
+        }
+    };
     if !errors.is_empty() {
         return Ok(Err(Rejection::Invalid(errors)));
     }
@@ -254,6 +298,8 @@ async fn checked_lines(
             note,
             attributes,
             buyer_identity,
+            discount_codes,
+            delivery_option,
         }),
     };
     Ok(Ok((source, origins)))

@@ -18,10 +18,8 @@ use crate::domain::pricing::{
 };
 use crate::domain::{ErrorCode, Rejection, UserError};
 use crate::services::Services;
+use crate::store::shop::DISCOUNTS;
 use chrono::{DateTime, Utc};
-
-/// The kind of discount records (keyed by the discount's id).
-const DISCOUNTS: &str = "discount";
 
 /// The most discounts a shop may have, active or not. Every priced cart
 /// read, preview and checkout reads all of them (shop records are read per

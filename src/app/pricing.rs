@@ -1,31 +1,33 @@
 //! What the buyer pays, around the pure engine ([`domain::pricing`]): the
 //! shop's pricing settings and tax rates (admin), and a cart's cost.
 //!
-//! Settings and rates are shop records (`store::shop`), read when a cost is
-//! asked for (only then: a cart read that does not select `cost` reads
-//! nothing more). Discounts, shipping rates and checkout come next (issue
-//! "What the buyer pays"); until then a cost has no discounts and, where
-//! something is shipped, no delivery option (so it is `estimated`).
+//! Settings, rates, discounts and shipping rates are shop records
+//! (`store::shop`), read when a cost is asked for (only then: a cart read
+//! that does not select `cost` reads nothing more), with the usage counts
+//! of the discounts that may apply.
 //!
 //! [`domain::pricing`]: crate::domain::pricing
 
 use super::AppError;
+use crate::auth::Viewer;
+use crate::domain::account::Email;
 use crate::domain::buyer::BuyerIdentity;
+use crate::domain::buyer::BuyerIdentityInput;
+use crate::domain::pricing::entered_codes;
 use crate::domain::pricing::{
-    CostBreakdown, Delivery, MAX_TAX_RATES, PricingInput, PricingLine, PricingSettings,
-    RoundingMode, TaxRate, TaxRateInput, TaxRateKey, TaxRounding, price_cart, tax_table,
+    MAX_TAX_RATES, PricingSettings, Quote, QuoteLine, QuoteRequest, RoundingMode, ShopPricing,
+    TaxRate, TaxRateInput, TaxRateKey, TaxRounding, USAGE_KIND, Usage, buyer_usage_key, quote,
 };
-use crate::domain::{ErrorCode, Rejection, UserError};
-use crate::domain::{Money, Variant, ViewerKind};
+use crate::domain::{
+    Cart, CartLine, CartName, ErrorCode, Handle, LineInput, NewLine, OwnerKey, Rejection, Sku,
+    UserError, Variant, ViewerKind,
+};
 use crate::services::Services;
 use crate::store::StoreError;
-
-/// The kind of the settings record.
-const SETTINGS: &str = "pricing";
-/// Its key.
-const SETTINGS_KEY: &str = "settings";
-/// The kind of tax-rate records (keyed by [`TaxRateKey::record_key`]).
-const TAX_RATES: &str = "tax-rate";
+use crate::store::shop::{SETTINGS, SETTINGS_KEY, TAX_RATES, usage_counts};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A change to the pricing settings: `None` keeps a setting.
 #[derive(Clone, Copy, Debug, Default)]
@@ -114,53 +116,139 @@ pub async fn delete_tax_rate(services: &Services, key: &TaxRateKey) -> Result<bo
         .await?)
 }
 
-/// The engine's view of a cart line: the variant as it is now, its quantity
-/// and today's unit price.
-pub fn pricing_line(variant: &Variant, quantity: u32, unit_price: Money) -> PricingLine {
-    PricingLine {
-        sku: variant.sku.clone(),
-        handle: variant.handle.clone(),
-        unit_price,
-        quantity,
-        tax_class: variant.shipping.tax_class.as_str().to_string(),
+/// Everything the shop has set that pricing reads: settings, tax rates,
+/// discounts (by creation) and shipping rates, in one store read (per
+/// priced cart: issue "Fast with prices" caches it).
+pub async fn shop_pricing(services: &Services) -> Result<ShopPricing, AppError> {
+    Ok(services.store.shop_pricing().await?)
+}
+
+/// What a cart holds that pricing reads.
+#[derive(Clone, Debug, Default)]
+pub struct CartToQuote {
+    /// The lines at today's prices, in the cart's order.
+    pub lines: Vec<QuoteLine>,
+    /// The codes it holds.
+    pub codes: Vec<String>,
+    /// The delivery option chosen.
+    pub delivery: Option<String>,
+    /// The buyer (the destination; a guest's e-mail counts their usage).
+    pub buyer: BuyerIdentity,
+}
+
+impl CartToQuote {
+    /// A stored cart at today's prices (`catalog`: its lines' variants;
+    /// lines whose variant is gone are left out, as a cart read leaves them
+    /// out of its subtotal). `default_email` stands in for the buyer's.
+    pub fn of(cart: &Cart, catalog: &HashMap<Sku, Variant>, default_email: Option<&Email>) -> Self {
+        let mut buyer = cart.buyer_identity.clone();
+        if buyer.email.is_none() {
+            buyer.email = default_email.cloned();
+        }
+        CartToQuote {
+            lines: cart
+                .lines
+                .iter()
+                .filter_map(|line| {
+                    let variant = catalog.get(&line.sku)?;
+                    Some(QuoteLine::of(variant, line.quantity, variant.price))
+                })
+                .collect(),
+            codes: cart.discount_codes.clone(),
+            delivery: cart.delivery_option.clone(),
+            buyer,
+        }
     }
 }
 
-/// What a cart costs its buyer (a viewer of `kind`): the engine over its
-/// lines at today's prices, the shop's settings and the tax rates of the
-/// cart's address (the shipping address's country and province, else the
-/// buyer's country; none: estimated, untaxed). `ships`: whether any line
-/// requires shipping.
-pub async fn cost(
-    services: &Services,
+/// A cart quoted, with what it was quoted from (to quote another delivery
+/// option the same way).
+#[derive(Clone, Debug)]
+pub struct Quoted {
+    /// The quote.
+    pub quote: Quote,
+    shop: Arc<ShopPricing>,
+    usage: Usage,
+    buyer_key: String,
     kind: ViewerKind,
-    buyer: &BuyerIdentity,
-    lines: &[PricingLine],
-    ships: bool,
-) -> Result<CostBreakdown, AppError> {
-    let settings = settings(services).await?;
-    let rates = tax_rates(services).await?;
-    let address = buyer.shipping_address.as_ref();
-    let country = address
-        .and_then(|a| a.country_code.as_ref())
-        .or(buyer.country_code.as_ref());
-    let province = address.and_then(|a| a.province.as_deref());
-    let taxes = tax_table(&rates, country, province);
-    let input = PricingInput {
-        settings,
-        lines,
-        codes: &[],
-        offers: &[],
-        buyer: kind,
-        delivery: if ships {
-            Delivery::NotChosen
-        } else {
-            Delivery::NotRequired
-        },
-        taxes: &taxes,
-        now: services.clock.now(),
+    now: DateTime<Utc>,
+}
+
+impl Quoted {
+    /// The same cart quoted with delivery option `handle` instead (what the
+    /// option would cost after shipping discounts).
+    pub fn with_delivery(&self, cart: &CartToQuote, handle: &str) -> Result<Quote, AppError> {
+        quote_with(
+            &self.shop,
+            cart,
+            Some(handle),
+            self.kind,
+            &self.buyer_key,
+            &self.usage,
+            self.now,
+        )
+    }
+}
+
+/// What a cart costs its buyer (the owner `owner`, a viewer of `kind`)
+/// now: the quote of [`domain::pricing::quote`] over the shop's pricing and
+/// the usage counts as committed (checkout reads them again, locked).
+///
+/// [`domain::pricing::quote`]: crate::domain::pricing::quote
+pub async fn quote_cart(
+    services: &Services,
+    owner: &OwnerKey,
+    kind: ViewerKind,
+    cart: &CartToQuote,
+) -> Result<Quoted, AppError> {
+    let shop = Arc::new(shop_pricing(services).await?);
+    let buyer_key = buyer_usage_key(owner, kind, cart.buyer.email.as_ref());
+    let keys = shop.usage_keys(&cart.codes, &buyer_key);
+    let usage = if keys.is_empty() {
+        Usage::default()
+    } else {
+        usage_counts(services.store.shop_records_at(USAGE_KIND, &keys).await?)?
     };
-    price_cart(&input).map_err(|e| AppError::Broken(format!("pricing the cart failed: {e}")))
+    let now = services.clock.now();
+    let quote = quote_with(
+        &shop,
+        cart,
+        cart.delivery.as_deref(),
+        kind,
+        &buyer_key,
+        &usage,
+        now,
+    )?;
+    Ok(Quoted {
+        quote,
+        shop,
+        usage,
+        buyer_key,
+        kind,
+        now,
+    })
+}
+
+fn quote_with(
+    shop: &ShopPricing,
+    cart: &CartToQuote,
+    delivery: Option<&str>,
+    kind: ViewerKind,
+    buyer_key: &str,
+    usage: &Usage,
+    now: DateTime<Utc>,
+) -> Result<Quote, AppError> {
+    let request = QuoteRequest {
+        lines: &cart.lines,
+        codes: &cart.codes,
+        delivery,
+        buyer: &cart.buyer,
+        kind,
+        buyer_key,
+        usage,
+        now,
+    };
+    quote(shop, &request).map_err(|e| AppError::Broken(format!("pricing the cart failed: {e}")))
 }
 
 /// A shop record read back, or why it is unreadable.
@@ -174,4 +262,102 @@ pub(super) fn decode<T: serde::de::DeserializeOwned>(
             reason: e.to_string(),
         })
     })
+}
+
+/// A client-held cart to price as checkout would (`previewCheckout`).
+#[derive(Clone, Debug, Default)]
+pub struct PreviewInput {
+    /// The lines.
+    pub lines: Vec<LineInput>,
+    /// Discount codes, as entered.
+    pub discount_codes: Vec<String>,
+    /// Who buys.
+    pub buyer_identity: Option<BuyerIdentityInput>,
+    /// The delivery option (a shipping rate's handle).
+    pub delivery_option: Option<String>,
+}
+
+/// A preview: the lines as checked (a repeated SKU with the same
+/// attributes adds up), the cart they make, and its quote.
+#[derive(Clone, Debug)]
+pub struct Preview {
+    /// The lines, as `checkoutLines` would buy them.
+    pub lines: Vec<NewLine>,
+    /// What was quoted.
+    pub cart: CartToQuote,
+    /// The quote.
+    pub quoted: Quoted,
+}
+
+/// Prices lines a client keeps exactly as `checkoutLines` would (the same
+/// checks of lines, codes, buyer and delivery option, the same quote), or
+/// says what `checkoutLines` would refuse in them. Reads only: usage is
+/// read as committed, so a code's last use can still go to another buyer
+/// before this one checks out.
+pub async fn preview(
+    services: &Services,
+    viewer: &Viewer,
+    input: &PreviewInput,
+) -> Result<Result<Preview, Rejection>, AppError> {
+    let mut errors = Vec::new();
+    let (checked, catalog) = super::carts::checked_lines(services, &input.lines).await?;
+    let lines = checked
+        .map_err(|e| errors.extend(e.into_user_errors()))
+        .unwrap_or_default();
+    let codes = entered_codes(&input.discount_codes, "discountCodes")
+        .map_err(|e| errors.extend(e.into_user_errors()))
+        .unwrap_or_default();
+    let buyer = match &input.buyer_identity {
+        None => BuyerIdentity::default(),
+        Some(given) => given
+            .check()
+            .map_err(|e| errors.extend(e))
+            .unwrap_or_default(),
+    };
+    let delivery = match input.delivery_option.as_deref().map(Handle::parse) {
+        None => None,
+        Some(Ok(handle)) => Some(handle.as_str().to_string()),
+        Some(Err(why)) => {
+            errors.push(UserError::new(
+                ErrorCode::DeliveryOptionUnavailable,
+                &["deliveryOption"],
+                format!("not a delivery option: {why}"),
+            ));
+            None
+        }
+    };
+    if !errors.is_empty() {
+        return Ok(Err(Rejection::Invalid(errors)));
+    }
+    let mut held = Cart::empty(CartName::default_cart(), services.clock.now());
+    held.buyer_identity = buyer;
+    held.discount_codes = codes;
+    held.delivery_option = delivery;
+    held.lines = lines
+        .iter()
+        .map(|line| CartLine {
+            id: String::new(),
+            sku: line.sku.clone(),
+            quantity: line.quantity,
+            attributes: line.attributes.clone(),
+            unit_price: line.unit_price,
+        })
+        .collect();
+    let cart = CartToQuote::of(&held, &catalog, viewer.email.as_ref());
+    let quoted = quote_cart(services, &viewer.owner_key(), viewer.kind, &cart).await?;
+    Ok(Ok(Preview {
+        lines,
+        cart,
+        quoted,
+    }))
+}
+
+/// How many orders used discount `id` (`Discount.usageCount`): the count
+/// checkouts take in their transactions and cancels give back.
+pub async fn usage_count(services: &Services, id: &str) -> Result<u64, AppError> {
+    let records = services
+        .store
+        .shop_records_at(USAGE_KIND, &[id.to_string()])
+        .await?;
+    Ok(usage_counts(records)?.0.get(id).copied().unwrap_or(0))
 }

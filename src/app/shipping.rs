@@ -10,9 +10,7 @@ use super::pricing::decode;
 use crate::domain::pricing::{ShippingRate, ShippingRateInput};
 use crate::domain::{ErrorCode, Handle, Rejection, UserError};
 use crate::services::Services;
-
-/// The kind of shipping-rate records (keyed by handle).
-const SHIPPING_RATES: &str = "shipping-rate";
+use crate::store::shop::SHIPPING_RATES;
 
 /// The most shipping rates a shop may have. Every priced read of a cart
 /// that ships reads them all to list its delivery options (until issue

@@ -193,6 +193,15 @@ pub struct Cart {
     /// Who buys (e-mail, phone, country, shipping address).
     #[serde(default, skip_serializing_if = "BuyerIdentity::is_empty")]
     pub buyer_identity: BuyerIdentity,
+    /// The discount codes the buyer entered (at most
+    /// [`MAX_CODES_PER_CART`](super::pricing::MAX_CODES_PER_CART), distinct
+    /// ignoring case), as entered: unknown ones are kept and shown as not
+    /// applicable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discount_codes: Vec<String>,
+    /// The delivery option chosen: a shipping rate's handle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_option: Option<String>,
 }
 
 /// A cart as stored, before lines from older versions get their ids.
@@ -209,6 +218,10 @@ struct StoredCart {
     attributes: Vec<Attribute>,
     #[serde(default)]
     buyer_identity: BuyerIdentity,
+    #[serde(default)]
+    discount_codes: Vec<String>,
+    #[serde(default)]
+    delivery_option: Option<String>,
 }
 
 impl From<StoredCart> for Cart {
@@ -230,6 +243,8 @@ impl From<StoredCart> for Cart {
             note: stored.note,
             attributes: stored.attributes,
             buyer_identity: stored.buyer_identity,
+            discount_codes: stored.discount_codes,
+            delivery_option: stored.delivery_option,
         }
     }
 }
@@ -246,6 +261,8 @@ impl Cart {
             note: None,
             attributes: Vec::new(),
             buyer_identity: BuyerIdentity::default(),
+            discount_codes: Vec::new(),
+            delivery_option: None,
         }
     }
 
@@ -271,6 +288,8 @@ impl Cart {
             && self.note.is_none()
             && self.attributes.is_empty()
             && self.buyer_identity.is_empty()
+            && self.discount_codes.is_empty()
+            && self.delivery_option.is_none()
     }
 
     /// When the cart expires if left alone.
@@ -293,6 +312,8 @@ impl Cart {
             note: None,
             attributes: Vec::new(),
             buyer_identity: BuyerIdentity::default(),
+            discount_codes: Vec::new(),
+            delivery_option: None,
             ..self.clone()
         }
     }
@@ -303,6 +324,8 @@ impl Cart {
             && self.note == other.note
             && self.attributes == other.attributes
             && self.buyer_identity == other.buyer_identity
+            && self.discount_codes == other.discount_codes
+            && self.delivery_option == other.delivery_option
     }
 
     /// The line with this id.
@@ -338,6 +361,10 @@ pub enum CartChange {
     Attributes(Vec<Attribute>),
     /// Replace the buyer identity.
     BuyerIdentity(BuyerIdentity),
+    /// Replace the discount codes (already checked: at most five, distinct).
+    DiscountCodes(Vec<String>),
+    /// Choose (or, with `None`, forget) the delivery option.
+    DeliveryOption(Option<String>),
     /// Make the cart hold exactly this (a guest's cart moving in at log-in;
     /// a line that matches one in the cart keeps its id).
     Become {
@@ -349,6 +376,10 @@ pub enum CartChange {
         attributes: Vec<Attribute>,
         /// The buyer.
         buyer_identity: BuyerIdentity,
+        /// The discount codes.
+        discount_codes: Vec<String>,
+        /// The delivery option.
+        delivery_option: Option<String>,
     },
     /// Empty the cart completely (after checkout).
     Reset,
@@ -474,15 +505,21 @@ fn change_cart(
             note,
             attributes,
             buyer_identity,
+            discount_codes,
+            delivery_option,
         } => {
             cart.lines = replaced(&cart.lines, lines, &mut ids);
             cart.note = note.clone();
             cart.attributes = attributes.clone();
             cart.buyer_identity = buyer_identity.clone();
+            cart.discount_codes = discount_codes.clone();
+            cart.delivery_option = delivery_option.clone();
         }
         CartChange::Note(note) => cart.note = note.clone(),
         CartChange::Attributes(attributes) => cart.attributes = attributes.clone(),
         CartChange::BuyerIdentity(buyer) => cart.buyer_identity = buyer.clone(),
+        CartChange::DiscountCodes(codes) => cart.discount_codes = codes.clone(),
+        CartChange::DeliveryOption(handle) => cart.delivery_option = handle.clone(),
         CartChange::Reset => *cart = cart.blanked(),
     }
     Ok(())

@@ -86,8 +86,9 @@ pub struct MergeClock {
 /// Moves every guest cart that holds anything into `customer`, then empties `guest`.
 ///
 /// Lines follow the [`MergeStrategy`]. The note, the cart attributes and the
-/// buyer identity are kept from the customer's cart where it has them and
-/// taken from the guest's where it has none; with [`MergeStrategy::KeepGuest`]
+/// buyer identity (and the delivery option) are kept from the customer's
+/// cart where it has them and taken from the guest's where it has none;
+/// discount codes are the customer's then the guest's, distinct, at most five; with [`MergeStrategy::KeepGuest`]
 /// the guest's win and the customer's fill the gaps. All or nothing: on `Err`
 /// (the customer would hold more filled carts than the limit allows) both
 /// sets are left as they were.
@@ -134,6 +135,14 @@ pub fn merge_guest_carts(
             } else {
                 first.buyer_identity.clone()
             },
+            discount_codes: crate::domain::pricing::merged_codes(
+                &first.discount_codes,
+                &second.discount_codes,
+            ),
+            delivery_option: first
+                .delivery_option
+                .clone()
+                .or_else(|| second.delivery_option.clone()),
         };
         next.apply(
             name,

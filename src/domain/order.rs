@@ -10,6 +10,7 @@ use super::catalog::{SelectedOption, Variant, restocked, shortage};
 use super::error::{ErrorCode, Rejection, UserError};
 use super::money::Money;
 use super::names::{CartName, Sku};
+use super::pricing::{CartCost, LineCost, OrderCost};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -139,6 +140,11 @@ pub struct Order {
     /// Its history, oldest first; the first event is the placement.
     #[serde(default)]
     pub events: Vec<OrderEvent>,
+    /// What checkout priced, frozen: the cost, each line's, the discounts,
+    /// the delivery and the usage taken. Orders placed before pricing read
+    /// as their subtotal with nothing else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<OrderCost>,
 }
 
 /// A shipment's tracking.
@@ -151,6 +157,44 @@ pub struct Tracking {
 }
 
 impl Order {
+    /// What checkout priced; for an order placed before pricing, its
+    /// subtotal with no discount, shipping or tax.
+    pub fn cost(&self) -> OrderCost {
+        if let Some(pricing) = &self.pricing {
+            return pricing.clone();
+        }
+        let zero = Money::ZERO;
+        OrderCost {
+            cost: CartCost {
+                subtotal: self.subtotal,
+                discount_total: zero,
+                shipping: None,
+                shipping_discount: zero,
+                tax_total: zero,
+                shipping_tax: zero,
+                taxes_included: false,
+                total: self.total,
+                tax_lines: Vec::new(),
+                estimated: false,
+            },
+            lines: self
+                .lines
+                .iter()
+                .map(|line| LineCost {
+                    unit_price: line.unit_price,
+                    subtotal: line.line_total,
+                    discount_allocations: Vec::new(),
+                    discount_total: zero,
+                    total: line.line_total,
+                    tax_total: zero,
+                })
+                .collect(),
+            applications: Vec::new(),
+            delivery: None,
+            usage: Vec::new(),
+        }
+    }
+
     /// When it last changed.
     pub fn updated_at(&self) -> DateTime<Utc> {
         self.events.last().map_or(self.created_at, |e| e.at)
@@ -179,6 +223,10 @@ pub struct CheckoutDetails {
     pub attributes: Vec<Attribute>,
     /// Who buys.
     pub buyer_identity: BuyerIdentity,
+    /// The discount codes to apply (checked: at most five, distinct).
+    pub discount_codes: Vec<String>,
+    /// The delivery option chosen (a shipping rate's handle).
+    pub delivery_option: Option<String>,
 }
 
 impl CheckoutDetails {
@@ -193,17 +241,23 @@ impl CheckoutDetails {
             note: cart.note.clone(),
             attributes: cart.attributes.clone(),
             buyer_identity,
+            discount_codes: cart.discount_codes.clone(),
+            delivery_option: cart.delivery_option.clone(),
         }
     }
 }
 
-/// What checkout writes: the order and the products whose stock it took.
+/// What checkout writes: the order, the products whose stock it took and
+/// the discount usage it took.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Placement {
     /// The new order.
     pub order: Order,
     /// Products with decremented stock (only tracked ones).
     pub stock_taken: Vec<Variant>,
+    /// Discount usage records ([`USAGE_KIND`](crate::domain::pricing::USAGE_KIND))
+    /// and their new counts.
+    pub usage_taken: Vec<(String, u64)>,
 }
 
 /// Everything checkout decides with besides the lines.
@@ -223,6 +277,8 @@ pub struct PlaceOrder<'a> {
     pub source_cart: Option<(CartName, u64)>,
     /// The most bytes the order may take as stored (`--max-order-bytes`).
     pub max_bytes: usize,
+    /// What checkout priced (its total is the order's); `None`: the subtotal.
+    pub pricing: Option<OrderCost>,
 }
 
 /// Checks every line (the product exists, is active and has the stock — a
@@ -335,12 +391,13 @@ pub fn place_order(
         "lines"
     };
     let max_bytes = place.max_bytes;
+    let total = place.pricing.as_ref().map_or(subtotal, |p| p.cost.total);
     let order = Order {
         id: place.id,
         status: OrderStatus::Placed,
         lines: order_lines,
         subtotal,
-        total: subtotal,
+        total,
         created_at: place.now,
         source_cart: place.source_cart,
         note: place.details.note,
@@ -356,6 +413,7 @@ pub fn place_order(
             by: place.by.to_string(),
             note: None,
         }],
+        pricing: place.pricing,
     };
     let bytes = crate::domain::size::stored_bytes(&order);
     if bytes > max_bytes {
@@ -369,7 +427,11 @@ pub fn place_order(
             ),
         )));
     }
-    Ok(Placement { order, stock_taken })
+    Ok(Placement {
+        order,
+        stock_taken,
+        usage_taken: Vec::new(),
+    })
 }
 
 /// Which orders an admin lists.
@@ -549,6 +611,18 @@ impl Moved {
         restock.iter().map(|(sku, _)| sku)
     }
 
+    /// The discount usage records this move gives back (one use each): a
+    /// cancel's, of the usage its order took at checkout.
+    pub fn usage_returned(&self) -> &[String] {
+        match self {
+            Moved::Changed(order, _) if order.status == OrderStatus::Cancelled => order
+                .pricing
+                .as_ref()
+                .map_or(&[][..], |pricing| pricing.usage.as_slice()),
+            _ => &[],
+        }
+    }
+
     /// The variants to write once this move returns its units: each
     /// tracked variant of `catalog` (as the move's transaction read it) with
     /// its units back, bounded by [`MAX_STOCK`](super::catalog::MAX_STOCK).
@@ -690,6 +764,7 @@ mod tests {
                 now: now(),
                 source_cart: None,
                 max_bytes,
+                pricing: None,
             },
         )
     }

@@ -141,6 +141,32 @@ pub struct UpdateCartBuyerIdentityInput {
     pub expected_version: Option<u64>,
 }
 
+/// Replaces the cart's discount codes.
+#[derive(InputObject)]
+pub struct UpdateCartDiscountCodesInput {
+    /// Which cart.
+    #[graphql(default = "default")]
+    pub cart: String,
+    /// The whole set (at most five; `[]` removes them all). Case does not
+    /// matter; a repeat is dropped; an unknown code is kept and shown with
+    /// `applicable: false`.
+    pub codes: Vec<String>,
+    /// Refuse with `VERSION_CONFLICT` unless the cart is at this version.
+    pub expected_version: Option<u64>,
+}
+
+/// Chooses the delivery option.
+#[derive(InputObject)]
+pub struct UpdateCartDeliveryOptionInput {
+    /// Which cart.
+    #[graphql(default = "default")]
+    pub cart: String,
+    /// A handle from the cart's `deliveryOptions`; `null` forgets the choice.
+    pub handle: Option<String>,
+    /// Refuse with `VERSION_CONFLICT` unless the cart is at this version.
+    pub expected_version: Option<u64>,
+}
+
 /// Removes every line.
 #[derive(InputObject)]
 pub struct ClearCartInput {
@@ -269,6 +295,29 @@ impl CartMutation {
         input: UpdateCartBuyerIdentityInput,
     ) -> ApiResult<CartPayload> {
         let edit = CartEdit::BuyerIdentity(Box::new(input.buyer_identity.to_domain()));
+        change_cart(ctx, &input.cart, input.expected_version, edit, None).await
+    }
+
+    /// Replaces the discount codes (at most five). Unknown, expired or
+    /// used-up codes are kept and shown in `discountCodes` with the reason;
+    /// checkout refuses while one does not apply.
+    async fn update_cart_discount_codes(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateCartDiscountCodesInput,
+    ) -> ApiResult<CartPayload> {
+        let edit = CartEdit::DiscountCodes(input.codes);
+        change_cart(ctx, &input.cart, input.expected_version, edit, None).await
+    }
+
+    /// Chooses the delivery option: one of the cart's `deliveryOptions` now
+    /// (`DELIVERY_OPTION_UNAVAILABLE` otherwise); `null` forgets it.
+    async fn update_cart_delivery_option(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateCartDeliveryOptionInput,
+    ) -> ApiResult<CartPayload> {
+        let edit = CartEdit::DeliveryOption(input.handle);
         change_cart(ctx, &input.cart, input.expected_version, edit, None).await
     }
 

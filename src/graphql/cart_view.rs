@@ -1,17 +1,20 @@
 //! The `Cart` and `CartLine` types: a stored cart priced from the catalog for
 //! output, by resolvers and by subscriptions.
 
+use super::cart_cost::{
+    CartCostView, CartDiscountCodeView, CartLineCostView, CostCell, DeliveryOptionView,
+};
 use super::catalog::VariantView;
 use super::error::ApiResult;
 use super::ids::CartIds;
-use super::pricing::{CartCostView, CartLineCostView, CostCell};
 use super::types::MoneyView;
 use super::types::{AttributeView, BuyerIdentityView};
 use crate::app::carts::ShownCart;
-use crate::app::pricing::pricing_line;
+use crate::app::pricing::CartToQuote;
 use crate::auth::Viewer;
 use crate::domain::account::Email;
 use crate::domain::cart::Warning;
+use crate::domain::pricing::QuoteLine;
 use crate::domain::{Cart, Currency};
 use crate::services::Services;
 use async_graphql::{ComplexObject, Context, Enum, ID, Object, SimpleObject};
@@ -67,6 +70,29 @@ impl CartView {
     #[graphql(complexity = "2 * super::complexity::RECORD_READ + child_complexity")]
     async fn cost(&self, ctx: &Context<'_>) -> ApiResult<CartCostView> {
         self.cost.cart_cost(ctx).await
+    }
+    /// The discount codes the buyer entered, each with whether it applies
+    /// now and, if not, why (`updateCartDiscountCodes` sets them).
+    #[graphql(complexity = "2 * super::complexity::RECORD_READ + child_complexity")]
+    async fn discount_codes(&self, ctx: &Context<'_>) -> ApiResult<Vec<CartDiscountCodeView>> {
+        self.cost.discount_codes(ctx).await
+    }
+    /// The shipping rates serving this cart (its destination, subtotal
+    /// before discounts and weight), cheapest first; empty when nothing is
+    /// shipped.
+    #[graphql(complexity = "2 * super::complexity::RECORD_READ + 20 * child_complexity")]
+    async fn delivery_options(&self, ctx: &Context<'_>) -> ApiResult<Vec<DeliveryOptionView>> {
+        self.cost.delivery_options(ctx).await
+    }
+    /// The delivery option chosen (`updateCartDeliveryOption`), while it
+    /// serves the cart; `null` otherwise (checkout then refuses with
+    /// `DELIVERY_OPTION_REQUIRED` or `DELIVERY_OPTION_UNAVAILABLE`).
+    #[graphql(complexity = "2 * super::complexity::RECORD_READ + child_complexity")]
+    async fn selected_delivery_option(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Option<DeliveryOptionView>> {
+        self.cost.selected_delivery_option(ctx).await
     }
     /// When the cart was first written.
     async fn created_at(&self) -> DateTime<Utc> {
@@ -198,22 +224,21 @@ impl CartView {
         let ShownCart { cart, priced } = shown;
         let held = cart.lines.iter().map(|l| l.id.clone()).collect();
         let ids = CartIds::new(&viewer.owner_key(), &cart.name, held);
-        let pricing_lines = priced
-            .lines
-            .iter()
-            .map(|p| pricing_line(&p.product, p.line.quantity, p.unit_price))
-            .collect();
-        let ships = priced
-            .lines
-            .iter()
-            .any(|p| p.product.shipping.requires_shipping);
-        let cost = CostCell::new(
-            viewer.kind,
-            cart.buyer_identity.clone(),
-            pricing_lines,
-            ships,
-            currency,
-        );
+        let mut buyer = cart.buyer_identity.clone();
+        if buyer.email.is_none() {
+            buyer.email = viewer.email.clone();
+        }
+        let to_quote = CartToQuote {
+            lines: priced
+                .lines
+                .iter()
+                .map(|p| QuoteLine::of(&p.product, p.line.quantity, p.unit_price))
+                .collect(),
+            codes: cart.discount_codes.clone(),
+            delivery: cart.delivery_option.clone(),
+            buyer,
+        };
+        let cost = CostCell::new(viewer.owner_key(), viewer.kind, to_quote, currency);
         let lines = priced
             .lines
             .into_iter()

@@ -1,11 +1,13 @@
 //! A discount as the schema shows it (admin only): its definition, as
 //! checked and stored.
 
+use super::error::ApiResult;
 use super::ids;
 use super::types::{Decimal, MoneyView};
 use crate::domain::Currency;
 use crate::domain::pricing::{Discount, DiscountValue};
-use async_graphql::{Enum, ID, Object, SimpleObject};
+use crate::services::Services;
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 /// What a discount takes its amount off, and so when it applies: `LINES`
@@ -176,6 +178,13 @@ impl DiscountView {
     /// apply in this order, and equally good stackings go to the earlier.
     async fn created_at(&self) -> DateTime<Utc> {
         self.discount.created_at
+    }
+    /// Orders that used it, exactly: each checkout counts its use in its
+    /// own transaction (so `usageLimit` is never exceeded, on any number of
+    /// instances), and cancelling an order gives its use back.
+    #[graphql(complexity = "super::complexity::RECORD_READ")]
+    async fn usage_count(&self, ctx: &Context<'_>) -> ApiResult<u64> {
+        Ok(crate::app::pricing::usage_count(Services::of(ctx), &self.discount.id).await?)
     }
 }
 

@@ -35,6 +35,7 @@
 pub mod access;
 pub mod admin_orders;
 pub mod cart;
+pub mod cart_cost;
 pub mod cart_view;
 pub mod catalog;
 pub mod complexity;
@@ -53,6 +54,7 @@ pub mod node;
 pub mod observe;
 pub mod orders;
 pub mod pagination;
+pub mod preview;
 pub mod pricing;
 pub mod schema;
 pub mod shipping;

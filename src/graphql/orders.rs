@@ -4,13 +4,16 @@
 //! idempotency key makes a retry return the first order instead of a second.
 
 use super::access::require_viewer;
+use super::cart_cost::{CartCostView, CartLineCostView};
 use super::cart_view::CartView;
 use super::catalog::SelectedOptionView;
+use super::discount_view::DiscountTargetView;
 use super::error::ApiResult;
 use super::inputs::{CartLineInput, as_given, line_inputs};
 use super::pagination::PageRequest;
 use super::types::{
-    AttributeView, BuyerIdentityInput, BuyerIdentityView, MoneyView, UserErrorView, user_errors_in,
+    AttributeView, BuyerIdentityInput, BuyerIdentityView, Decimal, MoneyView, UserErrorView,
+    user_errors_in,
 };
 use crate::app::checkout::{self, CheckoutFrom, LinesInput};
 use crate::app::{Caller, Once};
@@ -128,9 +131,39 @@ impl OrderView {
     async fn subtotal(&self) -> MoneyView {
         MoneyView::new(self.order.subtotal, &self.currency)
     }
-    /// What is owed (the subtotal: no tax or shipping yet).
+    /// What is owed: `cost.total`, as checkout priced it.
     async fn total(&self) -> MoneyView {
         MoneyView::new(self.order.total, &self.currency)
+    }
+    /// What checkout priced, frozen: discounts, shipping, tax and total as
+    /// they were then, never recomputed. Orders placed before pricing show
+    /// their subtotal with nothing else.
+    async fn cost(&self) -> CartCostView {
+        CartCostView::new(&self.order.cost().cost, self.currency)
+    }
+    /// The discounts the order got, in the order they applied.
+    async fn discount_applications(&self) -> Vec<DiscountApplicationView> {
+        self.order
+            .cost()
+            .applications
+            .iter()
+            .map(|a| DiscountApplicationView {
+                code: a.code.clone(),
+                title: a.title.clone(),
+                target: a.target.into(),
+                amount: MoneyView::new(a.amount, &self.currency),
+            })
+            .collect()
+    }
+    /// The delivery option chosen at checkout; `null` when nothing was
+    /// shipped, the shop had no shipping rates, or the order predates them.
+    async fn delivery_option(&self) -> Option<OrderDeliveryView> {
+        let delivery = self.order.pricing.as_ref()?.delivery.as_ref()?;
+        Some(OrderDeliveryView {
+            handle: delivery.handle.clone(),
+            title: delivery.title.clone(),
+            price: MoneyView::new(delivery.price, &self.currency),
+        })
     }
     /// When it was placed.
     async fn created_at(&self) -> DateTime<Utc> {
@@ -152,11 +185,15 @@ impl OrderView {
 impl OrderView {
     /// The order's lines, for output.
     fn line_views(&self) -> Vec<OrderLineView> {
+        let costs = self.order.cost().lines;
         self.order
             .lines
             .iter()
             .enumerate()
             .map(|(n, l)| OrderLineView {
+                cost: costs
+                    .get(n)
+                    .map(|cost| CartLineCostView::new(cost, self.currency)),
                 id: super::ids::order_line_id(&self.order.id, n + 1),
                 sku: l.sku.to_string(),
                 title: l.title.clone(),
@@ -206,6 +243,35 @@ pub struct OrderLineView {
     pub product_title: String,
     /// The variant's option values at checkout.
     pub selected_options: Vec<SelectedOptionView>,
+    /// What the line cost at checkout (its discounts and tax), frozen;
+    /// `null` only if the order's record lost it.
+    pub cost: Option<CartLineCostView>,
+}
+
+/// One discount as an order got it.
+#[derive(SimpleObject)]
+#[graphql(name = "DiscountApplication")]
+pub struct DiscountApplicationView {
+    /// The code that applied it; `null` for an automatic discount.
+    pub code: Option<String>,
+    /// The discount's title.
+    pub title: String,
+    /// What it took its amount off.
+    pub target: DiscountTargetView,
+    /// What it took off in all.
+    pub amount: MoneyView,
+}
+
+/// The delivery an order was placed with.
+#[derive(SimpleObject)]
+#[graphql(name = "OrderDeliveryOption")]
+pub struct OrderDeliveryView {
+    /// The shipping rate's handle.
+    pub handle: String,
+    /// Its title then.
+    pub title: String,
+    /// Its price for the order, before shipping discounts.
+    pub price: MoneyView,
 }
 
 /// A step in an order's life.
@@ -292,6 +358,9 @@ pub struct CheckoutInput {
     pub idempotency_key: String,
     /// Refuse with `VERSION_CONFLICT` unless the cart is at this version (the one the buyer saw).
     pub expected_version: Option<u64>,
+    /// Refuse with `TOTAL_CHANGED` unless the total, recomputed in the
+    /// checkout transaction, is this amount (the `cost.total` the buyer saw).
+    pub expected_total: Option<Decimal>,
 }
 
 /// Buys lines a client kept itself. Prices and stock come from the server.
@@ -306,6 +375,16 @@ pub struct CheckoutLinesInput {
     pub attributes: Vec<AttributeView>,
     /// Who buys (see `--checkout-email` for when the e-mail is required).
     pub buyer_identity: Option<BuyerIdentityInput>,
+    /// Discount codes to apply (at most five; each must apply, or the
+    /// checkout is refused with `DISCOUNT_NOT_APPLICABLE`).
+    #[graphql(default)]
+    pub discount_codes: Vec<String>,
+    /// The delivery option (a handle from `previewCheckout`'s
+    /// `deliveryOptions`); required when lines are shipped and the shop has
+    /// shipping rates.
+    pub delivery_option: Option<String>,
+    /// Refuse with `TOTAL_CHANGED` unless the recomputed total is this amount.
+    pub expected_total: Option<Decimal>,
     /// Required. Retrying with the same key returns the first order instead of placing another.
     pub idempotency_key: String,
 }
@@ -345,10 +424,20 @@ impl OrderMutation {
             Ok(key) => key,
             Err(e) => return Ok(failed(None, vec![e])),
         };
-        let fingerprint = Fingerprint::of("checkout", &(name.as_str(), input.expected_version));
+        let expected_total = input.expected_total.map(|d| d.0);
+        // Without an expected total the fingerprint is spelt as before it
+        // existed, so keys recorded then still match their retries.
+        let fingerprint = match &expected_total {
+            None => Fingerprint::of("checkout", &(name.as_str(), input.expected_version)),
+            Some(total) => Fingerprint::of(
+                "checkout",
+                &(name.as_str(), input.expected_version, total.as_str()),
+            ),
+        };
         let from = CheckoutFrom::Cart {
             name,
             expected_version: input.expected_version,
+            expected_total,
         };
         run(ctx, from, Once { key, fingerprint }).await
     }
@@ -368,21 +457,34 @@ impl OrderMutation {
             .buyer_identity
             .as_ref()
             .map(BuyerIdentityInput::to_domain);
-        let fingerprint = Fingerprint::of(
-            "checkoutLines",
-            &(
-                as_given(&input.lines),
-                input.note.as_deref(),
-                AttributeView::pairs(&input.attributes),
-                // Its fields by name (JSON): a stable spelling, unlike Debug.
-                buyer.as_ref(),
-            ),
+        let expected_total = input.expected_total.map(|d| d.0);
+        let given = (
+            as_given(&input.lines),
+            input.note.as_deref(),
+            AttributeView::pairs(&input.attributes),
+            // Its fields by name (JSON): a stable spelling, unlike Debug.
+            buyer.as_ref(),
         );
+        // Without codes, delivery or total the fingerprint is spelt as
+        // before they existed, so keys recorded then still match.
+        let priced = (
+            &input.discount_codes,
+            input.delivery_option.as_deref(),
+            expected_total.as_deref(),
+        );
+        let fingerprint = if priced.0.is_empty() && priced.1.is_none() && priced.2.is_none() {
+            Fingerprint::of("checkoutLines", &given)
+        } else {
+            Fingerprint::of("checkoutLines", &(given, priced))
+        };
         let from = CheckoutFrom::Lines(Box::new(LinesInput {
             lines: line_inputs(&input.lines),
             note: input.note.clone(),
             attributes: AttributeView::pairs(&input.attributes),
             buyer_identity: buyer,
+            discount_codes: input.discount_codes.clone(),
+            delivery_option: input.delivery_option.clone(),
+            expected_total,
         }));
         run(ctx, from, Once { key, fingerprint }).await
     }

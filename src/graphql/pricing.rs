@@ -1,21 +1,16 @@
 //! What the buyer pays, as the schema shows it: the shop's pricing settings
-//! and tax rates (admin), and the cost of a cart and of each of its lines.
+//! and tax rates (admin). A cart's cost is in `cart_cost`.
 
 use super::access::require_admin;
 use super::error::ApiResult;
 use super::types::{
-    Decimal, MoneyView, PricingSettingsView, RoundingMode, TaxRounding, UserErrorView, user_errors,
+    Decimal, PricingSettingsView, RoundingMode, TaxRounding, UserErrorView, user_errors,
 };
 use crate::app::pricing::{self, SettingsPatch};
-use crate::domain::buyer::BuyerIdentity;
-use crate::domain::pricing::{
-    CostBreakdown, LineCost, PricingLine, TaxRate, TaxRateInput, TaxRateKey,
-};
-use crate::domain::{Currency, Rejection, ViewerKind};
+use crate::domain::Rejection;
+use crate::domain::pricing::{TaxRate, TaxRateInput, TaxRateKey};
 use crate::services::Services;
 use async_graphql::{Context, InputObject, Object, SimpleObject};
-use std::sync::Arc;
-use tokio::sync::OnceCell;
 
 /// A tax rate.
 #[derive(SimpleObject)]
@@ -209,173 +204,4 @@ impl PricingMutation {
             user_errors: Vec::new(),
         })
     }
-}
-
-/// What a cart costs, computed once per cart view and shared with its
-/// lines (`Cart.cost` and each `CartLine.cost` ask it).
-pub struct CostCell {
-    kind: ViewerKind,
-    buyer: BuyerIdentity,
-    lines: Vec<PricingLine>,
-    ships: bool,
-    currency: Currency,
-    once: OnceCell<CostBreakdown>,
-}
-
-impl CostCell {
-    /// The cell of a cart with these lines, for a viewer of `kind`.
-    pub fn new(
-        kind: ViewerKind,
-        buyer: BuyerIdentity,
-        lines: Vec<PricingLine>,
-        ships: bool,
-        currency: Currency,
-    ) -> Arc<CostCell> {
-        Arc::new(CostCell {
-            kind,
-            buyer,
-            lines,
-            ships,
-            currency,
-            once: OnceCell::new(),
-        })
-    }
-
-    /// The cart's cost breakdown, computed at the first ask.
-    pub async fn get(&self, ctx: &Context<'_>) -> ApiResult<&CostBreakdown> {
-        Ok(self
-            .once
-            .get_or_try_init(|| {
-                pricing::cost(
-                    Services::of(ctx),
-                    self.kind,
-                    &self.buyer,
-                    &self.lines,
-                    self.ships,
-                )
-            })
-            .await?)
-    }
-
-    /// The cart's cost for output.
-    pub async fn cart_cost(&self, ctx: &Context<'_>) -> ApiResult<CartCostView> {
-        let breakdown = self.get(ctx).await?;
-        let money = |m| MoneyView::new(m, &self.currency);
-        let cost = &breakdown.cost;
-        Ok(CartCostView {
-            subtotal: money(cost.subtotal),
-            discount_total: money(cost.discount_total),
-            shipping: cost.shipping.map(money),
-            shipping_discount: money(cost.shipping_discount),
-            tax_total: money(cost.tax_total),
-            taxes_included: cost.taxes_included,
-            total: money(cost.total),
-            tax_lines: cost
-                .tax_lines
-                .iter()
-                .map(|t| TaxLineView {
-                    title: t.title.clone(),
-                    rate_percent: Decimal(t.rate.to_string()),
-                    amount: money(t.amount),
-                })
-                .collect(),
-            estimated: cost.estimated,
-        })
-    }
-
-    /// Line `index`'s cost for output.
-    pub async fn line_cost(&self, ctx: &Context<'_>, index: usize) -> ApiResult<CartLineCostView> {
-        let breakdown = self.get(ctx).await?;
-        let money = |m| MoneyView::new(m, &self.currency);
-        let Some(line): Option<&LineCost> = breakdown.lines.get(index) else {
-            return Err(
-                crate::app::AppError::Broken(format!("the cost has no line {index}")).into(),
-            );
-        };
-        Ok(CartLineCostView {
-            unit_price: money(line.unit_price),
-            subtotal: money(line.subtotal),
-            discount_allocations: line
-                .discount_allocations
-                .iter()
-                .map(|a| DiscountAllocationView {
-                    code: a.code.clone(),
-                    title: a.title.clone(),
-                    amount: money(a.amount),
-                })
-                .collect(),
-            discount_total: money(line.discount_total),
-            total: money(line.total),
-            tax_total: money(line.tax_total),
-        })
-    }
-}
-
-/// What the buyer pays for a cart. `total = subtotal − discountTotal +
-/// (shipping − shippingDiscount) + (taxesIncluded ? 0 : taxTotal)`, exactly.
-#[derive(SimpleObject)]
-#[graphql(name = "CartCost")]
-pub struct CartCostView {
-    /// Σ unit price × quantity.
-    pub subtotal: MoneyView,
-    /// What discounts take off the lines.
-    pub discount_total: MoneyView,
-    /// The chosen delivery's price; `null` until one is chosen, or when
-    /// nothing is shipped.
-    pub shipping: Option<MoneyView>,
-    /// What discounts take off shipping (never more than shipping).
-    pub shipping_discount: MoneyView,
-    /// Tax, shipping's included.
-    pub tax_total: MoneyView,
-    /// Whether prices include tax (then `taxTotal` is inside `total`).
-    pub taxes_included: bool,
-    /// What the buyer pays.
-    pub total: MoneyView,
-    /// Tax by rate.
-    pub tax_lines: Vec<TaxLineView>,
-    /// Whether the tax address or the delivery option is still unknown.
-    pub estimated: bool,
-}
-
-/// Tax at one rate.
-#[derive(SimpleObject)]
-#[graphql(name = "TaxLine")]
-pub struct TaxLineView {
-    /// The rate's title.
-    pub title: String,
-    /// The rate in percent.
-    pub rate_percent: Decimal,
-    /// The tax.
-    pub amount: MoneyView,
-}
-
-/// What one line costs. `total = subtotal − discountTotal`, on the price
-/// basis (with tax when prices include it).
-#[derive(SimpleObject)]
-#[graphql(name = "CartLineCost")]
-pub struct CartLineCostView {
-    /// The unit price now.
-    pub unit_price: MoneyView,
-    /// Unit price × quantity.
-    pub subtotal: MoneyView,
-    /// What each discount took off this line.
-    pub discount_allocations: Vec<DiscountAllocationView>,
-    /// Σ `discountAllocations`.
-    pub discount_total: MoneyView,
-    /// What is left of the line.
-    pub total: MoneyView,
-    /// The line's tax.
-    pub tax_total: MoneyView,
-}
-
-/// One discount's part of a line.
-#[derive(SimpleObject)]
-#[graphql(name = "DiscountAllocation")]
-pub struct DiscountAllocationView {
-    /// The code that applied it; `null` for an automatic discount.
-    pub code: Option<String>,
-    /// The discount's title.
-    pub title: String,
-    /// The amount.
-    pub amount: MoneyView,
 }

@@ -2,8 +2,8 @@
 //! merged from the area files, and the SDL they make.
 
 use super::{
-    admin_orders, cart, catalog, discounts, identity, merge, node, orders, pricing, shipping,
-    subscription, viewer,
+    admin_orders, cart, catalog, discounts, identity, merge, node, orders, preview, pricing,
+    shipping, subscription, viewer,
 };
 use async_graphql::{MergedObject, Schema};
 
@@ -22,6 +22,7 @@ pub struct QueryRoot(
     pricing::PricingQuery,
     discounts::DiscountQuery,
     shipping::ShippingQuery,
+    preview::PreviewQuery,
 );
 
 /// Every mutation field, merged from the area files.

@@ -63,6 +63,18 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "13-ship-an-order",
         include_str!("../../playground/13-ship-an-order.graphql"),
     ),
+    (
+        "14-apply-a-discount-code",
+        include_str!("../../playground/14-apply-a-discount-code.graphql"),
+    ),
+    (
+        "15-choose-delivery",
+        include_str!("../../playground/15-choose-delivery.graphql"),
+    ),
+    (
+        "16-preview-checkout",
+        include_str!("../../playground/16-preview-checkout.graphql"),
+    ),
 ];
 
 /// Whether GraphiQL was embedded (else the basic page is served).

@@ -9,9 +9,12 @@ use crate::domain::idempotency::{Fingerprint, IdempotencyKey};
 use crate::domain::order::{
     CheckoutDetails, IdRange, Moved, Order, OrderFilter, PlaceOrder, Placement, place_order,
 };
+use crate::domain::pricing::{
+    Quote, QuoteLine, QuoteRequest, ShopPricing, Usage, buyer_usage_key, quote,
+};
 use crate::domain::{
-    Cart, CartChange, CartIndex, CartLine, CartName, CartWrite, Limits, OwnerKey, Rejection, Sku,
-    Variant,
+    Cart, CartChange, CartIndex, CartLine, CartName, CartWrite, Currency, ErrorCode, Limits, Money,
+    OwnerKey, Rejection, Sku, UserError, Variant, ViewerKind,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -44,6 +47,12 @@ pub struct CheckoutRequest {
     pub email_required: bool,
     /// The most bytes the order may take (`--max-order-bytes`).
     pub max_order_bytes: usize,
+    /// Guest or customer (`customersOnly`, per-customer usage).
+    pub kind: ViewerKind,
+    /// Refuse with `TOTAL_CHANGED` unless the total is this.
+    pub expected_total: Option<Money>,
+    /// The shop currency (for messages).
+    pub currency: Currency,
 }
 
 /// What a checkout buys.
@@ -109,18 +118,10 @@ impl CheckoutRequest {
         }
     }
 
-    /// Places the order with the variants as the transaction read them. For
-    /// a stored cart it also empties the cart: the returned write (and
-    /// `index`, updated) are to be stored with the order. The variants in
-    /// [`Placement::stock_taken`] are to be written too.
-    pub fn place(
-        &self,
-        index: &mut CartIndex,
-        stored: Option<&Cart>,
-        lines: &[CartLine],
-        catalog: &HashMap<Sku, Variant>,
-    ) -> Result<(Placement, Option<CartWrite>), Rejection> {
-        let (details, source_cart) = match &self.source {
+    /// The note, attributes, buyer, codes and delivery checkout places the
+    /// order with, and the cart it comes from.
+    fn details(&self, stored: Option<&Cart>) -> (CheckoutDetails, Option<(CartName, u64)>) {
+        match &self.source {
             CheckoutSource::Cart { name, lifetime, .. } => {
                 let cart = Cart::as_seen(stored.cloned(), name, self.now, *lifetime);
                 (
@@ -135,8 +136,96 @@ impl CheckoutRequest {
                 }
                 (details, None)
             }
+        }
+    }
+
+    /// The discount usage records ([`USAGE_KIND`](crate::domain::pricing::USAGE_KIND)) the transaction reads
+    /// (locked where the backend locks) before [`place`](Self::place).
+    pub fn usage_keys(&self, stored: Option<&Cart>, pricing: &ShopPricing) -> Vec<String> {
+        let (details, _) = self.details(stored);
+        let buyer = self.buyer_key(&details);
+        pricing.usage_keys(&details.discount_codes, &buyer)
+    }
+
+    fn buyer_key(&self, details: &CheckoutDetails) -> String {
+        buyer_usage_key(
+            &self.owner,
+            self.kind,
+            details.buyer_identity.email.as_ref(),
+        )
+    }
+
+    /// Prices the lines with the variants and usage as the transaction read
+    /// them: the quote (`None` when a line's variant is unknown: placing
+    /// refuses that first) and why checkout must refuse it.
+    fn quote(
+        &self,
+        details: &CheckoutDetails,
+        lines: &[CartLine],
+        catalog: &HashMap<Sku, Variant>,
+        pricing: &ShopPricing,
+        usage: &Usage,
+    ) -> Result<Option<(Quote, Option<Rejection>)>, Rejection> {
+        let Some(quoted) = lines
+            .iter()
+            .map(|l| {
+                let variant = catalog.get(&l.sku)?;
+                Some(QuoteLine::of(variant, l.quantity, variant.price))
+            })
+            .collect::<Option<Vec<QuoteLine>>>()
+        else {
+            return Ok(None);
         };
-        let placement = place_order(
+        let buyer_key = self.buyer_key(details);
+        let request = QuoteRequest {
+            lines: &quoted,
+            codes: &details.discount_codes,
+            delivery: details.delivery_option.as_deref(),
+            buyer: &details.buyer_identity,
+            kind: self.kind,
+            buyer_key: &buyer_key,
+            usage,
+            now: self.now,
+        };
+        let quote = quote(pricing, &request).map_err(|e| {
+            Rejection::one(UserError::new(
+                ErrorCode::InvalidQuantity,
+                &["lines"],
+                format!("this cart cannot be priced: {e}"),
+            ))
+        })?;
+        let refusal = quote.refusal(self.expected_total, |m| self.currency.format(m));
+        Ok(Some((quote, refusal)))
+    }
+
+    /// Places the order with the variants and discount usage as the
+    /// transaction read them, priced and checked by [`quote`]: every reason
+    /// to refuse is reported at once (lines, codes, delivery, the expected
+    /// total). For a stored cart it also empties the cart: the returned
+    /// write (and `index`, updated) are to be stored with the order. The
+    /// variants in [`Placement::stock_taken`] and the usage in
+    /// [`Placement::usage_taken`] are to be written too.
+    pub fn place(
+        &self,
+        index: &mut CartIndex,
+        stored: Option<&Cart>,
+        lines: &[CartLine],
+        catalog: &HashMap<Sku, Variant>,
+        pricing: &ShopPricing,
+        usage: &Usage,
+    ) -> Result<(Placement, Option<CartWrite>), Rejection> {
+        let (details, source_cart) = self.details(stored);
+        let buyer_key = self.buyer_key(&details);
+        let priced = self.quote(&details, lines, catalog, pricing, usage)?;
+        let (pricing, usage_taken, refusal) = match priced {
+            None => (None, Vec::new(), None),
+            Some((quote, refusal)) => {
+                let taken = quote.usage_taken(usage, &buyer_key);
+                let keys = taken.iter().map(|(key, _)| key.clone()).collect();
+                (Some(quote.frozen(keys)), taken, refusal)
+            }
+        };
+        let placed = place_order(
             lines,
             catalog,
             PlaceOrder {
@@ -147,8 +236,19 @@ impl CheckoutRequest {
                 now: self.now,
                 source_cart,
                 max_bytes: self.max_order_bytes,
+                pricing,
             },
-        )?;
+        );
+        let mut placement = match (placed, refusal) {
+            (Ok(placement), None) => placement,
+            (Ok(_), Some(refusal)) => return Err(refusal),
+            (Err(Rejection::Invalid(mut errors)), Some(refusal)) => {
+                errors.extend(refusal.into_user_errors());
+                return Err(Rejection::Invalid(errors));
+            }
+            (Err(rejection), _) => return Err(rejection),
+        };
+        placement.usage_taken = usage_taken;
         let emptied = match &self.source {
             CheckoutSource::Cart {
                 name,

@@ -7,7 +7,11 @@
 //! reads them.
 
 use super::StoreError;
+use crate::domain::pricing::{
+    Discount, PricingSettings, ShippingRate, ShopPricing, TaxRate, USAGE_KIND, Usage,
+};
 use async_trait::async_trait;
+use std::collections::HashMap;
 
 /// Where shop records start in the `meta` keys.
 pub const PREFIX: &str = "shop/";
@@ -24,6 +28,75 @@ pub fn split_meta_key(meta: &str) -> Option<(&str, &str)> {
     (!kind.is_empty() && !key.is_empty()).then_some((kind, key))
 }
 
+/// Reads usage counts as stored (JSON integers; anything else is corrupt).
+pub fn usage_counts(
+    records: impl IntoIterator<Item = (String, serde_json::Value)>,
+) -> Result<Usage, StoreError> {
+    let mut counts = HashMap::new();
+    for (key, value) in records {
+        let Some(count) = value.as_u64() else {
+            return Err(StoreError::Corrupt {
+                key: format!("shop record {USAGE_KIND}/{key}"),
+                reason: format!("a usage count is a non-negative integer, not {value}"),
+            });
+        };
+        counts.insert(key, count);
+    }
+    Ok(Usage(counts))
+}
+
+/// The kind of the pricing settings record (one, keyed [`SETTINGS_KEY`]).
+pub const SETTINGS: &str = "pricing";
+/// The key of the pricing settings record.
+pub const SETTINGS_KEY: &str = "settings";
+/// The kind of tax-rate records (keyed by `TaxRateKey::record_key`).
+pub const TAX_RATES: &str = "tax-rate";
+/// The kind of discount records (keyed by id).
+pub const DISCOUNTS: &str = "discount";
+/// The kind of shipping-rate records (keyed by handle).
+pub const SHIPPING_RATES: &str = "shipping-rate";
+/// Every kind pricing reads (usage counts aside: they are read by key).
+pub const PRICING_KINDS: [&str; 4] = [SETTINGS, TAX_RATES, DISCOUNTS, SHIPPING_RATES];
+
+/// The shop's pricing from its records (`meta` keys and values of the
+/// [`PRICING_KINDS`]; others are ignored): settings (the defaults when
+/// none), tax rates, discounts by creation, shipping rates by handle. A
+/// record that does not decode is corrupt, named by its key.
+pub fn pricing_from(
+    records: impl IntoIterator<Item = (String, serde_json::Value)>,
+) -> Result<ShopPricing, StoreError> {
+    fn decode<T: serde::de::DeserializeOwned>(
+        key: &str,
+        value: serde_json::Value,
+    ) -> Result<T, StoreError> {
+        serde_json::from_value(value).map_err(|e| StoreError::Corrupt {
+            key: key.to_string(),
+            reason: e.to_string(),
+        })
+    }
+    let mut pricing = ShopPricing::default();
+    for (key, value) in records {
+        match split_meta_key(&key) {
+            Some((SETTINGS, SETTINGS_KEY)) => {
+                pricing.settings = decode::<PricingSettings>(&key, value)?
+            }
+            Some((TAX_RATES, _)) => pricing.tax_rates.push(decode::<TaxRate>(&key, value)?),
+            Some((DISCOUNTS, _)) => pricing.discounts.push(decode::<Discount>(&key, value)?),
+            Some((SHIPPING_RATES, _)) => pricing
+                .shipping_rates
+                .push(decode::<ShippingRate>(&key, value)?),
+            _ => {}
+        }
+    }
+    pricing
+        .discounts
+        .sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    pricing
+        .shipping_rates
+        .sort_by(|a, b| a.handle.as_str().cmp(b.handle.as_str()));
+    Ok(pricing)
+}
+
 /// The shop's records.
 #[async_trait]
 pub trait ShopStore: Send + Sync + 'static {
@@ -32,6 +105,16 @@ pub trait ShopStore: Send + Sync + 'static {
         &self,
         kind: &str,
     ) -> Result<Vec<(String, serde_json::Value)>, StoreError>;
+    /// The records of `kind` with these keys, those that exist, in no
+    /// particular order.
+    async fn shop_records_at(
+        &self,
+        kind: &str,
+        keys: &[String],
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError>;
+    /// The shop's pricing ([`pricing_from`] over every record of the
+    /// [`PRICING_KINDS`]), in one read.
+    async fn shop_pricing(&self) -> Result<ShopPricing, StoreError>;
     /// Writes (or replaces) one record, durably.
     async fn put_shop_record(
         &self,

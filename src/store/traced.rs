@@ -271,6 +271,22 @@ impl<S: ShopStore + ?Sized> ShopStore for Traced<S> {
         step!("store.shop_records", self.0.shop_records(kind), kind)
     }
 
+    async fn shop_pricing(&self) -> Result<crate::domain::pricing::ShopPricing, StoreError> {
+        step!("store.shop_pricing", self.0.shop_pricing())
+    }
+
+    async fn shop_records_at(
+        &self,
+        kind: &str,
+        keys: &[String],
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        step!(
+            "store.shop_records_at",
+            self.0.shop_records_at(kind, keys),
+            kind
+        )
+    }
+
     async fn put_shop_record(
         &self,
         kind: &str,

@@ -10,6 +10,17 @@ use serde_json::{Value, json};
 const DISCOUNT_FIELDS: &str = "id title codes target percentage fixedAmount { amount currencyCode } appliesTo { skus productHandles } buyXGetY { buyQuantity getQuantity getPercentage maxUsesPerOrder } minimumSubtotal { amount } minimumQuantity startsAt endsAt usageLimit usageLimitPerCustomer customersOnly combinesWith { lineDiscounts orderDiscounts shippingDiscounts } active createdAt";
 const RATE_FIELDS: &str = "handle title countries price { amount currencyCode } minSubtotal { amount } maxSubtotal { amount } minWeightGrams maxWeightGrams freeAbove { amount } active";
 
+/// A server with the demo catalog but without the demo's discount
+/// (`WELCOME10`), so the counts here are this test's own.
+async fn shop() -> TestServer {
+    let server = TestServer::spawn().await;
+    let delete =
+        "mutation { deleteDiscount(input: {id: \"01JEDEM0WE1C0ME10000000000\"}) { deleted } }";
+    let done = server.data(Some(&admin()), delete, json!({})).await;
+    assert_eq!(done["deleteDiscount"]["deleted"], true, "{done}");
+    server
+}
+
 fn upsert_discount() -> String {
     format!(
         "mutation($input: DiscountInput!) {{ upsertDiscount(input: $input) {{ discount {{ {DISCOUNT_FIELDS} }} userErrors {{ code field message }} }} }}"
@@ -78,7 +89,7 @@ async fn discount_count(server: &TestServer) -> usize {
 
 #[tokio::test]
 async fn only_an_admin_reads_or_writes_discounts_and_shipping_rates() {
-    let server = TestServer::spawn().await;
+    let server = shop().await;
     let discount = created(&server, ten_off(json!({}))).await;
     let id = discount["id"].as_str().unwrap();
     let operations = [
@@ -120,7 +131,7 @@ async fn only_an_admin_reads_or_writes_discounts_and_shipping_rates() {
 
 #[tokio::test]
 async fn a_discount_reads_back_as_written_and_an_update_keeps_its_id_and_created_at() {
-    let server = TestServer::spawn().await;
+    let server = shop().await;
     let input = json!({
         "title": "  Summer mugs  ",
         "codes": ["Summer24", "MUGS"],
@@ -214,7 +225,7 @@ async fn a_discount_reads_back_as_written_and_an_update_keeps_its_id_and_created
 
 #[tokio::test]
 async fn every_bad_discount_field_is_refused_by_its_path_and_nothing_is_stored() {
-    let server = TestServer::spawn().await;
+    let server = shop().await;
     let invalid = |field: &str| ("INVALID_DISCOUNT".to_string(), field.to_string());
     let cases = [
         (ten_off(json!({"title": " "})), vec![invalid("title")]),
@@ -341,7 +352,7 @@ async fn every_bad_discount_field_is_refused_by_its_path_and_nothing_is_stored()
 
 #[tokio::test]
 async fn hostile_discount_input_is_refused_without_harm() {
-    let server = TestServer::spawn().await;
+    let server = shop().await;
     let upsert = upsert_discount();
     // A title of 200 KB: refused by its byte bound, not echoed back.
     let huge = "é".repeat(100_000);
@@ -493,7 +504,7 @@ async fn hostile_discount_input_is_refused_without_harm() {
 
 #[tokio::test]
 async fn codes_are_unique_across_discounts_in_any_case() {
-    let server = TestServer::spawn().await;
+    let server = shop().await;
     let summer = created(&server, ten_off(json!({"codes": ["SUMMER"]}))).await;
     let upsert = upsert_discount();
     let clash = ten_off(json!({"title": "Other", "codes": ["mugs", "summer"]}));
@@ -555,7 +566,7 @@ async fn codes_are_unique_across_discounts_in_any_case() {
 
 #[tokio::test]
 async fn discounts_page_oldest_first_and_a_deleted_cursor_keeps_its_place() {
-    let server = TestServer::spawn().await;
+    let server = shop().await;
     let mut ids = Vec::new();
     for n in 0..5 {
         let d = created(&server, ten_off(json!({"title": format!("D{n}")}))).await;
@@ -610,7 +621,7 @@ async fn discounts_page_oldest_first_and_a_deleted_cursor_keeps_its_place() {
 
 #[tokio::test]
 async fn shipping_rates_are_written_listed_cheapest_first_replaced_by_handle_and_deleted() {
-    let server = TestServer::spawn().await;
+    let server = shop().await;
     let upsert = upsert_rate();
     let express = admin_do(
         &server,
@@ -718,7 +729,7 @@ async fn shipping_rates_are_written_listed_cheapest_first_replaced_by_handle_and
 
 #[tokio::test]
 async fn every_bad_shipping_rate_field_is_refused_by_its_path_and_nothing_is_stored() {
-    let server = TestServer::spawn().await;
+    let server = shop().await;
     let rate = |extra: Value| {
         let mut input = json!({"handle": "standard", "title": "Standard", "price": "4.90"});
         input

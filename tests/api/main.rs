@@ -30,6 +30,7 @@ mod cart;
 mod catalog;
 mod checkout;
 mod connections;
+mod discounts;
 mod discounts_admin;
 mod export;
 mod hostile;

@@ -26,6 +26,7 @@ mod sockets;
 const BACKEND: helpers::Backend = helpers::Backend::Postgres;
 
 mod budgets;
+mod discounts;
 mod export;
 mod pg_store;
 mod several;

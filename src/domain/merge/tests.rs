@@ -164,6 +164,8 @@ fn expired_guest_carts_have_nothing_to_merge_and_guest_versions_never_restart() 
             note: None,
             attributes: Vec::new(),
             buyer_identity: Default::default(),
+            discount_codes: Vec::new(),
+            delivery_option: None,
         },
     );
     let report = merge(&mut customer, &mut guest, MergeStrategy::Combine).unwrap();

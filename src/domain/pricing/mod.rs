@@ -65,8 +65,10 @@ mod cost;
 mod discount;
 mod eligibility;
 mod engine;
+mod entered;
 mod input;
 mod percent;
+mod quote;
 mod rates;
 mod rounding;
 mod shipping_rate;
@@ -84,10 +86,15 @@ pub use discount::{
 };
 pub use eligibility::DiscountRejection;
 pub use engine::price_cart;
+pub use entered::{entered_codes, merged_codes};
 pub use input::{
     ClassRate, Delivery, Offer, PricingInput, PricingLine, STANDARD_TAX_CLASS, TaxTable, rate_price,
 };
 pub use percent::{Percent, PercentError};
+pub use quote::{
+    DeliveryOption, DeliveryState, OrderCost, Quote, QuoteLine, QuoteRequest, ShopPricing,
+    USAGE_KIND, Usage, buyer_usage_key, destination, quote,
+};
 pub use rates::{MAX_TAX_RATES, TaxRate, TaxRateInput, TaxRateKey, tax_table};
 pub use rounding::{PricingSettings, RoundingMode, TaxRounding};
 pub use shipping_rate::{

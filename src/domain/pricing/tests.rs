@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 mod examples;
 mod invariants;
 mod property;
+mod quotes;
 mod rules;
 mod validation;
 

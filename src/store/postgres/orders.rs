@@ -9,15 +9,18 @@
 use super::carts::{Read, lock_carts, write_carts};
 use super::catalog::variant_from_row;
 use super::idempotency::{check_allowance, lock_owner, record_in, record_key};
+use super::shop::read_pricing;
 use super::{PgStore, TxError, backend, from_json, retrying, to_json};
 use crate::domain::idempotency::{Outcome, order_to_replay};
 use crate::domain::order::{Moved, Order};
+use crate::domain::pricing::{USAGE_KIND, Usage};
 use crate::domain::{OwnerKey, Sku, Variant};
 use crate::store::idempotency::{Replayable, replayed_order};
 use crate::store::notices::Touched;
 use crate::store::orders::{
     CheckoutRequest, CheckoutSource, OrderChange, OrderStore, touched_by_move,
 };
+use crate::store::shop::{meta_key, usage_counts};
 use crate::store::{Changes, StoreError, UpdateError};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -160,6 +163,7 @@ impl PgStore {
                     .execute(&mut *tx)
                     .await?;
             }
+            give_back_usage(&mut tx, moved.usage_returned()).await?;
             sqlx::query("UPDATE orders SET data = $3 WHERE owner = $1 AND id = $2")
                 .bind(owner.as_str())
                 .bind(id)
@@ -212,13 +216,16 @@ impl PgStore {
         };
         let lines = request.lines(stored).map_err(TxError::Rejected)?;
         let catalog = lock_variants(&mut tx, lines.iter().map(|l| &l.sku)).await?;
+        let pricing = read_pricing(&mut tx).await?;
+        let usage = lock_usage(&mut tx, &request.usage_keys(stored, &pricing)).await?;
         let mut index = locked.as_ref().map(|l| l.index.clone()).unwrap_or_default();
         let (placement, emptied) = request
-            .place(&mut index, stored, &lines, &catalog)
+            .place(&mut index, stored, &lines, &catalog, &pricing, &usage)
             .map_err(TxError::Rejected)?;
         for product in &placement.stock_taken {
             take_stock(&mut tx, &catalog, product).await?;
         }
+        write_usage(&mut tx, &placement.usage_taken).await?;
         if let (Some(locked), Some(emptied)) = (&locked, &emptied) {
             write_carts(&mut tx, owner, locked, &index, emptied).await?;
         }
@@ -267,6 +274,88 @@ async fn lock_variants<'a>(
         catalog.insert(product.sku.clone(), product);
     }
     Ok(catalog)
+}
+
+/// Reads the discount usage counts at `keys` ([`USAGE_KIND`] records) for
+/// a checkout. Each discount's total row is locked (created at 0 when
+/// missing, so there is a row to lock), in key order: every checkout and
+/// cancel that changes a discount's counts, the buyer's included, holds it,
+/// so two checkouts cannot both take the last use, on any number of
+/// instances. The buyers' rows are then read as committed.
+async fn lock_usage(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    keys: &[String],
+) -> Result<Usage, TxError> {
+    if keys.is_empty() {
+        return Ok(Usage::default());
+    }
+    let prefix = meta_key(USAGE_KIND, "");
+    let mut totals: Vec<String> = keys
+        .iter()
+        .filter(|key| !key.contains('/'))
+        .map(|key| meta_key(USAGE_KIND, key))
+        .collect();
+    totals.sort_unstable();
+    let every: Vec<String> = keys.iter().map(|key| meta_key(USAGE_KIND, key)).collect();
+    sqlx::query(
+        "INSERT INTO meta (key, value) SELECT k, '0'::jsonb FROM unnest($1::text[]) AS k
+         ORDER BY k ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(&totals)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("SELECT key FROM meta WHERE key = ANY($1) ORDER BY key FOR UPDATE")
+        .bind(&totals)
+        .execute(&mut **tx)
+        .await?;
+    let rows: Vec<(String, serde_json::Value)> =
+        sqlx::query_as("SELECT key, value FROM meta WHERE key = ANY($1)")
+            .bind(&every)
+            .fetch_all(&mut **tx)
+            .await?;
+    let records = rows
+        .into_iter()
+        .filter_map(|(key, value)| Some((key.strip_prefix(&prefix)?.to_string(), value)));
+    Ok(usage_counts(records)?)
+}
+
+/// Writes the usage counts a checkout took (rows [`lock_usage`] locked or
+/// guarded).
+async fn write_usage(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    taken: &[(String, u64)],
+) -> Result<(), TxError> {
+    for (key, count) in taken {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+        )
+        .bind(meta_key(USAGE_KIND, key))
+        .bind(serde_json::Value::from(*count))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Gives one use back to each of `keys` (a cancel), never below zero.
+/// Totals first, in key order, as checkouts lock them.
+async fn give_back_usage(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    keys: &[String],
+) -> Result<(), TxError> {
+    let mut keys: Vec<String> = keys.iter().map(|key| meta_key(USAGE_KIND, key)).collect();
+    keys.sort_unstable_by(|a, b| (a.matches('/').count(), a).cmp(&(b.matches('/').count(), b)));
+    for key in keys {
+        sqlx::query(
+            "UPDATE meta SET value = to_jsonb(GREATEST((value #>> '{}')::bigint - 1, 0))
+             WHERE key = $1 AND jsonb_typeof(value) = 'number'",
+        )
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Decrements the stock of `product.sku` to `product.stock`, conditionally:

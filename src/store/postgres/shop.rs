@@ -1,9 +1,25 @@
 //! The shop's records in the `meta` table, under `shop/<kind>/<key>`.
 
 use super::{PgStore, backend};
+use crate::domain::pricing::ShopPricing;
 use crate::store::StoreError;
-use crate::store::shop::{ShopStore, meta_key};
+use crate::store::shop::{PRICING_KINDS, ShopStore, meta_key, pricing_from};
 use async_trait::async_trait;
+
+/// The shop's pricing in one query, on `conn` (a checkout's transaction
+/// reads it there).
+pub(super) async fn read_pricing(conn: &mut sqlx::PgConnection) -> Result<ShopPricing, StoreError> {
+    let prefixes: Vec<String> = PRICING_KINDS.iter().map(|k| meta_key(k, "")).collect();
+    let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
+        "SELECT key, value FROM meta
+         WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) AS p WHERE starts_with(key, p))",
+    )
+    .bind(&prefixes)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend)?;
+    pricing_from(rows)
+}
 
 #[async_trait]
 impl ShopStore for PgStore {
@@ -16,6 +32,33 @@ impl ShopStore for PgStore {
         let rows: Vec<(String, serde_json::Value)> =
             sqlx::query_as("SELECT key, value FROM meta WHERE starts_with(key, $1) ORDER BY key")
                 .bind(&prefix)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(key, value)| key.strip_prefix(&prefix).map(|k| (k.to_string(), value)))
+            .collect())
+    }
+
+    async fn shop_pricing(&self) -> Result<ShopPricing, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        read_pricing(&mut conn).await
+    }
+
+    async fn shop_records_at(
+        &self,
+        kind: &str,
+        keys: &[String],
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prefix = meta_key(kind, "");
+        let wanted: Vec<String> = keys.iter().map(|key| meta_key(kind, key)).collect();
+        let rows: Vec<(String, serde_json::Value)> =
+            sqlx::query_as("SELECT key, value FROM meta WHERE key = ANY($1)")
+                .bind(&wanted)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(backend)?;

@@ -5,19 +5,22 @@
 use super::SledStore;
 use super::carts::Staged;
 use super::codec::{decode, encode};
-use super::tx::{count_new_key, finish, record, reject, scoped, tx_get};
+use super::tx::{TxResult, count_new_key, finish, record, reject, scoped, tx_get};
 use crate::domain::idempotency::{
     Fingerprint, IdempotencyKey, IdempotencyRecord, Outcome, order_to_replay, recorded,
 };
 use crate::domain::order::{Moved, Order};
+use crate::domain::pricing::{USAGE_KIND, Usage};
 use crate::domain::{CartIndex, OwnerKey, Sku, Variant};
 use crate::store::idempotency::{IdempotencyStore, Replayable, replayed_order};
 use crate::store::orders::{
     CheckoutRequest, CheckoutSource, OrderChange, OrderStore, touched_by_move,
 };
+use crate::store::shop::meta_key;
 use crate::store::{Changes, StoreError, UpdateError};
 use async_trait::async_trait;
 use sled::Transactional;
+use sled::transaction::TransactionalTree;
 use std::collections::HashMap;
 
 #[async_trait]
@@ -51,6 +54,12 @@ impl OrderStore for SledStore {
         let lines = request
             .lines(stored.as_ref())
             .map_err(UpdateError::Rejected)?;
+        let pricing = self.read_pricing()?;
+        let usage_keys: Vec<Vec<u8>> = request
+            .usage_keys(stored.as_ref(), &pricing)
+            .iter()
+            .map(|key| meta_key(USAGE_KIND, key).into_bytes())
+            .collect();
         let owner_key = owner.as_str().as_bytes();
         let idem_key = scoped(owner, request.key.as_str());
         let trees = (
@@ -61,9 +70,10 @@ impl OrderStore for SledStore {
             &self.idempotency,
             &self.idempotency_counts,
             &self.order_owners,
+            &self.meta,
         );
         let result = trees.transaction(
-            |(carts, cart_index, products, orders, idempotency, counts, owners)| {
+            |(carts, cart_index, products, orders, idempotency, counts, owners, meta)| {
                 count_new_key(counts, owner_key, request.max_keys_per_owner)?;
                 let mut catalog: HashMap<Sku, Variant> = HashMap::with_capacity(lines.len());
                 for line in &lines {
@@ -73,12 +83,22 @@ impl OrderStore for SledStore {
                         catalog.insert(line.sku.clone(), product);
                     }
                 }
+                let usage = read_usage(meta, &usage_keys)?;
                 let mut index = index.clone();
-                let (placement, emptied) =
-                    match request.place(&mut index, stored.as_ref(), &lines, &catalog) {
-                        Ok(placed) => placed,
-                        Err(rejection) => return reject(rejection),
-                    };
+                let (placement, emptied) = match request.place(
+                    &mut index,
+                    stored.as_ref(),
+                    &lines,
+                    &catalog,
+                    &pricing,
+                    &usage,
+                ) {
+                    Ok(placed) => placed,
+                    Err(rejection) => return reject(rejection),
+                };
+                for (key, count) in &placement.usage_taken {
+                    meta.insert(meta_key(USAGE_KIND, key).as_bytes(), encode(count))?;
+                }
                 for product in &placement.stock_taken {
                     products.insert(product.sku.as_str().as_bytes(), encode(product))?;
                 }
@@ -183,8 +203,8 @@ impl OrderStore for SledStore {
             return Ok(None);
         };
         let key = scoped(&owner, id);
-        let trees = (&self.orders, &self.products);
-        let result = trees.transaction(|(orders, products)| {
+        let trees = (&self.orders, &self.products, &self.meta);
+        let result = trees.transaction(|(orders, products, meta)| {
             let Some(order) = tx_get::<Order>(orders, &key)? else {
                 return Ok(None);
             };
@@ -202,6 +222,11 @@ impl OrderStore for SledStore {
                 for product in moved.restocked(&catalog) {
                     products.insert(product.sku.as_str().as_bytes(), encode(&product))?;
                 }
+                for usage in moved.usage_returned() {
+                    let key = meta_key(USAGE_KIND, usage);
+                    let count: u64 = tx_get(meta, key.as_bytes())?.unwrap_or(0);
+                    meta.insert(key.as_bytes(), encode(&count.saturating_sub(1)))?;
+                }
                 orders.insert(key.as_slice(), encode(next.as_ref()))?;
             }
             Ok(Some(moved))
@@ -215,6 +240,21 @@ impl OrderStore for SledStore {
         }
         Ok(Some((owner, moved)))
     }
+}
+
+/// The usage counts at `keys` (`meta` keys of [`USAGE_KIND`] records),
+/// read in the checkout transaction: sled runs it under its write lock, so
+/// no other checkout takes usage between this read and the commit.
+fn read_usage(meta: &TransactionalTree, keys: &[Vec<u8>]) -> TxResult<Usage> {
+    let prefix = meta_key(USAGE_KIND, "").len();
+    let mut counts = HashMap::with_capacity(keys.len());
+    for key in keys {
+        if let Some(count) = tx_get::<u64>(meta, key)? {
+            let record = String::from_utf8_lossy(&key[prefix..]).into_owned();
+            counts.insert(record, count);
+        }
+    }
+    Ok(Usage(counts))
 }
 
 impl SledStore {
@@ -292,6 +332,7 @@ mod tests {
                     cancel_reason: None,
                     restocked: false,
                     events: Vec::new(),
+                    pricing: None,
                 };
                 let owner = OwnerKey::parse(["guest:ann", "customer:bob"][n as usize % 2]).unwrap();
                 let key = scoped(&owner, &order.id);

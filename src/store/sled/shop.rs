@@ -2,9 +2,26 @@
 
 use super::SledStore;
 use super::codec::{decode, encode};
+use crate::domain::pricing::ShopPricing;
 use crate::store::StoreError;
-use crate::store::shop::{ShopStore, meta_key};
+use crate::store::shop::{PRICING_KINDS, ShopStore, meta_key, pricing_from};
 use async_trait::async_trait;
+
+impl SledStore {
+    /// The shop's pricing, read from `meta` (outside any transaction:
+    /// sled's cannot scan).
+    pub(super) fn read_pricing(&self) -> Result<ShopPricing, StoreError> {
+        let mut records = Vec::new();
+        for kind in PRICING_KINDS {
+            for entry in self.meta.scan_prefix(meta_key(kind, "").as_bytes()) {
+                let (key, bytes) = entry?;
+                let value: serde_json::Value = decode(&key, &bytes)?;
+                records.push((String::from_utf8_lossy(&key).into_owned(), value));
+            }
+        }
+        pricing_from(records)
+    }
+}
 
 #[async_trait]
 impl ShopStore for SledStore {
@@ -19,6 +36,25 @@ impl ShopStore for SledStore {
             let value = decode(&key, &bytes)?;
             let key = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
             records.push((key, value));
+        }
+        Ok(records)
+    }
+
+    async fn shop_pricing(&self) -> Result<ShopPricing, StoreError> {
+        self.read_pricing()
+    }
+
+    async fn shop_records_at(
+        &self,
+        kind: &str,
+        keys: &[String],
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        let mut records = Vec::with_capacity(keys.len());
+        for key in keys {
+            let meta = meta_key(kind, key);
+            if let Some(bytes) = self.meta.get(meta.as_bytes())? {
+                records.push((key.clone(), decode(meta.as_bytes(), &bytes)?));
+            }
         }
         Ok(records)
     }
