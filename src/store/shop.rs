@@ -97,6 +97,30 @@ pub fn pricing_from(
     Ok(pricing)
 }
 
+/// Checks a shop record as an import brings it: a kind this release knows
+/// and a value that reads back as that kind's (so one bad line cannot make
+/// every priced read fail later).
+pub fn check_record(kind: &str, key: &str, value: &serde_json::Value) -> Result<(), String> {
+    fn reads<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Result<(), String> {
+        T::deserialize(value).map(|_| ()).map_err(|e| e.to_string())
+    }
+    let checked = match kind {
+        SETTINGS if key == SETTINGS_KEY => reads::<PricingSettings>(value),
+        SETTINGS => Err(format!(
+            "the pricing settings record is keyed '{SETTINGS_KEY}'"
+        )),
+        TAX_RATES => reads::<TaxRate>(value),
+        DISCOUNTS => reads::<Discount>(value),
+        SHIPPING_RATES => reads::<ShippingRate>(value),
+        USAGE_KIND if value.as_u64().is_some() => Ok(()),
+        USAGE_KIND => Err("a usage count is a non-negative integer".into()),
+        other => Err(format!(
+            "'{other}' is no kind of shop record this release knows (an export of a newer release?)"
+        )),
+    };
+    checked.map_err(|why| format!("shop record {kind}/{key}: {why}"))
+}
+
 /// The shop's records.
 #[async_trait]
 pub trait ShopStore: Send + Sync + 'static {
@@ -129,6 +153,26 @@ pub trait ShopStore: Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn imported_records_must_read_back_as_their_kind() {
+        use serde_json::json;
+        let fine = serde_json::to_value(PricingSettings::default()).unwrap();
+        assert_eq!(check_record(SETTINGS, SETTINGS_KEY, &fine), Ok(()));
+        assert!(check_record(SETTINGS, "other", &fine).is_err());
+        assert!(check_record(SETTINGS, SETTINGS_KEY, &json!("x")).is_err());
+        assert_eq!(check_record(USAGE_KIND, "d1", &json!(3)), Ok(()));
+        for bad in [json!(-1), json!(1.5), json!("3"), json!(null)] {
+            assert!(check_record(USAGE_KIND, "d1", &bad).is_err(), "{bad}");
+        }
+        let discount = json!({"id": "d", "title": "t", "codes": ["bad code"]});
+        let refused = check_record(DISCOUNTS, "d", &discount).unwrap_err();
+        assert!(refused.starts_with("shop record discount/d: "), "{refused}");
+        assert!(check_record(SHIPPING_RATES, "post", &json!({"handle": "UPPER"})).is_err());
+        assert!(check_record(TAX_RATES, "DE//standard", &json!({})).is_err());
+        let unknown = check_record("webhook", "w", &json!({})).unwrap_err();
+        assert!(unknown.contains("newer release"), "{unknown}");
+    }
 
     #[test]
     fn meta_keys_read_back() {

@@ -154,7 +154,10 @@ impl Record {
                         "a shop record's kind (1-32 bytes, no '/') and key (1-256 bytes) must be printable: '{kind}', '{key}'"
                     ));
                 }
-                Ok(())
+                let Record::Shop { data, .. } = self else {
+                    unreachable!("matched above")
+                };
+                super::shop::check_record(kind, key, data)
             }
             Record::Carts { carts, .. } => {
                 too_high("the retired version", carts.retired_version)?;
