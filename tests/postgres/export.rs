@@ -5,7 +5,7 @@
 use crate::commands::{cartql, error_line, ok, path};
 use crate::helpers::*;
 use crate::shop::{checkout, customer_account};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// A store with something of every kind in it; returns a token that a
 /// log-out everywhere revoked.
@@ -61,9 +61,16 @@ async fn sled_to_postgres_to_sled_round_trips_with_nothing_lost() {
     }
     let shop_query = "{ shop { pricing { pricesIncludeTax roundingMode } } taxRates { province ratePercent } discounts(first: 10) { nodes { id title codes target fixedAmount { amount } endsAt createdAt } } shippingRates { handle countries price { amount } freeAbove { amount } } }";
     let shop_records = server.data(Some(&admin), shop_query, json!({})).await;
+    let codes: Vec<&Value> = shop_records["discounts"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| &node["codes"])
+        .collect();
     assert_eq!(
-        shop_records["discounts"]["nodes"][0]["codes"],
-        json!(["SUMMER"])
+        codes,
+        [&json!(["WELCOME10"]), &json!(["SUMMER"])],
+        "the demo's and this test's"
     );
     assert_eq!(shop_records["shippingRates"][0]["handle"], "standard");
     drop(server.terminate().await);
