@@ -12,15 +12,15 @@
 //! checks each SKU once.
 
 use super::carts::{ShownCart, show};
+use super::pricing::checked_pricing;
 use super::{AppError, Caller, Once};
 use crate::domain::attributes::{check_attributes, check_note};
-use crate::domain::buyer::{BuyerIdentity, BuyerIdentityInput};
+use crate::domain::buyer::BuyerIdentityInput;
 use crate::domain::cart::check_line_shapes;
 use crate::domain::idempotency::{Outcome, key_reused};
 use crate::domain::order::{CheckoutDetails, Order};
-use crate::domain::pricing::entered_codes;
 use crate::domain::rate::throttled;
-use crate::domain::{CartLine, CartName, ErrorCode, Handle, LineInput, Rejection, UserError};
+use crate::domain::{CartLine, CartName, ErrorCode, LineInput, Rejection, UserError};
 use crate::services::Services;
 use crate::store::orders::{CheckoutRequest, CheckoutSource};
 use crate::store::throttle::Subject;
@@ -255,28 +255,12 @@ async fn checked_lines(
     let attributes = check_attributes(&input.attributes, &["attributes"], attribute_limits)
         .map_err(|e| errors.extend(e))
         .unwrap_or_default();
-    let buyer_identity = match &input.buyer_identity {
-        None => BuyerIdentity::default(),
-        Some(given) => given
-            .check()
-            .map_err(|e| errors.extend(e))
-            .unwrap_or_default(),
-    };
-    let discount_codes = entered_codes(&input.discount_codes, "discountCodes")
-        .map_err(|e| errors.extend(e.into_user_errors()))
-        .unwrap_or_default();
-    let delivery_option = match input.delivery_option.as_deref().map(Handle::parse) {
-        None => None,
-        Some(Ok(handle)) => Some(handle.as_str().to_string()),
-        Some(Err(why)) => {
-            errors.push(UserError::new(
-                ErrorCode::DeliveryOptionUnavailable,
-                &["deliveryOption"],
-                format!("not a delivery option: {why}"),
-            ));
-            None
-        }
-    };
+    let (buyer_identity, discount_codes, delivery_option) = checked_pricing(
+        input.buyer_identity.as_ref(),
+        &input.discount_codes,
+        input.delivery_option.as_deref(),
+        &mut errors,
+    );
     if !errors.is_empty() {
         return Ok(Err(Rejection::Invalid(errors)));
     }

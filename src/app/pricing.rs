@@ -264,6 +264,42 @@ pub(super) fn decode<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// What a client-held cart says about its pricing, checked as
+/// `checkoutLines` and `previewCheckout` both check it: the buyer's fields,
+/// the codes (`discountCodes.N`) and the delivery option's handle
+/// (`deliveryOption`). Problems are added to `errors`; what was bad reads
+/// as absent.
+pub(super) fn checked_pricing(
+    buyer: Option<&BuyerIdentityInput>,
+    codes: &[String],
+    delivery: Option<&str>,
+    errors: &mut Vec<UserError>,
+) -> (BuyerIdentity, Vec<String>, Option<String>) {
+    let buyer = match buyer {
+        None => BuyerIdentity::default(),
+        Some(given) => given
+            .check()
+            .map_err(|e| errors.extend(e))
+            .unwrap_or_default(),
+    };
+    let codes = entered_codes(codes, "discountCodes")
+        .map_err(|e| errors.extend(e.into_user_errors()))
+        .unwrap_or_default();
+    let delivery = match delivery.map(Handle::parse) {
+        None => None,
+        Some(Ok(handle)) => Some(handle.as_str().to_string()),
+        Some(Err(why)) => {
+            errors.push(UserError::new(
+                ErrorCode::DeliveryOptionUnavailable,
+                &["deliveryOption"],
+                format!("not a delivery option: {why}"),
+            ));
+            None
+        }
+    };
+    (buyer, codes, delivery)
+}
+
 /// A client-held cart to price as checkout would (`previewCheckout`).
 #[derive(Clone, Debug, Default)]
 pub struct PreviewInput {
@@ -304,28 +340,12 @@ pub async fn preview(
     let lines = checked
         .map_err(|e| errors.extend(e.into_user_errors()))
         .unwrap_or_default();
-    let codes = entered_codes(&input.discount_codes, "discountCodes")
-        .map_err(|e| errors.extend(e.into_user_errors()))
-        .unwrap_or_default();
-    let buyer = match &input.buyer_identity {
-        None => BuyerIdentity::default(),
-        Some(given) => given
-            .check()
-            .map_err(|e| errors.extend(e))
-            .unwrap_or_default(),
-    };
-    let delivery = match input.delivery_option.as_deref().map(Handle::parse) {
-        None => None,
-        Some(Ok(handle)) => Some(handle.as_str().to_string()),
-        Some(Err(why)) => {
-            errors.push(UserError::new(
-                ErrorCode::DeliveryOptionUnavailable,
-                &["deliveryOption"],
-                format!("not a delivery option: {why}"),
-            ));
-            None
-        }
-    };
+    let (buyer, codes, delivery) = checked_pricing(
+        input.buyer_identity.as_ref(),
+        &input.discount_codes,
+        input.delivery_option.as_deref(),
+        &mut errors,
+    );
     if !errors.is_empty() {
         return Ok(Err(Rejection::Invalid(errors)));
     }
