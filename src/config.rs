@@ -233,11 +233,39 @@ pub struct ServeConfig {
     /// long is closed (1s–1h; longer than --ws-ping-interval).
     #[arg(long, env = "CARTQL_WS_IDLE_TIMEOUT", default_value = "75s", value_parser = parse_up_to_1h)]
     pub ws_idle_timeout: Duration,
+    /// Allow webhook URLs over plain `http` and to loopback, private and
+    /// link-local addresses. For development and tests only: with it, an
+    /// admin token can make the server call into its own network.
+    #[arg(long, env = "CARTQL_WEBHOOK_ALLOW_INSECURE")]
+    pub webhook_allow_insecure: bool,
+    /// The most webhook endpoints a shop may have (1–1000).
+    #[arg(long, env = "CARTQL_MAX_WEBHOOK_ENDPOINTS", default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub max_webhook_endpoints: u16,
+    /// How long finished webhook deliveries and sent events are kept (for
+    /// `webhookDeliveries` and replays), e.g. `30d`.
+    #[arg(long, env = "CARTQL_WEBHOOK_LOG_RETENTION", default_value = "30d", value_parser = parse_lifetime)]
+    pub webhook_log_retention: Duration,
+    /// The waits between webhook attempts, comma-separated (1 to 20 waits
+    /// of 1s to 24h each); after the last, a delivery is `FAILED`. Each
+    /// wait varies by ±20 %.
+    #[arg(long, env = "CARTQL_WEBHOOK_RETRY_SCHEDULE", default_value = "5s,5m,30m,2h,5h,10h,10h,10h", value_parser = crate::domain::webhook::parse_schedule)]
+    pub webhook_retry_schedule: crate::domain::webhook::Schedule,
     #[command(flatten)]
     pub identity: IdentityConfig,
 }
 
 impl ServeConfig {
+    /// How webhooks behave.
+    pub fn webhook_settings(&self) -> crate::app::webhooks::WebhookSettings {
+        crate::app::webhooks::WebhookSettings {
+            allow_insecure: self.webhook_allow_insecure,
+            max_endpoints: usize::from(self.max_webhook_endpoints),
+            retention: chrono_duration(self.webhook_log_retention),
+            schedule: self.webhook_retry_schedule.0.clone(),
+            ..Default::default()
+        }
+    }
+
     /// The cart limits.
     pub fn limits(&self) -> Limits {
         Limits {

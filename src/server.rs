@@ -67,6 +67,8 @@ pub struct Application {
     store: Running,
     connections: ListenerSettings,
     lifecycle: watch::Sender<Lifecycle>,
+    /// Sends the webhook outbox while the server runs.
+    relay: crate::app::webhooks::Relay,
 }
 
 impl Application {
@@ -77,6 +79,11 @@ impl Application {
         let Started { services, running } =
             Services::build(config, Arc::new(SystemClock), Background::Run).await?;
         let limits = config.query_limits();
+        let relay = crate::app::webhooks::Relay::new(
+            services.clone(),
+            crate::graphql::webhooks::render(&services),
+        )
+        .map_err(StartError)?;
         let (lifecycle, watching) = watch::channel(Lifecycle::Serving);
         let state = AppState {
             engine: Engine::new(services.clone(), limits),
@@ -117,6 +124,7 @@ impl Application {
             store: running,
             connections,
             lifecycle,
+            relay,
         })
     }
 
@@ -150,6 +158,8 @@ impl Application {
         let metrics = self.metrics.map(|(listener, router)| {
             tokio::spawn(async move { axum::serve(listener, router).await })
         });
+        let (stop_relay, relay_stops) = watch::channel(false);
+        let relay = tokio::spawn(self.relay.run(relay_stops));
         listener::serve(
             self.listener,
             self.router,
@@ -161,6 +171,10 @@ impl Application {
         if let Some(metrics) = metrics {
             metrics.abort();
         }
+        // The relay finishes the attempts it is making (each at most 10 s;
+        // one cut short is sent again after its claim runs out).
+        let _ = stop_relay.send(true);
+        let _ = relay.await;
         self.store
             .backend
             .close()

@@ -34,6 +34,8 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     /// Ids for new orders.
     pub order_ids: Arc<OrderIds>,
+    /// How webhooks behave.
+    pub webhooks: crate::app::webhooks::WebhookSettings,
 }
 
 impl Services {

@@ -148,6 +148,7 @@ impl Services {
             lifetimes,
             clock,
             order_ids: Arc::default(),
+            webhooks: config.webhook_settings(),
         };
         Ok(Started { services, running })
     }

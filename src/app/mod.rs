@@ -17,6 +17,8 @@
 //! - [`orders`]: the buyer's orders, the shop's view and its moves.
 //! - [`pricing`]: pricing settings and tax rates; what a cart costs.
 //! - [`shipping`]: the shop's shipping rates (admin).
+//! - [`webhooks`]: the admin's webhook endpoints and deliveries; the relay
+//!   that sends the outbox.
 
 pub mod carts;
 pub mod catalog;
@@ -26,6 +28,7 @@ pub mod identity;
 pub mod orders;
 pub mod pricing;
 pub mod shipping;
+pub mod webhooks;
 
 use crate::auth::{ClientAddress, Viewer};
 use crate::domain::Rejection;

@@ -93,6 +93,12 @@ macro_rules! with_error_codes {
             DuplicateDiscountCode,
             /// A shipping rate that is not acceptable.
             InvalidShippingRate,
+            /// A webhook URL that is not https, names an internal address or is malformed.
+            InvalidWebhookUrl,
+            /// A webhook endpoint's events or description that are not acceptable, or one endpoint too many.
+            InvalidWebhookEndpoint,
+            /// Nothing has this id.
+            NotFound,
         }
     };
 }

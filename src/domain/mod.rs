@@ -21,6 +21,8 @@
 //! - [`rate`]: write rates, a token bucket per viewer and per client address.
 //! - [`shop`]: the shop's currency, cart limits and lifetimes.
 //! - [`size`]: how many bytes a stored value takes (what byte budgets count).
+//! - [`webhook`]: events for the shop's other systems: endpoints, deliveries,
+//!   the retry schedule, signatures and the address rule.
 
 pub mod account;
 pub mod attributes;
@@ -44,6 +46,7 @@ pub mod shop;
 pub mod size;
 #[cfg(test)]
 mod testing;
+pub mod webhook;
 
 pub use cart::{
     Cart, CartChange, CartIndex, CartLine, CartSet, CartWrite, Limits, LineInput, NewLine,

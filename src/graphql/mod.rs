@@ -20,6 +20,7 @@
 //! - [`pricing`]: pricing settings and tax rates (admin), and what carts cost.
 //! - [`discounts`]: discounts (admin); [`discount_view`] shows one.
 //! - [`shipping`]: shipping rates (admin).
+//! - [`webhooks`]: webhook endpoints and deliveries (admin); webhook payloads.
 //! - [`types`]: money, user errors and other shared output types.
 //! - [`inputs`]: input types several areas take, and the line check they share.
 //! - [`error`]: top-level error codes.
@@ -62,6 +63,7 @@ pub mod subscription;
 pub mod types;
 pub mod variables;
 pub mod viewer;
+pub mod webhooks;
 
 pub use engine::QueryLimits;
 pub use schema::{CartSchema, MutationRoot, QueryRoot, sdl};

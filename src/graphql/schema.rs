@@ -3,7 +3,7 @@
 
 use super::{
     admin_orders, cart, catalog, discounts, identity, merge, node, orders, preview, pricing,
-    shipping, subscription, viewer,
+    shipping, subscription, viewer, webhooks,
 };
 use async_graphql::{MergedObject, Schema};
 
@@ -23,6 +23,7 @@ pub struct QueryRoot(
     discounts::DiscountQuery,
     shipping::ShippingQuery,
     preview::PreviewQuery,
+    webhooks::WebhookQuery,
 );
 
 /// Every mutation field, merged from the area files.
@@ -37,6 +38,7 @@ pub struct MutationRoot(
     pricing::PricingMutation,
     discounts::DiscountMutation,
     shipping::ShippingMutation,
+    webhooks::WebhookMutation,
 );
 
 /// The SDL clients and `schema.graphql` rely on.

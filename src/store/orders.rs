@@ -20,6 +20,19 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 
+/// The outbox record that announces `order`'s latest change (a
+/// [`webhook::Event`](crate::domain::webhook::Event)): its `meta` key and
+/// value, written by the transaction that made the change.
+pub fn outbox_record(order: &Order) -> (String, serde_json::Value) {
+    use crate::domain::webhook::Event;
+    let event = Event::of_order(Event::new_id(order.updated_at()), order);
+    let value = serde_json::to_value(&event).unwrap_or(serde_json::Value::Null);
+    (
+        super::shop::meta_key(super::shop::WEBHOOK_OUTBOX, &event.id),
+        value,
+    )
+}
+
 /// Decides an order's move from the order as stored (may run several times).
 pub type OrderChange<'a> = dyn Fn(&Order) -> Result<Moved, Rejection> + Send + Sync + 'a;
 

@@ -10,8 +10,14 @@ use super::StoreError;
 use crate::domain::pricing::{
     Discount, PricingSettings, ShippingRate, ShopPricing, TaxRate, USAGE_KIND, Usage,
 };
+use crate::domain::webhook::{Delivery, Endpoint, Event};
 use async_trait::async_trait;
 use std::collections::HashMap;
+
+/// What [`ShopStore::update_shop_record`] makes of a record: its next
+/// value (`None`: absent), from its current one. It may run several times.
+pub type RecordChange<'a> =
+    dyn Fn(Option<&serde_json::Value>) -> Option<serde_json::Value> + Send + Sync + 'a;
 
 /// Where shop records start in the `meta` keys.
 pub const PREFIX: &str = "shop/";
@@ -57,6 +63,29 @@ pub const DISCOUNTS: &str = "discount";
 pub const SHIPPING_RATES: &str = "shipping-rate";
 /// Every kind pricing reads (usage counts aside: they are read by key).
 pub const PRICING_KINDS: [&str; 4] = [SETTINGS, TAX_RATES, DISCOUNTS, SHIPPING_RATES];
+/// Webhook endpoints (keyed by id).
+pub const WEBHOOK_ENDPOINTS: &str = "webhook-endpoint";
+/// The outbox: events written by the transaction of their change, not yet
+/// given to the endpoints (keyed by event id).
+pub const WEBHOOK_OUTBOX: &str = "webhook-outbox";
+/// Events given to the endpoints, kept for replays (keyed by event id).
+pub const WEBHOOK_EVENTS: &str = "webhook-event";
+/// Pending deliveries (keyed by delivery id).
+pub const WEBHOOK_QUEUE: &str = "webhook-queue";
+/// Finished deliveries, succeeded or failed (keyed by delivery id).
+pub const WEBHOOK_LOG: &str = "webhook-delivery";
+
+/// The first key past every key that starts with `prefix` (which ends in
+/// `/`): `prefix` ≤ key < this is the prefix, in byte order.
+pub fn prefix_end(prefix: &str) -> String {
+    let mut end = prefix.to_string();
+    if end.pop() == Some('/') {
+        end.push('0');
+    } else {
+        end = format!("{prefix}\u{10FFFF}");
+    }
+    end
+}
 
 /// The shop's pricing from its records (`meta` keys and values of the
 /// [`PRICING_KINDS`]; others are ignored): settings (the defaults when
@@ -113,6 +142,9 @@ pub fn check_record(kind: &str, key: &str, value: &serde_json::Value) -> Result<
         DISCOUNTS => reads::<Discount>(value),
         SHIPPING_RATES => reads::<ShippingRate>(value),
         USAGE_KIND if value.as_u64().is_some() => Ok(()),
+        WEBHOOK_ENDPOINTS => reads::<Endpoint>(value),
+        WEBHOOK_OUTBOX | WEBHOOK_EVENTS => reads::<Event>(value),
+        WEBHOOK_QUEUE | WEBHOOK_LOG => reads::<Delivery>(value),
         USAGE_KIND => Err("a usage count is a non-negative integer".into()),
         other => Err(format!(
             "'{other}' is no kind of shop record this release knows (an export of a newer release?)"
@@ -148,6 +180,17 @@ pub trait ShopStore: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Deletes one record; whether it was there.
     async fn delete_shop_record(&self, kind: &str, key: &str) -> Result<bool, StoreError>;
+    /// Replaces one record with `next(current)` (`None` deletes it or
+    /// leaves it absent), durably and atomically against every other
+    /// writer of it, on any instance: when another got there first, `next`
+    /// runs again on what they wrote. Returns the value now stored and
+    /// whether this call changed it.
+    async fn update_shop_record(
+        &self,
+        kind: &str,
+        key: &str,
+        next: &RecordChange<'_>,
+    ) -> Result<(Option<serde_json::Value>, bool), StoreError>;
 }
 
 #[cfg(test)]
@@ -170,8 +213,17 @@ mod tests {
         assert!(refused.starts_with("shop record discount/d: "), "{refused}");
         assert!(check_record(SHIPPING_RATES, "post", &json!({"handle": "UPPER"})).is_err());
         assert!(check_record(TAX_RATES, "DE//standard", &json!({})).is_err());
+        assert!(check_record(WEBHOOK_QUEUE, "d", &json!({"id": 1})).is_err());
         let unknown = check_record("webhook", "w", &json!({})).unwrap_err();
         assert!(unknown.contains("newer release"), "{unknown}");
+    }
+
+    #[test]
+    fn a_prefix_ends_where_the_next_kind_begins() {
+        assert_eq!(prefix_end("shop/discount/"), "shop/discount0");
+        assert!("shop/discount/zzz".as_bytes() < prefix_end("shop/discount/").as_bytes());
+        assert!("shop/discount0".as_bytes() >= prefix_end("shop/discount/").as_bytes());
+        assert!("shop/discount-x/a".as_bytes() < "shop/discount/".as_bytes());
     }
 
     #[test]

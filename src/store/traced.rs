@@ -309,6 +309,20 @@ impl<S: ShopStore + ?Sized> ShopStore for Traced<S> {
             key
         )
     }
+
+    async fn update_shop_record(
+        &self,
+        kind: &str,
+        key: &str,
+        next: &super::shop::RecordChange<'_>,
+    ) -> Result<(Option<serde_json::Value>, bool), StoreError> {
+        step!(
+            "store.update_shop_record",
+            self.0.update_shop_record(kind, key, next),
+            kind,
+            key
+        )
+    }
 }
 
 #[async_trait]

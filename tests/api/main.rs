@@ -46,4 +46,5 @@ mod order_life;
 mod pricing;
 mod storefront;
 mod subscriptions;
+mod webhooks;
 mod ws_answers;

@@ -18,7 +18,7 @@ use crate::domain::{OwnerKey, Sku, Variant};
 use crate::store::idempotency::{Replayable, replayed_order};
 use crate::store::notices::Touched;
 use crate::store::orders::{
-    CheckoutRequest, CheckoutSource, OrderChange, OrderStore, touched_by_move,
+    CheckoutRequest, CheckoutSource, OrderChange, OrderStore, outbox_record, touched_by_move,
 };
 use crate::store::shop::{meta_key, usage_counts};
 use crate::store::{Changes, StoreError, UpdateError};
@@ -164,6 +164,7 @@ impl PgStore {
                     .await?;
             }
             give_back_usage(&mut tx, moved.usage_returned()).await?;
+            write_outbox(&mut tx, next).await?;
             sqlx::query("UPDATE orders SET data = $3 WHERE owner = $1 AND id = $2")
                 .bind(owner.as_str())
                 .bind(id)
@@ -230,6 +231,7 @@ impl PgStore {
             write_carts(&mut tx, owner, locked, &index, emptied).await?;
         }
         let order = placement.order;
+        write_outbox(&mut tx, &order).await?;
         sqlx::query("INSERT INTO orders (owner, id, data) VALUES ($1, $2, $3)")
             .bind(owner.as_str())
             .bind(&order.id)
@@ -335,6 +337,21 @@ async fn write_usage(
         .execute(&mut **tx)
         .await?;
     }
+    Ok(())
+}
+
+/// Writes the webhook event announcing `order`'s latest change, in the
+/// transaction of the change (the outbox).
+async fn write_outbox(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    order: &Order,
+) -> Result<(), TxError> {
+    let (key, event) = outbox_record(order);
+    sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2)")
+        .bind(key)
+        .bind(event)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

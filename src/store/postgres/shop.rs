@@ -3,18 +3,24 @@
 use super::{PgStore, backend};
 use crate::domain::pricing::ShopPricing;
 use crate::store::StoreError;
-use crate::store::shop::{PRICING_KINDS, ShopStore, meta_key, pricing_from};
+use crate::store::shop::{
+    PRICING_KINDS, RecordChange, ShopStore, meta_key, prefix_end, pricing_from,
+};
 use async_trait::async_trait;
 
 /// The shop's pricing in one query, on `conn` (a checkout's transaction
 /// reads it there).
 pub(super) async fn read_pricing(conn: &mut sqlx::PgConnection) -> Result<ShopPricing, StoreError> {
-    let prefixes: Vec<String> = PRICING_KINDS.iter().map(|k| meta_key(k, "")).collect();
+    // Key ranges (the key is COLLATE "C": byte order), so the primary key
+    // finds them however many other records `meta` holds.
+    let starts: Vec<String> = PRICING_KINDS.iter().map(|k| meta_key(k, "")).collect();
+    let ends: Vec<String> = starts.iter().map(|p| prefix_end(p)).collect();
     let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
-        "SELECT key, value FROM meta
-         WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) AS p WHERE starts_with(key, p))",
+        "SELECT m.key, m.value FROM unnest($1::text[], $2::text[]) AS r(lo, hi)
+         JOIN meta m ON m.key >= r.lo AND m.key < r.hi",
     )
-    .bind(&prefixes)
+    .bind(&starts)
+    .bind(&ends)
     .fetch_all(&mut *conn)
     .await
     .map_err(backend)?;
@@ -28,10 +34,12 @@ impl ShopStore for PgStore {
         kind: &str,
     ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
         let prefix = meta_key(kind, "");
-        // starts_with rather than LIKE: keys may hold `_` or `%`.
+        // A key range rather than LIKE (keys may hold `_` or `%`) or
+        // starts_with (which no index serves).
         let rows: Vec<(String, serde_json::Value)> =
-            sqlx::query_as("SELECT key, value FROM meta WHERE starts_with(key, $1) ORDER BY key")
+            sqlx::query_as("SELECT key, value FROM meta WHERE key >= $1 AND key < $2 ORDER BY key")
                 .bind(&prefix)
+                .bind(prefix_end(&prefix))
                 .fetch_all(&self.pool)
                 .await
                 .map_err(backend)?;
@@ -93,5 +101,58 @@ impl ShopStore for PgStore {
             .await
             .map_err(backend)?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn update_shop_record(
+        &self,
+        kind: &str,
+        key: &str,
+        next: &RecordChange<'_>,
+    ) -> Result<(Option<serde_json::Value>, bool), StoreError> {
+        let key = meta_key(kind, key);
+        loop {
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let current: Option<(serde_json::Value,)> =
+                sqlx::query_as("SELECT value FROM meta WHERE key = $1 FOR UPDATE")
+                    .bind(&key)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            let current = current.map(|(value,)| value);
+            let value = next(current.as_ref());
+            if value == current {
+                return Ok((value, false));
+            }
+            let written = match (&current, &value) {
+                (_, None) => sqlx::query("DELETE FROM meta WHERE key = $1")
+                    .bind(&key)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected(),
+                (Some(_), Some(value)) => sqlx::query("UPDATE meta SET value = $2 WHERE key = $1")
+                    .bind(&key)
+                    .bind(value)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected(),
+                // Absent rows cannot be locked: a concurrent insert makes
+                // this one write nothing, and `next` runs again on theirs.
+                (None, Some(value)) => sqlx::query(
+                    "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(&key)
+                .bind(value)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?
+                .rows_affected(),
+            };
+            if written == 1 {
+                tx.commit().await.map_err(backend)?;
+                return Ok((value, true));
+            }
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! [`OrderStore`] and [`IdempotencyStore`] for sled: the checkout
-//! transaction over `carts`, `products`, `orders`, `idempotency` and
-//! `idempotency_counts`; order listing; the idempotency look-up.
+//! transaction over `carts`, `products`, `orders`, `idempotency`,
+//! `idempotency_counts` and `meta` (usage, the webhook outbox); order listing; the idempotency look-up.
 
 use super::SledStore;
 use super::carts::Staged;
@@ -14,7 +14,7 @@ use crate::domain::pricing::{USAGE_KIND, Usage};
 use crate::domain::{CartIndex, OwnerKey, Sku, Variant};
 use crate::store::idempotency::{IdempotencyStore, Replayable, replayed_order};
 use crate::store::orders::{
-    CheckoutRequest, CheckoutSource, OrderChange, OrderStore, touched_by_move,
+    CheckoutRequest, CheckoutSource, OrderChange, OrderStore, outbox_record, touched_by_move,
 };
 use crate::store::shop::meta_key;
 use crate::store::{Changes, StoreError, UpdateError};
@@ -106,6 +106,8 @@ impl OrderStore for SledStore {
                     Staged::write(owner, &index, emptied).apply(carts, cart_index)?;
                 }
                 let order = placement.order;
+                let (event_key, event) = outbox_record(&order);
+                meta.insert(event_key.as_bytes(), encode(&event))?;
                 orders.insert(scoped(owner, &order.id), encode(&order))?;
                 owners.insert(order.id.as_bytes(), owner_key)?;
                 idempotency.insert(
@@ -227,6 +229,8 @@ impl OrderStore for SledStore {
                     let count: u64 = tx_get(meta, key.as_bytes())?.unwrap_or(0);
                     meta.insert(key.as_bytes(), encode(&count.saturating_sub(1)))?;
                 }
+                let (event_key, event) = outbox_record(next);
+                meta.insert(event_key.as_bytes(), encode(&event))?;
                 orders.insert(key.as_slice(), encode(next.as_ref()))?;
             }
             Ok(Some(moved))

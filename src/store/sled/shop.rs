@@ -4,7 +4,7 @@ use super::SledStore;
 use super::codec::{decode, encode};
 use crate::domain::pricing::ShopPricing;
 use crate::store::StoreError;
-use crate::store::shop::{PRICING_KINDS, ShopStore, meta_key, pricing_from};
+use crate::store::shop::{PRICING_KINDS, RecordChange, ShopStore, meta_key, pricing_from};
 use async_trait::async_trait;
 
 impl SledStore {
@@ -74,5 +74,34 @@ impl ShopStore for SledStore {
         let removed = self.meta.remove(meta_key(kind, key).as_bytes())?.is_some();
         self.durable().await?;
         Ok(removed)
+    }
+
+    async fn update_shop_record(
+        &self,
+        kind: &str,
+        key: &str,
+        next: &RecordChange<'_>,
+    ) -> Result<(Option<serde_json::Value>, bool), StoreError> {
+        let key = meta_key(kind, key);
+        loop {
+            let old = self.meta.get(key.as_bytes())?;
+            let current: Option<serde_json::Value> = old
+                .as_ref()
+                .map(|bytes| decode(key.as_bytes(), bytes))
+                .transpose()?;
+            let value = next(current.as_ref());
+            if value == current {
+                return Ok((value, false));
+            }
+            let bytes = value.as_ref().map(encode);
+            if self
+                .meta
+                .compare_and_swap(key.as_bytes(), old, bytes)?
+                .is_ok()
+            {
+                self.durable().await?;
+                return Ok((value, true));
+            }
+        }
     }
 }

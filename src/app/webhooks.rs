@@ -1,0 +1,895 @@
+//! Webhooks (issue "Tell the shop's other systems"): the admin's endpoints
+//! and delivery log, and the [`Relay`] that sends what the outbox holds.
+//!
+//! Everything is a shop record (see [`crate::store::shop`]), so both
+//! backends keep it alike and every rule here runs once for both:
+//!
+//! 1. A checkout or an order's move writes its [`Event`] into the outbox
+//!    (`webhook-outbox`) in its own transaction: a refused change writes
+//!    none, a replayed checkout writes none, a crash after the commit loses
+//!    none.
+//! 2. The relay of some instance claims an outbox event (a lease written
+//!    with [`update_shop_record`](crate::store::ShopStore::update_shop_record),
+//!    which is atomic across instances), makes one [`Delivery`] per endpoint
+//!    that wants it (`webhook-queue`, keyed `{endpoint}.{event}`, so a second
+//!    dispatch of the same event makes none), keeps the event for replays
+//!    (`webhook-event`) and only then removes it from the outbox.
+//! 3. A delivery is due when its time has come and nothing earlier of the
+//!    same order for the same endpoint is still pending (in the queue, or in
+//!    the outbox: read first, so an event moving from one to the other is
+//!    seen in one of them). The relay claims it with a lease (another
+//!    instance takes it over if this one dies), sends it, and records the
+//!    attempt: done (`webhook-delivery`, the log), or due again on the
+//!    [`BACKOFF`](crate::domain::webhook::BACKOFF) schedule.
+
+use super::AppError;
+use super::pricing::decode;
+use crate::domain::webhook::{
+    Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventKind, Secret, Verdict,
+    address_allowed, check_description, check_events, check_url,
+};
+use crate::domain::{ErrorCode, Rejection, UserError};
+use crate::services::Services;
+use crate::store::shop::{
+    WEBHOOK_ENDPOINTS, WEBHOOK_EVENTS, WEBHOOK_LOG, WEBHOOK_OUTBOX, WEBHOOK_QUEUE,
+};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// How webhooks behave (`--webhook-*`).
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    /// Allow `http` URLs and internal addresses (development and tests).
+    pub allow_insecure: bool,
+    /// The most endpoints a shop may have.
+    pub max_endpoints: usize,
+    /// How long finished deliveries and dispatched events are kept.
+    pub retention: Duration,
+    /// The most deliveries in flight at once, in all.
+    pub concurrency: usize,
+    /// The most deliveries in flight at once to one endpoint.
+    pub concurrency_per_endpoint: usize,
+    /// The waits between attempts (`--webhook-retry-schedule`).
+    pub schedule: Vec<Duration>,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            allow_insecure: false,
+            max_endpoints: crate::domain::webhook::DEFAULT_MAX_ENDPOINTS,
+            retention: Duration::days(30),
+            concurrency: 16,
+            concurrency_per_endpoint: 4,
+            schedule: crate::domain::webhook::BACKOFF.to_vec(),
+        }
+    }
+}
+
+/// How long a relay owns what it claimed: longer than an attempt may take.
+const LEASE: Duration = Duration::seconds(60);
+/// How long one attempt may take (a 2xx later than this is a failure).
+pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The most outbox events one pass of the relay dispatches.
+const DISPATCH_BATCH: usize = 256;
+/// The most bytes of a response the relay reads (it needs only the status).
+const MAX_ERROR_BYTES: usize = 200;
+
+fn to_value<T: serde::Serialize>(value: &T) -> Result<Value, AppError> {
+    serde_json::to_value(value).map_err(|e| AppError::Broken(e.to_string()))
+}
+
+fn not_found(field: &str, what: &str) -> Rejection {
+    Rejection::one(UserError::new(
+        ErrorCode::NotFound,
+        &[field],
+        format!("no {what} has this id"),
+    ))
+}
+
+fn bad_url(field: &str, why: String) -> Rejection {
+    Rejection::one(UserError::new(ErrorCode::InvalidWebhookUrl, &[field], why))
+}
+
+/// Every endpoint, oldest first.
+pub async fn endpoints(services: &Services) -> Result<Vec<Endpoint>, AppError> {
+    let stored = services.store.shop_records(WEBHOOK_ENDPOINTS).await?;
+    let mut endpoints = stored
+        .into_iter()
+        .map(|(key, value)| decode::<Endpoint>(&key, value))
+        .collect::<Result<Vec<_>, _>>()?;
+    endpoints.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    Ok(endpoints)
+}
+
+/// One endpoint.
+pub async fn endpoint(services: &Services, id: &str) -> Result<Option<Endpoint>, AppError> {
+    let stored = services
+        .store
+        .shop_records_at(WEBHOOK_ENDPOINTS, &[id.to_string()])
+        .await?;
+    stored
+        .into_iter()
+        .next()
+        .map(|(key, value)| decode::<Endpoint>(&key, value))
+        .transpose()
+}
+
+/// What `createWebhookEndpoint` asks for.
+#[derive(Clone, Debug)]
+pub struct NewEndpoint {
+    /// Where to send.
+    pub url: String,
+    /// What to send.
+    pub events: Vec<EventKind>,
+    /// The admin's words.
+    pub description: Option<String>,
+}
+
+/// Admin: a new endpoint and its secret (shown this once).
+pub async fn create(
+    services: &Services,
+    input: &NewEndpoint,
+) -> Result<Result<(Endpoint, String), Rejection>, AppError> {
+    let settings = &services.webhooks;
+    let mut errors = Vec::new();
+    if let Err(why) = check_url(&input.url, settings.allow_insecure) {
+        errors.extend(bad_url("url", why).into_user_errors());
+    }
+    let events = check_events(&input.events, "events").map_err(|e| errors.push(e));
+    let description =
+        check_description(input.description.as_deref(), "description").map_err(|e| errors.push(e));
+    let (Ok(events), Ok(description), true) = (events, description, errors.is_empty()) else {
+        return Ok(Err(Rejection::Invalid(errors)));
+    };
+    // Checked, then written: two admins adding the last endpoint at once
+    // could both pass; only admins write endpoints.
+    let count = services.store.shop_records(WEBHOOK_ENDPOINTS).await?.len();
+    if count >= settings.max_endpoints {
+        return Ok(Err(Rejection::one(UserError::new(
+            ErrorCode::InvalidWebhookEndpoint,
+            &[],
+            format!(
+                "a shop has at most {} webhook endpoints (--max-webhook-endpoints); delete one first",
+                settings.max_endpoints
+            ),
+        ))));
+    }
+    let now = services.clock.now();
+    let secret = Secret::generate();
+    let shown = secret.reveal();
+    let endpoint = Endpoint {
+        id: format!("whep_{}", services.order_ids.next(now)),
+        url: input.url.clone(),
+        events,
+        description,
+        active: true,
+        disabled_reason: None,
+        secrets: vec![secret],
+        created_at: now,
+        failing_since: None,
+    };
+    services
+        .store
+        .put_shop_record(WEBHOOK_ENDPOINTS, &endpoint.id, &to_value(&endpoint)?)
+        .await?;
+    Ok(Ok((endpoint, shown)))
+}
+
+/// What `updateWebhookEndpoint` changes (`None`: as it is).
+#[derive(Clone, Debug, Default)]
+pub struct EndpointPatch {
+    /// A new URL.
+    pub url: Option<String>,
+    /// New events.
+    pub events: Option<Vec<EventKind>>,
+    /// On or off; turning it on clears a reason it was turned off for.
+    pub active: Option<bool>,
+    /// A new description (empty clears it).
+    pub description: Option<String>,
+}
+
+/// Admin: changes an endpoint.
+pub async fn update(
+    services: &Services,
+    id: &str,
+    patch: &EndpointPatch,
+) -> Result<Result<Endpoint, Rejection>, AppError> {
+    let insecure = services.webhooks.allow_insecure;
+    let mut errors = Vec::new();
+    if let Some(url) = &patch.url
+        && let Err(why) = check_url(url, insecure)
+    {
+        errors.extend(bad_url("url", why).into_user_errors());
+    }
+    let events = match &patch.events {
+        None => None,
+        Some(events) => check_events(events, "events")
+            .map_err(|e| errors.push(e))
+            .ok(),
+    };
+    let description = match &patch.description {
+        None => None,
+        Some(text) => check_description(Some(text), "description")
+            .map_err(|e| errors.push(e))
+            .ok(),
+    };
+    if !errors.is_empty() {
+        return Ok(Err(Rejection::Invalid(errors)));
+    }
+    let change = |current: Option<&Value>| {
+        let mut endpoint: Endpoint = serde_json::from_value(current?.clone()).ok()?;
+        if let Some(url) = &patch.url {
+            endpoint.url = url.clone();
+        }
+        if let Some(events) = &events {
+            endpoint.events = events.clone();
+        }
+        if let Some(description) = &description {
+            endpoint.description = description.clone();
+        }
+        if let Some(active) = patch.active {
+            endpoint.active = active;
+            if active {
+                endpoint.disabled_reason = None;
+                endpoint.failing_since = None;
+            }
+        }
+        serde_json::to_value(&endpoint).ok()
+    };
+    let (stored, _) = services
+        .store
+        .update_shop_record(WEBHOOK_ENDPOINTS, id, &change)
+        .await?;
+    match stored {
+        None => Ok(Err(not_found("id", "webhook endpoint"))),
+        Some(value) => Ok(Ok(decode(id, value)?)),
+    }
+}
+
+/// Admin: deletes an endpoint; whether there was one. Its pending
+/// deliveries fail when their turn comes ("the endpoint was deleted").
+pub async fn delete(services: &Services, id: &str) -> Result<bool, AppError> {
+    Ok(services
+        .store
+        .delete_shop_record(WEBHOOK_ENDPOINTS, id)
+        .await?)
+}
+
+/// Admin: a new secret for an endpoint (shown this once); the old one keeps
+/// signing beside it for `keep_old`.
+pub async fn rotate(
+    services: &Services,
+    id: &str,
+    keep_old: Duration,
+) -> Result<Result<String, Rejection>, AppError> {
+    if keep_old < Duration::zero() || keep_old > Duration::days(30) {
+        return Ok(Err(Rejection::one(UserError::new(
+            ErrorCode::InvalidWebhookEndpoint,
+            &["keepOldForSeconds"],
+            "keep the old secret for 0 to 2592000 seconds (30 days)",
+        ))));
+    }
+    let now = services.clock.now();
+    let shown = std::sync::Mutex::new(None);
+    let change = |current: Option<&Value>| {
+        let mut endpoint: Endpoint = serde_json::from_value(current?.clone()).ok()?;
+        let secret = endpoint.rotate(now, keep_old).reveal();
+        *shown.lock().unwrap_or_else(|e| e.into_inner()) = Some(secret);
+        serde_json::to_value(&endpoint).ok()
+    };
+    let (stored, changed) = services
+        .store
+        .update_shop_record(WEBHOOK_ENDPOINTS, id, &change)
+        .await?;
+    let secret = shown.into_inner().unwrap_or_else(|e| e.into_inner());
+    match (stored, changed, secret) {
+        (Some(_), true, Some(secret)) => Ok(Ok(secret)),
+        _ => Ok(Err(not_found("id", "webhook endpoint"))),
+    }
+}
+
+/// Which deliveries `webhookDeliveries` lists.
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryFilter {
+    /// Of one endpoint.
+    pub endpoint_id: Option<String>,
+    /// In one status.
+    pub status: Option<DeliveryStatus>,
+}
+
+/// Admin: deliveries, newest event first.
+pub async fn deliveries(
+    services: &Services,
+    filter: &DeliveryFilter,
+) -> Result<Vec<Delivery>, AppError> {
+    let mut kinds = Vec::new();
+    if filter.status.is_none_or(|s| s == DeliveryStatus::Pending) {
+        kinds.push(WEBHOOK_QUEUE);
+    }
+    if filter.status != Some(DeliveryStatus::Pending) {
+        kinds.push(WEBHOOK_LOG);
+    }
+    let mut found = Vec::new();
+    for kind in kinds {
+        for (key, value) in services.store.shop_records(kind).await? {
+            let delivery: Delivery = decode(&key, value)?;
+            let endpoint_ok = filter
+                .endpoint_id
+                .as_ref()
+                .is_none_or(|id| *id == delivery.endpoint_id);
+            if endpoint_ok && filter.status.is_none_or(|s| s == delivery.status) {
+                found.push(delivery);
+            }
+        }
+    }
+    found.sort_by(|a, b| (&b.event_id, &b.id).cmp(&(&a.event_id, &a.id)));
+    found.dedup_by(|a, b| a.id == b.id);
+    Ok(found)
+}
+
+/// Admin: sends a delivery again from the start of the schedule (a failed
+/// or succeeded one; a pending one is made due now).
+pub async fn retry(services: &Services, id: &str) -> Result<Result<Delivery, Rejection>, AppError> {
+    let now = services.clock.now();
+    let logged = services
+        .store
+        .shop_records_at(WEBHOOK_LOG, &[id.to_string()])
+        .await?;
+    let from_log = logged.into_iter().next();
+    let restart = |current: Option<&Value>| {
+        let source = current.or(from_log.as_ref().map(|(_, v)| v))?;
+        let mut delivery: Delivery = serde_json::from_value(source.clone()).ok()?;
+        delivery.restart(now);
+        serde_json::to_value(&delivery).ok()
+    };
+    let (stored, _) = services
+        .store
+        .update_shop_record(WEBHOOK_QUEUE, id, &restart)
+        .await?;
+    let Some(value) = stored else {
+        return Ok(Err(not_found("id", "webhook delivery")));
+    };
+    if from_log.is_some() {
+        services.store.delete_shop_record(WEBHOOK_LOG, id).await?;
+    }
+    Ok(Ok(decode(id, value)?))
+}
+
+/// What `replayWebhookEvents` asks for.
+#[derive(Clone, Debug)]
+pub struct Replay {
+    /// To whom.
+    pub endpoint_id: String,
+    /// Events at or after.
+    pub since: DateTime<Utc>,
+    /// Events before (now when absent).
+    pub until: Option<DateTime<Utc>>,
+    /// Of these kinds (all the endpoint wants when absent).
+    pub events: Option<Vec<EventKind>>,
+}
+
+/// Admin: sends kept events again, with their ids, in their order; how many.
+pub async fn replay(
+    services: &Services,
+    replay: &Replay,
+) -> Result<Result<usize, Rejection>, AppError> {
+    let Some(endpoint) = endpoint(services, &replay.endpoint_id).await? else {
+        return Ok(Err(not_found("endpointId", "webhook endpoint")));
+    };
+    let now = services.clock.now();
+    let until = replay.until.unwrap_or(now);
+    let wanted = replay
+        .events
+        .clone()
+        .unwrap_or_else(|| endpoint.events.clone());
+    let mut count = 0;
+    for (key, value) in services.store.shop_records(WEBHOOK_EVENTS).await? {
+        let event: Event = decode(&key, value)?;
+        if event.at < replay.since || event.at >= until || !wanted.contains(&event.kind) {
+            continue;
+        }
+        let fresh = to_value(&Delivery::new(&endpoint.id, &event, now))?;
+        let id = Delivery::id_of(&endpoint.id, &event.id);
+        let logged = services
+            .store
+            .shop_records_at(WEBHOOK_LOG, std::slice::from_ref(&id))
+            .await?;
+        let base = match logged.into_iter().next() {
+            Some((_, old)) => {
+                let mut old: Delivery = decode(&id, old)?;
+                old.restart(now);
+                to_value(&old)?
+            }
+            None => fresh,
+        };
+        let put = |current: Option<&Value>| Some(current.cloned().unwrap_or_else(|| base.clone()));
+        services
+            .store
+            .update_shop_record(WEBHOOK_QUEUE, &id, &put)
+            .await?;
+        services.store.delete_shop_record(WEBHOOK_LOG, &id).await?;
+        count += 1;
+    }
+    Ok(Ok(count))
+}
+
+/// Renders an event's `data` (the order as the GraphQL `Order` type shows it to an admin).
+pub type Render =
+    Arc<dyn Fn(Event) -> futures_util::future::BoxFuture<'static, Value> + Send + Sync>;
+
+/// Admin: sends a `webhook.test` event to an endpoint now (not logged) and
+/// says how it went.
+pub async fn send_test(
+    services: &Services,
+    render: Render,
+    id: &str,
+) -> Result<Result<Attempt, Rejection>, AppError> {
+    let Some(endpoint) = endpoint(services, id).await? else {
+        return Ok(Err(not_found("id", "webhook endpoint")));
+    };
+    let relay = Relay::new(services.clone(), render).map_err(AppError::Broken)?;
+    let now = services.clock.now();
+    let message = Message {
+        id: Event::new_id(now),
+        wire_type: "webhook.test",
+        at: now,
+        data: serde_json::json!({ "endpointId": endpoint.id }),
+    };
+    let (attempt, _) = relay.send(&endpoint, &message, now).await;
+    Ok(Ok(attempt))
+}
+
+/// What one POST carries.
+struct Message {
+    id: String,
+    wire_type: &'static str,
+    at: DateTime<Utc>,
+    data: Value,
+}
+
+/// Sends what the outbox holds, on every instance (see the module comment).
+#[derive(Clone)]
+pub struct Relay {
+    services: Services,
+    render: Render,
+    client: reqwest::Client,
+}
+
+/// A delivery claimed for sending, with what it needs.
+struct Claimed {
+    delivery: Delivery,
+    endpoint: Option<Endpoint>,
+    event: Option<Event>,
+}
+
+impl Relay {
+    /// A relay for `services`, rendering with `render`.
+    pub fn new(services: Services, render: Render) -> Result<Relay, String> {
+        let resolver = Arc::new(CheckedResolver {
+            insecure: services.webhooks.allow_insecure,
+        });
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(ATTEMPT_TIMEOUT)
+            .connect_timeout(ATTEMPT_TIMEOUT)
+            .no_proxy()
+            .dns_resolver(resolver)
+            .user_agent(concat!("cartql/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("the webhook HTTP client: {e}"))?;
+        Ok(Relay {
+            services,
+            render,
+            client,
+        })
+    }
+
+    /// Runs until `stop` fires: a pass every second (dispatch, deliver), a
+    /// sweep every hour.
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_sweep: Option<DateTime<Utc>> = None;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            if let Err(e) = self.pass().await {
+                tracing::warn!(error = %e, "webhook relay pass failed; trying again in a second");
+            }
+            let now = self.services.clock.now();
+            if last_sweep.is_none_or(|at| now - at >= Duration::hours(1)) {
+                last_sweep = Some(now);
+                if let Err(e) = self.sweep(now).await {
+                    tracing::warn!(error = %e, "webhook sweep failed");
+                }
+            }
+        }
+    }
+
+    /// One pass: dispatch the outbox, send what is due. Public for tests.
+    pub async fn pass(&self) -> Result<(), AppError> {
+        let now = self.services.clock.now();
+        self.dispatch(now).await?;
+        let claimed = self.claim(now).await?;
+        let sends = claimed.into_iter().map(|c| self.send_and_record(c));
+        futures_util::future::join_all(sends).await;
+        Ok(())
+    }
+
+    /// Makes the deliveries of the outbox's events (oldest first).
+    async fn dispatch(&self, now: DateTime<Utc>) -> Result<(), AppError> {
+        let store = &self.services.store;
+        let outbox = store.shop_records(WEBHOOK_OUTBOX).await?;
+        if outbox.is_empty() {
+            return Ok(());
+        }
+        let endpoints = endpoints(&self.services).await?;
+        for (key, value) in outbox.into_iter().take(DISPATCH_BATCH) {
+            let claim = |current: Option<&Value>| {
+                let mut current = current?.clone();
+                let free = claimed_until(&current).is_none_or(|until| until <= now);
+                if free {
+                    current["claimed_until"] = Value::String((now + LEASE).to_rfc3339());
+                }
+                Some(current)
+            };
+            let (_, mine) = store
+                .update_shop_record(WEBHOOK_OUTBOX, &key, &claim)
+                .await?;
+            if !mine {
+                continue;
+            }
+            let mut event: Event = decode(&key, value)?;
+            event.id = key.clone();
+            for endpoint in endpoints.iter().filter(|e| e.wants(event.kind)) {
+                let delivery = Delivery::new(&endpoint.id, &event, now);
+                // Made before by a relay that died before it removed the event.
+                let done = store
+                    .shop_records_at(WEBHOOK_LOG, std::slice::from_ref(&delivery.id))
+                    .await?;
+                if !done.is_empty() {
+                    continue;
+                }
+                let fresh = to_value(&delivery)?;
+                let put = |current: Option<&Value>| {
+                    Some(current.cloned().unwrap_or_else(|| fresh.clone()))
+                };
+                store
+                    .update_shop_record(WEBHOOK_QUEUE, &delivery.id, &put)
+                    .await?;
+            }
+            store
+                .put_shop_record(WEBHOOK_EVENTS, &event.id, &to_value(&event)?)
+                .await?;
+            store.delete_shop_record(WEBHOOK_OUTBOX, &key).await?;
+        }
+        Ok(())
+    }
+
+    /// Claims the deliveries due now that are next of their order, at most
+    /// the concurrency caps.
+    async fn claim(&self, now: DateTime<Utc>) -> Result<Vec<Claimed>, AppError> {
+        let store = &self.services.store;
+        let settings = &self.services.webhooks;
+        // The outbox first: an event leaves it only after its deliveries
+        // are queued, so it is seen in one or the other.
+        let mut undispatched: HashMap<String, u32> = HashMap::new();
+        for (key, value) in store.shop_records(WEBHOOK_OUTBOX).await? {
+            let event: Event = decode(&key, value)?;
+            let first = undispatched.entry(event.resource_id).or_insert(u32::MAX);
+            *first = (*first).min(event.sequence);
+        }
+        let queue = store
+            .shop_records(WEBHOOK_QUEUE)
+            .await?
+            .into_iter()
+            .map(|(key, value)| decode::<Delivery>(&key, value))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut due: Vec<&Delivery> = queue
+            .iter()
+            .filter(|d| {
+                d.status == DeliveryStatus::Pending
+                    && d.next_attempt_at.is_none_or(|at| at <= now)
+                    && d.is_next_of_its_resource(&queue)
+                    && undispatched
+                        .get(&d.resource_id)
+                        .is_none_or(|first| *first >= d.sequence)
+            })
+            .collect();
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        due.sort_by_key(|d| (d.next_attempt_at, d.sequence));
+        let endpoints: HashMap<String, Endpoint> = endpoints(&self.services)
+            .await?
+            .into_iter()
+            .map(|e| (e.id.clone(), e))
+            .collect();
+        let mut per_endpoint: HashMap<&str, usize> = HashMap::new();
+        let mut claimed = Vec::new();
+        for delivery in due {
+            if claimed.len() >= settings.concurrency {
+                break;
+            }
+            let taken = per_endpoint.entry(&delivery.endpoint_id).or_default();
+            if *taken >= settings.concurrency_per_endpoint {
+                continue;
+            }
+            let lease = |current: Option<&Value>| {
+                let mut stored: Delivery = serde_json::from_value(current?.clone()).ok()?;
+                if stored.status == DeliveryStatus::Pending
+                    && stored.next_attempt_at.is_none_or(|at| at <= now)
+                {
+                    stored.next_attempt_at = Some(now + LEASE);
+                }
+                serde_json::to_value(&stored).ok()
+            };
+            let (stored, mine) = store
+                .update_shop_record(WEBHOOK_QUEUE, &delivery.id, &lease)
+                .await?;
+            let (Some(stored), true) = (stored, mine) else {
+                continue;
+            };
+            *taken += 1;
+            let delivery: Delivery = decode(&delivery.id, stored)?;
+            let event = store
+                .shop_records_at(WEBHOOK_EVENTS, std::slice::from_ref(&delivery.event_id))
+                .await?
+                .into_iter()
+                .next()
+                .map(|(key, value)| decode::<Event>(&key, value))
+                .transpose()?;
+            claimed.push(Claimed {
+                endpoint: endpoints.get(&delivery.endpoint_id).cloned(),
+                delivery,
+                event,
+            });
+        }
+        Ok(claimed)
+    }
+
+    async fn send_and_record(&self, claimed: Claimed) {
+        let id = claimed.delivery.id.clone();
+        if let Err(e) = self.try_send_and_record(claimed).await {
+            tracing::warn!(delivery = %id, error = %e, "recording a webhook attempt failed; it is sent again when its claim runs out");
+        }
+    }
+
+    async fn try_send_and_record(&self, claimed: Claimed) -> Result<(), AppError> {
+        let Claimed {
+            mut delivery,
+            endpoint,
+            event,
+        } = claimed;
+        let started = self.services.clock.now();
+        let (attempt, verdict) = match (&endpoint, &event) {
+            (None, _) => (refusal(started, "the endpoint was deleted"), Verdict::Gone),
+            (Some(e), _) if !e.active => (
+                refusal(started, "the endpoint is turned off"),
+                Verdict::Gone,
+            ),
+            (_, None) => (
+                refusal(started, "the event is no longer kept"),
+                Verdict::Gone,
+            ),
+            (Some(endpoint), Some(event)) => {
+                let message = Message {
+                    id: event.id.clone(),
+                    wire_type: event.kind.wire_type(),
+                    at: event.at,
+                    data: (self.render)(event.clone()).await,
+                };
+                self.send(endpoint, &message, started).await
+            }
+        };
+        let now = self.services.clock.now();
+        // Only a real attempt tells about the endpoint's health.
+        let attempted = endpoint.as_ref().is_some_and(|e| e.active) && event.is_some();
+        let delivered = verdict == Verdict::Delivered;
+        let gone = verdict == Verdict::Gone;
+        let jitter = rand::random::<f64>() * 2.0 - 1.0;
+        let schedule = &self.services.webhooks.schedule;
+        delivery.record(attempt, verdict, schedule, now, jitter);
+        let store = &self.services.store;
+        let value = to_value(&delivery)?;
+        if delivery.status == DeliveryStatus::Pending {
+            store
+                .put_shop_record(WEBHOOK_QUEUE, &delivery.id, &value)
+                .await?;
+        } else {
+            store
+                .put_shop_record(WEBHOOK_LOG, &delivery.id, &value)
+                .await?;
+            store
+                .delete_shop_record(WEBHOOK_QUEUE, &delivery.id)
+                .await?;
+        }
+        if let Some(endpoint) = endpoint.filter(|_| attempted) {
+            let change = |current: Option<&Value>| {
+                let mut stored: Endpoint = serde_json::from_value(current?.clone()).ok()?;
+                if gone {
+                    stored.disable("the endpoint answered 410 Gone");
+                } else {
+                    stored.after_attempt(delivered, now);
+                }
+                serde_json::to_value(&stored).ok()
+            };
+            store
+                .update_shop_record(WEBHOOK_ENDPOINTS, &endpoint.id, &change)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// One attempt: the body, signed, POSTed; the attempt and its verdict.
+    async fn send(
+        &self,
+        endpoint: &Endpoint,
+        message: &Message,
+        started: DateTime<Utc>,
+    ) -> (Attempt, Verdict) {
+        let body = serde_json::json!({
+            "type": message.wire_type,
+            "timestamp": message.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "data": message.data,
+        });
+        let body = body.to_string().into_bytes();
+        if let Err(why) = check_url(&endpoint.url, self.services.webhooks.allow_insecure) {
+            return (
+                refusal(started, &why),
+                Verdict::Failed { retry_after: None },
+            );
+        }
+        let timestamp = started.timestamp();
+        let signature = crate::domain::webhook::signature_header(
+            &endpoint.signing_keys(started),
+            &message.id,
+            timestamp,
+            &body,
+        );
+        let clock = std::time::Instant::now();
+        let sent = self
+            .client
+            .post(&endpoint.url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &message.id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await;
+        let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match sent {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let verdict = Verdict::of(Some(status), retry_after.as_deref(), started);
+                let error = (verdict != Verdict::Delivered).then(|| format!("answered {status}"));
+                let attempt = Attempt {
+                    at: started,
+                    duration_ms,
+                    response_status: Some(status),
+                    error,
+                };
+                (attempt, verdict)
+            }
+            Err(e) => {
+                let mut why = describe(&e);
+                why.truncate(MAX_ERROR_BYTES);
+                let attempt = Attempt {
+                    at: started,
+                    duration_ms,
+                    response_status: None,
+                    error: Some(why),
+                };
+                (attempt, Verdict::Failed { retry_after: None })
+            }
+        }
+    }
+
+    /// Deletes finished deliveries and kept events older than the retention.
+    async fn sweep(&self, now: DateTime<Utc>) -> Result<(), AppError> {
+        let store = &self.services.store;
+        let before = now - self.services.webhooks.retention;
+        for (key, value) in store.shop_records(WEBHOOK_LOG).await? {
+            let delivery: Delivery = decode(&key, value)?;
+            let last = delivery
+                .attempts
+                .last()
+                .map_or(delivery.created_at, |a| a.at);
+            if last < before {
+                store.delete_shop_record(WEBHOOK_LOG, &key).await?;
+            }
+        }
+        let pending: HashSet<String> = store
+            .shop_records(WEBHOOK_QUEUE)
+            .await?
+            .into_iter()
+            .filter_map(|(_, value)| value.get("event_id")?.as_str().map(str::to_string))
+            .collect();
+        for (key, value) in store.shop_records(WEBHOOK_EVENTS).await? {
+            let event: Event = decode(&key, value)?;
+            if event.at < before && !pending.contains(&event.id) {
+                store.delete_shop_record(WEBHOOK_EVENTS, &key).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn claimed_until(value: &Value) -> Option<DateTime<Utc>> {
+    let text = value.get("claimed_until")?.as_str()?;
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|at| at.with_timezone(&Utc))
+}
+
+fn refusal(at: DateTime<Utc>, why: &str) -> Attempt {
+    Attempt {
+        at,
+        duration_ms: 0,
+        response_status: None,
+        error: Some(why.to_string()),
+    }
+}
+
+/// A failed request in a sentence (reqwest's own words, with their causes).
+fn describe(error: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut text = if error.is_timeout() {
+        format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs())
+    } else {
+        error.to_string()
+    };
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Resolves names as the system does, then drops every internal address
+/// ([`address_allowed`]), at every attempt: a name that points inside the
+/// network is refused however it was registered. With `insecure`, nothing
+/// is dropped.
+struct CheckedResolver {
+    insecure: bool,
+}
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let insecure = self.insecure;
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let found: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<std::net::SocketAddr> = found
+                .into_iter()
+                .filter(|a| insecure || address_allowed(a.ip()))
+                .collect();
+            if allowed.is_empty() {
+                let refused: Box<dyn std::error::Error + Send + Sync> = format!(
+                    "{host} resolves only to loopback, private, link-local or otherwise internal addresses"
+                )
+                .into();
+                return Err(refused);
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
+            Ok(addrs)
+        })
+    }
+}

@@ -1,0 +1,668 @@
+//! Webhooks, black-box: an endpoint served by the test hears of an order's
+//! life in order, signed (Standard Webhooks); failures are retried on the
+//! schedule without holding back other orders; refused and replayed
+//! checkouts announce nothing; internal addresses are refused. On both
+//! backends.
+
+use crate::helpers::*;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the test endpoint got.
+#[derive(Clone, Debug)]
+struct Received {
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: Value,
+    raw: Vec<u8>,
+    answered: u16,
+}
+
+/// Statuses to answer, in turn, to orders whose first line is of a SKU.
+type Script = (String, VecDeque<u16>);
+
+#[derive(Clone, Default)]
+struct Hook {
+    got: Arc<Mutex<Vec<Received>>>,
+    /// Statuses to answer, before 200s, to the events of orders whose
+    /// first line is of a SKU (SKU → statuses).
+    script: Arc<Mutex<Vec<Script>>>,
+}
+
+async fn receive(
+    State(hook): State<Hook>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let sku = parsed["data"]["order"]["lines"][0]["sku"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let answered = {
+        let mut script = hook.script.lock().unwrap();
+        script
+            .iter_mut()
+            .find(|(s, _)| *s == sku)
+            .and_then(|(_, statuses)| statuses.pop_front())
+            .unwrap_or(200)
+    };
+    hook.got.lock().unwrap().push(Received {
+        id: header("webhook-id"),
+        timestamp: header("webhook-timestamp"),
+        signature: header("webhook-signature"),
+        body: parsed,
+        raw: body.to_vec(),
+        answered,
+    });
+    StatusCode::from_u16(answered).unwrap()
+}
+
+impl Hook {
+    /// Answers `statuses` to the first events of orders of `sku`.
+    fn fail(&self, sku: &str, statuses: &[u16]) {
+        let statuses = statuses.iter().copied().collect();
+        self.script
+            .lock()
+            .unwrap()
+            .push((sku.to_string(), statuses));
+    }
+
+    /// Serves on a free local port; the URL to register.
+    async fn serve(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(self.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/hook")
+    }
+
+    fn got(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 60 s) until `done` holds of what arrived.
+    async fn until(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+        for _ in 0..600 {
+            let got = self.got();
+            if done(&got) {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{what} did not happen within 60 s; got {:#?}", self.got());
+    }
+}
+
+/// Whether `secret` (`whsec_…`) signed `received`, as Standard Webhooks verifies.
+fn verifies(secret: &str, received: &Received) -> bool {
+    use hmac::{KeyInit, Mac};
+    let key = STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{}.{}.", received.id, received.timestamp).as_bytes());
+    mac.update(&received.raw);
+    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    received.signature.split(' ').any(|s| s == expected)
+}
+
+const CREATE: &str = "mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { endpoint { id url events active } secret userErrors { code field message } } }";
+const DELIVERIES: &str = "query($endpoint: ID, $status: WebhookDeliveryStatus) { webhookDeliveries(endpointId: $endpoint, status: $status, first: 100) { edges { node { id eventId event resourceId sequence status attempts { responseStatus error durationMs } nextAttemptAt } } } }";
+const ALL_ORDER_EVENTS: [&str; 4] = [
+    "ORDER_PLACED",
+    "ORDER_PAID",
+    "ORDER_FULFILLED",
+    "ORDER_CANCELLED",
+];
+
+/// Registers `url`; its id and secret.
+async fn endpoint(server: &TestServer, url: &str, events: &[&str]) -> (String, String) {
+    let done = server
+        .data(
+            Some(&admin()),
+            CREATE,
+            json!({"input": {"url": url, "events": events}}),
+        )
+        .await["createWebhookEndpoint"]
+        .clone();
+    assert_eq!(done["userErrors"], json!([]), "{done}");
+    (
+        done["endpoint"]["id"].as_str().unwrap().to_string(),
+        done["secret"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn place(server: &TestServer, token: &str, sku: &str, key: &str) -> Value {
+    add(server, token, "default", sku, 1).await;
+    let query = "mutation($key: String!) { checkout(input: {idempotencyKey: $key}) { order { id } userErrors { code } } }";
+    server.data(Some(token), query, json!({ "key": key })).await["checkout"].clone()
+}
+
+async fn placed(server: &TestServer, token: &str, sku: &str, key: &str) -> String {
+    let payload = place(server, token, sku, key).await;
+    assert_eq!(codes(&payload), Vec::<String>::new(), "{payload}");
+    payload["order"]["id"].as_str().unwrap().to_string()
+}
+
+async fn admin_move(server: &TestServer, field: &str, input: Value) {
+    let input_type = format!("{}{}Input!", field[..1].to_uppercase(), &field[1..]);
+    let query = format!(
+        "mutation($input: {input_type}) {{ {field}(input: $input) {{ userErrors {{ code }} }} }}"
+    );
+    let done = server
+        .data(Some(&admin()), &query, json!({ "input": input }))
+        .await;
+    assert_eq!(done[field]["userErrors"], json!([]), "{done}");
+}
+
+/// The log once `n` deliveries of `endpoint` are no longer pending (the
+/// relay records an attempt just after the endpoint answers it).
+async fn settled(server: &TestServer, endpoint: &str, n: usize) -> Vec<Value> {
+    let mut log = Vec::new();
+    for _ in 0..300 {
+        log = deliveries(server, endpoint).await;
+        if log.iter().filter(|d| d["status"] != "PENDING").count() >= n {
+            return log;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{n} deliveries did not settle: {log:#?}");
+}
+
+async fn deliveries(server: &TestServer, endpoint: &str) -> Vec<Value> {
+    let read = server
+        .data(Some(&admin()), DELIVERIES, json!({"endpoint": endpoint}))
+        .await;
+    read["webhookDeliveries"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect()
+}
+
+fn types_of(got: &[Received], order: &str) -> Vec<String> {
+    got.iter()
+        .filter(|r| r.body["data"]["order"]["id"] == order)
+        .map(|r| r.body["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_order_is_heard_of_placed_paid_fulfilled_in_order_each_signed() {
+    let hook = Hook::default();
+    let url = hook.serve().await;
+    let server = TestServer::spawn_with(&["--webhook-allow-insecure"]).await;
+    let (id, secret) = endpoint(&server, &url, &ALL_ORDER_EVENTS).await;
+    assert!(secret.starts_with("whsec_") && STANDARD.decode(&secret[6..]).unwrap().len() == 32);
+
+    let buyer = customer("webhook-ann");
+    let order = placed(&server, &buyer, "MUG-LOGO", "wh-1").await;
+    admin_move(
+        &server,
+        "markOrderPaid",
+        json!({"orderId": order, "paymentReference": "pi_1"}),
+    )
+    .await;
+    admin_move(
+        &server,
+        "markOrderFulfilled",
+        json!({"orderId": order, "trackingNumber": "1Z"}),
+    )
+    .await;
+    let got = hook.until("three events", |got| got.len() >= 3).await;
+    assert_eq!(
+        types_of(&got, &order),
+        ["order.placed", "order.paid", "order.fulfilled"]
+    );
+    for received in &got {
+        assert!(verifies(&secret, received), "signature of {received:?}");
+        assert!(received.id.starts_with("evt_"), "{}", received.id);
+        let at: i64 = received.timestamp.parse().unwrap();
+        assert!((at - now()).abs() < 120, "timestamp {at}");
+    }
+    // The body is the order as adminOrder shows it, at that moment.
+    let paid = &got[1].body;
+    assert_eq!(paid["data"]["order"]["status"], "PAID");
+    assert_eq!(paid["data"]["order"]["paymentReference"], "pi_1");
+    assert_eq!(paid["data"]["order"]["lines"][0]["sku"], "MUG-LOGO");
+    assert_eq!(
+        paid["data"]["order"]["cost"]["total"]["currencyCode"],
+        "USD"
+    );
+    assert!(paid["timestamp"].as_str().unwrap().ends_with('Z'));
+    let ids: std::collections::HashSet<&str> = got.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), 3, "one id per event");
+
+    // The log: three succeeded deliveries, one attempt each, numbered 1, 2, 3.
+    let log = settled(&server, &id, 3).await;
+    assert_eq!(log.len(), 3, "{log:#?}");
+    let mut sequences: Vec<i64> = log
+        .iter()
+        .map(|d| d["sequence"].as_i64().unwrap())
+        .collect();
+    sequences.sort();
+    assert_eq!(sequences, [1, 2, 3]);
+    for d in &log {
+        assert_eq!(d["status"], "SUCCEEDED", "{d}");
+        assert_eq!(d["attempts"].as_array().unwrap().len(), 1);
+        assert_eq!(d["attempts"][0]["responseStatus"], 200);
+        assert_eq!(d["resourceId"], order.as_str());
+    }
+
+    // A cancel of another order is heard of too.
+    let other = placed(&server, &buyer, "MUG-LOGO", "wh-2").await;
+    admin_move(
+        &server,
+        "cancelOrder",
+        json!({"orderId": other, "reason": "asked"}),
+    )
+    .await;
+    let got = hook.until("the cancel", |got| got.len() >= 5).await;
+    assert_eq!(types_of(&got, &other), ["order.placed", "order.cancelled"]);
+}
+
+#[tokio::test]
+async fn a_failing_event_is_retried_and_holds_back_only_its_own_order() {
+    let hook = Hook::default();
+    let url = hook.serve().await;
+    let server = TestServer::spawn_with(&[
+        "--webhook-allow-insecure",
+        "--webhook-retry-schedule",
+        "1s,1s,1s,1s",
+    ])
+    .await;
+    let (id, _) = endpoint(&server, &url, &ALL_ORDER_EVENTS).await;
+    let buyer = customer("webhook-bob");
+    hook.fail("MUG-LOGO", &[500, 500, 500]);
+    let failing = placed(&server, &buyer, "MUG-LOGO", "wh-fail").await;
+    admin_move(&server, "markOrderPaid", json!({"orderId": failing})).await;
+    let fine = placed(&server, &buyer, "STICKER-PACK", "wh-fine").await;
+    admin_move(&server, "markOrderPaid", json!({"orderId": fine})).await;
+
+    let got = hook
+        .until("both orders' events delivered", |got| {
+            got.iter().filter(|r| r.answered == 200).count() >= 4
+        })
+        .await;
+    // The failing order: placed three times refused, then accepted, and only then paid.
+    assert_eq!(
+        types_of(&got, &failing),
+        [
+            "order.placed",
+            "order.placed",
+            "order.placed",
+            "order.placed",
+            "order.paid"
+        ]
+    );
+    let statuses: Vec<u16> = got
+        .iter()
+        .filter(|r| r.body["data"]["order"]["id"] == failing.as_str())
+        .map(|r| r.answered)
+        .collect();
+    assert_eq!(statuses, [500, 500, 500, 200, 200]);
+    // The same event id on every attempt.
+    let placed_ids: Vec<&str> = got
+        .iter()
+        .filter(|r| {
+            r.body["data"]["order"]["id"] == failing.as_str() && r.body["type"] == "order.placed"
+        })
+        .map(|r| r.id.as_str())
+        .collect();
+    assert!(
+        placed_ids.windows(2).all(|w| w[0] == w[1]),
+        "{placed_ids:?}"
+    );
+    // The other order was not held back: both its events came before the
+    // failing order's retries were done.
+    let fine_paid = got
+        .iter()
+        .position(|r| {
+            r.body["data"]["order"]["id"] == fine.as_str() && r.body["type"] == "order.paid"
+        })
+        .unwrap();
+    let failing_accepted = got
+        .iter()
+        .position(|r| r.body["data"]["order"]["id"] == failing.as_str() && r.answered == 200)
+        .unwrap();
+    assert!(fine_paid < failing_accepted, "{got:#?}");
+
+    let log = settled(&server, &id, 4).await;
+    let placed_log = log
+        .iter()
+        .find(|d| d["resourceId"] == failing.as_str() && d["event"] == "ORDER_PLACED")
+        .unwrap();
+    assert_eq!(placed_log["status"], "SUCCEEDED");
+    let attempts: Vec<Value> = placed_log["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["responseStatus"].clone())
+        .collect();
+    assert_eq!(attempts, [json!(500), json!(500), json!(500), json!(200)]);
+}
+
+#[tokio::test]
+async fn a_refused_or_replayed_checkout_announces_nothing_and_a_spent_schedule_fails() {
+    let hook = Hook::default();
+    let url = hook.serve().await;
+    let server =
+        TestServer::spawn_with(&["--webhook-allow-insecure", "--webhook-retry-schedule", "1s"])
+            .await;
+    let (id, _) = endpoint(&server, &url, &["ORDER_PLACED"]).await;
+    let buyer = customer("webhook-cy");
+    // Refused: an empty cart.
+    let query =
+        "mutation { checkout(input: {idempotencyKey: \"wh-empty\"}) { userErrors { code } } }";
+    let refused = server.data(Some(&buyer), query, json!({})).await;
+    assert_eq!(codes(&refused["checkout"]), ["CART_EMPTY"]);
+    let order = placed(&server, &buyer, "MUG-LOGO", "wh-once").await;
+    // The same key again: the same order, no new event.
+    let query = "mutation { checkout(input: {idempotencyKey: \"wh-once\"}) { order { id } userErrors { code } } }";
+    let again = server.data(Some(&buyer), query, json!({})).await["checkout"].clone();
+    assert_eq!(again["order"]["id"], order.as_str());
+    hook.until("the one event", |got| !got.is_empty()).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(hook.got().len(), 1, "{:#?}", hook.got());
+    assert_eq!(settled(&server, &id, 1).await.len(), 1);
+
+    // An endpoint that always fails: two attempts (one wait), then FAILED.
+    let bad = Hook::default();
+    let bad_url = bad.serve().await;
+    let (bad_id, _) = endpoint(&server, &bad_url, &["ORDER_PLACED"]).await;
+    bad.fail("STICKER-PACK", &[503, 503, 503]);
+    placed(&server, &buyer, "STICKER-PACK", "wh-next").await;
+    bad.until("two attempts", |got| got.len() >= 2).await;
+    let mut failed = Vec::new();
+    for _ in 0..100 {
+        failed = deliveries(&server, &bad_id).await;
+        if failed.first().is_some_and(|d| d["status"] == "FAILED") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(failed[0]["status"], "FAILED", "{failed:#?}");
+    assert_eq!(failed[0]["attempts"].as_array().unwrap().len(), 2);
+    assert_eq!(failed[0]["nextAttemptAt"], Value::Null);
+
+    // A retry sends it again, with the same event id, and now it succeeds.
+    let retry = "mutation($id: ID!) { retryWebhookDelivery(input: {id: $id}) { delivery { status } userErrors { code } } }";
+    let done = server
+        .data(Some(&admin()), retry, json!({"id": failed[0]["id"]}))
+        .await;
+    assert_eq!(
+        done["retryWebhookDelivery"]["delivery"]["status"], "PENDING",
+        "{done}"
+    );
+    let got = bad
+        .until("the retried event", |got| {
+            got.iter().any(|r| r.answered == 200)
+        })
+        .await;
+    assert!(got.windows(2).all(|w| w[0].id == w[1].id));
+    let unknown = server
+        .data(Some(&admin()), retry, json!({"id": "nope"}))
+        .await;
+    assert_eq!(codes(&unknown["retryWebhookDelivery"]), ["NOT_FOUND"]);
+
+    // A replay re-sends the kept event with its original id.
+    let replay = "mutation($id: ID!, $since: DateTime!) { replayWebhookEvents(input: {endpointId: $id, since: $since}) { count userErrors { code } } }";
+    let since = "2000-01-01T00:00:00Z";
+    let done = server
+        .data(Some(&admin()), replay, json!({"id": id, "since": since}))
+        .await;
+    assert_eq!(done["replayWebhookEvents"]["count"], 2, "{done}");
+    let got = hook.until("the replays", |got| got.len() >= 3).await;
+    let first_id = got[0].id.clone();
+    assert!(got[1..].iter().any(|r| r.id == first_id), "{got:#?}");
+}
+
+#[tokio::test]
+async fn a_410_turns_the_endpoint_off_and_a_rotation_signs_with_both_secrets() {
+    let hook = Hook::default();
+    let url = hook.serve().await;
+    let server = TestServer::spawn_with(&["--webhook-allow-insecure"]).await;
+    let (id, old) = endpoint(&server, &url, &["ORDER_PLACED"]).await;
+    let rotate = "mutation($id: ID!, $keep: Int) { rotateWebhookSecret(input: {id: $id, keepOldForSeconds: $keep}) { secret userErrors { code field } } }";
+    let rotated = server
+        .data(Some(&admin()), rotate, json!({"id": id, "keep": 86400}))
+        .await;
+    let new = rotated["rotateWebhookSecret"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(new, old);
+    let buyer = customer("webhook-dee");
+    let first = placed(&server, &buyer, "MUG-LOGO", "wh-r1").await;
+    let got = hook.until("the event", |got| !got.is_empty()).await;
+    assert_eq!(
+        got[0].signature.split(' ').count(),
+        2,
+        "{}",
+        got[0].signature
+    );
+    assert!(verifies(&old, &got[0]) && verifies(&new, &got[0]));
+    assert_eq!(got[0].body["data"]["order"]["id"], first.as_str());
+    let negative = server
+        .data(Some(&admin()), rotate, json!({"id": id, "keep": -1}))
+        .await;
+    assert_eq!(
+        codes(&negative["rotateWebhookSecret"]),
+        ["INVALID_WEBHOOK_ENDPOINT"]
+    );
+    let missing = server
+        .data(Some(&admin()), rotate, json!({"id": "whep_none"}))
+        .await;
+    assert_eq!(codes(&missing["rotateWebhookSecret"]), ["NOT_FOUND"]);
+
+    // 410 Gone: the endpoint is turned off, with the reason.
+    hook.fail("STICKER-PACK", &[410]);
+    placed(&server, &buyer, "STICKER-PACK", "wh-r2").await;
+    hook.until("the 410", |got| got.len() >= 2).await;
+    let list = "{ webhookEndpoints { id active disabledReason } }";
+    let mut endpoints = Value::Null;
+    for _ in 0..100 {
+        endpoints = server.data(Some(&admin()), list, json!({})).await["webhookEndpoints"].clone();
+        if endpoints[0]["active"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(endpoints[0]["active"], false, "{endpoints}");
+    assert!(
+        endpoints[0]["disabledReason"]
+            .as_str()
+            .unwrap()
+            .contains("410")
+    );
+    // Nothing more is sent to it.
+    placed(&server, &buyer, "MUG-LOGO", "wh-r3").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(hook.got().len(), 2);
+}
+
+#[tokio::test]
+async fn endpoints_are_checked_bounded_and_for_admins_only() {
+    let server = TestServer::spawn_with(&["--max-webhook-endpoints", "2"]).await;
+    let try_create = |input: Value| {
+        let server = &server;
+        async move {
+            server
+                .data(Some(&admin()), CREATE, json!({"input": input}))
+                .await["createWebhookEndpoint"]
+                .clone()
+        }
+    };
+    for (url, why) in [
+        ("http://example.com/hook", "https"),
+        ("https://127.0.0.1/hook", "internal"),
+        ("https://[::ffff:169.254.169.254]/", "internal"),
+        ("https://user:pw@example.com/", "password"),
+        ("not a url", "absolute"),
+        ("file:///etc/passwd", "https"),
+    ] {
+        let refused = try_create(json!({"url": url, "events": ["ORDER_PLACED"]})).await;
+        assert_eq!(codes(&refused), ["INVALID_WEBHOOK_URL"], "{url}: {refused}");
+        let message = refused["userErrors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(why), "{url}: {message}");
+    }
+    let long = format!("https://example.com/{}", "é".repeat(1100));
+    assert_eq!(
+        codes(&try_create(json!({"url": long, "events": ["ORDER_PAID"]})).await),
+        ["INVALID_WEBHOOK_URL"]
+    );
+    let none = try_create(json!({"url": "https://example.com/", "events": []})).await;
+    assert_eq!(codes(&none), ["INVALID_WEBHOOK_ENDPOINT"]);
+    let wordy = try_create(json!({"url": "https://example.com/", "events": ["ORDER_PAID"], "description": "𝄞".repeat(64)})).await;
+    assert_eq!(codes(&wordy), ["INVALID_WEBHOOK_ENDPOINT"]);
+    for _ in 0..2 {
+        let made =
+            try_create(json!({"url": "https://example.com/", "events": ["ORDER_PAID"]})).await;
+        assert_eq!(codes(&made), Vec::<String>::new(), "{made}");
+    }
+    let third = try_create(json!({"url": "https://example.com/", "events": ["ORDER_PAID"]})).await;
+    assert_eq!(codes(&third), ["INVALID_WEBHOOK_ENDPOINT"]);
+    assert!(
+        third["userErrors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--max-webhook-endpoints")
+    );
+
+    // Not for buyers, nor for no one; the secret is never listed.
+    let buyer = customer("webhook-eve");
+    for token in [Some(buyer.as_str()), None] {
+        let body = server
+            .gql(
+                token,
+                CREATE,
+                json!({"input": {"url": "https://example.com/", "events": ["ORDER_PAID"]}}),
+            )
+            .await;
+        assert!(
+            ["FORBIDDEN", "UNAUTHENTICATED"].contains(&error_code(&body)),
+            "{body}"
+        );
+        let body = server
+            .gql(token, "{ webhookEndpoints { id } }", json!({}))
+            .await;
+        assert!(
+            ["FORBIDDEN", "UNAUTHENTICATED"].contains(&error_code(&body)),
+            "{body}"
+        );
+    }
+    let listed = server
+        .gql(
+            Some(&admin()),
+            "{ webhookEndpoints { id url secret } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        listed["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("secret"),
+        "{listed}"
+    );
+
+    // Update and delete: checked the same way; unknown ids say so.
+    let list = server
+        .data(Some(&admin()), "{ webhookEndpoints { id } }", json!({}))
+        .await;
+    let id = list["webhookEndpoints"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let update = "mutation($input: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(input: $input) { endpoint { url events description } userErrors { code field } } }";
+    let bad = server
+        .data(
+            Some(&admin()),
+            update,
+            json!({"input": {"id": id, "url": "https://10.0.0.1/"}}),
+        )
+        .await;
+    assert_eq!(
+        codes(&bad["updateWebhookEndpoint"]),
+        ["INVALID_WEBHOOK_URL"]
+    );
+    let good = server
+        .data(Some(&admin()), update, json!({"input": {"id": id, "events": ["ORDER_CANCELLED", "ORDER_PLACED"], "description": "ERP"}}))
+        .await;
+    assert_eq!(
+        good["updateWebhookEndpoint"]["endpoint"]["events"],
+        json!(["ORDER_PLACED", "ORDER_CANCELLED"])
+    );
+    assert_eq!(
+        good["updateWebhookEndpoint"]["endpoint"]["description"],
+        "ERP"
+    );
+    let unknown = server
+        .data(
+            Some(&admin()),
+            update,
+            json!({"input": {"id": "whep_x", "active": false}}),
+        )
+        .await;
+    assert_eq!(codes(&unknown["updateWebhookEndpoint"]), ["NOT_FOUND"]);
+    let delete = "mutation($id: ID!) { deleteWebhookEndpoint(input: {id: $id}) { deleted } }";
+    let deleted = server.data(Some(&admin()), delete, json!({"id": id})).await;
+    assert_eq!(deleted["deleteWebhookEndpoint"]["deleted"], true);
+    let again = server.data(Some(&admin()), delete, json!({"id": id})).await;
+    assert_eq!(again["deleteWebhookEndpoint"]["deleted"], false);
+}
+
+#[tokio::test]
+async fn a_name_that_resolves_inside_the_network_is_refused_at_the_attempt() {
+    // Without --webhook-allow-insecure: localhost is a name, accepted when
+    // registered; every attempt resolves it and refuses the loopback address.
+    let server = TestServer::spawn_with(&["--webhook-retry-schedule", "1s"]).await;
+    let (id, _) = endpoint(&server, "https://localhost:9/hook", &["ORDER_PLACED"]).await;
+    placed(&server, &customer("webhook-fay"), "MUG-LOGO", "wh-local").await;
+    let mut log = Vec::new();
+    for _ in 0..100 {
+        log = deliveries(&server, &id).await;
+        if log
+            .first()
+            .is_some_and(|d| !d["attempts"].as_array().unwrap().is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let attempt = &log[0]["attempts"][0];
+    assert_eq!(attempt["responseStatus"], Value::Null, "{log:#?}");
+    assert!(
+        attempt["error"].as_str().unwrap().contains("internal"),
+        "{attempt}"
+    );
+
+    // A test send says the same, at once.
+    let test = "mutation($id: ID!) { sendTestWebhook(input: {id: $id}) { attempt { responseStatus error } userErrors { code } } }";
+    let sent = server.data(Some(&admin()), test, json!({"id": id})).await;
+    assert!(
+        sent["sendTestWebhook"]["attempt"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("internal"),
+        "{sent}"
+    );
+}
