@@ -95,6 +95,24 @@ fn describe() {
     );
     describe_gauge!("cartql_websockets_open", "WebSockets past connection_init");
     describe_gauge!("cartql_subscriptions_active", "subscriptions running");
+    describe_counter!(
+        "cartql_webhook_deliveries_total",
+        "webhook attempts by event and what followed (succeeded, retrying, failed)"
+    );
+    describe_histogram!(
+        "cartql_webhook_attempt_duration_seconds",
+        metrics::Unit::Seconds,
+        "webhook attempts, request to response"
+    );
+    describe_gauge!("cartql_webhook_queue_depth", "webhook deliveries pending");
+    describe_gauge!(
+        "cartql_webhook_outbox_depth",
+        "orders with events not yet handed to the endpoints"
+    );
+    describe_gauge!(
+        "cartql_webhook_oldest_pending_seconds",
+        "age of the oldest pending webhook delivery"
+    );
 }
 
 /// Times every `store.*` span, from creation to close (awaits included).

@@ -456,6 +456,8 @@ pub struct Relay {
     services: Services,
     render: Render,
     client: reqwest::Client,
+    /// Attempts in flight on this instance, by endpoint.
+    in_flight: Arc<std::sync::Mutex<HashMap<String, usize>>>,
 }
 
 /// A delivery claimed for sending, with what it needs.
@@ -484,24 +486,29 @@ impl Relay {
             services,
             render,
             client,
+            in_flight: Arc::default(),
         })
     }
 
-    /// Runs until `stop` fires: a pass every second (dispatch, deliver), a
-    /// sweep every hour.
+    /// Runs until `stop` fires: a pass every second (dispatch, claim what
+    /// is due, start sending it), a sweep every hour. Each attempt runs as
+    /// a task of its own, so a slow endpoint holds up only its own
+    /// deliveries; on stop, the attempts under way finish (each within 10 s).
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_sweep: Option<DateTime<Utc>> = None;
+        let mut attempts = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                _ = stop.changed() => return,
+                _ = stop.changed() => break,
             }
             if *stop.borrow() {
-                return;
+                break;
             }
-            if let Err(e) = self.pass().await {
+            while attempts.try_join_next().is_some() {}
+            if let Err(e) = self.pass(&mut attempts).await {
                 tracing::warn!(error = %e, "webhook relay pass failed; trying again in a second");
             }
             let now = self.services.clock.now();
@@ -512,15 +519,27 @@ impl Relay {
                 }
             }
         }
+        while attempts.join_next().await.is_some() {}
     }
 
-    /// One pass: dispatch the outbox, send what is due. Public for tests.
-    pub async fn pass(&self) -> Result<(), AppError> {
+    /// One pass: dispatch the outbox, claim what is due and start sending it.
+    async fn pass(&self, attempts: &mut tokio::task::JoinSet<()>) -> Result<(), AppError> {
         let now = self.services.clock.now();
         self.dispatch(now).await?;
-        let claimed = self.claim(now).await?;
-        let sends = claimed.into_iter().map(|c| self.send_and_record(c));
-        futures_util::future::join_all(sends).await;
+        for claimed in self.claim(now).await? {
+            let relay = self.clone();
+            attempts.spawn(async move {
+                let endpoint = claimed.delivery.endpoint_id.clone();
+                relay.send_and_record(claimed).await;
+                let mut in_flight = relay.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(count) = in_flight.get_mut(&endpoint) {
+                    *count = count.saturating_sub(1);
+                    if *count == 0 {
+                        in_flight.remove(&endpoint);
+                    }
+                }
+            });
+        }
         Ok(())
     }
 
@@ -593,6 +612,13 @@ impl Relay {
             .into_iter()
             .map(|(key, value)| decode::<Delivery>(&key, value))
             .collect::<Result<Vec<_>, _>>()?;
+        metrics::gauge!("cartql_webhook_queue_depth").set(queue.len() as f64);
+        metrics::gauge!("cartql_webhook_outbox_depth").set(undispatched.len() as f64);
+        let oldest = queue.iter().map(|d| d.created_at).min();
+        let age = oldest.map_or(0.0, |at| {
+            (now - at).num_milliseconds().max(0) as f64 / 1000.0
+        });
+        metrics::gauge!("cartql_webhook_oldest_pending_seconds").set(age);
         let mut due: Vec<&Delivery> = queue
             .iter()
             .filter(|d| {
@@ -613,13 +639,18 @@ impl Relay {
             .into_iter()
             .map(|e| (e.id.clone(), e))
             .collect();
-        let mut per_endpoint: HashMap<&str, usize> = HashMap::new();
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut total: usize = in_flight.values().sum();
         let mut claimed = Vec::new();
         for delivery in due {
-            if claimed.len() >= settings.concurrency {
+            if total >= settings.concurrency {
                 break;
             }
-            let taken = per_endpoint.entry(&delivery.endpoint_id).or_default();
+            let taken = in_flight.entry(delivery.endpoint_id.clone()).or_default();
             if *taken >= settings.concurrency_per_endpoint {
                 continue;
             }
@@ -639,6 +670,13 @@ impl Relay {
                 continue;
             };
             *taken += 1;
+            total += 1;
+            *self
+                .in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(delivery.endpoint_id.clone())
+                .or_default() += 1;
             let delivery: Delivery = decode(&delivery.id, stored)?;
             let event = store
                 .shop_records_at(WEBHOOK_EVENTS, std::slice::from_ref(&delivery.event_id))
@@ -697,7 +735,19 @@ impl Relay {
         let gone = verdict == Verdict::Gone;
         let jitter = rand::random::<f64>() * 2.0 - 1.0;
         let schedule = &self.services.webhooks.schedule;
+        let seconds = attempt.duration_ms as f64 / 1000.0;
         delivery.record(attempt, verdict, schedule, now, jitter);
+        let outcome = match delivery.status {
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Pending => "retrying",
+            DeliveryStatus::Failed => "failed",
+        };
+        let event = delivery.kind.wire_type();
+        metrics::counter!("cartql_webhook_deliveries_total", "event" => event, "outcome" => outcome)
+            .increment(1);
+        if attempted {
+            metrics::histogram!("cartql_webhook_attempt_duration_seconds").record(seconds);
+        }
         let store = &self.services.store;
         let value = to_value(&delivery)?;
         if delivery.status == DeliveryStatus::Pending {

@@ -14,6 +14,9 @@ mod commands;
 #[path = "../common/helpers.rs"]
 mod helpers;
 #[allow(dead_code)]
+#[path = "../common/hook.rs"]
+mod hook;
+#[allow(dead_code)]
 #[path = "../common/shop.rs"]
 mod shop;
 #[allow(dead_code)]

@@ -5,123 +5,11 @@
 //! backends.
 
 use crate::helpers::*;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use crate::hook::{Hook, Received, verifies};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// What the test endpoint got.
-#[derive(Clone, Debug)]
-struct Received {
-    id: String,
-    timestamp: String,
-    signature: String,
-    body: Value,
-    raw: Vec<u8>,
-    answered: u16,
-}
-
-/// Statuses to answer, in turn, to orders whose first line is of a SKU.
-type Script = (String, VecDeque<u16>);
-
-#[derive(Clone, Default)]
-struct Hook {
-    got: Arc<Mutex<Vec<Received>>>,
-    /// Statuses to answer, before 200s, to the events of orders whose
-    /// first line is of a SKU (SKU → statuses).
-    script: Arc<Mutex<Vec<Script>>>,
-}
-
-async fn receive(
-    State(hook): State<Hook>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> StatusCode {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string()
-    };
-    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let sku = parsed["data"]["order"]["lines"][0]["sku"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let answered = {
-        let mut script = hook.script.lock().unwrap();
-        script
-            .iter_mut()
-            .find(|(s, _)| *s == sku)
-            .and_then(|(_, statuses)| statuses.pop_front())
-            .unwrap_or(200)
-    };
-    hook.got.lock().unwrap().push(Received {
-        id: header("webhook-id"),
-        timestamp: header("webhook-timestamp"),
-        signature: header("webhook-signature"),
-        body: parsed,
-        raw: body.to_vec(),
-        answered,
-    });
-    StatusCode::from_u16(answered).unwrap()
-}
-
-impl Hook {
-    /// Answers `statuses` to the first events of orders of `sku`.
-    fn fail(&self, sku: &str, statuses: &[u16]) {
-        let statuses = statuses.iter().copied().collect();
-        self.script
-            .lock()
-            .unwrap()
-            .push((sku.to_string(), statuses));
-    }
-
-    /// Serves on a free local port; the URL to register.
-    async fn serve(&self) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = axum::Router::new()
-            .route("/hook", axum::routing::post(receive))
-            .with_state(self.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        format!("http://{addr}/hook")
-    }
-
-    fn got(&self) -> Vec<Received> {
-        self.got.lock().unwrap().clone()
-    }
-
-    /// Waits (up to 60 s) until `done` holds of what arrived.
-    async fn until(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
-        for _ in 0..600 {
-            let got = self.got();
-            if done(&got) {
-                return got;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("{what} did not happen within 60 s; got {:#?}", self.got());
-    }
-}
-
-/// Whether `secret` (`whsec_…`) signed `received`, as Standard Webhooks verifies.
-fn verifies(secret: &str, received: &Received) -> bool {
-    use hmac::{KeyInit, Mac};
-    let key = STANDARD
-        .decode(secret.strip_prefix("whsec_").unwrap())
-        .unwrap();
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
-    mac.update(format!("{}.{}.", received.id, received.timestamp).as_bytes());
-    mac.update(&received.raw);
-    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
-    received.signature.split(' ').any(|s| s == expected)
-}
 
 const CREATE: &str = "mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { endpoint { id url events active } secret userErrors { code field message } } }";
 const DELIVERIES: &str = "query($endpoint: ID, $status: WebhookDeliveryStatus) { webhookDeliveries(endpointId: $endpoint, status: $status, first: 100) { edges { node { id eventId event resourceId sequence status attempts { responseStatus error durationMs } nextAttemptAt } } } }";
@@ -283,12 +171,21 @@ async fn an_order_is_heard_of_placed_paid_fulfilled_in_order_each_signed() {
 async fn a_failing_event_is_retried_and_holds_back_only_its_own_order() {
     let hook = Hook::default();
     let url = hook.serve().await;
-    let server = TestServer::spawn_with(&[
-        "--webhook-allow-insecure",
-        "--webhook-retry-schedule",
-        "1s,1s,1s,1s",
-    ])
+    let (server, lines) = TestServer::spawn_with_lines(
+        &[
+            "--webhook-allow-insecure",
+            "--webhook-retry-schedule",
+            "1s,1s,1s,1s",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+        1,
+    )
     .await;
+    let metrics = lines[0]
+        .strip_prefix("cartql metrics on ")
+        .unwrap()
+        .to_string();
     let (id, _) = endpoint(&server, &url, &ALL_ORDER_EVENTS).await;
     let buyer = customer("webhook-bob");
     hook.fail("MUG-LOGO", &[500, 500, 500]);
@@ -358,6 +255,23 @@ async fn a_failing_event_is_retried_and_holds_back_only_its_own_order() {
         .map(|a| a["responseStatus"].clone())
         .collect();
     assert_eq!(attempts, [json!(500), json!(500), json!(500), json!(200)]);
+
+    // /metrics counts each attempt by what followed it.
+    let scrape = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+    let value = |series: &str| -> f64 {
+        scrape
+            .lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in {scrape}"))
+    };
+    let retrying = r#"cartql_webhook_deliveries_total{event="order.placed",outcome="retrying"}"#;
+    assert_eq!(value(retrying), 3.0);
+    let succeeded = r#"cartql_webhook_deliveries_total{event="order.placed",outcome="succeeded"}"#;
+    assert_eq!(value(succeeded), 2.0);
+    assert!(value("cartql_webhook_attempt_duration_seconds_count") >= 7.0);
+    assert!(scrape.contains("cartql_webhook_queue_depth"), "{scrape}");
 }
 
 #[tokio::test]

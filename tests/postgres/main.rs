@@ -16,6 +16,9 @@ mod commands;
 #[path = "../common/helpers.rs"]
 mod helpers;
 #[allow(dead_code)]
+#[path = "../common/hook.rs"]
+mod hook;
+#[allow(dead_code)]
 #[path = "../common/shop.rs"]
 mod shop;
 #[allow(dead_code)]
@@ -30,3 +33,4 @@ mod discounts;
 mod export;
 mod pg_store;
 mod several;
+mod webhooks;
