@@ -26,7 +26,7 @@ use super::AppError;
 use super::pricing::decode;
 use crate::domain::webhook::{
     Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventKind, Secret, Verdict,
-    address_allowed, check_description, check_events, check_url,
+    address_allowed, check_description, check_events, check_url, heads,
 };
 use crate::domain::{ErrorCode, Rejection, UserError};
 use crate::services::Services;
@@ -61,7 +61,7 @@ impl Default for WebhookSettings {
             allow_insecure: false,
             max_endpoints: crate::domain::webhook::DEFAULT_MAX_ENDPOINTS,
             retention: Duration::days(30),
-            concurrency: 16,
+            concurrency: 64,
             concurrency_per_endpoint: 4,
             schedule: crate::domain::webhook::BACKOFF.to_vec(),
         }
@@ -219,8 +219,7 @@ pub async fn update(
     if !errors.is_empty() {
         return Ok(Err(Rejection::Invalid(errors)));
     }
-    let change = |current: Option<&Value>| {
-        let mut endpoint: Endpoint = serde_json::from_value(current?.clone()).ok()?;
+    let patched = |mut endpoint: Endpoint| {
         if let Some(url) = &patch.url {
             endpoint.url = url.clone();
         }
@@ -237,7 +236,10 @@ pub async fn update(
                 endpoint.failing_since = None;
             }
         }
-        serde_json::to_value(&endpoint).ok()
+        endpoint
+    };
+    let change = |current: Option<&Value>| {
+        unchanged_unless(current, |endpoint: Endpoint| Some(patched(endpoint)))
     };
     let (stored, _) = services
         .store
@@ -275,10 +277,11 @@ pub async fn rotate(
     let now = services.clock.now();
     let shown = std::sync::Mutex::new(None);
     let change = |current: Option<&Value>| {
-        let mut endpoint: Endpoint = serde_json::from_value(current?.clone()).ok()?;
-        let secret = endpoint.rotate(now, keep_old).reveal();
-        *shown.lock().unwrap_or_else(|e| e.into_inner()) = Some(secret);
-        serde_json::to_value(&endpoint).ok()
+        unchanged_unless(current, |mut endpoint: Endpoint| {
+            let secret = endpoint.rotate(now, keep_old).reveal();
+            *shown.lock().unwrap_or_else(|e| e.into_inner()) = Some(secret);
+            Some(endpoint)
+        })
     };
     let (stored, changed) = services
         .store
@@ -340,10 +343,11 @@ pub async fn retry(services: &Services, id: &str) -> Result<Result<Delivery, Rej
         .await?;
     let from_log = logged.into_iter().next();
     let restart = |current: Option<&Value>| {
-        let source = current.or(from_log.as_ref().map(|(_, v)| v))?;
-        let mut delivery: Delivery = serde_json::from_value(source.clone()).ok()?;
-        delivery.restart(now);
-        serde_json::to_value(&delivery).ok()
+        let source = current.or(from_log.as_ref().map(|(_, v)| v));
+        unchanged_unless(source, |mut delivery: Delivery| {
+            delivery.restart(now);
+            Some(delivery)
+        })
     };
     let (stored, _) = services
         .store
@@ -460,11 +464,84 @@ pub struct Relay {
     in_flight: Arc<std::sync::Mutex<HashMap<String, usize>>>,
 }
 
-/// A delivery claimed for sending, with what it needs.
+/// One attempt's place in the caps: taken when a delivery is claimed,
+/// given back when it is dropped, however the attempt ends.
+struct Slot {
+    in_flight: Arc<std::sync::Mutex<HashMap<String, usize>>>,
+    endpoint: String,
+}
+
+impl Slot {
+    fn take(in_flight: &Arc<std::sync::Mutex<HashMap<String, usize>>>, endpoint: &str) -> Slot {
+        *in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(endpoint.to_string())
+            .or_default() += 1;
+        Slot {
+            in_flight: in_flight.clone(),
+            endpoint: endpoint.to_string(),
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = in_flight.get_mut(&self.endpoint) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                in_flight.remove(&self.endpoint);
+            }
+        }
+    }
+}
+
+/// A delivery claimed for sending: leased until `lease`.
 struct Claimed {
     delivery: Delivery,
+    lease: DateTime<Utc>,
     endpoint: Option<Endpoint>,
-    event: Option<Event>,
+    _slot: Slot,
+}
+
+/// Reads records of `kind` as `T`, leaving out (with a warning) those that
+/// do not read: one bad record must not stop every delivery.
+async fn readable<T: serde::de::DeserializeOwned>(
+    services: &Services,
+    kind: &str,
+) -> Result<Vec<T>, AppError> {
+    let records = services.store.shop_records(kind).await?;
+    Ok(records
+        .into_iter()
+        .filter_map(|(key, value)| match serde_json::from_value::<T>(value) {
+            Ok(read) => Some(read),
+            Err(e) => {
+                tracing::warn!(kind, key = %key, error = %e, "an unreadable webhook record is left alone");
+                None
+            }
+        })
+        .collect())
+}
+
+/// What an update makes of a record it cannot read: nothing (left as it is).
+fn unchanged_unless<T: serde::de::DeserializeOwned>(
+    current: Option<&Value>,
+    change: impl FnOnce(T) -> Option<T>,
+) -> Option<Value>
+where
+    T: serde::Serialize,
+{
+    let value = current?;
+    match serde_json::from_value::<T>(value.clone()) {
+        Ok(read) => match change(read) {
+            Some(next) => serde_json::to_value(next)
+                .ok()
+                .or_else(|| Some(value.clone())),
+            None => None,
+        },
+        Err(_) => Some(value.clone()),
+    }
 }
 
 impl Relay {
@@ -490,27 +567,35 @@ impl Relay {
         })
     }
 
-    /// Runs until `stop` fires: a pass every second (dispatch, claim what
-    /// is due, start sending it), a sweep every hour. Each attempt runs as
-    /// a task of its own, so a slow endpoint holds up only its own
-    /// deliveries; on stop, the attempts under way finish (each within 10 s).
+    /// Runs until `stop` fires: a pass (dispatch, claim what is due, start
+    /// sending it) every second, or every 100 ms while there is work, and
+    /// a sweep every hour. Each attempt runs as a task of its own, so a
+    /// slow endpoint holds up only its own deliveries; on stop, the
+    /// attempts under way finish (each within 10 s).
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_sweep: Option<DateTime<Utc>> = None;
         let mut attempts = tokio::task::JoinSet::new();
+        let mut busy = false;
         loop {
+            let wait = match busy {
+                true => std::time::Duration::from_millis(100),
+                false => std::time::Duration::from_secs(1),
+            };
             tokio::select! {
-                _ = tick.tick() => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = stop.changed() => break,
             }
             if *stop.borrow() {
                 break;
             }
             while attempts.try_join_next().is_some() {}
-            if let Err(e) = self.pass(&mut attempts).await {
-                tracing::warn!(error = %e, "webhook relay pass failed; trying again in a second");
-            }
+            busy = match self.pass(&mut attempts).await {
+                Ok(busy) => busy,
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook relay pass failed; trying again in a second");
+                    false
+                }
+            };
             let now = self.services.clock.now();
             if last_sweep.is_none_or(|at| now - at >= Duration::hours(1)) {
                 last_sweep = Some(now);
@@ -522,36 +607,32 @@ impl Relay {
         while attempts.join_next().await.is_some() {}
     }
 
-    /// One pass: dispatch the outbox, claim what is due and start sending it.
-    async fn pass(&self, attempts: &mut tokio::task::JoinSet<()>) -> Result<(), AppError> {
+    /// One pass: dispatch the outbox, claim what is due and start sending
+    /// it; whether there was anything to do.
+    async fn pass(&self, attempts: &mut tokio::task::JoinSet<()>) -> Result<bool, AppError> {
         let now = self.services.clock.now();
-        self.dispatch(now).await?;
-        for claimed in self.claim(now).await? {
-            let relay = self.clone();
-            attempts.spawn(async move {
-                let endpoint = claimed.delivery.endpoint_id.clone();
-                relay.send_and_record(claimed).await;
-                let mut in_flight = relay.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(count) = in_flight.get_mut(&endpoint) {
-                    *count = count.saturating_sub(1);
-                    if *count == 0 {
-                        in_flight.remove(&endpoint);
-                    }
-                }
-            });
+        let outbox: Vec<Event> = readable(&self.services, WEBHOOK_OUTBOX).await?;
+        let dispatched = !outbox.is_empty();
+        if dispatched {
+            self.dispatch(now, outbox).await?;
         }
-        Ok(())
+        let claimed = self.claim(now).await?;
+        let busy = dispatched || !claimed.is_empty();
+        for claimed in claimed {
+            let relay = self.clone();
+            attempts.spawn(async move { relay.send_and_record(claimed).await });
+        }
+        Ok(busy)
     }
 
-    /// Makes the deliveries of the outbox's events (oldest first).
-    async fn dispatch(&self, now: DateTime<Utc>) -> Result<(), AppError> {
+    /// Makes the deliveries of the outbox's events (oldest first): the
+    /// event is kept first, then its deliveries are queued, then it leaves
+    /// the outbox; a relay that dies between the steps leaves the event to
+    /// the next (a delivery made twice is made once: same key).
+    async fn dispatch(&self, now: DateTime<Utc>, outbox: Vec<Event>) -> Result<(), AppError> {
         let store = &self.services.store;
-        let outbox = store.shop_records(WEBHOOK_OUTBOX).await?;
-        if outbox.is_empty() {
-            return Ok(());
-        }
         let endpoints = endpoints(&self.services).await?;
-        for (key, value) in outbox.into_iter().take(DISPATCH_BATCH) {
+        for event in outbox.into_iter().take(DISPATCH_BATCH) {
             let claim = |current: Option<&Value>| {
                 let mut current = current?.clone();
                 let free = claimed_until(&current).is_none_or(|until| until <= now);
@@ -561,13 +642,14 @@ impl Relay {
                 Some(current)
             };
             let (_, mine) = store
-                .update_shop_record(WEBHOOK_OUTBOX, &key, &claim)
+                .update_shop_record(WEBHOOK_OUTBOX, &event.id, &claim)
                 .await?;
             if !mine {
                 continue;
             }
-            let mut event: Event = decode(&key, value)?;
-            event.id = key.clone();
+            store
+                .put_shop_record(WEBHOOK_EVENTS, &event.id, &to_value(&event)?)
+                .await?;
             for endpoint in endpoints.iter().filter(|e| e.wants(event.kind)) {
                 let delivery = Delivery::new(&endpoint.id, &event, now);
                 // Made before by a relay that died before it removed the event.
@@ -585,33 +667,25 @@ impl Relay {
                     .update_shop_record(WEBHOOK_QUEUE, &delivery.id, &put)
                     .await?;
             }
-            store
-                .put_shop_record(WEBHOOK_EVENTS, &event.id, &to_value(&event)?)
-                .await?;
-            store.delete_shop_record(WEBHOOK_OUTBOX, &key).await?;
+            store.delete_shop_record(WEBHOOK_OUTBOX, &event.id).await?;
         }
         Ok(())
     }
 
-    /// Claims the deliveries due now that are next of their order, at most
-    /// the concurrency caps.
+    /// Leases the deliveries due now that head their order's queue, within
+    /// the caps.
     async fn claim(&self, now: DateTime<Utc>) -> Result<Vec<Claimed>, AppError> {
         let store = &self.services.store;
         let settings = &self.services.webhooks;
         // The outbox first: an event leaves it only after its deliveries
-        // are queued, so it is seen in one or the other.
+        // are queued, so it is seen in one or the other. A delivery waits
+        // while its order has an event there at or before its own.
         let mut undispatched: HashMap<String, u32> = HashMap::new();
-        for (key, value) in store.shop_records(WEBHOOK_OUTBOX).await? {
-            let event: Event = decode(&key, value)?;
+        for event in readable::<Event>(&self.services, WEBHOOK_OUTBOX).await? {
             let first = undispatched.entry(event.resource_id).or_insert(u32::MAX);
             *first = (*first).min(event.sequence);
         }
-        let queue = store
-            .shop_records(WEBHOOK_QUEUE)
-            .await?
-            .into_iter()
-            .map(|(key, value)| decode::<Delivery>(&key, value))
-            .collect::<Result<Vec<_>, _>>()?;
+        let queue: Vec<Delivery> = readable(&self.services, WEBHOOK_QUEUE).await?;
         metrics::gauge!("cartql_webhook_queue_depth").set(queue.len() as f64);
         metrics::gauge!("cartql_webhook_outbox_depth").set(undispatched.len() as f64);
         let oldest = queue.iter().map(|d| d.created_at).min();
@@ -619,15 +693,16 @@ impl Relay {
             (now - at).num_milliseconds().max(0) as f64 / 1000.0
         });
         metrics::gauge!("cartql_webhook_oldest_pending_seconds").set(age);
+        let heads = heads(&queue);
         let mut due: Vec<&Delivery> = queue
             .iter()
             .filter(|d| {
                 d.status == DeliveryStatus::Pending
                     && d.next_attempt_at.is_none_or(|at| at <= now)
-                    && d.is_next_of_its_resource(&queue)
+                    && heads.contains(d.id.as_str())
                     && undispatched
                         .get(&d.resource_id)
-                        .is_none_or(|first| *first >= d.sequence)
+                        .is_none_or(|first| *first > d.sequence)
             })
             .collect();
         if due.is_empty() {
@@ -639,56 +714,48 @@ impl Relay {
             .into_iter()
             .map(|e| (e.id.clone(), e))
             .collect();
-        let mut in_flight = self
-            .in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let mut total: usize = in_flight.values().sum();
         let mut claimed = Vec::new();
         for delivery in due {
+            let (total, taken) = {
+                let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+                let total: usize = in_flight.values().sum();
+                (
+                    total,
+                    in_flight.get(&delivery.endpoint_id).copied().unwrap_or(0),
+                )
+            };
             if total >= settings.concurrency {
                 break;
             }
-            let taken = in_flight.entry(delivery.endpoint_id.clone()).or_default();
-            if *taken >= settings.concurrency_per_endpoint {
+            if taken >= settings.concurrency_per_endpoint {
                 continue;
             }
-            let lease = |current: Option<&Value>| {
-                let mut stored: Delivery = serde_json::from_value(current?.clone()).ok()?;
-                if stored.status == DeliveryStatus::Pending
-                    && stored.next_attempt_at.is_none_or(|at| at <= now)
-                {
-                    stored.next_attempt_at = Some(now + LEASE);
-                }
-                serde_json::to_value(&stored).ok()
+            let lease = now + LEASE;
+            let take = |current: Option<&Value>| {
+                unchanged_unless(current, |mut stored: Delivery| {
+                    if stored.status == DeliveryStatus::Pending
+                        && stored.next_attempt_at.is_none_or(|at| at <= now)
+                    {
+                        stored.next_attempt_at = Some(lease);
+                    }
+                    Some(stored)
+                })
             };
             let (stored, mine) = store
-                .update_shop_record(WEBHOOK_QUEUE, &delivery.id, &lease)
+                .update_shop_record(WEBHOOK_QUEUE, &delivery.id, &take)
                 .await?;
             let (Some(stored), true) = (stored, mine) else {
                 continue;
             };
-            *taken += 1;
-            total += 1;
-            *self
-                .in_flight
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(delivery.endpoint_id.clone())
-                .or_default() += 1;
-            let delivery: Delivery = decode(&delivery.id, stored)?;
-            let event = store
-                .shop_records_at(WEBHOOK_EVENTS, std::slice::from_ref(&delivery.event_id))
-                .await?
-                .into_iter()
-                .next()
-                .map(|(key, value)| decode::<Event>(&key, value))
-                .transpose()?;
+            let slot = Slot::take(&self.in_flight, &delivery.endpoint_id);
+            let Ok(delivery) = serde_json::from_value::<Delivery>(stored) else {
+                continue;
+            };
             claimed.push(Claimed {
                 endpoint: endpoints.get(&delivery.endpoint_id).cloned(),
                 delivery,
-                event,
+                lease,
+                _slot: slot,
             });
         }
         Ok(claimed)
@@ -704,9 +771,17 @@ impl Relay {
     async fn try_send_and_record(&self, claimed: Claimed) -> Result<(), AppError> {
         let Claimed {
             mut delivery,
+            lease,
             endpoint,
-            event,
+            _slot,
         } = claimed;
+        let store = &self.services.store;
+        let event = store
+            .shop_records_at(WEBHOOK_EVENTS, std::slice::from_ref(&delivery.event_id))
+            .await?
+            .into_iter()
+            .next()
+            .and_then(|(_, value)| serde_json::from_value::<Event>(value).ok());
         let started = self.services.clock.now();
         let (attempt, verdict) = match (&endpoint, &event) {
             (None, _) => (refusal(started, "the endpoint was deleted"), Verdict::Gone),
@@ -714,9 +789,10 @@ impl Relay {
                 refusal(started, "the endpoint is turned off"),
                 Verdict::Gone,
             ),
+            // Kept before its deliveries are queued: gone only if swept or damaged.
             (_, None) => (
-                refusal(started, "the event is no longer kept"),
-                Verdict::Gone,
+                refusal(started, "the event could not be read"),
+                Verdict::Failed { retry_after: None },
             ),
             (Some(endpoint), Some(event)) => {
                 let message = Message {
@@ -742,35 +818,44 @@ impl Relay {
             DeliveryStatus::Pending => "retrying",
             DeliveryStatus::Failed => "failed",
         };
-        let event = delivery.kind.wire_type();
-        metrics::counter!("cartql_webhook_deliveries_total", "event" => event, "outcome" => outcome)
+        let kind = delivery.kind.wire_type();
+        metrics::counter!("cartql_webhook_deliveries_total", "event" => kind, "outcome" => outcome)
             .increment(1);
         if attempted {
             metrics::histogram!("cartql_webhook_attempt_duration_seconds").record(seconds);
         }
-        let store = &self.services.store;
+        // Written only while the lease is ours: a relay that outlived its
+        // lease leaves the delivery to the one that took it over.
         let value = to_value(&delivery)?;
-        if delivery.status == DeliveryStatus::Pending {
-            store
-                .put_shop_record(WEBHOOK_QUEUE, &delivery.id, &value)
-                .await?;
-        } else {
+        let done = delivery.status != DeliveryStatus::Pending;
+        if done {
             store
                 .put_shop_record(WEBHOOK_LOG, &delivery.id, &value)
                 .await?;
-            store
-                .delete_shop_record(WEBHOOK_QUEUE, &delivery.id)
-                .await?;
         }
+        let finish = |current: Option<&Value>| {
+            let ours = current
+                .and_then(|v| serde_json::from_value::<Delivery>(v.clone()).ok())
+                .is_some_and(|d| d.next_attempt_at == Some(lease));
+            match (ours, done) {
+                (false, _) => current.cloned(),
+                (true, true) => None,
+                (true, false) => Some(value.clone()),
+            }
+        };
+        store
+            .update_shop_record(WEBHOOK_QUEUE, &delivery.id, &finish)
+            .await?;
         if let Some(endpoint) = endpoint.filter(|_| attempted) {
             let change = |current: Option<&Value>| {
-                let mut stored: Endpoint = serde_json::from_value(current?.clone()).ok()?;
-                if gone {
-                    stored.disable("the endpoint answered 410 Gone");
-                } else {
-                    stored.after_attempt(delivered, now);
-                }
-                serde_json::to_value(&stored).ok()
+                unchanged_unless(current, |mut stored: Endpoint| {
+                    if gone {
+                        stored.disable("the endpoint answered 410 Gone");
+                    } else {
+                        stored.after_attempt(delivered, now);
+                    }
+                    Some(stored)
+                })
             };
             store
                 .update_shop_record(WEBHOOK_ENDPOINTS, &endpoint.id, &change)
@@ -836,8 +921,7 @@ impl Relay {
                 (attempt, verdict)
             }
             Err(e) => {
-                let mut why = describe(&e);
-                why.truncate(MAX_ERROR_BYTES);
+                let why = cut(describe(&e), MAX_ERROR_BYTES);
                 let attempt = Attempt {
                     at: started,
                     duration_ms,
@@ -849,29 +933,34 @@ impl Relay {
         }
     }
 
-    /// Deletes finished deliveries and kept events older than the retention.
+    /// Deletes kept events and finished deliveries of events older than
+    /// the retention, by key (event ids are ULIDs: their time is in the
+    /// key), without reading them; events with pending deliveries stay.
     async fn sweep(&self, now: DateTime<Utc>) -> Result<(), AppError> {
         let store = &self.services.store;
         let before = now - self.services.webhooks.retention;
-        for (key, value) in store.shop_records(WEBHOOK_LOG).await? {
-            let delivery: Delivery = decode(&key, value)?;
-            let last = delivery
-                .attempts
-                .last()
-                .map_or(delivery.created_at, |a| a.at);
-            if last < before {
+        let old = |event: &str| {
+            event
+                .strip_prefix("evt_")
+                .and_then(|id| ulid::Ulid::from_string(id).ok())
+                .and_then(|id| i64::try_from(id.timestamp_ms()).ok())
+                .and_then(DateTime::<Utc>::from_timestamp_millis)
+                .is_some_and(|at| at < before)
+        };
+        let event_of = |delivery: &str| delivery.split_once('.').map(|(_, e)| e.to_string());
+        for key in store.shop_record_keys(WEBHOOK_LOG).await? {
+            if event_of(&key).is_some_and(|e| old(&e)) {
                 store.delete_shop_record(WEBHOOK_LOG, &key).await?;
             }
         }
         let pending: HashSet<String> = store
-            .shop_records(WEBHOOK_QUEUE)
+            .shop_record_keys(WEBHOOK_QUEUE)
             .await?
-            .into_iter()
-            .filter_map(|(_, value)| value.get("event_id")?.as_str().map(str::to_string))
+            .iter()
+            .filter_map(|key| event_of(key))
             .collect();
-        for (key, value) in store.shop_records(WEBHOOK_EVENTS).await? {
-            let event: Event = decode(&key, value)?;
-            if event.at < before && !pending.contains(&event.id) {
+        for key in store.shop_record_keys(WEBHOOK_EVENTS).await? {
+            if old(&key) && !pending.contains(&key) {
                 store.delete_shop_record(WEBHOOK_EVENTS, &key).await?;
             }
         }
@@ -884,6 +973,18 @@ fn claimed_until(value: &Value) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .ok()
         .map(|at| at.with_timezone(&Utc))
+}
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn cut(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
 }
 
 fn refusal(at: DateTime<Utc>, why: &str) -> Attempt {
@@ -941,5 +1042,20 @@ impl reqwest::dns::Resolve for CheckedResolver {
             let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
             Ok(addrs)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut;
+
+    #[test]
+    fn an_error_is_cut_at_a_character_boundary() {
+        assert_eq!(cut("é".repeat(150), 200), "é".repeat(100));
+        assert_eq!(
+            cut(format!("a{}", "é".repeat(150)), 200),
+            format!("a{}", "é".repeat(99))
+        );
+        assert_eq!(cut("short".into(), 200), "short");
     }
 }

@@ -351,7 +351,9 @@ fn v4_allowed(ip: Ipv4Addr) -> bool {
         || a >= 240
         || (a == 100 && (64..128).contains(&b))
         || (a == 192 && b == 0 && c == 0)
-        || (a == 198 && (18..20).contains(&b)))
+        || (a == 198 && (18..20).contains(&b))
+        // Azure's platform address (metadata and DNS of every VM).
+        || (a, b, c, ip.octets()[3]) == (168, 63, 129, 16))
 }
 
 fn v6_allowed(ip: Ipv6Addr) -> bool {
@@ -359,8 +361,12 @@ fn v6_allowed(ip: Ipv6Addr) -> bool {
     if let Some(v4) = ip.to_ipv4_mapped() {
         return v4_allowed(v4);
     }
-    // ::a.b.c.d (deprecated "compatible") and 64:ff9b::/96 (NAT64).
-    if segments[..6] == [0; 6] || segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+    // ::a.b.c.d (deprecated "compatible"), ::ffff:0:a.b.c.d (SIIT) and
+    // 64:ff9b::/96 (NAT64).
+    if segments[..6] == [0; 6]
+        || segments[..6] == [0, 0, 0, 0, 0xffff, 0]
+        || segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+    {
         let [.., hi, lo] = segments;
         let v4 = Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
         return !ip.is_loopback() && !ip.is_unspecified() && v4_allowed(v4);
@@ -374,6 +380,7 @@ fn v6_allowed(ip: Ipv6Addr) -> bool {
         || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
         || (first == 0x2001 && segments[1] == 0x0db8) // documentation
         || first == 0x2002 // 6to4: carries an IPv4 address of any kind
+        || (first == 0x64 && segments[1] == 0xff9b && segments[2] == 1) // local-use NAT64
         || (first == 0x2001 && segments[1] == 0)) // Teredo
 }
 
@@ -607,20 +614,29 @@ impl Delivery {
         self.scheduled_attempts = 0;
         self.next_attempt_at = Some(now);
     }
+}
 
-    /// Whether it may be sent now given the others of its endpoint still
-    /// pending: none of the same resource comes before it.
-    pub fn is_next_of_its_resource<'a>(
-        &self,
-        pending: impl IntoIterator<Item = &'a Delivery>,
-    ) -> bool {
-        !pending.into_iter().any(|other| {
-            other.endpoint_id == self.endpoint_id
-                && other.resource_id == self.resource_id
-                && other.status == DeliveryStatus::Pending
-                && (other.sequence, &other.event_id) < (self.sequence, &self.event_id)
-        })
+/// The deliveries that may be sent now, ordering-wise: of each endpoint's
+/// pending deliveries about one resource, the first (lowest sequence, then
+/// event id). One pass over `pending`.
+pub fn heads(pending: &[Delivery]) -> std::collections::HashSet<&str> {
+    let mut first: std::collections::HashMap<(&str, &str), &Delivery> =
+        std::collections::HashMap::new();
+    for delivery in pending
+        .iter()
+        .filter(|d| d.status == DeliveryStatus::Pending)
+    {
+        let key = (delivery.endpoint_id.as_str(), delivery.resource_id.as_str());
+        first
+            .entry(key)
+            .and_modify(|head| {
+                if (delivery.sequence, &delivery.event_id) < (head.sequence, &head.event_id) {
+                    *head = delivery;
+                }
+            })
+            .or_insert(delivery);
     }
+    first.values().map(|d| d.id.as_str()).collect()
 }
 
 /// `v1,` and the base64 HMAC-SHA256 of `{id}.{timestamp}.{body}` under

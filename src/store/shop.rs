@@ -161,6 +161,8 @@ pub trait ShopStore: Send + Sync + 'static {
         &self,
         kind: &str,
     ) -> Result<Vec<(String, serde_json::Value)>, StoreError>;
+    /// The keys of every record of `kind`, in key order (values unread).
+    async fn shop_record_keys(&self, kind: &str) -> Result<Vec<String>, StoreError>;
     /// The records of `kind` with these keys, those that exist, in no
     /// particular order.
     async fn shop_records_at(

@@ -271,6 +271,14 @@ impl<S: ShopStore + ?Sized> ShopStore for Traced<S> {
         step!("store.shop_records", self.0.shop_records(kind), kind)
     }
 
+    async fn shop_record_keys(&self, kind: &str) -> Result<Vec<String>, StoreError> {
+        step!(
+            "store.shop_record_keys",
+            self.0.shop_record_keys(kind),
+            kind
+        )
+    }
+
     async fn shop_pricing(&self) -> Result<crate::domain::pricing::ShopPricing, StoreError> {
         step!("store.shop_pricing", self.0.shop_pricing())
     }

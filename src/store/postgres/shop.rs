@@ -49,6 +49,21 @@ impl ShopStore for PgStore {
             .collect())
     }
 
+    async fn shop_record_keys(&self, kind: &str) -> Result<Vec<String>, StoreError> {
+        let prefix = meta_key(kind, "");
+        let keys: Vec<String> =
+            sqlx::query_scalar("SELECT key FROM meta WHERE key >= $1 AND key < $2 ORDER BY key")
+                .bind(&prefix)
+                .bind(prefix_end(&prefix))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(keys
+            .into_iter()
+            .filter_map(|key| key.strip_prefix(&prefix).map(str::to_string))
+            .collect())
+    }
+
     async fn shop_pricing(&self) -> Result<ShopPricing, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(backend)?;
         read_pricing(&mut conn).await

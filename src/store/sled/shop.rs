@@ -40,6 +40,15 @@ impl ShopStore for SledStore {
         Ok(records)
     }
 
+    async fn shop_record_keys(&self, kind: &str) -> Result<Vec<String>, StoreError> {
+        let prefix = meta_key(kind, "");
+        let mut keys = Vec::new();
+        for key in self.meta.scan_prefix(prefix.as_bytes()).keys() {
+            keys.push(String::from_utf8_lossy(&key?[prefix.len()..]).into_owned());
+        }
+        Ok(keys)
+    }
+
     async fn shop_pricing(&self) -> Result<ShopPricing, StoreError> {
         self.read_pricing()
     }
