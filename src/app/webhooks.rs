@@ -525,12 +525,12 @@ async fn readable<T: serde::de::DeserializeOwned>(
 }
 
 /// What an update makes of a record it cannot read: nothing (left as it is).
-fn unchanged_unless<T: serde::de::DeserializeOwned>(
+fn unchanged_unless<T>(
     current: Option<&Value>,
     change: impl FnOnce(T) -> Option<T>,
 ) -> Option<Value>
 where
-    T: serde::Serialize,
+    T: serde::de::DeserializeOwned + serde::Serialize,
 {
     let value = current?;
     match serde_json::from_value::<T>(value.clone()) {
