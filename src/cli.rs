@@ -58,6 +58,23 @@ pub enum Command {
     Export(ExportArgs),
     /// Load an export into an empty store of either backend, all or nothing.
     Import(ImportStoreArgs),
+    /// Check the invariants of a store (or of an export file, with
+    /// `--input`) and print what it holds: stock never negative, orders
+    /// that add up, idempotency keys that point at their orders, webhook
+    /// deliveries whose events are kept; cart lines of SKUs the catalog lacks
+    /// are counted. Exits non-zero when an invariant is broken. A sled data
+    /// directory must not be serving (one process).
+    Verify(VerifyArgs),
+}
+
+/// `cartql verify`.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Check this export file (`-` reads stdin) instead of the store.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreConfig,
 }
 
 /// `cartql export`.
@@ -151,6 +168,7 @@ pub fn main() -> ExitCode {
         Some(Command::ImportCatalog(args)) => import_catalog(args),
         Some(Command::Export(args)) => export(args),
         Some(Command::Import(args)) => import(args),
+        Some(Command::Verify(args)) => verify(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -370,15 +388,50 @@ async fn export_to_file(backend: &Backend, path: &std::path::Path) -> Result<u64
     Ok(records)
 }
 
-fn import(args: ImportStoreArgs) -> Result<(), String> {
-    let shown = args.file.display().to_string();
-    let records = if shown == "-" {
+/// The records of an export file (`-`: stdin), whole and checked.
+fn read_export(path: &std::path::Path) -> Result<Vec<crate::store::snapshot::Record>, String> {
+    let shown = path.display().to_string();
+    if shown == "-" {
         crate::store::snapshot::read(std::io::stdin().lock())
     } else {
-        let file = std::fs::File::open(&args.file).map_err(|e| format!("{shown}: {e}"))?;
+        let file = std::fs::File::open(path).map_err(|e| format!("{shown}: {e}"))?;
         crate::store::snapshot::read(std::io::BufReader::new(file))
     }
-    .map_err(|e| format!("{shown}: {e}"))?;
+    .map_err(|e| format!("{shown}: {e}"))
+}
+
+fn verify(args: VerifyArgs) -> Result<(), String> {
+    use crate::store::verify::Verification;
+    let verification = match &args.input {
+        Some(path) => Verification::of(read_export(path)?),
+        None => runtime()?.block_on(async {
+            let backend = crate::start::open_store(&args.store, Durability::Strict, false).await?;
+            let mut verification = Verification::default();
+            let visited = backend
+                .visit(&mut |record| {
+                    verification.add(record);
+                    Ok(())
+                })
+                .await;
+            backend.close().await?;
+            visited?;
+            verification.finish();
+            Ok::<_, String>(verification)
+        })?,
+    };
+    print!("{}", verification.report());
+    match verification.holds() {
+        true => Ok(()),
+        false => Err(format!(
+            "{} broken invariants (listed above)",
+            verification.problem_count
+        )),
+    }
+}
+
+fn import(args: ImportStoreArgs) -> Result<(), String> {
+    let shown = args.file.display().to_string();
+    let records = read_export(&args.file)?;
     runtime()?.block_on(async {
         let backend = crate::start::open_store(&args.store, Durability::Strict, false).await?;
         let result = backend.import(&records).await;

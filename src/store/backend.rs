@@ -140,6 +140,18 @@ impl Backend {
         writer.finish().map_err(write)
     }
 
+    /// Hands every record of one consistent snapshot to `sink` (what
+    /// [`export`](Self::export) writes), for `cartql verify`.
+    pub async fn visit(
+        &self,
+        sink: &mut (dyn FnMut(super::snapshot::Record) -> std::io::Result<()> + Send),
+    ) -> Result<(), String> {
+        match self {
+            Backend::Sled(store) => store.export_to(sink),
+            Backend::Postgres(store) => store.export_to(sink).await,
+        }
+    }
+
     /// Loads `records` into this store, which must be empty; all or nothing.
     pub async fn import(&self, records: &[super::snapshot::Record]) -> Result<(), String> {
         match self {

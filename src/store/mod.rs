@@ -48,6 +48,7 @@ pub mod snapshot;
 pub mod sweeper;
 pub mod throttle;
 pub mod traced;
+pub mod verify;
 
 use crate::domain::expiry::{Due, Lifetimes};
 use async_trait::async_trait;

@@ -49,5 +49,6 @@ mod order_life;
 mod pricing;
 mod storefront;
 mod subscriptions;
+mod verify;
 mod webhooks;
 mod ws_answers;
