@@ -256,8 +256,8 @@ pub struct ServeConfig {
 
 impl ServeConfig {
     /// How webhooks behave.
-    pub fn webhook_settings(&self) -> crate::app::webhooks::WebhookSettings {
-        crate::app::webhooks::WebhookSettings {
+    pub fn webhook_settings(&self) -> crate::domain::webhook::WebhookSettings {
+        crate::domain::webhook::WebhookSettings {
             allow_insecure: self.webhook_allow_insecure,
             max_endpoints: usize::from(self.max_webhook_endpoints),
             retention: chrono_duration(self.webhook_log_retention),

@@ -35,7 +35,7 @@ pub struct Services {
     /// Ids for new orders.
     pub order_ids: Arc<OrderIds>,
     /// How webhooks behave.
-    pub webhooks: crate::app::webhooks::WebhookSettings,
+    pub webhooks: crate::domain::webhook::WebhookSettings,
 }
 
 impl Services {

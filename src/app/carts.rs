@@ -8,12 +8,13 @@
 //! key up after all: a retry of a recorded request is answered as the first
 //! was, even if its input would not pass any more.
 
+use super::catalog::checked_lines;
 use super::pricing::{CartToQuote, quote_cart};
 use super::{AppError, Caller, Once};
 use crate::auth::Viewer;
 use crate::domain::attributes::{AttributeLimits, check_attributes, check_note};
 use crate::domain::buyer::BuyerIdentityInput;
-use crate::domain::cart::{LineUpdate, PricedCart, Quantity, Zero, check_lines, price_lines};
+use crate::domain::cart::{LineUpdate, PricedCart, Quantity, Zero, price_lines};
 use crate::domain::idempotency::{KeyUse, key_reused};
 use crate::domain::merge::{MergeClock, MergeReport, MergeStrategy, merge_guest_carts};
 use crate::domain::pricing::entered_codes;
@@ -340,39 +341,6 @@ async fn delivery_option(
             served.join(", ")
         ),
     })
-}
-
-/// Checks client lines against the limits and the catalog (unknown SKUs,
-/// variants not for sale, quantities out of range, bad attributes): the
-/// lines to store, or every problem at once, by input index; and the
-/// variants read for them.
-pub async fn checked_lines(
-    services: &Services,
-    lines: &[LineInput],
-) -> Result<
-    (
-        Result<Vec<crate::domain::NewLine>, Rejection>,
-        HashMap<Sku, Variant>,
-    ),
-    AppError,
-> {
-    // No request needs more lines than a cart holds (checkoutLines
-    // included): refused before the catalog is read for them.
-    if let Err(refused) = services.shop.limits.check_line_count(lines.len()) {
-        return Ok((Err(refused), HashMap::new()));
-    }
-    let skus: Vec<Sku> = lines
-        .iter()
-        .filter_map(|l| Sku::parse(&l.sku).ok())
-        .collect();
-    let catalog = services.store.variants_by_sku(&skus).await?;
-    let checked = check_lines(
-        lines,
-        &services.shop.limits,
-        &services.shop.attribute_limits,
-        &catalog,
-    );
-    Ok((checked, catalog))
 }
 
 /// Checks line updates: quantities 0 to the per-line limit, attributes.

@@ -250,3 +250,36 @@ pub fn patch(
         shipping,
     }
 }
+
+/// Checks client lines against the limits and the catalog (unknown SKUs,
+/// variants not for sale, quantities out of range, bad attributes): the
+/// lines to store, or every problem at once, by input index; and the
+/// variants read for them.
+pub async fn checked_lines(
+    services: &Services,
+    lines: &[crate::domain::LineInput],
+) -> Result<
+    (
+        Result<Vec<crate::domain::NewLine>, crate::domain::Rejection>,
+        std::collections::HashMap<crate::domain::Sku, crate::domain::Variant>,
+    ),
+    AppError,
+> {
+    // No request needs more lines than a cart holds (checkoutLines
+    // included): refused before the catalog is read for them.
+    if let Err(refused) = services.shop.limits.check_line_count(lines.len()) {
+        return Ok((Err(refused), Default::default()));
+    }
+    let skus: Vec<crate::domain::Sku> = lines
+        .iter()
+        .filter_map(|l| crate::domain::Sku::parse(&l.sku).ok())
+        .collect();
+    let catalog = services.store.variants_by_sku(&skus).await?;
+    let checked = crate::domain::cart::check_lines(
+        lines,
+        &services.shop.limits,
+        &services.shop.attribute_limits,
+        &catalog,
+    );
+    Ok((checked, catalog))
+}

@@ -241,7 +241,7 @@ async fn checked_lines(
     let lines = match check_line_shapes(&input.lines, limits, attribute_limits) {
         Ok(lines) => lines,
         Err(_) => {
-            let (checked, _) = super::carts::checked_lines(services, &input.lines).await?;
+            let (checked, _) = super::catalog::checked_lines(services, &input.lines).await?;
             if let Err(rejection) = checked {
                 errors.extend(rejection.into_user_errors());
             }

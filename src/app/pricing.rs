@@ -336,7 +336,7 @@ pub async fn preview(
     input: &PreviewInput,
 ) -> Result<Result<Preview, Rejection>, AppError> {
     let mut errors = Vec::new();
-    let (checked, catalog) = super::carts::checked_lines(services, &input.lines).await?;
+    let (checked, catalog) = super::catalog::checked_lines(services, &input.lines).await?;
     let lines = checked
         .map_err(|e| errors.extend(e.into_user_errors()))
         .unwrap_or_default();

@@ -24,6 +24,7 @@
 
 use super::AppError;
 use super::pricing::decode;
+pub use crate::domain::webhook::WebhookSettings;
 use crate::domain::webhook::{
     Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventKind, Secret, Verdict,
     address_allowed, check_description, check_events, check_url, heads,
@@ -37,36 +38,6 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-
-/// How webhooks behave (`--webhook-*`).
-#[derive(Clone, Debug)]
-pub struct WebhookSettings {
-    /// Allow `http` URLs and internal addresses (development and tests).
-    pub allow_insecure: bool,
-    /// The most endpoints a shop may have.
-    pub max_endpoints: usize,
-    /// How long finished deliveries and dispatched events are kept.
-    pub retention: Duration,
-    /// The most deliveries in flight at once, in all.
-    pub concurrency: usize,
-    /// The most deliveries in flight at once to one endpoint.
-    pub concurrency_per_endpoint: usize,
-    /// The waits between attempts (`--webhook-retry-schedule`).
-    pub schedule: Vec<Duration>,
-}
-
-impl Default for WebhookSettings {
-    fn default() -> Self {
-        WebhookSettings {
-            allow_insecure: false,
-            max_endpoints: crate::domain::webhook::DEFAULT_MAX_ENDPOINTS,
-            retention: Duration::days(30),
-            concurrency: 64,
-            concurrency_per_endpoint: 4,
-            schedule: crate::domain::webhook::BACKOFF.to_vec(),
-        }
-    }
-}
 
 /// How long a relay owns what it claimed: longer than an attempt may take.
 const LEASE: Duration = Duration::seconds(60);

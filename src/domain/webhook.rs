@@ -111,6 +111,36 @@ impl Event {
     }
 }
 
+/// How webhooks behave (`--webhook-*`).
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    /// Allow `http` URLs and internal addresses (development and tests).
+    pub allow_insecure: bool,
+    /// The most endpoints a shop may have.
+    pub max_endpoints: usize,
+    /// How long finished deliveries and dispatched events are kept.
+    pub retention: Duration,
+    /// The most deliveries in flight at once, in all.
+    pub concurrency: usize,
+    /// The most deliveries in flight at once to one endpoint.
+    pub concurrency_per_endpoint: usize,
+    /// The waits between attempts (`--webhook-retry-schedule`).
+    pub schedule: Vec<Duration>,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            allow_insecure: false,
+            max_endpoints: DEFAULT_MAX_ENDPOINTS,
+            retention: Duration::days(30),
+            concurrency: 64,
+            concurrency_per_endpoint: 4,
+            schedule: BACKOFF.to_vec(),
+        }
+    }
+}
+
 /// How many endpoints a shop may have by default (`--max-webhook-endpoints`).
 pub const DEFAULT_MAX_ENDPOINTS: usize = 20;
 /// The longest URL, in bytes.
