@@ -607,8 +607,9 @@ impl Relay {
             let claim = |current: Option<&Value>| {
                 let mut current = current?.clone();
                 let free = claimed_until(&current).is_none_or(|until| until <= now);
-                if free {
-                    current["claimed_until"] = Value::String((now + LEASE).to_rfc3339());
+                if free && let Some(fields) = current.as_object_mut() {
+                    let until = Value::String((now + LEASE).to_rfc3339());
+                    fields.insert("claimed_until".into(), until);
                 }
                 Some(current)
             };
