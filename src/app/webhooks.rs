@@ -10,17 +10,20 @@
 //!    none.
 //! 2. The relay of some instance claims an outbox event (a lease written
 //!    with [`update_shop_record`](crate::store::ShopStore::update_shop_record),
-//!    which is atomic across instances), makes one [`Delivery`] per endpoint
-//!    that wants it (`webhook-queue`, keyed `{endpoint}.{event}`, so a second
-//!    dispatch of the same event makes none), keeps the event for replays
-//!    (`webhook-event`) and only then removes it from the outbox.
-//! 3. A delivery is due when its time has come and nothing earlier of the
-//!    same order for the same endpoint is still pending (in the queue, or in
-//!    the outbox: read first, so an event moving from one to the other is
-//!    seen in one of them). The relay claims it with a lease (another
-//!    instance takes it over if this one dies), sends it, and records the
-//!    attempt: done (`webhook-delivery`, the log), or due again on the
-//!    [`BACKOFF`](crate::domain::webhook::BACKOFF) schedule.
+//!    which is atomic across instances), keeps the event (`webhook-event`,
+//!    for sending and replays), makes one [`Delivery`] per endpoint that
+//!    wants it (`webhook-queue`, keyed `{endpoint}.{event}`, so a second
+//!    dispatch of the same event makes none) and only then removes it from
+//!    the outbox.
+//! 3. A delivery is due when its time has come, it heads its endpoint's
+//!    pending deliveries of that order, and no event of the order at or
+//!    before its own is still in the outbox (read first, so an event moving
+//!    from one to the other is seen in one of them). The relay claims it
+//!    with a lease (another instance takes it over if this one dies), sends
+//!    it, and records the attempt while the lease is its own: done
+//!    (`webhook-delivery`, the log), or due again on the schedule
+//!    (`--webhook-retry-schedule`, [`BACKOFF`](crate::domain::webhook::BACKOFF)
+//!    by default).
 
 use super::AppError;
 use super::pricing::decode;
