@@ -85,9 +85,12 @@ async fn sled_to_postgres_to_sled_round_trips_with_nothing_lost() {
         path(&first),
     ]));
 
+    // Every backup, and every store restored from one, passes `cartql verify`.
+    verified(&["--input", path(&first)]);
     let database = TestDatabase::of(files.path()).await;
     let url = database.url();
     ok(&cartql(&["import", path(&first), "--database-url", &url]));
+    verified(&["--database-url", &url]);
     let second = files.path().join("second.jsonl");
     ok(&cartql(&[
         "export",
@@ -104,6 +107,8 @@ async fn sled_to_postgres_to_sled_round_trips_with_nothing_lost() {
         "--data-dir",
         path(back.path()),
     ]));
+    verified(&["--input", path(&second)]);
+    verified(&["--data-dir", path(back.path())]);
     let third = files.path().join("third.jsonl");
     ok(&cartql(&[
         "export",
@@ -178,6 +183,21 @@ async fn export_from_a_serving_postgres_store_is_one_snapshot_and_import_refuses
     ]));
     let line = error_line(&cartql(&["import", path(&file), "--database-url", &url]));
     assert!(line.contains("not empty"), "{line}");
+    verified(&["--input", path(&file)]);
+    verified(&["--database-url", &url]);
+}
+
+/// `cartql verify` with `args` passes and says so.
+fn verified(args: &[&str]) {
+    let mut all = vec!["verify"];
+    all.extend_from_slice(args);
+    let output = cartql(&all);
+    ok(&output);
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        report.contains("every invariant holds"),
+        "{args:?}: {report}"
+    );
 }
 
 #[tokio::test]
