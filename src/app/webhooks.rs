@@ -587,10 +587,16 @@ impl Relay {
         let now = self.services.clock.now();
         let outbox: Vec<Event> = readable(&self.services, WEBHOOK_OUTBOX).await?;
         let dispatched = !outbox.is_empty();
-        if dispatched {
-            self.dispatch(now, outbox).await?;
-        }
-        let claimed = self.claim(now).await?;
+        // Read again after a dispatch; an empty outbox just read serves as
+        // the outbox the claim must read before the queue.
+        let outbox = match dispatched {
+            true => {
+                self.dispatch(now, outbox).await?;
+                readable(&self.services, WEBHOOK_OUTBOX).await?
+            }
+            false => outbox,
+        };
+        let claimed = self.claim(now, outbox).await?;
         let busy = dispatched || !claimed.is_empty();
         for claimed in claimed {
             let relay = self.clone();
@@ -649,14 +655,19 @@ impl Relay {
 
     /// Leases the deliveries due now that head their order's queue, within
     /// the caps.
-    async fn claim(&self, now: DateTime<Utc>) -> Result<Vec<Claimed>, AppError> {
+    /// `outbox` is the outbox as read just before: an event leaves it only
+    /// after its deliveries are queued, so, read before the queue, it is
+    /// seen in one or the other. A delivery waits while its order has an
+    /// event there at or before its own.
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        outbox: Vec<Event>,
+    ) -> Result<Vec<Claimed>, AppError> {
         let store = &self.services.store;
         let settings = &self.services.webhooks;
-        // The outbox first: an event leaves it only after its deliveries
-        // are queued, so it is seen in one or the other. A delivery waits
-        // while its order has an event there at or before its own.
         let mut undispatched: HashMap<String, u32> = HashMap::new();
-        for event in readable::<Event>(&self.services, WEBHOOK_OUTBOX).await? {
+        for event in outbox {
             let first = undispatched.entry(event.resource_id).or_insert(u32::MAX);
             *first = (*first).min(event.sequence);
         }

@@ -538,14 +538,14 @@ impl WebhookMutation {
 }
 
 /// The one field of the schema that renders payloads.
-struct PayloadRoot {
-    order: Option<OrderView>,
-}
+/// The order to render travels as the request's data, so one schema serves
+/// every payload.
+struct PayloadRoot;
 
 #[Object]
 impl PayloadRoot {
-    async fn order(&self) -> Option<&OrderView> {
-        self.order.as_ref()
+    async fn order<'a>(&self, ctx: &Context<'a>) -> Option<&'a OrderView> {
+        ctx.data_opt::<OrderView>()
     }
 }
 
@@ -577,14 +577,18 @@ const ORDER_FIELDS: &str = "{ order {
 /// sees it (so the payload and `adminOrder` never disagree).
 pub fn render(services: &Services) -> Render {
     let services = services.clone();
+    let schema = Schema::build(PayloadRoot, EmptyMutation, EmptySubscription)
+        .disable_introspection()
+        .finish();
     Arc::new(move |event: Event| {
         let services = services.clone();
+        let schema = schema.clone();
         Box::pin(async move {
-            let order = event.order.map(|o| admin_view(&services, o));
-            let schema = Schema::build(PayloadRoot { order }, EmptyMutation, EmptySubscription)
-                .disable_introspection()
-                .finish();
-            let response = schema.execute(ORDER_FIELDS).await;
+            let mut request = async_graphql::Request::new(ORDER_FIELDS);
+            if let Some(order) = event.order {
+                request = request.data(admin_view(&services, order));
+            }
+            let response = schema.execute(request).await;
             if !response.errors.is_empty() {
                 tracing::error!(errors = ?response.errors, "rendering a webhook payload failed");
             }
