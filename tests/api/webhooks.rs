@@ -155,6 +155,32 @@ async fn an_order_is_heard_of_placed_paid_fulfilled_in_order_each_signed() {
         assert_eq!(d["resourceId"], order.as_str());
     }
 
+    // Pages: two, then the third after the cursor, newest first.
+    let page = "query($endpoint: ID, $after: String) { webhookDeliveries(endpointId: $endpoint, first: 2, after: $after) { edges { cursor node { sequence } } pageInfo { hasNextPage } } }";
+    let first = server
+        .data(Some(&admin()), page, json!({"endpoint": id}))
+        .await["webhookDeliveries"]
+        .clone();
+    assert_eq!(first["pageInfo"]["hasNextPage"], true, "{first}");
+    let cursor = first["edges"][1]["cursor"].clone();
+    let rest = server
+        .data(
+            Some(&admin()),
+            page,
+            json!({"endpoint": id, "after": cursor}),
+        )
+        .await["webhookDeliveries"]
+        .clone();
+    assert_eq!(rest["pageInfo"]["hasNextPage"], false, "{rest}");
+    let sequences: Vec<i64> = first["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest["edges"].as_array().unwrap())
+        .map(|e| e["node"]["sequence"].as_i64().unwrap())
+        .collect();
+    assert_eq!(sequences, [3, 2, 1]);
+
     // A cancel of another order is heard of too.
     let other = placed(&server, &buyer, "MUG-LOGO", "wh-2").await;
     admin_move(
