@@ -250,6 +250,17 @@ pub struct ServeConfig {
     /// wait varies by ±20 %.
     #[arg(long, env = "CARTQL_WEBHOOK_RETRY_SCHEDULE", default_value = "5s,5m,30m,2h,5h,10h,10h,10h", value_parser = crate::domain::webhook::parse_schedule)]
     pub webhook_retry_schedule: crate::domain::webhook::Schedule,
+    /// How long a cart with lines and a buyer e-mail sits unchanged before a
+    /// `CART_ABANDONED` webhook announces it (once per cart version), e.g.
+    /// `1h`. Carts are looked at every twelfth of this (1s to 1m).
+    #[arg(long, env = "CARTQL_ABANDONED_CART_AFTER", default_value = "1h", value_parser = parse_lifetime)]
+    pub abandoned_cart_after: Duration,
+    /// How long an instance owns a webhook delivery (or outbox event) it
+    /// claimed before another may take it over, e.g. after a crash (1s–1h).
+    /// Keep it above the 10 s an attempt may take: an attempt that outlives
+    /// its claim may be sent again by another instance.
+    #[arg(long, env = "CARTQL_WEBHOOK_LEASE", default_value = "60s", value_parser = parse_up_to_1h)]
+    pub webhook_lease: Duration,
     #[command(flatten)]
     pub identity: IdentityConfig,
 }
@@ -262,6 +273,8 @@ impl ServeConfig {
             max_endpoints: usize::from(self.max_webhook_endpoints),
             retention: chrono_duration(self.webhook_log_retention),
             schedule: self.webhook_retry_schedule.0.clone(),
+            abandoned_after: chrono_duration(self.abandoned_cart_after),
+            lease: chrono_duration(self.webhook_lease),
             ..Default::default()
         }
     }

@@ -24,30 +24,37 @@
 //!    (`webhook-delivery`, the log), or due again on the schedule
 //!    (`--webhook-retry-schedule`, [`BACKOFF`](crate::domain::webhook::BACKOFF)
 //!    by default).
+//! 4. Abandoned carts have no transaction to be written in: a walk over the
+//!    carts by their last change ([`CartStore::idle_carts`](crate::store::CartStore::idle_carts)),
+//!    leased like the rest and run while an endpoint wants them, writes
+//!    each cart found idle into the outbox under an id made of the cart and
+//!    its version, so a step walked twice writes nothing new.
 
 use super::AppError;
 use super::pricing::decode;
 pub use crate::domain::webhook::WebhookSettings;
 use crate::domain::webhook::{
-    Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventKind, Secret, Verdict,
-    address_allowed, check_description, check_events, check_url, heads,
+    AbandonWalk, Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventKind, IdleMark, Secret,
+    Verdict, address_allowed, cart_resource_id, check_description, check_events, check_url, heads,
+    is_abandoned,
 };
 use crate::domain::{ErrorCode, Rejection, UserError};
 use crate::services::Services;
 use crate::store::shop::{
-    WEBHOOK_ENDPOINTS, WEBHOOK_EVENTS, WEBHOOK_LOG, WEBHOOK_OUTBOX, WEBHOOK_QUEUE,
+    ABANDON_WALK_KEY, WEBHOOK_ABANDON_WALK, WEBHOOK_ENDPOINTS, WEBHOOK_EVENTS, WEBHOOK_LOG,
+    WEBHOOK_OUTBOX, WEBHOOK_QUEUE,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-/// How long a relay owns what it claimed: longer than an attempt may take.
-const LEASE: Duration = Duration::seconds(60);
 /// How long one attempt may take (a 2xx later than this is a failure).
 pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The most outbox events one pass of the relay dispatches.
 const DISPATCH_BATCH: usize = 256;
+/// The most idle carts one step of the abandoned-cart walk looks at.
+const WALK_BATCH: usize = 256;
 /// The most bytes of a response the relay reads (it needs only the status).
 const MAX_ERROR_BYTES: usize = 200;
 
@@ -548,6 +555,8 @@ impl Relay {
     /// attempts under way finish (each within 10 s).
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut last_sweep: Option<DateTime<Utc>> = None;
+        let mut last_walk: Option<DateTime<Utc>> = None;
+        let mut walk_again = false;
         let mut attempts = tokio::task::JoinSet::new();
         let mut busy = false;
         loop {
@@ -571,6 +580,17 @@ impl Relay {
                 }
             };
             let now = self.services.clock.now();
+            if walk_again || last_walk.is_none_or(|at| now - at >= self.walk_interval()) {
+                last_walk = Some(now);
+                walk_again = match self.walk_idle_carts(now).await {
+                    Ok(more) => more,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "looking for abandoned carts failed");
+                        false
+                    }
+                };
+                busy |= walk_again;
+            }
             if last_sweep.is_none_or(|at| now - at >= Duration::hours(1)) {
                 last_sweep = Some(now);
                 if let Err(e) = self.sweep(now).await {
@@ -579,6 +599,117 @@ impl Relay {
             }
         }
         while attempts.join_next().await.is_some() {}
+    }
+
+    /// How often the abandoned-cart walk runs: a twelfth of
+    /// `--abandoned-cart-after`, between 1 s and a minute (so a cart is
+    /// announced at most that late).
+    fn walk_interval(&self) -> Duration {
+        (self.services.webhooks.abandoned_after / 12)
+            .clamp(Duration::seconds(1), Duration::minutes(1))
+    }
+
+    /// One step of the walk over carts that went idle (by last change):
+    /// leased like everything else, so one instance walks at a time. Each
+    /// cart found abandoned becomes a `CART_ABANDONED` event in the outbox
+    /// under an id made of its owner, name and version, so a step walked
+    /// twice (a relay died before it moved the mark) writes the same events
+    /// again, which the dispatch makes one delivery each. While no active
+    /// endpoint wants the event, the mark just follows the clock: turning it
+    /// on later does not announce carts that went idle before. Whether
+    /// there is more to walk now.
+    async fn walk_idle_carts(&self, now: DateTime<Utc>) -> Result<bool, AppError> {
+        let store = &self.services.store;
+        let settings = &self.services.webhooks;
+        let after = settings.abandoned_after;
+        let until = now - after;
+        let wanted = endpoints(&self.services)
+            .await?
+            .iter()
+            .any(|e| e.active && e.wants(EventKind::CartAbandoned));
+        let lease = now + settings.lease;
+        let claim = |current: Option<&Value>| {
+            let walk = match current {
+                None => AbandonWalk {
+                    mark: IdleMark::at(until),
+                    claimed_until: None,
+                },
+                Some(value) => match serde_json::from_value::<AbandonWalk>(value.clone()) {
+                    Ok(walk) => walk,
+                    // Left as it is (and warned of below), never deleted.
+                    Err(_) => return Some(value.clone()),
+                },
+            };
+            if walk.claimed_until.is_some_and(|at| at > now) {
+                return current.cloned();
+            }
+            let mut walk = walk;
+            walk.claimed_until = Some(lease);
+            if !wanted && walk.mark.updated_at < until {
+                walk.mark = IdleMark::at(until);
+            }
+            to_value(&walk).ok()
+        };
+        let (stored, changed) = store
+            .update_shop_record(WEBHOOK_ABANDON_WALK, ABANDON_WALK_KEY, &claim)
+            .await?;
+        let Some(walk) = stored.and_then(|v| serde_json::from_value::<AbandonWalk>(v).ok()) else {
+            tracing::warn!(
+                "the abandoned-cart walk's record does not read; no cart is announced until it is deleted"
+            );
+            return Ok(false);
+        };
+        if !changed || walk.claimed_until != Some(lease) {
+            return Ok(false);
+        }
+        let mut mark = walk.mark.clone();
+        let found = match wanted {
+            true => store.idle_carts(&walk.mark, until, WALK_BATCH).await?,
+            false => Vec::new(),
+        };
+        let more = found.len() == WALK_BATCH;
+        for (owner, cart) in &found {
+            mark = IdleMark::of(owner, cart);
+            let lifetime = self.services.shop.cart_lifetime(owner.namespace().kind());
+            if !is_abandoned(cart, after, now) || cart.expires_at(lifetime) <= now {
+                continue;
+            }
+            let resource = cart_resource_id(owner, &cart.name);
+            let event = Event::of_abandoned_cart(owner, cart, after, resource);
+            let fresh = to_value(&event)?;
+            let put =
+                |current: Option<&Value>| Some(current.cloned().unwrap_or_else(|| fresh.clone()));
+            store
+                .update_shop_record(WEBHOOK_OUTBOX, &event.id, &put)
+                .await?;
+        }
+        let release = |current: Option<&Value>| {
+            unchanged_unless(current, |mut stored: AbandonWalk| {
+                if stored.claimed_until == Some(lease) {
+                    stored.claimed_until = None;
+                    stored.mark = stored.mark.max(mark.clone());
+                }
+                Some(stored)
+            })
+        };
+        store
+            .update_shop_record(WEBHOOK_ABANDON_WALK, ABANDON_WALK_KEY, &release)
+            .await?;
+        Ok(more)
+    }
+
+    /// Whether an abandoned cart's event still stands: the cart is as it
+    /// was (same version). A cart changed or checked out since is not
+    /// announced.
+    async fn still_abandoned(&self, event: &Event) -> Result<bool, AppError> {
+        let Some(idle) = &event.cart else {
+            return Ok(true);
+        };
+        let Some(owner) = crate::domain::OwnerKey::parse(&idle.owner) else {
+            return Ok(false);
+        };
+        let now = self.services.store.cart(&owner, &idle.cart.name).await?;
+        Ok(now.is_some_and(|cart| cart.version == idle.cart.version))
     }
 
     /// One pass: dispatch the outbox, claim what is due and start sending
@@ -617,7 +748,7 @@ impl Relay {
                 let mut current = current?.clone();
                 let free = claimed_until(&current).is_none_or(|until| until <= now);
                 if free && let Some(fields) = current.as_object_mut() {
-                    let until = Value::String((now + LEASE).to_rfc3339());
+                    let until = Value::String((now + self.services.webhooks.lease).to_rfc3339());
                     fields.insert("claimed_until".into(), until);
                 }
                 Some(current)
@@ -626,6 +757,10 @@ impl Relay {
                 .update_shop_record(WEBHOOK_OUTBOX, &event.id, &claim)
                 .await?;
             if !mine {
+                continue;
+            }
+            if event.kind == EventKind::CartAbandoned && !self.still_abandoned(&event).await? {
+                store.delete_shop_record(WEBHOOK_OUTBOX, &event.id).await?;
                 continue;
             }
             store
@@ -716,7 +851,7 @@ impl Relay {
             if taken >= settings.concurrency_per_endpoint {
                 continue;
             }
-            let lease = now + LEASE;
+            let lease = now + settings.lease;
             let take = |current: Option<&Value>| {
                 unchanged_unless(current, |mut stored: Delivery| {
                     if stored.status == DeliveryStatus::Pending

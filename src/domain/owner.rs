@@ -69,6 +69,14 @@ impl OwnerKey {
         (known && !subject.is_empty()).then(|| OwnerKey(text.to_string()))
     }
 
+    /// The owner's tag in global ids: the first 96 bits of the SHA-256 of
+    /// the key, in hex (keeps owners apart without showing who they are).
+    pub fn tag(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.0.as_bytes());
+        hex::encode(&digest[..12])
+    }
+
     /// The key's namespace.
     pub fn namespace(&self) -> Namespace {
         let prefix = self.0.split(':').next().unwrap_or_default();

@@ -10,7 +10,9 @@
 //! - [`signature`] is what `webhook-signature` carries; [`check_url`] and
 //!   [`address_allowed`] are the SSRF rule.
 
+use super::cart::Cart;
 use super::order::{Order, OrderStatus};
+use super::owner::OwnerKey;
 use super::{ErrorCode, UserError};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -30,7 +32,8 @@ pub enum EventKind {
     OrderFulfilled,
     /// An order was cancelled.
     OrderCancelled,
-    /// A cart with lines and an e-mail sat idle (not sent yet by this release).
+    /// A cart with lines and a buyer e-mail sat idle past
+    /// `--abandoned-cart-after` (once per cart version).
     CartAbandoned,
 }
 
@@ -86,6 +89,32 @@ pub struct Event {
     /// The order as it was just after the change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<Order>,
+    /// The cart as it was when it went idle (abandoned carts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cart: Option<IdleCart>,
+}
+
+/// An abandoned cart as its event keeps it: whose, and the cart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdleCart {
+    /// Its owner's key (`guest:…`, `customer:…`): never sent, only used to
+    /// show the cart as its owner would see it.
+    pub owner: String,
+    /// The cart as stored.
+    pub cart: Cart,
+}
+
+/// The global id of `owner`'s cart `name` (`gid://cartql/Cart/<owner
+/// tag>/<name>`, as the API shows it): an abandoned cart's resource id.
+pub fn cart_resource_id(owner: &OwnerKey, name: &super::CartName) -> String {
+    format!("gid://cartql/Cart/{}/{name}", owner.tag())
+}
+
+/// Whether `cart` is abandoned at `now` when carts count as abandoned after
+/// `after` idle: it has lines and a buyer e-mail, and has not changed for
+/// `after`. (A checked-out cart has no lines left.)
+pub fn is_abandoned(cart: &Cart, after: Duration, now: DateTime<Utc>) -> bool {
+    !cart.lines.is_empty() && cart.buyer_identity.email.is_some() && cart.updated_at + after <= now
 }
 
 impl Event {
@@ -101,6 +130,46 @@ impl Event {
             sequence: u32::try_from(history.len()).unwrap_or(u32::MAX),
             at: order.updated_at(),
             order: Some(order.clone()),
+            cart: None,
+        }
+    }
+
+    /// The event that `owner`'s `cart` was abandoned, `after` its last
+    /// change; `resource_id` is the cart's global id. Its id is the same
+    /// for the same cart version wherever and however often it is made
+    /// (the ULID's time is when it went idle, its random part a hash of the
+    /// owner, the name and the version), so instances that find the same
+    /// idle cart write one event, and a version is announced once.
+    pub fn of_abandoned_cart(
+        owner: &OwnerKey,
+        cart: &Cart,
+        after: Duration,
+        resource_id: String,
+    ) -> Event {
+        use sha2::{Digest, Sha256};
+        let at = cart.updated_at + after;
+        let mut hasher = Sha256::new();
+        for part in [owner.as_str(), cart.name.as_str()] {
+            hasher.update((part.len() as u64).to_be_bytes());
+            hasher.update(part.as_bytes());
+        }
+        hasher.update(cart.version.to_be_bytes());
+        let digest = hasher.finalize();
+        let mut random = [0u8; 16];
+        random[6..].copy_from_slice(&digest[..10]);
+        let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+        let id = ulid::Ulid::from_parts(millis, u128::from_be_bytes(random));
+        Event {
+            id: format!("evt_{id}"),
+            kind: EventKind::CartAbandoned,
+            resource_id,
+            sequence: u32::try_from(cart.version).unwrap_or(u32::MAX),
+            at,
+            order: None,
+            cart: Some(IdleCart {
+                owner: owner.as_str().to_string(),
+                cart: cart.clone(),
+            }),
         }
     }
 
@@ -109,6 +178,50 @@ impl Event {
         let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
         format!("evt_{}", ulid::Ulid::from_parts(millis, rand::random()))
     }
+}
+
+/// A place in the walk of every stored cart by its last change
+/// ([`CartStore::idle_carts`](crate::store::CartStore::idle_carts)): the walk goes on after this cart.
+/// Owners and names compare bytewise, as PostgreSQL's `COLLATE "C"` does.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct IdleMark {
+    /// When the cart last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Its owner's key.
+    pub owner: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl IdleMark {
+    /// The mark of `cart` of `owner`.
+    pub fn of(owner: &OwnerKey, cart: &Cart) -> IdleMark {
+        IdleMark {
+            updated_at: cart.updated_at,
+            owner: owner.as_str().to_string(),
+            name: cart.name.as_str().to_string(),
+        }
+    }
+
+    /// The mark before every cart that changed after `at`.
+    pub fn at(at: DateTime<Utc>) -> IdleMark {
+        IdleMark {
+            updated_at: at,
+            owner: String::new(),
+            name: String::new(),
+        }
+    }
+}
+
+/// The walk that finds abandoned carts, as its shop record keeps it: where
+/// it stands, and until when the relay that walks it now owns it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbandonWalk {
+    /// Every cart up to here was looked at.
+    pub mark: IdleMark,
+    /// The lease of the relay walking it now, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_until: Option<DateTime<Utc>>,
 }
 
 /// How webhooks behave (`--webhook-*`).
@@ -126,6 +239,13 @@ pub struct WebhookSettings {
     pub concurrency_per_endpoint: usize,
     /// The waits between attempts (`--webhook-retry-schedule`).
     pub schedule: Vec<Duration>,
+    /// How long a cart with lines and an e-mail sits idle before it counts
+    /// as abandoned (`--abandoned-cart-after`).
+    pub abandoned_after: Duration,
+    /// How long a relay owns what it claimed (an outbox event, a delivery,
+    /// the abandoned-cart walk): longer than an attempt may take
+    /// (`--webhook-lease`, for tests of an instance dying mid-delivery).
+    pub lease: Duration,
 }
 
 impl Default for WebhookSettings {
@@ -137,6 +257,8 @@ impl Default for WebhookSettings {
             concurrency: 64,
             concurrency_per_endpoint: 4,
             schedule: BACKOFF.to_vec(),
+            abandoned_after: Duration::hours(1),
+            lease: Duration::seconds(60),
         }
     }
 }

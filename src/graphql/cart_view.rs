@@ -11,11 +11,11 @@ use super::types::MoneyView;
 use super::types::{AttributeView, BuyerIdentityView};
 use crate::app::carts::ShownCart;
 use crate::app::pricing::CartToQuote;
-use crate::auth::Viewer;
+use crate::auth::{Viewer, ViewerKind};
 use crate::domain::account::Email;
 use crate::domain::cart::Warning;
 use crate::domain::pricing::QuoteLine;
-use crate::domain::{Cart, Currency};
+use crate::domain::{Cart, Currency, OwnerKey};
 use crate::services::Services;
 use async_graphql::{ComplexObject, Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -219,14 +219,28 @@ impl CartView {
 
     /// A cart a use case read and priced, for output.
     pub(crate) fn new(services: &Services, viewer: &Viewer, shown: ShownCart) -> CartView {
-        let lifetime = services.shop.cart_lifetime(viewer.kind);
+        let owner = viewer.owner_key();
+        Self::of_owner(services, &owner, viewer.kind, viewer.email.clone(), shown)
+    }
+
+    /// A cart of `owner` (a viewer of `kind` whose e-mail is
+    /// `default_email`), for output: a viewer's own, or an abandoned one in
+    /// a webhook payload.
+    pub(crate) fn of_owner(
+        services: &Services,
+        owner: &OwnerKey,
+        kind: ViewerKind,
+        default_email: Option<Email>,
+        shown: ShownCart,
+    ) -> CartView {
+        let lifetime = services.shop.cart_lifetime(kind);
         let currency: Currency = services.shop.currency;
         let ShownCart { cart, priced } = shown;
         let held = cart.lines.iter().map(|l| l.id.clone()).collect();
-        let ids = CartIds::new(&viewer.owner_key(), &cart.name, held);
+        let ids = CartIds::new(owner, &cart.name, held);
         let mut buyer = cart.buyer_identity.clone();
         if buyer.email.is_none() {
-            buyer.email = viewer.email.clone();
+            buyer.email = default_email.clone();
         }
         let to_quote = CartToQuote {
             lines: priced
@@ -238,7 +252,7 @@ impl CartView {
             delivery: cart.delivery_option.clone(),
             buyer,
         };
-        let cost = CostCell::new(viewer.owner_key(), viewer.kind, to_quote, currency);
+        let cost = CostCell::new(owner.clone(), kind, to_quote, currency);
         let lines = priced
             .lines
             .into_iter()
@@ -264,7 +278,7 @@ impl CartView {
             cost,
             expires_at: (!cart.is_blank()).then(|| cart.expires_at(lifetime)),
             warnings: priced.warnings,
-            default_email: viewer.email.clone(),
+            default_email,
             cart,
             lines,
             total_quantity: priced.total_quantity,

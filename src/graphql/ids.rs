@@ -33,7 +33,6 @@ use crate::auth::Viewer;
 use crate::domain::names::OrderId;
 use crate::domain::{CartName, Handle, OwnerKey, Sku};
 use async_graphql::ID;
-use sha2::{Digest, Sha256};
 
 /// What every global id starts with.
 const PREFIX: &str = "gid://cartql/";
@@ -133,8 +132,7 @@ fn order(text: &str) -> Option<OrderId> {
 
 /// The tag that keeps `owner`'s carts apart from everyone else's in ids.
 pub fn owner_tag(owner: &OwnerKey) -> String {
-    let digest = Sha256::digest(owner.as_str().as_bytes());
-    hex::encode(&digest[..12])
+    owner.tag()
 }
 
 /// The global id of the cart `name` of the owner tagged `owner`.
@@ -292,6 +290,17 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 24);
         assert!(tag(&a).is_some(), "a tag reads back as one");
+    }
+
+    #[test]
+    fn an_abandoned_carts_resource_id_is_the_carts_global_id() {
+        let owner = OwnerKey::parse("guest:a").unwrap();
+        let cart = CartName::parse("default").unwrap();
+        let ids = CartIds::new(&owner, &cart, Vec::new());
+        assert_eq!(
+            crate::domain::webhook::cart_resource_id(&owner, &cart),
+            ids.cart().to_string()
+        );
     }
 
     #[test]

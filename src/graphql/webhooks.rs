@@ -5,18 +5,24 @@
 //! [`domain::webhook`](crate::domain::webhook).
 
 use super::access::require_admin;
+use super::cart_view::CartView;
 use super::error::ApiResult;
 use super::orders::{OrderView, admin_view};
 use super::pagination::PageRequest;
 use super::types::{UserErrorView, user_errors};
+use crate::app::carts;
 use crate::app::webhooks::{self, DeliveryFilter, EndpointPatch, NewEndpoint, Render, Replay};
-use crate::domain::webhook::{Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventKind};
+use crate::domain::OwnerKey;
+use crate::domain::webhook::{
+    Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventKind, IdleCart,
+};
 use crate::services::Services;
 use async_graphql::connection::Connection;
 use async_graphql::{
     Context, EmptyMutation, EmptySubscription, Enum, ID, InputObject, Object, Schema, SimpleObject,
 };
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// What an endpoint can hear of.
@@ -165,9 +171,10 @@ pub struct DeliveryView {
     pub event_id: String,
     /// What happened.
     pub event: WebhookEventView,
-    /// The order it is about (its global id, as `Order.id`).
+    /// The order or cart it is about (its global id, as `Order.id` or `Cart.id`).
     pub resource_id: String,
-    /// Its place in the order's history, from 1: one order's deliveries go in this order.
+    /// Its place in the order's history, from 1 (for a cart, the cart's
+    /// version): one resource's deliveries go in this order.
     pub sequence: i32,
     /// Where it is.
     pub status: DeliveryStatusView,
@@ -186,7 +193,11 @@ impl From<Delivery> for DeliveryView {
             endpoint_id: ID(d.endpoint_id),
             event_id: d.event_id,
             event: d.kind.into(),
-            resource_id: super::ids::order_id(&d.resource_id).0,
+            // A cart's resource id is its global id already.
+            resource_id: match d.kind {
+                EventKind::CartAbandoned => d.resource_id,
+                _ => super::ids::order_id(&d.resource_id).0,
+            },
             sequence: i32::try_from(d.sequence).unwrap_or(i32::MAX),
             status: d.status.into(),
             attempts: d.attempts.into_iter().map(Into::into).collect(),
@@ -537,15 +548,53 @@ impl WebhookMutation {
     }
 }
 
-/// The one field of the schema that renders payloads.
-/// The order to render travels as the request's data, so one schema serves
-/// every payload.
+/// The fields of the schema that renders payloads.
+/// The order or cart to render travels as the request's data, so one
+/// schema serves every payload.
 struct PayloadRoot;
 
 #[Object]
 impl PayloadRoot {
     async fn order<'a>(&self, ctx: &Context<'a>) -> Option<&'a OrderView> {
         ctx.data_opt::<OrderView>()
+    }
+
+    async fn cart<'a>(&self, ctx: &Context<'a>) -> Option<&'a CartView> {
+        ctx.data_opt::<CartView>()
+    }
+}
+
+/// Every field of `Cart` its owner sees (an abandoned cart's payload),
+/// priced as it would be now.
+const CART_FIELDS: &str = "{ cart {
+  id name version createdAt updatedAt expiresAt note
+  attributes { key value }
+  buyerIdentity { email phone countryCode
+    shippingAddress { name company address1 address2 city province postalCode countryCode phone } }
+  totalQuantity subtotal { amount currencyCode }
+  cost { subtotal { amount currencyCode } discountTotal { amount currencyCode }
+    shipping { amount currencyCode } shippingDiscount { amount currencyCode }
+    taxTotal { amount currencyCode } taxesIncluded total { amount currencyCode }
+    taxLines { title ratePercent amount { amount currencyCode } } estimated }
+  discountCodes { code applicable reason }
+  lines { id sku quantity attributes { key value }
+    unitPrice { amount currencyCode } lineTotal { amount currencyCode }
+    cost { discountTotal { amount currencyCode } total { amount currencyCode } }
+    variant { id sku title availableForSale selectedOptions { name value }
+      image { url altText } product { id handle title featuredImage { url altText } } } }
+  warnings { code lineId message }
+} }";
+
+/// The cart of an abandoned-cart event as its owner would see it now.
+async fn cart_view(services: &Services, idle: IdleCart) -> Option<CartView> {
+    let owner = OwnerKey::parse(&idle.owner)?;
+    let kind = owner.namespace().kind();
+    match carts::price_seen(services, idle.cart, HashMap::new()).await {
+        Ok(shown) => Some(CartView::of_owner(services, &owner, kind, None, shown)),
+        Err(e) => {
+            tracing::error!(error = %e, "pricing an abandoned cart for its webhook failed");
+            None
+        }
     }
 }
 
@@ -574,7 +623,8 @@ const ORDER_FIELDS: &str = "{ order {
 
 /// Renders an event's `data`: `{ "order": … }`, the order as it was just
 /// after the change, shown by the schema's own `Order` type as an admin
-/// sees it (so the payload and `adminOrder` never disagree).
+/// sees it (so the payload and `adminOrder` never disagree); for an
+/// abandoned cart `{ "cart": … }`, the schema's own `Cart` type.
 pub fn render(services: &Services) -> Render {
     let services = services.clone();
     let schema = Schema::build(PayloadRoot, EmptyMutation, EmptySubscription)
@@ -584,9 +634,18 @@ pub fn render(services: &Services) -> Render {
         let services = services.clone();
         let schema = schema.clone();
         Box::pin(async move {
-            let mut request = async_graphql::Request::new(ORDER_FIELDS);
+            let fields = match event.cart.is_some() {
+                true => CART_FIELDS,
+                false => ORDER_FIELDS,
+            };
+            let mut request = async_graphql::Request::new(fields).data(services.clone());
             if let Some(order) = event.order {
                 request = request.data(admin_view(&services, order));
+            }
+            if let Some(idle) = event.cart
+                && let Some(view) = cart_view(&services, idle).await
+            {
+                request = request.data(view);
             }
             let response = schema.execute(request).await;
             if !response.errors.is_empty() {

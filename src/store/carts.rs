@@ -8,8 +8,10 @@ use super::{Changes, UpdateError};
 use super::{StoreError, idempotency::Replayable};
 use crate::domain::idempotency::KeyUse;
 use crate::domain::merge::MergeReport;
+pub use crate::domain::webhook::IdleMark;
 use crate::domain::{Cart, CartIndex, CartName, CartSet, CartWrite, OwnerKey, Rejection};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 /// A change to one cart: given the owner's index and the cart as stored,
 /// what to write (`None`: nothing changes). It updates the index it is
@@ -80,6 +82,18 @@ pub trait CartStore: Send + Sync + 'static {
         customer: &OwnerKey,
         merge: &CartMerge<'_>,
     ) -> Result<(MergeReport, CartSet), UpdateError>;
+
+    /// Stored carts that hold anything, after `after` (by last change,
+    /// owner, name) and last changed at or before `until`, in that order, at
+    /// most `limit`: the carts that went idle since a walk's last step
+    /// (abandoned-cart webhooks). PostgreSQL reads them by an index on the
+    /// last change; sled reads the owners' small indexes.
+    async fn idle_carts(
+        &self,
+        after: &IdleMark,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(OwnerKey, Cart)>, StoreError>;
 
     /// Notices of changes to `owner`'s carts (any write, a merge, a sweep, a
     /// log-out everywhere), sent once the change is durable.

@@ -10,7 +10,7 @@ use super::StoreError;
 use crate::domain::pricing::{
     Discount, PricingSettings, ShippingRate, ShopPricing, TaxRate, USAGE_KIND, Usage,
 };
-use crate::domain::webhook::{Delivery, Endpoint, Event};
+use crate::domain::webhook::{AbandonWalk, Delivery, Endpoint, Event};
 use async_trait::async_trait;
 use std::collections::HashMap;
 
@@ -74,6 +74,11 @@ pub const WEBHOOK_EVENTS: &str = "webhook-event";
 pub const WEBHOOK_QUEUE: &str = "webhook-queue";
 /// Finished deliveries, succeeded or failed (keyed by delivery id).
 pub const WEBHOOK_LOG: &str = "webhook-delivery";
+/// The abandoned-cart walk ([`AbandonWalk`], one record keyed
+/// [`ABANDON_WALK_KEY`]).
+pub const WEBHOOK_ABANDON_WALK: &str = "webhook-abandon-walk";
+/// The key of the abandoned-cart walk's record.
+pub const ABANDON_WALK_KEY: &str = "walk";
 
 /// The first key past every key that starts with `prefix` (which ends in
 /// `/`): `prefix` ≤ key < this is the prefix, in byte order.
@@ -145,6 +150,10 @@ pub fn check_record(kind: &str, key: &str, value: &serde_json::Value) -> Result<
         WEBHOOK_ENDPOINTS => reads::<Endpoint>(value),
         WEBHOOK_OUTBOX | WEBHOOK_EVENTS => reads::<Event>(value),
         WEBHOOK_QUEUE | WEBHOOK_LOG => reads::<Delivery>(value),
+        WEBHOOK_ABANDON_WALK if key == ABANDON_WALK_KEY => reads::<AbandonWalk>(value),
+        WEBHOOK_ABANDON_WALK => Err(format!(
+            "the abandoned-cart walk's record is keyed '{ABANDON_WALK_KEY}'"
+        )),
         USAGE_KIND => Err("a usage count is a non-negative integer".into()),
         other => Err(format!(
             "'{other}' is no kind of shop record this release knows (an export of a newer release?)"

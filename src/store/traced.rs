@@ -19,7 +19,7 @@
 //! wrapped, so the server, the commands and the in-process tests all go
 //! through it.
 
-use super::carts::{CartMerge, CartUpdate};
+use super::carts::{CartMerge, CartUpdate, IdleMark};
 use super::catalog::{ProductUpdate, ProductUpsert};
 use super::orders::{CheckoutRequest, OrderChange};
 use super::{
@@ -33,6 +33,7 @@ use crate::domain::merge::MergeReport;
 use crate::domain::order::{Moved, Order, OrderFilter};
 use crate::domain::{Cart, CartName, CartSet, Handle, OwnerKey, Sku, Variant};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -140,6 +141,15 @@ impl<S: CartStore + ?Sized> CartStore for Traced<S> {
 
     async fn cart_set(&self, owner: &OwnerKey) -> Result<CartSet, StoreError> {
         step!("store.cart_set", self.0.cart_set(owner), owner = %owner)
+    }
+
+    async fn idle_carts(
+        &self,
+        after: &IdleMark,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(OwnerKey, Cart)>, StoreError> {
+        step!("store.idle_carts", self.0.idle_carts(after, until, limit))
     }
 
     async fn update_cart(

@@ -26,6 +26,7 @@ mod sockets;
 /// Sled, or PostgreSQL when `CARTQL_TEST_BACKEND=postgres`.
 const BACKEND: helpers::Backend = helpers::Backend::FromEnvironment;
 
+mod abandoned_carts;
 mod addresses;
 mod auth;
 mod budgets;

@@ -21,7 +21,7 @@ const ALL_ORDER_EVENTS: [&str; 4] = [
 ];
 
 /// Registers `url`; its id and secret.
-async fn endpoint(server: &TestServer, url: &str, events: &[&str]) -> (String, String) {
+pub(crate) async fn endpoint(server: &TestServer, url: &str, events: &[&str]) -> (String, String) {
     let done = server
         .data(
             Some(&admin()),
@@ -74,7 +74,7 @@ async fn settled(server: &TestServer, endpoint: &str, n: usize) -> Vec<Value> {
     panic!("{n} deliveries did not settle: {log:#?}");
 }
 
-async fn deliveries(server: &TestServer, endpoint: &str) -> Vec<Value> {
+pub(crate) async fn deliveries(server: &TestServer, endpoint: &str) -> Vec<Value> {
     let read = server
         .data(Some(&admin()), DELIVERIES, json!({"endpoint": endpoint}))
         .await;
@@ -605,4 +605,89 @@ async fn a_name_that_resolves_inside_the_network_is_refused_at_the_attempt() {
             .contains("internal"),
         "{sent}"
     );
+}
+
+#[tokio::test]
+async fn acknowledged_orders_are_announced_after_a_kill_while_the_endpoint_was_down() {
+    let hook = Hook::default();
+    hook.set_down(true);
+    let url = hook.serve().await;
+    // Retries every second (long enough to outlast the restart), and a short
+    // claim, so what the killed server had claimed is taken over soon.
+    let schedule = vec!["1s"; 20].join(",");
+    let args = [
+        "--webhook-allow-insecure",
+        "--webhook-retry-schedule",
+        schedule.as_str(),
+        "--webhook-lease",
+        "3s",
+    ];
+    let server = TestServer::spawn_with(&args).await;
+    endpoint(&server, &url, &["ORDER_PLACED"]).await;
+
+    // 50 checkouts, ten at a time, every one acknowledged: the first 30
+    // until their deliveries are being retried (the endpoint refuses them),
+    // the last 20 right before a kill -9 (their events still in the outbox).
+    let checkout = "mutation($input: CheckoutLinesInput!) { checkoutLines(input: $input) { order { id } userErrors { code } } }";
+    let mut orders = Vec::new();
+    for batch in 0..5 {
+        if batch == 3 {
+            hook.until("30 refused attempts", |got| got.len() >= 30)
+                .await;
+        }
+        let placed = (0..10).map(|n| {
+            let server = &server;
+            async move {
+                let n = batch * 10 + n;
+                let input = json!({"lines": [{"sku": "STICKER-PACK", "quantity": 1}], "idempotencyKey": format!("kill-{n}")});
+                let done = server
+                    .data(Some(&customer(&format!("kill{n}"))), checkout, json!({ "input": input }))
+                    .await;
+                done["checkoutLines"]["order"]["id"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{done}"))
+                    .to_string()
+            }
+        });
+        orders.extend(futures_util::future::join_all(placed).await);
+    }
+    let dir = server.dir.clone();
+    let _data = server.kill().await;
+    let refused_before = hook.got().len();
+
+    hook.set_down(false);
+    let again = TestServer::spawn_in(&dir, &args).await;
+    let delivered = |got: &[Received]| {
+        let mut ids = std::collections::HashMap::<String, String>::new();
+        for r in got.iter().filter(|r| r.answered == 200) {
+            let order = r.body["data"]["order"]["id"].as_str().unwrap().to_string();
+            ids.insert(order, r.id.clone());
+        }
+        ids
+    };
+    let got = hook
+        .until("every acknowledged order's order.placed", |got| {
+            delivered(got).len() >= orders.len()
+        })
+        .await;
+    let delivered = delivered(&got);
+    for order in &orders {
+        assert!(delivered.contains_key(order), "{order} was lost");
+    }
+    // Every attempt at one order's event carries the event's one id, and
+    // every event has its own.
+    for received in &got {
+        let order = received.body["data"]["order"]["id"].as_str().unwrap();
+        assert_eq!(received.body["type"], "order.placed");
+        assert_eq!(delivered[order], received.id, "one id per event");
+    }
+    let ids: std::collections::HashSet<&String> = delivered.values().collect();
+    assert_eq!(ids.len(), orders.len());
+    eprintln!(
+        "{} attempts refused while down before the kill, {} in all, {} events",
+        refused_before,
+        got.len(),
+        orders.len()
+    );
+    drop(again);
 }

@@ -7,6 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,6 +31,11 @@ pub struct Hook {
     /// Statuses to answer, before 200s, to the events of orders whose
     /// first line is of a SKU (SKU → statuses).
     pub script: Arc<Mutex<Vec<Script>>>,
+    /// While set, every request is answered 503 (the endpoint is down).
+    pub down: Arc<AtomicBool>,
+    /// While set, every request is recorded, then held a minute unanswered
+    /// (an attempt under way when its sender dies).
+    pub hang: Arc<AtomicBool>,
 }
 
 async fn receive(
@@ -49,7 +55,11 @@ async fn receive(
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let answered = {
+    let down = hook.down.load(Ordering::SeqCst);
+    let hang = hook.hang.load(Ordering::SeqCst);
+    let answered = if down {
+        503
+    } else {
         let mut script = hook.script.lock().unwrap();
         script
             .iter_mut()
@@ -65,6 +75,9 @@ async fn receive(
         raw: body.to_vec(),
         answered,
     });
+    if hang {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    }
     StatusCode::from_u16(answered).unwrap()
 }
 
@@ -76,6 +89,16 @@ impl Hook {
             .lock()
             .unwrap()
             .push((sku.to_string(), statuses));
+    }
+
+    /// Answers 503 to everything while `down`.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Holds every request unanswered while `hang`.
+    pub fn set_hang(&self, hang: bool) {
+        self.hang.store(hang, Ordering::SeqCst);
     }
 
     /// Serves on a free local port; the URL to register.

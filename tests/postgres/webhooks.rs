@@ -25,9 +25,10 @@ async fn three_instances_send_each_event_once_and_each_order_in_order() {
         .await;
     assert_eq!(made["createWebhookEndpoint"]["userErrors"], json!([]));
 
-    // 30 orders placed through the three instances, each paid through another.
+    // 100 orders placed through the three instances, every fifth paid
+    // through another.
     let checkout = "mutation($input: CheckoutLinesInput!) { checkoutLines(input: $input) { order { id } userErrors { code } } }";
-    let placed = (0..30).map(|n| {
+    let placed = (0..100).map(|n| {
         let server = &instances[n % 3];
         async move {
             let input = json!({"lines": [{"sku": "STICKER-PACK", "quantity": 1}], "idempotencyKey": format!("k{n}")});
@@ -42,22 +43,22 @@ async fn three_instances_send_each_event_once_and_each_order_in_order() {
     });
     let orders: Vec<String> = futures_util::future::join_all(placed).await;
     let pay = "mutation($id: ID!) { markOrderPaid(input: {orderId: $id}) { userErrors { code } } }";
-    for (n, order) in orders.iter().enumerate() {
+    for (n, order) in orders.iter().enumerate().step_by(5) {
         let done = instances[(n + 1) % 3]
             .data(Some(&admin()), pay, json!({ "id": order }))
             .await;
         assert_eq!(done["markOrderPaid"]["userErrors"], json!([]));
     }
 
-    hook.until("60 events", |got| got.len() >= 60).await;
+    hook.until("120 events", |got| got.len() >= 120).await;
     // Time for a duplicate to show up, if one were coming.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let got = hook.got();
-    assert_eq!(got.len(), 60, "each event once: {got:#?}");
+    assert_eq!(got.len(), 120, "each event once: {got:#?}");
     let mut ids: Vec<&str> = got.iter().map(|r| r.id.as_str()).collect();
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len(), 60);
+    assert_eq!(ids.len(), 120);
     let mut seen: HashMap<String, Vec<String>> = HashMap::new();
     for received in &got {
         let order = received.body["data"]["order"]["id"].as_str().unwrap();
@@ -66,8 +67,69 @@ async fn three_instances_send_each_event_once_and_each_order_in_order() {
             .or_default()
             .push(kind.to_string());
     }
-    assert_eq!(seen.len(), 30);
-    for (order, kinds) in &seen {
-        assert_eq!(kinds, &["order.placed", "order.paid"], "{order}");
+    assert_eq!(seen.len(), 100);
+    let placed = got.iter().filter(|r| r.body["type"] == "order.placed");
+    assert_eq!(placed.count(), 100, "exactly one order.placed per order");
+    for (n, order) in orders.iter().enumerate() {
+        let kinds = &seen[order];
+        match n % 5 {
+            0 => assert_eq!(kinds, &["order.placed", "order.paid"], "{order}"),
+            _ => assert_eq!(kinds, &["order.placed"], "{order}"),
+        }
     }
+}
+
+#[tokio::test]
+async fn an_instance_killed_mid_delivery_leaves_the_delivery_to_another() {
+    let hook = Hook::default();
+    hook.set_hang(true);
+    let url = hook.serve().await;
+    let dir = private_tempdir();
+    let database = TestDatabase::of(dir.path()).await;
+    let db = database.url();
+    // A short claim: 2 s after an instance claimed a delivery and died,
+    // another takes it over (the first is killed well within those 2 s).
+    let args = ["--webhook-allow-insecure", "--webhook-lease", "2s"];
+    let first = TestServer::spawn_on(&db, &args).await;
+    let create = "mutation($url: String!) { createWebhookEndpoint(input: {url: $url, events: [ORDER_PLACED]}) { endpoint { id } userErrors { code } } }";
+    let made = first
+        .data(Some(&admin()), create, json!({ "url": url }))
+        .await;
+    let endpoint = made["createWebhookEndpoint"]["endpoint"]["id"].clone();
+    let checkout = "mutation { checkoutLines(input: {lines: [{sku: \"STICKER-PACK\", quantity: 1}], idempotencyKey: \"mid\"}) { order { id } } }";
+    let done = first
+        .data(Some(&customer("mid-delivery")), checkout, json!({}))
+        .await;
+    let order = done["checkoutLines"]["order"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The first instance's attempt is under way (the endpoint holds it): kill it.
+    hook.until("the first attempt", |got| !got.is_empty()).await;
+    first.kill().await;
+    hook.set_hang(false);
+    let second = TestServer::spawn_on(&db, &args).await;
+    let got = hook
+        .until("the second instance's attempt", |got| got.len() >= 2)
+        .await;
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!(got[0].id, got[1].id, "the same event, the same id");
+    assert_eq!(got[1].body["data"]["order"]["id"], order.as_str());
+
+    // The log: succeeded, with the one attempt that was recorded.
+    let log = "query($endpoint: ID) { webhookDeliveries(endpointId: $endpoint, first: 10) { edges { node { status attempts { responseStatus } } } } }";
+    let mut status = json!(null);
+    for _ in 0..100 {
+        let read = second
+            .data(Some(&admin()), log, json!({ "endpoint": endpoint }))
+            .await;
+        status = read["webhookDeliveries"]["edges"][0]["node"].clone();
+        if status["status"] == "SUCCEEDED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status["status"], "SUCCEEDED", "{status}");
+    assert_eq!(status["attempts"], json!([{"responseStatus": 200}]));
 }

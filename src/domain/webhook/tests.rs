@@ -226,6 +226,7 @@ fn event(resource: &str, sequence: u32, id: &str) -> Event {
         sequence,
         at: at(0),
         order: None,
+        cart: None,
     }
 }
 
@@ -380,4 +381,68 @@ fn a_schedule_is_read_from_its_flag_and_bounded() {
     let short = parse_schedule("1s,2s").unwrap().0;
     assert_eq!(next_attempt(&short, 3, at(0), None, 0.0), None);
     assert_eq!(next_attempt(&short, 2, at(0), None, 0.0), Some(at(2)));
+}
+
+fn idle_cart(version: u64, lines: usize, email: bool) -> Cart {
+    use crate::domain::cart::CartLine;
+    use crate::domain::{CartName, Sku};
+    let mut cart = Cart::empty(CartName::default_cart(), at(100));
+    cart.version = version;
+    cart.lines = (0..lines)
+        .map(|n| CartLine {
+            id: format!("{version}-{n}"),
+            sku: Sku::parse("MUG").unwrap(),
+            quantity: 1,
+            attributes: Vec::new(),
+            unit_price: None,
+        })
+        .collect();
+    if email {
+        cart.buyer_identity.email = Some(crate::domain::account::Email::parse("a@b.co").unwrap());
+    }
+    cart
+}
+
+#[test]
+fn a_cart_is_abandoned_with_lines_and_an_email_once_idle_long_enough() {
+    let hour = Duration::hours(1);
+    let idle = at(100) + hour;
+    assert!(is_abandoned(&idle_cart(3, 1, true), hour, idle));
+    assert!(!is_abandoned(
+        &idle_cart(3, 1, true),
+        hour,
+        idle - Duration::milliseconds(1)
+    ));
+    assert!(
+        !is_abandoned(&idle_cart(3, 0, true), hour, idle),
+        "no lines (checked out)"
+    );
+    assert!(
+        !is_abandoned(&idle_cart(3, 1, false), hour, idle),
+        "no e-mail"
+    );
+}
+
+#[test]
+fn an_abandoned_carts_event_id_is_the_same_for_one_version_and_differs_otherwise() {
+    let hour = Duration::hours(1);
+    let ann = OwnerKey::parse("guest:ann").unwrap();
+    let bob = OwnerKey::parse("guest:bob").unwrap();
+    let event = |owner: &OwnerKey, version| {
+        Event::of_abandoned_cart(owner, &idle_cart(version, 1, true), hour, "r".into())
+    };
+    let first = event(&ann, 3);
+    assert_eq!(first.id, event(&ann, 3).id, "made twice, one id");
+    assert_ne!(first.id, event(&ann, 4).id, "a new version, a new id");
+    assert_ne!(first.id, event(&bob, 3).id, "another owner, another id");
+    assert_eq!(first.kind, EventKind::CartAbandoned);
+    assert_eq!(first.at, at(100) + hour, "when it went idle");
+    assert_eq!(first.sequence, 3, "ordered by version");
+    // A ULID whose time is when the cart went idle (the sweep reads it).
+    let ulid = ulid::Ulid::from_string(first.id.strip_prefix("evt_").unwrap()).unwrap();
+    assert_eq!(
+        ulid.timestamp_ms() as i64,
+        (at(100) + hour).timestamp_millis()
+    );
+    assert_eq!(first.cart.as_ref().unwrap().owner, "guest:ann");
 }

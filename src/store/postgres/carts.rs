@@ -16,7 +16,7 @@ use crate::domain::cart::CartEntry;
 use crate::domain::idempotency::{KeyUse, Outcome, cart_to_replay};
 use crate::domain::merge::MergeReport;
 use crate::domain::{Cart, CartIndex, CartName, CartSet, CartWrite, OwnerKey};
-use crate::store::carts::{CartMerge, CartStore, CartUpdate, touched_by_merge};
+use crate::store::carts::{CartMerge, CartStore, CartUpdate, IdleMark, touched_by_merge};
 use crate::store::idempotency::Replayable;
 use crate::store::notices::Touched;
 use crate::store::{Changes, StoreError, UpdateError};
@@ -334,6 +334,40 @@ impl CartStore for PgStore {
                 .map_err(backend)?;
         row.map(|value| from_json(format_args!("carts/{owner}/{name}"), value))
             .transpose()
+    }
+
+    /// One range read of the `carts_updated_at` index.
+    async fn idle_carts(
+        &self,
+        after: &IdleMark,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(OwnerKey, Cart)>, StoreError> {
+        let rows: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
+            "SELECT owner, name, data FROM carts
+              WHERE NOT blank AND updated_at <= $4
+                AND (updated_at, owner, name) > ($1, $2, $3)
+              ORDER BY updated_at, owner, name
+              LIMIT $5",
+        )
+        .bind(after.updated_at)
+        .bind(&after.owner)
+        .bind(&after.name)
+        .bind(until)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        let mut idle = Vec::with_capacity(rows.len());
+        for (owner, name, data) in rows {
+            let Some(key) = OwnerKey::parse(&owner) else {
+                tracing::warn!(owner = %owner, "a cart under an owner key that names no owner; left alone");
+                continue;
+            };
+            let cart: Cart = from_json(format_args!("carts/{owner}/{name}"), data)?;
+            idle.push((key, cart));
+        }
+        Ok(idle)
     }
 
     async fn cart_set(&self, owner: &OwnerKey) -> Result<CartSet, StoreError> {

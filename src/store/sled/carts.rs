@@ -17,11 +17,12 @@ use super::tx::{TxResult, count_new_key, finish, record, scoped};
 use crate::domain::idempotency::{KeyUse, Outcome, cart_to_replay};
 use crate::domain::merge::MergeReport;
 use crate::domain::{Cart, CartIndex, CartName, CartSet, CartWrite, OwnerKey};
-use crate::store::carts::{CartMerge, CartStore, CartUpdate, touched_by_merge};
+use crate::store::carts::{CartMerge, CartStore, CartUpdate, IdleMark, touched_by_merge};
 use crate::store::idempotency::Replayable;
 use crate::store::notices::Touched;
 use crate::store::{Changes, StoreError, UpdateError};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sled::Transactional;
 use sled::transaction::TransactionalTree;
 
@@ -200,6 +201,62 @@ impl CartStore for SledStore {
 
     async fn cart_set(&self, owner: &OwnerKey) -> Result<CartSet, StoreError> {
         self.stored_set(owner)
+    }
+
+    /// Reads every owner's index (one small record each, as the sweep
+    /// does), keeps the `limit` first marks in range, then reads those carts.
+    async fn idle_carts(
+        &self,
+        after: &IdleMark,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(OwnerKey, Cart)>, StoreError> {
+        let mut first = std::collections::BinaryHeap::<IdleMark>::new();
+        for (seen, entry) in self.cart_index.iter().enumerate() {
+            if seen % 256 == 255 {
+                tokio::task::yield_now().await;
+            }
+            let (key, bytes) = entry?;
+            let Some(owner) = std::str::from_utf8(&key).ok().and_then(OwnerKey::parse) else {
+                continue;
+            };
+            let index: CartIndex = decode(&key, &bytes)?;
+            for (name, entry) in &index.carts {
+                if entry.blank || entry.updated_at > until {
+                    continue;
+                }
+                let mark = IdleMark {
+                    updated_at: entry.updated_at,
+                    owner: owner.as_str().to_string(),
+                    name: name.as_str().to_string(),
+                };
+                if &mark <= after {
+                    continue;
+                }
+                if first.len() < limit {
+                    first.push(mark);
+                } else if first.peek().is_some_and(|last| &mark < last) {
+                    first.pop();
+                    first.push(mark);
+                }
+            }
+        }
+        let mut idle = Vec::with_capacity(first.len());
+        for mark in first.into_sorted_vec() {
+            let (Some(owner), Ok(name)) =
+                (OwnerKey::parse(&mark.owner), CartName::parse(&mark.name))
+            else {
+                continue;
+            };
+            // Read again: it may have changed since its index was read.
+            match self.stored_cart(&owner, &name)? {
+                Some(cart) if !cart.is_blank() && cart.updated_at <= until => {
+                    idle.push((owner, cart))
+                }
+                _ => {}
+            }
+        }
+        Ok(idle)
     }
 
     async fn update_cart(
