@@ -193,6 +193,44 @@ async fn a_database_that_vanished_is_refused_instead_of_starting_empty() {
     );
 }
 
+#[tokio::test]
+async fn a_data_directory_a_newer_cartql_wrote_is_refused_with_one_line_and_left_as_it_is() {
+    let server = TestServer::spawn().await;
+    add(&server, &customer("ann"), "default", "MUG-LOGO", 1).await;
+    let dir = server.dir.clone();
+    let _keep = server.terminate().await;
+    // This release marked the directory with its layout (1); a newer one
+    // would have written a higher mark (the codec: format byte 2, then
+    // MessagePack).
+    {
+        let db = sled::open(dir.join("db")).unwrap();
+        let meta = db.open_tree("meta").unwrap();
+        assert_eq!(meta.get("layout").unwrap().as_deref(), Some(&[2u8, 1][..]));
+        meta.insert("layout", &[2u8, 99][..]).unwrap();
+        db.flush().unwrap();
+    }
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.to_str().unwrap(),
+    ];
+    let output = run(&args, &[("CARTQL_JWT_SECRET", SECRET)]);
+    assert!(!output.status.success());
+    let line = error_line(&output);
+    assert!(
+        line.contains("newer cartql") && line.contains("layout 99"),
+        "{line}"
+    );
+    // The export refuses alike, and the directory is as it was.
+    let output = run(&["export", "--data-dir", dir.to_str().unwrap()], &[]);
+    assert!(!output.status.success());
+    assert!(error_line(&output).contains("newer cartql"));
+    let db = sled::open(dir.join("db")).unwrap();
+    let meta = db.open_tree("meta").unwrap();
+    assert_eq!(meta.get("layout").unwrap().as_deref(), Some(&[2u8, 99][..]));
+}
+
 /// Every file and directory under `dir` with a mode that others can use.
 fn open_to_others(dir: &std::path::Path) -> Vec<String> {
     use std::os::unix::fs::PermissionsExt;

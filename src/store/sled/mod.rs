@@ -65,6 +65,13 @@ const VERSION_FLOOR: &[u8] = b"version_floor";
 /// Marks in `meta`: the one-time upgrades of older data directories are done.
 const VARIANTS_ADOPTED: &[u8] = b"variants_adopted";
 const ORDER_OWNERS_INDEXED: &[u8] = b"order_owners_indexed";
+/// The `meta` key of the storage layout a data directory is in.
+const LAYOUT: &[u8] = b"layout";
+/// The storage layout this release writes: 1 is carts one by one beside
+/// their owners' indexes, with shop records (pricing, webhooks). Directories
+/// without the mark are older (upgraded at open); a higher one was written
+/// by a newer cartql, and is refused rather than misread.
+pub const LAYOUT_VERSION: u64 = 1;
 
 /// A store in one data directory. Cheap to share behind an `Arc`.
 pub struct SledStore {
@@ -133,10 +140,14 @@ impl SledStore {
         let idempotency_counts = db.open_tree("idempotency_counts")?;
         let accounts = db.open_tree("accounts")?;
         let valid_after = db.open_tree("valid_after")?;
+        check_layout(dir, &meta)?;
         store_id::check(dir, &meta)?;
         index_order_owners(&meta, &orders, &order_owners)?;
         adopt_loose_variants(&meta, &products, &product_records)?;
         split_cart_sets(&db, &carts, &cart_index)?;
+        if Self::get::<u64>(&meta, LAYOUT)? != Some(LAYOUT_VERSION) {
+            meta.insert(LAYOUT, encode(&LAYOUT_VERSION))?;
+        }
         let version_floor = AtomicU64::new(Self::get(&meta, VERSION_FLOOR)?.unwrap_or(0));
         let (versions, was_clean) = versions::VersionLease::open(&meta)?;
         if was_clean {
@@ -255,6 +266,18 @@ pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
 
 /// Gives every variant stored before products had handles a product of its
 /// own (handle from the SKU, no options), so the catalog reads as products.
+/// Refuses a data directory a newer cartql wrote (its layout mark is
+/// higher than [`LAYOUT_VERSION`]), before anything in it is changed.
+fn check_layout(dir: &Path, meta: &sled::Tree) -> Result<(), StoreError> {
+    match SledStore::get::<u64>(meta, LAYOUT)? {
+        Some(layout) if layout > LAYOUT_VERSION => Err(StoreError::Open(format!(
+            "the data directory {} was written by a newer cartql (storage layout {layout}; this one reads up to {LAYOUT_VERSION}): run that version or newer, or import a backup into a fresh directory",
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Runs once per data directory (a mark in `meta` says it is done), each
 /// adoption one transaction, so a crash halfway resumes without doubles;
 /// after it, a variant without a handle is one its product stopped listing.
