@@ -42,6 +42,9 @@ pub enum RequestCode {
     Throttled,
     /// Something failed inside the server; the detail is in the log.
     Internal,
+    /// The database connection broke while a write committed: it may or may
+    /// not have been made.
+    OutcomeUnknown,
 }
 
 impl RequestCode {
@@ -55,6 +58,7 @@ impl RequestCode {
             RequestCode::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
             RequestCode::Throttled => "THROTTLED",
             RequestCode::Internal => "INTERNAL",
+            RequestCode::OutcomeUnknown => "OUTCOME_UNKNOWN",
         }
     }
 }
@@ -95,6 +99,12 @@ pub enum ApiError {
     /// Something failed inside the server. Code `INTERNAL`; the detail is logged, not sent.
     #[error("internal error; the server log has the details (request id in extensions.requestId)")]
     Internal,
+    /// The database connection broke while the change committed. Code
+    /// `OUTCOME_UNKNOWN`; the detail is logged.
+    #[error(
+        "the database connection broke while this change was being committed: it may or may not have been made. Retry with the same idempotencyKey (it is applied at most once), or read it back; a retry without a key may apply it twice"
+    )]
+    OutcomeUnknown,
 }
 
 impl ApiError {
@@ -109,6 +119,7 @@ impl ApiError {
             ApiError::Forbidden(_) => RequestCode::Forbidden,
             ApiError::BadUserInput(_) => RequestCode::BadUserInput,
             ApiError::Internal => RequestCode::Internal,
+            ApiError::OutcomeUnknown => RequestCode::OutcomeUnknown,
         }
     }
 
@@ -137,6 +148,12 @@ impl From<ApiError> for Error {
 /// (inside the request's span, so with its request id).
 impl From<crate::app::AppError> for ApiError {
     fn from(e: crate::app::AppError) -> Self {
+        if let crate::app::AppError::Store(store) = &e
+            && store.is_outcome_unknown()
+        {
+            tracing::error!(error = %Chain(&e), "a write's outcome is unknown");
+            return ApiError::OutcomeUnknown;
+        }
         ApiError::internal(Chain(&e))
     }
 }
@@ -177,7 +194,10 @@ pub fn classify_response(response: &mut Response, request_id: &str) {
     bound_errors(response);
     for error in &mut response.errors {
         let internal = match error_code(error) {
-            Some(code) => code == RequestCode::Internal.as_str(),
+            Some(code) => {
+                code == RequestCode::Internal.as_str()
+                    || code == RequestCode::OutcomeUnknown.as_str()
+            }
             None => {
                 let code = code_for_uncoded(error);
                 if code == RequestCode::Internal {
@@ -317,6 +337,44 @@ mod tests {
         assert_eq!(
             ApiError::from(failure).to_string(),
             ApiError::Internal.to_string()
+        );
+    }
+
+    #[test]
+    fn a_commit_whose_answer_was_lost_is_outcome_unknown_and_a_lost_read_internal() {
+        use crate::store::StoreError;
+        let gone = || StoreError::caused("postgres", std::io::Error::other("connection reset"));
+        let commit = StoreError::OutcomeUnknown(Box::new(gone())).at("store.checkout");
+        let api = ApiError::from(crate::app::AppError::Store(commit));
+        assert_eq!(api.code(), RequestCode::OutcomeUnknown);
+        assert!(api.to_string().contains("same idempotencyKey"), "{api}");
+        assert!(
+            !api.to_string().contains("reset"),
+            "the detail stays in the log"
+        );
+        // A write's lost connection (a statement that commits by itself)
+        // becomes unknown; a read's stays a failure (INTERNAL).
+        let write = StoreError::Lost(Box::new(gone()))
+            .unknown_if_lost()
+            .at("store.put");
+        assert!(write.is_outcome_unknown() && !write.is_lost());
+        let read = StoreError::Lost(Box::new(gone())).at("store.cart");
+        assert!(read.is_lost() && !read.is_outcome_unknown());
+        let api = ApiError::from(crate::app::AppError::Store(read));
+        assert_eq!(api.code(), RequestCode::Internal);
+        // Either carries the request id, so the log line can be found.
+        let mut response = async_graphql::Response::from_errors(vec![
+            ApiError::OutcomeUnknown
+                .extend()
+                .into_server_error(Pos::default()),
+        ]);
+        classify_response(&mut response, "req-1");
+        let error = &response.errors[0];
+        assert_eq!(code_of(error), "OUTCOME_UNKNOWN");
+        let extensions = error.extensions.as_ref().unwrap();
+        assert_eq!(
+            extensions.get("requestId"),
+            Some(&async_graphql::Value::from("req-1"))
         );
     }
 

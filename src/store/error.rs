@@ -25,6 +25,15 @@ pub enum StoreError {
     },
     /// The store could not be opened (one line for the operator).
     Open(String),
+    /// The connection to the database broke during the call (PostgreSQL:
+    /// the server went away, the backend was terminated): a read, or a
+    /// transaction that never reached its commit, may be tried again on a
+    /// fresh connection. The failure itself is inside.
+    Lost(Box<StoreError>),
+    /// The connection broke while a write was committing (or while a
+    /// statement that commits by itself ran): it may or may not have been
+    /// made. Clients see `OUTCOME_UNKNOWN`, not `INTERNAL`.
+    OutcomeUnknown(Box<StoreError>),
     /// A failure, and the store call it ended (`store.checkout`), attached
     /// by [`Traced`](super::traced::Traced): the store's spans are `debug`,
     /// so at the default `info` level the edge that logs the failure names
@@ -56,6 +65,11 @@ impl std::fmt::Display for StoreError {
                 write!(f, "stored value under {key} is unreadable: {reason}")
             }
             StoreError::Open(message) => f.write_str(message),
+            StoreError::Lost(failure) => write!(f, "the connection was lost: {failure}"),
+            StoreError::OutcomeUnknown(failure) => write!(
+                f,
+                "the connection was lost while the write committed (its outcome is unknown): {failure}"
+            ),
             StoreError::Step { step, failure } => write!(f, "{step}: {failure}"),
         }
     }
@@ -68,6 +82,7 @@ impl std::error::Error for StoreError {
                 .as_deref()
                 .map(|e| e as &(dyn std::error::Error + 'static)),
             StoreError::Corrupt { .. } | StoreError::Open(_) => None,
+            StoreError::Lost(failure) | StoreError::OutcomeUnknown(failure) => failure.source(),
             // The failure is in this one's message already.
             StoreError::Step { failure, .. } => failure.source(),
         }
@@ -91,6 +106,38 @@ impl StoreError {
         StoreError::Backend {
             what: what.into(),
             source: Some(Box::new(source)),
+        }
+    }
+
+    /// Whether the connection broke during the call ([`StoreError::Lost`]).
+    pub fn is_lost(&self) -> bool {
+        match self {
+            StoreError::Lost(_) => true,
+            StoreError::Step { failure, .. } => failure.is_lost(),
+            _ => false,
+        }
+    }
+
+    /// Whether a write's outcome is unknown ([`StoreError::OutcomeUnknown`]).
+    pub fn is_outcome_unknown(&self) -> bool {
+        match self {
+            StoreError::OutcomeUnknown(_) => true,
+            StoreError::Step { failure, .. } => failure.is_outcome_unknown(),
+            _ => false,
+        }
+    }
+
+    /// A write's lost connection: the write may have been made (a
+    /// statement that commits by itself may have, before the answer was
+    /// lost), so its outcome is unknown.
+    pub fn unknown_if_lost(self) -> StoreError {
+        match self {
+            StoreError::Lost(failure) => StoreError::OutcomeUnknown(failure),
+            StoreError::Step { step, failure } => StoreError::Step {
+                step,
+                failure: Box::new(failure.unknown_if_lost()),
+            },
+            other => other,
         }
     }
 
@@ -122,6 +169,19 @@ impl UpdateError {
             UpdateError::Store(e) => UpdateError::Store(e.at(step)),
             rejected => rejected,
         }
+    }
+
+    /// [`StoreError::unknown_if_lost`] of a store failure.
+    pub fn unknown_if_lost(self) -> UpdateError {
+        match self {
+            UpdateError::Store(e) => UpdateError::Store(e.unknown_if_lost()),
+            rejected => rejected,
+        }
+    }
+
+    /// Whether the connection broke during the call.
+    pub fn is_lost(&self) -> bool {
+        matches!(self, UpdateError::Store(e) if e.is_lost())
     }
 }
 

@@ -57,18 +57,34 @@ macro_rules! step {
         $call
             .instrument(tracing::debug_span!(target: $step, $step $(, $($field)+)?))
             .await
-            .map_err(|e| e.at($step))
+            .map_err(|e| e.unknown_if_lost().at($step))
     };
+}
+
+/// [`step!`] for a call that only reads: when the connection broke during
+/// it, it is read again once (the pool gives another connection).
+macro_rules! read_step {
+    ($step:literal, $call:expr $(, $($field:tt)+)?) => {{
+        let span = tracing::debug_span!(target: $step, $step $(, $($field)+)?);
+        match $call.instrument(span.clone()).await {
+            Err(e) if e.is_lost() => {
+                tracing::info!(step = $step, error = %e, "the connection broke during a read; reading again");
+                $call.instrument(span).await
+            }
+            done => done,
+        }
+        .map_err(|e| e.at($step))
+    }};
 }
 
 #[async_trait]
 impl<S: CatalogStore + ?Sized> CatalogStore for Traced<S> {
     async fn variant(&self, sku: &Sku) -> Result<Option<Variant>, StoreError> {
-        step!("store.variant", self.0.variant(sku), sku = %sku)
+        read_step!("store.variant", self.0.variant(sku), sku = %sku)
     }
 
     async fn variants_by_sku(&self, skus: &[Sku]) -> Result<HashMap<Sku, Variant>, StoreError> {
-        step!(
+        read_step!(
             "store.variants_by_sku",
             self.0.variants_by_sku(skus),
             count = skus.len()
@@ -80,7 +96,7 @@ impl<S: CatalogStore + ?Sized> CatalogStore for Traced<S> {
         after: Option<&Sku>,
         limit: usize,
     ) -> Result<Vec<Variant>, StoreError> {
-        step!("store.variants", self.0.variants(after, limit))
+        read_step!("store.variants", self.0.variants(after, limit))
     }
 
     async fn catalog_is_empty(&self) -> Result<bool, StoreError> {
@@ -96,7 +112,7 @@ impl<S: CatalogStore + ?Sized> CatalogStore for Traced<S> {
     }
 
     async fn product(&self, handle: &Handle) -> Result<Option<Product>, StoreError> {
-        step!("store.product", self.0.product(handle), handle = %handle)
+        read_step!("store.product", self.0.product(handle), handle = %handle)
     }
 
     async fn products(
@@ -104,7 +120,7 @@ impl<S: CatalogStore + ?Sized> CatalogStore for Traced<S> {
         after: Option<&Handle>,
         limit: usize,
     ) -> Result<Vec<Product>, StoreError> {
-        step!("store.products", self.0.products(after, limit))
+        read_step!("store.products", self.0.products(after, limit))
     }
 
     async fn upsert_product(
@@ -136,11 +152,11 @@ impl<S: CatalogStore + ?Sized> CatalogStore for Traced<S> {
 #[async_trait]
 impl<S: CartStore + ?Sized> CartStore for Traced<S> {
     async fn cart(&self, owner: &OwnerKey, name: &CartName) -> Result<Option<Cart>, StoreError> {
-        step!("store.cart", self.0.cart(owner, name), owner = %owner)
+        read_step!("store.cart", self.0.cart(owner, name), owner = %owner)
     }
 
     async fn cart_set(&self, owner: &OwnerKey) -> Result<CartSet, StoreError> {
-        step!("store.cart_set", self.0.cart_set(owner), owner = %owner)
+        read_step!("store.cart_set", self.0.cart_set(owner), owner = %owner)
     }
 
     async fn idle_carts(
@@ -149,7 +165,7 @@ impl<S: CartStore + ?Sized> CartStore for Traced<S> {
         until: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<(OwnerKey, Cart)>, StoreError> {
-        step!("store.idle_carts", self.0.idle_carts(after, until, limit))
+        read_step!("store.idle_carts", self.0.idle_carts(after, until, limit))
     }
 
     async fn update_cart(
@@ -192,7 +208,7 @@ impl<S: OrderStore + ?Sized> OrderStore for Traced<S> {
     }
 
     async fn order(&self, owner: &OwnerKey, id: &str) -> Result<Option<Order>, StoreError> {
-        step!("store.order", self.0.order(owner, id), owner = %owner)
+        read_step!("store.order", self.0.order(owner, id), owner = %owner)
     }
 
     async fn orders(
@@ -201,7 +217,7 @@ impl<S: OrderStore + ?Sized> OrderStore for Traced<S> {
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Order>, StoreError> {
-        step!("store.orders", self.0.orders(owner, before, limit), owner = %owner)
+        read_step!("store.orders", self.0.orders(owner, before, limit), owner = %owner)
     }
 
     fn order_changes(&self, owner: &OwnerKey) -> Changes {
@@ -209,7 +225,7 @@ impl<S: OrderStore + ?Sized> OrderStore for Traced<S> {
     }
 
     async fn order_by_id(&self, id: &str) -> Result<Option<(OwnerKey, Order)>, StoreError> {
-        step!("store.order_by_id", self.0.order_by_id(id))
+        read_step!("store.order_by_id", self.0.order_by_id(id))
     }
 
     /// The backend's listing (the provided loop over its page reads), as one step.
@@ -219,7 +235,7 @@ impl<S: OrderStore + ?Sized> OrderStore for Traced<S> {
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Order>, StoreError> {
-        step!("store.all_orders", self.0.all_orders(filter, before, limit))
+        read_step!("store.all_orders", self.0.all_orders(filter, before, limit))
     }
 
     /// A page read behind `all_orders`, whose step it is part of.
@@ -244,7 +260,7 @@ impl<S: OrderStore + ?Sized> OrderStore for Traced<S> {
 #[async_trait]
 impl<S: IdentityStore + ?Sized> IdentityStore for Traced<S> {
     async fn account(&self, email: &Email) -> Result<Option<Account>, StoreError> {
-        step!("store.account", self.0.account(email))
+        read_step!("store.account", self.0.account(email))
     }
 
     async fn create_account(&self, account: &Account) -> Result<bool, StoreError> {
@@ -252,7 +268,7 @@ impl<S: IdentityStore + ?Sized> IdentityStore for Traced<S> {
     }
 
     async fn valid_after(&self, owner: &OwnerKey) -> Result<Option<i64>, StoreError> {
-        step!("store.valid_after", self.0.valid_after(owner), owner = %owner)
+        read_step!("store.valid_after", self.0.valid_after(owner), owner = %owner)
     }
 
     async fn log_out_everywhere(&self, owner: &OwnerKey, now: i64) -> Result<i64, StoreError> {
@@ -268,7 +284,7 @@ impl<S: IdempotencyStore + ?Sized> IdempotencyStore for Traced<S> {
         key: &IdempotencyKey,
         fingerprint: &Fingerprint,
     ) -> Result<Option<Outcome>, UpdateError> {
-        step!("store.recorded", self.0.recorded(owner, key, fingerprint), owner = %owner)
+        read_step!("store.recorded", self.0.recorded(owner, key, fingerprint), owner = %owner)
     }
 }
 
@@ -278,11 +294,11 @@ impl<S: ShopStore + ?Sized> ShopStore for Traced<S> {
         &self,
         kind: &str,
     ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
-        step!("store.shop_records", self.0.shop_records(kind), kind)
+        read_step!("store.shop_records", self.0.shop_records(kind), kind)
     }
 
     async fn shop_record_keys(&self, kind: &str) -> Result<Vec<String>, StoreError> {
-        step!(
+        read_step!(
             "store.shop_record_keys",
             self.0.shop_record_keys(kind),
             kind
@@ -290,7 +306,7 @@ impl<S: ShopStore + ?Sized> ShopStore for Traced<S> {
     }
 
     async fn shop_pricing(&self) -> Result<crate::domain::pricing::ShopPricing, StoreError> {
-        step!("store.shop_pricing", self.0.shop_pricing())
+        read_step!("store.shop_pricing", self.0.shop_pricing())
     }
 
     async fn shop_records_at(
@@ -298,7 +314,7 @@ impl<S: ShopStore + ?Sized> ShopStore for Traced<S> {
         kind: &str,
         keys: &[String],
     ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
-        step!(
+        read_step!(
             "store.shop_records_at",
             self.0.shop_records_at(kind, keys),
             kind

@@ -31,6 +31,7 @@ const BACKEND: helpers::Backend = helpers::Backend::Postgres;
 mod budgets;
 mod discounts;
 mod export;
+mod faults;
 mod pg_store;
 mod several;
 mod webhooks;

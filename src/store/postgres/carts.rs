@@ -10,6 +10,7 @@
 //! permit ([`PgStore::write_permit`]): one owner's concurrent writes queue
 //! without holding connections, and reads always find one free.
 
+use super::commit;
 use super::idempotency::{check_allowance, lock_owner, record_in, record_key};
 use super::{PgStore, TxError, backend, from_json, retrying, to_json};
 use crate::domain::cart::CartEntry;
@@ -317,7 +318,7 @@ impl PgStore {
             return Ok(Replayable::Applied((cart, touched)));
         }
         self.announce(&mut tx, &touched).await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(Replayable::Applied((cart, touched)))
     }
 }
@@ -451,7 +452,7 @@ impl CartStore for PgStore {
                 false => Touched::default(),
             };
             self.announce(&mut tx, &touched).await?;
-            tx.commit().await?;
+            commit(tx).await?;
             Ok((report, customer_set, touched))
         })
         .await?;

@@ -2,6 +2,7 @@
 //! column and everything else as JSONB; one `products` row per handle
 //! (options and variant SKUs, JSONB); the currency in `meta`.
 
+use super::commit;
 use super::{PgStore, TxError, backend, from_json, retrying, to_json};
 use crate::domain::catalog::Product;
 use crate::domain::product::detached;
@@ -325,7 +326,7 @@ impl PgStore {
         for variant in &variants {
             put_variant(&mut tx, variant).await?;
         }
-        tx.commit().await?;
+        commit(tx).await?;
         Ok((record, variants))
     }
 
@@ -354,7 +355,7 @@ impl PgStore {
                 put_variant(&mut tx, &product).await?;
             }
         }
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(product)
     }
 }

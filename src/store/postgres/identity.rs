@@ -3,6 +3,7 @@
 //! everywhere is committed before it returns, so the very next request to
 //! any instance reads it (tokens are checked against the database each time).
 
+use super::commit;
 use super::{PgStore, backend, from_json, retrying_store, to_json};
 use crate::domain::OwnerKey;
 use crate::domain::account::{Account, Email, next_valid_after};
@@ -95,7 +96,7 @@ impl PgStore {
                 .await?;
             // Wakes the owner's live subscriptions everywhere, so they re-check their token.
             self.announce(&mut tx, &Touched::logged_out(owner)).await?;
-            tx.commit().await?;
+            commit(tx).await?;
             Ok(next)
         })
         .await

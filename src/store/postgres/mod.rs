@@ -325,9 +325,43 @@ fn too_new(version: i64) -> StoreError {
     ))
 }
 
-/// A database failure as a store error.
+/// A database failure as a store error; a broken connection is
+/// [`StoreError::Lost`].
 pub(super) fn backend(e: sqlx::Error) -> StoreError {
-    StoreError::caused("postgres", e)
+    let lost = connection_lost(&e);
+    let error = StoreError::caused("postgres", e);
+    match lost {
+        true => StoreError::Lost(Box::new(error)),
+        false => error,
+    }
+}
+
+/// Whether `e` says the connection broke (the server or its backend went
+/// away: `pg_terminate_backend`, a restart, a network cut), not that the
+/// statement failed: SQLSTATE class 08 (connection exception), 57P01–57P03
+/// (the server shutting down or terminating the backend), and the I/O and
+/// protocol errors of a socket closed under a query.
+pub(super) fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}
+
+/// Commits `tx`. A broken connection here leaves the outcome unknown (the
+/// commit may have been made and only its answer lost): that is
+/// [`StoreError::OutcomeUnknown`], never retried.
+pub(super) async fn commit(tx: Transaction<'_, Postgres>) -> Result<(), TxError> {
+    match tx.commit().await {
+        Ok(()) => Ok(()),
+        Err(e) if connection_lost(&e) => Err(TxError::Store(StoreError::OutcomeUnknown(Box::new(
+            StoreError::caused("postgres: commit", e),
+        )))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Why one attempt at a transaction gave up.
@@ -340,6 +374,9 @@ pub(super) enum TxError {
     /// A serialization failure, deadlock, lock timeout or lost race on a
     /// unique key: try again.
     Retry(String),
+    /// The connection broke before the commit (nothing was written): try
+    /// again once, on a fresh connection.
+    Lost(StoreError),
 }
 
 impl From<sqlx::Error> for TxError {
@@ -352,7 +389,10 @@ impl From<sqlx::Error> for TxError {
         {
             return TxError::Retry(one_line(&e));
         }
-        TxError::Store(backend(e))
+        match backend(e) {
+            StoreError::Lost(failure) => TxError::Lost(*failure),
+            other => TxError::Store(other),
+        }
     }
 }
 
@@ -371,10 +411,16 @@ where
     Fut: Future<Output = Result<T, TxError>>,
 {
     let mut tries = 0;
+    let mut reconnected = false;
     loop {
         tries += 1;
         match attempt().await {
             Err(TxError::Retry(reason)) if tries < MAX_ATTEMPTS => pause(tries, &reason).await,
+            // Once: the pool hands out a connection it checked.
+            Err(TxError::Lost(failure)) if !reconnected => {
+                tracing::info!(error = %failure, "the connection broke before the commit; trying again on another");
+                reconnected = true;
+            }
             result => return finish(result),
         }
     }
@@ -393,6 +439,9 @@ pub(super) fn finish<T>(result: Result<T, TxError>) -> Result<T, UpdateError> {
         Ok(value) => return Ok(value),
         Err(TxError::Rejected(r)) => return Err(UpdateError::Rejected(r)),
         Err(TxError::Store(e)) => e,
+        // Lost twice before any commit: nothing was written, so not `Lost`
+        // (a caller would take that as a write that may have been made).
+        Err(TxError::Lost(e)) => e,
         Err(TxError::Retry(reason)) => StoreError::backend(format!(
             "postgres: gave up after {MAX_ATTEMPTS} attempts: {reason}"
         )),
@@ -465,6 +514,26 @@ impl Store for PgStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_broken_connection_is_told_from_a_failed_statement() {
+        let io = || sqlx::Error::Io(std::io::Error::other("connection reset"));
+        assert!(connection_lost(&io()));
+        assert!(connection_lost(&sqlx::Error::Protocol(
+            "unexpected EOF".into()
+        )));
+        assert!(!connection_lost(&sqlx::Error::RowNotFound));
+        assert!(!connection_lost(&sqlx::Error::PoolTimedOut));
+        assert!(backend(io()).is_lost());
+        assert!(!backend(sqlx::Error::RowNotFound).is_lost());
+        // Before the commit: tried again; lost twice, a plain failure
+        // (nothing was written, so not a write of unknown outcome).
+        assert!(matches!(TxError::from(io()), TxError::Lost(_)));
+        let twice = finish::<()>(Err(TxError::from(io()))).unwrap_err();
+        assert!(
+            matches!(twice, UpdateError::Store(ref e) if !e.is_lost() && !e.is_outcome_unknown())
+        );
+    }
 
     #[test]
     fn urls_that_are_not_postgres_are_refused_without_echoing_them() {

@@ -8,6 +8,7 @@
 
 use super::carts::{Read, lock_carts, write_carts};
 use super::catalog::variant_from_row;
+use super::commit;
 use super::idempotency::{check_allowance, lock_owner, record_in, record_key};
 use super::shop::read_pricing;
 use super::{PgStore, TxError, backend, from_json, retrying, to_json};
@@ -174,7 +175,7 @@ impl PgStore {
         }
         self.announce(&mut tx, &touched_by_move(&owner, &moved))
             .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(Some((owner, moved)))
     }
 
@@ -250,7 +251,7 @@ impl PgStore {
         .await?;
         let touched = request.touched(emptied.is_some());
         self.announce(&mut tx, &touched).await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok((Replayable::Applied(order), touched))
     }
 }

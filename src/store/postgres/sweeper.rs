@@ -13,6 +13,7 @@
 //! policy gives, as the policy does (`<`, or `<=` for carts).
 
 use super::carts::{Read, delete_carts, lock_carts};
+use super::commit;
 use super::{PgStore, TxError, backend, retrying_store};
 use crate::clock::Clock;
 use crate::domain::OwnerKey;
@@ -94,7 +95,7 @@ impl Sweep for PgStore {
                     .bind(&owners)
                     .execute(&mut *tx)
                     .await?;
-                tx.commit().await?;
+                commit(tx).await?;
                 Ok::<_, TxError>(deleted)
             })
             .await?;
@@ -193,7 +194,7 @@ impl PgStore {
             }
         }
         self.announce(&mut tx, &touched).await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok((swept, last, touched))
     }
 }

@@ -5,6 +5,7 @@
 //! the domain's [`FailureWindow`] rule and counts the attempt against each,
 //! in one transaction: check and count stay one step across instances.
 
+use super::commit;
 use super::{TxError, backend, retrying_store};
 use crate::domain::account::FailureWindow;
 use crate::store::StoreError;
@@ -132,7 +133,7 @@ impl Throttle for PgThrottle {
                 let next = FailureWindow::after_failure(window, self.rules.of(*subject), now);
                 put_window(&mut tx, name, key, Some(next)).await?;
             }
-            tx.commit().await?;
+            commit(tx).await?;
             Ok(Ok(()))
         })
         .await
@@ -148,7 +149,7 @@ impl Throttle for PgThrottle {
                     put_window(&mut tx, name, key, window.forgive_one()).await?;
                 }
             }
-            tx.commit().await?;
+            commit(tx).await?;
             Ok(())
         })
         .await

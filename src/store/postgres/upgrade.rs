@@ -12,6 +12,7 @@
 //! table is dropped.
 
 use super::carts::{put_cart, put_owner};
+use super::commit;
 use super::{TxError, backend, from_json};
 use crate::domain::{CartSet, OwnerKey};
 use crate::store::StoreError;
@@ -98,6 +99,6 @@ async fn split_batch(pool: &PgPool) -> Result<usize, TxError> {
             .execute(&mut *tx)
             .await?;
     }
-    tx.commit().await?;
+    commit(tx).await?;
     Ok(rows.len())
 }
