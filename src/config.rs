@@ -261,6 +261,20 @@ pub struct ServeConfig {
     /// its claim may be sent again by another instance.
     #[arg(long, env = "CARTQL_WEBHOOK_LEASE", default_value = "60s", value_parser = parse_up_to_1h)]
     pub webhook_lease: Duration,
+    /// A directory the running server writes backups into (`createBackup`,
+    /// `--backup-every`): the whole store in the export format, one instant
+    /// of it, while serving. Created private (0700) if missing. No backups
+    /// while unset.
+    #[arg(long, env = "CARTQL_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Make a backup this often (e.g. `6h`; 1s–10 years), the first one
+    /// this long after the start. Needs --backup-dir.
+    #[arg(long, env = "CARTQL_BACKUP_EVERY", value_parser = parse_lifetime, requires = "backup_dir")]
+    pub backup_every: Option<Duration>,
+    /// How many backups --backup-dir keeps (1–1000): after each new one,
+    /// the oldest beyond this many are deleted.
+    #[arg(long, env = "CARTQL_BACKUP_KEEP", default_value_t = 7, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub backup_keep: u16,
     #[command(flatten)]
     pub identity: IdentityConfig,
 }

@@ -69,6 +69,8 @@ pub struct Application {
     lifecycle: watch::Sender<Lifecycle>,
     /// Sends the webhook outbox while the server runs.
     relay: crate::app::webhooks::Relay,
+    /// Makes backups on `--backup-every`, when set.
+    backups: Option<(crate::services::Services, std::time::Duration)>,
 }
 
 impl Application {
@@ -84,6 +86,7 @@ impl Application {
             crate::graphql::webhooks::render(&services),
         )
         .map_err(StartError)?;
+        let backups = config.backup_every.map(|every| (services.clone(), every));
         let (lifecycle, watching) = watch::channel(Lifecycle::Serving);
         let state = AppState {
             engine: Engine::new(services.clone(), limits),
@@ -125,6 +128,7 @@ impl Application {
             connections,
             lifecycle,
             relay,
+            backups,
         })
     }
 
@@ -159,7 +163,10 @@ impl Application {
             tokio::spawn(async move { axum::serve(listener, router).await })
         });
         let (stop_relay, relay_stops) = watch::channel(false);
-        let relay = tokio::spawn(self.relay.run(relay_stops));
+        let relay = tokio::spawn(self.relay.run(relay_stops.clone()));
+        let backups = self.backups.map(|(services, every)| {
+            tokio::spawn(crate::app::backups::every(services, every, relay_stops))
+        });
         listener::serve(
             self.listener,
             self.router,
@@ -175,6 +182,10 @@ impl Application {
         // one cut short is sent again after its claim runs out).
         let _ = stop_relay.send(true);
         let _ = relay.await;
+        // A backup under way is finished first (its file is whole or absent).
+        if let Some(backups) = backups {
+            let _ = backups.await;
+        }
         self.store
             .backend
             .close()

@@ -36,6 +36,8 @@ pub struct Services {
     pub order_ids: Arc<OrderIds>,
     /// How webhooks behave.
     pub webhooks: crate::domain::webhook::WebhookSettings,
+    /// Backups while serving, when `--backup-dir` is set.
+    pub backups: Option<Arc<crate::store::backup::Backups>>,
 }
 
 impl Services {

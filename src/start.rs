@@ -13,6 +13,7 @@ use crate::config::{ServeConfig, StoreConfig};
 use crate::services::Services;
 use crate::store::Store;
 use crate::store::backend::{Backend, Background, Location, Running};
+use crate::store::backup::Backups;
 use crate::store::postgres::PgSettings;
 use crate::store::sled::Durability;
 use std::sync::Arc;
@@ -138,6 +139,17 @@ impl Services {
             .map_err(|e| StartError(format!("--password-hash-concurrency: {e}")))?;
         let shop = config.shop_settings();
         let lifetimes = config.identity.token_lifetimes(shop.guest_cart_lifetime);
+        let backups = match &config.backup_dir {
+            Some(dir) => Some(Arc::new(
+                Backups::new(
+                    running.backend.clone(),
+                    dir,
+                    usize::from(config.backup_keep),
+                )
+                .map_err(StartError)?,
+            )),
+            None => None,
+        };
         let services = Services {
             store: store.clone(),
             write_limiter: Arc::new(WriteLimiter::new(shop.write_rates)),
@@ -149,6 +161,7 @@ impl Services {
             clock,
             order_ids: Arc::default(),
             webhooks: config.webhook_settings(),
+            backups,
         };
         Ok(Started { services, running })
     }

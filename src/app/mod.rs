@@ -9,6 +9,7 @@
 //! catalog read its checks and its answer share, and idempotent replays, so
 //! each rule is written once, for both backends and every entry point.
 //!
+//! - [`backups`]: backups while serving, on demand and on a schedule.
 //! - [`carts`]: reading carts, and every cart mutation; the guest merge.
 //! - [`catalog`]: browsing the catalog (who sees what), admin product changes.
 //! - [`checkout`]: checkout of a stored cart or of lines a client kept.
@@ -20,6 +21,7 @@
 //! - [`webhooks`]: the admin's webhook endpoints and deliveries; the relay
 //!   that sends the outbox.
 
+pub mod backups;
 pub mod carts;
 pub mod catalog;
 pub mod checkout;

@@ -99,6 +99,8 @@ macro_rules! with_error_codes {
             InvalidWebhookEndpoint,
             /// Nothing has this id.
             NotFound,
+            /// No backup could be made: no `--backup-dir`, or writing it failed (the message says why).
+            BackupUnavailable,
         }
     };
 }

@@ -35,6 +35,7 @@
 
 pub mod access;
 pub mod admin_orders;
+pub mod backups;
 pub mod cart;
 pub mod cart_cost;
 pub mod cart_view;

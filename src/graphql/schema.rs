@@ -2,8 +2,8 @@
 //! merged from the area files, and the SDL they make.
 
 use super::{
-    admin_orders, cart, catalog, discounts, identity, merge, node, orders, preview, pricing,
-    shipping, subscription, viewer, webhooks,
+    admin_orders, backups, cart, catalog, discounts, identity, merge, node, orders, preview,
+    pricing, shipping, subscription, viewer, webhooks,
 };
 use async_graphql::{MergedObject, Schema};
 
@@ -39,6 +39,7 @@ pub struct MutationRoot(
     discounts::DiscountMutation,
     shipping::ShippingMutation,
     webhooks::WebhookMutation,
+    backups::BackupMutation,
 );
 
 /// The SDL clients and `schema.graphql` rely on.

@@ -140,6 +140,58 @@ impl Backend {
         writer.finish().map_err(write)
     }
 
+    /// Writes a backup of the whole store to `path` while serving (see
+    /// [`backup`](super::backup)); returns the number of records. sled:
+    /// a copy of the trees made while writes wait, written out after they
+    /// go on. PostgreSQL: one `REPEATABLE READ` transaction, streamed to
+    /// the file by a thread of its own.
+    pub async fn backup(&self, path: &std::path::Path) -> Result<u64, String> {
+        let path = path.to_path_buf();
+        let joined = |e: tokio::task::JoinError| format!("writing the backup: {e}");
+        match self {
+            Backend::Sled(store) => {
+                let frozen = store.freeze().await?;
+                tokio::task::spawn_blocking(move || {
+                    super::backup::write_file(&path, |writer| {
+                        SledStore::export_frozen(&frozen, &mut |r| writer.record(r))
+                    })
+                })
+                .await
+                .map_err(joined)?
+            }
+            Backend::Postgres(store) => {
+                let (records, received) = std::sync::mpsc::sync_channel(4096);
+                // `None` says the export is whole; without it the file is
+                // not committed.
+                let written = tokio::task::spawn_blocking(move || {
+                    super::backup::write_file(&path, |writer| {
+                        for record in received {
+                            let Some(record) = record else {
+                                return Ok(());
+                            };
+                            writer
+                                .record(record)
+                                .map_err(|e| format!("writing the backup: {e}"))?;
+                        }
+                        Err("the export stopped before its end".to_string())
+                    })
+                });
+                let gone = || std::io::Error::other("the backup file's writer stopped");
+                let exported = store
+                    .export_to(&mut |r| records.send(Some(r)).map_err(|_| gone()))
+                    .await;
+                if exported.is_ok() {
+                    let _ = records.send(None);
+                }
+                drop(records);
+                let written = written.await.map_err(joined)?;
+                // The export's own failure first; a refused file next.
+                exported?;
+                written
+            }
+        }
+    }
+
     /// Hands every record of one consistent snapshot to `sink` (what
     /// [`export`](Self::export) writes), for `cartql verify`.
     pub async fn visit(

@@ -23,6 +23,8 @@
 //! - [`postgres`]: several instances on one PostgreSQL database.
 //! - [`backend`]: which of the two a configuration selects, opened.
 //! - [`snapshot`]: the whole store as JSON lines (`cartql export`/`import`).
+//! - [`backup`]: that, written by the running server (`createBackup`,
+//!   `--backup-every`), one instant of the store, crash-safe and pruned.
 //! - [`notices`]: per-owner change notices that wake cart subscriptions.
 //! - [`data_dir`]: the data directory, private to its user.
 //! - [`files`]: files cartql writes itself, crash-safe (temporary name, fsync, rename).
@@ -31,6 +33,7 @@
 //!   reads and deletes ([`sweeper::Sweep`]), the policy is the domain's.
 
 pub mod backend;
+pub mod backup;
 pub mod carts;
 pub mod catalog;
 pub mod data_dir;

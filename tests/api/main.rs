@@ -29,6 +29,7 @@ const BACKEND: helpers::Backend = helpers::Backend::FromEnvironment;
 mod abandoned_carts;
 mod addresses;
 mod auth;
+mod backups;
 mod budgets;
 mod cart;
 mod catalog;

@@ -270,6 +270,7 @@ impl CartStore for SledStore {
         let Some(staged) = staged else {
             return Ok(cart);
         };
+        let _writing = self.writing().await;
         self.commit_one(&staged)?;
         drop(turn);
         self.durable().await?;
@@ -307,6 +308,7 @@ impl CartStore for SledStore {
             &self.idempotency,
             &self.idempotency_counts,
         );
+        let _writing = self.writing().await;
         let result = trees.transaction(|(carts, index, idempotency, counts)| {
             // Counted inside: the sweeper gives counts back meanwhile.
             count_new_key(counts, owner_key, key.max_per_owner)?;
@@ -360,6 +362,7 @@ impl CartStore for SledStore {
         if staged.is_empty() {
             return Ok((report, customer_set));
         }
+        let _writing = self.writing().await;
         self.commit(&staged.iter().collect::<Vec<_>>())?;
         drop(turns);
         self.durable().await?;

@@ -50,6 +50,7 @@ impl CatalogStore for SledStore {
         sku: &Sku,
         update: &mut ProductUpdate<'_>,
     ) -> Result<Variant, UpdateError> {
+        let _writing = self.writing().await;
         let (product, written) = cas(&self.products, sku.as_str().as_bytes(), update)?;
         if written {
             self.durable().await?;
@@ -63,6 +64,7 @@ impl CatalogStore for SledStore {
         variants: &[Variant],
     ) -> Result<(), StoreError> {
         let trees = (&self.product_records, &self.products);
+        let _writing = self.writing().await;
         let result: TransactionResult<(), Abort> = trees.transaction(|(records_tree, products)| {
             for record in records {
                 let key = record.handle.as_str().as_bytes();
@@ -123,6 +125,7 @@ impl CatalogStore for SledStore {
     ) -> Result<(Product, Vec<Variant>), UpdateError> {
         let key = handle.as_str().as_bytes();
         let trees = (&self.product_records, &self.products);
+        let _writing = self.writing().await;
         let result = trees.transaction(|(records, products)| {
             let existing: Option<Product> = tx_get(records, key)?;
             let mut stored = HashMap::new();
@@ -149,6 +152,7 @@ impl CatalogStore for SledStore {
 
     async fn pin_currency(&self, code: &str) -> Result<(), StoreError> {
         let key = b"currency";
+        let _writing = self.writing().await;
         match self
             .meta
             .compare_and_swap(key, None::<&[u8]>, Some(encode(&code)))?

@@ -22,6 +22,7 @@ impl IdentityStore for SledStore {
 
     async fn create_account(&self, account: &Account) -> Result<bool, StoreError> {
         let key = account.email.as_str().as_bytes();
+        let _writing = self.writing().await;
         let created = self
             .accounts
             .compare_and_swap(key, None::<&[u8]>, Some(encode(account)))?
@@ -42,6 +43,7 @@ impl IdentityStore for SledStore {
             let old = self.valid_after.get(key)?;
             let current: Option<i64> = old.as_ref().map(|b| decode(key, b)).transpose()?;
             let next = next_valid_after(current, now);
+            let _writing = self.writing().await;
             let swapped = self
                 .valid_after
                 .compare_and_swap(key, old, Some(encode(&next)))?;

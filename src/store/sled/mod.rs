@@ -55,9 +55,10 @@ use codec::{decode, encode};
 pub use durability::Durability;
 use durability::GroupCommit;
 use serde::{Serialize, de::DeserializeOwned};
+pub use snapshot::Frozen;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 pub use store_id::STORE_ID_FILE;
 
 /// The `meta` key of the version floor.
@@ -107,6 +108,11 @@ pub struct SledStore {
     pub(super) subscribers: Subscribers,
     /// The background sweep, while it runs.
     sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Every write holds this shared while it writes (after the owner's
+    /// turn, never across another wait for it); a backup holds it alone
+    /// while it copies the trees (see [`backup`]), so the copy is one
+    /// instant: every write before it whole, none after.
+    writes: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl SledStore {
@@ -183,7 +189,13 @@ impl SledStore {
             versions,
             subscribers: Subscribers::default(),
             sweeper: Mutex::new(None),
+            writes: Arc::default(),
         })
+    }
+
+    /// The shared hold every write takes on the trees while it writes.
+    pub(super) async fn writing(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.writes.read().await
     }
 
     /// Waits until earlier writes are on disk (strict durability) or returns at once.

@@ -72,6 +72,7 @@ impl OrderStore for SledStore {
             &self.order_owners,
             &self.meta,
         );
+        let _writing = self.writing().await;
         let result = trees.transaction(
             |(carts, cart_index, products, orders, idempotency, counts, owners, meta)| {
                 count_new_key(counts, owner_key, request.max_keys_per_owner)?;
@@ -206,6 +207,7 @@ impl OrderStore for SledStore {
         };
         let key = scoped(&owner, id);
         let trees = (&self.orders, &self.products, &self.meta);
+        let _writing = self.writing().await;
         let result = trees.transaction(|(orders, products, meta)| {
             let Some(order) = tx_get::<Order>(orders, &key)? else {
                 return Ok(None);

@@ -74,12 +74,14 @@ impl ShopStore for SledStore {
         key: &str,
         value: &serde_json::Value,
     ) -> Result<(), StoreError> {
+        let _writing = self.writing().await;
         self.meta
             .insert(meta_key(kind, key).as_bytes(), encode(value))?;
         self.durable().await
     }
 
     async fn delete_shop_record(&self, kind: &str, key: &str) -> Result<bool, StoreError> {
+        let _writing = self.writing().await;
         let removed = self.meta.remove(meta_key(kind, key).as_bytes())?.is_some();
         self.durable().await?;
         Ok(removed)
@@ -103,6 +105,7 @@ impl ShopStore for SledStore {
                 return Ok((value, false));
             }
             let bytes = value.as_ref().map(encode);
+            let _writing = self.writing().await;
             if self
                 .meta
                 .compare_and_swap(key.as_bytes(), old, bytes)?

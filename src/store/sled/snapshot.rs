@@ -1,16 +1,19 @@
-//! `cartql export` / `cartql import` for sled.
+//! `cartql export` / `cartql import` for sled, and backups while serving.
 //!
 //! An export is a consistent cut because it runs offline: the data
 //! directory's lock lets only one process open it, so no server writes while
-//! the trees are read. An import is one transaction over every tree.
+//! the trees are read. A backup while serving reads a copy of the trees made
+//! while every write waited ([`SledStore::freeze`]). An import is one
+//! transaction over every tree.
 
 use super::SledStore;
 use super::carts::Staged;
 use super::codec::{decode, encode};
 use super::tx::scoped;
-use crate::domain::CartSet;
+use crate::domain::{Cart, CartIndex, CartSet, OwnerKey};
 use crate::store::StoreError;
 use crate::store::snapshot::Record;
+use sled::IVec;
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 use sled::transaction::TransactionError;
@@ -34,76 +37,63 @@ impl SledStore {
         .all(|tree| tree.is_empty())
     }
 
-    /// Hands every record to `sink`, tree by tree.
+    /// Hands every record to `sink`, tree by tree, read as they are now
+    /// (offline: no other process writes; see [`freeze`](Self::freeze) for
+    /// a copy while serving).
     pub fn export_to(
         &self,
         sink: &mut dyn FnMut(Record) -> std::io::Result<()>,
     ) -> Result<(), String> {
-        let fail = |e: StoreError| e.to_string();
-        let write = |e: std::io::Error| format!("writing the export: {e}");
-        if let Some(code) = Self::get::<String>(&self.meta, b"currency").map_err(fail)? {
-            sink(Record::Currency { code }).map_err(write)?;
+        export_view(&View::Live(self), sink)
+    }
+
+    /// The tree called `name`.
+    fn tree(&self, name: Tree) -> &sled::Tree {
+        match name {
+            Tree::Meta => &self.meta,
+            Tree::Products => &self.products,
+            Tree::ProductRecords => &self.product_records,
+            Tree::CartIndex => &self.cart_index,
+            Tree::Carts => &self.carts,
+            Tree::Orders => &self.orders,
+            Tree::Accounts => &self.accounts,
+            Tree::ValidAfter => &self.valid_after,
+            Tree::Idempotency => &self.idempotency,
         }
-        for entry in self.meta.scan_prefix(crate::store::shop::PREFIX.as_bytes()) {
-            let (key, bytes) = entry.map_err(|e| fail(e.into()))?;
-            let data = decode(&key, &bytes).map_err(fail)?;
-            let text = String::from_utf8_lossy(&key).into_owned();
-            let (kind, key) = crate::store::shop::split_meta_key(&text)
-                .ok_or_else(|| format!("'{text}' is not a shop record key"))?;
-            sink(Record::Shop {
-                kind: kind.to_string(),
-                key: key.to_string(),
-                data,
-            })
-            .map_err(write)?;
-        }
-        let version = Self::get::<u64>(&self.meta, super::VERSION_FLOOR).map_err(fail)?;
-        sink(Record::VersionFloor {
-            version: version.unwrap_or(0),
+    }
+
+    /// A copy of every tree an export reads, made while every write waits
+    /// (writes in progress finish first), so it is one instant of the
+    /// store: every write acknowledged before it whole, none after it, none
+    /// in part. Reads go on meanwhile; writes wait for the copy only (it
+    /// holds the values sled already has in memory, not copies of them).
+    pub async fn freeze(self: &std::sync::Arc<Self>) -> Result<Frozen, String> {
+        let all = self.writes.clone().write_owned().await;
+        let store = self.clone();
+        let copied = tokio::task::spawn_blocking(move || {
+            let mut trees = Vec::with_capacity(Tree::ALL.len());
+            for name in Tree::ALL {
+                let entries = store
+                    .tree(name)
+                    .iter()
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("copying the {name:?} tree: {e}"))?;
+                trees.push(entries);
+            }
+            drop(all);
+            Ok::<_, String>(Frozen { trees })
         })
-        .map_err(write)?;
-        for entry in self.products.iter() {
-            let (key, bytes) = entry.map_err(|e| fail(e.into()))?;
-            let product = decode(&key, &bytes).map_err(fail)?;
-            sink(Record::Variant { product }).map_err(write)?;
-        }
-        for entry in self.product_records.iter() {
-            let (key, bytes) = entry.map_err(|e| fail(e.into()))?;
-            let record = decode(&key, &bytes).map_err(fail)?;
-            sink(Record::Product { record }).map_err(write)?;
-        }
-        for entry in self.cart_index.iter() {
-            let (key, _) = entry.map_err(|e| fail(e.into()))?;
-            let text = String::from_utf8_lossy(&key).into_owned();
-            let owner = crate::domain::OwnerKey::parse(&text)
-                .ok_or_else(|| format!("the cart index under '{text}' names no owner"))?;
-            let carts = self.stored_set(&owner).map_err(fail)?;
-            sink(Record::Carts { owner: text, carts }).map_err(write)?;
-        }
-        for entry in self.orders.iter() {
-            let (key, bytes) = entry.map_err(|e| fail(e.into()))?;
-            let order = decode(&key, &bytes).map_err(fail)?;
-            let (owner, _) = split_scoped(&key);
-            sink(Record::Order { owner, order }).map_err(write)?;
-        }
-        for entry in self.accounts.iter() {
-            let (key, bytes) = entry.map_err(|e| fail(e.into()))?;
-            let account = decode(&key, &bytes).map_err(fail)?;
-            sink(Record::Account { account }).map_err(write)?;
-        }
-        for entry in self.valid_after.iter() {
-            let (key, bytes) = entry.map_err(|e| fail(e.into()))?;
-            let valid_after = decode(&key, &bytes).map_err(fail)?;
-            let owner = String::from_utf8_lossy(&key).into_owned();
-            sink(Record::ValidAfter { owner, valid_after }).map_err(write)?;
-        }
-        for entry in self.idempotency.iter() {
-            let (key, bytes) = entry.map_err(|e| fail(e.into()))?;
-            let record = decode(&key, &bytes).map_err(fail)?;
-            let (owner, key) = split_scoped(&key);
-            sink(Record::Idempotency { owner, key, record }).map_err(write)?;
-        }
-        Ok(())
+        .await
+        .map_err(|e| format!("copying the trees: {e}"))??;
+        Ok(copied)
+    }
+
+    /// Hands every record of a [`freeze`](Self::freeze) copy to `sink`.
+    pub fn export_frozen(
+        frozen: &Frozen,
+        sink: &mut dyn FnMut(Record) -> std::io::Result<()>,
+    ) -> Result<(), String> {
+        export_view(&View::Frozen(frozen), sink)
     }
 
     /// Writes `records` into this empty store in one transaction, counting
@@ -308,4 +298,200 @@ mod tests {
             "a fresh directory of the same data takes {after} bytes, the churned one {before}"
         );
     }
+}
+
+/// The trees an export reads.
+#[derive(Clone, Copy, Debug)]
+enum Tree {
+    Meta,
+    Products,
+    ProductRecords,
+    CartIndex,
+    Carts,
+    Orders,
+    Accounts,
+    ValidAfter,
+    Idempotency,
+}
+
+impl Tree {
+    const ALL: [Tree; 9] = [
+        Tree::Meta,
+        Tree::Products,
+        Tree::ProductRecords,
+        Tree::CartIndex,
+        Tree::Carts,
+        Tree::Orders,
+        Tree::Accounts,
+        Tree::ValidAfter,
+        Tree::Idempotency,
+    ];
+}
+
+/// Every tree an export reads, copied at one instant ([`SledStore::freeze`]),
+/// each in key order.
+pub struct Frozen {
+    trees: Vec<Vec<(IVec, IVec)>>,
+}
+
+impl Frozen {
+    fn tree(&self, name: Tree) -> &[(IVec, IVec)] {
+        &self.trees[name as usize]
+    }
+
+    /// How many records the copy holds, in all trees.
+    pub fn len(&self) -> usize {
+        self.trees.iter().map(Vec::len).sum()
+    }
+
+    /// Whether the copy holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What an export reads: the trees as they are, or a frozen copy.
+enum View<'a> {
+    Live(&'a SledStore),
+    Frozen(&'a Frozen),
+}
+
+type Entries<'a> = Box<dyn Iterator<Item = Result<(IVec, IVec), StoreError>> + 'a>;
+
+impl View<'_> {
+    fn iter(&self, name: Tree) -> Entries<'_> {
+        match self {
+            View::Live(store) => Box::new(store.tree(name).iter().map(|e| e.map_err(Into::into))),
+            View::Frozen(frozen) => Box::new(frozen.tree(name).iter().cloned().map(Ok)),
+        }
+    }
+
+    fn scan_prefix(&self, name: Tree, prefix: &[u8]) -> Entries<'_> {
+        match self {
+            View::Live(store) => Box::new(
+                store
+                    .tree(name)
+                    .scan_prefix(prefix)
+                    .map(|e| e.map_err(Into::into)),
+            ),
+            View::Frozen(frozen) => {
+                let entries = frozen.tree(name);
+                let from = entries.partition_point(|(key, _)| key.as_ref() < prefix);
+                let prefix = prefix.to_vec();
+                Box::new(
+                    entries[from..]
+                        .iter()
+                        .take_while(move |(key, _)| key.starts_with(&prefix))
+                        .cloned()
+                        .map(Ok),
+                )
+            }
+        }
+    }
+
+    fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        name: Tree,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        match self {
+            View::Live(store) => SledStore::get(store.tree(name), key),
+            View::Frozen(frozen) => {
+                let entries = frozen.tree(name);
+                match entries.binary_search_by(|(k, _)| k.as_ref().cmp(key)) {
+                    Ok(at) => decode(key, &entries[at].1).map(Some),
+                    Err(_) => Ok(None),
+                }
+            }
+        }
+    }
+
+    /// An owner's carts with its retired version (its index must exist).
+    fn cart_set(&self, owner: &OwnerKey) -> Result<CartSet, StoreError> {
+        let index: Option<CartIndex> = self.get(Tree::CartIndex, owner.as_str().as_bytes())?;
+        let mut set = CartSet {
+            retired_version: index.map_or(0, |i| i.retired_version),
+            ..CartSet::default()
+        };
+        for entry in self.scan_prefix(Tree::Carts, &scoped(owner, "")) {
+            let (key, bytes) = entry?;
+            let cart: Cart = decode(&key, &bytes)?;
+            set.carts.insert(cart.name.clone(), cart);
+        }
+        Ok(set)
+    }
+}
+
+/// Hands every record `view` holds to `sink`, tree by tree.
+fn export_view(
+    view: &View<'_>,
+    sink: &mut dyn FnMut(Record) -> std::io::Result<()>,
+) -> Result<(), String> {
+    let fail = |e: StoreError| e.to_string();
+    let write = |e: std::io::Error| format!("writing the export: {e}");
+    if let Some(code) = view.get::<String>(Tree::Meta, b"currency").map_err(fail)? {
+        sink(Record::Currency { code }).map_err(write)?;
+    }
+    for entry in view.scan_prefix(Tree::Meta, crate::store::shop::PREFIX.as_bytes()) {
+        let (key, bytes) = entry.map_err(fail)?;
+        let data = decode(&key, &bytes).map_err(fail)?;
+        let text = String::from_utf8_lossy(&key).into_owned();
+        let (kind, key) = crate::store::shop::split_meta_key(&text)
+            .ok_or_else(|| format!("'{text}' is not a shop record key"))?;
+        sink(Record::Shop {
+            kind: kind.to_string(),
+            key: key.to_string(),
+            data,
+        })
+        .map_err(write)?;
+    }
+    let version = view
+        .get::<u64>(Tree::Meta, super::VERSION_FLOOR)
+        .map_err(fail)?;
+    sink(Record::VersionFloor {
+        version: version.unwrap_or(0),
+    })
+    .map_err(write)?;
+    for entry in view.iter(Tree::Products) {
+        let (key, bytes) = entry.map_err(fail)?;
+        let product = decode(&key, &bytes).map_err(fail)?;
+        sink(Record::Variant { product }).map_err(write)?;
+    }
+    for entry in view.iter(Tree::ProductRecords) {
+        let (key, bytes) = entry.map_err(fail)?;
+        let record = decode(&key, &bytes).map_err(fail)?;
+        sink(Record::Product { record }).map_err(write)?;
+    }
+    for entry in view.iter(Tree::CartIndex) {
+        let (key, _) = entry.map_err(fail)?;
+        let text = String::from_utf8_lossy(&key).into_owned();
+        let owner = OwnerKey::parse(&text)
+            .ok_or_else(|| format!("the cart index under '{text}' names no owner"))?;
+        let carts = view.cart_set(&owner).map_err(fail)?;
+        sink(Record::Carts { owner: text, carts }).map_err(write)?;
+    }
+    for entry in view.iter(Tree::Orders) {
+        let (key, bytes) = entry.map_err(fail)?;
+        let order = decode(&key, &bytes).map_err(fail)?;
+        let (owner, _) = split_scoped(&key);
+        sink(Record::Order { owner, order }).map_err(write)?;
+    }
+    for entry in view.iter(Tree::Accounts) {
+        let (key, bytes) = entry.map_err(fail)?;
+        let account = decode(&key, &bytes).map_err(fail)?;
+        sink(Record::Account { account }).map_err(write)?;
+    }
+    for entry in view.iter(Tree::ValidAfter) {
+        let (key, bytes) = entry.map_err(fail)?;
+        let valid_after = decode(&key, &bytes).map_err(fail)?;
+        let owner = String::from_utf8_lossy(&key).into_owned();
+        sink(Record::ValidAfter { owner, valid_after }).map_err(write)?;
+    }
+    for entry in view.iter(Tree::Idempotency) {
+        let (key, bytes) = entry.map_err(fail)?;
+        let record = decode(&key, &bytes).map_err(fail)?;
+        let (owner, key) = split_scoped(&key);
+        sink(Record::Idempotency { owner, key, record }).map_err(write)?;
+    }
+    Ok(())
 }

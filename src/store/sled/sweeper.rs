@@ -70,6 +70,7 @@ impl Sweep for SledStore {
                 continue;
             };
             let valid_after: i64 = decode(&key, &bytes)?;
+            let _writing = self.writing().await;
             if due.revocation(&owner, valid_after)
                 && self
                     .valid_after
@@ -105,6 +106,8 @@ impl Sweep for SledStore {
                 continue;
             }
             let turn = self.owner_locks.lock(&owner).await;
+            // After the owner's turn, as every write takes them.
+            let _writing = self.writing().await;
             // Read again in the owner's turn: a write may have come first.
             let Some(mut index) = Self::get::<CartIndex>(&self.cart_index, &key)? else {
                 continue;
@@ -162,6 +165,7 @@ impl Sweep for SledStore {
             // The owner is the part of the key before its 0 byte.
             let owner = key.split(|b| *b == 0).next().unwrap_or_default();
             let trees = (&self.idempotency, &self.idempotency_counts);
+            let _writing = self.writing().await;
             let deleted = trees.transaction(|(idempotency, counts)| {
                 if idempotency.get(&key)?.as_deref() != Some(&bytes[..]) {
                     return Ok(false);
