@@ -68,7 +68,9 @@ impl SledStore {
     /// in part. Reads go on meanwhile; writes wait for the copy only (it
     /// holds the values sled already has in memory, not copies of them).
     pub async fn freeze(self: &std::sync::Arc<Self>) -> Result<Frozen, String> {
+        let asked = std::time::Instant::now();
         let all = self.writes.clone().write_owned().await;
+        let waited = asked.elapsed();
         let store = self.clone();
         let copied = tokio::task::spawn_blocking(move || {
             let mut trees = Vec::with_capacity(Tree::ALL.len());
@@ -85,6 +87,12 @@ impl SledStore {
         })
         .await
         .map_err(|e| format!("copying the trees: {e}"))??;
+        tracing::info!(
+            records = copied.len(),
+            waited_ms = waited.as_millis() as u64,
+            writes_held_ms = (asked.elapsed() - waited).as_millis() as u64,
+            "copied the trees for a backup"
+        );
         Ok(copied)
     }
 
