@@ -20,8 +20,7 @@ pub async fn create(services: &Services) -> Result<Result<BackupReport, Rejectio
     let Some(backups) = &services.backups else {
         return refuse("this server makes no backups: start it with --backup-dir".into());
     };
-    let clock = services.clock.clone();
-    match backups.create(|| clock.now()).await {
+    match backups.create(services.clock.clone()).await {
         Ok(report) => {
             tracing::info!(file = %report.file.display(), records = report.records, bytes = report.bytes, "backup made");
             Ok(Ok(report))

@@ -668,8 +668,14 @@ impl Relay {
             false => Vec::new(),
         };
         let more = found.len() == WALK_BATCH;
-        for (owner, cart) in &found {
-            mark = IdleMark::of(owner, cart);
+        for (found_by, owner, cart) in &found {
+            // PostgreSQL keeps the last change to the microsecond: a cart
+            // of the same microsecond as `until` but later is not idle yet;
+            // the walk stops before it and finds it next time.
+            if cart.updated_at > until {
+                break;
+            }
+            mark = mark.max(found_by.clone());
             let lifetime = self.services.shop.cart_lifetime(owner.namespace().kind());
             if !is_abandoned(cart, after, now) || cart.expires_at(lifetime) <= now {
                 continue;

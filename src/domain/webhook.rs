@@ -136,10 +136,11 @@ impl Event {
 
     /// The event that `owner`'s `cart` was abandoned, `after` its last
     /// change; `resource_id` is the cart's global id. Its id is the same
-    /// for the same cart version wherever and however often it is made
-    /// (the ULID's time is when it went idle, its random part a hash of the
-    /// owner, the name and the version), so instances that find the same
-    /// idle cart write one event, and a version is announced once.
+    /// for the same cart version wherever and however often it is made,
+    /// whatever `after` is (the ULID's time is the cart's last change, its
+    /// random part a hash of the owner, the name and the version), so
+    /// instances that find the same idle cart write one event, and a
+    /// version is announced once.
     pub fn of_abandoned_cart(
         owner: &OwnerKey,
         cart: &Cart,
@@ -157,7 +158,7 @@ impl Event {
         let digest = hasher.finalize();
         let mut random = [0u8; 16];
         random[6..].copy_from_slice(&digest[..10]);
-        let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+        let millis = u64::try_from(cart.updated_at.timestamp_millis()).unwrap_or(0);
         let id = ulid::Ulid::from_parts(millis, u128::from_be_bytes(random));
         Event {
             id: format!("evt_{id}"),

@@ -160,11 +160,24 @@ impl Backend {
                 .map_err(joined)?
             }
             Backend::Postgres(store) => {
+                // The file first (its directory lock may wait for another
+                // writer): off the runtime's threads, before the export.
+                let file = {
+                    let path = path.clone();
+                    tokio::task::spawn_blocking(move || {
+                        super::files::AtomicFile::create(&path)
+                            .map_err(|e| format!("{}: {e}", path.display()))
+                    })
+                    .await
+                    .map_err(joined)??
+                };
+                // A bounded queue to the file's writer thread: the export
+                // waits (briefly, on a slow disk) when it runs ahead.
                 let (records, received) = std::sync::mpsc::sync_channel(4096);
                 // `None` says the export is whole; without it the file is
                 // not committed.
                 let written = tokio::task::spawn_blocking(move || {
-                    super::backup::write_file(&path, |writer| {
+                    super::backup::write_into(&path, file, |writer| {
                         for record in received {
                             let Some(record) = record else {
                                 return Ok(());
@@ -176,18 +189,25 @@ impl Backend {
                         Err("the export stopped before its end".to_string())
                     })
                 });
-                let gone = || std::io::Error::other("the backup file's writer stopped");
+                let stopped = "the backup file's writer stopped";
                 let exported = store
-                    .export_to(&mut |r| records.send(Some(r)).map_err(|_| gone()))
+                    .export_to(&mut |r| {
+                        records
+                            .send(Some(r))
+                            .map_err(|_| std::io::Error::other(stopped))
+                    })
                     .await;
                 if exported.is_ok() {
                     let _ = records.send(None);
                 }
                 drop(records);
                 let written = written.await.map_err(joined)?;
-                // The export's own failure first; a refused file next.
-                exported?;
-                written
+                match (exported, written) {
+                    (Ok(()), written) => written,
+                    // The writer's own failure (disk full, …) says why.
+                    (Err(e), Err(why)) if e.contains(stopped) => Err(why),
+                    (Err(e), _) => Err(e),
+                }
             }
         }
     }

@@ -14,9 +14,11 @@
 use super::backend::Backend;
 use super::files::AtomicFile;
 use super::snapshot::Writer;
+use crate::clock::Clock;
 use chrono::{DateTime, Utc};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// What every backup file's name starts with.
 const PREFIX: &str = "cartql-backup-";
@@ -61,9 +63,19 @@ impl Backups {
     }
 
     /// Makes one backup now (after the one under way, if any), then deletes
-    /// the oldest beyond `--backup-keep` and any leftover `.partial`.
-    pub async fn create(&self, now: impl Fn() -> DateTime<Utc>) -> Result<BackupReport, String> {
+    /// the oldest beyond `--backup-keep` and any leftover `.partial`. It
+    /// runs as a task of its own: a caller that goes away (a request cut
+    /// by its timeout) does not cut it short.
+    pub async fn create(self: &Arc<Self>, clock: Arc<dyn Clock>) -> Result<BackupReport, String> {
+        let backups = self.clone();
+        tokio::spawn(async move { backups.create_now(clock).await })
+            .await
+            .map_err(|e| format!("the backup task failed: {e}"))?
+    }
+
+    async fn create_now(&self, clock: Arc<dyn Clock>) -> Result<BackupReport, String> {
         let _one = self.running.lock().await;
+        let now = || clock.now();
         let started_at = now();
         let name = format!(
             "{PREFIX}{}{SUFFIX}",
@@ -75,8 +87,13 @@ impl Backups {
             .map_err(|e| format!("{}: {e}", file.display()))?
             .len();
         let finished_at = now();
-        if let Err(e) = prune(&self.dir, self.keep) {
-            tracing::warn!(dir = %self.dir.display(), error = %e, "deleting old backups failed");
+        let (dir, keep) = (self.dir.clone(), self.keep);
+        match tokio::task::spawn_blocking(move || prune(&dir, keep)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "deleting old backups failed")
+            }
+            Err(e) => tracing::warn!(error = %e, "deleting old backups failed"),
         }
         Ok(BackupReport {
             file,
@@ -94,9 +111,18 @@ pub fn write_file(
     path: &Path,
     fill: impl FnOnce(&mut Writer<&mut BufWriter<AtomicFile>>) -> Result<(), String>,
 ) -> Result<u64, String> {
+    let file = AtomicFile::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    write_into(path, file, fill)
+}
+
+/// [`write_file`] into a file already created (its directory locked).
+pub fn write_into(
+    path: &Path,
+    file: AtomicFile,
+    fill: impl FnOnce(&mut Writer<&mut BufWriter<AtomicFile>>) -> Result<(), String>,
+) -> Result<u64, String> {
     let shown = path.display();
     let failed = |e: std::io::Error| format!("{shown}: {e}");
-    let file = AtomicFile::create(path).map_err(failed)?;
     let mut out = BufWriter::new(file);
     let mut writer = Writer::start(&mut out).map_err(failed)?;
     // On an error the temporary file is dropped, which removes it.
@@ -109,8 +135,12 @@ pub fn write_file(
 
 /// Deletes the oldest complete backups in `dir` beyond the newest `keep`
 /// (names sort by time), and every `.partial` left by a crash; returns how
-/// many files it deleted. Other files are left alone.
+/// many files it deleted. Other files are left alone. It holds the
+/// directory's lock, as a backup being written does, so a `.partial` it
+/// sees is no other writer's.
 pub fn prune(dir: &Path, keep: usize) -> std::io::Result<usize> {
+    let locked = std::fs::File::open(dir)?;
+    locked.lock()?;
     let mut complete = Vec::new();
     let mut deleted = 0;
     for entry in std::fs::read_dir(dir)? {

@@ -85,15 +85,17 @@ pub trait CartStore: Send + Sync + 'static {
 
     /// Stored carts that hold anything, after `after` (by last change,
     /// owner, name) and last changed at or before `until`, in that order, at
-    /// most `limit`: the carts that went idle since a walk's last step
-    /// (abandoned-cart webhooks). PostgreSQL reads them by an index on the
-    /// last change; sled reads the owners' small indexes.
+    /// most `limit`, each with the mark it was found by (the next walk goes
+    /// on after the last): the carts that went idle since a walk's last
+    /// step (abandoned-cart webhooks). A cart that does not read is left
+    /// out with a warning, never stops the walk. PostgreSQL reads them by
+    /// an index on the last change; sled reads the owners' small indexes.
     async fn idle_carts(
         &self,
         after: &IdleMark,
         until: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<(OwnerKey, Cart)>, StoreError>;
+    ) -> Result<Vec<(IdleMark, OwnerKey, Cart)>, StoreError>;
 
     /// Notices of changes to `owner`'s carts (any write, a merge, a sweep, a
     /// log-out everywhere), sent once the change is durable.

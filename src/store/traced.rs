@@ -164,7 +164,7 @@ impl<S: CartStore + ?Sized> CartStore for Traced<S> {
         after: &IdleMark,
         until: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<(OwnerKey, Cart)>, StoreError> {
+    ) -> Result<Vec<(IdleMark, OwnerKey, Cart)>, StoreError> {
         read_step!("store.idle_carts", self.0.idle_carts(after, until, limit))
     }
 

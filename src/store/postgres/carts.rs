@@ -343,7 +343,7 @@ impl CartStore for PgStore {
         after: &IdleMark,
         until: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<(OwnerKey, Cart)>, StoreError> {
+    ) -> Result<Vec<(IdleMark, OwnerKey, Cart)>, StoreError> {
         let rows: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
             "SELECT owner, name, data FROM carts
               WHERE NOT blank AND updated_at <= $4
@@ -365,8 +365,14 @@ impl CartStore for PgStore {
                 tracing::warn!(owner = %owner, "a cart under an owner key that names no owner; left alone");
                 continue;
             };
-            let cart: Cart = from_json(format_args!("carts/{owner}/{name}"), data)?;
-            idle.push((key, cart));
+            let cart: Cart = match from_json(format_args!("carts/{owner}/{name}"), data) {
+                Ok(cart) => cart,
+                Err(e) => {
+                    tracing::warn!(error = %e, "an unreadable cart is left out of the abandoned-cart walk");
+                    continue;
+                }
+            };
+            idle.push((IdleMark::of(&key, &cart), key, cart));
         }
         Ok(idle)
     }

@@ -397,8 +397,14 @@ impl From<sqlx::Error> for TxError {
 }
 
 impl From<StoreError> for TxError {
+    /// A read inside an attempt that lost its connection: nothing of the
+    /// attempt was committed (a lost commit is `OutcomeUnknown`, never
+    /// `Lost`), so it is tried again like any lost statement.
     fn from(e: StoreError) -> Self {
-        TxError::Store(e)
+        match e {
+            StoreError::Lost(failure) => TxError::Lost(*failure),
+            e => TxError::Store(e),
+        }
     }
 }
 

@@ -210,7 +210,7 @@ impl CartStore for SledStore {
         after: &IdleMark,
         until: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<(OwnerKey, Cart)>, StoreError> {
+    ) -> Result<Vec<(IdleMark, OwnerKey, Cart)>, StoreError> {
         let mut first = std::collections::BinaryHeap::<IdleMark>::new();
         for (seen, entry) in self.cart_index.iter().enumerate() {
             if seen % 256 == 255 {
@@ -220,7 +220,13 @@ impl CartStore for SledStore {
             let Some(owner) = std::str::from_utf8(&key).ok().and_then(OwnerKey::parse) else {
                 continue;
             };
-            let index: CartIndex = decode(&key, &bytes)?;
+            let index: CartIndex = match decode(&key, &bytes) {
+                Ok(index) => index,
+                Err(e) => {
+                    tracing::warn!(error = %e, "an unreadable cart index is left out of the abandoned-cart walk");
+                    continue;
+                }
+            };
             for (name, entry) in &index.carts {
                 if entry.blank || entry.updated_at > until {
                     continue;
@@ -248,12 +254,17 @@ impl CartStore for SledStore {
             else {
                 continue;
             };
-            // Read again: it may have changed since its index was read.
-            match self.stored_cart(&owner, &name)? {
-                Some(cart) if !cart.is_blank() && cart.updated_at <= until => {
-                    idle.push((owner, cart))
+            // Read again: it may have changed since its index was read (then
+            // it is found again once idle), or not read (left out). The mark
+            // is the index's, so the walk goes past it either way.
+            match self.stored_cart(&owner, &name) {
+                Ok(Some(cart)) if !cart.is_blank() && cart.updated_at <= until => {
+                    idle.push((mark, owner, cart))
                 }
-                _ => {}
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "an unreadable cart is left out of the abandoned-cart walk");
+                }
             }
         }
         Ok(idle)
