@@ -133,3 +133,53 @@ async fn an_instance_killed_mid_delivery_leaves_the_delivery_to_another() {
     assert_eq!(status["status"], "SUCCEEDED", "{status}");
     assert_eq!(status["attempts"], json!([{"responseStatus": 200}]));
 }
+
+#[tokio::test]
+async fn three_instances_announce_each_abandoned_cart_once() {
+    let hook = Hook::default();
+    let url = hook.serve().await;
+    let dir = private_tempdir();
+    let database = TestDatabase::of(dir.path()).await;
+    let db = database.url();
+    let args = ["--webhook-allow-insecure", "--abandoned-cart-after", "2s"];
+    let instances =
+        futures_util::future::join_all((0..3).map(|_| TestServer::spawn_on(&db, &args))).await;
+    let create = "mutation($url: String!) { createWebhookEndpoint(input: {url: $url, events: [CART_ABANDONED]}) { userErrors { code } } }";
+    let made = instances[0]
+        .data(Some(&admin()), create, json!({ "url": url }))
+        .await;
+    assert_eq!(made["createWebhookEndpoint"]["userErrors"], json!([]));
+
+    // 30 carts with an e-mail, written through the three instances.
+    let email = "mutation($email: String!) { updateCartBuyerIdentity(input: {buyerIdentity: {email: $email}}) { userErrors { code } } }";
+    for n in 0..30 {
+        let server = &instances[n % 3];
+        let token = guest(&format!("abandon-{n}"));
+        add(server, &token, "default", "STICKER-PACK", 1).await;
+        let done = server
+            .data(
+                Some(&token),
+                email,
+                json!({ "email": format!("buyer{n}@example.com") }),
+            )
+            .await;
+        assert_eq!(done["updateCartBuyerIdentity"]["userErrors"], json!([]));
+    }
+    hook.until("30 abandoned carts", |got| got.len() >= 30)
+        .await;
+    // Several walks later, still one each.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let got = hook.got();
+    assert_eq!(got.len(), 30, "each cart once: {got:#?}");
+    let mut emails: Vec<&str> = got
+        .iter()
+        .map(|r| {
+            r.body["data"]["cart"]["buyerIdentity"]["email"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    emails.sort();
+    emails.dedup();
+    assert_eq!(emails.len(), 30);
+}
