@@ -615,9 +615,9 @@ impl Relay {
     /// under an id made of its owner, name and version, so a step walked
     /// twice (a relay died before it moved the mark) writes the same events
     /// again, which the dispatch makes one delivery each. While no active
-    /// endpoint wants the event, the mark just follows the clock: turning it
-    /// on later does not announce carts that went idle before. Whether
-    /// there is more to walk now.
+    /// endpoint wants the event there is no walk (its record is deleted):
+    /// turning it on later starts one from then, so carts that went idle
+    /// before are not announced. Whether there is more to walk now.
     async fn walk_idle_carts(&self, now: DateTime<Utc>) -> Result<bool, AppError> {
         let store = &self.services.store;
         let settings = &self.services.webhooks;
@@ -627,6 +627,21 @@ impl Relay {
             .await?
             .iter()
             .any(|e| e.active && e.wants(EventKind::CartAbandoned));
+        if !wanted {
+            // Nobody listens: the walk is forgotten (one key read while
+            // there is none), and an endpoint made later starts it afresh
+            // from its own time, so carts that went idle meanwhile are not
+            // announced late.
+            let kept = store
+                .shop_records_at(WEBHOOK_ABANDON_WALK, &[ABANDON_WALK_KEY.to_string()])
+                .await?;
+            if !kept.is_empty() {
+                store
+                    .delete_shop_record(WEBHOOK_ABANDON_WALK, ABANDON_WALK_KEY)
+                    .await?;
+            }
+            return Ok(false);
+        }
         let lease = now + settings.lease;
         let claim = |current: Option<&Value>| {
             let walk = match current {
@@ -645,9 +660,6 @@ impl Relay {
             }
             let mut walk = walk;
             walk.claimed_until = Some(lease);
-            if !wanted && walk.mark.updated_at < until {
-                walk.mark = IdleMark::at(until);
-            }
             to_value(&walk).ok()
         };
         let (stored, changed) = store
@@ -663,10 +675,7 @@ impl Relay {
             return Ok(false);
         }
         let mut mark = walk.mark.clone();
-        let found = match wanted {
-            true => store.idle_carts(&walk.mark, until, WALK_BATCH).await?,
-            false => Vec::new(),
-        };
+        let found = store.idle_carts(&walk.mark, until, WALK_BATCH).await?;
         let more = found.len() == WALK_BATCH;
         for (found_by, owner, cart) in &found {
             // PostgreSQL keeps the last change to the microsecond: a cart
