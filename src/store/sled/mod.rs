@@ -113,6 +113,8 @@ pub struct SledStore {
     /// while it copies the trees (see [`backup`]), so the copy is one
     /// instant: every write before it whole, none after.
     writes: Arc<tokio::sync::RwLock<()>>,
+    /// The shop's pricing, read once per pricing write (see [`shop`]).
+    pricing: shop::PricingCache,
 }
 
 impl SledStore {
@@ -190,6 +192,7 @@ impl SledStore {
             subscribers: Subscribers::default(),
             sweeper: Mutex::new(None),
             writes: Arc::default(),
+            pricing: shop::PricingCache::default(),
         })
     }
 
@@ -516,6 +519,82 @@ mod tests {
             Some(1),
             true,
         )
+    }
+
+    #[tokio::test]
+    async fn the_pricing_read_is_kept_until_a_pricing_record_is_written() {
+        use crate::store::ShopStore;
+        use crate::store::shop::{SETTINGS, SETTINGS_KEY, WEBHOOK_ENDPOINTS};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), Durability::Strict).unwrap();
+        assert!(
+            !store
+                .shop_pricing()
+                .await
+                .unwrap()
+                .settings
+                .prices_include_tax
+        );
+        let mut settings = store.shop_pricing().await.unwrap().settings;
+        settings.prices_include_tax = true;
+        let value = serde_json::to_value(settings).unwrap();
+        store
+            .put_shop_record(SETTINGS, SETTINGS_KEY, &value)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .shop_pricing()
+                .await
+                .unwrap()
+                .settings
+                .prices_include_tax
+        );
+        // A write that bypassed the store (as nothing does) is not seen: the
+        // copy is kept while no pricing record is written through it.
+        settings.prices_include_tax = false;
+        let raw = crate::store::shop::meta_key(SETTINGS, SETTINGS_KEY);
+        store
+            .meta
+            .insert(
+                raw.as_bytes(),
+                codec::encode(&serde_json::to_value(settings).unwrap()),
+            )
+            .unwrap();
+        assert!(
+            store
+                .shop_pricing()
+                .await
+                .unwrap()
+                .settings
+                .prices_include_tax
+        );
+        // Other kinds leave it alone; a pricing update or delete refreshes it.
+        let endpoint = serde_json::json!({});
+        store
+            .put_shop_record(WEBHOOK_ENDPOINTS, "x", &endpoint)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .shop_pricing()
+                .await
+                .unwrap()
+                .settings
+                .prices_include_tax
+        );
+        store
+            .delete_shop_record(SETTINGS, SETTINGS_KEY)
+            .await
+            .unwrap();
+        assert!(
+            !store
+                .shop_pricing()
+                .await
+                .unwrap()
+                .settings
+                .prices_include_tax
+        );
     }
 
     #[tokio::test]

@@ -7,7 +7,55 @@ use crate::store::StoreError;
 use crate::store::shop::{PRICING_KINDS, RecordChange, ShopStore, meta_key, pricing_from};
 use async_trait::async_trait;
 
+/// The shop's pricing as last read, and the count of pricing writes it was
+/// read after: one process writes a sled store, so counting its own writes
+/// is enough to know when the copy is stale.
+#[derive(Default)]
+pub(super) struct PricingCache {
+    /// Bumped after every write of a pricing record.
+    writes: std::sync::atomic::AtomicU64,
+    /// The pricing read after `writes` reached the count beside it.
+    read: std::sync::Mutex<Option<(u64, std::sync::Arc<ShopPricing>)>>,
+}
+
+impl PricingCache {
+    /// Says a pricing record of `kind` was just written (after the write:
+    /// a read that began before it and stores its copy under the older
+    /// count is read again).
+    fn written(&self, kind: &str) {
+        if PRICING_KINDS.contains(&kind) {
+            self.writes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
 impl SledStore {
+    /// The shop's pricing: the copy read since the last pricing write, or
+    /// read now (and kept).
+    pub(super) fn cached_pricing(&self) -> Result<ShopPricing, StoreError> {
+        let cache = &self.pricing;
+        let writes = cache.writes.load(std::sync::atomic::Ordering::SeqCst);
+        if let Some((at, pricing)) = cache
+            .read
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            && *at == writes
+        {
+            return Ok(ShopPricing::clone(pricing));
+        }
+        let pricing = self.read_pricing()?;
+        *cache.read.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((writes, std::sync::Arc::new(pricing.clone())));
+        Ok(pricing)
+    }
+
+    /// Forgets the cached pricing (an import wrote records under it).
+    pub(super) fn pricing_written(&self, kind: &str) {
+        self.pricing.written(kind);
+    }
+
     /// The shop's pricing, read from `meta` (outside any transaction:
     /// sled's cannot scan).
     pub(super) fn read_pricing(&self) -> Result<ShopPricing, StoreError> {
@@ -50,7 +98,7 @@ impl ShopStore for SledStore {
     }
 
     async fn shop_pricing(&self) -> Result<ShopPricing, StoreError> {
-        self.read_pricing()
+        self.cached_pricing()
     }
 
     async fn shop_records_at(
@@ -77,12 +125,14 @@ impl ShopStore for SledStore {
         let _writing = self.writing().await;
         self.meta
             .insert(meta_key(kind, key).as_bytes(), encode(value))?;
+        self.pricing.written(kind);
         self.durable().await
     }
 
     async fn delete_shop_record(&self, kind: &str, key: &str) -> Result<bool, StoreError> {
         let _writing = self.writing().await;
         let removed = self.meta.remove(meta_key(kind, key).as_bytes())?.is_some();
+        self.pricing.written(kind);
         self.durable().await?;
         Ok(removed)
     }
@@ -111,6 +161,7 @@ impl ShopStore for SledStore {
                 .compare_and_swap(key.as_bytes(), old, bytes)?
                 .is_ok()
             {
+                self.pricing.written(kind);
                 self.durable().await?;
                 return Ok((value, true));
             }

@@ -205,6 +205,9 @@ impl SledStore {
             },
         );
         result.map_err(|e: TransactionError<()>| format!("sled: {e:?}"))?;
+        for kind in crate::store::shop::PRICING_KINDS {
+            self.pricing_written(kind);
+        }
         self.version_floor.fetch_max(floor, Ordering::SeqCst);
         self.durable().await.map_err(|e| e.to_string())?;
         self.db.flush_async().await.map_err(|e| e.to_string())?;
