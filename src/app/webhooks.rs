@@ -8,17 +8,20 @@
 //!    (`webhook-outbox`) in its own transaction: a refused change writes
 //!    none, a replayed checkout writes none, a crash after the commit loses
 //!    none.
-//! 2. The relay of some instance claims an outbox event (a lease written
-//!    with [`update_shop_record`](crate::store::ShopStore::update_shop_record),
-//!    which is atomic across instances), keeps the event (`webhook-event`,
-//!    for sending and replays), makes one [`Delivery`] per endpoint that
-//!    wants it (`webhook-queue`, keyed `{endpoint}.{event}`, so a second
-//!    dispatch of the same event makes none) and only then removes it from
-//!    the outbox.
+//! 2. The relay of some instance reads the outbox's oldest events (its
+//!    keys are ULIDs: the order they happened in) and, in one commit
+//!    ([`write_shop_records`](crate::store::ShopStore::write_shop_records),
+//!    atomic across instances), keeps them (`webhook-event`, for sending
+//!    and replays), makes one [`Delivery`] per endpoint that wants each
+//!    (`webhook-queue`, keyed `{endpoint}.{event}`) and takes them out of
+//!    the outbox, only if all are still there: when instances race for the
+//!    same batch one makes its deliveries and the others write nothing.
 //! 3. A delivery is due when its time has come, it heads its endpoint's
 //!    pending deliveries of that order, and no event of the order at or
 //!    before its own is still in the outbox (read first, so an event moving
-//!    from one to the other is seen in one of them). The relay claims it
+//!    from one to the other is seen in one of them; only the oldest events
+//!    are read, so while the outbox holds more, deliveries of younger events
+//!    wait). The relay claims it
 //!    with a lease (another instance takes it over if this one dies), sends
 //!    it, and records the attempt while the lease is its own: done
 //!    (`webhook-delivery`, the log), or due again on the schedule
@@ -35,14 +38,14 @@ use super::pricing::decode;
 pub use crate::domain::webhook::WebhookSettings;
 use crate::domain::webhook::{
     AbandonWalk, Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventKind, IdleMark, Secret,
-    Verdict, address_allowed, cart_resource_id, check_description, check_events, check_url, heads,
-    is_abandoned,
+    Verdict, address_allowed, cart_resource_id, check_description, check_events, check_url,
+    event_millis, heads, is_abandoned,
 };
 use crate::domain::{ErrorCode, Rejection, UserError};
 use crate::services::Services;
 use crate::store::shop::{
-    ABANDON_WALK_KEY, WEBHOOK_ABANDON_WALK, WEBHOOK_ENDPOINTS, WEBHOOK_EVENTS, WEBHOOK_LOG,
-    WEBHOOK_OUTBOX, WEBHOOK_QUEUE,
+    ABANDON_WALK_KEY, ShopWrite, WEBHOOK_ABANDON_WALK, WEBHOOK_ENDPOINTS, WEBHOOK_EVENTS,
+    WEBHOOK_LOG, WEBHOOK_OUTBOX, WEBHOOK_QUEUE,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
@@ -51,8 +54,14 @@ use std::sync::Arc;
 
 /// How long one attempt may take (a 2xx later than this is a failure).
 pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-/// The most outbox events one pass of the relay dispatches.
+/// The most outbox events one pass of the relay dispatches (in one commit).
 const DISPATCH_BATCH: usize = 256;
+/// The most outbox events a pass reads to know which deliveries must wait
+/// for an event of their order still there.
+const OUTBOX_VIEW: usize = 1024;
+/// How far apart instances' clocks may be (an event id's time is its
+/// instance's clock): see [`OutboxView::lets_go`].
+const CLOCK_SKEW_MS: u64 = 2_000;
 /// The most idle carts one step of the abandoned-cart walk looks at.
 const WALK_BATCH: usize = 256;
 /// The most bytes of a response the relay reads (it needs only the status).
@@ -559,10 +568,12 @@ impl Relay {
         let mut walk_again = false;
         let mut attempts = tokio::task::JoinSet::new();
         let mut busy = false;
+        let mut more = false;
         loop {
-            let wait = match busy {
-                true => std::time::Duration::from_millis(100),
-                false => std::time::Duration::from_secs(1),
+            let wait = match (more, busy) {
+                (true, _) => std::time::Duration::ZERO,
+                (false, true) => std::time::Duration::from_millis(100),
+                (false, false) => std::time::Duration::from_secs(1),
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
@@ -572,11 +583,11 @@ impl Relay {
                 break;
             }
             while attempts.try_join_next().is_some() {}
-            busy = match self.pass(&mut attempts).await {
-                Ok(busy) => busy,
+            (busy, more) = match self.pass(&mut attempts).await {
+                Ok(done) => done,
                 Err(e) => {
                     tracing::warn!(error = %e, "webhook relay pass failed; trying again in a second");
-                    false
+                    (false, false)
                 }
             };
             let now = self.services.clock.now();
@@ -727,103 +738,125 @@ impl Relay {
         Ok(now.is_some_and(|cart| cart.version == idle.cart.version))
     }
 
-    /// One pass: dispatch the outbox, claim what is due and start sending
-    /// it; whether there was anything to do.
-    async fn pass(&self, attempts: &mut tokio::task::JoinSet<()>) -> Result<bool, AppError> {
+    /// One pass: dispatch the outbox's oldest events, claim what is due
+    /// and start sending it. Whether there was anything to do, and whether
+    /// the outbox held more than one batch (the next pass starts at once).
+    async fn pass(
+        &self,
+        attempts: &mut tokio::task::JoinSet<()>,
+    ) -> Result<(bool, bool), AppError> {
         let now = self.services.clock.now();
-        let outbox: Vec<Event> = readable(&self.services, WEBHOOK_OUTBOX).await?;
-        let dispatched = !outbox.is_empty();
-        // Read again after a dispatch; an empty outbox just read serves as
-        // the outbox the claim must read before the queue.
-        let outbox = match dispatched {
-            true => {
-                self.dispatch(now, outbox).await?;
-                readable(&self.services, WEBHOOK_OUTBOX).await?
-            }
-            false => outbox,
-        };
-        let claimed = self.claim(now, outbox).await?;
+        let oldest = self.oldest_outbox(DISPATCH_BATCH).await?;
+        let dispatched = !oldest.is_empty();
+        let more = oldest.len() == DISPATCH_BATCH;
+        if dispatched {
+            self.dispatch(now, oldest).await?;
+        }
+        // Read after the dispatch (an event leaves the outbox only in the
+        // commit that queues its deliveries): what the claim must wait for.
+        let view = OutboxView::of(self.oldest_outbox(OUTBOX_VIEW).await?, OUTBOX_VIEW);
+        let depth = self
+            .services
+            .store
+            .count_shop_records(WEBHOOK_OUTBOX)
+            .await?;
+        metrics::gauge!("cartql_webhook_outbox_depth").set(depth as f64);
+        let claimed = self.claim(now, &view).await?;
         let busy = dispatched || !claimed.is_empty();
         for claimed in claimed {
             let relay = self.clone();
             attempts.spawn(async move { relay.send_and_record(claimed).await });
         }
-        Ok(busy)
+        Ok((busy, more))
     }
 
-    /// Makes the deliveries of the outbox's events (oldest first): the
-    /// event is kept first, then its deliveries are queued, then it leaves
-    /// the outbox; a relay that dies between the steps leaves the event to
-    /// the next (a delivery made twice is made once: same key).
-    async fn dispatch(&self, now: DateTime<Utc>, outbox: Vec<Event>) -> Result<(), AppError> {
+    /// The outbox's `limit` oldest events (its keys are event ids, ULIDs:
+    /// key order is the order they happened in), leaving out with a
+    /// warning those that do not read.
+    async fn oldest_outbox(&self, limit: usize) -> Result<Vec<Event>, AppError> {
+        let records = self
+            .services
+            .store
+            .first_shop_records(WEBHOOK_OUTBOX, limit)
+            .await?;
+        Ok(records
+            .into_iter()
+            .filter_map(|(key, value)| match serde_json::from_value::<Event>(value) {
+                Ok(read) => Some(read),
+                Err(e) => {
+                    tracing::warn!(key = %key, error = %e, "an unreadable outbox event is left alone");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    /// Makes the deliveries of a batch of the outbox's events in one
+    /// commit: each event is kept, one delivery is queued per endpoint
+    /// that wants it, and it leaves the outbox. The commit takes the events
+    /// out only if every one is still there, so when instances race for the
+    /// same batch one of them makes its deliveries and the others write
+    /// nothing (and read the outbox again next pass).
+    async fn dispatch(&self, now: DateTime<Utc>, events: Vec<Event>) -> Result<bool, AppError> {
         let store = &self.services.store;
         let endpoints = endpoints(&self.services).await?;
-        for event in outbox.into_iter().take(DISPATCH_BATCH) {
-            let claim = |current: Option<&Value>| {
-                let mut current = current?.clone();
-                let free = claimed_until(&current).is_none_or(|until| until <= now);
-                if free && let Some(fields) = current.as_object_mut() {
-                    let until = Value::String((now + self.services.webhooks.lease).to_rfc3339());
-                    fields.insert("claimed_until".into(), until);
-                }
-                Some(current)
-            };
-            let (_, mine) = store
-                .update_shop_record(WEBHOOK_OUTBOX, &event.id, &claim)
-                .await?;
-            if !mine {
-                continue;
-            }
+        let mut writes = Vec::new();
+        let mut deliveries = Vec::new();
+        for event in events {
+            writes.push(ShopWrite::Take {
+                kind: WEBHOOK_OUTBOX,
+                key: event.id.clone(),
+            });
             if event.kind == EventKind::CartAbandoned && !self.still_abandoned(&event).await? {
-                store.delete_shop_record(WEBHOOK_OUTBOX, &event.id).await?;
                 continue;
             }
-            store
-                .put_shop_record(WEBHOOK_EVENTS, &event.id, &to_value(&event)?)
-                .await?;
             for endpoint in endpoints.iter().filter(|e| e.wants(event.kind)) {
-                let delivery = Delivery::new(&endpoint.id, &event, now);
-                // Made before by a relay that died before it removed the event.
-                let done = store
-                    .shop_records_at(WEBHOOK_LOG, std::slice::from_ref(&delivery.id))
-                    .await?;
-                if !done.is_empty() {
-                    continue;
-                }
-                let fresh = to_value(&delivery)?;
-                let put = |current: Option<&Value>| {
-                    Some(current.cloned().unwrap_or_else(|| fresh.clone()))
-                };
-                store
-                    .update_shop_record(WEBHOOK_QUEUE, &delivery.id, &put)
-                    .await?;
+                deliveries.push(Delivery::new(&endpoint.id, &event, now));
             }
-            store.delete_shop_record(WEBHOOK_OUTBOX, &event.id).await?;
+            writes.push(ShopWrite::Put {
+                kind: WEBHOOK_EVENTS,
+                value: to_value(&event)?,
+                key: event.id,
+            });
         }
-        Ok(())
+        // Made before by a relay of an earlier release that died between
+        // its steps, and sent since: not made again.
+        let ids: Vec<String> = deliveries.iter().map(|d| d.id.clone()).collect();
+        let done: HashSet<String> = store
+            .shop_records_at(WEBHOOK_LOG, &ids)
+            .await?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        for delivery in deliveries {
+            if done.contains(&delivery.id) {
+                continue;
+            }
+            writes.push(ShopWrite::PutIfAbsent {
+                kind: WEBHOOK_QUEUE,
+                value: to_value(&delivery)?,
+                key: delivery.id,
+            });
+        }
+        Ok(store.write_shop_records(&writes).await?)
     }
 
     /// Leases the deliveries due now that head their order's queue, within
     /// the caps.
-    /// `outbox` is the outbox as read just before: an event leaves it only
-    /// after its deliveries are queued, so, read before the queue, it is
-    /// seen in one or the other. A delivery waits while its order has an
-    /// event there at or before its own.
+    /// `outbox` is the outbox's oldest events, read after the last
+    /// dispatch: an event leaves it in the commit that queues its
+    /// deliveries, so it is seen in one or the other. A delivery waits
+    /// while its order has an event there at or before its own, or might
+    /// have one beyond what was read.
     async fn claim(
         &self,
         now: DateTime<Utc>,
-        outbox: Vec<Event>,
+        outbox: &OutboxView,
     ) -> Result<Vec<Claimed>, AppError> {
         let store = &self.services.store;
         let settings = &self.services.webhooks;
-        let mut undispatched: HashMap<String, u32> = HashMap::new();
-        for event in outbox {
-            let first = undispatched.entry(event.resource_id).or_insert(u32::MAX);
-            *first = (*first).min(event.sequence);
-        }
         let queue: Vec<Delivery> = readable(&self.services, WEBHOOK_QUEUE).await?;
         metrics::gauge!("cartql_webhook_queue_depth").set(queue.len() as f64);
-        metrics::gauge!("cartql_webhook_outbox_depth").set(undispatched.len() as f64);
         let oldest = queue.iter().map(|d| d.created_at).min();
         let age = oldest.map_or(0.0, |at| {
             (now - at).num_milliseconds().max(0) as f64 / 1000.0
@@ -836,9 +869,7 @@ impl Relay {
                 d.status == DeliveryStatus::Pending
                     && d.next_attempt_at.is_none_or(|at| at <= now)
                     && heads.contains(d.id.as_str())
-                    && undispatched
-                        .get(&d.resource_id)
-                        .is_none_or(|first| *first > d.sequence)
+                    && outbox.lets_go(d)
             })
             .collect();
         if due.is_empty() {
@@ -1076,18 +1107,24 @@ impl Relay {
         let store = &self.services.store;
         let before = now - self.services.webhooks.retention;
         let old = |event: &str| {
-            event
-                .strip_prefix("evt_")
-                .and_then(|id| ulid::Ulid::from_string(id).ok())
-                .and_then(|id| i64::try_from(id.timestamp_ms()).ok())
+            event_millis(event)
+                .and_then(|at| i64::try_from(at).ok())
                 .and_then(DateTime::<Utc>::from_timestamp_millis)
                 .is_some_and(|at| at < before)
         };
         let event_of = |delivery: &str| delivery.split_once('.').map(|(_, e)| e.to_string());
-        for key in store.shop_record_keys(WEBHOOK_LOG).await? {
-            if event_of(&key).is_some_and(|e| old(&e)) {
-                store.delete_shop_record(WEBHOOK_LOG, &key).await?;
-            }
+        let log: Vec<ShopWrite> = store
+            .shop_record_keys(WEBHOOK_LOG)
+            .await?
+            .into_iter()
+            .filter(|key| event_of(key).is_some_and(|e| old(&e)))
+            .map(|key| ShopWrite::Delete {
+                kind: WEBHOOK_LOG,
+                key,
+            })
+            .collect();
+        for batch in log.chunks(DISPATCH_BATCH) {
+            store.write_shop_records(batch).await?;
         }
         let pending: HashSet<String> = store
             .shop_record_keys(WEBHOOK_QUEUE)
@@ -1095,20 +1132,62 @@ impl Relay {
             .iter()
             .filter_map(|key| event_of(key))
             .collect();
-        for key in store.shop_record_keys(WEBHOOK_EVENTS).await? {
-            if old(&key) && !pending.contains(&key) {
-                store.delete_shop_record(WEBHOOK_EVENTS, &key).await?;
-            }
+        let events: Vec<ShopWrite> = store
+            .shop_record_keys(WEBHOOK_EVENTS)
+            .await?
+            .into_iter()
+            .filter(|key| old(key) && !pending.contains(key))
+            .map(|key| ShopWrite::Delete {
+                kind: WEBHOOK_EVENTS,
+                key,
+            })
+            .collect();
+        for batch in events.chunks(DISPATCH_BATCH) {
+            store.write_shop_records(batch).await?;
         }
         Ok(())
     }
 }
 
-fn claimed_until(value: &Value) -> Option<DateTime<Utc>> {
-    let text = value.get("claimed_until")?.as_str()?;
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|at| at.with_timezone(&Utc))
+/// What the claim knows of the outbox: the first event of each order (or
+/// cart) among its oldest events, and, when those were not all of it, the
+/// millisecond before which every event was read.
+struct OutboxView {
+    first: HashMap<String, u32>,
+    horizon: Option<u64>,
+}
+
+impl OutboxView {
+    /// The view from the outbox's oldest events, `read` of at most `limit`.
+    fn of(read: Vec<Event>, limit: usize) -> OutboxView {
+        let horizon = match read.len() >= limit {
+            true => read.last().map(|e| event_millis(&e.id).unwrap_or(0)),
+            false => None,
+        };
+        let mut first: HashMap<String, u32> = HashMap::new();
+        for event in read {
+            let seen = first.entry(event.resource_id).or_insert(u32::MAX);
+            *seen = (*seen).min(event.sequence);
+        }
+        OutboxView { first, horizon }
+    }
+
+    /// Whether `delivery` may go as far as the outbox is concerned: no
+    /// event of its order at or before its own is there. Beyond the events
+    /// read only younger ones are, so a delivery whose event is older than
+    /// them by [`CLOCK_SKEW`] (instances' clocks differ a little) can have
+    /// none there; a younger one waits until the outbox drains.
+    fn lets_go(&self, delivery: &Delivery) -> bool {
+        let before = self
+            .first
+            .get(&delivery.resource_id)
+            .is_none_or(|first| *first > delivery.sequence);
+        let seen = self.horizon.is_none_or(|horizon| {
+            event_millis(&delivery.event_id)
+                .is_some_and(|at| at.saturating_add(CLOCK_SKEW_MS) < horizon)
+        });
+        before && seen
+    }
 }
 
 /// `text` cut to at most `max` bytes, at a character boundary.
@@ -1183,7 +1262,48 @@ impl reqwest::dns::Resolve for CheckedResolver {
 
 #[cfg(test)]
 mod tests {
-    use super::cut;
+    use super::{CLOCK_SKEW_MS, OutboxView, cut};
+    use crate::domain::webhook::{Delivery, Event, EventKind};
+    use chrono::{DateTime, Duration, Utc};
+
+    fn event(order: &str, sequence: u32, at: DateTime<Utc>) -> Event {
+        Event {
+            id: Event::new_id(at),
+            kind: EventKind::OrderPlaced,
+            resource_id: order.into(),
+            sequence,
+            at,
+            order: None,
+            cart: None,
+        }
+    }
+
+    #[test]
+    fn a_delivery_waits_for_its_orders_earlier_events_and_for_what_was_not_read() {
+        let t0 = DateTime::parse_from_rfc3339("2026-12-07T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let later = |ms: i64| t0 + Duration::milliseconds(ms);
+        let go = |view: &OutboxView, event: &Event| view.lets_go(&Delivery::new("e", event, t0));
+        // The whole outbox read: only the order's own earlier events hold it.
+        let whole = OutboxView::of(vec![event("o1", 2, t0), event("o2", 1, later(1))], 3);
+        assert!(!go(&whole, &event("o1", 2, later(5))));
+        assert!(!go(&whole, &event("o1", 3, later(5))));
+        assert!(go(&whole, &event("o1", 1, later(5))));
+        assert!(go(&whole, &event("o3", 7, later(60_000))));
+        // A full page: the outbox may hold more beyond its last event, so
+        // only deliveries of events older than it by the skew may go.
+        let edge = 10_000 + CLOCK_SKEW_MS as i64;
+        let page = OutboxView::of(vec![event("o1", 2, t0), event("o2", 1, later(edge))], 2);
+        assert!(go(&page, &event("o3", 1, later(9_999))));
+        assert!(!go(&page, &event("o3", 1, later(10_000))));
+        assert!(!go(&page, &event("o1", 2, t0 - Duration::seconds(60))));
+        // An id that says no time cannot be placed: it waits for the drain.
+        let mut odd = event("o4", 1, t0 - Duration::seconds(60));
+        odd.id = "evt_not-a-ulid".into();
+        assert!(!go(&page, &odd));
+        assert!(go(&whole, &odd));
+    }
 
     #[test]
     fn an_error_is_cut_at_a_character_boundary() {

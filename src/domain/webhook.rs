@@ -181,6 +181,14 @@ impl Event {
     }
 }
 
+/// The millisecond an event id says its event happened at (its ULID's
+/// time); `None` for an id that is not `evt_` and a ULID.
+pub fn event_millis(id: &str) -> Option<u64> {
+    id.strip_prefix("evt_")
+        .and_then(|id| ulid::Ulid::from_string(id).ok())
+        .map(|id| id.timestamp_ms())
+}
+
 /// A place in the walk of every stored cart by its last change
 /// ([`CartStore::idle_carts`](crate::store::CartStore::idle_carts)): the walk goes on after this cart.
 /// Owners and names compare bytewise, as PostgreSQL's `COLLATE "C"` does.

@@ -19,6 +19,50 @@ use std::collections::HashMap;
 pub type RecordChange<'a> =
     dyn Fn(Option<&serde_json::Value>) -> Option<serde_json::Value> + Send + Sync + 'a;
 
+/// One write of [`ShopStore::write_shop_records`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum ShopWrite {
+    /// Writes (or replaces) the record.
+    Put {
+        kind: &'static str,
+        key: String,
+        value: serde_json::Value,
+    },
+    /// Writes the record unless one is there (which stays as it is).
+    PutIfAbsent {
+        kind: &'static str,
+        key: String,
+        value: serde_json::Value,
+    },
+    /// Deletes the record, which must be there: when it is not, nothing of
+    /// the batch is written.
+    Take { kind: &'static str, key: String },
+    /// Deletes the record if it is there.
+    Delete { kind: &'static str, key: String },
+}
+
+impl ShopWrite {
+    /// The `meta` key it writes.
+    pub fn meta_key(&self) -> String {
+        match self {
+            ShopWrite::Put { kind, key, .. }
+            | ShopWrite::PutIfAbsent { kind, key, .. }
+            | ShopWrite::Take { kind, key }
+            | ShopWrite::Delete { kind, key } => meta_key(kind, key),
+        }
+    }
+
+    /// The kind it writes.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ShopWrite::Put { kind, .. }
+            | ShopWrite::PutIfAbsent { kind, .. }
+            | ShopWrite::Take { kind, .. }
+            | ShopWrite::Delete { kind, .. } => kind,
+        }
+    }
+}
+
 /// Where shop records start in the `meta` keys.
 pub const PREFIX: &str = "shop/";
 
@@ -169,9 +213,19 @@ pub trait ShopStore: Send + Sync + 'static {
     async fn shop_records(
         &self,
         kind: &str,
-    ) -> Result<Vec<(String, serde_json::Value)>, StoreError>;
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        self.first_shop_records(kind, usize::MAX).await
+    }
     /// The keys of every record of `kind`, in key order (values unread).
     async fn shop_record_keys(&self, kind: &str) -> Result<Vec<String>, StoreError>;
+    /// The first `limit` records of `kind`, in key order.
+    async fn first_shop_records(
+        &self,
+        kind: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError>;
+    /// How many records of `kind` there are (values unread).
+    async fn count_shop_records(&self, kind: &str) -> Result<u64, StoreError>;
     /// The records of `kind` with these keys, those that exist, in no
     /// particular order.
     async fn shop_records_at(
@@ -191,6 +245,11 @@ pub trait ShopStore: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Deletes one record; whether it was there.
     async fn delete_shop_record(&self, kind: &str, key: &str) -> Result<bool, StoreError>;
+    /// Makes every write of `writes` in one atomic, durable commit, against
+    /// every other writer on any instance; `false` (and nothing written)
+    /// when a [`ShopWrite::Take`] found its record gone. A key is written
+    /// at most once in a batch.
+    async fn write_shop_records(&self, writes: &[ShopWrite]) -> Result<bool, StoreError>;
     /// Replaces one record with `next(current)` (`None` deletes it or
     /// leaves it absent), durably and atomically against every other
     /// writer of it, on any instance: when another got there first, `next`

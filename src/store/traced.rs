@@ -305,6 +305,27 @@ impl<S: ShopStore + ?Sized> ShopStore for Traced<S> {
         )
     }
 
+    async fn first_shop_records(
+        &self,
+        kind: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        read_step!(
+            "store.first_shop_records",
+            self.0.first_shop_records(kind, limit),
+            kind,
+            limit
+        )
+    }
+
+    async fn count_shop_records(&self, kind: &str) -> Result<u64, StoreError> {
+        read_step!(
+            "store.count_shop_records",
+            self.0.count_shop_records(kind),
+            kind
+        )
+    }
+
     async fn shop_pricing(&self) -> Result<crate::domain::pricing::ShopPricing, StoreError> {
         read_step!("store.shop_pricing", self.0.shop_pricing())
     }
@@ -341,6 +362,17 @@ impl<S: ShopStore + ?Sized> ShopStore for Traced<S> {
             self.0.delete_shop_record(kind, key),
             kind,
             key
+        )
+    }
+
+    async fn write_shop_records(
+        &self,
+        writes: &[super::shop::ShopWrite],
+    ) -> Result<bool, StoreError> {
+        step!(
+            "store.write_shop_records",
+            self.0.write_shop_records(writes),
+            count = writes.len()
         )
     }
 

@@ -21,6 +21,8 @@ mod hook;
 #[allow(dead_code)]
 #[path = "../common/shop.rs"]
 mod shop;
+#[path = "../common/shop_batches.rs"]
+mod shop_batches;
 #[allow(dead_code)]
 #[path = "../common/sockets.rs"]
 mod sockets;

@@ -272,3 +272,15 @@ async fn carts_stored_one_row_per_owner_are_split_at_start_and_the_old_table_dro
     assert_eq!(add_one(&a, &old, now).await, 8);
     assert_eq!(add_one(&b, &owner("guest:new1"), now).await, 2);
 }
+
+#[tokio::test]
+async fn shop_record_batches_are_whole_and_one_racer_of_several_instances_takes_them() {
+    let dir = private_tempdir();
+    let database = TestDatabase::of(dir.path()).await;
+    let mut stores: Vec<Arc<dyn cartql::store::ShopStore>> = Vec::new();
+    for _ in 0..4 {
+        stores.push(store(&database.url()).await);
+    }
+    crate::shop_batches::a_batch_is_written_whole_or_not_at_all_and_one_racer_takes_it(stores)
+        .await;
+}

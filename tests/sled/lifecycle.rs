@@ -302,3 +302,14 @@ fn a_data_directory_others_can_read_is_refused_with_the_fix() {
     // Nothing was written into it.
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
 }
+
+#[tokio::test]
+async fn shop_record_batches_are_whole_and_one_racer_takes_them() {
+    use cartql::store::sled::{Durability, SledStore};
+    let dir = private_tempdir();
+    let store = SledStore::open(dir.path(), Durability::Strict).unwrap();
+    crate::shop_batches::a_batch_is_written_whole_or_not_at_all_and_one_racer_takes_it(vec![
+        std::sync::Arc::new(store),
+    ])
+    .await;
+}

@@ -15,6 +15,8 @@ mod helpers;
 #[allow(dead_code)]
 #[path = "../common/shop.rs"]
 mod shop;
+#[path = "../common/shop_batches.rs"]
+mod shop_batches;
 
 /// Every server of these tests runs on sled.
 const BACKEND: helpers::Backend = helpers::Backend::Sled;

@@ -1,10 +1,10 @@
 //! The shop's records in the `meta` table, under `shop/<kind>/<key>`.
 
-use super::{PgStore, backend};
+use super::{PgStore, backend, commit, retrying_store};
 use crate::domain::pricing::ShopPricing;
 use crate::store::StoreError;
 use crate::store::shop::{
-    PRICING_KINDS, RecordChange, ShopStore, meta_key, prefix_end, pricing_from,
+    PRICING_KINDS, RecordChange, ShopStore, ShopWrite, meta_key, prefix_end, pricing_from,
 };
 use async_trait::async_trait;
 
@@ -29,26 +29,6 @@ pub(super) async fn read_pricing(conn: &mut sqlx::PgConnection) -> Result<ShopPr
 
 #[async_trait]
 impl ShopStore for PgStore {
-    async fn shop_records(
-        &self,
-        kind: &str,
-    ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
-        let prefix = meta_key(kind, "");
-        // A key range rather than LIKE (keys may hold `_` or `%`) or
-        // starts_with (which no index serves).
-        let rows: Vec<(String, serde_json::Value)> =
-            sqlx::query_as("SELECT key, value FROM meta WHERE key >= $1 AND key < $2 ORDER BY key")
-                .bind(&prefix)
-                .bind(prefix_end(&prefix))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(key, value)| key.strip_prefix(&prefix).map(|k| (k.to_string(), value)))
-            .collect())
-    }
-
     async fn shop_record_keys(&self, kind: &str) -> Result<Vec<String>, StoreError> {
         let prefix = meta_key(kind, "");
         let keys: Vec<String> =
@@ -62,6 +42,41 @@ impl ShopStore for PgStore {
             .into_iter()
             .filter_map(|key| key.strip_prefix(&prefix).map(str::to_string))
             .collect())
+    }
+
+    async fn first_shop_records(
+        &self,
+        kind: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        let prefix = meta_key(kind, "");
+        // A key range rather than LIKE (keys may hold `_` or `%`) or
+        // starts_with (which no index serves).
+        let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
+            "SELECT key, value FROM meta WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3",
+        )
+        .bind(&prefix)
+        .bind(prefix_end(&prefix))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(key, value)| key.strip_prefix(&prefix).map(|k| (k.to_string(), value)))
+            .collect())
+    }
+
+    async fn count_shop_records(&self, kind: &str) -> Result<u64, StoreError> {
+        let prefix = meta_key(kind, "");
+        let count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM meta WHERE key >= $1 AND key < $2")
+                .bind(&prefix)
+                .bind(prefix_end(&prefix))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     async fn shop_pricing(&self) -> Result<ShopPricing, StoreError> {
@@ -116,6 +131,82 @@ impl ShopStore for PgStore {
             .await
             .map_err(backend)?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn write_shop_records(&self, writes: &[ShopWrite]) -> Result<bool, StoreError> {
+        // Three statements of arrays, in one transaction: the takes first
+        // (their rows locked, so a second instance taking the same ones
+        // waits, then finds them gone and writes nothing), then the puts.
+        let mut taken = std::collections::BTreeSet::new();
+        let mut deleted = std::collections::BTreeSet::new();
+        let mut puts = std::collections::BTreeMap::new();
+        let mut fresh = std::collections::BTreeMap::new();
+        for write in writes {
+            match write {
+                ShopWrite::Take { .. } => {
+                    taken.insert(write.meta_key());
+                }
+                ShopWrite::Delete { .. } => {
+                    deleted.insert(write.meta_key());
+                }
+                ShopWrite::Put { value, .. } => {
+                    puts.insert(write.meta_key(), value.clone());
+                }
+                ShopWrite::PutIfAbsent { value, .. } => {
+                    fresh
+                        .entry(write.meta_key())
+                        .or_insert_with(|| value.clone());
+                }
+            }
+        }
+        let taken: Vec<String> = taken.into_iter().collect();
+        let deleted: Vec<String> = deleted.into_iter().collect();
+        let (put_keys, put_values): (Vec<String>, Vec<serde_json::Value>) =
+            puts.into_iter().unzip();
+        let (fresh_keys, fresh_values): (Vec<String>, Vec<serde_json::Value>) =
+            fresh.into_iter().unzip();
+        retrying_store(|| async {
+            let mut tx = self.pool.begin().await?;
+            if !taken.is_empty() {
+                let gone = sqlx::query("DELETE FROM meta WHERE key = ANY($1)")
+                    .bind(&taken)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if gone != taken.len() as u64 {
+                    return Ok(false);
+                }
+            }
+            if !deleted.is_empty() {
+                sqlx::query("DELETE FROM meta WHERE key = ANY($1)")
+                    .bind(&deleted)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if !put_keys.is_empty() {
+                sqlx::query(
+                    "INSERT INTO meta (key, value) SELECT * FROM unnest($1::text[], $2::jsonb[])
+                     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                )
+                .bind(&put_keys)
+                .bind(&put_values)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if !fresh_keys.is_empty() {
+                sqlx::query(
+                    "INSERT INTO meta (key, value) SELECT * FROM unnest($1::text[], $2::jsonb[])
+                     ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(&fresh_keys)
+                .bind(&fresh_values)
+                .execute(&mut *tx)
+                .await?;
+            }
+            commit(tx).await?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn update_shop_record(

@@ -54,7 +54,7 @@ impl OrderStore for SledStore {
         let lines = request
             .lines(stored.as_ref())
             .map_err(UpdateError::Rejected)?;
-        let pricing = self.read_pricing()?;
+        let pricing = self.cached_pricing()?;
         let usage_keys: Vec<Vec<u8>> = request
             .usage_keys(stored.as_ref(), &pricing)
             .iter()

@@ -4,7 +4,9 @@ use super::SledStore;
 use super::codec::{decode, encode};
 use crate::domain::pricing::ShopPricing;
 use crate::store::StoreError;
-use crate::store::shop::{PRICING_KINDS, RecordChange, ShopStore, meta_key, pricing_from};
+use crate::store::shop::{
+    PRICING_KINDS, RecordChange, ShopStore, ShopWrite, meta_key, pricing_from,
+};
 use async_trait::async_trait;
 
 /// The shop's pricing as last read, and the count of pricing writes it was
@@ -73,13 +75,23 @@ impl SledStore {
 
 #[async_trait]
 impl ShopStore for SledStore {
-    async fn shop_records(
+    async fn shop_record_keys(&self, kind: &str) -> Result<Vec<String>, StoreError> {
+        let prefix = meta_key(kind, "");
+        let mut keys = Vec::new();
+        for key in self.meta.scan_prefix(prefix.as_bytes()).keys() {
+            keys.push(String::from_utf8_lossy(&key?[prefix.len()..]).into_owned());
+        }
+        Ok(keys)
+    }
+
+    async fn first_shop_records(
         &self,
         kind: &str,
+        limit: usize,
     ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
         let prefix = meta_key(kind, "");
         let mut records = Vec::new();
-        for entry in self.meta.scan_prefix(prefix.as_bytes()) {
+        for entry in self.meta.scan_prefix(prefix.as_bytes()).take(limit) {
             let (key, bytes) = entry?;
             let value = decode(&key, &bytes)?;
             let key = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
@@ -88,13 +100,14 @@ impl ShopStore for SledStore {
         Ok(records)
     }
 
-    async fn shop_record_keys(&self, kind: &str) -> Result<Vec<String>, StoreError> {
+    async fn count_shop_records(&self, kind: &str) -> Result<u64, StoreError> {
         let prefix = meta_key(kind, "");
-        let mut keys = Vec::new();
+        let mut count = 0;
         for key in self.meta.scan_prefix(prefix.as_bytes()).keys() {
-            keys.push(String::from_utf8_lossy(&key?[prefix.len()..]).into_owned());
+            key?;
+            count += 1;
         }
-        Ok(keys)
+        Ok(count)
     }
 
     async fn shop_pricing(&self) -> Result<ShopPricing, StoreError> {
@@ -135,6 +148,58 @@ impl ShopStore for SledStore {
         self.pricing.written(kind);
         self.durable().await?;
         Ok(removed)
+    }
+
+    async fn write_shop_records(&self, writes: &[ShopWrite]) -> Result<bool, StoreError> {
+        use sled::transaction::ConflictableTransactionError::Abort;
+        let encoded: Vec<(Vec<u8>, Option<Vec<u8>>)> = writes
+            .iter()
+            .map(|write| {
+                let value = match write {
+                    ShopWrite::Put { value, .. } | ShopWrite::PutIfAbsent { value, .. } => {
+                        Some(encode(value))
+                    }
+                    ShopWrite::Take { .. } | ShopWrite::Delete { .. } => None,
+                };
+                (write.meta_key().into_bytes(), value)
+            })
+            .collect();
+        let _writing = self.writing().await;
+        // One tree, one transaction: atomic, and each `Take` sees whether
+        // its record is still there (the relay's claim on an event).
+        let written = self.meta.transaction(|meta| {
+            for (write, (key, value)) in writes.iter().zip(&encoded) {
+                match (write, value) {
+                    (ShopWrite::Take { .. }, _) => {
+                        if meta.remove(key.as_slice())?.is_none() {
+                            return Err(Abort(()));
+                        }
+                    }
+                    (ShopWrite::PutIfAbsent { .. }, Some(value)) => {
+                        if meta.get(key.as_slice())?.is_none() {
+                            meta.insert(key.as_slice(), value.as_slice())?;
+                        }
+                    }
+                    (_, Some(value)) => {
+                        meta.insert(key.as_slice(), value.as_slice())?;
+                    }
+                    (_, None) => {
+                        meta.remove(key.as_slice())?;
+                    }
+                }
+            }
+            Ok(())
+        });
+        match written {
+            Ok(()) => {}
+            Err(sled::transaction::TransactionError::Abort(())) => return Ok(false),
+            Err(sled::transaction::TransactionError::Storage(e)) => return Err(e.into()),
+        }
+        for write in writes {
+            self.pricing.written(write.kind());
+        }
+        self.durable().await?;
+        Ok(true)
     }
 
     async fn update_shop_record(
