@@ -26,26 +26,30 @@ use tokio::sync::OwnedMutexGuard;
 /// The per-owner queues.
 #[derive(Default)]
 pub struct OwnerLocks {
-    queues: Mutex<HashMap<OwnerKey, Arc<tokio::sync::Mutex<()>>>>,
+    queues: Queues,
 }
 
+/// Each owner's queue, shared with the guards (which outlive no store, but
+/// may be handed to another task: a sled checkout's batch).
+type Queues = Arc<Mutex<HashMap<OwnerKey, Arc<tokio::sync::Mutex<()>>>>>;
+
 /// The right to write one owner's carts, until dropped.
-pub struct OwnerGuard<'a> {
-    locks: &'a OwnerLocks,
+pub struct OwnerGuard {
+    queues: Queues,
     owner: OwnerKey,
     guard: Option<OwnedMutexGuard<()>>,
 }
 
 impl OwnerLocks {
     /// Waits for `owner`'s turn.
-    pub async fn lock(&self, owner: &OwnerKey) -> OwnerGuard<'_> {
+    pub async fn lock(&self, owner: &OwnerKey) -> OwnerGuard {
         let queue = self
             .map()
             .entry(owner.clone())
             .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
             .clone();
         OwnerGuard {
-            locks: self,
+            queues: self.queues.clone(),
             owner: owner.clone(),
             guard: Some(queue.lock_owned().await),
         }
@@ -53,11 +57,7 @@ impl OwnerLocks {
 
     /// Waits for the turns of two owners, taken in key order (one lock when
     /// they are the same owner).
-    pub async fn lock_both(
-        &self,
-        a: &OwnerKey,
-        b: &OwnerKey,
-    ) -> (OwnerGuard<'_>, Option<OwnerGuard<'_>>) {
+    pub async fn lock_both(&self, a: &OwnerKey, b: &OwnerKey) -> (OwnerGuard, Option<OwnerGuard>) {
         if a == b {
             return (self.lock(a).await, None);
         }
@@ -84,17 +84,24 @@ impl OwnerLocks {
     /// The map is consistent after every critical section, so a panic
     /// elsewhere leaves it usable.
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<OwnerKey, Arc<tokio::sync::Mutex<()>>>> {
-        self.queues.lock().unwrap_or_else(|e| e.into_inner())
+        lock_map(&self.queues)
     }
 }
 
-impl Drop for OwnerGuard<'_> {
+/// The map, usable after a panic elsewhere.
+fn lock_map(
+    queues: &Queues,
+) -> std::sync::MutexGuard<'_, HashMap<OwnerKey, Arc<tokio::sync::Mutex<()>>>> {
+    queues.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Drop for OwnerGuard {
     fn drop(&mut self) {
         // Let the next writer in first, then forget the queue if no one
         // else holds it: clones are made under the map's lock, so a count
         // of one (the map's own) means no one is waiting.
         drop(self.guard.take());
-        let mut map = self.locks.map();
+        let mut map = lock_map(&self.queues);
         if map
             .get(&self.owner)
             .is_some_and(|queue| Arc::strong_count(queue) == 1)

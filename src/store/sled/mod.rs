@@ -35,6 +35,7 @@
 
 mod carts;
 mod catalog;
+mod checkouts;
 pub mod codec;
 pub mod durability;
 mod identity;
@@ -115,6 +116,8 @@ pub struct SledStore {
     writes: Arc<tokio::sync::RwLock<()>>,
     /// The shop's pricing, read once per pricing write (see [`shop`]).
     pricing: shop::PricingCache,
+    /// Checkouts waiting for their batch (see [`checkouts`]).
+    checkouts: checkouts::CheckoutQueue,
 }
 
 impl SledStore {
@@ -193,12 +196,19 @@ impl SledStore {
             sweeper: Mutex::new(None),
             writes: Arc::default(),
             pricing: shop::PricingCache::default(),
+            checkouts: checkouts::CheckoutQueue::default(),
         })
     }
 
     /// The shared hold every write takes on the trees while it writes.
     pub(super) async fn writing(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
         self.writes.read().await
+    }
+
+    /// [`writing`](Self::writing), held by a value that may move to another
+    /// task (a checkout's batch job).
+    pub(super) async fn writing_owned(&self) -> tokio::sync::OwnedRwLockReadGuard<()> {
+        self.writes.clone().read_owned().await
     }
 
     /// Waits until earlier writes are on disk (strict durability) or returns at once.

@@ -1,17 +1,19 @@
-//! [`OrderStore`] and [`IdempotencyStore`] for sled: the checkout
-//! transaction over `carts`, `products`, `orders`, `idempotency`,
-//! `idempotency_counts` and `meta` (usage, the webhook outbox); order listing; the idempotency look-up.
+//! [`OrderStore`] and [`IdempotencyStore`] for sled: a checkout read under
+//! its owner's turn and committed in a batch of checkouts, one transaction
+//! over `carts`, `products`, `orders`, `idempotency`, `idempotency_counts`
+//! and `meta` (usage, the webhook outbox) (see [`checkouts`](super::checkouts));
+//! order listing; the idempotency look-up.
 
 use super::SledStore;
-use super::carts::Staged;
+use super::checkouts::Prepared;
 use super::codec::{decode, encode};
-use super::tx::{TxResult, count_new_key, finish, record, reject, scoped, tx_get};
+use super::tx::{finish, reject, scoped, tx_get};
 use crate::domain::idempotency::{
     Fingerprint, IdempotencyKey, IdempotencyRecord, Outcome, order_to_replay, recorded,
 };
 use crate::domain::order::{Moved, Order};
-use crate::domain::pricing::{USAGE_KIND, Usage};
-use crate::domain::{CartIndex, OwnerKey, Sku, Variant};
+use crate::domain::pricing::USAGE_KIND;
+use crate::domain::{CartIndex, OwnerKey};
 use crate::store::idempotency::{IdempotencyStore, Replayable, replayed_order};
 use crate::store::orders::{
     CheckoutRequest, CheckoutSource, OrderChange, OrderStore, outbox_record, touched_by_move,
@@ -20,7 +22,6 @@ use crate::store::shop::meta_key;
 use crate::store::{Changes, StoreError, UpdateError};
 use async_trait::async_trait;
 use sled::Transactional;
-use sled::transaction::TransactionalTree;
 use std::collections::HashMap;
 
 #[async_trait]
@@ -60,70 +61,19 @@ impl OrderStore for SledStore {
             .iter()
             .map(|key| meta_key(USAGE_KIND, key).into_bytes())
             .collect();
-        let owner_key = owner.as_str().as_bytes();
-        let idem_key = scoped(owner, request.key.as_str());
-        let trees = (
-            &self.carts,
-            &self.cart_index,
-            &self.products,
-            &self.orders,
-            &self.idempotency,
-            &self.idempotency_counts,
-            &self.order_owners,
-            &self.meta,
-        );
-        let _writing = self.writing().await;
-        let result = trees.transaction(
-            |(carts, cart_index, products, orders, idempotency, counts, owners, meta)| {
-                count_new_key(counts, owner_key, request.max_keys_per_owner)?;
-                let mut catalog: HashMap<Sku, Variant> = HashMap::with_capacity(lines.len());
-                for line in &lines {
-                    if let Some(product) =
-                        tx_get::<Variant>(products, line.sku.as_str().as_bytes())?
-                    {
-                        catalog.insert(line.sku.clone(), product);
-                    }
-                }
-                let usage = read_usage(meta, &usage_keys)?;
-                let mut index = index.clone();
-                let (placement, emptied) = match request.place(
-                    &mut index,
-                    stored.as_ref(),
-                    &lines,
-                    &catalog,
-                    &pricing,
-                    &usage,
-                ) {
-                    Ok(placed) => placed,
-                    Err(rejection) => return reject(rejection),
-                };
-                for (key, count) in &placement.usage_taken {
-                    meta.insert(meta_key(USAGE_KIND, key).as_bytes(), encode(count))?;
-                }
-                for product in &placement.stock_taken {
-                    products.insert(product.sku.as_str().as_bytes(), encode(product))?;
-                }
-                if let Some(emptied) = &emptied {
-                    Staged::write(owner, &index, emptied).apply(carts, cart_index)?;
-                }
-                let order = placement.order;
-                let (event_key, event) = outbox_record(&order);
-                meta.insert(event_key.as_bytes(), encode(&event))?;
-                orders.insert(scoped(owner, &order.id), encode(&order))?;
-                owners.insert(order.id.as_bytes(), owner_key)?;
-                idempotency.insert(
-                    idem_key.as_slice(),
-                    record(
-                        &request.fingerprint,
-                        request.now,
-                        Outcome::Order(order.id.clone()),
-                    ),
-                )?;
-                Ok((order, emptied.is_some()))
-            },
-        );
-        let (order, emptied) = finish(result)?;
-        drop(turn);
+        // The job holds the turn and the write gate until its batch has
+        // committed it (or it is taken back), whatever becomes of this call.
+        let prepared = Prepared {
+            request: request.clone(),
+            index,
+            stored,
+            lines,
+            pricing,
+            usage_keys,
+            _turn: turn,
+            _writing: self.writing_owned().await,
+        };
+        let (order, emptied) = self.checkout_in_batch(prepared).await?;
         self.durable().await?;
         self.subscribers.committed(&request.touched(emptied));
         Ok(Replayable::Applied(order))
@@ -246,21 +196,6 @@ impl OrderStore for SledStore {
         }
         Ok(Some((owner, moved)))
     }
-}
-
-/// The usage counts at `keys` (`meta` keys of [`USAGE_KIND`] records),
-/// read in the checkout transaction: sled runs it under its write lock, so
-/// no other checkout takes usage between this read and the commit.
-fn read_usage(meta: &TransactionalTree, keys: &[Vec<u8>]) -> TxResult<Usage> {
-    let prefix = meta_key(USAGE_KIND, "").len();
-    let mut counts = HashMap::with_capacity(keys.len());
-    for key in keys {
-        if let Some(count) = tx_get::<u64>(meta, key)? {
-            let record = String::from_utf8_lossy(&key[prefix..]).into_owned();
-            counts.insert(record, count);
-        }
-    }
-    Ok(Usage(counts))
 }
 
 impl SledStore {
