@@ -19,6 +19,51 @@ use std::collections::HashMap;
 pub type RecordChange<'a> =
     dyn Fn(Option<&serde_json::Value>) -> Option<serde_json::Value> + Send + Sync + 'a;
 
+/// The shop's pricing as last read, and the count of pricing changes it was
+/// read after. A backend counts the changes it makes and, with several
+/// instances, those it hears of; a copy read under an older count is read
+/// again.
+#[derive(Default)]
+pub struct PricingCache {
+    /// Bumped after every change of a pricing record.
+    changes: std::sync::atomic::AtomicU64,
+    /// The pricing read after `changes` reached the count beside it.
+    read: std::sync::Mutex<Option<(u64, std::sync::Arc<ShopPricing>)>>,
+}
+
+impl PricingCache {
+    /// Says a record of `kind` was just written (after the write: a read
+    /// that began before it and keeps its copy under the older count is
+    /// read again).
+    pub fn written(&self, kind: &str) {
+        if PRICING_KINDS.contains(&kind) {
+            self.changed();
+        }
+    }
+
+    /// Says the pricing may have changed.
+    pub fn changed(&self) {
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The copy read since the last change, or the count a read starting
+    /// now is to be kept under ([`keep`](Self::keep)).
+    pub fn current(&self) -> Result<ShopPricing, u64> {
+        let changes = self.changes.load(std::sync::atomic::Ordering::SeqCst);
+        match self.read.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some((at, pricing)) if *at == changes => Ok(ShopPricing::clone(pricing)),
+            _ => Err(changes),
+        }
+    }
+
+    /// Keeps `pricing`, read after the count was `at`.
+    pub fn keep(&self, at: u64, pricing: &ShopPricing) {
+        *self.read.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((at, std::sync::Arc::new(pricing.clone())));
+    }
+}
+
 /// One write of [`ShopStore::write_shop_records`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum ShopWrite {

@@ -53,3 +53,94 @@ async fn three_instances_give_a_ten_use_code_to_exactly_ten_of_a_hundred_buyers(
         assert_eq!(read["discount"]["usageCount"], 10);
     }
 }
+
+/// What `server` says `token`'s cart's discounts come to.
+async fn discount_total(server: &TestServer, token: &str) -> Value {
+    server
+        .data(
+            Some(token),
+            "{ cart { cost { discountTotal { amount } } } }",
+            json!({}),
+        )
+        .await["cart"]["cost"]["discountTotal"]["amount"]
+        .clone()
+}
+
+/// Reads until `server` prices `token`'s cart's discounts as something
+/// other than `before` (within 10 s); returns it.
+async fn priced_anew(server: &TestServer, token: &str, before: &Value) -> Value {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = discount_total(server, token).await;
+        if &now != before {
+            return now;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "still {before} after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_pricing_change_on_one_instance_reaches_the_others_also_after_their_listener_was_cut() {
+    let dir = private_tempdir();
+    let database = TestDatabase::of(dir.path()).await;
+    let url = database.url();
+    let a = TestServer::spawn_on(&url, &[]).await;
+    let b = TestServer::spawn_on(&url, &[]).await;
+    let buyer = customer("priced-on-b");
+    add(&b, &buyer, "default", "STICKER-PACK", 2).await;
+    // Read (and kept) on b before the change.
+    let none = discount_total(&b, &buyer).await;
+    assert_eq!(discount_total(&b, &buyer).await, none);
+    let upsert = "mutation($input: DiscountInput!) { upsertDiscount(input: $input) { discount { id } userErrors { code } } }";
+    let made = a
+        .data(
+            Some(&admin()),
+            upsert,
+            json!({"input": {"title": "Tenth", "target": "ORDER", "percentage": "10"}}),
+        )
+        .await;
+    let id = made["upsertDiscount"]["discount"]["id"].clone();
+    assert!(id.is_string(), "{made}");
+    let tenth = priced_anew(&b, &buyer, &none).await;
+    assert_eq!(discount_total(&a, &buyer).await, tenth);
+    // b's listener cut: a change made while it reconnects is priced once
+    // it is back (the notice was lost; its return forgets the copy).
+    admin_sql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE application_name = 'cartql-listener' AND datname = '{}'",
+        database.name
+    ))
+    .await;
+    let changed = a
+        .data(
+            Some(&admin()),
+            upsert,
+            json!({"input": {"id": id, "title": "Half", "target": "ORDER", "percentage": "50"}}),
+        )
+        .await;
+    assert_eq!(
+        changed["upsertDiscount"]["userErrors"],
+        json!([]),
+        "{changed}"
+    );
+    let half = priced_anew(&b, &buyer, &tenth).await;
+    assert_eq!(discount_total(&a, &buyer).await, half);
+    assert_ne!(half, none);
+    // Once the listener is back, b keeps pricing it so (no copy from
+    // before the cut comes back).
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while b.get("/readyz").await.status() != 200 {
+        assert!(
+            std::time::Instant::now() < until,
+            "b's listener is not back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for _ in 0..3 {
+        assert_eq!(discount_total(&b, &buyer).await, half);
+    }
+}

@@ -10,6 +10,11 @@
 //! `/readyz` answers 503. It reconnects with a growing pause; once it is
 //! listening again it wakes *every* live subscription, so each re-reads its
 //! cart and catches up with whatever changed meanwhile.
+//!
+//! The shop's pricing records travel the same way: a change sends
+//! [`PRICING_NOTICE`](super::PRICING_NOTICE) in its transaction, and every
+//! instance forgets the pricing it read; while the listener is down the
+//! pricing is read on every request, and it is read again once it is back.
 
 use super::{PgStore, lock};
 use crate::domain::OwnerKey;
@@ -61,8 +66,13 @@ impl PgStore {
         self.track(task);
     }
 
-    /// Wakes the subscriptions a notice names (see [`PgStore::announce`]).
+    /// Wakes the subscriptions a notice names (see [`PgStore::announce`]),
+    /// or forgets the pricing read when another instance changed it.
     fn deliver(&self, payload: &str) {
+        if payload == super::PRICING_NOTICE {
+            self.pricing.changed();
+            return;
+        }
         let (orders, tag) = match payload.strip_prefix(super::ORDER_PREFIX) {
             Some(tag) => (true, tag),
             None => (false, payload),
@@ -106,6 +116,8 @@ async fn listen_forever(store: Weak<PgStore>, mut listener: Option<PgListener>) 
                     store.listening.store(true, Ordering::SeqCst);
                     tracing::info!("the change listener is back; live subscriptions re-read");
                     store.subscribers.changed_all();
+                    // Notices sent while it was away are lost: read again.
+                    store.pricing.changed();
                 }
                 Err(e) => {
                     failures += 1;

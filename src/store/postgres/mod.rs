@@ -90,6 +90,9 @@ use std::time::Duration;
 pub const CHANNEL: &str = "cartql_changes";
 /// The prefix of order-change notices (cart changes have none).
 pub const ORDER_PREFIX: &str = "o:";
+/// The notice a change of the shop's pricing records sends (owner tags are
+/// hex, so none is this).
+pub const PRICING_NOTICE: &str = "pricing";
 
 /// How often a transaction is tried before a serialization failure,
 /// deadlock or lock timeout is reported as an error.
@@ -130,6 +133,9 @@ pub struct PgStore {
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// One cart write at a time per owner in this instance (see [`carts`]).
     pub(super) owner_locks: crate::store::owner_locks::OwnerLocks,
+    /// The shop's pricing, read again after a pricing change of this
+    /// instance or a notice of one from another (see [`shop`]).
+    pub(super) pricing: crate::store::shop::PricingCache,
     /// Permits for write transactions: fewer than the pool's connections, so
     /// reads (the revocation check every request makes, cart reads) always
     /// find a connection however many writes wait.
@@ -193,8 +199,14 @@ impl PgStore {
             listening: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
             owner_locks: Default::default(),
+            pricing: Default::default(),
             writes: tokio::sync::Semaphore::new(write_permits(settings.max_connections)),
         })
+    }
+
+    /// Whether the change listener is connected (notices are heard).
+    pub(super) fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::SeqCst)
     }
 
     /// The opaque tag of `owner` in change notices.

@@ -27,6 +27,22 @@ pub(super) async fn read_pricing(conn: &mut sqlx::PgConnection) -> Result<ShopPr
     pricing_from(rows)
 }
 
+/// Tells every instance (this one's listener too) at the commit of the
+/// transaction `conn` is in that the shop's pricing changed.
+pub(super) async fn notify_pricing(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(super::CHANNEL)
+        .bind(super::PRICING_NOTICE)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Whether a write of `kind` changes the shop's pricing.
+fn prices(kind: &str) -> bool {
+    PRICING_KINDS.contains(&kind)
+}
+
 #[async_trait]
 impl ShopStore for PgStore {
     async fn shop_record_keys(&self, kind: &str) -> Result<Vec<String>, StoreError> {
@@ -80,8 +96,20 @@ impl ShopStore for PgStore {
     }
 
     async fn shop_pricing(&self) -> Result<ShopPricing, StoreError> {
+        // Kept only while the listener hears other instances' changes; its
+        // return makes every instance read again (notices may be lost).
+        let listening = self.is_listening();
+        let at = match self.pricing.current() {
+            Ok(pricing) if listening => return Ok(pricing),
+            Ok(_) => None,
+            Err(at) => Some(at),
+        };
         let mut conn = self.pool.acquire().await.map_err(backend)?;
-        read_pricing(&mut conn).await
+        let pricing = read_pricing(&mut conn).await?;
+        if let (Some(at), true) = (at, listening) {
+            self.pricing.keep(at, &pricing);
+        }
+        Ok(pricing)
     }
 
     async fn shop_records_at(
@@ -112,24 +140,35 @@ impl ShopStore for PgStore {
         key: &str,
         value: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let put = sqlx::query(
             "INSERT INTO meta (key, value) VALUES ($1, $2)
              ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
         )
         .bind(meta_key(kind, key))
-        .bind(value)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
+        .bind(value);
+        if !prices(kind) {
+            put.execute(&self.pool).await.map_err(backend)?;
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        put.execute(&mut *tx).await.map_err(backend)?;
+        notify_pricing(&mut tx).await.map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        self.pricing.changed();
         Ok(())
     }
 
     async fn delete_shop_record(&self, kind: &str, key: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM meta WHERE key = $1")
-            .bind(meta_key(kind, key))
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        let delete = sqlx::query("DELETE FROM meta WHERE key = $1").bind(meta_key(kind, key));
+        if !prices(kind) {
+            let done = delete.execute(&self.pool).await.map_err(backend)?;
+            return Ok(done.rows_affected() > 0);
+        }
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let done = delete.execute(&mut *tx).await.map_err(backend)?;
+        notify_pricing(&mut tx).await.map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        self.pricing.changed();
         Ok(done.rows_affected() > 0)
     }
 
@@ -165,7 +204,8 @@ impl ShopStore for PgStore {
             puts.into_iter().unzip();
         let (fresh_keys, fresh_values): (Vec<String>, Vec<serde_json::Value>) =
             fresh.into_iter().unzip();
-        retrying_store(|| async {
+        let pricing = writes.iter().any(|write| prices(write.kind()));
+        let written = retrying_store(|| async {
             let mut tx = self.pool.begin().await?;
             if !taken.is_empty() {
                 let gone = sqlx::query("DELETE FROM meta WHERE key = ANY($1)")
@@ -203,10 +243,17 @@ impl ShopStore for PgStore {
                 .execute(&mut *tx)
                 .await?;
             }
+            if pricing {
+                notify_pricing(&mut tx).await?;
+            }
             commit(tx).await?;
             Ok(true)
         })
-        .await
+        .await?;
+        if written && pricing {
+            self.pricing.changed();
+        }
+        Ok(written)
     }
 
     async fn update_shop_record(
@@ -256,7 +303,13 @@ impl ShopStore for PgStore {
                 .rows_affected(),
             };
             if written == 1 {
+                if prices(kind) {
+                    notify_pricing(&mut tx).await.map_err(backend)?;
+                }
                 tx.commit().await.map_err(backend)?;
+                if prices(kind) {
+                    self.pricing.changed();
+                }
                 return Ok((value, true));
             }
         }

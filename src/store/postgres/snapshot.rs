@@ -265,7 +265,11 @@ impl PgStore {
                 .await
                 .map_err(fail)?;
         }
-        tx.commit().await.map_err(fail)
+        // Instances serving this database forget the pricing they read.
+        super::shop::notify_pricing(&mut tx).await.map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        self.pricing.changed();
+        Ok(())
     }
 }
 

@@ -115,7 +115,7 @@ pub struct SledStore {
     /// instant: every write before it whole, none after.
     writes: Arc<tokio::sync::RwLock<()>>,
     /// The shop's pricing, read once per pricing write (see [`shop`]).
-    pricing: shop::PricingCache,
+    pricing: crate::store::shop::PricingCache,
     /// Checkouts waiting for their batch (see [`checkouts`]).
     checkouts: checkouts::CheckoutQueue,
 }
@@ -195,7 +195,7 @@ impl SledStore {
             subscribers: Subscribers::default(),
             sweeper: Mutex::new(None),
             writes: Arc::default(),
-            pricing: shop::PricingCache::default(),
+            pricing: crate::store::shop::PricingCache::default(),
             checkouts: checkouts::CheckoutQueue::default(),
         })
     }

@@ -9,47 +9,16 @@ use crate::store::shop::{
 };
 use async_trait::async_trait;
 
-/// The shop's pricing as last read, and the count of pricing writes it was
-/// read after: one process writes a sled store, so counting its own writes
-/// is enough to know when the copy is stale.
-#[derive(Default)]
-pub(super) struct PricingCache {
-    /// Bumped after every write of a pricing record.
-    writes: std::sync::atomic::AtomicU64,
-    /// The pricing read after `writes` reached the count beside it.
-    read: std::sync::Mutex<Option<(u64, std::sync::Arc<ShopPricing>)>>,
-}
-
-impl PricingCache {
-    /// Says a pricing record of `kind` was just written (after the write:
-    /// a read that began before it and stores its copy under the older
-    /// count is read again).
-    fn written(&self, kind: &str) {
-        if PRICING_KINDS.contains(&kind) {
-            self.writes
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-}
-
 impl SledStore {
     /// The shop's pricing: the copy read since the last pricing write, or
     /// read now (and kept).
     pub(super) fn cached_pricing(&self) -> Result<ShopPricing, StoreError> {
-        let cache = &self.pricing;
-        let writes = cache.writes.load(std::sync::atomic::Ordering::SeqCst);
-        if let Some((at, pricing)) = cache
-            .read
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            && *at == writes
-        {
-            return Ok(ShopPricing::clone(pricing));
-        }
+        let at = match self.pricing.current() {
+            Ok(pricing) => return Ok(pricing),
+            Err(at) => at,
+        };
         let pricing = self.read_pricing()?;
-        *cache.read.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((writes, std::sync::Arc::new(pricing.clone())));
+        self.pricing.keep(at, &pricing);
         Ok(pricing)
     }
 
