@@ -747,14 +747,18 @@ impl Relay {
     ) -> Result<(bool, bool), AppError> {
         let now = self.services.clock.now();
         let oldest = self.oldest_outbox(DISPATCH_BATCH).await?;
-        let dispatched = !oldest.is_empty();
-        let more = oldest.len() == DISPATCH_BATCH;
-        if dispatched {
-            self.dispatch(now, oldest).await?;
+        let dispatched = !oldest.events.is_empty();
+        // A full page means more may wait; a batch another instance took
+        // first (or one that cannot be taken) waits for the next pass.
+        // A full page of records none of which reads is left to the next
+        // pass (no spin; the warnings name them).
+        let mut more = oldest.full && dispatched;
+        if dispatched && !self.dispatch(now, oldest.events).await? {
+            more = false;
         }
         // Read after the dispatch (an event leaves the outbox only in the
         // commit that queues its deliveries): what the claim must wait for.
-        let view = OutboxView::of(self.oldest_outbox(OUTBOX_VIEW).await?, OUTBOX_VIEW);
+        let view = OutboxView::of(self.oldest_outbox(OUTBOX_VIEW).await?);
         let depth = self
             .services
             .store
@@ -770,25 +774,28 @@ impl Relay {
         Ok((busy, more))
     }
 
-    /// The outbox's `limit` oldest events (its keys are event ids, ULIDs:
-    /// key order is the order they happened in), leaving out with a
-    /// warning those that do not read.
-    async fn oldest_outbox(&self, limit: usize) -> Result<Vec<Event>, AppError> {
+    /// The outbox's `limit` oldest records (its keys are event ids, ULIDs:
+    /// key order is the order they happened in), those that read as events
+    /// (the others are left alone with a warning), keyed as stored.
+    async fn oldest_outbox(&self, limit: usize) -> Result<OutboxPage, AppError> {
         let records = self
             .services
             .store
             .first_shop_records(WEBHOOK_OUTBOX, limit)
             .await?;
-        Ok(records
+        let full = records.len() >= limit;
+        let last = records.last().map(|(key, _)| key.clone());
+        let events = records
             .into_iter()
             .filter_map(|(key, value)| match serde_json::from_value::<Event>(value) {
-                Ok(read) => Some(read),
+                Ok(read) => Some((key, read)),
                 Err(e) => {
                     tracing::warn!(key = %key, error = %e, "an unreadable outbox event is left alone");
                     None
                 }
             })
-            .collect())
+            .collect();
+        Ok(OutboxPage { events, full, last })
     }
 
     /// Makes the deliveries of a batch of the outbox's events in one
@@ -797,15 +804,20 @@ impl Relay {
     /// out only if every one is still there, so when instances race for the
     /// same batch one of them makes its deliveries and the others write
     /// nothing (and read the outbox again next pass).
-    async fn dispatch(&self, now: DateTime<Utc>, events: Vec<Event>) -> Result<bool, AppError> {
+    async fn dispatch(
+        &self,
+        now: DateTime<Utc>,
+        events: Vec<(String, Event)>,
+    ) -> Result<bool, AppError> {
         let store = &self.services.store;
         let endpoints = endpoints(&self.services).await?;
         let mut writes = Vec::new();
         let mut deliveries = Vec::new();
-        for event in events {
+        for (key, event) in events {
+            // Taken by the key it is stored under (each key once).
             writes.push(ShopWrite::Take {
                 kind: WEBHOOK_OUTBOX,
-                key: event.id.clone(),
+                key,
             });
             if event.kind == EventKind::CartAbandoned && !self.still_abandoned(&event).await? {
                 continue;
@@ -1149,6 +1161,15 @@ impl Relay {
     }
 }
 
+/// The outbox's oldest records as read: those that read as events (with
+/// their keys), whether the read was as long as it could be, and the last
+/// key read, readable or not.
+struct OutboxPage {
+    events: Vec<(String, Event)>,
+    full: bool,
+    last: Option<String>,
+}
+
 /// What the claim knows of the outbox: the first event of each order (or
 /// cart) among its oldest events, and, when those were not all of it, the
 /// millisecond before which every event was read.
@@ -1158,14 +1179,16 @@ struct OutboxView {
 }
 
 impl OutboxView {
-    /// The view from the outbox's oldest events, `read` of at most `limit`.
-    fn of(read: Vec<Event>, limit: usize) -> OutboxView {
-        let horizon = match read.len() >= limit {
-            true => read.last().map(|e| event_millis(&e.id).unwrap_or(0)),
+    /// The view from a page of the outbox's oldest records. A full page's
+    /// horizon is its last key's time (0 when the key says none: nothing
+    /// passes it).
+    fn of(page: OutboxPage) -> OutboxView {
+        let horizon = match page.full {
+            true => Some(page.last.as_deref().and_then(event_millis).unwrap_or(0)),
             false => None,
         };
         let mut first: HashMap<String, u32> = HashMap::new();
-        for event in read {
+        for (_, event) in page.events {
             let seen = first.entry(event.resource_id).or_insert(u32::MAX);
             *seen = (*seen).min(event.sequence);
         }
@@ -1262,7 +1285,7 @@ impl reqwest::dns::Resolve for CheckedResolver {
 
 #[cfg(test)]
 mod tests {
-    use super::{CLOCK_SKEW_MS, OutboxView, cut};
+    use super::{CLOCK_SKEW_MS, OutboxPage, OutboxView, cut};
     use crate::domain::webhook::{Delivery, Event, EventKind};
     use chrono::{DateTime, Duration, Utc};
 
@@ -1278,6 +1301,21 @@ mod tests {
         }
     }
 
+    /// A page of `events` read with a limit of `limit` records, `unreadable`
+    /// more (keys) among them, after the events.
+    fn page(events: Vec<Event>, limit: usize, unreadable: &[&str]) -> OutboxView {
+        let count = events.len() + unreadable.len();
+        let last = unreadable
+            .last()
+            .map(|key| key.to_string())
+            .or_else(|| events.last().map(|e| e.id.clone()));
+        OutboxView::of(OutboxPage {
+            events: events.into_iter().map(|e| (e.id.clone(), e)).collect(),
+            full: count >= limit,
+            last,
+        })
+    }
+
     #[test]
     fn a_delivery_waits_for_its_orders_earlier_events_and_for_what_was_not_read() {
         let t0 = DateTime::parse_from_rfc3339("2026-12-07T10:00:00Z")
@@ -1286,7 +1324,7 @@ mod tests {
         let later = |ms: i64| t0 + Duration::milliseconds(ms);
         let go = |view: &OutboxView, event: &Event| view.lets_go(&Delivery::new("e", event, t0));
         // The whole outbox read: only the order's own earlier events hold it.
-        let whole = OutboxView::of(vec![event("o1", 2, t0), event("o2", 1, later(1))], 3);
+        let whole = page(vec![event("o1", 2, t0), event("o2", 1, later(1))], 3, &[]);
         assert!(!go(&whole, &event("o1", 2, later(5))));
         assert!(!go(&whole, &event("o1", 3, later(5))));
         assert!(go(&whole, &event("o1", 1, later(5))));
@@ -1294,14 +1332,26 @@ mod tests {
         // A full page: the outbox may hold more beyond its last event, so
         // only deliveries of events older than it by the skew may go.
         let edge = 10_000 + CLOCK_SKEW_MS as i64;
-        let page = OutboxView::of(vec![event("o1", 2, t0), event("o2", 1, later(edge))], 2);
-        assert!(go(&page, &event("o3", 1, later(9_999))));
-        assert!(!go(&page, &event("o3", 1, later(10_000))));
-        assert!(!go(&page, &event("o1", 2, t0 - Duration::seconds(60))));
+        let full = page(
+            vec![event("o1", 2, t0), event("o2", 1, later(edge))],
+            2,
+            &[],
+        );
+        assert!(go(&full, &event("o3", 1, later(9_999))));
+        assert!(!go(&full, &event("o3", 1, later(10_000))));
+        assert!(!go(&full, &event("o1", 2, t0 - Duration::seconds(60))));
+        // Unreadable records count toward the page: one among the records
+        // read still makes it full, and its key's time is the horizon.
+        let last = event("o9", 1, later(edge));
+        let with_bad = page(vec![event("o1", 2, t0)], 2, &[&last.id]);
+        assert!(go(&with_bad, &event("o3", 1, later(9_999))));
+        assert!(!go(&with_bad, &event("o3", 1, later(10_000))));
+        let no_time = page(vec![event("o1", 2, t0)], 2, &["evt_damaged"]);
+        assert!(!go(&no_time, &event("o3", 1, t0 - Duration::days(1))));
         // An id that says no time cannot be placed: it waits for the drain.
         let mut odd = event("o4", 1, t0 - Duration::seconds(60));
         odd.id = "evt_not-a-ulid".into();
-        assert!(!go(&page, &odd));
+        assert!(!go(&full, &odd));
         assert!(go(&whole, &odd));
     }
 

@@ -698,7 +698,10 @@ pub fn move_order(
     next.status = to;
     next.events.push(OrderEvent {
         status: to,
-        at: now,
+        // Never before the move it follows (a request's `now` is taken
+        // when it starts; a later one may commit first): the history, and
+        // the time in its webhook event's id, go forward with the order.
+        at: now.max(order.updated_at()),
         by: by.to_string(),
         note,
     });
@@ -924,6 +927,24 @@ mod tests {
             ]
         );
         assert_eq!(moved(&order, fulfilled()).unwrap(), Moved::Already);
+    }
+
+    #[test]
+    fn a_move_that_started_before_the_last_one_committed_is_not_dated_before_it() {
+        let started = now();
+        let later = started + chrono::Duration::seconds(3);
+        let paid_later = match move_order(&placed(), &paid(), "admin", later) {
+            Ok(Moved::Changed(order, _)) => *order,
+            other => panic!("{other:?}"),
+        };
+        // A cancel whose request began earlier, committed after the payment.
+        let cancelled = match move_order(&paid_later, &cancel(false), "admin", started) {
+            Ok(Moved::Changed(order, _)) => *order,
+            other => panic!("{other:?}"),
+        };
+        let times: Vec<_> = cancelled.events.iter().map(|e| e.at).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+        assert_eq!(cancelled.updated_at(), later);
     }
 
     #[test]

@@ -97,6 +97,22 @@ impl ShopWrite {
         }
     }
 
+    /// Refuses a batch that writes a key twice (the backends would order
+    /// the two writes differently).
+    pub fn each_key_once(writes: &[ShopWrite]) -> Result<(), StoreError> {
+        let mut seen = std::collections::HashSet::with_capacity(writes.len());
+        match writes
+            .iter()
+            .map(ShopWrite::meta_key)
+            .find(|key| !seen.insert(key.clone()))
+        {
+            Some(key) => Err(StoreError::backend(format!(
+                "a batch of shop records writes {key} twice"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The kind it writes.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -81,6 +81,21 @@ pub async fn a_batch_is_written_whole_or_not_at_all_and_one_racer_takes_it(
     let queue = store.shop_records(WEBHOOK_QUEUE).await.unwrap();
     assert_eq!(queue, vec![("x".into(), json!(1))]);
     assert_eq!(store.count_shop_records(WEBHOOK_EVENTS).await.unwrap(), 0);
+    // A key written twice in one batch is refused, and nothing written.
+    let twice = [
+        ShopWrite::Put {
+            kind: WEBHOOK_EVENTS,
+            key: "t".into(),
+            value: json!(1),
+        },
+        take("c"),
+        ShopWrite::Delete {
+            kind: WEBHOOK_EVENTS,
+            key: "t".into(),
+        },
+    ];
+    assert!(store.write_shop_records(&twice).await.is_err());
+    assert_eq!(store.count_shop_records(WEBHOOK_OUTBOX).await.unwrap(), 1);
     // Eight racers for the same 50 records: one takes them.
     let keys: Vec<String> = (0..50).map(|i| format!("k{i:02}")).collect();
     for key in &keys {

@@ -27,13 +27,13 @@ use super::tx::{Abort, TxResult, record, scoped, tx_get};
 use crate::domain::idempotency::{Outcome, too_many_keys};
 use crate::domain::order::Order;
 use crate::domain::pricing::{ShopPricing, USAGE_KIND, Usage};
-use crate::domain::{Cart, CartIndex, CartLine, Rejection, Sku, Variant};
+use crate::domain::{Cart, CartIndex, CartLine, Sku, Variant};
 use crate::store::orders::{CheckoutRequest, outbox_record};
 use crate::store::owner_locks::OwnerGuard;
 use crate::store::shop::meta_key;
 use crate::store::{StoreError, UpdateError};
 use sled::Transactional;
-use sled::transaction::{TransactionError, TransactionalTree};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -166,7 +166,7 @@ impl SledStore {
             Ok(outcomes) => {
                 for (job, outcome) in jobs.into_iter().zip(outcomes) {
                     // A caller that went away meanwhile hears nothing.
-                    let _ = job.reply.send(outcome.map_err(UpdateError::Rejected));
+                    let _ = job.reply.send(outcome);
                 }
             }
             Err(e) => {
@@ -199,17 +199,17 @@ type Trees = (
     TransactionalTree,
 );
 
-/// One checkout inside its batch's transaction: reads (seeing the batch's
-/// earlier writes), decides, and writes only when it places the order.
-fn place(job: &Prepared, trees: &Trees) -> TxResult<Result<(Order, bool), Rejection>> {
-    let (carts, cart_index, products, orders, idempotency, counts, owners, meta) = trees;
-    let request = &job.request;
-    let owner = &request.owner;
-    let owner_key = owner.as_str().as_bytes();
-    let keys: u64 = tx_get(counts, owner_key)?.unwrap_or(0);
-    if keys >= request.max_keys_per_owner as u64 {
-        return Ok(Err(too_many_keys(request.max_keys_per_owner)));
-    }
+/// What one checkout reads inside its batch's transaction.
+struct Read {
+    keys: u64,
+    catalog: HashMap<Sku, Variant>,
+    usage: Usage,
+}
+
+/// Reads what `job` needs (seeing the batch's earlier writes).
+fn read(job: &Prepared, trees: &Trees) -> TxResult<Read> {
+    let (_, _, products, _, _, counts, _, meta) = trees;
+    let keys: u64 = tx_get(counts, job.request.owner.as_str().as_bytes())?.unwrap_or(0);
     let mut catalog: HashMap<Sku, Variant> = HashMap::with_capacity(job.lines.len());
     for line in &job.lines {
         if let Some(product) = tx_get::<Variant>(products, line.sku.as_str().as_bytes())? {
@@ -217,6 +217,37 @@ fn place(job: &Prepared, trees: &Trees) -> TxResult<Result<(Order, bool), Reject
         }
     }
     let usage = read_usage(meta, &job.usage_keys)?;
+    Ok(Read {
+        keys,
+        catalog,
+        usage,
+    })
+}
+
+/// One checkout inside its batch's transaction: reads, decides, and writes
+/// only when it places the order. A record it cannot read fails it alone
+/// (the batch's others go on); a storage failure fails the batch.
+fn place(job: &Prepared, trees: &Trees) -> TxResult<Placed> {
+    let (carts, cart_index, products, orders, idempotency, counts, owners, meta) = trees;
+    let request = &job.request;
+    let owner = &request.owner;
+    let owner_key = owner.as_str().as_bytes();
+    let Read {
+        keys,
+        catalog,
+        usage,
+    } = match read(job, trees) {
+        Ok(read) => read,
+        Err(ConflictableTransactionError::Abort(Abort::Store(e))) => {
+            return Ok(Err(UpdateError::Store(e)));
+        }
+        Err(other) => return Err(other),
+    };
+    if keys >= request.max_keys_per_owner as u64 {
+        return Ok(Err(UpdateError::Rejected(too_many_keys(
+            request.max_keys_per_owner,
+        ))));
+    }
     let mut index = job.index.clone();
     let (placement, emptied) = match request.place(
         &mut index,
@@ -227,7 +258,7 @@ fn place(job: &Prepared, trees: &Trees) -> TxResult<Result<(Order, bool), Reject
         &usage,
     ) {
         Ok(placed) => placed,
-        Err(rejection) => return Ok(Err(rejection)),
+        Err(rejection) => return Ok(Err(UpdateError::Rejected(rejection))),
     };
     counts.insert(owner_key, encode(&(keys + 1)))?;
     for (key, count) in &placement.usage_taken {

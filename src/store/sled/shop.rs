@@ -120,6 +120,7 @@ impl ShopStore for SledStore {
     }
 
     async fn write_shop_records(&self, writes: &[ShopWrite]) -> Result<bool, StoreError> {
+        ShopWrite::each_key_once(writes)?;
         use sled::transaction::ConflictableTransactionError::Abort;
         let encoded: Vec<(Vec<u8>, Option<Vec<u8>>)> = writes
             .iter()
