@@ -49,10 +49,10 @@ static ALLOCATOR: Allocator = Allocator;
 /// mimalloc, its arenas committed as they are used instead of whole when
 /// reserved (its option `arena_eager_commit` set to 0 before its first
 /// allocation). On Linux it commits a new arena eagerly by default, and
-/// the kernel then backs what is touched with huge pages: measured, the
-/// server's memory when ready on a million carts fell from 166 to 118 MB
-/// and the loader's peak from 160 to 122 MiB with it off, at the same
-/// instruction count per cart read.
+/// the kernel then backs what is touched with huge pages: measured in
+/// paired runs (BENCHMARKS.md, issue 24), the server's memory when ready
+/// on a million carts fell from 165 to 135 MiB and its peak under cart
+/// reads from 90 to 52 MiB with it off, at the same throughput.
 pub struct Allocator;
 
 /// mimalloc's `mi_option_arena_eager_commit` (the fifth of its options in

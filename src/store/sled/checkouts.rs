@@ -99,12 +99,11 @@ struct Withdraw<'a> {
 
 impl Drop for Withdraw<'_> {
     fn drop(&mut self) {
-        let taken_back: Vec<Job> = {
+        // Dropped (its turn and hold with it) after the queue's lock.
+        let taken_back = {
             let mut pending = self.queue.pending();
-            let (mine, others): (Vec<Job>, Vec<Job>) =
-                pending.drain(..).partition(|job| job.id == self.id);
-            *pending = others;
-            mine
+            let mine = pending.iter().position(|job| job.id == self.id);
+            mine.map(|at| pending.remove(at))
         };
         drop(taken_back);
     }
