@@ -22,9 +22,13 @@ const LIMITS: Limits = Limits {
 };
 
 async fn store(url: &str) -> Arc<PgStore> {
+    store_of(url, 5).await
+}
+
+async fn store_of(url: &str, max_connections: u32) -> Arc<PgStore> {
     let settings = PgSettings {
         url: url.to_string(),
-        max_connections: 5,
+        max_connections,
         notice_secret: SECRET.as_bytes().to_vec(),
     };
     Arc::new(PgStore::connect(&settings).await.unwrap())
@@ -283,4 +287,54 @@ async fn shop_record_batches_are_whole_and_one_racer_of_several_instances_takes_
     }
     crate::shop_batches::a_batch_is_written_whole_or_not_at_all_and_one_racer_takes_it(stores)
         .await;
+}
+
+/// A write whose caller is dropped while its transaction begins (a request
+/// whose client hung up) leaves no connection inside a transaction. Were one
+/// left there, the pool would lend it on and the next plain statement on it
+/// would not commit: an account made at sign-up, answered with a token, then
+/// unknown to the log-in that followed (a CI run saw exactly that).
+#[tokio::test]
+async fn writes_dropped_while_their_transaction_begins_leave_no_connection_inside_one() {
+    use cartql::domain::account::{Account, Email};
+    use cartql::store::IdentityStore;
+    let dir = private_tempdir();
+    let database = TestDatabase::of(dir.path()).await;
+    // One connection: what a cut write leaves on it, the next statement meets.
+    let (a, b) = (
+        store_of(&database.url(), 1).await,
+        store(&database.url()).await,
+    );
+    let now = Utc::now();
+    // Each write is cut a few microseconds later than the one before (up
+    // to 3 ms, a write's span here), so some cuts land while BEGIN's
+    // answer is on its way; after each, an account is made on the same
+    // connection and must be there for the other instance.
+    for i in 0..600u64 {
+        let who = owner(&format!("guest:g{i}"));
+        let write = add_one(&a, &who, now);
+        let cut = async {
+            let at = std::time::Instant::now() + std::time::Duration::from_micros(i * 5);
+            while std::time::Instant::now() < at {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = write => {}
+            _ = cut => {}
+        }
+        let email = Email::parse(&format!("after{i}@example.com")).unwrap();
+        let account = Account {
+            id: format!("after{i}"),
+            email: email.clone(),
+            password_hash: "unused".to_string(),
+            created_at: now,
+        };
+        assert!(a.create_account(&account).await.unwrap());
+        assert!(
+            b.account(&email).await.unwrap().is_some(),
+            "the account made after write {i} was cut is not there for another instance"
+        );
+    }
 }

@@ -166,7 +166,7 @@ impl CatalogStore for PgStore {
         records: &[Product],
         variants: &[Variant],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = super::begin(&self.pool).await.map_err(backend)?;
         // One import at a time, and none while an upsert writes (see below).
         sqlx::query("LOCK TABLE products IN SHARE ROW EXCLUSIVE MODE")
             .execute(&mut *tx)

@@ -254,9 +254,9 @@ impl PgStore {
         lock(&self.tasks).push(task);
     }
 
-    /// Starts a transaction.
+    /// Starts a transaction (see [`begin`]).
     pub(super) async fn begin(&self) -> Result<Transaction<'static, Postgres>, TxError> {
-        Ok(self.pool.begin().await?)
+        Ok(begin(&self.pool).await?)
     }
 
     /// Waits for a write permit (see [`PgStore::writes`]).
@@ -302,6 +302,25 @@ fn describe(options: &PgConnectOptions) -> String {
 
 fn one_line(e: &dyn std::fmt::Display) -> String {
     e.to_string().replace('\n', " ")
+}
+
+/// Starts a transaction on `pool` that a caller dropped half-way cannot
+/// leave open. Every transaction cartql runs starts here.
+///
+/// sqlx 0.8's `Pool::begin` counts a transaction only once BEGIN's answer
+/// has arrived: a caller dropped while it waits (a request whose client
+/// hung up) leaves its connection inside a transaction that nothing rolls
+/// back, and the pool lends that connection on. The next borrower's plain
+/// statements then run inside it and are never committed: a sign-up
+/// answered with a token whose account was gone (sqlx issue 4393, fixed
+/// in 0.9.1). Here BEGIN runs on a task of its own, which finishes it
+/// whatever happens to the caller; a transaction nobody takes is dropped
+/// on that task, and a dropped transaction is rolled back.
+pub(super) async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.begin().await })
+        .await
+        .map_err(|_| sqlx::Error::WorkerCrashed)?
 }
 
 /// Applies the embedded migrations, after refusing a database that holds a

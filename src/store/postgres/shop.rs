@@ -150,7 +150,7 @@ impl ShopStore for PgStore {
             put.execute(&self.pool).await.map_err(backend)?;
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = super::begin(&self.pool).await.map_err(backend)?;
         put.execute(&mut *tx).await.map_err(backend)?;
         notify_pricing(&mut tx).await.map_err(backend)?;
         tx.commit().await.map_err(backend)?;
@@ -164,7 +164,7 @@ impl ShopStore for PgStore {
             let done = delete.execute(&self.pool).await.map_err(backend)?;
             return Ok(done.rows_affected() > 0);
         }
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = super::begin(&self.pool).await.map_err(backend)?;
         let done = delete.execute(&mut *tx).await.map_err(backend)?;
         notify_pricing(&mut tx).await.map_err(backend)?;
         tx.commit().await.map_err(backend)?;
@@ -207,7 +207,7 @@ impl ShopStore for PgStore {
             fresh.into_iter().unzip();
         let pricing = writes.iter().any(|write| prices(write.kind()));
         let written = retrying_store(|| async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = super::begin(&self.pool).await?;
             if !taken.is_empty() {
                 let gone = sqlx::query("DELETE FROM meta WHERE key = ANY($1)")
                     .bind(&taken)
@@ -265,7 +265,7 @@ impl ShopStore for PgStore {
     ) -> Result<(Option<serde_json::Value>, bool), StoreError> {
         let key = meta_key(kind, key);
         loop {
-            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let mut tx = super::begin(&self.pool).await.map_err(backend)?;
             let current: Option<(serde_json::Value,)> =
                 sqlx::query_as("SELECT value FROM meta WHERE key = $1 FOR UPDATE")
                     .bind(&key)

@@ -26,7 +26,7 @@ impl PgStore {
         let fail = |e: sqlx::Error| backend(e).to_string();
         let corrupt = |e: StoreError| e.to_string();
         let write = |e: std::io::Error| format!("writing the export: {e}");
-        let mut tx = self.pool.begin().await.map_err(fail)?;
+        let mut tx = super::begin(&self.pool).await.map_err(fail)?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await
@@ -164,7 +164,7 @@ impl PgStore {
     /// refuses a database that holds data.
     pub async fn import(&self, records: &[Record]) -> Result<(), String> {
         let fail = |e: sqlx::Error| backend(e).to_string();
-        let mut tx = self.pool.begin().await.map_err(fail)?;
+        let mut tx = super::begin(&self.pool).await.map_err(fail)?;
         sqlx::query(&format!("LOCK TABLE {TABLES} IN EXCLUSIVE MODE"))
             .execute(&mut *tx)
             .await

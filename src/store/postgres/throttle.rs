@@ -115,7 +115,7 @@ impl Throttle for PgThrottle {
     ) -> Result<Result<(), DateTime<Utc>>, StoreError> {
         let keys = sorted(keys);
         retrying_store(|| async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = super::begin(&self.pool).await?;
             let mut windows = Vec::with_capacity(keys.len());
             let mut blocked = None;
             for (name, subject, key) in &keys {
@@ -143,7 +143,7 @@ impl Throttle for PgThrottle {
     async fn give_back(&self, keys: &[(Subject, &str)]) -> Result<(), StoreError> {
         let keys = sorted(keys);
         retrying_store(|| async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = super::begin(&self.pool).await?;
             for (name, _, key) in &keys {
                 if let Some(window) = lock_window(&mut tx, name, key).await? {
                     put_window(&mut tx, name, key, window.forgive_one()).await?;

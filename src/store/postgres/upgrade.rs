@@ -76,7 +76,7 @@ async fn exists(pool: &PgPool) -> Result<bool, StoreError> {
 }
 
 async fn split_batch(pool: &PgPool) -> Result<usize, TxError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = super::begin(pool).await?;
     let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
         "SELECT owner, data FROM cart_sets ORDER BY owner LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
