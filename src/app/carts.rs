@@ -93,8 +93,11 @@ pub async fn show(
     viewer: &Viewer,
     name: &CartName,
 ) -> Result<ShownCart, AppError> {
-    let stored = services.store.cart(&viewer.owner_key(), name).await?;
-    price(services, viewer, stored, name, HashMap::new()).await
+    let (stored, known) = services
+        .store
+        .cart_and_variants(&viewer.owner_key(), name)
+        .await?;
+    price(services, viewer, stored, name, known).await
 }
 
 /// All of the viewer's stored carts, by name, priced (the catalog read once).
@@ -273,11 +276,10 @@ async fn checked(
             .await?
             .map(|handle| (CartChange::DeliveryOption(Some(handle)), none())),
         CartEdit::Update(updates) => {
-            let stored = services.store.cart(&viewer.owner_key(), name).await?;
-            let lifetime = services.shop.cart_lifetime(viewer.kind);
-            let cart = Cart::as_seen(stored, name, services.clock.now(), lifetime);
-            let skus: Vec<Sku> = cart.lines.iter().map(|l| l.sku.clone()).collect();
-            let catalog = services.store.variants_by_sku(&skus).await?;
+            let (_, catalog) = services
+                .store
+                .cart_and_variants(&viewer.owner_key(), name)
+                .await?;
             checked_updates(&updates, &services.shop.limits, attribute_limits).map(|lines| {
                 let change = CartChange::Update {
                     lines,
@@ -311,11 +313,12 @@ async fn delivery_option(
         Ok(handle) => handle,
         Err(why) => return unavailable(format!("not a delivery option: {why}")),
     };
-    let stored = services.store.cart(&viewer.owner_key(), name).await?;
+    let (stored, catalog) = services
+        .store
+        .cart_and_variants(&viewer.owner_key(), name)
+        .await?;
     let lifetime = services.shop.cart_lifetime(viewer.kind);
     let cart = Cart::as_seen(stored, name, services.clock.now(), lifetime);
-    let skus: Vec<Sku> = cart.lines.iter().map(|l| l.sku.clone()).collect();
-    let catalog = services.store.variants_by_sku(&skus).await?;
     let to_quote = CartToQuote::of(&cart, &catalog, viewer.email.as_ref());
     let quoted = quote_cart(services, &viewer.owner_key(), viewer.kind, &to_quote).await?;
     if quoted

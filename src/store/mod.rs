@@ -76,7 +76,34 @@ pub trait Store:
     /// Stops the backend's background work and makes every acknowledged write
     /// durable (shutdown).
     async fn close(&self) -> Result<(), StoreError>;
+
+    /// One cart as stored ([`CartStore::cart`]) and the variants its lines
+    /// name that the catalog holds: what a cart read needs. A backend that
+    /// can reads both at once (PostgreSQL: one statement, not two round
+    /// trips).
+    async fn cart_and_variants(
+        &self,
+        owner: &crate::domain::OwnerKey,
+        name: &crate::domain::CartName,
+    ) -> Result<(Option<crate::domain::Cart>, CartVariants), StoreError> {
+        let cart = self.cart(owner, name).await?;
+        let skus: Vec<crate::domain::Sku> = cart
+            .iter()
+            .flat_map(|c| c.lines.iter().map(|l| l.sku.clone()))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let variants = if skus.is_empty() {
+            CartVariants::new()
+        } else {
+            self.variants_by_sku(&skus).await?
+        };
+        Ok((cart, variants))
+    }
 }
+
+/// Variants by SKU, as [`CatalogStore::variants_by_sku`] answers.
+pub type CartVariants = std::collections::HashMap<crate::domain::Sku, crate::domain::Variant>;
 
 /// How long expired data is kept, for a backend's background sweep.
 #[derive(Clone, Copy, Debug)]

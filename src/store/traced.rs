@@ -400,6 +400,18 @@ impl<S: Store + ?Sized> Store for Traced<S> {
     async fn close(&self) -> Result<(), StoreError> {
         self.0.close().await
     }
+
+    async fn cart_and_variants(
+        &self,
+        owner: &OwnerKey,
+        name: &CartName,
+    ) -> Result<(Option<Cart>, super::CartVariants), StoreError> {
+        read_step!(
+            "store.cart_and_variants",
+            self.0.cart_and_variants(owner, name),
+            owner = %owner
+        )
+    }
 }
 
 /// Test-only: records the name of every `store.*` span (one per store

@@ -49,3 +49,32 @@ async fn an_add_reads_each_variant_once_its_check_and_its_answer_share_the_read(
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_cart_read_goes_to_the_store_once_for_the_cart_and_its_variants() {
+    let shop = Shop::open().await;
+    let ann = shop.viewer("ann", ViewerKind::Guest, &[]);
+    let add = |sku: &str| serde_json::json!({"sku": sku, "q": 1});
+    shop.data(Some(&ann), ADD, add("MUG-LOGO")).await;
+    shop.data(Some(&ann), ADD, add("STICKER-PACK")).await;
+    let (calls, _guard) = StoreCalls::install();
+    let read = shop
+        .data(
+            Some(&ann),
+            "{ cart { lines { sku cost { total { amount } } } cost { subtotal { amount } total { amount } } } }",
+            serde_json::json!({}),
+        )
+        .await;
+    let lines = read["cart"]["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 2, "{read}");
+    assert!(
+        read["cart"]["cost"]["total"]["amount"].is_string(),
+        "{read}"
+    );
+    // PostgreSQL answers the first in one statement; the pricing is each
+    // backend's copy, read again only after a pricing change.
+    assert_eq!(
+        calls.take(),
+        ["store.cart_and_variants", "store.shop_pricing"]
+    );
+}

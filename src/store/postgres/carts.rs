@@ -323,6 +323,49 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// [`Store::cart_and_variants`](crate::store::Store::cart_and_variants)
+    /// in one statement: the cart's row, and the variants its lines name
+    /// as one JSON array (each with its SKU and stock put back in).
+    pub(super) async fn read_cart_and_variants(
+        &self,
+        owner: &OwnerKey,
+        name: &CartName,
+    ) -> Result<(Option<Cart>, crate::store::CartVariants), StoreError> {
+        type Variants = Option<sqlx::types::Json<Vec<serde_json::Value>>>;
+        let row: Option<(serde_json::Value, Variants)> = sqlx::query_as(
+            "SELECT c.data,
+                    (SELECT jsonb_agg(v.data || jsonb_build_object('sku', v.sku, 'stock', v.stock))
+                       FROM variants v
+                      WHERE v.sku IN (SELECT (line->>'sku') COLLATE \"C\"
+                                        FROM jsonb_array_elements(c.data->'lines') AS line))
+               FROM carts c
+              WHERE c.owner = $1 AND c.name = $2",
+        )
+        .bind(owner.as_str())
+        .bind(name.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let Some((cart, variants)) = row else {
+            return Ok((None, crate::store::CartVariants::new()));
+        };
+        let cart: Cart = from_json(format_args!("carts/{owner}/{name}"), cart)?;
+        let variants = variants
+            .map(|json| json.0)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|variant| {
+                let sku = variant["sku"].as_str().unwrap_or_default().to_string();
+                let variant: crate::domain::Variant =
+                    from_json(format_args!("variants/{sku}"), variant)?;
+                Ok((variant.sku.clone(), variant))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok((Some(cart), variants))
+    }
+}
+
 #[async_trait]
 impl CartStore for PgStore {
     async fn cart(&self, owner: &OwnerKey, name: &CartName) -> Result<Option<Cart>, StoreError> {

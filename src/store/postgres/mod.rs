@@ -539,6 +539,14 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn cart_and_variants(
+        &self,
+        owner: &OwnerKey,
+        name: &crate::domain::CartName,
+    ) -> Result<(Option<crate::domain::Cart>, super::CartVariants), StoreError> {
+        self.read_cart_and_variants(owner, name).await
+    }
+
     async fn close(&self) -> Result<(), StoreError> {
         for task in lock(&self.tasks).drain(..) {
             task.abort();
