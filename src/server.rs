@@ -39,9 +39,22 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-/// Per-process state the handlers share. Cheap to clone.
+/// Per-process state the handlers share: one allocation, so the clone
+/// axum makes for every request is one reference count, not a copy of the
+/// services' and settings' fields.
 #[derive(Clone)]
-struct AppState {
+struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+struct Shared {
     /// Runs GraphQL requests.
     engine: Engine,
     /// What resolvers use: the store (readiness), the token verifier.
@@ -88,7 +101,7 @@ impl Application {
         .map_err(StartError)?;
         let backups = config.backup_every.map(|every| (services.clone(), every));
         let (lifecycle, watching) = watch::channel(Lifecycle::Serving);
-        let state = AppState {
+        let state = AppState(Arc::new(Shared {
             engine: Engine::new(services.clone(), limits),
             services,
             trusted_proxies: Arc::new(client_address::TrustedProxies::new(
@@ -98,7 +111,7 @@ impl Application {
             ws_viewers: Arc::default(),
             ws_clients: Arc::default(),
             lifecycle: watching,
-        };
+        }));
         let router = router(state, config, cors(&config.cors_origins)?);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
