@@ -88,9 +88,12 @@ fn none() -> serde_json::Value {
 
 fn main() -> Result<(), String> {
     // Logs as `cartql serve` sets them up by default (CARTQL_LOG=info), into
-    // a sink: spans a request opens cost what they cost in the server.
+    // a sink: spans a request opens cost what they cost in the server. No
+    // colours: the server colours its lines only on a terminal, not into a
+    // file or the journal (colouring a span's fields was 3 % of the floor).
     tracing_subscriber::fmt()
         .with_env_filter("info")
+        .with_ansi(false)
         .with_writer(std::io::sink)
         .init();
     let runtime = tokio::runtime::Builder::new_current_thread()
