@@ -244,7 +244,7 @@ impl DeliveryOptionView {
     async fn discounted_price(&self, ctx: &Context<'_>) -> ApiResult<MoneyView> {
         match &self.cell {
             Some(cell) => cell.discounted(ctx, &self.option).await,
-            None => Ok(self.price.clone()),
+            None => Ok(self.price),
         }
     }
 }

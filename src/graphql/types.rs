@@ -31,22 +31,36 @@ impl ScalarType for Decimal {
 }
 
 /// An amount of money in the shop's currency.
-#[derive(SimpleObject, Clone, Debug)]
-#[graphql(name = "Money")]
+///
+/// Kept as minor units and formatted only when a field asks for it: a cart
+/// answer holds a few of these per line, and most queries select one field.
+#[derive(Clone, Copy, Debug)]
 pub struct MoneyView {
-    /// The amount as an exact decimal string.
-    pub amount: Decimal,
-    /// ISO 4217 code of the shop currency.
-    pub currency_code: String,
+    amount: domain::Money,
+    currency: Currency,
 }
 
 impl MoneyView {
-    /// Formats minor units in `currency`.
+    /// `amount` (minor units) in `currency`.
     pub fn new(amount: domain::Money, currency: &Currency) -> Self {
         MoneyView {
-            amount: Decimal(currency.format(amount)),
-            currency_code: currency.code().to_string(),
+            amount,
+            currency: *currency,
         }
+    }
+}
+
+/// An amount of money in the shop's currency.
+#[Object(name = "Money")]
+impl MoneyView {
+    /// The amount as an exact decimal string.
+    async fn amount(&self) -> Decimal {
+        Decimal(self.currency.format(self.amount))
+    }
+
+    /// ISO 4217 code of the shop currency.
+    async fn currency_code(&self) -> &str {
+        self.currency.code()
     }
 }
 
