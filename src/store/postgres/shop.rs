@@ -174,7 +174,8 @@ impl ShopStore for PgStore {
 
     async fn write_shop_records(&self, writes: &[ShopWrite]) -> Result<bool, StoreError> {
         ShopWrite::each_key_once(writes)?;
-        // Three statements of arrays, in one transaction: the takes first
+        // One statement of arrays for each sort of write, in one
+        // transaction (plus the pricing notice): the takes first
         // (their rows locked, so a second instance taking the same ones
         // waits, then finds them gone and writes nothing), then the puts.
         let mut taken = std::collections::BTreeSet::new();
