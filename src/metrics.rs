@@ -10,6 +10,7 @@
 //! | `cartql_checkouts_total` | `outcome` (`placed`, `replayed`, `refused`) | checkouts |
 //! | `cartql_store_operation_duration_seconds` | `op` | each store operation (`store.*` spans) |
 //! | `cartql_store_flush_duration_seconds` | | sled group-commit flushes (strict durability) |
+//! | `cartql_store_commit_duration_seconds` | | PostgreSQL COMMITs, sent to answered (the WAL flush a write waits for) |
 //! | `cartql_websockets_open` | | WebSockets past `connection_init` |
 //! | `cartql_subscriptions_active` | | subscriptions running |
 //!
@@ -92,6 +93,11 @@ fn describe() {
         "cartql_store_flush_duration_seconds",
         metrics::Unit::Seconds,
         "sled flushes (group commit)"
+    );
+    describe_histogram!(
+        "cartql_store_commit_duration_seconds",
+        metrics::Unit::Seconds,
+        "PostgreSQL COMMITs, sent to answered"
     );
     describe_gauge!("cartql_websockets_open", "WebSockets past connection_init");
     describe_gauge!("cartql_subscriptions_active", "subscriptions running");

@@ -127,6 +127,11 @@ async fn a_scrape_counts_operations_user_errors_checkouts_store_work_and_sockets
             get("cartql_store_flush_duration_seconds_count") >= 1.0,
             "strict durability flushes (sled)"
         );
+    } else {
+        assert!(
+            get("cartql_store_commit_duration_seconds_count") >= 2.0,
+            "PostgreSQL commits (an add and a checkout)"
+        );
     }
     assert!(
         samples.keys().all(|series| !series.contains("made_up")),

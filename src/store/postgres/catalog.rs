@@ -239,7 +239,7 @@ impl CatalogStore for PgStore {
             }
             put_variant(&mut tx, variant).await.map_err(backend)?;
         }
-        tx.commit().await.map_err(backend)
+        super::timed_commit(tx).await.map_err(backend)
     }
 
     async fn pin_currency(&self, code: &str) -> Result<(), StoreError> {

@@ -382,11 +382,22 @@ pub(super) fn connection_lost(e: &sqlx::Error) -> bool {
     }
 }
 
+/// Commits `tx` and records how long the COMMIT took (the database's WAL
+/// flush and its answer) in `cartql_store_commit_duration_seconds`: what a
+/// write waits for durability, the PostgreSQL side of sled's flush timings.
+pub(super) async fn timed_commit(tx: Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
+    let started = std::time::Instant::now();
+    let result = tx.commit().await;
+    metrics::histogram!("cartql_store_commit_duration_seconds")
+        .record(started.elapsed().as_secs_f64());
+    result
+}
+
 /// Commits `tx`. A broken connection here leaves the outcome unknown (the
 /// commit may have been made and only its answer lost): that is
 /// [`StoreError::OutcomeUnknown`], never retried.
 pub(super) async fn commit(tx: Transaction<'_, Postgres>) -> Result<(), TxError> {
-    match tx.commit().await {
+    match timed_commit(tx).await {
         Ok(()) => Ok(()),
         Err(e) if connection_lost(&e) => Err(TxError::Store(StoreError::OutcomeUnknown(Box::new(
             StoreError::caused("postgres: commit", e),

@@ -153,7 +153,7 @@ impl ShopStore for PgStore {
         let mut tx = super::begin(&self.pool).await.map_err(backend)?;
         put.execute(&mut *tx).await.map_err(backend)?;
         notify_pricing(&mut tx).await.map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
+        super::timed_commit(tx).await.map_err(backend)?;
         self.pricing.changed();
         Ok(())
     }
@@ -167,7 +167,7 @@ impl ShopStore for PgStore {
         let mut tx = super::begin(&self.pool).await.map_err(backend)?;
         let done = delete.execute(&mut *tx).await.map_err(backend)?;
         notify_pricing(&mut tx).await.map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
+        super::timed_commit(tx).await.map_err(backend)?;
         self.pricing.changed();
         Ok(done.rows_affected() > 0)
     }
@@ -308,7 +308,7 @@ impl ShopStore for PgStore {
                 if prices(kind) {
                     notify_pricing(&mut tx).await.map_err(backend)?;
                 }
-                tx.commit().await.map_err(backend)?;
+                super::timed_commit(tx).await.map_err(backend)?;
                 if prices(kind) {
                     self.pricing.changed();
                 }

@@ -157,7 +157,7 @@ impl PgStore {
                 sink(Record::Idempotency { owner, key, record }).map_err(write)?;
             }
         }
-        tx.commit().await.map_err(fail)
+        super::timed_commit(tx).await.map_err(fail)
     }
 
     /// Writes `records` into this empty database in one transaction;
@@ -267,7 +267,7 @@ impl PgStore {
         }
         // Instances serving this database forget the pricing they read.
         super::shop::notify_pricing(&mut tx).await.map_err(fail)?;
-        tx.commit().await.map_err(fail)?;
+        super::timed_commit(tx).await.map_err(fail)?;
         self.pricing.changed();
         Ok(())
     }
