@@ -23,7 +23,6 @@ use std::sync::Arc;
 
 /// A cart with its lines priced from the catalog.
 pub struct CartView {
-    id: ID,
     cart: Cart,
     lines: Vec<CartLineView>,
     total_quantity: u64,
@@ -31,8 +30,8 @@ pub struct CartView {
     expires_at: Option<DateTime<Utc>>,
     warnings: Vec<Warning>,
     default_email: Option<Email>,
-    /// The global ids of the cart and its lines.
-    ids: CartIds,
+    /// The global ids of the cart and its lines, made when asked for.
+    ids: Arc<CartIds>,
     /// Its cost, computed when first asked for.
     cost: Arc<CostCell>,
 }
@@ -42,7 +41,7 @@ impl CartView {
     /// Global id of this named cart of this viewer (`gid://cartql/Cart/…`),
     /// unique across the shop.
     pub(crate) async fn id(&self) -> ID {
-        self.id.clone()
+        self.ids.cart()
     }
     /// The cart's name (`default` unless you chose another).
     async fn name(&self) -> &str {
@@ -172,8 +171,7 @@ pub enum CartWarningCode {
 pub struct CartLineView {
     /// Global id of the line (`gid://cartql/CartLine/…`): unique across
     /// every cart of every viewer, stable for the life of the line, never reused.
-    #[graphql(owned)]
-    pub id: ID,
+    pub id: LineId,
     /// The variant's SKU.
     pub sku: String,
     /// The variant as it is now (its `product` has the product's title and options).
@@ -189,6 +187,40 @@ pub struct CartLineView {
     /// The cart's cost and this line's place in it.
     #[graphql(skip)]
     pub cost: (Arc<CostCell>, usize),
+}
+
+/// A line's global id, spelled out only if a query selects it (it takes
+/// the owner's tag, a SHA-256, and a string of 80-odd bytes). Output as an
+/// `ID`, as any other.
+pub struct LineId {
+    ids: Arc<CartIds>,
+    /// The line's id within the cart.
+    line: String,
+}
+
+/// As [`Node`](super::node::Node)'s `id` reads it.
+impl std::fmt::Display for LineId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.ids.line(&self.line))
+    }
+}
+
+impl async_graphql::OutputType for LineId {
+    fn type_name() -> std::borrow::Cow<'static, str> {
+        <ID as async_graphql::OutputType>::type_name()
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        <ID as async_graphql::OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        _ctx: &async_graphql::ContextSelectionSet<'_>,
+        _field: &async_graphql::Positioned<async_graphql::parser::types::Field>,
+    ) -> async_graphql::ServerResult<async_graphql::Value> {
+        Ok(async_graphql::Value::String(self.ids.line(&self.line).0))
+    }
 }
 
 #[ComplexObject]
@@ -213,8 +245,7 @@ impl CartView {
 
     /// The line with this id within the cart, alone.
     pub(crate) fn into_line(self, line: &str) -> Option<CartLineView> {
-        let id = self.line_id(line);
-        self.lines.into_iter().find(|l| l.id == id)
+        self.lines.into_iter().find(|l| l.id.line == line)
     }
 
     /// A cart a use case read and priced, for output.
@@ -237,7 +268,7 @@ impl CartView {
         let currency: Currency = services.shop.currency;
         let ShownCart { cart, priced } = shown;
         let held = cart.lines.iter().map(|l| l.id.clone()).collect();
-        let ids = CartIds::new(owner, &cart.name, held);
+        let ids = Arc::new(CartIds::new(owner, &cart.name, held));
         let mut buyer = cart.buyer_identity.clone();
         if buyer.email.is_none() {
             buyer.email = default_email.clone();
@@ -258,7 +289,10 @@ impl CartView {
             .into_iter()
             .enumerate()
             .map(|(index, p)| CartLineView {
-                id: ids.line(&p.line.id),
+                id: LineId {
+                    ids: ids.clone(),
+                    line: p.line.id,
+                },
                 attributes: AttributeView::list(&p.line.attributes),
                 sku: p.line.sku.to_string(),
                 quantity: p.line.quantity,
@@ -273,7 +307,6 @@ impl CartView {
             })
             .collect();
         CartView {
-            id: ids.cart(),
             ids,
             cost,
             expires_at: (!cart.is_blank()).then(|| cart.expires_at(lifetime)),

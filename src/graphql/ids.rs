@@ -33,6 +33,7 @@ use crate::auth::Viewer;
 use crate::domain::names::OrderId;
 use crate::domain::{CartName, Handle, OwnerKey, Sku};
 use async_graphql::ID;
+use std::sync::OnceLock;
 
 /// What every global id starts with.
 const PREFIX: &str = "gid://cartql/";
@@ -218,7 +219,10 @@ pub fn order_cursor(given: &str) -> Option<String> {
 /// The ids of one viewer's cart and its lines.
 #[derive(Clone, Debug)]
 pub struct CartIds {
-    owner: String,
+    owner: OwnerKey,
+    /// The owner's tag (a SHA-256 of its key), made when an id is first
+    /// asked for: a query that selects no id makes none.
+    tag: OnceLock<String>,
     cart: CartName,
     /// The ids (within the cart) of the lines it holds.
     lines: Vec<String>,
@@ -228,10 +232,15 @@ impl CartIds {
     /// The ids of `owner`'s cart `cart`, which holds the lines `lines`.
     pub fn new(owner: &OwnerKey, cart: &CartName, lines: Vec<String>) -> CartIds {
         CartIds {
-            owner: owner_tag(owner),
+            owner: owner.clone(),
+            tag: OnceLock::new(),
             cart: cart.clone(),
             lines,
         }
+    }
+
+    fn tag(&self) -> &str {
+        self.tag.get_or_init(|| owner_tag(&self.owner))
     }
 
     /// The global id of the line `line` if the cart holds it.
@@ -244,12 +253,12 @@ impl CartIds {
 
     /// The cart's global id.
     pub fn cart(&self) -> ID {
-        cart_id(&self.owner, &self.cart)
+        cart_id(self.tag(), &self.cart)
     }
 
     /// The global id of its line `line` (the id within the cart).
     pub fn line(&self, line: &str) -> ID {
-        cart_line_id(&self.owner, &self.cart, line)
+        cart_line_id(self.tag(), &self.cart, line)
     }
 }
 
