@@ -11,7 +11,10 @@
 //! Paths: `floor` (`{ __typename }`, no token), `verify` (the same with a
 //! bearer token: the floor plus token verification and the revocation
 //! read), `cart` (the cart query, 3 lines priced), `add` (`addCartLines`),
-//! `checkout` (`checkoutLines`, one line, a new key each time, passed as a variable).
+//! `checkout` (`checkoutLines`, one line, a new key each time, passed as a variable),
+//! `cost` (the cart query of `scripts/bench`'s scenario h: the cart's cost and
+//! each line's, with two automatic discounts that stack, as
+//! `scripts/bench.d/pricing.py` sets them).
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -31,13 +34,13 @@ struct Cli {
     serve: ServeConfig,
 }
 
-fn token(subject: &str) -> Result<String, String> {
+fn token(subject: &str, roles: &[String]) -> Result<String, String> {
     let keys = TokenKeys::from_secret(SECRET.as_bytes())?;
     let now = chrono::Utc::now().timestamp();
     let grant = Grant {
         subject,
         kind: ViewerKind::Customer,
-        roles: &[],
+        roles,
         issued_at: now,
         now,
         expires_at: now + 3600,
@@ -145,13 +148,31 @@ async fn set_up() -> Result<(axum::Router, String, String, usize, tempfile::Temp
     .map_err(|e| e.to_string())?;
     let app = Application::build(&cli.serve).await.map_err(|e| e.0)?;
     let router = app.router();
-    let buyer = token("bench-buyer")?;
+    let buyer = token("bench-buyer", &[])?;
     // Set-up: three lines in the buyer's cart.
     for sku in ["MUG-LOGO", "TEE-BLK-M", "STICKER-PACK"] {
         let q = format!(
             "mutation {{ addCartLines(input: {{lines: [{{sku: \"{sku}\", quantity: 1}}]}}) {{ userErrors {{ code }} }} }}"
         );
         post(&router, Some(&buyer), &q, serde_json::Value::Null).await?;
+    }
+    if path == "cost" {
+        let admin = token("bench-admin", &["admin".to_string()])?;
+        let upsert = "mutation($input: DiscountInput!) { upsertDiscount(input: $input) { discount { id } userErrors { code } } }";
+        let every = serde_json::json!({"lineDiscounts": true, "orderDiscounts": true, "shippingDiscounts": true});
+        for (title, target, percentage) in [
+            ("5 % off the order", "ORDER", "5"),
+            ("10 % off lines", "LINES", "10"),
+        ] {
+            let input = serde_json::json!({"title": title, "target": target, "percentage": percentage, "combinesWith": every});
+            post(
+                &router,
+                Some(&admin),
+                upsert,
+                serde_json::json!({ "input": input }),
+            )
+            .await?;
+        }
     }
     // One request of the path first, so what is cached after the first
     // request (the parsed document) is warm, as in a running shop.
@@ -185,11 +206,12 @@ async fn one(router: &axum::Router, buyer: &str, path: &str, n: usize) -> Result
         "floor" => post(router, None, "{ __typename }", none()).await,
         "verify" => post(router, Some(buyer), "{ __typename }", none()).await,
         "cart" => post(router, Some(buyer), "{ cart { version totalQuantity subtotal { amount } lines { id sku quantity unitPrice { amount } lineTotal { amount } } warnings { code } } }", none()).await,
+        "cost" => post(router, Some(buyer), "{ cart { version cost { subtotal { amount } discountTotal { amount } taxTotal { amount } total { amount } estimated } discountCodes { code applicable } lines { sku quantity cost { discountTotal { amount } total { amount } } } } }", none()).await,
         "add" => post(router, Some(buyer), add, none()).await,
         "checkout" => {
             let q = "mutation($key: String!) { checkoutLines(input: {lines: [{sku: \"STICKER-PACK\", quantity: 1}], idempotencyKey: $key}) { order { id } userErrors { code } } }";
             post(router, Some(buyer), q, serde_json::json!({ "key": format!("k-{n}") })).await
         }
-        other => Err(format!("unknown path {other}: floor, verify, cart, add, checkout")),
+        other => Err(format!("unknown path {other}: floor, verify, cart, cost, add, checkout")),
     }
 }
