@@ -390,16 +390,24 @@ fn checked_updates(
     }
 }
 
-/// The viewer's cart `name` as the viewer sees it now, not priced (a live
-/// subscription asks on every change, and prices only what it sends).
+/// The viewer's cart `name` as the viewer sees it now, not priced, with
+/// the variants its lines name read in the same call (one round trip on
+/// PostgreSQL): a live subscription asks on every change, and prices only
+/// what it sends, with these variants.
 pub async fn current(
     services: &Services,
     viewer: &Viewer,
     name: &CartName,
-) -> Result<Cart, AppError> {
-    let stored = services.store.cart(&viewer.owner_key(), name).await?;
+) -> Result<(Cart, HashMap<Sku, Variant>), AppError> {
+    let (stored, known) = services
+        .store
+        .cart_and_variants(&viewer.owner_key(), name)
+        .await?;
     let lifetime = services.shop.cart_lifetime(viewer.kind);
-    Ok(Cart::as_seen(stored, name, services.clock.now(), lifetime))
+    Ok((
+        Cart::as_seen(stored, name, services.clock.now(), lifetime),
+        known,
+    ))
 }
 
 /// The cart `name` as stored (`None`: nothing is), as its viewer sees it

@@ -55,8 +55,8 @@ impl SubscriptionRoot {
                     yield Err(error);
                     break;
                 }
-                let cart = match carts::current(&services, &viewer, &name).await {
-                    Ok(cart) => cart,
+                let (cart, known) = match carts::current(&services, &viewer, &name).await {
+                    Ok(read) => read,
                     Err(e) => {
                         yield Err(ApiError::from(e));
                         break;
@@ -70,7 +70,7 @@ impl SubscriptionRoot {
                 let swept = matches!(&sent, Some((v, blank)) if *blank && cart.is_blank() && cart.version < *v);
                 if sent.as_ref() != Some(&seen) && !swept {
                     sent = Some(seen);
-                    yield carts::price_seen(&services, cart, Default::default())
+                    yield carts::price_seen(&services, cart, known)
                         .await
                         .map(|shown| CartView::new(&services, &viewer, shown))
                         .map_err(ApiError::from);

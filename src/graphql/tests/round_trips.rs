@@ -78,3 +78,38 @@ async fn a_cart_read_goes_to_the_store_once_for_the_cart_and_its_variants() {
         ["store.cart_and_variants", "store.shop_pricing"]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_subscription_push_reads_the_cart_with_its_variants_in_one_call() {
+    use futures_util::StreamExt;
+    let shop = Shop::open().await;
+    let ann = shop.viewer("ann", ViewerKind::Guest, &[]);
+    shop.data(
+        Some(&ann),
+        ADD,
+        serde_json::json!({"sku": "MUG-LOGO", "q": 1}),
+    )
+    .await;
+    let request =
+        Request::new("subscription { cartUpdated { version lines { sku unitPrice { amount } } } }")
+            .data(ann.clone());
+    let mut stream = shop.engine.execute_stream(request, None);
+    let first = stream.next().await.unwrap();
+    assert!(first.errors.is_empty(), "{:?}", first.errors);
+    let (calls, _guard) = StoreCalls::install();
+    shop.data(
+        Some(&ann),
+        ADD,
+        serde_json::json!({"sku": "STICKER-PACK", "q": 1}),
+    )
+    .await;
+    calls.take();
+    let pushed = serde_json::to_value(stream.next().await.unwrap().data).unwrap();
+    assert_eq!(pushed["cartUpdated"]["lines"].as_array().unwrap().len(), 2);
+    // The token checked against log-outs, then the cart and the variants
+    // its lines name, together (PostgreSQL: one statement).
+    assert_eq!(
+        calls.take(),
+        ["store.valid_after", "store.cart_and_variants"]
+    );
+}
