@@ -67,6 +67,17 @@ async fn scrape(url: &str) -> HashMap<String, f64> {
     parse(&response.text().await.unwrap())
 }
 
+/// A server with metrics on, and the address of its `/metrics`.
+async fn metered() -> (TestServer, String) {
+    let (server, lines) =
+        TestServer::spawn_with_lines(&["--metrics-listen", "127.0.0.1:0"], 1).await;
+    let url = lines[0]
+        .strip_prefix("cartql metrics on ")
+        .unwrap()
+        .to_string();
+    (server, url)
+}
+
 #[tokio::test]
 async fn metrics_are_off_by_default_and_never_on_the_public_port() {
     let server = TestServer::spawn().await;
@@ -83,12 +94,7 @@ async fn metrics_are_off_by_default_and_never_on_the_public_port() {
 
 #[tokio::test]
 async fn a_scrape_counts_operations_user_errors_checkouts_store_work_and_sockets() {
-    let (server, lines) =
-        TestServer::spawn_with_lines(&["--metrics-listen", "127.0.0.1:0"], 1).await;
-    let url = lines[0]
-        .strip_prefix("cartql metrics on ")
-        .unwrap()
-        .to_string();
+    let (server, url) = metered().await;
     let token = customer("ann");
     add(&server, &token, "default", "MUG-LOGO", 1).await;
     add(&server, &token, "default", "MUG-LOGO", 0).await; // INVALID_QUANTITY
@@ -152,4 +158,31 @@ async fn a_scrape_counts_operations_user_errors_checkouts_store_work_and_sockets
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(open, 0.0);
+}
+
+/// One wake per change: a subscription reads the cart once for each change
+/// it is told of (PostgreSQL: the database's notice is the one wake of the
+/// writer's own subscriptions too; waking them at the commit as well made
+/// each read the cart twice).
+#[tokio::test]
+async fn a_subscription_reads_the_cart_once_per_change() {
+    let (server, url) = metered().await;
+    let token = customer("ann");
+    let mut socket = crate::sockets::live_subscription(&server, &token).await;
+    let changes = 10;
+    for version in 1..=changes {
+        add(&server, &token, "default", "MUG-LOGO", 1).await;
+        let pushed = crate::sockets::next(&mut socket).await;
+        assert_eq!(crate::sockets::cart_of(&pushed)["version"], version);
+    }
+    // A second wake would come within milliseconds of the first.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let reads = scrape(&url)
+        .await
+        .get(r#"cartql_store_operation_duration_seconds_count{op="store.cart_and_variants"}"#)
+        .copied()
+        .unwrap_or(0.0);
+    // The first push, then one per change (the adds' own answers read the
+    // catalog, not the cart).
+    assert_eq!(reads, (1 + changes) as f64);
 }

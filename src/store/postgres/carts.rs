@@ -278,7 +278,7 @@ impl PgStore {
         name: &CartName,
         update: &CartUpdate<'_>,
         key: Option<&KeyUse<'_>>,
-    ) -> Result<Replayable<(Option<Cart>, Touched)>, TxError> {
+    ) -> Result<Replayable<Option<Cart>>, TxError> {
         let mut tx = self.begin().await?;
         if let Some(key) = key {
             let count = lock_owner(&mut tx, owner).await?;
@@ -288,10 +288,7 @@ impl PgStore {
                 .is_some()
             {
                 let now = lock_carts(&mut tx, owner, Read::One(name)).await?;
-                return Ok(Replayable::Replayed((
-                    now.cart(name).cloned(),
-                    Touched::default(),
-                )));
+                return Ok(Replayable::Replayed(now.cart(name).cloned()));
             }
             check_allowance(count, key.max_per_owner)?;
         }
@@ -315,11 +312,11 @@ impl PgStore {
             };
             record_key(&mut tx, owner, key.key, key.fingerprint, key.now, outcome).await?;
         } else if touched.is_empty() {
-            return Ok(Replayable::Applied((cart, touched)));
+            return Ok(Replayable::Applied(cart));
         }
         self.announce(&mut tx, &touched).await?;
         commit(tx).await?;
-        Ok(Replayable::Applied((cart, touched)))
+        Ok(Replayable::Applied(cart))
     }
 }
 
@@ -443,11 +440,11 @@ impl CartStore for PgStore {
     ) -> Result<Option<Cart>, UpdateError> {
         let _turn = self.owner_locks.lock(owner).await;
         let _permit = self.write_permit().await?;
-        let (cart, touched) = retrying(|| self.update_cart_attempt(owner, name, update, None))
-            .await?
-            .into_inner();
-        self.committed(&touched);
-        Ok(cart)
+        Ok(
+            retrying(|| self.update_cart_attempt(owner, name, update, None))
+                .await?
+                .into_inner(),
+        )
     }
 
     async fn update_cart_once(
@@ -459,14 +456,7 @@ impl CartStore for PgStore {
     ) -> Result<Replayable<Option<Cart>>, UpdateError> {
         let _turn = self.owner_locks.lock(owner).await;
         let _permit = self.write_permit().await?;
-        let outcome = retrying(|| self.update_cart_attempt(owner, name, update, Some(key))).await?;
-        Ok(match outcome {
-            Replayable::Applied((cart, touched)) => {
-                self.committed(&touched);
-                Replayable::Applied(cart)
-            }
-            Replayable::Replayed((cart, _)) => Replayable::Replayed(cart),
-        })
+        retrying(|| self.update_cart_attempt(owner, name, update, Some(key))).await
     }
 
     async fn merge_carts(
@@ -477,7 +467,7 @@ impl CartStore for PgStore {
     ) -> Result<(MergeReport, CartSet), UpdateError> {
         let _turns = self.owner_locks.lock_both(guest, customer).await;
         let _permit = self.write_permit().await?;
-        let (report, set, touched) = retrying(|| async {
+        retrying(|| async {
             let mut tx = self.begin().await?;
             // Both owners' rows, locked in key order so two merges never deadlock.
             let (guest_locked, customer_locked) = if guest.as_str() <= customer.as_str() {
@@ -502,11 +492,9 @@ impl CartStore for PgStore {
             };
             self.announce(&mut tx, &touched).await?;
             commit(tx).await?;
-            Ok((report, customer_set, touched))
+            Ok((report, customer_set))
         })
-        .await?;
-        self.committed(&touched);
-        Ok((report, set))
+        .await
     }
 
     fn cart_changes(&self, owner: &OwnerKey) -> Changes {

@@ -58,7 +58,6 @@ impl IdentityStore for PgStore {
             let next = self.write_valid_after(owner, second).await?;
             let after = chrono::Utc::now().timestamp();
             if after <= second {
-                self.committed(&Touched::logged_out(owner));
                 return Ok(next);
             }
             second = after;

@@ -9,7 +9,9 @@
 //! **A lost connection must not lose changes.** While the listener is down,
 //! `/readyz` answers 503. It reconnects with a growing pause; once it is
 //! listening again it wakes *every* live subscription, so each re-reads its
-//! cart and catches up with whatever changed meanwhile.
+//! cart and catches up with whatever changed meanwhile. This instance's own
+//! writes are heard the same way (a notice is the only wake), so they too
+//! reach its subscriptions late by the outage, never not at all.
 //!
 //! The shop's pricing records travel the same way: a change sends
 //! [`PRICING_NOTICE`](super::PRICING_NOTICE) in its transaction, and every
@@ -79,7 +81,7 @@ impl PgStore {
         };
         let owner = lock(&self.tags).get(tag).cloned();
         if let Some(owner) = owner {
-            self.committed(&match orders {
+            self.subscribers.committed(&match orders {
                 true => Touched::orders_of(&owner),
                 false => Touched::carts_of(&owner),
             });

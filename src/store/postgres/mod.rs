@@ -51,8 +51,12 @@
 //! **Change notices.** A write that changes an owner's carts or orders
 //! sends `pg_notify('cartql_changes', tag)` for what it touched inside its
 //! own transaction ([`PgStore::announce`]), so a rolled-back change never
-//! notifies, and wakes this instance's subscriptions once it committed
-//! ([`PgStore::committed`]): one [`Touched`] for both. The tag is a keyed
+//! notifies. The database delivers it at commit to every instance's
+//! listener, the writer's own included, and that notice is the one wake of
+//! a subscription: waking this instance's subscriptions after the commit
+//! as well made each woken subscription read the cart twice (measured: 1.65
+//! reads of a cart per write with 2,000 subscriptions), since the notice
+//! came while the first read ran. The tag is a keyed
 //! hash of the owner key ([`PgStore::tag`]): other database users who can
 //! `LISTEN` learn that *someone* changed, not who. Each instance's [`listener`] maps tags back
 //! to the owners its live subscriptions watch. Background work (the
@@ -221,8 +225,8 @@ impl PgStore {
     /// Sends the change notices of what `touched` names inside `tx`, to be
     /// delivered at commit to every instance's listener (a rolled-back
     /// change never notifies): an owner's tag for its carts, the tag
-    /// prefixed [`ORDER_PREFIX`] for its orders. After the commit,
-    /// [`PgStore::committed`] wakes this instance's subscriptions at once.
+    /// prefixed [`ORDER_PREFIX`] for its orders. The writer's own
+    /// subscriptions are woken by the same notice, as every other instance's.
     pub(super) async fn announce(
         &self,
         tx: &mut Transaction<'_, Postgres>,
@@ -241,13 +245,6 @@ impl PgStore {
             .execute(&mut **tx)
             .await?;
         Ok(())
-    }
-
-    /// Wakes this instance's subscriptions to what `touched` names, once its
-    /// transaction committed (the notices from the database follow; notices
-    /// coalesce).
-    pub(super) fn committed(&self, touched: &Touched) {
-        self.subscribers.committed(touched);
     }
 
     pub(super) fn track(&self, task: tokio::task::JoinHandle<()>) {

@@ -17,7 +17,6 @@ use crate::domain::order::{Moved, Order};
 use crate::domain::pricing::{USAGE_KIND, Usage};
 use crate::domain::{OwnerKey, Sku, Variant};
 use crate::store::idempotency::{Replayable, replayed_order};
-use crate::store::notices::Touched;
 use crate::store::orders::{
     CheckoutRequest, CheckoutSource, OrderChange, OrderStore, outbox_record, touched_by_move,
 };
@@ -31,9 +30,7 @@ impl OrderStore for PgStore {
     async fn checkout(&self, request: &CheckoutRequest) -> Result<Replayable<Order>, UpdateError> {
         let _turn = self.owner_locks.lock(&request.owner).await;
         let _permit = self.write_permit().await?;
-        let (outcome, touched) = retrying(|| self.checkout_once(request)).await?;
-        self.committed(&touched);
-        Ok(outcome)
+        retrying(|| self.checkout_once(request)).await
     }
 
     async fn order(&self, owner: &OwnerKey, id: &str) -> Result<Option<Order>, StoreError> {
@@ -112,11 +109,7 @@ impl OrderStore for PgStore {
         id: &str,
         change: &OrderChange<'_>,
     ) -> Result<Option<(OwnerKey, Moved)>, UpdateError> {
-        let moved = retrying(|| self.move_order_once(id, change)).await?;
-        if let Some((owner, moved)) = &moved {
-            self.committed(&touched_by_move(owner, moved));
-        }
-        Ok(moved)
+        retrying(|| self.move_order_once(id, change)).await
     }
 }
 
@@ -180,10 +173,7 @@ impl PgStore {
     }
 
     /// One attempt at a checkout; with whom to tell once it committed.
-    async fn checkout_once(
-        &self,
-        request: &CheckoutRequest,
-    ) -> Result<(Replayable<Order>, Touched), TxError> {
+    async fn checkout_once(&self, request: &CheckoutRequest) -> Result<Replayable<Order>, TxError> {
         let owner = &request.owner;
         let mut tx = self.begin().await?;
         let count = lock_owner(&mut tx, owner).await?;
@@ -201,7 +191,7 @@ impl PgStore {
                 .map(|value| from_json(format_args!("orders/{owner}/{id}"), value))
                 .transpose()?;
             let replayed = replayed_order(owner, &request.key, id, order)?;
-            return Ok((replayed, Touched::default()));
+            return Ok(replayed);
         }
         check_allowance(count, request.max_keys_per_owner)?;
         // The rule both backends run (CheckoutRequest::lines, then ::place)
@@ -252,7 +242,7 @@ impl PgStore {
         let touched = request.touched(emptied.is_some());
         self.announce(&mut tx, &touched).await?;
         commit(tx).await?;
-        Ok((Replayable::Applied(order), touched))
+        Ok(Replayable::Applied(order))
     }
 }
 

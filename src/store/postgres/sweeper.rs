@@ -50,9 +50,7 @@ impl Sweep for PgStore {
         let mut after = String::new();
         let mut swept = 0;
         loop {
-            let (dropped, last, touched) =
-                retrying_store(|| self.sweep_cart_batch(due, &after)).await?;
-            self.committed(&touched);
+            let (dropped, last) = retrying_store(|| self.sweep_cart_batch(due, &after)).await?;
             swept += dropped;
             match last {
                 Some(last) => after = last,
@@ -142,7 +140,7 @@ impl PgStore {
         &self,
         due: &Due,
         after: &str,
-    ) -> Result<(usize, Option<String>, Touched), TxError> {
+    ) -> Result<(usize, Option<String>), TxError> {
         let mut tx = self.begin().await?;
         let owners: Vec<String> = sqlx::query_scalar(
             "SELECT o.owner FROM cart_owners o
@@ -195,7 +193,7 @@ impl PgStore {
         }
         self.announce(&mut tx, &touched).await?;
         commit(tx).await?;
-        Ok((swept, last, touched))
+        Ok((swept, last))
     }
 }
 
