@@ -51,12 +51,12 @@ impl SubscriptionRoot {
             // What was last pushed: a change bumps the version, expiry blanks the cart.
             let mut sent: Option<(u64, bool)> = None;
             loop {
-                if let Err(error) = still_valid(&services, &viewer).await {
-                    yield Err(error);
-                    break;
-                }
                 let (cart, known) = match carts::current(&services, &viewer, &name).await {
-                    Ok(read) => read,
+                    Ok(carts::Current::Cart(cart, known)) => (*cart, known),
+                    Ok(carts::Current::Revoked) => {
+                        yield Err(ApiError::TokenRevoked);
+                        break;
+                    }
                     Err(e) => {
                         yield Err(ApiError::from(e));
                         break;

@@ -100,6 +100,20 @@ pub trait Store:
         };
         Ok((cart, variants))
     }
+
+    /// What a live subscription reads on each change: the owner's "valid
+    /// after" record ([`IdentityStore::valid_after`], a log-out everywhere),
+    /// then what [`Store::cart_and_variants`] reads. A backend that can
+    /// reads them at once (PostgreSQL: one statement, one snapshot).
+    async fn valid_after_cart_and_variants(
+        &self,
+        owner: &crate::domain::OwnerKey,
+        name: &crate::domain::CartName,
+    ) -> Result<(Option<i64>, Option<crate::domain::Cart>, CartVariants), StoreError> {
+        let after = self.valid_after(owner).await?;
+        let (cart, variants) = self.cart_and_variants(owner, name).await?;
+        Ok((after, cart, variants))
+    }
 }
 
 /// Variants by SKU, as [`CatalogStore::variants_by_sku`] answers.

@@ -412,6 +412,18 @@ impl<S: Store + ?Sized> Store for Traced<S> {
             owner = %owner
         )
     }
+
+    async fn valid_after_cart_and_variants(
+        &self,
+        owner: &OwnerKey,
+        name: &CartName,
+    ) -> Result<(Option<i64>, Option<Cart>, super::CartVariants), StoreError> {
+        read_step!(
+            "store.valid_after_cart_and_variants",
+            self.0.valid_after_cart_and_variants(owner, name),
+            owner = %owner
+        )
+    }
 }
 
 /// Test-only: records the name of every `store.*` span (one per store

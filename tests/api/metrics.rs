@@ -179,7 +179,7 @@ async fn a_subscription_reads_the_cart_once_per_change() {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let reads = scrape(&url)
         .await
-        .get(r#"cartql_store_operation_duration_seconds_count{op="store.cart_and_variants"}"#)
+        .get(r#"cartql_store_operation_duration_seconds_count{op="store.valid_after_cart_and_variants"}"#)
         .copied()
         .unwrap_or(0.0);
     // The first push, then one per change (the adds' own answers read the

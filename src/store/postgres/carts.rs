@@ -320,6 +320,18 @@ impl PgStore {
     }
 }
 
+/// The variants that the lines of the cart `c` name, as one JSON array
+/// (each with its SKU and stock put back in); NULL without lines. A macro,
+/// so that the statements using it are constants.
+macro_rules! variants_of_c {
+    () => {
+        "(SELECT jsonb_agg(v.data || jsonb_build_object('sku', v.sku, 'stock', v.stock))
+            FROM variants v
+           WHERE v.sku IN (SELECT (line->>'sku') COLLATE \"C\"
+                             FROM jsonb_array_elements(c.data->'lines') AS line))"
+    };
+}
+
 impl PgStore {
     /// [`Store::cart_and_variants`](crate::store::Store::cart_and_variants)
     /// in one statement: the cart's row, and the variants its lines name
@@ -329,38 +341,71 @@ impl PgStore {
         owner: &OwnerKey,
         name: &CartName,
     ) -> Result<(Option<Cart>, crate::store::CartVariants), StoreError> {
-        type Variants = Option<sqlx::types::Json<Vec<serde_json::Value>>>;
-        let row: Option<(serde_json::Value, Variants)> = sqlx::query_as(
-            "SELECT c.data,
-                    (SELECT jsonb_agg(v.data || jsonb_build_object('sku', v.sku, 'stock', v.stock))
-                       FROM variants v
-                      WHERE v.sku IN (SELECT (line->>'sku') COLLATE \"C\"
-                                        FROM jsonb_array_elements(c.data->'lines') AS line))
-               FROM carts c
-              WHERE c.owner = $1 AND c.name = $2",
-        )
+        let row: Option<(serde_json::Value, StoredVariants)> = sqlx::query_as(concat!(
+            "SELECT c.data, ",
+            variants_of_c!(),
+            " FROM carts c WHERE c.owner = $1 AND c.name = $2"
+        ))
         .bind(owner.as_str())
         .bind(name.as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        let Some((cart, variants)) = row else {
-            return Ok((None, crate::store::CartVariants::new()));
-        };
-        let cart: Cart = from_json(format_args!("carts/{owner}/{name}"), cart)?;
-        let variants = variants
-            .map(|json| json.0)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|variant| {
-                let sku = variant["sku"].as_str().unwrap_or_default().to_string();
-                let variant: crate::domain::Variant =
-                    from_json(format_args!("variants/{sku}"), variant)?;
-                Ok((variant.sku.clone(), variant))
-            })
-            .collect::<Result<_, StoreError>>()?;
-        Ok((Some(cart), variants))
+        let (cart, variants) = row.unzip();
+        decode_cart_and_variants(owner, name, cart, variants.flatten())
     }
+
+    /// [`Store::valid_after_cart_and_variants`](crate::store::Store::valid_after_cart_and_variants)
+    /// in one statement (one snapshot): the owner's "valid after" record
+    /// beside what [`Self::read_cart_and_variants`] reads, on one row
+    /// whether or not the cart is stored.
+    pub(super) async fn read_valid_after_cart_and_variants(
+        &self,
+        owner: &OwnerKey,
+        name: &CartName,
+    ) -> Result<(Option<i64>, Option<Cart>, crate::store::CartVariants), StoreError> {
+        let (after, cart, variants): (Option<i64>, Option<serde_json::Value>, StoredVariants) =
+            sqlx::query_as(concat!(
+                "SELECT (SELECT valid_after FROM valid_after WHERE owner = $1), c.data, ",
+                variants_of_c!(),
+                " FROM (SELECT 1) AS one LEFT JOIN carts c ON c.owner = $1 AND c.name = $2"
+            ))
+            .bind(owner.as_str())
+            .bind(name.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        let (cart, variants) = decode_cart_and_variants(owner, name, cart, variants)?;
+        Ok((after, cart, variants))
+    }
+}
+
+/// [`variants_of_c`] as read.
+type StoredVariants = Option<sqlx::types::Json<Vec<serde_json::Value>>>;
+
+/// A cart row and its variants as read, decoded.
+fn decode_cart_and_variants(
+    owner: &OwnerKey,
+    name: &CartName,
+    cart: Option<serde_json::Value>,
+    variants: StoredVariants,
+) -> Result<(Option<Cart>, crate::store::CartVariants), StoreError> {
+    let Some(cart) = cart else {
+        return Ok((None, crate::store::CartVariants::new()));
+    };
+    let cart: Cart = from_json(format_args!("carts/{owner}/{name}"), cart)?;
+    let variants = variants
+        .map(|json| json.0)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|variant| {
+            let sku = variant["sku"].as_str().unwrap_or_default().to_string();
+            let variant: crate::domain::Variant =
+                from_json(format_args!("variants/{sku}"), variant)?;
+            Ok((variant.sku.clone(), variant))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok((Some(cart), variants))
 }
 
 #[async_trait]

@@ -555,6 +555,21 @@ impl Store for PgStore {
         self.read_cart_and_variants(owner, name).await
     }
 
+    async fn valid_after_cart_and_variants(
+        &self,
+        owner: &OwnerKey,
+        name: &crate::domain::CartName,
+    ) -> Result<
+        (
+            Option<i64>,
+            Option<crate::domain::Cart>,
+            super::CartVariants,
+        ),
+        StoreError,
+    > {
+        self.read_valid_after_cart_and_variants(owner, name).await
+    }
+
     async fn close(&self) -> Result<(), StoreError> {
         for task in lock(&self.tasks).drain(..) {
             task.abort();
