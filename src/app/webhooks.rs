@@ -48,6 +48,7 @@ use crate::store::shop::{
     WEBHOOK_LOG, WEBHOOK_OUTBOX, WEBHOOK_QUEUE,
 };
 use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -62,6 +63,12 @@ const OUTBOX_VIEW: usize = 1024;
 /// How far apart instances' clocks may be (an event id's time is its
 /// instance's clock): see [`OutboxView::lets_go`].
 const CLOCK_SKEW_MS: u64 = 2_000;
+/// How long an outbox event this release cannot read holds back the later
+/// deliveries of its order (or cart): long enough for a rolling upgrade, in
+/// which a newer instance writes a kind an older one does not know and
+/// sends it itself; after that the record is taken as damaged (it stays,
+/// with its warning) and its order's later events go without it.
+const UNREAD_HOLD_MS: u64 = 60 * 60 * 1000;
 /// The most idle carts one step of the abandoned-cart walk looks at.
 const WALK_BATCH: usize = 256;
 /// The most bytes of a response the relay reads (it needs only the status).
@@ -758,7 +765,7 @@ impl Relay {
         }
         // Read after the dispatch (an event leaves the outbox only in the
         // commit that queues its deliveries): what the claim must wait for.
-        let view = OutboxView::of(self.oldest_outbox(OUTBOX_VIEW).await?);
+        let view = OutboxView::of(self.oldest_outbox(OUTBOX_VIEW).await?, now);
         let depth = self
             .services
             .store
@@ -785,17 +792,25 @@ impl Relay {
             .await?;
         let full = records.len() >= limit;
         let last = records.last().map(|(key, _)| key.clone());
-        let events = records
-            .into_iter()
-            .filter_map(|(key, value)| match serde_json::from_value::<Event>(value) {
-                Ok(read) => Some((key, read)),
+        let mut events = Vec::with_capacity(records.len());
+        let mut unread = Vec::new();
+        for (key, value) in records {
+            match Event::deserialize(&value) {
+                Ok(read) => events.push((key, read)),
                 Err(e) => {
                     tracing::warn!(key = %key, error = %e, "an unreadable outbox event is left alone");
-                    None
+                    if let Ok(place) = EventPlace::deserialize(&value) {
+                        unread.push((key, place));
+                    }
                 }
-            })
-            .collect();
-        Ok(OutboxPage { events, full, last })
+            }
+        }
+        Ok(OutboxPage {
+            events,
+            unread,
+            full,
+            last,
+        })
     }
 
     /// Makes the deliveries of a batch of the outbox's events in one
@@ -1166,8 +1181,20 @@ impl Relay {
 /// key read, readable or not.
 struct OutboxPage {
     events: Vec<(String, Event)>,
+    /// Records that do not read as events but say which order (or cart)
+    /// they are about and where in its history (keys as stored).
+    unread: Vec<(String, EventPlace)>,
     full: bool,
     last: Option<String>,
+}
+
+/// What an outbox record that does not read as an [`Event`] may still say:
+/// its order (or cart) and its place in that history. A newer release's
+/// event of a kind this one does not know reads this far.
+#[derive(serde::Deserialize)]
+struct EventPlace {
+    resource_id: String,
+    sequence: u32,
 }
 
 /// What the claim knows of the outbox: the first event of each order (or
@@ -1182,15 +1209,30 @@ impl OutboxView {
     /// The view from a page of the outbox's oldest records. A full page's
     /// horizon is its last key's time (0 when the key says none: nothing
     /// passes it).
-    fn of(page: OutboxPage) -> OutboxView {
+    /// A record that does not read as an event holds its order's later
+    /// deliveries too, while it is younger than [`UNREAD_HOLD_MS`] at `now`
+    /// (by its key's time; a key without one holds nothing).
+    fn of(page: OutboxPage, now: DateTime<Utc>) -> OutboxView {
         let horizon = match page.full {
             true => Some(page.last.as_deref().and_then(event_millis).unwrap_or(0)),
             false => None,
         };
+        let now = u64::try_from(now.timestamp_millis()).unwrap_or(0);
+        let young =
+            |key: &str| event_millis(key).is_some_and(|at| at.saturating_add(UNREAD_HOLD_MS) > now);
+        let held = page
+            .unread
+            .into_iter()
+            .filter(|(key, _)| young(key))
+            .map(|(_, place)| (place.resource_id, place.sequence));
+        let read = page
+            .events
+            .into_iter()
+            .map(|(_, event)| (event.resource_id, event.sequence));
         let mut first: HashMap<String, u32> = HashMap::new();
-        for (_, event) in page.events {
-            let seen = first.entry(event.resource_id).or_insert(u32::MAX);
-            *seen = (*seen).min(event.sequence);
+        for (resource, sequence) in read.chain(held) {
+            let seen = first.entry(resource).or_insert(u32::MAX);
+            *seen = (*seen).min(sequence);
         }
         OutboxView { first, horizon }
     }
@@ -1285,7 +1327,7 @@ impl reqwest::dns::Resolve for CheckedResolver {
 
 #[cfg(test)]
 mod tests {
-    use super::{CLOCK_SKEW_MS, OutboxPage, OutboxView, cut};
+    use super::{CLOCK_SKEW_MS, EventPlace, OutboxPage, OutboxView, cut};
     use crate::domain::webhook::{Delivery, Event, EventKind};
     use chrono::{DateTime, Duration, Utc};
 
@@ -1309,11 +1351,60 @@ mod tests {
             .last()
             .map(|key| key.to_string())
             .or_else(|| events.last().map(|e| e.id.clone()));
-        OutboxView::of(OutboxPage {
-            events: events.into_iter().map(|e| (e.id.clone(), e)).collect(),
-            full: count >= limit,
-            last,
-        })
+        OutboxView::of(
+            OutboxPage {
+                events: events.into_iter().map(|e| (e.id.clone(), e)).collect(),
+                unread: Vec::new(),
+                full: count >= limit,
+                last,
+            },
+            Utc::now(),
+        )
+    }
+
+    /// An event of a kind this release does not know, as a newer one
+    /// would store it.
+    fn newer_kind(order: &str, sequence: u32, at: DateTime<Utc>) -> (String, serde_json::Value) {
+        let mut value = serde_json::to_value(event(order, sequence, at)).unwrap();
+        value["kind"] = "ORDER_TELEPORTED".into();
+        (value["id"].as_str().unwrap().to_string(), value)
+    }
+
+    #[test]
+    fn an_event_of_an_unknown_kind_holds_its_orders_later_deliveries_for_an_hour() {
+        let now = Utc::now();
+        let (key, value) = newer_kind("o1", 3, now - Duration::minutes(5));
+        assert!(
+            serde_json::from_value::<Event>(value.clone()).is_err(),
+            "this release cannot read it"
+        );
+        let place: EventPlace = serde_json::from_value(value.clone()).unwrap();
+        let view = |unread: Vec<(String, EventPlace)>, at: DateTime<Utc>| {
+            OutboxView::of(
+                OutboxPage {
+                    events: Vec::new(),
+                    unread,
+                    full: false,
+                    last: None,
+                },
+                at,
+            )
+        };
+        let go = |view: &OutboxView, sequence: u32| {
+            view.lets_go(&Delivery::new("e", &event("o1", sequence, now), now))
+        };
+        // A newer instance will send it: the order's later events wait.
+        let young = view(vec![(key.clone(), place)], now);
+        assert!(!go(&young, 4));
+        assert!(go(&young, 2), "earlier events are not held");
+        // An hour on, it is taken as damaged: they go without it.
+        let place: EventPlace = serde_json::from_value(value).unwrap();
+        let old = view(vec![(key, place)], now + Duration::minutes(56));
+        assert!(go(&old, 4));
+        // A key that says no time holds nothing.
+        let (_, value) = newer_kind("o1", 3, now);
+        let place: EventPlace = serde_json::from_value(value).unwrap();
+        assert!(go(&view(vec![("evt_damaged".into(), place)], now), 4));
     }
 
     #[test]
