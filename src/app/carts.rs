@@ -412,7 +412,7 @@ pub async fn current(
         .store
         .valid_after_cart_and_variants(&viewer.owner_key(), name)
         .await?;
-    if after.is_some_and(|after| viewer.is_revoked_by(after)) {
+    if viewer.is_revoked_by(after) {
         return Ok(Current::Revoked);
     }
     let lifetime = services.shop.cart_lifetime(viewer.kind);

@@ -237,7 +237,7 @@ pub async fn renew(
     // that writes after the read writes a later time than this `iat`.
     let now = services.clock.now().timestamp();
     let valid_after = services.store.valid_after(&viewer.owner_key()).await?;
-    if valid_after.is_some_and(|after| viewer.is_revoked_by(after)) {
+    if viewer.is_revoked_by(valid_after) {
         return Ok(Err(RenewRefused::Revoked));
     }
     let Some(expires_at) = services.lifetimes.renewal_expiry(viewer, now) else {

@@ -139,10 +139,11 @@ impl Viewer {
         owner_key(self.issuer, self.kind, &self.id)
     }
 
-    /// Whether a "valid after" time (seconds) revokes this token: it was
-    /// issued before then, or cannot say when it was issued.
-    pub fn is_revoked_by(&self, valid_after: i64) -> bool {
-        self.issued_at.is_none_or(|iat| iat < valid_after)
+    /// Whether the owner's "valid after" record (seconds; `None`: never
+    /// logged out everywhere) revokes this token: it was issued before
+    /// then, or cannot say when it was issued.
+    pub fn is_revoked_by(&self, valid_after: Option<i64>) -> bool {
+        valid_after.is_some_and(|after| self.issued_at.is_none_or(|iat| iat < after))
     }
 
     /// Whether the token grants the `admin` role.

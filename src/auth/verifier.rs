@@ -96,7 +96,7 @@ impl Verifier {
     /// verified (a WebSocket checks before each operation).
     pub async fn check_not_revoked(&self, viewer: &Viewer) -> Result<(), VerifyError> {
         match self.store.valid_after(&viewer.owner_key()).await {
-            Ok(Some(after)) if viewer.is_revoked_by(after) => {
+            Ok(after) if viewer.is_revoked_by(after) => {
                 Err(VerifyError::Invalid(TokenError::Revoked))
             }
             Ok(_) => Ok(()),
