@@ -413,8 +413,12 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
                     Ok(())
                 })
                 .await;
+            let structure = backend.structure_problems().await;
             backend.close().await?;
             visited?;
+            for problem in structure? {
+                verification.add_problem(problem);
+            }
             verification.finish();
             Ok::<_, String>(verification)
         })?,

@@ -51,7 +51,12 @@ impl Lifetimes {
 
     /// How long an untouched cart of `owner` lives.
     pub fn cart(&self, owner: &OwnerKey) -> Duration {
-        match owner.kind() {
+        self.cart_of_kind(owner.kind())
+    }
+
+    /// How long an untouched cart of an owner of `kind` lives.
+    pub fn cart_of_kind(&self, kind: ViewerKind) -> Duration {
+        match kind {
             ViewerKind::Guest => self.guest_cart,
             ViewerKind::Customer => self.customer_cart,
         }
@@ -97,6 +102,13 @@ impl Due {
     pub fn carts_changed_by(&self) -> DateTime<Utc> {
         let shortest = self.lifetimes.guest_cart.min(self.lifetimes.customer_cart);
         self.now - shortest
+    }
+
+    /// Carts of owners of `kind` changed at or before this instant have
+    /// expired: what a backend that keeps owners by their oldest change
+    /// reads, kind by kind.
+    pub fn carts_of_kind_changed_by(&self, kind: ViewerKind) -> DateTime<Utc> {
+        self.now - self.lifetimes.cart_of_kind(kind)
     }
 
     /// Whether the sweep has anything to do with `owner`'s carts: one has

@@ -224,6 +224,15 @@ impl Backend {
         }
     }
 
+    /// What is broken in the backend's own structures beside the records
+    /// (sled: the sweep's index), for `cartql verify`.
+    pub async fn structure_problems(&self) -> Result<Vec<String>, String> {
+        match self {
+            Backend::Sled(store) => store.sweep_index_problems().map_err(|e| e.to_string()),
+            Backend::Postgres(_) => Ok(Vec::new()),
+        }
+    }
+
     /// Loads `records` into this store, which must be empty; all or nothing.
     pub async fn import(&self, records: &[super::snapshot::Record]) -> Result<(), String> {
         match self {

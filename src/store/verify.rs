@@ -161,6 +161,12 @@ impl Verification {
         }
     }
 
+    /// A broken invariant of the store's own structures, which no record
+    /// shows (e.g. an index the backend keeps beside them).
+    pub fn add_problem(&mut self, text: String) {
+        self.problem(text);
+    }
+
     /// Whether every invariant holds.
     pub fn holds(&self) -> bool {
         self.problem_count == 0

@@ -42,6 +42,7 @@ async fn strict_mode_loses_no_acknowledged_write_to_a_power_cut() {
     };
     println!("{}", report.line(&scenario));
     assert!(report.refused.is_empty(), "{:?}", report.refused);
+    assert_eq!(report.unverified, None);
     assert!(report.acknowledged > 200, "{report:?}");
     assert!(
         report.blobs_seen,
@@ -67,6 +68,7 @@ async fn relaxed_mode_may_lose_the_last_moments_but_never_hands_out_a_version_tw
     };
     println!("{}", report.line(&scenario));
     assert!(report.refused.is_empty(), "{:?}", report.refused);
+    assert_eq!(report.unverified, None);
     assert!(report.acknowledged > 200, "{report:?}");
     assert_eq!(report.reissued, 0, "{report:?}");
     assert_eq!(report.tokens_refused, 0, "{report:?}");

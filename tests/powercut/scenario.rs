@@ -59,6 +59,9 @@ pub(crate) struct Report {
     pub(crate) blobs_seen: bool,
     /// fsyncs of files and of directories the filesystem answered.
     pub(crate) fsyncs: (u64, u64),
+    /// What `cartql verify` said of the directory after the last round,
+    /// when an invariant was broken (a record, or the sweep's index).
+    pub(crate) unverified: Option<String>,
 }
 
 impl Report {
@@ -204,6 +207,18 @@ pub(crate) async fn run(scenario: &Scenario) -> Option<Report> {
         report.fsyncs = fs.fsyncs();
     }
     server.stop().await;
+    let verified = std::process::Command::new(binary())
+        .args(["verify", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    if !verified.status.success() {
+        report.unverified = Some(format!(
+            "{}{}",
+            String::from_utf8_lossy(&verified.stdout),
+            String::from_utf8_lossy(&verified.stderr)
+        ));
+    }
     Some(report)
 }
 

@@ -199,13 +199,13 @@ async fn a_data_directory_a_newer_cartql_wrote_is_refused_with_one_line_and_left
     add(&server, &customer("ann"), "default", "MUG-LOGO", 1).await;
     let dir = server.dir.clone();
     let _keep = server.terminate().await;
-    // This release marked the directory with its layout (1); a newer one
+    // This release marked the directory with its layout (2); a newer one
     // would have written a higher mark (the codec: format byte 2, then
     // MessagePack).
     {
         let db = sled::open(dir.join("db")).unwrap();
         let meta = db.open_tree("meta").unwrap();
-        assert_eq!(meta.get("layout").unwrap().as_deref(), Some(&[2u8, 1][..]));
+        assert_eq!(meta.get("layout").unwrap().as_deref(), Some(&[2u8, 2][..]));
         meta.insert("layout", &[2u8, 99][..]).unwrap();
         db.flush().unwrap();
     }
@@ -229,6 +229,39 @@ async fn a_data_directory_a_newer_cartql_wrote_is_refused_with_one_line_and_left
     let db = sled::open(dir.join("db")).unwrap();
     let meta = db.open_tree("meta").unwrap();
     assert_eq!(meta.get("layout").unwrap().as_deref(), Some(&[2u8, 99][..]));
+}
+
+#[tokio::test]
+async fn verify_names_an_owner_the_sweep_index_lost_and_passes_when_every_write_kept_it() {
+    let server = TestServer::spawn().await;
+    let (ann, guest) = (customer("due-ann"), guest("due-guest"));
+    add(&server, &ann, "default", "MUG-LOGO", 2).await;
+    add(&server, &ann, "wishlist", "STICKER-PACK", 1).await;
+    add(&server, &guest, "default", "MUG-LOGO", 1).await;
+    let checkout = "mutation { checkout(input: {idempotencyKey: \"due-1\"}) { order { id } userErrors { code } } }";
+    let placed = server.data(Some(&ann), checkout, json!({})).await;
+    assert_eq!(placed["checkout"]["userErrors"], json!([]), "{placed}");
+    let dir = server.dir.clone();
+    let _keep = server.terminate().await;
+    let data_dir = dir.to_str().unwrap();
+    let verified = run(&["verify", "--data-dir", data_dir], &[]);
+    assert!(verified.status.success(), "{}", error_line(&verified));
+    // The sweep's index as a bug (or a hand) would leave it: no keys.
+    {
+        let db = sled::open(dir.join("db")).unwrap();
+        let due = db.open_tree("cart_due").unwrap();
+        assert_eq!(due.len(), 2, "ann and the guest, one key each");
+        due.clear().unwrap();
+        db.flush().unwrap();
+    }
+    let output = run(&["verify", "--data-dir", data_dir], &[]);
+    assert!(!output.status.success());
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        report.contains("the sweep's index lacks customer:") && report.contains("guest:"),
+        "{report}"
+    );
+    assert!(error_line(&output).contains("2 broken invariants"));
 }
 
 /// Every file and directory under `dir` with a mode that others can use.

@@ -100,6 +100,12 @@ impl CartIndex {
         self.carts.values().map(|e| e.bytes).sum()
     }
 
+    /// When the least recently changed cart last changed (the first to
+    /// expire); `None` when no cart is left.
+    pub fn oldest_change(&self) -> Option<DateTime<Utc>> {
+        self.carts.values().map(|e| e.updated_at).min()
+    }
+
     /// The highest version any of the owner's carts has had.
     pub fn highest_version(&self) -> u64 {
         self.carts

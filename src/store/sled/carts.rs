@@ -13,6 +13,7 @@
 
 use super::SledStore;
 use super::codec::{decode, encode};
+use super::due::{self, DueMove, Slot};
 use super::tx::{TxResult, count_new_key, finish, record, scoped};
 use crate::domain::idempotency::{KeyUse, Outcome, cart_to_replay};
 use crate::domain::merge::MergeReport;
@@ -30,16 +31,28 @@ use sled::transaction::TransactionalTree;
 pub(super) struct Staged {
     owner: OwnerKey,
     index: Option<CartIndex>,
+    /// How the owner's key in the sweep's index moves ([`due`]).
+    due: DueMove,
     puts: Vec<(Vec<u8>, Vec<u8>)>,
     deletes: Vec<Vec<u8>>,
 }
 
 impl Staged {
-    /// A write of `owner`'s carts: `write` and the index as `apply` left it.
-    pub(super) fn write(owner: &OwnerKey, index: &CartIndex, write: &CartWrite) -> Staged {
+    /// A write of `owner`'s carts: `write` and the index as `apply` left it;
+    /// `was` is the sweep's slot of the index as read (`None`: none stored).
+    pub(super) fn write(
+        owner: &OwnerKey,
+        was: Option<Slot>,
+        index: &CartIndex,
+        write: &CartWrite,
+    ) -> Staged {
         Staged {
             owner: owner.clone(),
             index: Some(index.clone()),
+            due: DueMove {
+                from: was,
+                to: Some(due::slot_of(index)),
+            },
             puts: vec![(cart_key(owner, &write.cart.name), encode(&write.cart))],
             deletes: write.dropped.iter().map(|n| cart_key(owner, n)).collect(),
         }
@@ -48,7 +61,9 @@ impl Staged {
     /// Every cart of `set` replaces what `old` had (carts `set` no longer
     /// has are deleted), with the set's index (kept when the set is empty:
     /// it holds the retired version until the sweeper raises the floor).
-    pub(super) fn set(owner: &OwnerKey, old: &CartSet, set: &CartSet) -> Staged {
+    /// `stored`: whether `old` was read from an index (its key moves) or
+    /// stands for nothing stored (an import, an upgrade: no key yet).
+    pub(super) fn set(owner: &OwnerKey, old: &CartSet, set: &CartSet, stored: bool) -> Staged {
         let puts = set
             .carts
             .values()
@@ -61,20 +76,30 @@ impl Staged {
             .filter(|name| !set.carts.contains_key(*name))
             .map(|name| cart_key(owner, name))
             .collect();
+        let index = set.index();
         Staged {
             owner: owner.clone(),
-            index: Some(set.index()),
+            due: DueMove::between(stored.then(|| old.index()).as_ref(), Some(&index)),
+            index: Some(index),
             puts,
             deletes,
         }
     }
 
-    /// Applies the write inside a transaction over `carts` and `cart_index`.
+    /// Applies the write inside a transaction over `carts`, `cart_index`
+    /// and `cart_due`.
     pub(super) fn apply(
         &self,
         carts: &TransactionalTree,
         index: &TransactionalTree,
+        due: &TransactionalTree,
     ) -> TxResult<()> {
+        if let Some(key) = self.due.added(&self.owner) {
+            due.insert(key, &[][..])?;
+        }
+        if let Some(key) = self.due.removed(&self.owner) {
+            due.remove(key)?;
+        }
         for key in &self.deletes {
             carts.remove(key.as_slice())?;
         }
@@ -98,8 +123,17 @@ pub(super) fn cart_key(owner: &OwnerKey, name: &CartName) -> Vec<u8> {
 impl SledStore {
     /// The owner's index as stored, or a fresh one above the version floor.
     pub(super) fn index_of(&self, owner: &OwnerKey) -> Result<CartIndex, StoreError> {
-        Ok(Self::get(&self.cart_index, owner.as_str().as_bytes())?
+        Ok(self
+            .index_as_stored(owner)?
             .unwrap_or_else(|| self.fresh_index()))
+    }
+
+    /// The owner's index as stored, if it has one.
+    pub(super) fn index_as_stored(
+        &self,
+        owner: &OwnerKey,
+    ) -> Result<Option<CartIndex>, StoreError> {
+        Self::get(&self.cart_index, owner.as_str().as_bytes())
     }
 
     /// One cart as stored.
@@ -141,13 +175,15 @@ impl SledStore {
         name: &CartName,
         update: &CartUpdate<'_>,
     ) -> Result<(Option<Cart>, Option<Staged>), UpdateError> {
-        let mut index = self.index_of(owner)?;
+        let stored_index = self.index_as_stored(owner)?;
+        let was = stored_index.as_ref().map(due::slot_of);
+        let mut index = stored_index.unwrap_or_else(|| self.fresh_index());
         self.versions_from(&mut index);
         let stored = self.stored_cart(owner, name)?;
         match update(&mut index, stored.as_ref()).map_err(UpdateError::Rejected)? {
             Some(write) => {
                 self.lease_versions(write.cart.version).await?;
-                let staged = Staged::write(owner, &index, &write);
+                let staged = Staged::write(owner, was, &index, &write);
                 Ok((Some(write.cart), Some(staged)))
             }
             None => Ok((stored, None)),
@@ -167,6 +203,11 @@ impl SledStore {
     /// transactions take a process-wide lock that every other read and
     /// write then waits for, which halved the add rate.
     pub(super) fn commit_one(&self, staged: &Staged) -> Result<(), StoreError> {
+        // The sweep's key first, its old one last: cut anywhere, the owner
+        // still has a key (perhaps one more, which the sweep deletes).
+        if let Some(key) = staged.due.added(&staged.owner) {
+            self.cart_due.insert(key, &[][..])?;
+        }
         for key in &staged.deletes {
             self.carts.remove(key.as_slice())?;
         }
@@ -178,14 +219,18 @@ impl SledStore {
         for (key, bytes) in &staged.puts {
             self.carts.insert(key.as_slice(), bytes.as_slice())?;
         }
+        if let Some(key) = staged.due.removed(&staged.owner) {
+            self.cart_due.remove(key)?;
+        }
         Ok(())
     }
 
     /// Writes staged changes of several owners in one transaction (a merge).
     pub(super) fn commit(&self, staged: &[&Staged]) -> Result<(), UpdateError> {
-        let result = (&self.carts, &self.cart_index).transaction(|(carts, index)| {
+        let trees = (&self.carts, &self.cart_index, &self.cart_due);
+        let result = trees.transaction(|(carts, index, due)| {
             for write in staged {
-                write.apply(carts, index)?;
+                write.apply(carts, index, due)?;
             }
             Ok(())
         });
@@ -316,15 +361,16 @@ impl CartStore for SledStore {
         let trees = (
             &self.carts,
             &self.cart_index,
+            &self.cart_due,
             &self.idempotency,
             &self.idempotency_counts,
         );
         let _writing = self.writing().await;
-        let result = trees.transaction(|(carts, index, idempotency, counts)| {
+        let result = trees.transaction(|(carts, index, due, idempotency, counts)| {
             // Counted inside: the sweeper gives counts back meanwhile.
             count_new_key(counts, owner_key, key.max_per_owner)?;
             if let Some(staged) = &staged {
-                staged.apply(carts, index)?;
+                staged.apply(carts, index, due)?;
             }
             idempotency.insert(
                 idem_key.as_slice(),
@@ -367,7 +413,7 @@ impl CartStore for SledStore {
             (customer, &customer_old, &customer_set),
         ] {
             if old != set {
-                staged.push(Staged::set(owner, old, set));
+                staged.push(Staged::set(owner, old, set, true));
             }
         }
         if staged.is_empty() {

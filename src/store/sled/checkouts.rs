@@ -23,6 +23,7 @@
 use super::SledStore;
 use super::carts::Staged;
 use super::codec::encode;
+use super::due;
 use super::tx::{Abort, TxResult, record, scoped, tx_get};
 use crate::domain::idempotency::{Outcome, too_many_keys};
 use crate::domain::order::Order;
@@ -147,6 +148,7 @@ impl SledStore {
         let trees = (
             &self.carts,
             &self.cart_index,
+            &self.cart_due,
             &self.products,
             &self.orders,
             &self.idempotency,
@@ -196,6 +198,7 @@ type Trees = (
     TransactionalTree,
     TransactionalTree,
     TransactionalTree,
+    TransactionalTree,
 );
 
 /// What one checkout reads inside its batch's transaction.
@@ -207,7 +210,7 @@ struct Read {
 
 /// Reads what `job` needs (seeing the batch's earlier writes).
 fn read(job: &Prepared, trees: &Trees) -> TxResult<Read> {
-    let (_, _, products, _, _, counts, _, meta) = trees;
+    let (_, _, _, products, _, _, counts, _, meta) = trees;
     let keys: u64 = tx_get(counts, job.request.owner.as_str().as_bytes())?.unwrap_or(0);
     let mut catalog: HashMap<Sku, Variant> = HashMap::with_capacity(job.lines.len());
     for line in &job.lines {
@@ -227,7 +230,7 @@ fn read(job: &Prepared, trees: &Trees) -> TxResult<Read> {
 /// only when it places the order. A record it cannot read fails it alone
 /// (the batch's others go on); a storage failure fails the batch.
 fn place(job: &Prepared, trees: &Trees) -> TxResult<Placed> {
-    let (carts, cart_index, products, orders, idempotency, counts, owners, meta) = trees;
+    let (carts, cart_index, cart_due, products, orders, idempotency, counts, owners, meta) = trees;
     let request = &job.request;
     let owner = &request.owner;
     let owner_key = owner.as_str().as_bytes();
@@ -267,7 +270,8 @@ fn place(job: &Prepared, trees: &Trees) -> TxResult<Placed> {
         products.insert(product.sku.as_str().as_bytes(), encode(product))?;
     }
     if let Some(emptied) = &emptied {
-        Staged::write(owner, &index, emptied).apply(carts, cart_index)?;
+        Staged::write(owner, Some(due::slot_of(&job.index)), &index, emptied)
+            .apply(carts, cart_index, cart_due)?;
     }
     let order = placement.order;
     let (event_key, event) = outbox_record(&order);

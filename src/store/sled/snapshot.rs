@@ -124,13 +124,14 @@ impl SledStore {
             if let Record::Carts { owner, carts } = record {
                 let owner = crate::domain::OwnerKey::parse(owner)
                     .ok_or_else(|| format!("'{owner}' is not an owner key"))?;
-                sets.push(Staged::set(&owner, &CartSet::default(), carts));
+                sets.push(Staged::set(&owner, &CartSet::default(), carts, false));
             }
         }
         let trees = (
             &self.products,
             &self.carts,
             &self.cart_index,
+            &self.cart_due,
             &self.meta,
             &self.orders,
             &self.idempotency,
@@ -145,6 +146,7 @@ impl SledStore {
                 products,
                 carts,
                 cart_index,
+                cart_due,
                 meta,
                 orders,
                 idempotency,
@@ -195,7 +197,7 @@ impl SledStore {
                 }
                 for staged in &sets {
                     staged
-                        .apply(carts, cart_index)
+                        .apply(carts, cart_index, cart_due)
                         .map_err(|_| ConflictableTransactionError::Abort(()))?;
                 }
                 for (owner, count) in &counts {

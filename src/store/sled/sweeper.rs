@@ -11,11 +11,12 @@
 use super::SledStore;
 use super::carts::cart_key;
 use super::codec::{decode, encode};
+use super::due::{self, DueMove};
 use super::tx::{finish, tx_get};
 use crate::clock::Clock;
 use crate::domain::expiry::Due;
 use crate::domain::idempotency::IdempotencyRecord;
-use crate::domain::{CartIndex, OwnerKey};
+use crate::domain::{OwnerKey, ViewerKind};
 use crate::store::notices::Touched;
 use crate::store::sweeper::{self, Sweep};
 use crate::store::{Retention, StoreError, UpdateError};
@@ -49,6 +50,24 @@ impl SledStore {
         {
             task.abort();
         }
+    }
+
+    /// Owners the sweep's index ([`due`]) lacks: their carts would never be
+    /// swept. (Extra keys are not listed: the sweep deletes them.)
+    pub fn sweep_index_problems(&self) -> Result<Vec<String>, StoreError> {
+        let mut problems = Vec::new();
+        for key in due::expected_keys(&self.cart_index) {
+            let key = key?;
+            if !self.cart_due.contains_key(&key)?
+                && let Some((_, owner)) = due::parse(&key)
+            {
+                problems.push(format!(
+                    "the sweep's index lacks {owner}, whose carts would never expire: export the store and import it into a fresh data directory",
+                    owner = owner.as_str()
+                ));
+            }
+        }
+        Ok(problems)
     }
 
     /// One sweep at `now`.
@@ -86,64 +105,101 @@ impl Sweep for SledStore {
         Ok(swept)
     }
 
-    /// Drops expired carts, reading only owners' indexes (an entry says
-    /// when its cart last changed), and deletes indexes left without carts,
+    /// Drops expired carts, reading only the owners the sweep's index
+    /// ([`due`]) says may have one (their oldest cart changed before the
+    /// kind's lifetime ago), and deletes indexes left without carts,
     /// raising the version floor first. Each owner is swept in its turn and
     /// one short transaction, so a write of the owner waits for at most one
     /// owner's sweep. Returns the number of carts dropped.
     async fn sweep_carts(&self, due: &Due) -> Result<usize, StoreError> {
         let mut swept = 0;
         let mut touched = Touched::default();
-        for (seen, entry) in self.cart_index.iter().enumerate() {
-            yield_sometimes(seen).await;
-            let (key, bytes) = entry?;
-            let Some(owner) = std::str::from_utf8(&key).ok().and_then(OwnerKey::parse) else {
-                tracing::warn!(key = %String::from_utf8_lossy(&key), "a cart index under a key that names no owner; left alone");
-                continue;
-            };
-            let index: CartIndex = decode(&key, &bytes)?;
-            if !due.owner_due(&owner, &index) {
-                continue;
-            }
-            let turn = self.owner_locks.lock(&owner).await;
-            // After the owner's turn, as every write takes them.
-            let _writing = self.writing().await;
-            // Read again in the owner's turn: a write may have come first.
-            let Some(mut index) = Self::get::<CartIndex>(&self.cart_index, &key)? else {
-                continue;
-            };
-            let Some(swept_carts) = due.sweep_carts(&owner, &mut index) else {
-                continue;
-            };
-            let dropped = swept_carts.dropped;
-            let keep = !swept_carts.forget_owner;
-            if !keep {
-                // An owner left without carts (all expired, or all merged
-                // into a customer's) loses its index; the floor keeps its
-                // versions retired. sled writes in order, so the floor is
-                // never lost while the deletion is kept.
-                self.raise_version_floor(index.retired_version)?;
-            }
-            let result = (&self.carts, &self.cart_index).transaction(|(carts, indexes)| {
-                for name in &dropped {
-                    carts.remove(cart_key(&owner, name))?;
-                }
-                match keep {
-                    true => indexes.insert(&key, encode(&index))?,
-                    false => indexes.remove(&key)?,
+        let mut seen = 0;
+        for kind in [ViewerKind::Guest, ViewerKind::Customer] {
+            for entry in self.cart_due.range(due::may_be_due(due, kind)) {
+                yield_sometimes(seen).await;
+                seen += 1;
+                let (key, _) = entry?;
+                let Some((slot, owner)) = due::parse(&key) else {
+                    tracing::warn!(key = %key.escape_ascii(), "a key in the sweep's index that names no owner; left alone");
+                    continue;
                 };
-                Ok(())
-            });
-            finish::<()>(result).map_err(|e| match e {
-                UpdateError::Store(e) => e,
-                UpdateError::Rejected(r) => {
-                    StoreError::backend(format!("unexpected refusal: {r:?}"))
+                // A plain read first: most owners read are not due yet.
+                if let Ok(Some(index)) = self.index_as_stored(&owner)
+                    && due::slot_of(&index) == slot
+                    && !due.owner_due(&owner, &index)
+                {
+                    continue;
                 }
-            })?;
-            drop(turn);
-            swept += dropped.len();
-            if !dropped.is_empty() {
-                touched = touched.and_carts_of(&owner);
+                let turn = self.owner_locks.lock(&owner).await;
+                // After the owner's turn, as every write takes them.
+                let _writing = self.writing().await;
+                // Read again in the owner's turn: a write may have come first.
+                let mut index = match self.index_as_stored(&owner) {
+                    Ok(Some(index)) => index,
+                    Ok(None) => {
+                        // Left by a crash after the index went: no owner to sweep.
+                        self.cart_due.remove(&key)?;
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(owner = owner.as_str(), error = %e, "an unreadable cart index is left out of the sweep");
+                        continue;
+                    }
+                };
+                if due::slot_of(&index) != slot {
+                    // Left by a crash between a write's two keys: the owner's
+                    // key is the other one (written again, in case), this one goes.
+                    self.cart_due
+                        .insert(due::key(&owner, due::slot_of(&index)), &[][..])?;
+                    self.cart_due.remove(&key)?;
+                    continue;
+                }
+                let Some(swept_carts) = due.sweep_carts(&owner, &mut index) else {
+                    continue;
+                };
+                let dropped = swept_carts.dropped;
+                let keep = !swept_carts.forget_owner;
+                if !keep {
+                    // An owner left without carts (all expired, or all merged
+                    // into a customer's) loses its index; the floor keeps its
+                    // versions retired. sled writes in order, so the floor is
+                    // never lost while the deletion is kept.
+                    self.raise_version_floor(index.retired_version)?;
+                }
+                let moved = DueMove {
+                    from: Some(slot),
+                    to: keep.then(|| due::slot_of(&index)),
+                };
+                let trees = (&self.carts, &self.cart_index, &self.cart_due);
+                let result = trees.transaction(|(carts, indexes, dues)| {
+                    for name in &dropped {
+                        carts.remove(cart_key(&owner, name))?;
+                    }
+                    let owner_key = owner.as_str().as_bytes();
+                    match keep {
+                        true => indexes.insert(owner_key, encode(&index))?,
+                        false => indexes.remove(owner_key)?,
+                    };
+                    if let Some(key) = moved.added(&owner) {
+                        dues.insert(key, &[][..])?;
+                    }
+                    if let Some(key) = moved.removed(&owner) {
+                        dues.remove(key)?;
+                    }
+                    Ok(())
+                });
+                finish::<()>(result).map_err(|e| match e {
+                    UpdateError::Store(e) => e,
+                    UpdateError::Rejected(r) => {
+                        StoreError::backend(format!("unexpected refusal: {r:?}"))
+                    }
+                })?;
+                drop(turn);
+                swept += dropped.len();
+                if !dropped.is_empty() {
+                    touched = touched.and_carts_of(&owner);
+                }
             }
         }
         if swept > 0 {
