@@ -15,8 +15,11 @@
 //! before a sign-up: a flood of sign-ups cannot starve log-ins. A full queue
 //! answers [`PasswordError::Busy`] at once (the client sees `THROTTLED`).
 //!
-//! Log-ins for unknown emails are verified against a dummy hash made at start
-//! with the same parameters, so they take as long as a wrong password.
+//! Log-ins for unknown emails are verified against a dummy hash with the same
+//! parameters, so they take as long as a wrong password. The dummy is a PHC
+//! string with a random salt and a random output, not the hash of anything:
+//! checking a password against it costs a real hash, and no password
+//! matches it (a 2^-256 chance), so no hash (nor its 19 MiB) is spent at start.
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -87,10 +90,9 @@ pub struct Passwords {
 }
 
 impl Passwords {
-    /// `concurrency` hashing threads. Makes the dummy hash (start-up cost: one hash).
+    /// `concurrency` hashing threads, and the dummy hash (no hashing).
     pub fn new(concurrency: usize) -> Result<Passwords, String> {
-        let dummy = hex::encode(rand::random::<[u8; 16]>());
-        let dummy_hash = hash_now(&dummy).map_err(|e| e.to_string())?;
+        let dummy_hash = dummy_hash().map_err(|e| e.to_string())?;
         let threads = concurrency.max(1);
         let pool = Arc::new(Pool {
             queues: Mutex::new(Queues::default()),
@@ -219,23 +221,15 @@ impl Hasher {
     /// The argon2id hash of `password` with the default parameters and a
     /// fresh salt, in PHC string form.
     pub fn hash(&mut self, password: &str) -> Result<String, PasswordError> {
-        let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(failed)?;
-        let params = Params::default();
+        let salt = fresh_salt()?;
         let output = self.compute(
             password,
             Algorithm::Argon2id,
             Version::V0x13,
-            params.clone(),
+            Params::default(),
             salt.as_salt(),
         )?;
-        let hash = PasswordHash {
-            algorithm: Algorithm::Argon2id.ident(),
-            version: Some(Version::V0x13.into()),
-            params: ParamsString::try_from(&params).map_err(failed)?,
-            salt: Some(salt.as_salt()),
-            hash: Some(output),
-        };
-        Ok(hash.to_string())
+        phc_string(&salt, output)
     }
 
     /// Whether `password` matches the PHC string `stored` (compared in constant time).
@@ -287,8 +281,27 @@ fn failed(e: impl std::fmt::Display) -> PasswordError {
     PasswordError::Failed(e.to_string())
 }
 
-fn hash_now(password: &str) -> Result<String, PasswordError> {
-    Hasher::default().hash(password)
+fn fresh_salt() -> Result<SaltString, PasswordError> {
+    SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(failed)
+}
+
+/// The PHC string of an argon2id hash with the default parameters.
+fn phc_string(salt: &SaltString, output: Output) -> Result<String, PasswordError> {
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&Params::default()).map_err(failed)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(hash.to_string())
+}
+
+/// What unknown emails are checked against: the PHC string of a hash with
+/// the default parameters, a random salt and a random output.
+fn dummy_hash() -> Result<String, PasswordError> {
+    let output = Output::new(&rand::random::<[u8; 32]>()).map_err(failed)?;
+    phc_string(&fresh_salt()?, output)
 }
 
 #[cfg(test)]
@@ -337,6 +350,34 @@ mod tests {
             .to_string();
         assert!(hasher.verify("battery staple", &theirs).unwrap());
         assert!(!hasher.verify("battery stable", &theirs).unwrap());
+    }
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_one_does_and_matches_nothing() {
+        let mut hasher = Hasher::default();
+        let real = hasher.hash("a password").unwrap();
+        let dummy = dummy_hash().unwrap();
+        let (parsed_real, parsed_dummy) = (
+            PasswordHash::new(&real).unwrap(),
+            PasswordHash::new(&dummy).unwrap(),
+        );
+        assert_eq!(parsed_dummy.algorithm, parsed_real.algorithm);
+        assert_eq!(parsed_dummy.version, parsed_real.version);
+        assert_eq!(
+            Params::try_from(&parsed_dummy).unwrap(),
+            Params::try_from(&parsed_real).unwrap()
+        );
+        assert_eq!(
+            parsed_dummy.hash.unwrap().len(),
+            parsed_real.hash.unwrap().len()
+        );
+        assert_eq!(
+            parsed_dummy.salt.unwrap().len(),
+            parsed_real.salt.unwrap().len()
+        );
+        assert!(!hasher.verify("a password", &dummy).unwrap());
+        assert!(!hasher.verify("", &dummy).unwrap());
+        assert_ne!(dummy, dummy_hash().unwrap(), "random each time");
     }
 
     #[tokio::test]
