@@ -50,9 +50,9 @@ pub struct StoreConfig {
     #[arg(long, env = "CARTQL_DATABASE_MAX_CONNECTIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub database_max_connections: u32,
     /// Memory sled may use to cache the database, in MiB (8–65536): reads of
-    /// what it holds skip the disk. What the process holds on top of it is
-    /// small (connections, caches of documents and tokens).
-    #[arg(long, env = "CARTQL_CACHE_MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(8..=65_536))]
+    /// what it holds skip the disk (and the operating system's page cache
+    /// holds the file besides). sled keeps up to about twice this in memory.
+    #[arg(long, env = "CARTQL_CACHE_MIB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(8..=65_536))]
     pub cache_mib: u64,
 }
 

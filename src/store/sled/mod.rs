@@ -298,8 +298,12 @@ impl From<sled::Error> for StoreError {
     }
 }
 
-/// sled's cache when no size is given: `--cache-mib`'s default.
-pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
+/// sled's cache when no size is given: `--cache-mib`'s default. 16 MiB:
+/// on a million carts sled's page cleaning fills the cache within minutes
+/// of start with no request (idle: 217 MiB resident with 64, 155 with 16),
+/// and reads of 4,096 or 65,536 of them ran as fast with 16 as with 64
+/// (BENCHMARKS.md, issue 24's fifth round).
+pub const DEFAULT_CACHE_BYTES: u64 = 16 << 20;
 
 /// Gives every variant stored before products had handles a product of its
 /// own (handle from the SKU, no options), so the catalog reads as products.
