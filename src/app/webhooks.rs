@@ -60,6 +60,10 @@ const DISPATCH_BATCH: usize = 256;
 /// The most outbox events a pass reads to know which deliveries must wait
 /// for an event of their order still there.
 const OUTBOX_VIEW: usize = 1024;
+/// The most pages of outbox records a read goes through while none of them
+/// reads as an event (see [`Relay::oldest_outbox`]): a longer run of such
+/// records at the head of the outbox still holds the rest back.
+const UNREAD_PAGES: usize = 16;
 /// How far apart instances' clocks may be (an event id's time is its
 /// instance's clock): see [`OutboxView::lets_go`].
 const CLOCK_SKEW_MS: u64 = 2_000;
@@ -757,8 +761,9 @@ impl Relay {
         let dispatched = !oldest.events.is_empty();
         // A full page means more may wait; a batch another instance took
         // first (or one that cannot be taken) waits for the next pass.
-        // A full page of records none of which reads is left to the next
-        // pass (no spin; the warnings name them).
+        // Full pages of records none of which reads are read past (up to
+        // UNREAD_PAGES); a longer run is left to the next pass (no spin;
+        // the warning names the first).
         let mut more = oldest.full && dispatched;
         if dispatched && !self.dispatch(now, oldest.events).await? {
             more = false;
@@ -783,34 +788,52 @@ impl Relay {
 
     /// The outbox's `limit` oldest records (its keys are event ids, ULIDs:
     /// key order is the order they happened in), those that read as events
-    /// (the others are left alone with a warning), keyed as stored.
+    /// (the others are left alone with a warning), keyed as stored. A full
+    /// page none of which reads as an event is read past, up to
+    /// [`UNREAD_PAGES`] pages, so such records (a newer release's, or
+    /// damaged ones) never stop the events behind them for good.
     async fn oldest_outbox(&self, limit: usize) -> Result<OutboxPage, AppError> {
-        let records = self
-            .services
-            .store
-            .first_shop_records(WEBHOOK_OUTBOX, limit)
-            .await?;
-        let full = records.len() >= limit;
-        let last = records.last().map(|(key, _)| key.clone());
-        let mut events = Vec::with_capacity(records.len());
-        let mut unread = Vec::new();
-        for (key, value) in records {
-            match Event::deserialize(&value) {
-                Ok(read) => events.push((key, read)),
-                Err(e) => {
-                    tracing::warn!(key = %key, error = %e, "an unreadable outbox event is left alone");
-                    if let Ok(place) = EventPlace::deserialize(&value) {
-                        unread.push((key, place));
+        let mut page = OutboxPage {
+            events: Vec::new(),
+            unread: Vec::new(),
+            full: false,
+            last: None,
+        };
+        let (mut unreadable, mut first_unreadable) = (0usize, None);
+        for _ in 0..UNREAD_PAGES {
+            let records = self
+                .services
+                .store
+                .shop_records_after(WEBHOOK_OUTBOX, page.last.as_deref(), limit)
+                .await?;
+            page.full = records.len() >= limit;
+            if let Some((key, _)) = records.last() {
+                page.last = Some(key.clone());
+            }
+            for (key, value) in records {
+                match Event::deserialize(&value) {
+                    Ok(read) => page.events.push((key, read)),
+                    Err(e) => {
+                        if unreadable == 0 {
+                            first_unreadable = Some((key.clone(), e.to_string()));
+                        }
+                        unreadable += 1;
+                        if let Ok(place) = EventPlace::deserialize(&value) {
+                            page.unread.push((key, place));
+                        }
                     }
                 }
             }
+            if !page.events.is_empty() || !page.full {
+                break;
+            }
         }
-        Ok(OutboxPage {
-            events,
-            unread,
-            full,
-            last,
-        })
+        // One line a read, not one per record: a long run of them would
+        // flood the log every pass.
+        if let Some((key, error)) = first_unreadable {
+            tracing::warn!(count = unreadable, first = %key, %error, "outbox records that do not read as events are left alone");
+        }
+        Ok(page)
     }
 
     /// Makes the deliveries of a batch of the outbox's events in one

@@ -284,6 +284,17 @@ pub trait ShopStore: Send + Sync + 'static {
         &self,
         kind: &str,
         limit: usize,
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        self.shop_records_after(kind, None, limit).await
+    }
+    /// The first `limit` records of `kind` whose keys come after `after`
+    /// (all of them with `None`), in key order: a page, and the next one
+    /// after its last key.
+    async fn shop_records_after(
+        &self,
+        kind: &str,
+        after: Option<&str>,
+        limit: usize,
     ) -> Result<Vec<(String, serde_json::Value)>, StoreError>;
     /// How many records of `kind` there are (values unread).
     async fn count_shop_records(&self, kind: &str) -> Result<u64, StoreError>;

@@ -305,14 +305,15 @@ impl<S: ShopStore + ?Sized> ShopStore for Traced<S> {
         )
     }
 
-    async fn first_shop_records(
+    async fn shop_records_after(
         &self,
         kind: &str,
+        after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
         read_step!(
-            "store.first_shop_records",
-            self.0.first_shop_records(kind, limit),
+            "store.shop_records_after",
+            self.0.shop_records_after(kind, after, limit),
             kind,
             limit
         )

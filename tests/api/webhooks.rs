@@ -691,3 +691,56 @@ async fn acknowledged_orders_are_announced_after_a_kill_while_the_endpoint_was_d
     );
     drop(again);
 }
+
+#[tokio::test]
+async fn a_long_run_of_outbox_records_this_release_cannot_read_does_not_stop_the_events_behind_it()
+{
+    use cartql::store::backend::{Backend, Location};
+    use cartql::store::shop::WEBHOOK_OUTBOX;
+    let temp = private_tempdir();
+    let dir = temp.path().to_path_buf();
+    let _database = match on_postgres() {
+        true => Some(TestDatabase::of(&dir).await),
+        false => None,
+    };
+    let args = ["--webhook-allow-insecure"];
+    // The store made by a first start, then stopped to write into.
+    let server = TestServer::spawn_in(&dir, &args).await;
+    let location = match &server.database_url {
+        Some(url) => Location::Postgres(cartql::store::postgres::PgSettings {
+            url: url.clone(),
+            max_connections: 2,
+            notice_secret: SECRET.as_bytes().to_vec(),
+        }),
+        None => Location::Sled {
+            dir: dir.clone(),
+            durability: cartql::store::sled::Durability::Strict,
+            cache_bytes: 8 << 20,
+        },
+    };
+    server.terminate().await;
+    // Three pages' worth of events (256 a page) of a kind a newer release
+    // writes, older than anything the server will write.
+    let backend = Backend::open(&location).await.unwrap();
+    let store = backend.store();
+    for i in 0..700u64 {
+        let id = ulid::Ulid::from_parts(1_600_000_000_000 + i, u128::from(i)).to_string();
+        let value = json!({"id": id, "type": "order.refunded.v9", "resourceId": format!("gid://cartql/Order/old-{i}"), "sequence": 1});
+        store
+            .put_shop_record(WEBHOOK_OUTBOX, &id, &value)
+            .await
+            .unwrap();
+    }
+    backend.close().await.unwrap();
+    drop(store);
+    drop(backend);
+
+    let hook = Hook::default();
+    let url = hook.serve().await;
+    let server = TestServer::spawn_in(&dir, &args).await;
+    endpoint(&server, &url, &ALL_ORDER_EVENTS).await;
+    let buyer = customer("webhook-behind");
+    let order = placed(&server, &buyer, "MUG-LOGO", "wh-behind").await;
+    let got = hook.until("the order's event", |got| !got.is_empty()).await;
+    assert_eq!(types_of(&got, &order), ["order.placed"]);
+}

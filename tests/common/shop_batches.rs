@@ -31,6 +31,24 @@ pub async fn a_batch_is_written_whole_or_not_at_all_and_one_racer_takes_it(
         first,
         vec![("a".into(), json!("a")), ("b".into(), json!("b"))]
     );
+    // The next page starts after a page's last key; past the last, none.
+    let next = store
+        .shop_records_after(WEBHOOK_OUTBOX, Some("b"), 2)
+        .await
+        .unwrap();
+    assert_eq!(next, vec![("c".into(), json!("c"))]);
+    for after in ["c", "zz"] {
+        let none = store
+            .shop_records_after(WEBHOOK_OUTBOX, Some(after), 2)
+            .await
+            .unwrap();
+        assert_eq!(none, vec![], "after {after}");
+    }
+    let between = store
+        .shop_records_after(WEBHOOK_OUTBOX, Some("a0"), 5)
+        .await
+        .unwrap();
+    assert_eq!(between.len(), 2, "b and c: a key need not exist");
     assert_eq!(store.count_shop_records(WEBHOOK_OUTBOX).await.unwrap(), 3);
     let batch = [
         take("a"),

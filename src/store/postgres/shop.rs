@@ -60,23 +60,32 @@ impl ShopStore for PgStore {
             .collect())
     }
 
-    async fn first_shop_records(
+    async fn shop_records_after(
         &self,
         kind: &str,
+        after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
         let prefix = meta_key(kind, "");
         // A key range rather than LIKE (keys may hold `_` or `%`) or
         // starts_with (which no index serves).
-        let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
-            "SELECT key, value FROM meta WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3",
-        )
-        .bind(&prefix)
-        .bind(prefix_end(&prefix))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
+        let (sql, start) = match after {
+            Some(after) => (
+                "SELECT key, value FROM meta WHERE key > $1 AND key < $2 ORDER BY key LIMIT $3",
+                meta_key(kind, after),
+            ),
+            None => (
+                "SELECT key, value FROM meta WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3",
+                prefix.clone(),
+            ),
+        };
+        let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(sql)
+            .bind(&start)
+            .bind(prefix_end(&prefix))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(rows
             .into_iter()
             .filter_map(|(key, value)| key.strip_prefix(&prefix).map(|k| (k.to_string(), value)))

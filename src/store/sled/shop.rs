@@ -5,7 +5,7 @@ use super::codec::{decode, encode};
 use crate::domain::pricing::ShopPricing;
 use crate::store::StoreError;
 use crate::store::shop::{
-    PRICING_KINDS, RecordChange, ShopStore, ShopWrite, meta_key, pricing_from,
+    PRICING_KINDS, RecordChange, ShopStore, ShopWrite, meta_key, prefix_end, pricing_from,
 };
 use async_trait::async_trait;
 
@@ -53,14 +53,21 @@ impl ShopStore for SledStore {
         Ok(keys)
     }
 
-    async fn first_shop_records(
+    async fn shop_records_after(
         &self,
         kind: &str,
+        after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        use std::ops::Bound;
         let prefix = meta_key(kind, "");
+        let start = match after {
+            Some(after) => Bound::Excluded(meta_key(kind, after).into_bytes()),
+            None => Bound::Included(prefix.clone().into_bytes()),
+        };
+        let end = Bound::Excluded(prefix_end(&prefix).into_bytes());
         let mut records = Vec::new();
-        for entry in self.meta.scan_prefix(prefix.as_bytes()).take(limit) {
+        for entry in self.meta.range::<Vec<u8>, _>((start, end)).take(limit) {
             let (key, bytes) = entry?;
             let value = decode(&key, &bytes)?;
             let key = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
