@@ -463,6 +463,34 @@ pub struct Relay {
     client: reqwest::Client,
     /// Attempts in flight on this instance, by endpoint.
     in_flight: Arc<std::sync::Mutex<HashMap<String, usize>>>,
+    /// When unreadable outbox records were last warned of.
+    unread_warned: Arc<std::sync::Mutex<Repeat>>,
+}
+
+/// How often the same warning is logged: once, then again once a minute
+/// while it holds, and at once when what it names changes. (Passes run
+/// back to back while the outbox has a backlog: a warning per read would
+/// be several lines a second.)
+#[derive(Default)]
+struct Repeat {
+    last: Option<(String, std::time::Instant)>,
+}
+
+impl Repeat {
+    /// How long the same warning waits before it is logged again.
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// Whether to log the warning naming `subject` at `now` (and, if so,
+    /// it counts as logged).
+    fn due(&mut self, subject: &str, now: std::time::Instant) -> bool {
+        let quiet = self.last.as_ref().is_some_and(|(last, at)| {
+            last == subject && now.saturating_duration_since(*at) < Self::EVERY
+        });
+        if !quiet {
+            self.last = Some((subject.to_string(), now));
+        }
+        !quiet
+    }
 }
 
 /// One attempt's place in the caps: taken when a delivery is claimed,
@@ -565,6 +593,7 @@ impl Relay {
             render,
             client,
             in_flight: Arc::default(),
+            unread_warned: Arc::default(),
         })
     }
 
@@ -828,10 +857,16 @@ impl Relay {
                 break;
             }
         }
-        // One line a read, not one per record: a long run of them would
-        // flood the log every pass.
-        if let Some((key, error)) = first_unreadable {
-            tracing::warn!(count = unreadable, first = %key, %error, "outbox records that do not read as events are left alone");
+        // One line, not one per record, and once a minute while the first
+        // is the same: a long run of them would flood the log every pass.
+        if let Some((key, error)) = first_unreadable
+            && self
+                .unread_warned
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .due(&key, std::time::Instant::now())
+        {
+            tracing::warn!(count = unreadable, first = %key, %error, "outbox records that do not read as events are left alone (said again in a minute while they are)");
         }
         Ok(page)
     }
@@ -1350,7 +1385,7 @@ impl reqwest::dns::Resolve for CheckedResolver {
 
 #[cfg(test)]
 mod tests {
-    use super::{CLOCK_SKEW_MS, EventPlace, OutboxPage, OutboxView, cut};
+    use super::{CLOCK_SKEW_MS, EventPlace, OutboxPage, OutboxView, Repeat, cut};
     use crate::domain::webhook::{Delivery, Event, EventKind};
     use chrono::{DateTime, Duration, Utc};
 
@@ -1467,6 +1502,20 @@ mod tests {
         odd.id = "evt_not-a-ulid".into();
         assert!(!go(&full, &odd));
         assert!(go(&whole, &odd));
+    }
+
+    #[test]
+    fn a_warning_repeats_once_a_minute_while_it_holds_and_at_once_when_it_changes() {
+        let start = std::time::Instant::now();
+        let at = |secs| start + std::time::Duration::from_secs(secs);
+        let mut repeat = Repeat::default();
+        assert!(repeat.due("a", at(0)));
+        assert!(!repeat.due("a", at(1)));
+        assert!(!repeat.due("a", at(59)));
+        assert!(repeat.due("a", at(60)));
+        assert!(repeat.due("b", at(61)), "another first record");
+        assert!(!repeat.due("b", at(62)));
+        assert!(repeat.due("a", at(63)));
     }
 
     #[test]
