@@ -407,6 +407,10 @@ fn index_cart_due(
     for key in due::expected_keys(cart_index) {
         cart_due.insert(key?, &[][..])?;
     }
+    // The layout before the mark (sled keeps a prefix of its writes): a
+    // mark without the layout would let an older release write carts
+    // without keys, and this one not build them again.
+    meta.insert(LAYOUT, encode(&LAYOUT_VERSION))?;
     meta.insert(CART_DUE_INDEXED, &[1u8][..])?;
     Ok(())
 }
