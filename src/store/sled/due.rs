@@ -7,8 +7,9 @@
 //! million idle carts are not read through sled's cache every
 //! `--sweep-interval`.
 //!
-//! The key moves only when the slot does (a cart's first change in a new
-//! hour, at most), and always with the index it mirrors: in the same
+//! The key moves only when the slot does (a write that changes the owner's
+//! least recently changed cart in a later hour than its last change, or
+//! drops it; a merge), and always with the index it mirrors: in the same
 //! transaction, or, when a cart is written plainly
 //! ([`SledStore::commit_one`](super::SledStore)), the new key before the
 //! index and the old one removed after. sled recovers a prefix of its
