@@ -51,7 +51,8 @@ pub struct StoreConfig {
     pub database_max_connections: u32,
     /// Memory sled may use to cache the database, in MiB (8–65536): reads of
     /// what it holds skip the disk (and the operating system's page cache
-    /// holds the file besides). sled keeps up to about twice this in memory.
+    /// holds the file besides). sled may hold a little more: pages read
+    /// since its cache last counted them (about a thousand).
     #[arg(long, env = "CARTQL_CACHE_MIB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(8..=65_536))]
     pub cache_mib: u64,
 }
